@@ -1,0 +1,172 @@
+//! The crate's error type.
+//!
+//! Every variant carries structured fields (the operation that failed, the file,
+//! the offset or position, expected and actual checksums) so that a caller can act
+//! on an error without parsing its message, and so that the message alone is
+//! enough to find the damaged byte.
+
+use std::io;
+use std::path::PathBuf;
+
+/// A `Result` whose error is [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in highwater.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("{operation} {path}: {source}")]
+    Io {
+        /// What was being done ("open", "write", "sync", "rename", ...).
+        operation: &'static str,
+        /// The file or directory it was done to.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// An earlier write or fsync of this log failed, so the log's durable state is
+    /// unknown. Every later call fails with this error until the log is reopened;
+    /// fsync is never retried.
+    #[error("write-ahead log {path} is poisoned: {operation} failed earlier ({cause}); reopen it to recover")]
+    Poisoned {
+        /// The log directory.
+        path: PathBuf,
+        /// The operation that failed first.
+        operation: &'static str,
+        /// The error it failed with.
+        cause: String,
+    },
+
+    /// Another writer holds the lock file of this directory.
+    #[error("{path} is locked by another writer ({source})")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A record or header of the log is damaged in a way that is not a torn tail
+    /// (or the recovery mode does not tolerate torn tails).
+    #[error("write-ahead log corrupted in {path} at offset {offset} (log position {position}): {reason}")]
+    WalCorrupted {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset in that file.
+        offset: u64,
+        /// Log position of the damaged record.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A checksum of the log did not match.
+    #[error("checksum mismatch in {path} at offset {offset} (log position {position}): expected {expected:#010x}, found {actual:#010x}")]
+    WalChecksumMismatch {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte offset in that file.
+        offset: u64,
+        /// Log position of the damaged record.
+        position: u64,
+        /// The checksum stored in the file.
+        expected: u32,
+        /// The checksum of the bytes actually read.
+        actual: u32,
+    },
+
+    /// A file was written by a format version this build does not understand.
+    #[error("{path}: unsupported format version {found} (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found in the file.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+
+    /// A record is larger than the configured maximum record size.
+    #[error("record of {size} bytes exceeds the maximum record size of {max} bytes")]
+    RecordTooLarge {
+        /// Encoded payload size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+
+    /// A read was asked to start at a position that is not the start of a record.
+    #[error("position {position} is not a record boundary in {path} (nearest boundaries: {before} and {after:?})")]
+    NotARecordBoundary {
+        /// The requested position.
+        position: u64,
+        /// The segment that covers it.
+        path: PathBuf,
+        /// The last record boundary before the requested position.
+        before: u64,
+        /// The first record boundary after it, if any.
+        after: Option<u64>,
+    },
+
+    /// A position is older than the oldest segment still on disk.
+    #[error("position {position} is no longer covered by the log at {path}: its oldest record is at {first_available}")]
+    PositionNotCovered {
+        /// The requested position.
+        position: u64,
+        /// The log directory.
+        path: PathBuf,
+        /// The oldest position still present.
+        first_available: u64,
+    },
+
+    /// A position is past the end of the log.
+    #[error("position {position} is beyond the end of the log at {path} (end: {end})")]
+    PositionBeyondEnd {
+        /// The requested position.
+        position: u64,
+        /// The log directory.
+        path: PathBuf,
+        /// The position just past the last valid record.
+        end: u64,
+    },
+
+    /// A caller passed a value that cannot be used.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// Builds an [`Error::Io`].
+    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            operation,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when this error says that data on disk is damaged (as opposed to an
+    /// I/O failure, a lock conflict or a bad argument).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            Error::WalCorrupted { .. } | Error::WalChecksumMismatch { .. }
+        )
+    }
+}
+
+/// Adds the operation and path to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    /// Wraps the error in [`Error::Io`] with `operation` and `path`.
+    fn ctx(self, operation: &'static str, path: &std::path::Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, operation: &'static str, path: &std::path::Path) -> Result<T> {
+        self.map_err(|e| Error::io(operation, path, e))
+    }
+}

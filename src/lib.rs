@@ -1,0 +1,45 @@
+//! # highwater
+//!
+//! Incremental checkpoints and exactly-once crash recovery for stream processors.
+//!
+//! An operator's keyed state, the source offsets it consumed and its event-time
+//! watermark are made durable together. This release provides the foundation:
+//!
+//! - [`wal`]: a segmented, checksummed write-ahead log with group commit, torn-write
+//!   detection and repair ([`WriteAheadLog`], [`WalEntry`], [`WalReader`]).
+//! - [`storage`]: the trait all file I/O goes through, so tests can inject faults
+//!   and simulate crashes.
+//!
+//! The on-disk format is specified in `docs/FORMAT.md`.
+//!
+//! ```
+//! use highwater::{WalEntry, WalReadResult, WriteAheadLog};
+//! use std::collections::HashMap;
+//! use std::time::Duration;
+//!
+//! # fn main() -> highwater::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let wal = WriteAheadLog::new(dir.path(), Duration::from_millis(10))?;
+//! wal.set_sync_on_write(true);
+//! let start = wal.append(&WalEntry::Put { key: b"k".to_vec(), value: b"v".to_vec() })?;
+//! wal.append(&WalEntry::Commit { offsets: HashMap::from([("topic-0".into(), 7)]), watermark: Some(1000) })?;
+//!
+//! let mut reader = wal.read_from(start)?;
+//! assert!(matches!(reader.read_next()?, WalReadResult::Entry(WalEntry::Put { .. })));
+//! assert!(matches!(reader.read_next()?, WalReadResult::Entry(WalEntry::Commit { .. })));
+//! assert_eq!(reader.read_next()?, WalReadResult::Eof);
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod storage;
+pub mod wal;
+
+pub use error::{Error, Result};
+pub use wal::{
+    wal_size, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,
+    WalRecoveryMode, WalStats, WriteAheadLog,
+};

@@ -1,0 +1,205 @@
+//! The storage layer: every byte highwater reads or writes goes through the
+//! [`Storage`] trait.
+//!
+//! The real file system ([`FsStorage`]) is the default. Tests substitute
+//! implementations that fail chosen operations or simulate crashes, which is why no
+//! other module of the crate touches `std::fs`.
+//!
+//! Invariants an implementation must keep:
+//! - `write_all_at` either writes every byte or returns an error; after an error the
+//!   file's contents in that range are unspecified (the caller poisons itself).
+//! - Nothing is durable until `sync_data`/`sync_all` returned `Ok` for the file, and
+//!   a created, renamed or removed directory entry is durable only once
+//!   `sync_dir` of its parent returned `Ok`.
+//! - `lock` is exclusive across processes and across handles in one process, and is
+//!   released when the returned guard is dropped.
+
+mod fs;
+
+pub use fs::FsStorage;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How [`Storage::open_file`] opens a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpenMode {
+    /// Open an existing file for reading.
+    Read,
+    /// Open an existing file for reading and writing.
+    ReadWrite,
+    /// Create a new file for reading and writing; fail if it exists.
+    CreateNew,
+    /// Open for reading and writing, creating the file if it does not exist.
+    Create,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The file name (entries whose names are not UTF-8 are not listed).
+    pub name: String,
+    /// True for a directory.
+    pub is_dir: bool,
+}
+
+/// An open file. Positional reads and writes take `&self` so that one handle can be
+/// written by one thread while another fsyncs it.
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at
+    /// the end of the file).
+    ///
+    /// # Errors
+    /// Any I/O error of the underlying storage.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// Writes all of `buf` at `offset`, extending the file if needed.
+    ///
+    /// # Errors
+    /// Any I/O error; after an error the range's contents are unspecified.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+
+    /// The file's current length in bytes.
+    ///
+    /// # Errors
+    /// Any I/O error of the underlying storage.
+    fn len(&self) -> io::Result<u64>;
+
+    /// True when the file is empty.
+    ///
+    /// # Errors
+    /// Any I/O error of the underlying storage.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Sets the file's length (cuts or zero-extends).
+    ///
+    /// # Errors
+    /// Any I/O error of the underlying storage.
+    fn truncate(&self, len: u64) -> io::Result<()>;
+
+    /// Makes the file's data (and its length) durable, like `fdatasync`.
+    ///
+    /// # Errors
+    /// Any I/O error. A failed sync must never be retried: the caller cannot know
+    /// which pages were lost.
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// Makes the file's data and all of its metadata durable, like `fsync`.
+    ///
+    /// # Errors
+    /// As [`StorageFile::sync_data`].
+    fn sync_all(&self) -> io::Result<()>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    ///
+    /// # Errors
+    /// `UnexpectedEof` when the file ends first, or any I/O error.
+    fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file ended before the requested range",
+                    ))
+                }
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `buf` at the current end of the file and returns the offset it was
+    /// written at.
+    ///
+    /// # Errors
+    /// As [`StorageFile::write_all_at`].
+    fn append(&self, buf: &[u8]) -> io::Result<u64> {
+        let offset = self.len()?;
+        self.write_all_at(buf, offset)?;
+        Ok(offset)
+    }
+}
+
+/// A held exclusive lock; dropping it releases the lock.
+pub trait StorageLock: Send + Sync + fmt::Debug {}
+
+/// A file system, real or simulated.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Opens (or creates) a file.
+    ///
+    /// # Errors
+    /// `NotFound` for a missing file in `Read`/`ReadWrite` mode, `AlreadyExists` in
+    /// `CreateNew` mode, or any other I/O error.
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+
+    /// Creates a directory and its missing parents.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+
+    /// Lists a directory.
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist, or any I/O error.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+
+    /// Renames a file or directory, replacing `to` if it is a file.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Removes a file.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+
+    /// Removes a directory and everything in it.
+    ///
+    /// # Errors
+    /// Any I/O error.
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
+
+    /// Makes the entries of a directory (creations, renames, removals) durable.
+    ///
+    /// # Errors
+    /// Any I/O error; like a file sync, it must not be retried.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+
+    /// Whether a file or directory exists.
+    ///
+    /// # Errors
+    /// Any I/O error other than "not found".
+    fn exists(&self, path: &Path) -> io::Result<bool>;
+
+    /// The size of a file in bytes.
+    ///
+    /// # Errors
+    /// `NotFound` or any other I/O error.
+    fn file_size(&self, path: &Path) -> io::Result<u64>;
+
+    /// Takes an exclusive lock on the file at `path`, creating it if needed, without
+    /// waiting.
+    ///
+    /// # Errors
+    /// `WouldBlock` when another holder has it, or any I/O error.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>>;
+}
+
+/// The storage used when none is configured: the real file system.
+pub fn default_storage() -> Arc<dyn Storage> {
+    Arc::new(FsStorage)
+}

@@ -1,0 +1,652 @@
+//! [`WriteAheadLog`]: the writer side of the log.
+//!
+//! Invariants:
+//! - Only the newest segment is ever written; a segment is fsynced before the next
+//!   one is created, and a new segment's header and directory entry are durable
+//!   before a record is written to it. So every unsynced byte of the log is at the
+//!   end of the newest segment (which is what makes torn-tail detection sound).
+//! - `next_position` is the position of the next record; records are written at
+//!   `file_end + buf.len()` of the active segment, contiguous, in order.
+//! - Nothing is written behind damage: a cut found by `open` is made (by `repair`
+//!   or the first `append`) before any record is written.
+//! - After a failed write or sync the log is poisoned: every later call fails,
+//!   nothing is retried, and closing does not sync.
+//! - Lock order: `writer` before `durability`, never the reverse.
+
+use super::entry::WalEntry;
+use super::format::{record_size, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use super::options::{SyncPolicy, WalOptions, WalRecoveryMode};
+use super::reader::WalReader;
+use super::repair::{decide, PendingCut, RepairReport};
+use super::scan::{Damage, SegmentScanner, Step};
+use super::segment::{create_segment, list_segments, SegmentMeta, LOCK_FILE_NAME};
+use super::sync::Durability;
+use crate::error::{Error, IoContext, Result};
+use crate::storage::{OpenMode, Storage, StorageFile, StorageLock};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A segmented, checksummed write-ahead log with group commit. Share it between
+/// threads behind an `Arc`; every method takes `&self`.
+#[derive(Debug)]
+pub struct WriteAheadLog {
+    shared: Arc<Shared>,
+    flusher: Option<JoinHandle<()>>,
+}
+
+/// Counters describing what the log has done since it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct WalStats {
+    /// Records appended.
+    pub appends: u64,
+    /// Data fsyncs issued for commits (group commit makes this lower than the
+    /// number of durable appends).
+    pub syncs: u64,
+    /// Segments created.
+    pub segments_created: u64,
+}
+
+/// The segment being written.
+#[derive(Debug)]
+pub(super) struct Active {
+    pub file: Arc<dyn StorageFile>,
+    pub path: PathBuf,
+    pub segment_id: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Writer {
+    /// Every segment on disk, oldest first; the last one is the active one.
+    pub segments: Vec<SegmentMeta>,
+    /// `None` only while a cut is pending.
+    pub active: Option<Active>,
+    /// File offset up to which the active segment has been written.
+    pub file_end: u64,
+    /// Encoded records not yet written, to be written at `file_end`.
+    pub buf: Vec<u8>,
+    pub next_position: u64,
+    pub pending: Option<PendingCut>,
+}
+
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub dir: PathBuf,
+    pub storage: Arc<dyn Storage>,
+    pub segment_size: u64,
+    pub max_record_size: u32,
+    pub write_buffer_size: usize,
+    pub mode: WalRecoveryMode,
+    pub sync_on_write: AtomicBool,
+    pub writer: Mutex<Writer>,
+    pub durability: Mutex<Durability>,
+    pub durable_cv: Condvar,
+    pub poisoned: AtomicBool,
+    pub poison: Mutex<Option<(&'static str, String)>>,
+    pub shutdown: Mutex<bool>,
+    pub shutdown_cv: Condvar,
+    pub appends: AtomicU64,
+    pub syncs: AtomicU64,
+    pub segments_created: AtomicU64,
+    pub _lock: Box<dyn StorageLock>,
+}
+
+/// Locks a mutex, ignoring poisoning by a panicked thread (the protected state is
+/// kept consistent by the log's own poisoning on I/O failure).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl WriteAheadLog {
+    /// Opens (or creates) the log in directory `path`, syncing every
+    /// `sync_interval` in the background (a zero interval syncs every write).
+    ///
+    /// # Errors
+    /// As [`WriteAheadLog::open`].
+    pub fn new(path: impl AsRef<Path>, sync_interval: Duration) -> Result<Self> {
+        let policy = if sync_interval.is_zero() {
+            SyncPolicy::EveryWrite
+        } else {
+            SyncPolicy::Interval(sync_interval)
+        };
+        Self::open(path, WalOptions::default().with_sync_policy(policy))
+    }
+
+    /// Opens (or creates) the log in directory `path`.
+    ///
+    /// Opening only reads: it takes the directory's lock, checks every segment
+    /// header and scans the newest segment (every segment in `PointInTime` mode) to
+    /// find where the log ends. Damage the recovery mode tolerates is remembered
+    /// and cut by [`repair`](Self::repair) or the first append.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another writer has the directory,
+    /// [`Error::UnsupportedVersion`] for a segment of another format version, a
+    /// corruption error ([`Error::WalCorrupted`], [`Error::WalChecksumMismatch`])
+    /// for damage the recovery mode does not tolerate, [`Error::InvalidArgument`]
+    /// for unusable options, and I/O errors.
+    pub fn open(path: impl AsRef<Path>, options: WalOptions) -> Result<Self> {
+        options.validate()?;
+        let dir = path.as_ref().to_path_buf();
+        let storage = options.storage.clone();
+        storage.create_dir_all(&dir).ctx("create directory", &dir)?;
+        let lock_path = dir.join(LOCK_FILE_NAME);
+        let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked {
+                path: lock_path.clone(),
+                source: e,
+            },
+            _ => Error::io("lock", &lock_path, e),
+        })?;
+        let mut segments = list_segments(storage.as_ref(), &dir)?;
+        let mut created = 0;
+        if segments.is_empty() {
+            let (_, _, path) = create_segment(storage.as_ref(), &dir, 0)?;
+            segments.push(SegmentMeta { start: 0, path });
+            created = 1;
+        }
+        let writer = open_writer(storage.as_ref(), segments, &options)?;
+        let durable = writer.next_position;
+        let shared = Arc::new(Shared {
+            dir,
+            storage,
+            segment_size: options.segment_size,
+            max_record_size: options.max_record_size,
+            write_buffer_size: options.write_buffer_size,
+            mode: options.recovery_mode,
+            sync_on_write: AtomicBool::new(options.sync_policy == SyncPolicy::EveryWrite),
+            writer: Mutex::new(writer),
+            durability: Mutex::new(Durability::new(durable)),
+            durable_cv: Condvar::new(),
+            poisoned: AtomicBool::new(false),
+            poison: Mutex::new(None),
+            shutdown: Mutex::new(false),
+            shutdown_cv: Condvar::new(),
+            appends: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            segments_created: AtomicU64::new(created),
+            _lock: lock,
+        });
+        let flusher = match options.sync_policy {
+            SyncPolicy::Interval(interval) => {
+                Some(super::sync::spawn_flusher(shared.clone(), interval)?)
+            }
+            _ => None,
+        };
+        tracing::debug!(dir = %shared.dir.display(), position = durable, "opened write-ahead log");
+        Ok(WriteAheadLog { shared, flusher })
+    }
+
+    /// The log directory.
+    pub fn path(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Makes every later `append` wait until its record is durable (`true`), or
+    /// return once it is buffered (`false`, the policy the log was opened with
+    /// then decides when data becomes durable).
+    pub fn set_sync_on_write(&self, sync_on_write: bool) {
+        self.shared
+            .sync_on_write
+            .store(sync_on_write, Ordering::SeqCst);
+    }
+
+    /// Appends `entry` and returns its position. Under [`SyncPolicy::EveryWrite`]
+    /// (or after `set_sync_on_write(true)`) it returns only once the entry is
+    /// durable, sharing the fsync with concurrent appenders.
+    ///
+    /// # Errors
+    /// [`Error::RecordTooLarge`], [`Error::Poisoned`], and I/O errors (which poison
+    /// the log).
+    pub fn append(&self, entry: &WalEntry) -> Result<u64> {
+        self.append_batch(std::slice::from_ref(entry))
+            .map(|r| r.start)
+    }
+
+    /// Appends `entries` contiguously (no other thread's record lands between them)
+    /// and returns the range of positions they occupy. Durability as for
+    /// [`append`](Self::append).
+    ///
+    /// # Errors
+    /// As [`append`](Self::append); a too-large entry fails the whole batch before
+    /// anything is written.
+    pub fn append_batch(&self, entries: &[WalEntry]) -> Result<Range<u64>> {
+        let shared = &self.shared;
+        shared.check_poison()?;
+        for e in entries {
+            let size = e.encoded_len();
+            if size > shared.max_record_size as u64 {
+                return Err(Error::RecordTooLarge {
+                    size,
+                    max: shared.max_record_size as u64,
+                });
+            }
+        }
+        let range = {
+            let mut w = lock(&shared.writer);
+            shared.check_poison()?;
+            if w.pending.is_some() {
+                shared.repair_locked(&mut w)?;
+            }
+            let start = w.next_position;
+            for e in entries {
+                shared.append_locked(&mut w, e)?;
+            }
+            start..w.next_position
+        };
+        shared
+            .appends
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        if shared.sync_on_write.load(Ordering::SeqCst) {
+            shared.sync_to(range.end)?;
+        }
+        Ok(range)
+    }
+
+    /// Makes everything appended so far durable (group commit: concurrent callers
+    /// share one fsync).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] and I/O errors (which poison the log).
+    pub fn sync(&self) -> Result<()> {
+        let target = lock(&self.shared.writer).next_position;
+        self.shared.sync_to(target)
+    }
+
+    /// The position the next entry will get (the end of the log).
+    pub fn position(&self) -> u64 {
+        lock(&self.shared.writer).next_position
+    }
+
+    /// Everything before this position is durable.
+    pub fn durable_position(&self) -> u64 {
+        lock(&self.shared.durability).durable
+    }
+
+    /// The oldest position still on disk (the start of the oldest segment).
+    pub fn first_position(&self) -> u64 {
+        lock(&self.shared.writer).segments[0].start
+    }
+
+    /// Counters since the log was opened.
+    pub fn stats(&self) -> WalStats {
+        WalStats {
+            appends: self.shared.appends.load(Ordering::Relaxed),
+            syncs: self.shared.syncs.load(Ordering::Relaxed),
+            segments_created: self.shared.segments_created.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The damage `open` found and a repair would cut, if any.
+    pub fn pending_repair(&self) -> Option<String> {
+        lock(&self.shared.writer)
+            .pending
+            .as_ref()
+            .map(|p| p.damage.to_error().to_string())
+    }
+
+    /// Cuts the damage that `open` found, durably: removes later segments (in
+    /// `PointInTime` mode), truncates the damaged segment at the damage (or rewrites
+    /// its header) and fsyncs. Returns what was cut; a no-op report when the log
+    /// was clean.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] and I/O errors (which poison the log).
+    pub fn repair(&self) -> Result<RepairReport> {
+        let shared = &self.shared;
+        shared.check_poison()?;
+        let mut w = lock(&shared.writer);
+        shared.repair_locked(&mut w)
+    }
+
+    /// A reader positioned at `position`. Buffered records are written to the
+    /// segment file first, so the reader sees everything appended so far.
+    ///
+    /// # Errors
+    /// As [`WalReader::open_with`], plus [`Error::Poisoned`].
+    pub fn read_from(&self, position: u64) -> Result<WalReader> {
+        let shared = &self.shared;
+        shared.check_poison()?;
+        {
+            let mut w = lock(&shared.writer);
+            shared.flush_locked(&mut w)?;
+        }
+        WalReader::open_with(
+            shared.storage.clone(),
+            &shared.dir,
+            position,
+            shared.max_record_size,
+        )
+    }
+
+    /// Removes every segment whose records all lie below `position` (never the
+    /// segment being written), oldest first, fsyncing the directory after each
+    /// removal so that a crash leaves a contiguous suffix. Positions of the
+    /// remaining records do not change. Returns how many segments were removed.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] and I/O errors (a failed directory fsync poisons).
+    pub fn drop_segments_before(&self, position: u64) -> Result<usize> {
+        let shared = &self.shared;
+        shared.check_poison()?;
+        let mut w = lock(&shared.writer);
+        let removable = w
+            .segments
+            .windows(2)
+            .take_while(|pair| pair[1].start <= position)
+            .count();
+        for i in 0..removable {
+            let path = w.segments[i].path.clone();
+            shared.storage.remove_file(&path).ctx("remove", &path)?;
+            shared.sync_dir()?;
+            tracing::debug!(path = %path.display(), "dropped segment");
+        }
+        w.segments.drain(..removable);
+        Ok(removable)
+    }
+
+    /// Writes out the buffer, syncs and closes the log, reporting any error
+    /// (dropping the log does the same but can only log errors).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] and I/O errors.
+    pub fn close(mut self) -> Result<()> {
+        self.stop_flusher();
+        self.sync()
+    }
+
+    fn stop_flusher(&mut self) {
+        if let Some(handle) = self.flusher.take() {
+            *lock(&self.shared.shutdown) = true;
+            self.shared.shutdown_cv.notify_all();
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for WriteAheadLog {
+    fn drop(&mut self) {
+        self.stop_flusher();
+        if self.shared.poisoned.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Err(error) = self.sync() {
+            tracing::error!(dir = %self.shared.dir.display(), %error, "closing the write-ahead log failed to sync");
+        }
+    }
+}
+
+/// Builds the writer state of an opened log: finds the end of the newest segment
+/// (of every segment in PointInTime mode) and the cut the recovery mode allows.
+fn open_writer(
+    storage: &dyn Storage,
+    segments: Vec<SegmentMeta>,
+    options: &WalOptions,
+) -> Result<Writer> {
+    let newest = segments.len() - 1;
+    let full_scan = options.recovery_mode == WalRecoveryMode::PointInTime;
+    for (i, segment) in segments.iter().enumerate() {
+        let next_start = segments.get(i + 1).map(|s| s.start);
+        let scanner = SegmentScanner::open(storage, segment, next_start, options.max_record_size)?;
+        let damage = match scanner {
+            Err(damage) => Some(damage),
+            Ok(_) if i != newest && !full_scan => None,
+            Ok(mut scanner) => loop {
+                match scanner.next_record()? {
+                    Step::Record { .. } => {}
+                    Step::End if i == newest => {
+                        let active = Active {
+                            file: storage
+                                .open_file(&segment.path, OpenMode::ReadWrite)
+                                .ctx("open", &segment.path)?,
+                            path: segment.path.clone(),
+                            segment_id: scanner.header().segment_id,
+                        };
+                        return Ok(Writer {
+                            file_end: scanner.offset(),
+                            next_position: scanner.position(),
+                            segments,
+                            active: Some(active),
+                            buf: Vec::with_capacity(options.write_buffer_size),
+                            pending: None,
+                        });
+                    }
+                    Step::End => break None,
+                    Step::Damaged(d) => break Some(d),
+                }
+            },
+        };
+        if let Some(damage) = damage {
+            let later = segments[i + 1..].iter().map(|s| s.path.clone()).collect();
+            return pending_writer(options, segments.clone(), i, damage, later);
+        }
+    }
+    unreachable!("the newest segment either ends or is damaged")
+}
+
+fn pending_writer(
+    options: &WalOptions,
+    segments: Vec<SegmentMeta>,
+    index: usize,
+    damage: Damage,
+    later: Vec<PathBuf>,
+) -> Result<Writer> {
+    let position = damage.position;
+    let cut = decide(options.recovery_mode, damage, segments[index].start, later)?;
+    tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
+    Ok(Writer {
+        segments,
+        active: None,
+        file_end: 0,
+        buf: Vec::with_capacity(options.write_buffer_size),
+        next_position: position,
+        pending: Some(cut),
+    })
+}
+
+impl Shared {
+    /// Fails with [`Error::Poisoned`] once the log is poisoned.
+    pub(super) fn check_poison(&self) -> Result<()> {
+        if !self.poisoned.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (operation, cause) = lock(&self.poison)
+            .clone()
+            .unwrap_or(("unknown", String::new()));
+        Err(Error::Poisoned {
+            path: self.dir.clone(),
+            operation,
+            cause,
+        })
+    }
+
+    /// Poisons the log and returns the original error, typed.
+    pub(super) fn poison(&self, operation: &'static str, path: &Path, e: std::io::Error) -> Error {
+        {
+            let mut p = lock(&self.poison);
+            if p.is_none() {
+                *p = Some((operation, format!("{}: {e}", path.display())));
+            }
+        }
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.durable_cv.notify_all();
+        tracing::error!(dir = %self.dir.display(), path = %path.display(), operation, error = %e, "write-ahead log poisoned");
+        Error::io(operation, path, e)
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(|e| self.poison("sync directory", &self.dir, e))
+    }
+
+    /// Encodes `entry` into the buffer, rotating first if the segment is full.
+    fn append_locked(&self, w: &mut Writer, entry: &WalEntry) -> Result<()> {
+        let size = record_size(entry.encoded_len() as u32);
+        let used = w.file_end + w.buf.len() as u64;
+        if used > SEGMENT_HEADER_LEN && used + size > self.segment_size {
+            self.rotate_locked(w)?;
+        }
+        let Some(active) = &w.active else {
+            unreachable!("a pending cut is repaired before appending")
+        };
+        let segment_id = active.segment_id;
+        let start = w.buf.len();
+        w.buf.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
+        entry.encode_into(&mut w.buf);
+        let payload = &w.buf[start + RECORD_HEADER_LEN..];
+        let header = RecordHeader {
+            payload_len: payload.len() as u32,
+            kind: entry.kind(),
+            payload_crc: crc32c::crc32c(payload),
+        };
+        let encoded = header.encode(segment_id, w.next_position);
+        w.buf[start..start + RECORD_HEADER_LEN].copy_from_slice(&encoded);
+        w.buf.resize(start + size as usize, 0);
+        w.next_position += size;
+        if w.buf.len() >= self.write_buffer_size {
+            self.flush_locked(w)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer to the active segment.
+    pub(super) fn flush_locked(&self, w: &mut Writer) -> Result<()> {
+        if w.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(active) = &w.active else {
+            unreachable!("records are only buffered into an active segment")
+        };
+        if let Err(e) = active.file.write_all_at(&w.buf, w.file_end) {
+            return Err(self.poison("write", &active.path.clone(), e));
+        }
+        w.file_end += w.buf.len() as u64;
+        w.buf.clear();
+        Ok(())
+    }
+
+    /// Seals the active segment (write, fsync) and starts a new one at the current
+    /// position (header and directory entry fsynced).
+    fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
+        self.flush_locked(w)?;
+        let Some(active) = &w.active else {
+            unreachable!("rotation needs an active segment")
+        };
+        if let Err(e) = active.file.sync_data() {
+            return Err(self.poison("sync", &active.path.clone(), e));
+        }
+        let sealed_end = w.next_position;
+        let (file, header, path) = create_segment(self.storage.as_ref(), &self.dir, sealed_end)
+            .map_err(|e| self.poison_with(e))?;
+        self.segments_created.fetch_add(1, Ordering::Relaxed);
+        w.segments.push(SegmentMeta {
+            start: sealed_end,
+            path: path.clone(),
+        });
+        w.active = Some(Active {
+            file,
+            path,
+            segment_id: header.segment_id,
+        });
+        w.file_end = SEGMENT_HEADER_LEN;
+        self.mark_durable(sealed_end);
+        Ok(())
+    }
+
+    /// Poisons the log with an already typed error.
+    fn poison_with(&self, e: Error) -> Error {
+        match e {
+            Error::Io {
+                operation,
+                path,
+                source,
+            } => self.poison(operation, &path, source),
+            other => other,
+        }
+    }
+
+    /// Makes the pending cut, if any.
+    fn repair_locked(&self, w: &mut Writer) -> Result<RepairReport> {
+        let Some(cut) = w.pending.clone() else {
+            return Ok(RepairReport::nothing(self.mode, w.next_position));
+        };
+        let storage = self.storage.as_ref();
+        let mut bytes_cut = 0;
+        // Later segments go first, newest first: an interrupted repair leaves the
+        // damage in place, to be found and cut again.
+        for path in cut.later_segments.iter().rev() {
+            bytes_cut += storage.file_size(path).ctx("stat", path)?;
+            storage.remove_file(path).ctx("remove", path)?;
+            self.sync_dir()?;
+        }
+        let damage = &cut.damage;
+        let path = &damage.path;
+        let old_len = storage.file_size(path).ctx("stat", path)?;
+        let (file, segment_id, file_end) = if damage.offset == 0 {
+            let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
+                .map_err(|e| self.poison_with(e))?;
+            (file, header.segment_id, SEGMENT_HEADER_LEN)
+        } else {
+            let file = storage
+                .open_file(path, OpenMode::ReadWrite)
+                .ctx("open", path)?;
+            if let Err(e) = file.truncate(damage.offset) {
+                return Err(self.poison("truncate", path, e));
+            }
+            if let Err(e) = file.sync_all() {
+                return Err(self.poison("sync", path, e));
+            }
+            let segment = w
+                .segments
+                .iter()
+                .find(|s| &s.path == path)
+                .expect("cut segment is listed");
+            let header = super::segment::read_header(file.as_ref(), segment)?.map_err(|p| {
+                Error::WalCorrupted {
+                    path: path.clone(),
+                    offset: 0,
+                    position: cut.segment_start,
+                    reason: p.to_string(),
+                }
+            })?;
+            (file, header.segment_id, damage.offset)
+        };
+        bytes_cut += if damage.offset == 0 {
+            old_len
+        } else {
+            old_len.saturating_sub(damage.offset)
+        };
+        let keep = w
+            .segments
+            .iter()
+            .position(|s| &s.path == path)
+            .map_or(w.segments.len(), |i| i + 1);
+        w.segments.truncate(keep);
+        w.active = Some(Active {
+            file,
+            path: path.clone(),
+            segment_id,
+        });
+        w.file_end = file_end;
+        w.next_position = damage.position;
+        w.pending = None;
+        self.mark_durable(damage.position);
+        let report = RepairReport {
+            mode: self.mode,
+            segment: Some(path.clone()),
+            offset: damage.offset,
+            position: damage.position,
+            bytes_cut,
+            segments_removed: cut.later_segments.clone(),
+            torn_tail: damage.class == super::scan::DamageClass::Torn,
+            reason: damage.problem.to_string(),
+        };
+        tracing::warn!(segment = %path.display(), offset = damage.offset, position = damage.position, bytes_cut, segments_removed = report.segments_removed.len(), reason = %report.reason, "repaired write-ahead log");
+        Ok(report)
+    }
+}

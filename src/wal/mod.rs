@@ -1,0 +1,56 @@
+//! The write-ahead log: a directory of checksummed segment files holding
+//! [`WalEntry`] records (layout: docs/FORMAT.md §1).
+//!
+//! Invariants:
+//! - Positions are byte offsets in the log's record stream: monotonic, never
+//!   reused, unchanged when old segments are dropped.
+//! - A record is acknowledged as durable only after the fsync covering it
+//!   returned; a failed write or fsync poisons the writer until it is reopened.
+//! - A record header's checksum covers the segment identity and the record's own
+//!   position, and is verified before its length is used.
+//! - Only the newest segment can hold unsynced bytes, so only its tail can be torn;
+//!   damage anywhere else is corruption and is never silently cut (unless
+//!   [`WalRecoveryMode::PointInTime`] is chosen).
+//! - Readers never modify files; only [`WriteAheadLog::repair`] (or the first append
+//!   after opening a damaged log) cuts, and it reports what it cut.
+
+mod entry;
+mod format;
+mod log;
+mod options;
+mod reader;
+mod repair;
+mod scan;
+mod segment;
+mod sync;
+
+pub use entry::{DecodeError, WalEntry};
+pub use format::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+pub use log::{WalStats, WriteAheadLog};
+pub use options::{
+    SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
+};
+pub use reader::{WalReadResult, WalReader};
+pub use repair::RepairReport;
+pub use segment::segment_file_name;
+
+use crate::error::Result;
+use crate::storage::{default_storage, Storage};
+use std::path::Path;
+
+/// Bytes of the log in directory `wal_path` on disk (the sum of its segment
+/// files); 0 when the log does not exist.
+///
+/// # Errors
+/// I/O errors other than "not found".
+pub fn wal_size(wal_path: impl AsRef<Path>) -> Result<u64> {
+    wal_size_with(default_storage().as_ref(), wal_path.as_ref())
+}
+
+/// [`wal_size`] through a given storage.
+///
+/// # Errors
+/// I/O errors other than "not found".
+pub fn wal_size_with(storage: &dyn Storage, wal_path: &Path) -> Result<u64> {
+    segment::log_size(storage, wal_path)
+}

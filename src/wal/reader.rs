@@ -1,0 +1,333 @@
+//! [`WalReader`]: sequential reading of a log from a record boundary.
+//!
+//! A reader never modifies the log. It is fused: after `Eof` or damage it keeps
+//! returning that same result. It reads a snapshot of the segment list taken when it
+//! was opened; records appended later to the newest segment are seen if they were
+//! written to the file before the reader got to them.
+
+use super::entry::WalEntry;
+use super::scan::{Damage, DamageClass, Problem, SegmentScanner, Step};
+use super::segment::{list_segments, SegmentMeta};
+use super::DEFAULT_MAX_RECORD_SIZE;
+use crate::error::{Error, Result};
+use crate::storage::{default_storage, Storage};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What [`WalReader::read_next`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WalReadResult {
+    /// The next entry.
+    Entry(WalEntry),
+    /// The clean end of the log.
+    Eof,
+    /// The newest segment ends in an incomplete or garbled record with nothing
+    /// valid after it: the trace of a crash. `position` is the end of the valid
+    /// prefix; `reason` names the segment, the offset and what is wrong.
+    TornWrite {
+        /// Log position of the torn record.
+        position: u64,
+        /// What is wrong, where.
+        reason: String,
+    },
+    /// A checksum did not match where a torn write is not possible (an older
+    /// segment, or valid records follow).
+    ChecksumMismatch {
+        /// Log position of the damaged record.
+        position: u64,
+        /// The segment file.
+        segment: PathBuf,
+        /// Byte offset in that file.
+        offset: u64,
+        /// The checksum stored in the file.
+        expected: u32,
+        /// The checksum computed over the bytes read.
+        actual: u32,
+    },
+    /// Damage that is neither a torn tail nor a checksum mismatch: a missing or
+    /// misplaced segment, an oversized or undecodable record. `reason` names the
+    /// segment file and the offset.
+    Corrupted {
+        /// Log position of the damaged record.
+        position: u64,
+        /// What is wrong, where.
+        reason: String,
+    },
+}
+
+impl WalReadResult {
+    fn from_damage(d: &Damage) -> Self {
+        let where_ = format!("{} at offset {}", d.path.display(), d.offset);
+        match (d.class, &d.problem) {
+            (DamageClass::Torn, p) => WalReadResult::TornWrite {
+                position: d.position,
+                reason: format!("{p} in {where_}"),
+            },
+            (
+                DamageClass::Corrupt,
+                Problem::HeaderChecksum { expected, actual }
+                | Problem::PayloadChecksum { expected, actual }
+                | Problem::SegmentHeader(super::format::HeaderProblem::Checksum { expected, actual }),
+            ) => WalReadResult::ChecksumMismatch {
+                position: d.position,
+                segment: d.path.clone(),
+                offset: d.offset,
+                expected: *expected,
+                actual: *actual,
+            },
+            (DamageClass::Corrupt, p) => WalReadResult::Corrupted {
+                position: d.position,
+                reason: format!("{p} in {where_}"),
+            },
+        }
+    }
+}
+
+/// Reads entries from a log directory, starting at a record boundary.
+#[derive(Debug)]
+pub struct WalReader {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    segments: Vec<SegmentMeta>,
+    /// Index in `segments` of the segment being read.
+    index: usize,
+    scanner: Option<SegmentScanner>,
+    position: u64,
+    max_record_size: u32,
+    terminal: Option<WalReadResult>,
+    damage: Option<Damage>,
+}
+
+impl WalReader {
+    /// Opens the log in `dir` on the real file system and positions the reader at
+    /// `position`.
+    ///
+    /// # Errors
+    /// See [`WalReader::open_with`].
+    pub fn open(dir: impl AsRef<Path>, position: u64) -> Result<Self> {
+        Self::open_with(
+            default_storage(),
+            dir.as_ref(),
+            position,
+            DEFAULT_MAX_RECORD_SIZE,
+        )
+    }
+
+    /// Opens the log in `dir` through `storage`, positioned at `position`.
+    ///
+    /// # Errors
+    /// [`Error::PositionNotCovered`] when `position` is older than the oldest
+    /// segment, [`Error::PositionBeyondEnd`] when it is past the last valid record,
+    /// [`Error::NotARecordBoundary`] when no record starts there, a corruption error
+    /// when damage before `position` in its segment makes that impossible to tell,
+    /// [`Error::UnsupportedVersion`], and I/O errors.
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        position: u64,
+        max_record_size: u32,
+    ) -> Result<Self> {
+        let segments = list_segments(storage.as_ref(), dir)?;
+        let mut reader = WalReader {
+            storage,
+            dir: dir.to_path_buf(),
+            index: 0,
+            scanner: None,
+            position,
+            max_record_size,
+            terminal: None,
+            damage: None,
+            segments,
+        };
+        let Some(first) = reader.segments.first() else {
+            if position == 0 {
+                reader.terminal = Some(WalReadResult::Eof);
+                return Ok(reader);
+            }
+            return Err(Error::PositionBeyondEnd {
+                position,
+                path: dir.to_path_buf(),
+                end: 0,
+            });
+        };
+        if position < first.start {
+            return Err(Error::PositionNotCovered {
+                position,
+                path: dir.to_path_buf(),
+                first_available: first.start,
+            });
+        }
+        reader.index = reader.segments.partition_point(|s| s.start <= position) - 1;
+        if !reader.open_segment()? {
+            // The segment's header is damaged: fine only if reading starts there.
+            return match &reader.damage {
+                Some(d) if d.position == position => Ok(reader),
+                Some(d) => Err(d.to_error()),
+                None => unreachable!("open_segment returned false without damage"),
+            };
+        }
+        reader.seek(position)?;
+        Ok(reader)
+    }
+
+    /// The log position of the next record to read (after damage: the end of the
+    /// valid prefix).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// For a reader that stopped at damage: the typed error describing it (segment
+    /// file, offset, position, checksums).
+    pub fn damage_error(&self) -> Option<Error> {
+        self.damage.as_ref().map(Damage::to_error)
+    }
+
+    /// Whether the damage the reader stopped at is a torn tail.
+    pub fn stopped_at_torn_tail(&self) -> bool {
+        matches!(&self.damage, Some(d) if d.class == DamageClass::Torn)
+    }
+
+    /// Opens `segments[index]`; false when its header is damaged (recorded as the
+    /// terminal result).
+    fn open_segment(&mut self) -> Result<bool> {
+        let segment = &self.segments[self.index];
+        let next_start = self.segments.get(self.index + 1).map(|s| s.start);
+        match SegmentScanner::open(
+            self.storage.as_ref(),
+            segment,
+            next_start,
+            self.max_record_size,
+        )? {
+            Ok(scanner) => {
+                self.position = scanner.position();
+                self.scanner = Some(scanner);
+                Ok(true)
+            }
+            Err(damage) => {
+                self.position = damage.position;
+                self.stop_at(damage);
+                Ok(false)
+            }
+        }
+    }
+
+    fn stop_at(&mut self, damage: Damage) {
+        tracing::debug!(path = %damage.path.display(), offset = damage.offset, position = damage.position, class = ?damage.class, problem = %damage.problem, "log reader stopped at damage");
+        self.terminal = Some(WalReadResult::from_damage(&damage));
+        self.scanner = None;
+        self.damage = Some(damage);
+    }
+
+    /// Walks the current segment's records up to `target`, checking that it is a
+    /// record boundary.
+    fn seek(&mut self, target: u64) -> Result<()> {
+        let scanner = self.scanner.as_mut().expect("segment is open");
+        let mut before = scanner.position();
+        while scanner.position() < target {
+            before = scanner.position();
+            match scanner.next_record()? {
+                Step::Record { .. } => {}
+                Step::End => {
+                    return Err(Error::PositionBeyondEnd {
+                        position: target,
+                        path: self.dir.clone(),
+                        end: scanner.position(),
+                    })
+                }
+                Step::Damaged(d) if d.class == DamageClass::Torn => {
+                    return Err(Error::PositionBeyondEnd {
+                        position: target,
+                        path: self.dir.clone(),
+                        end: d.position,
+                    })
+                }
+                Step::Damaged(d) => return Err(d.to_error()),
+            }
+        }
+        if scanner.position() != target {
+            return Err(Error::NotARecordBoundary {
+                position: target,
+                path: scanner.path().to_path_buf(),
+                before,
+                after: Some(scanner.position()),
+            });
+        }
+        self.position = target;
+        Ok(())
+    }
+
+    /// Reads the next entry.
+    ///
+    /// # Errors
+    /// I/O errors and [`Error::UnsupportedVersion`]. Damage is not an error here but
+    /// a [`WalReadResult`] variant.
+    pub fn read_next(&mut self) -> Result<WalReadResult> {
+        loop {
+            if let Some(t) = &self.terminal {
+                return Ok(t.clone());
+            }
+            let Some(scanner) = self.scanner.as_mut() else {
+                self.terminal = Some(WalReadResult::Eof);
+                continue;
+            };
+            let offset = scanner.offset();
+            match scanner.next_record()? {
+                Step::Record {
+                    position,
+                    kind,
+                    payload,
+                } => match WalEntry::decode(kind, payload) {
+                    Ok(entry) => {
+                        self.position = scanner.position();
+                        return Ok(WalReadResult::Entry(entry));
+                    }
+                    Err(e) => {
+                        let damage = Damage {
+                            class: DamageClass::Corrupt,
+                            path: scanner.path().to_path_buf(),
+                            offset,
+                            position,
+                            problem: Problem::Undecodable(e.to_string()),
+                        };
+                        self.stop_at(damage);
+                    }
+                },
+                Step::End => {
+                    if self.index + 1 < self.segments.len() {
+                        self.index += 1;
+                        self.open_segment()?;
+                    } else {
+                        self.terminal = Some(WalReadResult::Eof);
+                    }
+                }
+                Step::Damaged(d) => {
+                    self.position = d.position;
+                    self.stop_at(d);
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for WalReader {
+    type Item = Result<WalEntry>;
+
+    /// Yields entries until the clean end; damage is yielded once as its typed
+    /// error (a torn tail as `WalCorrupted` with a "torn tail" reason), then `None`.
+    fn next(&mut self) -> Option<Self::Item> {
+        let was_damaged = self.damage.is_some();
+        match self.read_next() {
+            Ok(WalReadResult::Entry(e)) => Some(Ok(e)),
+            Ok(WalReadResult::Eof) => None,
+            Ok(_) if was_damaged => None,
+            Ok(_) => self.damage_error().map(Err),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}

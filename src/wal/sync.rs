@@ -1,0 +1,118 @@
+//! Group commit and the background flusher.
+//!
+//! Leader/follower group commit: a thread that needs position `p` durable waits
+//! while another thread's fsync is in flight; when none is, it becomes the leader,
+//! writes out everything buffered so far (its own records and those of every thread
+//! that appended meanwhile), fsyncs once outside the writer lock, publishes the new
+//! durable position and wakes the followers, most of whom find their records
+//! covered. A failed fsync poisons the log and wakes everyone with the error; it is
+//! never retried.
+
+use super::log::{lock, Shared};
+use crate::error::Result;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Durability bookkeeping, guarded by `Shared::durability`.
+#[derive(Debug)]
+pub(super) struct Durability {
+    /// Every record before this position is durable.
+    pub durable: u64,
+    /// A leader is writing out and fsyncing right now.
+    syncing: bool,
+}
+
+impl Durability {
+    pub(super) fn new(durable: u64) -> Self {
+        Durability {
+            durable,
+            syncing: false,
+        }
+    }
+}
+
+impl Shared {
+    /// Returns once every record before `target` is durable.
+    pub(super) fn sync_to(&self, target: u64) -> Result<()> {
+        let mut d = lock(&self.durability);
+        loop {
+            self.check_poison()?;
+            if d.durable >= target {
+                return Ok(());
+            }
+            if d.syncing {
+                d = self.durable_cv.wait(d).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            d.syncing = true;
+            drop(d);
+            let result = self.write_out_and_sync();
+            d = lock(&self.durability);
+            d.syncing = false;
+            if let Ok(upto) = result {
+                d.durable = d.durable.max(upto);
+            }
+            self.durable_cv.notify_all();
+            result?;
+        }
+    }
+
+    /// Writes the buffer and fsyncs the active segment; returns the position up to
+    /// which the log is now durable.
+    fn write_out_and_sync(&self) -> Result<u64> {
+        let (file, path, upto) = {
+            let mut w = lock(&self.writer);
+            self.check_poison()?;
+            self.flush_locked(&mut w)?;
+            match &w.active {
+                Some(a) => (a.file.clone(), a.path.clone(), w.next_position),
+                None => return Ok(w.next_position),
+            }
+        };
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        file.sync_data()
+            .map_err(|e| self.poison("sync", &path, e))?;
+        Ok(upto)
+    }
+
+    /// Records that everything before `position` is durable (a sealed segment was
+    /// fsynced, or a repair cut the log there).
+    pub(super) fn mark_durable(&self, position: u64) {
+        let mut d = lock(&self.durability);
+        d.durable = d.durable.max(position);
+        self.durable_cv.notify_all();
+    }
+}
+
+/// Starts the thread that makes appended records durable within `interval`.
+///
+/// # Errors
+/// An I/O error when the thread cannot be spawned.
+pub(super) fn spawn_flusher(shared: Arc<Shared>, interval: Duration) -> Result<JoinHandle<()>> {
+    let dir = shared.dir.clone();
+    std::thread::Builder::new()
+        .name("highwater-wal-flusher".into())
+        .spawn(move || loop {
+            {
+                let stop = lock(&shared.shutdown);
+                let (stop, _) = shared
+                    .shutdown_cv
+                    .wait_timeout_while(stop, interval, |stop| !*stop)
+                    .unwrap_or_else(|e| e.into_inner());
+                if *stop {
+                    return;
+                }
+            }
+            if shared.poisoned.load(Ordering::SeqCst) {
+                return;
+            }
+            let target = lock(&shared.writer).next_position;
+            if let Err(error) = shared.sync_to(target) {
+                tracing::error!(dir = %shared.dir.display(), %error, "background sync failed");
+                return;
+            }
+        })
+        .map_err(|e| crate::Error::io("spawn flusher thread", dir, e))
+}
