@@ -43,3 +43,8 @@ pub use wal::{
     wal_size, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,
     WalRecoveryMode, WalStats, WriteAheadLog,
 };
+
+/// The README's code examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

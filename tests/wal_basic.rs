@@ -95,7 +95,10 @@ fn reopen_continues_at_the_same_position() {
     let (all, _) = read_all(&mut wal.read_from(0).unwrap());
     assert_eq!(all.len(), first.len() + 1);
     assert_eq!(&all[..first.len()], &first[..]);
-    assert!(wal.repair().unwrap().segment.is_none(), "clean log needs no repair");
+    assert!(
+        wal.repair().unwrap().segment.is_none(),
+        "clean log needs no repair"
+    );
 }
 
 #[test]
@@ -200,7 +203,10 @@ fn records_above_the_maximum_size_are_refused() {
         1024,
     )
     .unwrap();
-    assert!(matches!(r.read_next().unwrap(), WalReadResult::Corrupted { position: 0, .. }));
+    assert!(matches!(
+        r.read_next().unwrap(),
+        WalReadResult::Corrupted { position: 0, .. }
+    ));
 }
 
 #[test]
@@ -236,7 +242,10 @@ fn interval_policy_makes_data_durable_without_further_appends() {
     let end = wal.position();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while wal.durable_position() < end {
-        assert!(std::time::Instant::now() < deadline, "background flusher never synced");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background flusher never synced"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     assert!(wal.stats().syncs >= 1);

@@ -5,7 +5,10 @@
 mod common;
 
 use common::*;
-use highwater::{Error, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WalRecoveryMode, WriteAheadLog};
+use highwater::{
+    Error, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WalRecoveryMode,
+    WriteAheadLog,
+};
 use std::path::Path;
 
 /// A log of `n` Put+Commit pairs, closed cleanly; returns the entries and the
@@ -21,7 +24,10 @@ fn log_with(dir: &Path, n: u64, segment_size: u64) -> (Vec<WalEntry>, Vec<u64>) 
     let mut entries = Vec::new();
     let mut positions = Vec::new();
     for i in 0..n {
-        for e in [put(&format!("key-{i:04}"), &format!("value-{i}")), commit(i)] {
+        for e in [
+            put(&format!("key-{i:04}"), &format!("value-{i}")),
+            commit(i),
+        ] {
             positions.push(wal.append(&e).unwrap());
             entries.push(e);
         }
@@ -57,7 +63,12 @@ fn truncated_last_record_is_a_torn_write_and_repair_cuts_it() {
     let full = file_len(&seg);
     // Truncate at every byte inside the last record: always a torn write at `last`.
     for cut in offset_of(last) + 1..full {
-        std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(cut).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
         let mut r = WalReader::open(dir.path(), 0).unwrap();
         let (read, end) = read_all(&mut r);
         assert_eq!(read, entries[..entries.len() - 1].to_vec(), "cut at {cut}");
@@ -74,7 +85,12 @@ fn truncated_last_record_is_a_torn_write_and_repair_cuts_it() {
         assert_eq!(r.read_next().unwrap(), end);
     }
     // Cutting exactly at a record boundary is a clean end.
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(offset_of(last)).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(offset_of(last))
+        .unwrap();
     let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert_eq!(read.len(), entries.len() - 1);
     assert_eq!(end, WalReadResult::Eof);
@@ -87,7 +103,12 @@ fn repair_reports_the_cut_and_appends_continue_after_it() {
     let seg = newest(dir.path());
     let last = *positions.last().unwrap();
     let full = file_len(&seg);
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(full - 3).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(full - 3)
+        .unwrap();
 
     let wal = open_mode(dir.path(), WalRecoveryMode::TolerateTornTail).unwrap();
     assert_eq!(wal.position(), last, "the log ends before the torn record");
@@ -190,9 +211,17 @@ fn damage_followed_by_valid_records_is_corruption_not_a_torn_tail() {
 
     // Default and absolute modes refuse to open; nothing is cut.
     let before = file_len(&seg);
-    for mode in [WalRecoveryMode::TolerateTornTail, WalRecoveryMode::AbsoluteConsistency] {
+    for mode in [
+        WalRecoveryMode::TolerateTornTail,
+        WalRecoveryMode::AbsoluteConsistency,
+    ] {
         match open_mode(dir.path(), mode) {
-            Err(Error::WalChecksumMismatch { path, offset, position, .. }) => {
+            Err(Error::WalChecksumMismatch {
+                path,
+                offset,
+                position,
+                ..
+            }) => {
                 assert_eq!(path, seg);
                 assert_eq!(offset, offset_of(victim));
                 assert_eq!(position, victim);
@@ -265,12 +294,18 @@ fn a_4_gib_length_field_never_allocates_and_is_reported() {
     patch(&seg, offset_of(positions[2]), &u32::MAX.to_le_bytes());
     let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert_eq!(read, entries[..2].to_vec());
-    assert!(matches!(end, WalReadResult::ChecksumMismatch { position, .. } if position == positions[2]));
+    assert!(
+        matches!(end, WalReadResult::ChecksumMismatch { position, .. } if position == positions[2])
+    );
     // On the last record: a torn tail.
     let dir2 = tempfile::tempdir().unwrap();
     let (entries2, positions2) = log_with(dir2.path(), 4, 1 << 20);
     let seg2 = newest(dir2.path());
-    patch(&seg2, offset_of(*positions2.last().unwrap()), &u32::MAX.to_le_bytes());
+    patch(
+        &seg2,
+        offset_of(*positions2.last().unwrap()),
+        &u32::MAX.to_le_bytes(),
+    );
     let (read, end) = read_all(&mut WalReader::open(dir2.path(), 0).unwrap());
     assert_eq!(read, entries2[..entries2.len() - 1].to_vec());
     assert!(matches!(end, WalReadResult::TornWrite { .. }), "{end:?}");
@@ -284,9 +319,14 @@ fn garbage_segment_header_is_reported_with_the_file() {
     patch(&seg, 0, b"this is not a header at all!");
     let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert!(read.is_empty());
-    assert!(matches!(end, WalReadResult::Corrupted { position: 0, ref reason } if reason.contains(&seg.display().to_string())), "{end:?}");
+    assert!(
+        matches!(end, WalReadResult::Corrupted { position: 0, ref reason } if reason.contains(&seg.display().to_string())),
+        "{end:?}"
+    );
     match open_mode(dir.path(), WalRecoveryMode::TolerateTornTail) {
-        Err(Error::WalCorrupted { path, offset: 0, .. }) => assert_eq!(path, seg),
+        Err(Error::WalCorrupted {
+            path, offset: 0, ..
+        }) => assert_eq!(path, seg),
         other => panic!("expected WalCorrupted, got {other:?}"),
     }
 }
@@ -304,7 +344,11 @@ fn a_segment_of_another_version_is_refused() {
     patch(&seg, 0, &header);
     let before = std::fs::read(&seg).unwrap();
     match open_mode(dir.path(), WalRecoveryMode::PointInTime) {
-        Err(Error::UnsupportedVersion { path, found: 2, supported: 1 }) => assert_eq!(path, seg),
+        Err(Error::UnsupportedVersion {
+            path,
+            found: 2,
+            supported: 1,
+        }) => assert_eq!(path, seg),
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
     assert!(matches!(
@@ -326,7 +370,10 @@ fn torn_segment_creation_is_repaired() {
     std::fs::write(&next, b"HWWAL").unwrap();
     let (read, last) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert_eq!(read, entries);
-    assert!(matches!(last, WalReadResult::TornWrite { position, .. } if position == end), "{last:?}");
+    assert!(
+        matches!(last, WalReadResult::TornWrite { position, .. } if position == end),
+        "{last:?}"
+    );
     assert!(open_mode(dir.path(), WalRecoveryMode::AbsoluteConsistency).is_err());
     let wal = open_mode(dir.path(), WalRecoveryMode::TolerateTornTail).unwrap();
     let report = wal.repair().unwrap();
@@ -345,7 +392,12 @@ fn absolute_consistency_refuses_a_torn_tail_and_changes_nothing() {
     log_with(dir.path(), 3, 1 << 20);
     let seg = newest(dir.path());
     let len = file_len(&seg);
-    std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 1).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
     match open_mode(dir.path(), WalRecoveryMode::AbsoluteConsistency) {
         Err(Error::WalCorrupted { path, reason, .. }) => {
             assert_eq!(path, seg);

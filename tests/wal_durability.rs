@@ -54,7 +54,11 @@ fn a_failed_fsync_poisons_the_log_until_reopened() {
         }
     }
     drop(wal); // must not sync a poisoned log
-    assert_eq!(switches.syncs.load(Ordering::SeqCst), syncs_before, "fsync was retried");
+    assert_eq!(
+        switches.syncs.load(Ordering::SeqCst),
+        syncs_before,
+        "fsync was retried"
+    );
 
     // Reopening recovers: the acknowledged entry is there.
     let wal = manual(dir.path());
@@ -73,9 +77,18 @@ fn a_failed_write_poisons_the_log() {
     wal.sync().unwrap();
     switches.fail_write.store(true, Ordering::SeqCst);
     wal.append(&put("b", "2")).unwrap(); // buffered, not yet written
-    assert!(matches!(wal.sync(), Err(Error::Io { operation: "write", .. })));
+    assert!(matches!(
+        wal.sync(),
+        Err(Error::Io {
+            operation: "write",
+            ..
+        })
+    ));
     switches.fail_write.store(false, Ordering::SeqCst);
-    assert!(matches!(wal.append(&put("c", "3")), Err(Error::Poisoned { .. })));
+    assert!(matches!(
+        wal.append(&put("c", "3")),
+        Err(Error::Poisoned { .. })
+    ));
     drop(wal);
     // The half-written record is a torn tail; reopening cuts it, the synced entry stays.
     let wal = manual(dir.path());
@@ -99,7 +112,10 @@ fn a_failed_sync_wakes_every_waiting_committer_with_an_error() {
         })
         .collect();
     for h in handles {
-        assert!(h.join().unwrap(), "a commit was acknowledged although fsync failed");
+        assert!(
+            h.join().unwrap(),
+            "a commit was acknowledged although fsync failed"
+        );
     }
     assert_eq!(wal.durable_position(), 0);
 }

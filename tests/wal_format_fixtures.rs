@@ -132,7 +132,10 @@ fn the_documented_encoding_reproduces_the_fixture() {
         std::fs::write(&path, &encoded).unwrap();
     }
     let committed = std::fs::read(&path).expect("fixture file is committed");
-    assert_eq!(committed, encoded, "docs/FORMAT.md and the fixture disagree");
+    assert_eq!(
+        committed, encoded,
+        "docs/FORMAT.md and the fixture disagree"
+    );
 }
 
 #[test]
@@ -153,8 +156,14 @@ fn a_checksummed_record_with_a_huge_length_is_corrupted_not_allocated() {
     let (entries, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert!(entries.is_empty());
     match end {
-        WalReadResult::Corrupted { position: 0, reason } => {
-            assert!(reason.contains("exceeds the maximum record size"), "{reason}")
+        WalReadResult::Corrupted {
+            position: 0,
+            reason,
+        } => {
+            assert!(
+                reason.contains("exceeds the maximum record size"),
+                "{reason}"
+            )
         }
         other => panic!("expected Corrupted, got {other:?}"),
     }

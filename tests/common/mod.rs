@@ -46,8 +46,11 @@ pub fn segments(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn manual(dir: &Path) -> WriteAheadLog {
-    WriteAheadLog::open(dir, WalOptions::default().with_sync_policy(highwater::SyncPolicy::Manual))
-        .expect("open")
+    WriteAheadLog::open(
+        dir,
+        WalOptions::default().with_sync_policy(highwater::SyncPolicy::Manual),
+    )
+    .expect("open")
 }
 
 /// Writes `n` Put+Commit pairs and returns their entries.
@@ -104,7 +107,10 @@ impl StorageFile for FaultyFile {
             // A partial write, then the failure.
             let half = buf.len() / 2;
             self.inner.write_all_at(&buf[..half], offset)?;
-            return Err(io::Error::new(io::ErrorKind::StorageFull, "injected: no space left"));
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "injected: no space left",
+            ));
         }
         self.inner.write_all_at(buf, offset)
     }
