@@ -84,7 +84,6 @@ pub(super) struct Shared {
     pub sync_on_write: AtomicBool,
     pub writer: Mutex<Writer>,
     pub durability: Mutex<Durability>,
-    pub durable_cv: Condvar,
     pub poisoned: AtomicBool,
     pub poison: Mutex<Option<(&'static str, String)>>,
     pub shutdown: Mutex<bool>,
@@ -161,7 +160,6 @@ impl WriteAheadLog {
             sync_on_write: AtomicBool::new(options.sync_policy == SyncPolicy::EveryWrite),
             writer: Mutex::new(writer),
             durability: Mutex::new(Durability::new(durable)),
-            durable_cv: Condvar::new(),
             poisoned: AtomicBool::new(false),
             poison: Mutex::new(None),
             shutdown: Mutex::new(false),
@@ -473,7 +471,7 @@ impl Shared {
             }
         }
         self.poisoned.store(true, Ordering::SeqCst);
-        self.durable_cv.notify_all();
+        self.wake_all();
         tracing::error!(dir = %self.dir.display(), path = %path.display(), operation, error = %e, "write-ahead log poisoned");
         Error::io(operation, path, e)
     }

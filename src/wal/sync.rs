@@ -6,14 +6,26 @@
 //! that appended meanwhile), fsyncs once outside the writer lock, publishes the new
 //! durable position and wakes the followers, most of whom find their records
 //! covered. A failed fsync poisons the log and wakes everyone with the error; it is
-//! never retried.
+//! never retried. Waiters are parked individually and the leader wakes only those
+//! its fsync covered, plus one that was not covered to lead the next round.
 
 use super::log::{lock, Shared};
 use crate::error::Result;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
+
+/// A thread waiting for its records to become durable.
+#[derive(Debug)]
+struct Waiter {
+    /// The position it needs durable.
+    target: u64,
+    thread: Thread,
+    /// Set (under the durability lock) when it should re-check; guards against
+    /// spurious unparks.
+    woken: AtomicBool,
+}
 
 /// Durability bookkeeping, guarded by `Shared::durability`.
 #[derive(Debug)]
@@ -22,6 +34,10 @@ pub(super) struct Durability {
     pub durable: u64,
     /// A leader is writing out and fsyncing right now.
     syncing: bool,
+    /// Threads parked until a sync covers their target.
+    waiters: Vec<Arc<Waiter>>,
+    /// How many waiters the last completed sync woke (a sign of concurrency).
+    last_round_woke: usize,
 }
 
 impl Durability {
@@ -29,7 +45,28 @@ impl Durability {
         Durability {
             durable,
             syncing: false,
+            waiters: Vec::new(),
+            last_round_woke: 0,
         }
+    }
+
+    /// Wakes every waiter whose target is durable, and (unless `all`) the first
+    /// one that is not, to lead the next sync. Waking only those keeps a round of
+    /// group commit at one wake-up per committer instead of one per waiter.
+    fn wake(&mut self, all: bool) {
+        let durable = self.durable;
+        let before = self.waiters.len();
+        let mut leader_woken = all;
+        self.waiters.retain(|w| {
+            let wake = w.target <= durable || !leader_woken;
+            if wake {
+                leader_woken |= w.target > durable;
+                w.woken.store(true, Ordering::Release);
+                w.thread.unpark();
+            }
+            !wake
+        });
+        self.last_round_woke = before - self.waiters.len();
     }
 }
 
@@ -43,20 +80,41 @@ impl Shared {
                 return Ok(());
             }
             if d.syncing {
-                d = self.durable_cv.wait(d).unwrap_or_else(|e| e.into_inner());
+                let waiter = Arc::new(Waiter {
+                    target,
+                    thread: std::thread::current(),
+                    woken: AtomicBool::new(false),
+                });
+                d.waiters.push(waiter.clone());
+                drop(d);
+                while !waiter.woken.load(Ordering::Acquire) {
+                    std::thread::park();
+                }
+                d = lock(&self.durability);
                 continue;
             }
             d.syncing = true;
+            let contended = !d.waiters.is_empty() || d.last_round_woke > 1;
             drop(d);
+            if contended {
+                // Other committers were just woken and are appending their next
+                // records: let them, so this fsync covers them too.
+                std::thread::yield_now();
+            }
             let result = self.write_out_and_sync();
             d = lock(&self.durability);
             d.syncing = false;
             if let Ok(upto) = result {
                 d.durable = d.durable.max(upto);
             }
-            self.durable_cv.notify_all();
+            d.wake(result.is_err());
             result?;
         }
+    }
+
+    /// Wakes every waiting committer (the log was poisoned).
+    pub(super) fn wake_all(&self) {
+        lock(&self.durability).wake(true);
     }
 
     /// Writes the buffer and fsyncs the active segment; returns the position up to
@@ -72,8 +130,7 @@ impl Shared {
             }
         };
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        file.sync_data()
-            .map_err(|e| self.poison("sync", &path, e))?;
+        file.sync_data().map_err(|e| self.poison("sync", &path, e))?;
         Ok(upto)
     }
 
@@ -82,7 +139,6 @@ impl Shared {
     pub(super) fn mark_durable(&self, position: u64) {
         let mut d = lock(&self.durability);
         d.durable = d.durable.max(position);
-        self.durable_cv.notify_all();
     }
 }
 
