@@ -121,7 +121,10 @@ impl StorageFile for SlowSyncFile {
 
 impl Storage for SlowSync {
     fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(SlowSyncFile(FsStorage.open_file(path, mode)?, self.0)))
+        Ok(Arc::new(SlowSyncFile(
+            FsStorage.open_file(path, mode)?,
+            self.0,
+        )))
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         FsStorage.create_dir_all(path)

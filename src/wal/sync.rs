@@ -12,9 +12,9 @@
 use super::log::{lock, Shared};
 use crate::error::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A thread waiting for its records to become durable.
 #[derive(Debug)]
@@ -36,8 +36,13 @@ pub(super) struct Durability {
     syncing: bool,
     /// Threads parked until a sync covers their target.
     waiters: Vec<Arc<Waiter>>,
-    /// How many waiters the last completed sync woke (a sign of concurrency).
-    last_round_woke: usize,
+    /// Committers whose records the last completed sync covered (leader included).
+    last_round_covered: u64,
+    /// Calls to `sync_to` so far, and their number when the last sync captured.
+    arrivals: u64,
+    arrivals_at_capture: u64,
+    /// How long the last fsync took.
+    last_sync_time: Duration,
 }
 
 impl Durability {
@@ -46,7 +51,10 @@ impl Durability {
             durable,
             syncing: false,
             waiters: Vec::new(),
-            last_round_woke: 0,
+            last_round_covered: 0,
+            arrivals: 0,
+            arrivals_at_capture: 0,
+            last_sync_time: Duration::ZERO,
         }
     }
 
@@ -55,18 +63,19 @@ impl Durability {
     /// group commit at one wake-up per committer instead of one per waiter.
     fn wake(&mut self, all: bool) {
         let durable = self.durable;
-        let before = self.waiters.len();
         let mut leader_woken = all;
+        let mut covered = 1;
         self.waiters.retain(|w| {
             let wake = w.target <= durable || !leader_woken;
             if wake {
                 leader_woken |= w.target > durable;
+                covered += u64::from(w.target <= durable);
                 w.woken.store(true, Ordering::Release);
                 w.thread.unpark();
             }
             !wake
         });
-        self.last_round_woke = before - self.waiters.len();
+        self.last_round_covered = covered;
     }
 }
 
@@ -74,6 +83,7 @@ impl Shared {
     /// Returns once every record before `target` is durable.
     pub(super) fn sync_to(&self, target: u64) -> Result<()> {
         let mut d = lock(&self.durability);
+        d.arrivals += 1;
         loop {
             self.check_poison()?;
             if d.durable >= target {
@@ -94,21 +104,43 @@ impl Shared {
                 continue;
             }
             d.syncing = true;
-            let contended = !d.waiters.is_empty() || d.last_round_woke > 1;
+            d = self.gather(d);
+            d.arrivals_at_capture = d.arrivals;
             drop(d);
-            if contended {
-                // Other committers were just woken and are appending their next
-                // records: let them, so this fsync covers them too.
-                std::thread::yield_now();
-            }
+            let started = Instant::now();
             let result = self.write_out_and_sync();
             d = lock(&self.durability);
+            d.last_sync_time = started.elapsed();
             d.syncing = false;
             if let Ok(upto) = result {
                 d.durable = d.durable.max(upto);
             }
             d.wake(result.is_err());
             result?;
+        }
+    }
+
+    /// Adaptive batching, for the leader before it captures: when the last round
+    /// covered several committers, most of them were just woken and are appending
+    /// their next records. Yield until as many have arrived as the last round
+    /// covered, or half the last fsync's duration (at most 200 us) has passed, so
+    /// that this fsync covers them instead of leaving them for the next one. A
+    /// lone committer never waits.
+    fn gather<'a>(&'a self, d: MutexGuard<'a, Durability>) -> MutexGuard<'a, Durability> {
+        let expected = d.last_round_covered;
+        if expected <= 1 {
+            return d;
+        }
+        let base = d.arrivals_at_capture;
+        let budget = (d.last_sync_time / 2).min(Duration::from_micros(200));
+        drop(d);
+        let start = Instant::now();
+        loop {
+            std::thread::yield_now();
+            let d = lock(&self.durability);
+            if d.arrivals - base >= expected || start.elapsed() >= budget {
+                return d;
+            }
         }
     }
 
@@ -130,7 +162,8 @@ impl Shared {
             }
         };
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        file.sync_data().map_err(|e| self.poison("sync", &path, e))?;
+        file.sync_data()
+            .map_err(|e| self.poison("sync", &path, e))?;
         Ok(upto)
     }
 
