@@ -36,6 +36,14 @@ fn log_with(dir: &Path, n: u64, segment_size: u64) -> (Vec<WalEntry>, Vec<u64>) 
     (entries, positions)
 }
 
+/// As [`log_with`], then as if the process had crashed right after its last
+/// fsync: without the sync marker a clean close appends.
+fn crashed_log_with(dir: &Path, n: u64) -> (Vec<WalEntry>, Vec<u64>) {
+    let r = log_with(dir, n, 1 << 20);
+    strip_close_marker(dir);
+    r
+}
+
 fn open_mode(dir: &Path, mode: WalRecoveryMode) -> highwater::Result<WriteAheadLog> {
     WriteAheadLog::open(
         dir,
@@ -57,7 +65,7 @@ fn offset_of(position: u64) -> u64 {
 #[test]
 fn truncated_last_record_is_a_torn_write_and_repair_cuts_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (entries, positions) = log_with(dir.path(), 5, 1 << 20);
+    let (entries, positions) = crashed_log_with(dir.path(), 5);
     let seg = newest(dir.path());
     let last = *positions.last().unwrap();
     let full = file_len(&seg);
@@ -99,7 +107,7 @@ fn truncated_last_record_is_a_torn_write_and_repair_cuts_it() {
 #[test]
 fn repair_reports_the_cut_and_appends_continue_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (entries, positions) = log_with(dir.path(), 5, 1 << 20);
+    let (entries, positions) = crashed_log_with(dir.path(), 5);
     let seg = newest(dir.path());
     let last = *positions.last().unwrap();
     let full = file_len(&seg);
@@ -299,7 +307,7 @@ fn a_4_gib_length_field_never_allocates_and_is_reported() {
     );
     // On the last record: a torn tail.
     let dir2 = tempfile::tempdir().unwrap();
-    let (entries2, positions2) = log_with(dir2.path(), 4, 1 << 20);
+    let (entries2, positions2) = crashed_log_with(dir2.path(), 4);
     let seg2 = newest(dir2.path());
     patch(
         &seg2,
@@ -389,7 +397,7 @@ fn torn_segment_creation_is_repaired() {
 #[test]
 fn absolute_consistency_refuses_a_torn_tail_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    log_with(dir.path(), 3, 1 << 20);
+    crashed_log_with(dir.path(), 3);
     let seg = newest(dir.path());
     let len = file_len(&seg);
     std::fs::OpenOptions::new()
@@ -421,4 +429,83 @@ fn records_copied_from_another_segment_do_not_validate() {
     let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert_eq!(read, entries);
     assert!(matches!(end, WalReadResult::TornWrite { .. }), "{end:?}");
+}
+
+/// Damage inside the last unsynced batch, with later records of the same batch
+/// intact (a crash may persist a batch's pages in any order), is a torn tail;
+/// damage to a record that a later record's sync distance shows was durable is
+/// corruption.
+#[test]
+fn only_records_written_after_a_sync_prove_corruption() {
+    for sync_each in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = manual(dir.path());
+        let a = wal.append(&put("a", "1")).unwrap();
+        wal.sync().unwrap();
+        let b = wal.append(&put("b", "2")).unwrap();
+        if sync_each {
+            wal.sync().unwrap();
+        }
+        wal.append(&put("c", "3")).unwrap();
+        if sync_each {
+            wal.sync().unwrap();
+        }
+        wal.append(&put("d", "4")).unwrap();
+        wal.close().unwrap();
+        strip_close_marker(dir.path());
+        let seg = newest(dir.path());
+        // Lose record b's payload (as if its page never reached the disk).
+        patch(&seg, offset_of(b) + 16, &[0; 8]);
+        let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
+        assert_eq!(read, vec![put("a", "1")]);
+        assert!(a < b);
+        if sync_each {
+            assert!(
+                matches!(end, WalReadResult::ChecksumMismatch { position, .. } if position == b),
+                "{end:?}"
+            );
+            assert!(open_mode(dir.path(), WalRecoveryMode::TolerateTornTail).is_err());
+        } else {
+            assert!(
+                matches!(end, WalReadResult::TornWrite { position, .. } if position == b),
+                "{end:?}"
+            );
+            let wal = open_mode(dir.path(), WalRecoveryMode::TolerateTornTail).unwrap();
+            let report = wal.repair().unwrap();
+            assert!(report.torn_tail);
+            assert_eq!(report.position, b);
+        }
+    }
+}
+
+/// A clean close leaves a sync marker vouching for every record: damage to the
+/// last entry is then corruption, not a torn tail.
+#[test]
+fn a_clean_close_makes_tail_damage_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entries, positions) = log_with(dir.path(), 3, 1 << 20);
+    let seg = newest(dir.path());
+    let last = *positions.last().unwrap();
+    patch(&seg, offset_of(last) + 16 + 1, &[0xEE]);
+    let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
+    assert_eq!(read, entries[..entries.len() - 1].to_vec());
+    assert!(
+        matches!(end, WalReadResult::ChecksumMismatch { position, .. } if position == last),
+        "{end:?}"
+    );
+}
+
+#[test]
+fn reopening_without_appends_adds_no_second_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entries, _) = log_with(dir.path(), 3, 1 << 20);
+    let seg = newest(dir.path());
+    let len = file_len(&seg);
+    for _ in 0..3 {
+        manual(dir.path()).close().unwrap();
+    }
+    assert_eq!(file_len(&seg), len);
+    let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
+    assert_eq!(read, entries, "markers are never returned as entries");
+    assert_eq!(end, WalReadResult::Eof);
 }

@@ -96,7 +96,7 @@ fn record(segment_id: u64, position: u64, kind: u8, payload: &[u8], len_field: u
     let mut h = Vec::new();
     h.extend_from_slice(&len_field.to_le_bytes());
     h.push(kind);
-    h.extend_from_slice(&[0, 0, 0]);
+    h.extend_from_slice(&[0, 0, 0]); // sync_distance 0
     h.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
     let mut seeded = Vec::new();
     seeded.extend_from_slice(&segment_id.to_le_bytes());

@@ -199,6 +199,43 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>>;
 }
 
+/// Creates `dir` and any missing parents, and makes the new directory entries
+/// durable (fsync of the parent of every directory it created, top down).
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the directory that could not be created or synced.
+pub fn create_dir_all_durable(storage: &dyn Storage, dir: &Path) -> crate::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty()
+            || storage
+                .exists(d)
+                .map_err(|e| crate::Error::io("stat", d, e))?
+        {
+            break;
+        }
+        missing.push(d);
+        at = d.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    storage
+        .create_dir_all(dir)
+        .map_err(|e| crate::Error::io("create directory", dir, e))?;
+    for d in missing.iter().rev() {
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        storage
+            .sync_dir(parent)
+            .map_err(|e| crate::Error::io("sync directory", parent, e))?;
+    }
+    Ok(())
+}
+
 /// The storage used when none is configured: the real file system.
 pub fn default_storage() -> Arc<dyn Storage> {
     Arc::new(FsStorage)

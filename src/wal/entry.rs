@@ -15,6 +15,10 @@ pub const KIND_DELETE: u8 = 2;
 pub const KIND_COMMIT: u8 = 3;
 /// Record kind of [`WalEntry::Checkpoint`].
 pub const KIND_CHECKPOINT: u8 = 4;
+/// Record kind of the internal sync marker (empty payload, never returned by a
+/// reader): written after the final fsync of a clean close, so that its sync
+/// distance vouches for every record before it.
+pub const KIND_SYNC_MARKER: u8 = 5;
 
 /// One entry of the write-ahead log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,9 +84,10 @@ pub enum DecodeError {
         /// The byte found.
         value: u8,
     },
-    /// The same source name appears twice in a Commit.
-    #[error("source name {0:?} appears twice in a Commit")]
-    DuplicateSource(String),
+    /// Source names of a Commit are not in strictly ascending byte order (a
+    /// duplicate, or an encoder that did not sort).
+    #[error("source name at byte {0} is not strictly greater than the one before")]
+    UnsortedSources(usize),
 }
 
 impl WalEntry {
@@ -164,15 +169,18 @@ impl WalEntry {
                 let count = u32::from_le_bytes(r.array("source count")?) as usize;
                 // Every source takes at least 12 bytes: bound the map by the payload.
                 let mut offsets = HashMap::with_capacity(count.min(r.remaining() / 12));
+                let mut previous: Option<&[u8]> = None;
                 for _ in 0..count {
                     let name_at = r.at + 4;
-                    let name = std::str::from_utf8(r.bytes("source name")?)
+                    let raw = r.bytes("source name")?;
+                    if previous.is_some_and(|p| p >= raw) {
+                        return Err(DecodeError::UnsortedSources(name_at));
+                    }
+                    previous = Some(raw);
+                    let name = std::str::from_utf8(raw)
                         .map_err(|_| DecodeError::InvalidUtf8(name_at))?
                         .to_owned();
                     let offset = u64::from_le_bytes(r.array("source offset")?);
-                    if offsets.contains_key(&name) {
-                        return Err(DecodeError::DuplicateSource(name));
-                    }
                     offsets.insert(name, offset);
                 }
                 WalEntry::Commit { offsets, watermark }

@@ -14,6 +14,9 @@ pub const SEGMENT_HEADER_LEN: u64 = 40;
 pub const RECORD_HEADER_LEN: usize = 16;
 /// Records start at file offsets that are multiples of this.
 pub const RECORD_ALIGN: u64 = 8;
+/// Segment start positions above this are refused (they leave no room for
+/// position arithmetic to stay far from overflow).
+pub const MAX_POSITION: u64 = 1 << 62;
 
 /// Bytes a record with a payload of `payload_len` bytes occupies on disk.
 pub fn record_size(payload_len: u32) -> u64 {
@@ -120,6 +123,9 @@ impl SegmentHeader {
         if segment_id == 0 {
             return Err(HeaderProblem::Invalid("segment_id is zero"));
         }
+        if le_u64(&b[24..32]) > MAX_POSITION {
+            return Err(HeaderProblem::Invalid("first_position is out of range"));
+        }
         Ok(SegmentHeader {
             segment_id,
             first_position: le_u64(&b[24..32]),
@@ -127,15 +133,36 @@ impl SegmentHeader {
     }
 }
 
+/// Largest value of the 24-bit `sync_distance` field: "unknown / too far".
+pub const SYNC_DISTANCE_UNKNOWN: u32 = 0xFF_FFFF;
+
+/// The `sync_distance` to store for a record at `position` written when the log was
+/// durable up to `durable`: the distance in 8-byte units, saturated.
+pub fn sync_distance(position: u64, durable: u64) -> u32 {
+    (position.saturating_sub(durable) / RECORD_ALIGN).min(SYNC_DISTANCE_UNKNOWN as u64) as u32
+}
+
 /// A verified record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
     /// Payload length in bytes.
     pub payload_len: u32,
-    /// Entry kind (1 = Put, 2 = Delete, 3 = Commit, 4 = Checkpoint).
+    /// Entry kind (1 = Put, 2 = Delete, 3 = Commit, 4 = Checkpoint, 5 = sync marker).
     pub kind: u8,
+    /// How far back (in 8-byte units) the log was known durable when this record
+    /// was written; [`SYNC_DISTANCE_UNKNOWN`] when too far to say.
+    pub sync_distance: u32,
     /// CRC32C of the payload.
     pub payload_crc: u32,
+}
+
+impl RecordHeader {
+    /// The position before which the log was durable when the record at `position`
+    /// was written, if known.
+    pub fn durable_when_written(&self, position: u64) -> Option<u64> {
+        (self.sync_distance != SYNC_DISTANCE_UNKNOWN)
+            .then(|| position - self.sync_distance as u64 * RECORD_ALIGN)
+    }
 }
 
 /// Why a record header did not verify.
@@ -150,8 +177,8 @@ pub enum RecordHeaderProblem {
         /// Computed checksum.
         actual: u32,
     },
-    /// The checksum matches but the reserved bytes are not zero.
-    Reserved,
+    /// The checksum matches but the sync distance points before position 0.
+    BadSyncDistance,
 }
 
 /// CRC32C of a record header's first 12 bytes, seeded with the segment identity and
@@ -169,6 +196,7 @@ impl RecordHeader {
         let mut b = [0u8; RECORD_HEADER_LEN];
         b[0..4].copy_from_slice(&self.payload_len.to_le_bytes());
         b[4] = self.kind;
+        b[5..8].copy_from_slice(&self.sync_distance.to_le_bytes()[..3]);
         b[8..12].copy_from_slice(&self.payload_crc.to_le_bytes());
         let crc = header_crc(segment_id, position, &b[0..12]);
         b[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -193,12 +221,15 @@ impl RecordHeader {
         if expected != actual {
             return Err(RecordHeaderProblem::Checksum { expected, actual });
         }
-        if b[5..8] != [0, 0, 0] {
-            return Err(RecordHeaderProblem::Reserved);
+        let sync_distance = u32::from_le_bytes([b[5], b[6], b[7], 0]);
+        if sync_distance != SYNC_DISTANCE_UNKNOWN && sync_distance as u64 * RECORD_ALIGN > position
+        {
+            return Err(RecordHeaderProblem::BadSyncDistance);
         }
         Ok(RecordHeader {
             payload_len: le_u32(&b[0..4]),
             kind: b[4],
+            sync_distance,
             payload_crc: le_u32(&b[8..12]),
         })
     }
@@ -243,6 +274,7 @@ mod tests {
         let h = RecordHeader {
             payload_len: 124,
             kind: 1,
+            sync_distance: 3,
             payload_crc: 0xdead_beef,
         };
         let b = h.encode(7, 80);
@@ -258,6 +290,27 @@ mod tests {
         assert_eq!(
             RecordHeader::decode(&[0; 16], 7, 80),
             Err(RecordHeaderProblem::Zero)
+        );
+    }
+
+    #[test]
+    fn sync_distance_saturates_and_resolves() {
+        assert_eq!(sync_distance(800, 160), 80);
+        assert_eq!(sync_distance(u64::MAX / 2, 0), SYNC_DISTANCE_UNKNOWN);
+        let h = RecordHeader {
+            payload_len: 0,
+            kind: 5,
+            sync_distance: 80,
+            payload_crc: 0,
+        };
+        assert_eq!(h.durable_when_written(800), Some(160));
+        let b = h.encode(1, 800);
+        assert_eq!(RecordHeader::decode(&b, 1, 800), Ok(h));
+        // A distance reaching before position 0 is refused even with a valid checksum.
+        let b = h.encode(1, 320);
+        assert_eq!(
+            RecordHeader::decode(&b, 1, 320),
+            Err(RecordHeaderProblem::BadSyncDistance)
         );
     }
 

@@ -14,7 +14,10 @@
 //! - Lock order: `writer` before `durability`, never the reverse.
 
 use super::entry::WalEntry;
-use super::format::{record_size, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use super::entry::KIND_SYNC_MARKER;
+use super::format::{
+    record_size, sync_distance, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
 use super::options::{SyncPolicy, WalOptions, WalRecoveryMode};
 use super::reader::WalReader;
 use super::repair::{decide, PendingCut, RepairReport};
@@ -71,6 +74,9 @@ pub(super) struct Writer {
     pub buf: Vec<u8>,
     pub next_position: u64,
     pub pending: Option<PendingCut>,
+    /// Kind of the last record in the log, if known (a sync marker is written at
+    /// close unless the log already ends with one).
+    pub last_kind: Option<u8>,
 }
 
 #[derive(Debug)]
@@ -86,6 +92,12 @@ pub(super) struct Shared {
     pub durability: Mutex<Durability>,
     pub poisoned: AtomicBool,
     pub poison: Mutex<Option<(&'static str, String)>>,
+    /// Held across every data fsync, so that two fsyncs of one file never overlap
+    /// (Linux reports a write-back error to only one of them).
+    pub sync_lock: Mutex<()>,
+    /// Mirror of `durability.durable`, read without the lock when encoding a
+    /// record's sync distance.
+    pub durable_hint: AtomicU64,
     pub shutdown: Mutex<bool>,
     pub shutdown_cv: Condvar,
     pub appends: AtomicU64,
@@ -132,7 +144,7 @@ impl WriteAheadLog {
         options.validate()?;
         let dir = path.as_ref().to_path_buf();
         let storage = options.storage.clone();
-        storage.create_dir_all(&dir).ctx("create directory", &dir)?;
+        crate::storage::create_dir_all_durable(storage.as_ref(), &dir)?;
         let lock_path = dir.join(LOCK_FILE_NAME);
         let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock => Error::Locked {
@@ -149,6 +161,12 @@ impl WriteAheadLog {
             created = 1;
         }
         let writer = open_writer(storage.as_ref(), segments, &options)?;
+        // A previous process may have crashed with written but unsynced records
+        // (still in the page cache): make them durable before calling them so.
+        if let Some(active) = &writer.active {
+            active.file.sync_data().ctx("sync", &active.path)?;
+        }
+        storage.sync_dir(&dir).ctx("sync directory", &dir)?;
         let durable = writer.next_position;
         let shared = Arc::new(Shared {
             dir,
@@ -162,6 +180,8 @@ impl WriteAheadLog {
             durability: Mutex::new(Durability::new(durable)),
             poisoned: AtomicBool::new(false),
             poison: Mutex::new(None),
+            durable_hint: AtomicU64::new(durable),
+            sync_lock: Mutex::new(()),
             shutdown: Mutex::new(false),
             shutdown_cv: Condvar::new(),
             appends: AtomicU64::new(0),
@@ -185,8 +205,10 @@ impl WriteAheadLog {
     }
 
     /// Makes every later `append` wait until its record is durable (`true`), or
-    /// return once it is buffered (`false`, the policy the log was opened with
-    /// then decides when data becomes durable).
+    /// return once it is buffered (`false`). With `false`, a log opened with
+    /// [`SyncPolicy::Interval`] is still synced by its background flusher; one opened
+    /// with [`SyncPolicy::EveryWrite`] or [`SyncPolicy::Manual`] has no flusher, so
+    /// data becomes durable at [`sync`](Self::sync), at segment rotation or at close.
     pub fn set_sync_on_write(&self, sync_on_write: bool) {
         self.shared
             .sync_on_write
@@ -332,19 +354,20 @@ impl WriteAheadLog {
         let shared = &self.shared;
         shared.check_poison()?;
         let mut w = lock(&shared.writer);
-        let removable = w
-            .segments
-            .windows(2)
-            .take_while(|pair| pair[1].start <= position)
-            .count();
-        for i in 0..removable {
-            let path = w.segments[i].path.clone();
+        if w.pending.is_some() {
+            // The cut may remove segments too: settle the log's shape first.
+            shared.repair_locked(&mut w)?;
+        }
+        let mut removed = 0;
+        while w.segments.len() > 1 && w.segments[1].start <= position {
+            let path = w.segments[0].path.clone();
             shared.storage.remove_file(&path).ctx("remove", &path)?;
+            w.segments.remove(0);
+            removed += 1;
             shared.sync_dir()?;
             tracing::debug!(path = %path.display(), "dropped segment");
         }
-        w.segments.drain(..removable);
-        Ok(removable)
+        Ok(removed)
     }
 
     /// Writes out the buffer, syncs and closes the log, reporting any error
@@ -353,8 +376,25 @@ impl WriteAheadLog {
     /// # Errors
     /// [`Error::Poisoned`] and I/O errors.
     pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    /// Stops the flusher, makes everything durable, then appends and fsyncs a sync
+    /// marker whose sync distance vouches for every record before it (so that later
+    /// damage to them is reported as corruption, not cut as a torn tail).
+    fn shutdown(&mut self) -> Result<()> {
         self.stop_flusher();
-        self.sync()
+        self.sync()?;
+        let shared = &self.shared;
+        let target = {
+            let mut w = lock(&shared.writer);
+            if w.active.is_none() || matches!(w.last_kind, None | Some(KIND_SYNC_MARKER)) {
+                return Ok(());
+            }
+            shared.write_record_locked(&mut w, KIND_SYNC_MARKER, 0, |_| {})?;
+            w.next_position
+        };
+        shared.sync_to(target)
     }
 
     fn stop_flusher(&mut self) {
@@ -368,11 +408,11 @@ impl WriteAheadLog {
 
 impl Drop for WriteAheadLog {
     fn drop(&mut self) {
-        self.stop_flusher();
         if self.shared.poisoned.load(Ordering::SeqCst) {
+            self.stop_flusher();
             return;
         }
-        if let Err(error) = self.sync() {
+        if let Err(error) = self.shutdown() {
             tracing::error!(dir = %self.shared.dir.display(), %error, "closing the write-ahead log failed to sync");
         }
     }
@@ -387,6 +427,7 @@ fn open_writer(
 ) -> Result<Writer> {
     let newest = segments.len() - 1;
     let full_scan = options.recovery_mode == WalRecoveryMode::PointInTime;
+    let mut last_kind = None;
     for (i, segment) in segments.iter().enumerate() {
         let next_start = segments.get(i + 1).map(|s| s.start);
         let scanner = SegmentScanner::open(storage, segment, next_start, options.max_record_size)?;
@@ -395,7 +436,7 @@ fn open_writer(
             Ok(_) if i != newest && !full_scan => None,
             Ok(mut scanner) => loop {
                 match scanner.next_record()? {
-                    Step::Record { .. } => {}
+                    Step::Record { kind, .. } => last_kind = Some(kind),
                     Step::End if i == newest => {
                         let active = Active {
                             file: storage
@@ -411,6 +452,7 @@ fn open_writer(
                             active: Some(active),
                             buf: Vec::with_capacity(options.write_buffer_size),
                             pending: None,
+                            last_kind,
                         });
                     }
                     Step::End => break None,
@@ -443,6 +485,7 @@ fn pending_writer(
         buf: Vec::with_capacity(options.write_buffer_size),
         next_position: position,
         pending: Some(cut),
+        last_kind: None,
     })
 }
 
@@ -484,7 +527,21 @@ impl Shared {
 
     /// Encodes `entry` into the buffer, rotating first if the segment is full.
     fn append_locked(&self, w: &mut Writer, entry: &WalEntry) -> Result<()> {
-        let size = record_size(entry.encoded_len() as u32);
+        self.write_record_locked(w, entry.kind(), entry.encoded_len() as u32, |buf| {
+            entry.encode_into(buf)
+        })
+    }
+
+    /// Encodes one record (header, the payload `encode` appends, padding) into the
+    /// buffer, rotating first if the segment is full.
+    fn write_record_locked(
+        &self,
+        w: &mut Writer,
+        kind: u8,
+        payload_len: u32,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let size = record_size(payload_len);
         let used = w.file_end + w.buf.len() as u64;
         if used > SEGMENT_HEADER_LEN && used + size > self.segment_size {
             self.rotate_locked(w)?;
@@ -495,17 +552,21 @@ impl Shared {
         let segment_id = active.segment_id;
         let start = w.buf.len();
         w.buf.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
-        entry.encode_into(&mut w.buf);
+        encode(&mut w.buf);
         let payload = &w.buf[start + RECORD_HEADER_LEN..];
+        debug_assert_eq!(payload.len(), payload_len as usize);
+        let durable = self.durable_hint.load(Ordering::Acquire);
         let header = RecordHeader {
-            payload_len: payload.len() as u32,
-            kind: entry.kind(),
+            payload_len,
+            kind,
+            sync_distance: sync_distance(w.next_position, durable),
             payload_crc: crc32c::crc32c(payload),
         };
         let encoded = header.encode(segment_id, w.next_position);
         w.buf[start..start + RECORD_HEADER_LEN].copy_from_slice(&encoded);
         w.buf.resize(start + size as usize, 0);
         w.next_position += size;
+        w.last_kind = Some(kind);
         if w.buf.len() >= self.write_buffer_size {
             self.flush_locked(w)?;
         }
@@ -535,7 +596,11 @@ impl Shared {
         let Some(active) = &w.active else {
             unreachable!("rotation needs an active segment")
         };
-        if let Err(e) = active.file.sync_data() {
+        let synced = {
+            let _serial = lock(&self.sync_lock);
+            active.file.sync_data()
+        };
+        if let Err(e) = synced {
             return Err(self.poison("sync", &active.path.clone(), e));
         }
         let sealed_end = w.next_position;

@@ -1,11 +1,14 @@
 //! [`WalReader`]: sequential reading of a log from a record boundary.
 //!
 //! A reader never modifies the log. It is fused: after `Eof` or damage it keeps
-//! returning that same result. It reads a snapshot of the segment list taken when it
-//! was opened; records appended later to the newest segment are seen if they were
-//! written to the file before the reader got to them.
+//! returning that same result. It reads the segments listed when it was opened, each
+//! up to the length the file had when the reader reached it; records appended after
+//! that are not seen (open a new reader from [`WalReader::position`]). A reader of a
+//! log that another thread is appending to may find the last record half written
+//! and report it as a torn write; [`WriteAheadLog::read_from`](super::WriteAheadLog::read_from)
+//! writes out the log's buffer first, so it sees everything appended before it.
 
-use super::entry::WalEntry;
+use super::entry::{WalEntry, KIND_SYNC_MARKER};
 use super::scan::{Damage, DamageClass, Problem, SegmentScanner, Step};
 use super::segment::{list_segments, SegmentMeta};
 use super::DEFAULT_MAX_RECORD_SIZE;
@@ -97,6 +100,8 @@ pub struct WalReader {
     max_record_size: u32,
     terminal: Option<WalReadResult>,
     damage: Option<Damage>,
+    /// Whether the iterator has already yielded the damage as an error.
+    damage_yielded: bool,
 }
 
 impl WalReader {
@@ -138,6 +143,7 @@ impl WalReader {
             max_record_size,
             terminal: None,
             damage: None,
+            damage_yielded: false,
             segments,
         };
         let Some(first) = reader.segments.first() else {
@@ -279,6 +285,11 @@ impl WalReader {
             let offset = scanner.offset();
             match scanner.next_record()? {
                 Step::Record {
+                    kind: KIND_SYNC_MARKER,
+                    payload: [],
+                    ..
+                } => self.position = scanner.position(),
+                Step::Record {
                     position,
                     kind,
                     payload,
@@ -321,12 +332,14 @@ impl Iterator for WalReader {
     /// Yields entries until the clean end; damage is yielded once as its typed
     /// error (a torn tail as `WalCorrupted` with a "torn tail" reason), then `None`.
     fn next(&mut self) -> Option<Self::Item> {
-        let was_damaged = self.damage.is_some();
         match self.read_next() {
             Ok(WalReadResult::Entry(e)) => Some(Ok(e)),
             Ok(WalReadResult::Eof) => None,
-            Ok(_) if was_damaged => None,
-            Ok(_) => self.damage_error().map(Err),
+            Ok(_) if self.damage_yielded => None,
+            Ok(_) => {
+                self.damage_yielded = true;
+                self.damage_error().map(Err)
+            }
             Err(e) => Some(Err(e)),
         }
     }

@@ -61,8 +61,8 @@ pub enum Problem {
         /// The limit.
         max: u32,
     },
-    /// The reserved bytes of a verified header are not zero.
-    Reserved,
+    /// A verified header's sync distance points before position 0.
+    BadSyncDistance,
     /// A zeroed record header followed by non-zero bytes.
     GarbageAfterZeros,
     /// A sealed segment's records stop before the next segment starts.
@@ -100,7 +100,9 @@ impl std::fmt::Display for Problem {
                 f,
                 "record length {len} exceeds the maximum record size {max}"
             ),
-            Problem::Reserved => write!(f, "reserved header bytes are not zero"),
+            Problem::BadSyncDistance => {
+                write!(f, "sync distance points before the start of the log")
+            }
             Problem::GarbageAfterZeros => {
                 write!(f, "zeroed record header followed by non-zero bytes")
             }
@@ -347,8 +349,8 @@ impl SegmentScanner {
                 Err(RecordHeaderProblem::Checksum { expected, actual }) => {
                     return self.classify(offset, Problem::HeaderChecksum { expected, actual })
                 }
-                Err(RecordHeaderProblem::Reserved) => {
-                    return self.classify(offset, Problem::Reserved)
+                Err(RecordHeaderProblem::BadSyncDistance) => {
+                    return self.classify(offset, Problem::BadSyncDistance)
                 }
             };
         if header.payload_len > self.max_record_size {
@@ -433,9 +435,10 @@ impl SegmentScanner {
         self.classify(offset, Problem::GarbageAfterZeros)
     }
 
-    /// Torn or corrupt: torn only in the newest segment with no valid record after.
+    /// Torn or corrupt: torn only in the newest segment, and only when no valid
+    /// record after the damage proves that the damaged bytes were already durable.
     fn classify(&mut self, offset: u64, problem: Problem) -> Result<Step<'_>> {
-        let class = if self.next_start.is_none() && !self.valid_record_after(offset)? {
+        let class = if self.next_start.is_none() && !self.durable_before_later_record(offset)? {
             DamageClass::Torn
         } else {
             DamageClass::Corrupt
@@ -454,21 +457,28 @@ impl SegmentScanner {
         Ok(true)
     }
 
-    /// Whether a record whose header and payload checksums verify at its own
-    /// position starts at any aligned offset after `offset`.
-    fn valid_record_after(&mut self, offset: u64) -> Result<bool> {
+    /// Whether a record that verifies (header and payload checksums, at its own
+    /// position) starts at an aligned offset after `offset` and says, through its
+    /// sync distance, that the log was already durable past the damaged record when
+    /// it was written. Records written in the same unsynced batch as the damaged
+    /// one prove nothing: a crash may persist a batch's pages in any order.
+    fn durable_before_later_record(&mut self, offset: u64) -> Result<bool> {
+        let damaged = self.position_of(offset);
         let mut at = offset + RECORD_ALIGN;
         while at + RECORD_HEADER_LEN as u64 <= self.file_len {
             let mut raw = [0u8; RECORD_HEADER_LEN];
             raw.copy_from_slice(self.bytes_at(at, RECORD_HEADER_LEN)?);
-            if let Ok(h) = RecordHeader::decode(&raw, self.header.segment_id, self.position_of(at))
-            {
+            let position = self.position_of(at);
+            if let Ok(h) = RecordHeader::decode(&raw, self.header.segment_id, position) {
                 let size = record_size(h.payload_len);
-                if h.payload_len <= self.max_record_size && at + size <= self.file_len {
+                let vouches = h
+                    .durable_when_written(position)
+                    .is_some_and(|d| d > damaged);
+                if vouches && h.payload_len <= self.max_record_size && at + size <= self.file_len {
                     let payload =
                         self.bytes_at(at + RECORD_HEADER_LEN as u64, h.payload_len as usize)?;
                     if crc32c::crc32c(payload) == h.payload_crc {
-                        tracing::debug!(path = %self.path.display(), damaged_offset = offset, valid_offset = at, "valid record found after damage");
+                        tracing::debug!(path = %self.path.display(), damaged_offset = offset, valid_offset = at, "a later record shows the damaged record was durable");
                         return Ok(true);
                     }
                 }

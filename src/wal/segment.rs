@@ -39,7 +39,10 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    digits
+        .parse()
+        .ok()
+        .filter(|&start| start <= super::format::MAX_POSITION)
 }
 
 /// The segments of the log in `dir`, oldest first. A missing directory has none.
@@ -169,9 +172,11 @@ mod tests {
     fn names_round_trip_and_reject_lookalikes() {
         assert_eq!(segment_file_name(67), "00000000000000000067.wal");
         assert_eq!(
-            parse_segment_name(&segment_file_name(u64::MAX)),
-            Some(u64::MAX)
+            parse_segment_name(&segment_file_name(1 << 40)),
+            Some(1 << 40)
         );
+        // Out of the position range: not a segment of ours.
+        assert_eq!(parse_segment_name(&segment_file_name(u64::MAX)), None);
         assert_eq!(parse_segment_name("0000000000000000067.wal"), None);
         assert_eq!(parse_segment_name("0000000000000000006x.wal"), None);
         assert_eq!(parse_segment_name("00000000000000000067.tmp"), None);

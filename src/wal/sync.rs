@@ -61,7 +61,9 @@ impl Durability {
     /// Wakes every waiter whose target is durable, and (unless `all`) the first
     /// one that is not, to lead the next sync. Waking only those keeps a round of
     /// group commit at one wake-up per committer instead of one per waiter.
-    fn wake(&mut self, all: bool) {
+    /// Returns how many committers the durable position covered (the caller
+    /// included).
+    fn wake(&mut self, all: bool) -> u64 {
         let durable = self.durable;
         let mut leader_woken = all;
         let mut covered = 1;
@@ -75,7 +77,15 @@ impl Durability {
             }
             !wake
         });
-        self.last_round_covered = covered;
+        covered
+    }
+
+    /// Called by a thread that leaves without leading a sync: if nobody is
+    /// syncing, parked waiters must not be left without a leader.
+    fn hand_over(&mut self) {
+        if !self.syncing && !self.waiters.is_empty() {
+            self.wake(false);
+        }
     }
 }
 
@@ -87,6 +97,9 @@ impl Shared {
         loop {
             self.check_poison()?;
             if d.durable >= target {
+                // A waiter woken to lead may find its target covered by someone
+                // else's sync (a segment rotation): pass the lead on.
+                d.hand_over();
                 return Ok(());
             }
             if d.syncing {
@@ -114,8 +127,9 @@ impl Shared {
             d.syncing = false;
             if let Ok(upto) = result {
                 d.durable = d.durable.max(upto);
+                self.durable_hint.store(d.durable, Ordering::Release);
             }
-            d.wake(result.is_err());
+            d.last_round_covered = d.wake(result.is_err());
             result?;
         }
     }
@@ -172,6 +186,8 @@ impl Shared {
     pub(super) fn mark_durable(&self, position: u64) {
         let mut d = lock(&self.durability);
         d.durable = d.durable.max(position);
+        self.durable_hint.store(d.durable, Ordering::Release);
+        d.hand_over();
     }
 }
 

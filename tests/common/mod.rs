@@ -175,3 +175,20 @@ impl Storage for FaultyHandle {
         FsStorage.lock(path)
     }
 }
+
+/// Removes the sync marker a clean close appends to the newest segment, turning
+/// the log into what a crash right after the last fsync would have left.
+pub fn strip_close_marker(dir: &Path) {
+    let seg = segments(dir).pop().unwrap();
+    let len = file_len(&seg);
+    let bytes = std::fs::read(&seg).unwrap();
+    let marker = &bytes[(len - 16) as usize..];
+    assert_eq!(marker[0..4], [0, 0, 0, 0], "marker has an empty payload");
+    assert_eq!(marker[4], 5, "the log does not end with a close marker");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 16)
+        .unwrap();
+}
