@@ -18,7 +18,7 @@
 //! once and a shrunken summary.
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use highwater::storage::{DirEntry, FsStorage, OpenMode, Storage, StorageFile, StorageLock};
+use highwater::storage::{default_storage, FaultInjectingStorage, Storage};
 use highwater::{SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WriteAheadLog};
 use okaywal::{Configuration, Entry, EntryId, LogManager, ReadChunkResult, SegmentReader};
 use std::collections::HashMap;
@@ -88,71 +88,20 @@ fn tempdir() -> TempDir {
         .expect("tempdir")
 }
 
-/// The real file system with a fixed extra latency on every data fsync: a stand-in
-/// for a device whose fsync costs a millisecond (this VM's costs ~50 us), to show
-/// how group commit scales when fsync, not CPU, is the bottleneck.
-#[derive(Debug)]
-struct SlowSync(Duration);
-
-#[derive(Debug)]
-struct SlowSyncFile(Arc<dyn StorageFile>, Duration);
-
-impl StorageFile for SlowSyncFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.0.read_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.0.write_all_at(buf, offset)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.0.len()
-    }
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        self.0.truncate(len)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        std::thread::sleep(self.1);
-        self.0.sync_data()
-    }
-    fn sync_all(&self) -> io::Result<()> {
-        self.0.sync_all()
-    }
+/// The real file system with `delay` added to every data fsync.
+fn slow_fsync_storage(delay: Duration) -> Arc<dyn Storage> {
+    let storage = FaultInjectingStorage::new(default_storage());
+    storage.faults().set_sync_delay(delay);
+    Arc::new(storage)
 }
 
-impl Storage for SlowSync {
-    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(SlowSyncFile(
-            FsStorage.open_file(path, mode)?,
-            self.0,
-        )))
-    }
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        FsStorage.create_dir_all(path)
-    }
-    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
-        FsStorage.list_dir(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        FsStorage.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        FsStorage.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        FsStorage.remove_dir_all(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        FsStorage.sync_dir(path)
-    }
-    fn exists(&self, path: &Path) -> io::Result<bool> {
-        FsStorage.exists(path)
-    }
-    fn file_size(&self, path: &Path) -> io::Result<u64> {
-        FsStorage.file_size(path)
-    }
-    fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {
-        FsStorage.lock(path)
-    }
+/// A fresh file for the raw write + fdatasync baseline.
+fn raw_file(dir: &Path) -> File {
+    OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .open(dir.join("raw"))
+        .unwrap()
 }
 
 fn hw_open(dir: &Path, policy: SyncPolicy) -> WriteAheadLog {
@@ -527,11 +476,7 @@ fn bench_durable(c: &mut Criterion, sizes: Sizes) {
     g.throughput(Throughput::Elements(1));
 
     let dir = tempdir();
-    let mut raw = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(dir.path().join("raw"))
-        .unwrap();
+    let mut raw = raw_file(dir.path());
     let bytes = vec![0x5au8; (sizes.put + sizes.commit) as usize];
     g.bench_function("baseline_write_fdatasync", |b| {
         b.iter(|| {
@@ -653,11 +598,7 @@ fn summary(sizes: Sizes, fixture: &ReplayFixture, s: &SummaryScale) {
 
     // 2. durable commit latency, interleaved so drift hits all three alike
     let dir = tempdir();
-    let mut raw = OpenOptions::new()
-        .create_new(true)
-        .write(true)
-        .open(dir.path().join("raw"))
-        .unwrap();
+    let mut raw = raw_file(dir.path());
     let bytes = vec![0x5au8; (sizes.put + sizes.commit) as usize];
     let wal = hw_open(&dir.path().join("highwater"), SyncPolicy::EveryWrite);
     let (okw, _) = ok_open(Configuration::default_for(dir.path().join("okaywal")));
@@ -738,7 +679,8 @@ fn summary(sizes: Sizes, fixture: &ReplayFixture, s: &SummaryScale) {
         ok_rates[last] / ok_rates[0]
     );
 
-    // 3b. group commit on a device whose fsync costs 1 ms more
+    // 3b. group commit on a device whose fsync costs 1 ms more (this VM's costs
+    // ~50 us): how group commit scales when fsync, not CPU, is the bottleneck.
     let mut slow_rates = vec![];
     for threads in THREADS {
         let dir = tempdir();
@@ -746,7 +688,7 @@ fn summary(sizes: Sizes, fixture: &ReplayFixture, s: &SummaryScale) {
             dir.path(),
             WalOptions::new()
                 .with_sync_policy(SyncPolicy::EveryWrite)
-                .with_storage(Arc::new(SlowSync(Duration::from_millis(1)))),
+                .with_storage(slow_fsync_storage(Duration::from_millis(1))),
         )
         .unwrap();
         let mut rates = vec![];

@@ -71,12 +71,7 @@ fn truncated_last_record_is_a_torn_write_and_repair_cuts_it() {
     let full = file_len(&seg);
     // Truncate at every byte inside the last record: always a torn write at `last`.
     for cut in offset_of(last) + 1..full {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&seg)
-            .unwrap()
-            .set_len(cut)
-            .unwrap();
+        set_file_len(&seg, cut);
         let mut r = WalReader::open(dir.path(), 0).unwrap();
         let (read, end) = read_all(&mut r);
         assert_eq!(read, entries[..entries.len() - 1].to_vec(), "cut at {cut}");
@@ -93,12 +88,7 @@ fn truncated_last_record_is_a_torn_write_and_repair_cuts_it() {
         assert_eq!(r.read_next().unwrap(), end);
     }
     // Cutting exactly at a record boundary is a clean end.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(offset_of(last))
-        .unwrap();
+    set_file_len(&seg, offset_of(last));
     let (read, end) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert_eq!(read.len(), entries.len() - 1);
     assert_eq!(end, WalReadResult::Eof);
@@ -111,12 +101,7 @@ fn repair_reports_the_cut_and_appends_continue_after_it() {
     let seg = newest(dir.path());
     let last = *positions.last().unwrap();
     let full = file_len(&seg);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(full - 3)
-        .unwrap();
+    set_file_len(&seg, full - 3);
 
     let wal = open_mode(dir.path(), WalRecoveryMode::TolerateTornTail).unwrap();
     assert_eq!(wal.position(), last, "the log ends before the torn record");
@@ -400,12 +385,7 @@ fn absolute_consistency_refuses_a_torn_tail_and_changes_nothing() {
     crashed_log_with(dir.path(), 3);
     let seg = newest(dir.path());
     let len = file_len(&seg);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&seg)
-        .unwrap()
-        .set_len(len - 1)
-        .unwrap();
+    set_file_len(&seg, len - 1);
     match open_mode(dir.path(), WalRecoveryMode::AbsoluteConsistency) {
         Err(Error::WalCorrupted { path, reason, .. }) => {
             assert_eq!(path, seg);

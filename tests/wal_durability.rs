@@ -4,13 +4,15 @@
 mod common;
 
 use common::*;
+use highwater::storage::{default_storage, FaultInjectingStorage, Faults};
 use highwater::{Error, SyncPolicy, WalOptions, WalReadResult, WriteAheadLog};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-fn faulty(dir: &std::path::Path, policy: SyncPolicy) -> (WriteAheadLog, Arc<FaultyStorage>) {
-    let switches = FaultyStorage::new();
-    let storage = Arc::new(FaultyHandle(switches.clone()));
+fn faulty(dir: &std::path::Path, policy: SyncPolicy) -> (WriteAheadLog, Arc<Faults>) {
+    let storage = FaultInjectingStorage::new(default_storage());
+    let switches = storage.faults();
+    let storage = Arc::new(storage);
     let wal = WriteAheadLog::open(
         dir,
         WalOptions::default()
@@ -123,16 +125,8 @@ fn a_failed_sync_wakes_every_waiting_committer_with_an_error() {
 #[test]
 fn group_commit_from_many_threads_shares_fsyncs_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let switches = FaultyStorage::new(); // counts fsyncs, fails nothing
-    let wal = Arc::new(
-        WriteAheadLog::open(
-            dir.path(),
-            WalOptions::default()
-                .with_sync_policy(SyncPolicy::EveryWrite)
-                .with_storage(Arc::new(FaultyHandle(switches.clone()))),
-        )
-        .unwrap(),
-    );
+    let (wal, _counts_fsyncs) = faulty(dir.path(), SyncPolicy::EveryWrite);
+    let wal = Arc::new(wal);
     const THREADS: u64 = 16;
     const PER_THREAD: u64 = 50;
     let handles: Vec<_> = (0..THREADS)

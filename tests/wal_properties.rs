@@ -71,7 +71,7 @@ proptest! {
         match &damage {
             TailDamage::Truncate(f) => {
                 let cut = 40 + ((len - 40) as f64 * f) as u64;
-                std::fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(cut).unwrap();
+                set_file_len(&seg, cut);
             }
             TailDamage::Garbage(g) => patch(&seg, len, g),
             TailDamage::Zeros(n) => patch(&seg, len, &vec![0; *n]),

@@ -14,8 +14,10 @@
 //! - `lock` is exclusive across processes and across handles in one process, and is
 //!   released when the returned guard is dropped.
 
+mod faults;
 mod fs;
 
+pub use faults::{FaultInjectingStorage, Faults};
 pub use fs::FsStorage;
 
 use std::fmt;

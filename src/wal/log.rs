@@ -432,7 +432,7 @@ fn open_writer(
         let next_start = segments.get(i + 1).map(|s| s.start);
         let scanner = SegmentScanner::open(storage, segment, next_start, options.max_record_size)?;
         let damage = match scanner {
-            Err(damage) => Some(damage),
+            Err(damage) => Some((damage, None)),
             Ok(_) if i != newest && !full_scan => None,
             Ok(mut scanner) => loop {
                 match scanner.next_record()? {
@@ -456,13 +456,13 @@ fn open_writer(
                         });
                     }
                     Step::End => break None,
-                    Step::Damaged(d) => break Some(d),
+                    Step::Damaged(d) => break Some((d, Some(scanner.header().segment_id))),
                 }
             },
         };
-        if let Some(damage) = damage {
+        if let Some((damage, segment_id)) = damage {
             let later = segments[i + 1..].iter().map(|s| s.path.clone()).collect();
-            return pending_writer(options, segments.clone(), i, damage, later);
+            return pending_writer(options, segments.clone(), i, damage, segment_id, later);
         }
     }
     unreachable!("the newest segment either ends or is damaged")
@@ -473,10 +473,12 @@ fn pending_writer(
     segments: Vec<SegmentMeta>,
     index: usize,
     damage: Damage,
+    segment_id: Option<u64>,
     later: Vec<PathBuf>,
 ) -> Result<Writer> {
     let position = damage.position;
-    let cut = decide(options.recovery_mode, damage, segments[index].start, later)?;
+    let start = segments[index].start;
+    let cut = decide(options.recovery_mode, damage, start, segment_id, later)?;
     tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
     Ok(Writer {
         segments,
@@ -650,11 +652,9 @@ impl Shared {
         let damage = &cut.damage;
         let path = &damage.path;
         let old_len = storage.file_size(path).ctx("stat", path)?;
-        let (file, segment_id, file_end) = if damage.offset == 0 {
-            let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
-                .map_err(|e| self.poison_with(e))?;
-            (file, header.segment_id, SEGMENT_HEADER_LEN)
-        } else {
+        let (file, segment_id, file_end) = if let (Some(segment_id), true) =
+            (cut.segment_id, damage.offset >= SEGMENT_HEADER_LEN)
+        {
             let file = storage
                 .open_file(path, OpenMode::ReadWrite)
                 .ctx("open", path)?;
@@ -664,22 +664,14 @@ impl Shared {
             if let Err(e) = file.sync_all() {
                 return Err(self.poison("sync", path, e));
             }
-            let segment = w
-                .segments
-                .iter()
-                .find(|s| &s.path == path)
-                .expect("cut segment is listed");
-            let header = super::segment::read_header(file.as_ref(), segment)?.map_err(|p| {
-                Error::WalCorrupted {
-                    path: path.clone(),
-                    offset: 0,
-                    position: cut.segment_start,
-                    reason: p.to_string(),
-                }
-            })?;
-            (file, header.segment_id, damage.offset)
+            (file, segment_id, damage.offset)
+        } else {
+            // The header itself is damaged: start the segment afresh.
+            let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
+                .map_err(|e| self.poison_with(e))?;
+            (file, header.segment_id, SEGMENT_HEADER_LEN)
         };
-        bytes_cut += if damage.offset == 0 {
+        bytes_cut += if cut.segment_id.is_none() {
             old_len
         } else {
             old_len.saturating_sub(damage.offset)

@@ -11,15 +11,18 @@ use std::path::PathBuf;
 pub struct PendingCut {
     /// The damage that forces the cut.
     pub damage: Damage,
-    /// Start position of the damaged segment (it stays, cut at `damage.offset`;
-    /// offset 0 means its header is rewritten).
+    /// Start position of the damaged segment (it stays, cut at `damage.offset`).
     pub segment_start: u64,
+    /// Its identity, from its header; `None` when the header itself is damaged
+    /// (the segment is then rewritten empty).
+    pub segment_id: Option<u64>,
     /// Segments after the damaged one, all removed by the cut (PointInTime only).
     pub later_segments: Vec<PathBuf>,
 }
 
-/// Decides whether `damage` (in the segment starting at `segment_start`, followed by
-/// `later_segments`) may be cut under `mode`, or is an error.
+/// Decides whether `damage` (in the segment starting at `segment_start` with
+/// identity `segment_id`, followed by `later_segments`) may be cut under `mode`, or
+/// is an error.
 ///
 /// # Errors
 /// The typed corruption error for damage the mode does not tolerate.
@@ -27,6 +30,7 @@ pub fn decide(
     mode: WalRecoveryMode,
     damage: Damage,
     segment_start: u64,
+    segment_id: Option<u64>,
     later_segments: Vec<PathBuf>,
 ) -> crate::Result<PendingCut> {
     let allowed = match mode {
@@ -42,6 +46,7 @@ pub fn decide(
     Ok(PendingCut {
         damage,
         segment_start,
+        segment_id,
         later_segments,
     })
 }
@@ -112,12 +117,12 @@ mod tests {
         use DamageClass::*;
         use WalRecoveryMode::*;
         let later = || vec![PathBuf::from("y.wal")];
-        assert!(decide(TolerateTornTail, damage(Torn), 0, vec![]).is_ok());
-        assert!(decide(TolerateTornTail, damage(Corrupt), 0, vec![]).is_err());
-        assert!(decide(TolerateTornTail, damage(Torn), 0, later()).is_err());
-        assert!(decide(AbsoluteConsistency, damage(Torn), 0, vec![]).is_err());
-        assert!(decide(PointInTime, damage(Corrupt), 0, later()).is_ok());
-        let err = decide(TolerateTornTail, damage(Corrupt), 0, vec![]).unwrap_err();
+        assert!(decide(TolerateTornTail, damage(Torn), 0, Some(1), vec![]).is_ok());
+        assert!(decide(TolerateTornTail, damage(Corrupt), 0, Some(1), vec![]).is_err());
+        assert!(decide(TolerateTornTail, damage(Torn), 0, Some(1), later()).is_err());
+        assert!(decide(AbsoluteConsistency, damage(Torn), 0, Some(1), vec![]).is_err());
+        assert!(decide(PointInTime, damage(Corrupt), 0, Some(1), later()).is_ok());
+        let err = decide(TolerateTornTail, damage(Corrupt), 0, Some(1), vec![]).unwrap_err();
         assert!(err.is_corruption());
         assert!(err.to_string().contains("x.wal"), "{err}");
         assert!(err.to_string().contains("offset 56"), "{err}");
