@@ -58,17 +58,17 @@ impl Durability {
         }
     }
 
-    /// Wakes every waiter whose target is durable, and (unless `all`) the first
-    /// one that is not, to lead the next sync. Waking only those keeps a round of
+    /// Wakes every waiter whose target is durable and the first one that is not,
+    /// to lead the next sync; with `all` (an error), every waiter. Waking only those keeps a round of
     /// group commit at one wake-up per committer instead of one per waiter.
     /// Returns how many committers the durable position covered (the caller
     /// included).
     fn wake(&mut self, all: bool) -> u64 {
         let durable = self.durable;
-        let mut leader_woken = all;
+        let mut leader_woken = false;
         let mut covered = 1;
         self.waiters.retain(|w| {
-            let wake = w.target <= durable || !leader_woken;
+            let wake = all || w.target <= durable || !leader_woken;
             if wake {
                 leader_woken |= w.target > durable;
                 covered += u64::from(w.target <= durable);
@@ -220,4 +220,43 @@ pub(super) fn spawn_flusher(shared: Arc<Shared>, interval: Duration) -> Result<J
             }
         })
         .map_err(|e| crate::Error::io("spawn flusher thread", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiters(d: &mut Durability, targets: &[u64]) -> Vec<Arc<Waiter>> {
+        let ws: Vec<_> = targets
+            .iter()
+            .map(|&target| {
+                Arc::new(Waiter {
+                    target,
+                    thread: std::thread::current(),
+                    woken: AtomicBool::new(false),
+                })
+            })
+            .collect();
+        d.waiters.extend(ws.iter().cloned());
+        ws
+    }
+
+    #[test]
+    fn a_round_wakes_the_covered_waiters_and_one_next_leader() {
+        let mut d = Durability::new(100);
+        let ws = waiters(&mut d, &[50, 200, 100, 300]);
+        assert_eq!(d.wake(false), 3, "leader plus the two covered waiters");
+        let woken: Vec<bool> = ws.iter().map(|w| w.woken.load(Ordering::SeqCst)).collect();
+        assert_eq!(woken, [true, true, true, false]);
+        assert_eq!(d.waiters.len(), 1);
+    }
+
+    #[test]
+    fn an_error_wakes_every_waiter() {
+        let mut d = Durability::new(0);
+        let ws = waiters(&mut d, &[10, 20, 30]);
+        d.wake(true);
+        assert!(ws.iter().all(|w| w.woken.load(Ordering::SeqCst)));
+        assert!(d.waiters.is_empty(), "a waiter left parked after an error");
+    }
 }
