@@ -134,6 +134,105 @@ pub enum Error {
         end: u64,
     },
 
+    /// A state file (snapshot, delta or blob) is damaged or malformed.
+    #[error("state file {path} is corrupted at offset {offset}: {reason}")]
+    StateCorrupted {
+        /// The file (`<bytes>` for an in-memory buffer).
+        path: PathBuf,
+        /// Byte offset in the file of the damaged field or region.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A checksum of a state file (header, block table or payload block) did not
+    /// match.
+    #[error("checksum mismatch in state file {path} ({region} at offset {offset}): expected {expected:#010x}, found {actual:#010x}")]
+    StateChecksumMismatch {
+        /// The file (`<bytes>` for an in-memory buffer).
+        path: PathBuf,
+        /// Which checksummed region: "header", "block table", "payload block" or
+        /// "payload".
+        region: &'static str,
+        /// Byte offset in the file where that region starts.
+        offset: u64,
+        /// The checksum stored in the file.
+        expected: u32,
+        /// The checksum of the bytes actually read.
+        actual: u32,
+    },
+
+    /// A state file holds a different kind of state than the caller asked for
+    /// (for example a delta given where a full snapshot is expected).
+    #[error("{path} holds a {found}, expected a {expected}")]
+    WrongStateKind {
+        /// The file (`<bytes>` for an in-memory buffer).
+        path: PathBuf,
+        /// The kind the caller needs.
+        expected: &'static str,
+        /// The kind in the file.
+        found: &'static str,
+    },
+
+    /// A state is too large to be archived in one state file.
+    #[error("state of {size} bytes exceeds the largest archivable state part of {max} bytes; split it into several parts")]
+    StateTooLarge {
+        /// Bytes the archive would need.
+        size: u64,
+        /// The limit of this build's rkyv format.
+        max: u64,
+    },
+
+    /// A checkpoint's metadata or one of its files is damaged, missing or
+    /// inconsistent.
+    #[error("checkpoint {path} is invalid{}: {reason}", offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
+    CheckpointCorrupted {
+        /// The checkpoint directory or the file in it that is damaged.
+        path: PathBuf,
+        /// Byte offset in that file, when one is known.
+        offset: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A file of a checkpoint has a different size or CRC32C than its metadata
+    /// lists.
+    #[error("checkpoint file {path} does not match its metadata: expected {expected_size} bytes with CRC32C {expected_crc:#010x}, found {actual_size} bytes with CRC32C {actual_crc:#010x}")]
+    CheckpointFileMismatch {
+        /// The part file.
+        path: PathBuf,
+        /// Size listed in the metadata.
+        expected_size: u64,
+        /// Size on disk.
+        actual_size: u64,
+        /// CRC32C listed in the metadata.
+        expected_crc: u32,
+        /// CRC32C of the file on disk (0 when the size already differs).
+        actual_crc: u32,
+    },
+
+    /// No checkpoint with this id exists (or it is not restorable).
+    #[error("no checkpoint {id} in {dir}")]
+    CheckpointNotFound {
+        /// The checkpoint directory searched.
+        dir: PathBuf,
+        /// The id asked for.
+        id: u64,
+    },
+
+    /// A name that would become a file name is unsafe: it could leave its
+    /// directory or is not in the allowed alphabet.
+    #[error("unsafe name {name:?} in {path}: {reason}")]
+    UnsafeName {
+        /// Where the name came from (a metadata file, or the checkpoint directory
+        /// for a name given by the caller).
+        path: PathBuf,
+        /// The name as given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -154,7 +253,13 @@ impl Error {
     pub fn is_corruption(&self) -> bool {
         matches!(
             self,
-            Error::WalCorrupted { .. } | Error::WalChecksumMismatch { .. }
+            Error::WalCorrupted { .. }
+                | Error::WalChecksumMismatch { .. }
+                | Error::StateCorrupted { .. }
+                | Error::StateChecksumMismatch { .. }
+                | Error::CheckpointCorrupted { .. }
+                | Error::CheckpointFileMismatch { .. }
+                | Error::UnsafeName { .. }
         )
     }
 }

@@ -32,13 +32,17 @@
 //! ```
 
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod error;
+pub mod state;
 pub mod storage;
 pub mod wal;
 
 pub use error::{Error, Result};
+pub use state::{
+    Lookup, StateBytes, StateDelta, StateFileView, StateKind, StateSnapshot, TrackedState,
+};
 pub use wal::{
     wal_size, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,
     WalRecoveryMode, WalStats, WriteAheadLog,

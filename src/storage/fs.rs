@@ -1,7 +1,7 @@
 //! [`FsStorage`]: the [`Storage`] implementation over the real file system. The
 //! only place in the crate that calls `std::fs`.
 
-use super::{DirEntry, OpenMode, Storage, StorageFile, StorageLock};
+use super::{DirEntry, MappedFile, OpenMode, Storage, StorageFile, StorageLock};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -44,6 +44,29 @@ impl StorageFile for FsFile {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.0.read_exact_at(buf, offset)
     }
+}
+
+/// A read-only memory map of a whole file.
+#[derive(Debug)]
+struct FsMap(memmap2::Mmap);
+
+impl MappedFile for FsMap {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Maps `file` read-only.
+#[allow(unsafe_code)]
+fn map_read_only(file: &File) -> io::Result<memmap2::Mmap> {
+    // SAFETY: `Mmap::map` is unsafe because the mapped bytes change (or the
+    // process gets SIGBUS) if the file is modified or truncated while mapped.
+    // highwater maps only published state files: they are written once into a
+    // temporary directory, fsynced and renamed into place, and never written,
+    // truncated or reopened for writing afterwards; deleting one (retention)
+    // unlinks it, which leaves an existing mapping intact. The crate documents
+    // that nothing else may modify files in a checkpoint directory.
+    unsafe { memmap2::Mmap::map(file) }
 }
 
 #[derive(Debug)]
@@ -120,5 +143,14 @@ impl Storage for FsStorage {
             )),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    fn map_file(&self, path: &Path) -> io::Result<Arc<dyn MappedFile>> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            // Nothing to map (and zero-length maps are refused by some systems).
+            return Ok(Arc::new(super::load_file(self, path)?));
+        }
+        Ok(Arc::new(FsMap(map_read_only(&file)?)))
     }
 }

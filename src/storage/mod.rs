@@ -133,6 +133,39 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     }
 }
 
+/// The whole contents of a file, readable in place: a read-only memory map for
+/// [`FsStorage`], a loaded copy for other storages. The bytes start at a 16-byte
+/// aligned address.
+pub trait MappedFile: Send + Sync + fmt::Debug {
+    /// The file's bytes.
+    fn bytes(&self) -> &[u8];
+}
+
+/// A file's bytes loaded into memory (the default [`Storage::map_file`]).
+#[derive(Debug)]
+pub struct LoadedFile(rkyv::util::AlignedVec<16>);
+
+impl MappedFile for LoadedFile {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Reads a whole file into a 16-byte aligned buffer; the allocation is the
+/// file's actual size.
+///
+/// # Errors
+/// Any I/O error of the storage.
+pub fn load_file<S: Storage + ?Sized>(storage: &S, path: &Path) -> io::Result<LoadedFile> {
+    let file = storage.open_file(path, OpenMode::Read)?;
+    let len = usize::try_from(file.len()?)
+        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "file too large to load"))?;
+    let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(len);
+    buf.resize(len, 0);
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(LoadedFile(buf))
+}
+
 /// A held exclusive lock; dropping it releases the lock.
 pub trait StorageLock: Send + Sync + fmt::Debug {}
 
@@ -199,7 +232,18 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// # Errors
     /// `WouldBlock` when another holder has it, or any I/O error.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>>;
+
+    /// Makes a whole file readable in place. The default loads it into memory;
+    /// [`FsStorage`] maps it. Only files that are never modified again may be
+    /// mapped (highwater maps only published state files).
+    ///
+    /// # Errors
+    /// Any I/O error.
+    fn map_file(&self, path: &Path) -> io::Result<Arc<dyn MappedFile>> {
+        Ok(Arc::new(load_file(self, path)?))
+    }
 }
+
 
 /// Creates `dir` and any missing parents, and makes the new directory entries
 /// durable (fsync of the parent of every directory it created, top down).

@@ -1,0 +1,191 @@
+//! Encoding columns into a state file and decoding a whole state file back,
+//! verifying everything on the way in.
+
+use super::columns::{self, ArchivedStateColumns, StateColumns};
+use super::format::{self, corrupted, FileLayout, StateKind, HEADER_LEN};
+use crate::error::{Error, Result};
+use rkyv::util::AlignedVec;
+use std::fmt;
+use std::ops::Deref;
+use std::path::Path;
+
+/// The bytes of a state file, as produced by `to_bytes`. Derefs to `&[u8]`; the
+/// buffer is 16-byte aligned so that it can be read in place.
+#[derive(Clone)]
+pub struct StateBytes(AlignedVec<16>);
+
+impl PartialEq for StateBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_slice() == other.0.as_slice()
+    }
+}
+
+impl Eq for StateBytes {}
+
+impl StateBytes {
+    /// Copies the bytes into a plain `Vec<u8>`.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+}
+
+impl Deref for StateBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for StateBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for StateBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StateBytes({} bytes)", self.0.len())
+    }
+}
+
+/// The path used in errors about an in-memory buffer.
+pub(crate) fn memory_path() -> &'static Path {
+    Path::new("<bytes>")
+}
+
+/// The largest archive this build's rkyv format can address (relative pointers
+/// are signed and as wide as the archived `usize`).
+fn max_archive_len() -> u64 {
+    match std::mem::size_of::<rkyv::primitive::ArchivedUsize>() {
+        2 => i16::MAX as u64,
+        4 => i32::MAX as u64,
+        _ => i64::MAX as u64,
+    }
+}
+
+/// Archives `columns` into a complete state file of `kind`.
+///
+/// # Errors
+/// `StateTooLarge` when the archive would exceed what rkyv can address.
+pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateBytes> {
+    let ends = columns.key_ends.len() + columns.value_ends.len() + columns.deleted_ends.len();
+    let estimate = columns.data_bytes() + 8 * ends as u64 + 256;
+    if estimate > max_archive_len() {
+        return Err(Error::StateTooLarge {
+            size: estimate,
+            max: max_archive_len(),
+        });
+    }
+    let buf = format::new_file_buffer(estimate as usize);
+    let mut buf = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(columns, buf).map_err(
+        |e| Error::InvalidArgument(format!("state could not be archived: {e}")),
+    )?;
+    format::seal(
+        &mut buf,
+        kind,
+        columns.len() as u64,
+        columns.deleted_ends.len() as u64,
+    );
+    Ok(StateBytes(buf))
+}
+
+/// Wraps opaque bytes in a blob state file.
+pub(crate) fn encode_blob(bytes: &[u8]) -> StateBytes {
+    let mut buf = format::new_file_buffer(bytes.len());
+    buf.extend_from_slice(bytes);
+    format::seal(&mut buf, StateKind::Blob, 0, 0);
+    StateBytes(buf)
+}
+
+/// Gives `file` at a 16-byte aligned address (so its payload is aligned for the
+/// archive), copying only when the caller's buffer is not aligned.
+fn aligned<'a>(file: &'a [u8], copy: &'a mut AlignedVec<16>) -> &'a [u8] {
+    if (file.as_ptr() as usize) % 16 == 0 {
+        file
+    } else {
+        copy.extend_from_slice(file);
+        copy
+    }
+}
+
+/// Verifies every checksum of `file`, then accesses and validates its archive.
+fn validated<'a>(
+    path: &Path,
+    file: &'a [u8],
+    copy: &'a mut AlignedVec<16>,
+) -> Result<(FileLayout, Option<&'a ArchivedStateColumns>)> {
+    let layout = FileLayout::parse(path, file)?;
+    layout.verify_payload(path, file)?;
+    if layout.header.kind == StateKind::Blob {
+        return Ok((layout, None));
+    }
+    let file = aligned(file, copy);
+    let archived = access(path, layout.payload(file))?;
+    columns::validate(
+        path,
+        file,
+        archived,
+        layout.header.entries,
+        layout.header.deleted,
+    )?;
+    Ok((layout, Some(archived)))
+}
+
+/// Accesses the archive of a verified payload with bytecheck.
+///
+/// # Errors
+/// `StateCorrupted` when bytecheck rejects the archive.
+pub(crate) fn access<'a>(path: &Path, payload: &'a [u8]) -> Result<&'a ArchivedStateColumns> {
+    rkyv::access::<ArchivedStateColumns, rkyv::rancor::Error>(payload).map_err(|e| {
+        corrupted(
+            path,
+            HEADER_LEN as u64,
+            format!("archive does not validate: {e}"),
+        )
+    })
+}
+
+/// Verifies a whole state file and returns its kind and columns.
+///
+/// # Errors
+/// Every error of [`FileLayout::parse`], `StateChecksumMismatch` for a damaged
+/// block, `StateCorrupted` for an archive that breaks an invariant, and
+/// `WrongStateKind` for a blob.
+pub(crate) fn decode(path: &Path, file: &[u8]) -> Result<(StateKind, StateColumns)> {
+    let mut copy = AlignedVec::<16>::new();
+    match validated(path, file, &mut copy)? {
+        (layout, Some(archived)) => Ok((layout.header.kind, StateColumns::from_archived(archived))),
+        (layout, None) => Err(Error::WrongStateKind {
+            path: path.to_path_buf(),
+            expected: "snapshot or delta",
+            found: layout.header.kind.name(),
+        }),
+    }
+}
+
+/// Verifies a whole state file of kind blob and returns its payload.
+///
+/// # Errors
+/// As [`decode`]; `WrongStateKind` for a snapshot or delta.
+pub(crate) fn decode_blob(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
+    let layout = FileLayout::parse(path, file)?;
+    layout.verify_payload(path, file)?;
+    if layout.header.kind != StateKind::Blob {
+        return Err(Error::WrongStateKind {
+            path: path.to_path_buf(),
+            expected: StateKind::Blob.name(),
+            found: layout.header.kind.name(),
+        });
+    }
+    Ok(layout.payload(file).to_vec())
+}
+
+/// Verifies a whole state file without decoding it (header, table, every block,
+/// and for archives the archive's invariants). Returns the header's kind.
+///
+/// # Errors
+/// As [`decode`] (a blob is accepted).
+pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<StateKind> {
+    let mut copy = AlignedVec::<16>::new();
+    Ok(validated(path, file, &mut copy)?.0.header.kind)
+}

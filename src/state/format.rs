@@ -1,0 +1,385 @@
+//! The state file container: a 64-byte header, the payload, and a table of
+//! per-block CRC32Cs (layout in `docs/FORMAT.md` §2).
+//!
+//! Invariants:
+//! - [`FileLayout::parse`] verifies the header CRC before reading any other header
+//!   field, and checks that the file length is exactly what the header implies
+//!   before anything is sized from it.
+//! - The block table is verified against its own CRC (in the header) before a
+//!   block checksum from it is used.
+//! - No payload byte is handed out by [`FileLayout::verify_block`] callers before
+//!   its block matched.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Magic number at offset 0 of every state file.
+pub(crate) const MAGIC: [u8; 8] = *b"HWSTATE\0";
+/// The state file format version this build reads and writes.
+pub(crate) const VERSION: u32 = 1;
+/// Size of the header; the payload starts here (a multiple of 16, so the archive
+/// is aligned in the file and in a memory map).
+pub(crate) const HEADER_LEN: usize = 64;
+/// The block shift this build writes (64 KiB blocks).
+pub(crate) const BLOCK_SHIFT: u8 = 16;
+const MIN_BLOCK_SHIFT: u8 = 12;
+const MAX_BLOCK_SHIFT: u8 = 24;
+
+/// What a state file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateKind {
+    /// A full state: sorted, unique key/value pairs.
+    Snapshot,
+    /// Keys put and keys deleted since a parent state.
+    Delta,
+    /// Opaque bytes serialised by the operator.
+    Blob,
+}
+
+impl StateKind {
+    fn code(self) -> u8 {
+        match self {
+            StateKind::Snapshot => 1,
+            StateKind::Delta => 2,
+            StateKind::Blob => 3,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(StateKind::Snapshot),
+            2 => Some(StateKind::Delta),
+            3 => Some(StateKind::Blob),
+            _ => None,
+        }
+    }
+
+    /// A lower-case name ("snapshot", "delta", "blob").
+    pub fn name(self) -> &'static str {
+        match self {
+            StateKind::Snapshot => "snapshot",
+            StateKind::Delta => "delta",
+            StateKind::Blob => "blob",
+        }
+    }
+}
+
+/// The rkyv format flags of this build (FORMAT.md §2, header offset 13).
+pub(crate) fn rkyv_format_flags() -> u8 {
+    use rkyv::primitive::{ArchivedU64, ArchivedUsize};
+    static FLAGS: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *FLAGS.get_or_init(|| {
+        let width = match std::mem::size_of::<ArchivedUsize>() {
+            2 => 0u8,
+            4 => 1,
+            _ => 2,
+        };
+        let unaligned = std::mem::align_of::<ArchivedU64>() == 1;
+        u8::from(rkyv_is_big_endian()) | (width << 1) | (u8::from(unaligned) << 3)
+    })
+}
+
+/// Whether this build's rkyv archives integers big-endian: serialise a known
+/// integer and look at its first byte (the only portable way to observe the
+/// archive's byte order from outside rkyv).
+fn rkyv_is_big_endian() -> bool {
+    rkyv::to_bytes::<rkyv::rancor::Error>(&0x0102_0304u32)
+        .map(|b| b.first() == Some(&0x01))
+        .unwrap_or(false)
+}
+
+/// The bytes needed to store a payload of `payload_len` bytes.
+pub(crate) fn file_len(payload_len: u64, block_shift: u8) -> u64 {
+    HEADER_LEN as u64 + payload_len + 4 * block_count(payload_len, block_shift)
+}
+
+fn block_count(payload_len: u64, block_shift: u8) -> u64 {
+    payload_len.div_ceil(1u64 << block_shift)
+}
+
+/// The decoded header of a state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub kind: StateKind,
+    pub format_flags: u8,
+    pub block_shift: u8,
+    pub payload_len: u64,
+    pub entries: u64,
+    pub deleted: u64,
+    pub payload_crc: u32,
+    pub table_crc: u32,
+}
+
+impl Header {
+    /// Encodes the header, computing its CRC.
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12] = self.kind.code();
+        b[13] = self.format_flags;
+        b[14] = self.block_shift;
+        b[16..24].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.entries.to_le_bytes());
+        b[32..40].copy_from_slice(&self.deleted.to_le_bytes());
+        b[40..44].copy_from_slice(&self.payload_crc.to_le_bytes());
+        b[44..48].copy_from_slice(&self.table_crc.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Builds a [`Error::StateCorrupted`].
+pub(crate) fn corrupted(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::StateCorrupted {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
+    }
+}
+
+/// A state file whose header and block table verified: where everything is.
+#[derive(Debug, Clone)]
+pub(crate) struct FileLayout {
+    pub header: Header,
+    /// CRC32C of each payload block, from the verified table.
+    pub block_crcs: Vec<u32>,
+}
+
+impl FileLayout {
+    /// Parses and verifies the header and the block table of a whole state file.
+    ///
+    /// # Errors
+    /// `StateCorrupted` (short file, bad magic, bad field, wrong length),
+    /// `StateChecksumMismatch` (header or table), `UnsupportedVersion`.
+    pub(crate) fn parse(path: &Path, file: &[u8]) -> Result<Self> {
+        if file.len() < HEADER_LEN {
+            return Err(corrupted(
+                path,
+                file.len() as u64,
+                format!(
+                    "file is {} bytes, shorter than the {HEADER_LEN}-byte header",
+                    file.len()
+                ),
+            ));
+        }
+        let h = &file[..HEADER_LEN];
+        if h[0..8] != MAGIC {
+            return Err(corrupted(path, 0, "not a highwater state file (bad magic)"));
+        }
+        let stored = le_u32(h, 60);
+        let actual = crc32c::crc32c(&h[..60]);
+        if stored != actual {
+            return Err(Error::StateChecksumMismatch {
+                path: path.to_path_buf(),
+                region: "header",
+                offset: 0,
+                expected: stored,
+                actual,
+            });
+        }
+        let version = le_u32(h, 8);
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion {
+                path: path.to_path_buf(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let kind = StateKind::from_code(h[12])
+            .ok_or_else(|| corrupted(path, 12, format!("unknown state kind {}", h[12])))?;
+        let block_shift = h[14];
+        if !(MIN_BLOCK_SHIFT..=MAX_BLOCK_SHIFT).contains(&block_shift) {
+            return Err(corrupted(
+                path,
+                14,
+                format!("block shift {block_shift} outside {MIN_BLOCK_SHIFT}..={MAX_BLOCK_SHIFT}"),
+            ));
+        }
+        if h[15] != 0 || h[48..60].iter().any(|&b| b != 0) {
+            return Err(corrupted(path, 15, "reserved header bytes are not zero"));
+        }
+        let header = Header {
+            kind,
+            format_flags: h[13],
+            block_shift,
+            payload_len: le_u64(h, 16),
+            entries: le_u64(h, 24),
+            deleted: le_u64(h, 32),
+            payload_crc: le_u32(h, 40),
+            table_crc: le_u32(h, 44),
+        };
+        let expected_flags = if kind == StateKind::Blob {
+            0
+        } else {
+            rkyv_format_flags()
+        };
+        if header.format_flags != expected_flags {
+            return Err(corrupted(
+                path,
+                13,
+                format!(
+                    "rkyv format flags {:#04x} differ from this build's {expected_flags:#04x} \
+                     (endianness, pointer width or alignment)",
+                    header.format_flags
+                ),
+            ));
+        }
+        if header.payload_len > (1u64 << 62) {
+            return Err(corrupted(path, 16, "payload length is impossibly large"));
+        }
+        let expected_len = file_len(header.payload_len, block_shift);
+        if file.len() as u64 != expected_len {
+            return Err(corrupted(
+                path,
+                (file.len() as u64).min(expected_len),
+                format!(
+                    "file is {} bytes but its header describes {expected_len} bytes \
+                     (truncated or extended)",
+                    file.len()
+                ),
+            ));
+        }
+        // Every entry needs at least one 8-byte end offset in the payload.
+        let max_entries = header.payload_len / 8;
+        if kind != StateKind::Blob
+            && (header.entries > max_entries || header.deleted > max_entries)
+        {
+            return Err(corrupted(path, 24, "entry counts cannot fit in the payload"));
+        }
+        if kind == StateKind::Blob && (header.entries != 0 || header.deleted != 0) {
+            return Err(corrupted(path, 24, "a blob has no entries"));
+        }
+        let table_start = HEADER_LEN + header.payload_len as usize;
+        let table = &file[table_start..];
+        let actual = crc32c::crc32c(table);
+        if actual != header.table_crc {
+            return Err(Error::StateChecksumMismatch {
+                path: path.to_path_buf(),
+                region: "block table",
+                offset: table_start as u64,
+                expected: header.table_crc,
+                actual,
+            });
+        }
+        let block_crcs = table.chunks_exact(4).map(|c| le_u32(c, 0)).collect();
+        Ok(FileLayout { header, block_crcs })
+    }
+
+    /// Block size in bytes.
+    pub(crate) fn block_size(&self) -> usize {
+        1usize << self.header.block_shift
+    }
+
+    /// The payload byte range (in the file) of block `index`.
+    pub(crate) fn block_range(&self, index: usize) -> std::ops::Range<usize> {
+        let start = HEADER_LEN + index * self.block_size();
+        let end = (start + self.block_size()).min(HEADER_LEN + self.header.payload_len as usize);
+        start..end
+    }
+
+    /// Verifies block `index` of the payload in `file`.
+    ///
+    /// # Errors
+    /// `StateChecksumMismatch` naming the block's file offset.
+    pub(crate) fn verify_block(&self, path: &Path, file: &[u8], index: usize) -> Result<()> {
+        let range = self.block_range(index);
+        let offset = range.start as u64;
+        let actual = crc32c::crc32c(&file[range]);
+        let expected = self.block_crcs[index];
+        if actual != expected {
+            return Err(Error::StateChecksumMismatch {
+                path: path.to_path_buf(),
+                region: "payload block",
+                offset,
+                expected,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    /// Verifies every block and the whole-payload CRC.
+    ///
+    /// # Errors
+    /// `StateChecksumMismatch` naming the first damaged block.
+    pub(crate) fn verify_payload(&self, path: &Path, file: &[u8]) -> Result<()> {
+        let mut whole = 0u32;
+        for index in 0..self.block_crcs.len() {
+            self.verify_block(path, file, index)?;
+            let range = self.block_range(index);
+            whole = crc32c::crc32c_combine(whole, self.block_crcs[index], range.len());
+        }
+        if whole != self.header.payload_crc {
+            return Err(Error::StateChecksumMismatch {
+                path: path.to_path_buf(),
+                region: "payload",
+                offset: HEADER_LEN as u64,
+                expected: self.header.payload_crc,
+                actual: whole,
+            });
+        }
+        Ok(())
+    }
+
+    /// The payload slice of `file`.
+    pub(crate) fn payload<'a>(&self, file: &'a [u8]) -> &'a [u8] {
+        &file[HEADER_LEN..HEADER_LEN + self.header.payload_len as usize]
+    }
+}
+
+/// Appends the block table to `file` (which holds the header placeholder and the
+/// payload) and fills in the header.
+pub(crate) fn seal(
+    file: &mut rkyv::util::AlignedVec<16>,
+    kind: StateKind,
+    entries: u64,
+    deleted: u64,
+) {
+    let payload_len = (file.len() - HEADER_LEN) as u64;
+    let block = 1usize << BLOCK_SHIFT;
+    let mut table = Vec::with_capacity(4 * block_count(payload_len, BLOCK_SHIFT) as usize);
+    let mut whole = 0u32;
+    for chunk in file[HEADER_LEN..].chunks(block) {
+        let crc = crc32c::crc32c(chunk);
+        whole = crc32c::crc32c_combine(whole, crc, chunk.len());
+        table.extend_from_slice(&crc.to_le_bytes());
+    }
+    let header = Header {
+        kind,
+        format_flags: if kind == StateKind::Blob {
+            0
+        } else {
+            rkyv_format_flags()
+        },
+        block_shift: BLOCK_SHIFT,
+        payload_len,
+        entries,
+        deleted,
+        payload_crc: whole,
+        table_crc: crc32c::crc32c(&table),
+    };
+    file.extend_from_slice(&table);
+    file[..HEADER_LEN].copy_from_slice(&header.encode());
+}
+
+/// A fresh buffer holding a zeroed header placeholder, ready for the payload.
+pub(crate) fn new_file_buffer(payload_capacity: usize) -> rkyv::util::AlignedVec<16> {
+    let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(HEADER_LEN + payload_capacity);
+    buf.extend_from_slice(&[0u8; HEADER_LEN]);
+    buf
+}
