@@ -220,6 +220,15 @@ pub enum Error {
         id: u64,
     },
 
+    /// A checkpoint cannot be deleted because delta checkpoints build on it.
+    #[error("checkpoint {id} cannot be deleted: delta checkpoints {dependents:?} build on it")]
+    CheckpointHasDependents {
+        /// The checkpoint asked for.
+        id: u64,
+        /// The deltas whose parent it is.
+        dependents: Vec<u64>,
+    },
+
     /// A name that would become a file name is unsafe: it could leave its
     /// directory or is not in the allowed alphabet.
     #[error("unsafe name {name:?} in {path}: {reason}")]

@@ -34,11 +34,17 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod checkpoint;
 mod error;
 pub mod state;
 pub mod storage;
 pub mod wal;
 
+pub use checkpoint::{
+    CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStateView, CheckpointStore,
+    IncrementalCheckpointManager, IncrementalCheckpointMetadata, LatestCheckpoint, PartInput,
+    PartKind, PartMetadata, RejectedCheckpoint, SinkTransaction,
+};
 pub use error::{Error, Result};
 pub use state::{
     Lookup, StateBytes, StateDelta, StateFileView, StateKind, StateSnapshot, TrackedState,

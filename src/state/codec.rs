@@ -23,6 +23,13 @@ impl PartialEq for StateBytes {
 impl Eq for StateBytes {}
 
 impl StateBytes {
+    /// Copies `bytes` into an aligned buffer.
+    pub(crate) fn copy_from(bytes: &[u8]) -> Self {
+        let mut buf = AlignedVec::<16>::with_capacity(bytes.len());
+        buf.extend_from_slice(bytes);
+        StateBytes(buf)
+    }
+
     /// Copies the bytes into a plain `Vec<u8>`.
     pub fn to_vec(&self) -> Vec<u8> {
         self.0.to_vec()
@@ -181,11 +188,37 @@ pub(crate) fn decode_blob(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Verifies a whole state file without decoding it (header, table, every block,
-/// and for archives the archive's invariants). Returns the header's kind.
+/// and for archives the archive's invariants). Returns the header's kind and the
+/// CRC32C of the whole file, derived from the verified checksums without a
+/// second pass over the bytes.
 ///
 /// # Errors
 /// As [`decode`] (a blob is accepted).
-pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<StateKind> {
+pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<(StateKind, u32)> {
     let mut copy = AlignedVec::<16>::new();
-    Ok(validated(path, file, &mut copy)?.0.header.kind)
+    let (layout, _) = validated(path, file, &mut copy)?;
+    Ok((layout.header.kind, encoded_file_crc(file)?))
+}
+
+/// The CRC32C of a whole state file this process just encoded, derived from its
+/// header and table checksums (no pass over the payload).
+///
+/// # Errors
+/// As [`FileLayout::parse`].
+pub(crate) fn encoded_file_crc(file: &[u8]) -> Result<u32> {
+    let layout = FileLayout::parse(memory_path(), file)?;
+    let h = &layout.header;
+    let table_len = file.len() - HEADER_LEN - h.payload_len as usize;
+    let crc = crc32c::crc32c(&file[..HEADER_LEN]);
+    let crc = crc32c::crc32c_combine(crc, h.payload_crc, h.payload_len as usize);
+    Ok(crc32c::crc32c_combine(crc, h.table_crc, table_len))
+}
+
+/// Kind and counts (entries, deleted) from a state file's verified header.
+///
+/// # Errors
+/// As [`FileLayout::parse`].
+pub(crate) fn header_summary(path: &Path, file: &[u8]) -> Result<(StateKind, u64, u64)> {
+    let h = FileLayout::parse(path, file)?.header;
+    Ok((h.kind, h.entries, h.deleted))
 }

@@ -93,10 +93,6 @@ impl StateDelta {
         &self.columns
     }
 
-    pub(crate) fn into_columns(self) -> StateColumns {
-        self.columns
-    }
-
     /// Encodes the delta as a state file of kind "delta".
     ///
     /// # Errors

@@ -31,4 +31,7 @@ pub use snapshot::{SnapshotIter, StateSnapshot};
 pub use tracked::TrackedState;
 pub use view::{Lookup, StateFileView, ViewIter};
 
-pub(crate) use codec::{decode_blob, encode_blob, verify as verify_state_file};
+pub(crate) use codec::{
+    decode_blob, encode_blob, encoded_file_crc, header_summary, memory_path,
+    verify as verify_state_file,
+};

@@ -368,16 +368,6 @@ pub struct ViewIter<'a> {
     end: usize,
 }
 
-impl<'a> ViewIter<'a> {
-    pub(crate) fn starting_at(view: &'a StateFileView, next: usize) -> Self {
-        ViewIter {
-            view,
-            next,
-            end: view.keys.count,
-        }
-    }
-}
-
 impl<'a> Iterator for ViewIter<'a> {
     type Item = Result<(&'a [u8], &'a [u8])>;
 

@@ -1,0 +1,639 @@
+//! [`IncrementalCheckpointManager`]: writes full and delta checkpoints atomically,
+//! finds the latest restorable one, enforces retention and releases WAL segments.
+//!
+//! Invariants:
+//! - A new checkpoint id is greater than every id present in the directory, valid
+//!   or not, and than every id this manager issued.
+//! - A delta's parent is restorable when the delta is written, and retention
+//!   never deletes a checkpoint a kept delta depends on (see `retention`).
+//! - Old checkpoints are deleted only after the new one is durable; WAL segments
+//!   are dropped only below the oldest checkpoint retention keeps for recovery.
+
+use super::config::CheckpointConfig;
+use super::metadata::{
+    self, check_part_name, part_file_name, CheckpointKind, IncrementalCheckpointMetadata,
+    PartKind, PartMetadata,
+};
+use super::publish;
+use super::request::{CheckpointRequest, PartInput};
+use super::retention::{plan_retention, RetentionInput, RetentionPlan};
+use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
+use super::view::CheckpointStateView;
+use crate::error::{Error, Result};
+use crate::state::{
+    encode_blob, encoded_file_crc, header_summary, verify_state_file, StateBytes, StateDelta,
+    StateKind, StateSnapshot,
+};
+use crate::storage::create_dir_all_durable;
+use crate::wal::WriteAheadLog;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A part ready to be written: its file bytes and what the metadata says of it.
+struct EncodedPart<'a> {
+    bytes: PartBytes<'a>,
+    meta: PartMetadata,
+}
+
+impl EncodedPart<'_> {
+    /// The same part, no longer borrowing the caller's bytes.
+    fn detach<'b>(self) -> EncodedPart<'b> {
+        EncodedPart {
+            bytes: self.bytes.into_owned(),
+            meta: self.meta,
+        }
+    }
+}
+
+/// A part file's bytes: encoded here, or a state file the caller passed in.
+enum PartBytes<'a> {
+    Owned(StateBytes),
+    Borrowed(&'a [u8]),
+}
+
+impl<'a> PartBytes<'a> {
+    /// Detaches bytes encoded here from any borrow.
+    fn into_owned<'b>(self) -> PartBytes<'b> {
+        match self {
+            PartBytes::Owned(b) => PartBytes::Owned(b),
+            PartBytes::Borrowed(b) => PartBytes::Owned(crate::state::StateBytes::copy_from(b)),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            PartBytes::Owned(b) => b,
+            PartBytes::Borrowed(b) => b,
+        }
+    }
+}
+
+/// The kind of state a requested part holds.
+fn input_kind(input: &PartInput<'_>) -> Result<StateKind> {
+    Ok(match input {
+        PartInput::Snapshot(_) => StateKind::Snapshot,
+        PartInput::Delta(_) => StateKind::Delta,
+        PartInput::Blob(_) => StateKind::Blob,
+        PartInput::StateFile(f) => header_summary(crate::state::memory_path(), f)?.0,
+    })
+}
+
+/// Whether a delta of `delta_bytes` on `parent` stays within the chain limits
+/// (a pure decision; otherwise a full checkpoint is written).
+pub(crate) fn keep_delta(
+    parent: &IncrementalCheckpointMetadata,
+    delta_bytes: u64,
+    config: &CheckpointConfig,
+) -> bool {
+    let chain = parent.chain_length as u64 + 1;
+    let chain_bytes = parent.chain_delta_bytes.saturating_add(delta_bytes);
+    chain <= config.max_delta_chain() as u64
+        && (chain_bytes as f64) <= config.max_delta_ratio() * parent.base_bytes as f64
+}
+
+/// Mutable state of the manager, behind one lock so every method takes `&self`.
+#[derive(Debug)]
+struct Inner {
+    epoch: u64,
+    last_id: u64,
+    wal_needed_from: Option<u64>,
+}
+
+/// Writes and reads the checkpoints of one directory. One manager (one process)
+/// should write a directory at a time; readers ([`CheckpointStore`],
+/// recovery) may run alongside.
+///
+/// ```
+/// use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
+/// use std::collections::HashMap;
+/// # fn main() -> highwater::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
+/// manager.set_epoch(1);
+/// let state = StateSnapshot::new(vec![(b"k".to_vec(), b"v1".to_vec())]);
+/// let full = manager.create_checkpoint_with_state(
+///     100, HashMap::from([("src-0".into(), 10)]), Some(5), &state.to_bytes()?)?;
+///
+/// let delta = StateDelta::from_changes(vec![(b"k".to_vec(), Some(b"v2".to_vec()))]);
+/// let next = manager.create_delta_checkpoint_with_state(
+///     200, HashMap::from([("src-0".into(), 20)]), Some(9), &delta.to_bytes()?)?;
+/// assert_eq!(next.parent_id, Some(full.id));
+///
+/// let latest = manager.find_latest_checkpoint()?.unwrap();
+/// let restored = StateSnapshot::from_bytes(&manager.load_checkpoint_state(latest.id)?)?;
+/// assert_eq!(restored.get(b"k"), Some(&b"v2"[..]));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct IncrementalCheckpointManager {
+    config: CheckpointConfig,
+    store: CheckpointStore,
+    inner: Mutex<Inner>,
+}
+
+impl IncrementalCheckpointManager {
+    /// Opens (creating if missing) the checkpoint directory, removes leftovers of
+    /// interrupted checkpoints, and takes the epoch of the newest checkpoint whose
+    /// metadata reads.
+    ///
+    /// # Errors
+    /// `Io` when the directory cannot be created, listed or cleaned.
+    pub fn new(config: CheckpointConfig) -> Result<Self> {
+        let storage = config.storage().clone();
+        create_dir_all_durable(storage.as_ref(), config.dir())?;
+        let store = CheckpointStore::with_storage(storage.clone(), config.dir());
+        let (ids, leftovers) = store.scan()?;
+        for name in &leftovers {
+            let path = config.dir().join(name);
+            tracing::info!(path = %path.display(), "removing leftover of an interrupted checkpoint");
+            storage
+                .remove_dir_all(&path)
+                .map_err(|e| Error::io("remove", &path, e))?;
+        }
+        if !leftovers.is_empty() {
+            storage
+                .sync_dir(config.dir())
+                .map_err(|e| Error::io("sync directory", config.dir(), e))?;
+        }
+        let epoch = ids
+            .iter()
+            .rev()
+            .find_map(|id| store.read_metadata(*id).ok())
+            .map_or(0, |m| m.epoch);
+        Ok(IncrementalCheckpointManager {
+            inner: Mutex::new(Inner {
+                epoch,
+                last_id: ids.last().copied().unwrap_or(0),
+                wal_needed_from: None,
+            }),
+            config,
+            store,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CheckpointConfig {
+        &self.config
+    }
+
+    /// Read access to the directory (verification, views, loading).
+    pub fn store(&self) -> &CheckpointStore {
+        &self.store
+    }
+
+    /// Sets the epoch recorded in the next checkpoints.
+    pub fn set_epoch(&self, epoch: u64) {
+        self.lock().epoch = epoch;
+    }
+
+    /// The epoch the next checkpoint records.
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Writes a full checkpoint whose one part, `state`, holds `state`: the bytes
+    /// of a [`StateSnapshot`] (from `to_bytes`, verified first) or any other
+    /// bytes, stored as an opaque blob.
+    ///
+    /// # Errors
+    /// `Io` for a failed write, fsync or rename (nothing is published);
+    /// `StateCorrupted`/`StateChecksumMismatch` when `state` starts like a state
+    /// file but does not verify.
+    pub fn create_checkpoint_with_state(
+        &self,
+        wal_position: u64,
+        offsets: HashMap<String, u64>,
+        watermark: Option<i64>,
+        state: &[u8],
+    ) -> Result<IncrementalCheckpointMetadata> {
+        let part = if state.starts_with(b"HWSTATE\0") {
+            PartInput::StateFile(state)
+        } else {
+            PartInput::Blob(state)
+        };
+        self.create_checkpoint(
+            CheckpointRequest::new(wal_position)
+                .with_offsets(offsets)
+                .with_watermark(watermark)
+                .with_part(DEFAULT_PART, part),
+        )
+    }
+
+    /// Writes a delta checkpoint over the latest restorable checkpoint: `delta` is
+    /// the bytes of a [`StateDelta`] (changes to the `state` part since then).
+    /// Becomes a full checkpoint when there is no parent or the chain limits are
+    /// reached.
+    ///
+    /// # Errors
+    /// As [`create_checkpoint_with_state`](Self::create_checkpoint_with_state);
+    /// `WrongStateKind` when `delta` is not a delta file.
+    pub fn create_delta_checkpoint_with_state(
+        &self,
+        wal_position: u64,
+        offsets: HashMap<String, u64>,
+        watermark: Option<i64>,
+        delta: &[u8],
+    ) -> Result<IncrementalCheckpointMetadata> {
+        let delta = StateDelta::from_bytes(delta)?;
+        self.create_checkpoint(
+            CheckpointRequest::new(wal_position)
+                .with_offsets(offsets)
+                .with_watermark(watermark)
+                .with_part(DEFAULT_PART, PartInput::Delta(&delta)),
+        )
+    }
+
+    /// Writes a checkpoint holding everything in `request` (see
+    /// [`CheckpointRequest`] for how full and delta checkpoints are chosen), then
+    /// enforces retention. Returns once the checkpoint is durable.
+    ///
+    /// # Errors
+    /// `UnsafeName` for a part name that cannot be a file name; `Io` for a failed
+    /// write, fsync or rename (nothing is published); corruption errors for a
+    /// given state file that does not verify, or a parent that cannot be read
+    /// when a delta must be merged into a full checkpoint.
+    pub fn create_checkpoint(
+        &self,
+        request: CheckpointRequest<'_>,
+    ) -> Result<IncrementalCheckpointMetadata> {
+        let started = Instant::now();
+        let mut inner = self.lock();
+        for (name, _) in &request.parts {
+            check_part_name(self.config.dir(), name)?;
+        }
+        let (ids, _) = self.store.scan()?;
+        let id = ids.last().copied().unwrap_or(0).max(inner.last_id) + 1;
+
+        let wants_delta = request.parts.iter().try_fold(false, |acc, (_, p)| {
+            Ok::<_, Error>(acc || input_kind(p)? == StateKind::Delta)
+        })?;
+        let parent = if wants_delta {
+            self.store.find_latest()?.metadata
+        } else {
+            None
+        };
+        let mut parts = Vec::new();
+        let mut kind = CheckpointKind::Full;
+        if let Some(parent) = &parent {
+            for (name, input) in &request.parts {
+                parts.push(self.encode_part(name, *input, None)?);
+            }
+            let delta_bytes: u64 = parts.iter().map(|p| p.meta.size).sum();
+            if keep_delta(parent, delta_bytes, &self.config) {
+                kind = CheckpointKind::Delta;
+            } else {
+                parts.clear();
+            }
+        }
+        if kind == CheckpointKind::Full {
+            parts = self.encode_full(&request, parent.as_ref())?;
+        }
+        let meta = self.metadata(id, inner.epoch, kind, parent.as_ref(), &request, &parts);
+        let json = metadata::encode(&meta)?;
+        let files: Vec<(String, &[u8])> = parts
+            .iter()
+            .map(|p| (p.meta.file.clone(), p.bytes.as_slice()))
+            .collect();
+        publish::publish(
+            self.config.storage().as_ref(),
+            self.config.dir(),
+            id,
+            &files,
+            &json,
+        )?;
+        drop(files);
+        inner.last_id = id;
+        self.store.remember_valid(meta.clone());
+        tracing::info!(
+            checkpoint = id,
+            epoch = meta.epoch,
+            kind = ?meta.kind,
+            parent = ?meta.parent_id,
+            wal_position = meta.wal_position,
+            bytes = meta.parts_bytes(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "checkpoint published"
+        );
+        match self.apply_retention() {
+            Ok(plan) => inner.wal_needed_from = plan.wal_needed_from,
+            Err(e) => tracing::warn!(checkpoint = id, error = %e, "retention failed; will retry after the next checkpoint"),
+        }
+        Ok(meta)
+    }
+
+    /// Encodes one requested part. `base` is the parent's state of this part to
+    /// merge a delta into (when writing a full checkpoint), `None` to store a delta
+    /// as it is.
+    fn encode_part<'a>(
+        &self,
+        name: &str,
+        input: PartInput<'a>,
+        base: Option<&StateSnapshot>,
+    ) -> Result<EncodedPart<'a>> {
+        let (bytes, kind, entries, deleted) = match (input, base) {
+            (PartInput::Snapshot(s), _) => (
+                PartBytes::Owned(s.to_bytes()?),
+                PartKind::Snapshot,
+                s.len() as u64,
+                0,
+            ),
+            (PartInput::Delta(d), None) => (
+                PartBytes::Owned(d.to_bytes()?),
+                PartKind::Delta,
+                d.puts().len() as u64,
+                d.deletes().len() as u64,
+            ),
+            (PartInput::Delta(d), Some(base)) => {
+                let merged = base.apply(d);
+                (
+                    PartBytes::Owned(merged.to_bytes()?),
+                    PartKind::Snapshot,
+                    merged.len() as u64,
+                    0,
+                )
+            }
+            (PartInput::Blob(b), _) => (PartBytes::Owned(encode_blob(b)), PartKind::Blob, 0, 0),
+            (PartInput::StateFile(f), _) => {
+                let origin = self.config.dir().join(part_file_name(name));
+                let (kind, _) = verify_state_file(&origin, f)?;
+                if let (StateKind::Delta, Some(base)) = (kind, base) {
+                    let merged = base.apply(&StateDelta::from_file_bytes(&origin, f)?);
+                    return Ok(self
+                        .encode_part(name, PartInput::Snapshot(&merged), None)?
+                        .detach());
+                }
+                let (_, entries, deleted) = header_summary(&origin, f)?;
+                let kind = match kind {
+                    StateKind::Delta => PartKind::Delta,
+                    StateKind::Snapshot => PartKind::Snapshot,
+                    _ => PartKind::Blob,
+                };
+                (PartBytes::Borrowed(f), kind, entries, deleted)
+            }
+        };
+        let slice = bytes.as_slice();
+        let meta = PartMetadata {
+            name: name.to_string(),
+            kind,
+            file: part_file_name(name),
+            size: slice.len() as u64,
+            crc32c: encoded_file_crc(slice)?,
+            entries,
+            deleted,
+        };
+        Ok(EncodedPart { bytes, meta })
+    }
+
+    /// Encodes the parts of a full checkpoint: requested deltas merged into the
+    /// parent's state, and (when the request builds on a parent) the parent's
+    /// unmentioned parts carried over in full.
+    fn encode_full<'a>(
+        &self,
+        request: &CheckpointRequest<'a>,
+        parent: Option<&IncrementalCheckpointMetadata>,
+    ) -> Result<Vec<EncodedPart<'a>>> {
+        let parent_parts = match parent {
+            Some(p) => self.store.part_names(p.id)?,
+            None => Vec::new(),
+        };
+        let mut parts = Vec::new();
+        for (name, input) in &request.parts {
+            let base = if input_kind(input)? == StateKind::Delta {
+                Some(match parent {
+                    Some(p) if parent_parts.contains(name) => self.store.load_snapshot(p.id, name)?,
+                    _ => StateSnapshot::default(),
+                })
+            } else {
+                None
+            };
+            parts.push(self.encode_part(name, *input, base.as_ref())?);
+        }
+        if let Some(p) = parent {
+            for name in parent_parts {
+                if request.parts.iter().any(|(n, _)| *n == name) {
+                    continue;
+                }
+                let layers = self.store.resolve_part(p.id, &name)?;
+                let carried = match layers.as_slice() {
+                    [(_, only)] if only.kind == PartKind::Blob => {
+                        let blob = self.store.load_blob(p.id, &name)?;
+                        self.encode_part(&name, PartInput::Blob(&blob), None)?.detach()
+                    }
+                    _ => {
+                        let snapshot = self.store.load_snapshot(p.id, &name)?;
+                        self.encode_part(&name, PartInput::Snapshot(&snapshot), None)?.detach()
+                    }
+                };
+                parts.push(carried);
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The metadata of a checkpoint about to be published.
+    fn metadata(
+        &self,
+        id: u64,
+        epoch: u64,
+        kind: CheckpointKind,
+        parent: Option<&IncrementalCheckpointMetadata>,
+        request: &CheckpointRequest<'_>,
+        parts: &[EncodedPart<'_>],
+    ) -> IncrementalCheckpointMetadata {
+        let bytes: u64 = parts.iter().map(|p| p.meta.size).sum();
+        let (parent_id, base_id, chain_length, chain_delta_bytes, base_bytes) = match (kind, parent) {
+            (CheckpointKind::Delta, Some(p)) => (
+                Some(p.id),
+                p.base_id,
+                p.chain_length + 1,
+                p.chain_delta_bytes + bytes,
+                p.base_bytes,
+            ),
+            _ => (None, id, 0, 0, bytes),
+        };
+        IncrementalCheckpointMetadata {
+            id,
+            epoch,
+            kind,
+            parent_id,
+            base_id,
+            chain_length,
+            chain_delta_bytes,
+            base_bytes,
+            wal_position: request.wal_position,
+            source_offsets: request.source_offsets.clone(),
+            watermark: request.watermark,
+            created_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            parts: parts.iter().map(|p| p.meta.clone()).collect(),
+            sink_transactions: request.sink_transactions.clone(),
+        }
+    }
+
+    /// Plans retention over the directory and deletes what the plan says.
+    fn apply_retention(&self) -> Result<RetentionPlan> {
+        let inputs: Vec<RetentionInput> = self
+            .store
+            .checkpoint_ids()?
+            .into_iter()
+            .map(|id| match self.store.restorable_meta(id) {
+                Some(m) => RetentionInput {
+                    id,
+                    parent_id: m.parent_id,
+                    restorable: true,
+                    wal_position: m.wal_position,
+                },
+                None => RetentionInput {
+                    id,
+                    parent_id: None,
+                    restorable: false,
+                    wal_position: 0,
+                },
+            })
+            .collect();
+        let plan = plan_retention(&inputs, self.config.max_retained());
+        for id in &plan.delete {
+            let path = self.store.checkpoint_path(*id);
+            publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
+            self.store.forget(*id);
+            tracing::debug!(checkpoint = id, path = %path.display(), "retention removed checkpoint");
+        }
+        if !plan.delete.is_empty() {
+            self.config
+                .storage()
+                .sync_dir(self.config.dir())
+                .map_err(|e| Error::io("sync directory", self.config.dir(), e))?;
+        }
+        Ok(plan)
+    }
+
+    /// The newest checkpoint whose metadata and files (and whole delta chain)
+    /// verify. Newer damaged checkpoints are skipped with a warning; see
+    /// [`latest_checkpoint`](Self::latest_checkpoint) for the list.
+    ///
+    /// # Errors
+    /// `Io` when the directory cannot be listed.
+    pub fn find_latest_checkpoint(&self) -> Result<Option<IncrementalCheckpointMetadata>> {
+        Ok(self.store.find_latest()?.metadata)
+    }
+
+    /// The newest restorable checkpoint and every newer one that was rejected,
+    /// with the reason.
+    ///
+    /// # Errors
+    /// `Io` when the directory cannot be listed.
+    pub fn latest_checkpoint(&self) -> Result<LatestCheckpoint> {
+        self.store.find_latest()
+    }
+
+    /// The full state of checkpoint `id`'s default part (`state`), delta chain
+    /// merged: the bytes of a [`StateSnapshot`] for key/value state, or the bytes
+    /// given to `create_checkpoint_with_state` for opaque state.
+    ///
+    /// # Errors
+    /// `CheckpointNotFound` when `id` is missing or not restorable; corruption
+    /// errors for damage found while reading.
+    pub fn load_checkpoint_state(&self, id: u64) -> Result<Vec<u8>> {
+        self.store.load_state_bytes(id)
+    }
+
+    /// Part `name` of checkpoint `id` as a snapshot, delta chain merged.
+    ///
+    /// # Errors
+    /// As [`load_checkpoint_state`](Self::load_checkpoint_state); `WrongStateKind`
+    /// for a blob part.
+    pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
+        self.store.load_snapshot(id, name)
+    }
+
+    /// Part `name` of checkpoint `id`, read in place through memory maps (the
+    /// zero-copy way to read a checkpoint's state).
+    ///
+    /// # Errors
+    /// As [`load_checkpoint_state`](Self::load_checkpoint_state).
+    pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
+        self.store.open_view(id, name)
+    }
+
+    /// Metadata of every checkpoint whose metadata verifies, ascending by id.
+    ///
+    /// # Errors
+    /// `Io` when the directory cannot be listed.
+    pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
+        self.store.list()
+    }
+
+    /// Deletes checkpoint `id` durably.
+    ///
+    /// # Errors
+    /// `CheckpointNotFound` when it does not exist; `CheckpointHasDependents` when
+    /// a delta checkpoint builds on it; `Io` when it cannot be removed.
+    pub fn delete_checkpoint(&self, id: u64) -> Result<()> {
+        let _inner = self.lock();
+        let ids = self.store.checkpoint_ids()?;
+        if !ids.contains(&id) {
+            return Err(Error::CheckpointNotFound {
+                dir: self.config.dir().to_path_buf(),
+                id,
+            });
+        }
+        let dependents: Vec<u64> = ids
+            .iter()
+            .filter(|other| **other > id)
+            .filter_map(|other| self.store.read_metadata(*other).ok())
+            .filter(|m| m.parent_id == Some(id))
+            .map(|m| m.id)
+            .collect();
+        if !dependents.is_empty() {
+            return Err(Error::CheckpointHasDependents { id, dependents });
+        }
+        let path = self.store.checkpoint_path(id);
+        publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
+        self.store.forget(id);
+        self.config
+            .storage()
+            .sync_dir(self.config.dir())
+            .map_err(|e| Error::io("sync directory", self.config.dir(), e))
+    }
+
+    /// Applies retention now (it also runs after every checkpoint) and returns
+    /// the plan it carried out.
+    ///
+    /// # Errors
+    /// `Io` when a checkpoint cannot be removed.
+    pub fn enforce_retention(&self) -> Result<RetentionPlan> {
+        let mut inner = self.lock();
+        let plan = self.apply_retention()?;
+        inner.wal_needed_from = plan.wal_needed_from;
+        Ok(plan)
+    }
+
+    /// Drops the WAL segments no retained checkpoint needs: every segment wholly
+    /// below the oldest `wal_position` among the newest `max_retained` restorable
+    /// checkpoints. Returns how many segments were removed (0 when there is no
+    /// restorable checkpoint).
+    ///
+    /// # Errors
+    /// The WAL's errors (`Poisoned`, `Io`).
+    pub fn truncate_wal(&self, wal: &WriteAheadLog) -> Result<usize> {
+        let known = self.lock().wal_needed_from;
+        let needed = match known {
+            Some(p) => Some(p),
+            None => self.enforce_retention()?.wal_needed_from,
+        };
+        match needed {
+            Some(position) => {
+                let removed = wal.drop_segments_before(position)?;
+                tracing::debug!(position, removed, "dropped WAL segments below the oldest retained checkpoint");
+                Ok(removed)
+            }
+            None => Ok(0),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! `metadata.json`: what a checkpoint holds, with a checksum of its own
+//! (`docs/FORMAT.md` §3).
+//!
+//! Invariants:
+//! - [`decode`] verifies the body checksum over the body's exact bytes in the file
+//!   before deserialising the body, and refuses files over [`MAX_METADATA_LEN`].
+//! - Every name that becomes a file name is checked by [`check_part_name`] before
+//!   any path is built from it; a decoded metadata value never names a file
+//!   outside its checkpoint directory.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The `format` field of every metadata file.
+pub(crate) const FORMAT_NAME: &str = "highwater-checkpoint";
+/// The metadata format version this build reads and writes.
+pub(crate) const METADATA_VERSION: u32 = 1;
+/// Metadata files larger than this are refused without being read.
+pub(crate) const MAX_METADATA_LEN: u64 = 16 << 20;
+/// The name of the metadata file in a checkpoint directory.
+pub const METADATA_FILE: &str = "metadata.json";
+const MAX_NAME_LEN: usize = 128;
+const MAX_HANDLE_LEN: usize = 64 << 10;
+
+/// Whether a checkpoint stands alone or builds on a parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum CheckpointKind {
+    /// Every part is stored in full.
+    Full,
+    /// Some parts are deltas over the parent's; unmentioned parts carry over.
+    Delta,
+}
+
+/// How one part of a checkpoint is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum PartKind {
+    /// A full key/value snapshot.
+    Snapshot,
+    /// Keys put and deleted since the same part of the parent chain.
+    Delta,
+    /// Opaque operator bytes.
+    Blob,
+}
+
+/// One named state part of a checkpoint and its file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMetadata {
+    /// The part's name (one per operator or partition).
+    pub name: String,
+    /// How it is stored.
+    pub kind: PartKind,
+    /// File name inside the checkpoint directory (`part-<name>.hwstate`).
+    pub file: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// CRC32C of the whole file.
+    pub crc32c: u32,
+    /// Key/value pairs (snapshot) or keys put (delta); 0 for a blob.
+    pub entries: u64,
+    /// Keys deleted (delta); 0 otherwise.
+    pub deleted: u64,
+}
+
+/// A sink's pre-committed transaction, recorded in the checkpoint that covers
+/// its epoch and committed after the checkpoint is durable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkTransaction {
+    /// The sink's name.
+    pub sink: String,
+    /// The epoch whose output the transaction holds.
+    pub epoch: u64,
+    /// The sink's opaque handle (stored as hex).
+    #[serde(with = "hex_bytes")]
+    pub handle: Vec<u8>,
+}
+
+/// What a checkpoint holds: where it sits in the log and in the delta chain, the
+/// source offsets and watermark its state reflects, and its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IncrementalCheckpointMetadata {
+    /// Checkpoint id; increases with every checkpoint written to a directory.
+    pub id: u64,
+    /// The processing epoch the checkpoint closes.
+    pub epoch: u64,
+    /// Full or delta.
+    pub kind: CheckpointKind,
+    /// The checkpoint this delta builds on (`None` for a full checkpoint).
+    pub parent_id: Option<u64>,
+    /// The full checkpoint at the bottom of this one's chain (itself when full).
+    pub base_id: u64,
+    /// Number of deltas from the base to this checkpoint (0 when full).
+    pub chain_length: u32,
+    /// Total size of the delta part files from the base up to this checkpoint.
+    pub chain_delta_bytes: u64,
+    /// Total size of the base checkpoint's part files.
+    pub base_bytes: u64,
+    /// The WAL position the state covers: replay resumes here.
+    pub wal_position: u64,
+    /// Source offsets (per source or partition) the state reflects.
+    #[serde(serialize_with = "sorted_map")]
+    pub source_offsets: HashMap<String, u64>,
+    /// The event-time watermark the state reflects.
+    pub watermark: Option<i64>,
+    /// Wall-clock creation time, milliseconds since the Unix epoch.
+    pub created_unix_ms: u64,
+    /// The state parts written in this checkpoint.
+    pub parts: Vec<PartMetadata>,
+    /// Sink transactions pre-committed for this checkpoint's epoch.
+    pub sink_transactions: Vec<SinkTransaction>,
+}
+
+impl IncrementalCheckpointMetadata {
+    /// The checkpoint's directory under `base_dir`.
+    pub fn checkpoint_path(&self, base_dir: impl AsRef<Path>) -> PathBuf {
+        base_dir.as_ref().join(checkpoint_dir_name(self.id))
+    }
+
+    /// True for a delta checkpoint.
+    pub fn is_delta(&self) -> bool {
+        self.kind == CheckpointKind::Delta
+    }
+
+    /// The part named `name` written in this checkpoint (not carried over).
+    pub fn part(&self, name: &str) -> Option<&PartMetadata> {
+        self.parts.iter().find(|p| p.name == name)
+    }
+
+    /// Total size of this checkpoint's part files.
+    pub fn parts_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.size).sum()
+    }
+}
+
+/// The directory name of checkpoint `id`.
+pub fn checkpoint_dir_name(id: u64) -> String {
+    format!("checkpoint-{id:020}")
+}
+
+/// The id in a checkpoint directory name, if it is one.
+pub(crate) fn parse_checkpoint_dir_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("checkpoint-")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The file name of part `name`.
+pub(crate) fn part_file_name(name: &str) -> String {
+    format!("part-{name}.hwstate")
+}
+
+/// Checks that a part name is safe to turn into a file name.
+///
+/// # Errors
+/// `UnsafeName` naming `origin` (the metadata file or checkpoint directory).
+pub(crate) fn check_part_name(origin: &Path, name: &str) -> Result<()> {
+    let unsafe_name = |reason| Error::UnsafeName {
+        path: origin.to_path_buf(),
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(unsafe_name("part names are 1 to 128 bytes long"));
+    }
+    if name.contains('/') || name.contains('\\') || name.contains("..") {
+        return Err(unsafe_name("a part name may not contain '/', '\\' or '..'"));
+    }
+    if name.starts_with('.') {
+        return Err(unsafe_name("a part name may not start with '.'"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err(unsafe_name("part names use only A-Z, a-z, 0-9, '_', '-' and '.'"));
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a> {
+    format: &'a str,
+    version: u32,
+    body_crc32c: u32,
+    body: &'a serde_json::value::RawValue,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn<'a> {
+    format: String,
+    version: u32,
+    body_crc32c: u32,
+    #[serde(borrow)]
+    body: &'a serde_json::value::RawValue,
+}
+
+/// Serialises metadata into the bytes of `metadata.json`.
+///
+/// # Errors
+/// `InvalidArgument` if serde_json refuses the value (it holds only strings,
+/// integers and sequences, so this does not happen in practice).
+pub(crate) fn encode(meta: &IncrementalCheckpointMetadata) -> Result<Vec<u8>> {
+    let json_err = |e: serde_json::Error| Error::InvalidArgument(format!("metadata JSON: {e}"));
+    let body = serde_json::to_string_pretty(meta).map_err(json_err)?;
+    let raw = serde_json::value::RawValue::from_string(body).map_err(json_err)?;
+    let envelope = EnvelopeOut {
+        format: FORMAT_NAME,
+        version: METADATA_VERSION,
+        body_crc32c: crc32c::crc32c(raw.get().as_bytes()),
+        body: &raw,
+    };
+    let mut out = serde_json::to_vec_pretty(&envelope).map_err(json_err)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+fn invalid(path: &Path, offset: Option<u64>, reason: impl Into<String>) -> Error {
+    Error::CheckpointCorrupted {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
+    }
+}
+
+/// Byte offset of a serde_json error's line and column in `text`.
+fn error_offset(text: &[u8], e: &serde_json::Error) -> Option<u64> {
+    if e.line() == 0 {
+        return None;
+    }
+    let line_start = text
+        .split_inclusive(|&b| b == b'\n')
+        .take(e.line() - 1)
+        .map(<[u8]>::len)
+        .sum::<usize>();
+    Some((line_start + e.column().saturating_sub(1)) as u64)
+}
+
+/// Parses and verifies the bytes of a `metadata.json` read from `path`, and checks
+/// that it describes checkpoint `expected_id`.
+///
+/// # Errors
+/// `CheckpointCorrupted` (with the byte offset for JSON errors), `UnsupportedVersion`,
+/// `UnsafeName`.
+pub(crate) fn decode(
+    path: &Path,
+    bytes: &[u8],
+    expected_id: u64,
+) -> Result<IncrementalCheckpointMetadata> {
+    let envelope: EnvelopeIn<'_> = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(path, error_offset(bytes, &e), format!("not valid metadata JSON: {e}")))?;
+    if envelope.format != FORMAT_NAME {
+        return Err(invalid(
+            path,
+            None,
+            format!("format is {:?}, expected {FORMAT_NAME:?}", envelope.format),
+        ));
+    }
+    if envelope.version != METADATA_VERSION {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: envelope.version,
+            supported: METADATA_VERSION,
+        });
+    }
+    let body = envelope.body.get();
+    let body_offset = (body.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u64;
+    let actual = crc32c::crc32c(body.as_bytes());
+    if actual != envelope.body_crc32c {
+        return Err(invalid(
+            path,
+            Some(body_offset),
+            format!(
+                "body checksum mismatch: expected {:#010x}, found {actual:#010x}",
+                envelope.body_crc32c
+            ),
+        ));
+    }
+    let meta: IncrementalCheckpointMetadata = serde_json::from_str(body).map_err(|e| {
+        invalid(
+            path,
+            error_offset(body.as_bytes(), &e).map(|o| o + body_offset),
+            format!("metadata body does not describe a checkpoint: {e}"),
+        )
+    })?;
+    validate(path, &meta, expected_id)?;
+    Ok(meta)
+}
+
+/// Checks the rules of FORMAT.md §3 that one metadata value can be checked for on
+/// its own.
+fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) -> Result<()> {
+    let bad = |reason: String| Err(invalid(path, None, reason));
+    if m.id != expected_id {
+        return bad(format!("metadata says id {}, its directory says {expected_id}", m.id));
+    }
+    match (m.kind, m.parent_id) {
+        (CheckpointKind::Full, None) if m.chain_length == 0 && m.base_id == m.id => {}
+        (CheckpointKind::Delta, Some(p)) if p < m.id && m.chain_length > 0 && m.base_id <= p => {}
+        _ => {
+            return bad(format!(
+                "inconsistent chain fields: kind {:?}, parent {:?}, base {}, chain length {}",
+                m.kind, m.parent_id, m.base_id, m.chain_length
+            ))
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for part in &m.parts {
+        check_part_name(path, &part.name)?;
+        if part.file != part_file_name(&part.name) {
+            return Err(Error::UnsafeName {
+                path: path.to_path_buf(),
+                name: part.file.clone(),
+                reason: "a part's file must be named part-<name>.hwstate",
+            });
+        }
+        if !names.insert(part.name.as_str()) {
+            return bad(format!("part {:?} is listed twice", part.name));
+        }
+        if m.kind == CheckpointKind::Full && part.kind == PartKind::Delta {
+            return bad(format!("full checkpoint has delta part {:?}", part.name));
+        }
+    }
+    for t in &m.sink_transactions {
+        if t.handle.len() > MAX_HANDLE_LEN {
+            return bad(format!("sink {:?} handle exceeds {MAX_HANDLE_LEN} bytes", t.sink));
+        }
+    }
+    Ok(())
+}
+
+fn sorted_map<S: serde::Serializer>(
+    map: &HashMap<String, u64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    map.iter().collect::<BTreeMap<_, _>>().serialize(s)
+}
+
+mod hex_bytes {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&hex)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <&str>::deserialize(d)?;
+        if !s.is_ascii() || s.len() % 2 != 0 || s.len() > 2 * super::MAX_HANDLE_LEN {
+            return Err(D::Error::custom("hex handle of odd or excessive length"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| {
+                u8::from_str_radix(&s[i..i + 2], 16)
+                    .map_err(|_| D::Error::custom("handle is not hex"))
+            })
+            .collect()
+    }
+}

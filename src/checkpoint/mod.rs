@@ -1,0 +1,42 @@
+//! Checkpoints: the state, source offsets and watermark of a job, published
+//! atomically as a directory, full or as a delta over a parent.
+//!
+//! - [`IncrementalCheckpointManager`] writes checkpoints, enforces retention and
+//!   tells the WAL which segments are no longer needed.
+//! - [`CheckpointStore`] reads a checkpoint directory: lists, verifies, finds the
+//!   latest restorable checkpoint, resolves delta chains, loads state or maps it
+//!   ([`CheckpointStateView`]).
+//!
+//! Layout, publish order and crash analysis: `docs/FORMAT.md` §3. Invariants kept
+//! here:
+//! - a checkpoint directory becomes visible only complete and durable (rename of
+//!   a fully fsynced temporary directory), and leftovers of interrupted publishes
+//!   are invisible to readers and removed when a manager opens the directory;
+//! - nothing is used from a checkpoint unless its metadata, every file it lists
+//!   and its whole parent chain verify;
+//! - retention never deletes a checkpoint a kept delta depends on, nor the WAL a
+//!   kept checkpoint still needs;
+//! - names read from metadata never become paths outside the checkpoint.
+//!
+//! Decisions (which checkpoint is latest, delta or full, what retention deletes)
+//! are functions over what was read; I/O stays in `publish` and `store`.
+
+mod config;
+mod manager;
+mod metadata;
+mod publish;
+mod request;
+mod retention;
+mod store;
+mod view;
+
+pub use config::CheckpointConfig;
+pub use manager::IncrementalCheckpointManager;
+pub use metadata::{
+    checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
+    SinkTransaction, METADATA_FILE,
+};
+pub use request::{CheckpointRequest, PartInput};
+pub use retention::{plan_retention, RetentionInput, RetentionPlan};
+pub use store::{CheckpointStore, LatestCheckpoint, RejectedCheckpoint, DEFAULT_PART};
+pub use view::{CheckpointStateView, MergedIter};
