@@ -83,7 +83,10 @@ fn delta_apply_and_diff_agree_with_a_model() {
                 (key, Some(b"changed".to_vec()))
             }
         })
-        .chain([(b"new-key".to_vec(), Some(b"n".to_vec())), (b"absent".to_vec(), None)])
+        .chain([
+            (b"new-key".to_vec(), Some(b"n".to_vec())),
+            (b"absent".to_vec(), None),
+        ])
         .collect();
     let delta = StateDelta::from_changes(changes.clone());
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = base.to_pairs().into_iter().collect();
@@ -94,7 +97,10 @@ fn delta_apply_and_diff_agree_with_a_model() {
         };
     }
     let next = base.apply(&delta);
-    assert_eq!(next.to_pairs(), model.clone().into_iter().collect::<Vec<_>>());
+    assert_eq!(
+        next.to_pairs(),
+        model.clone().into_iter().collect::<Vec<_>>()
+    );
     let back = StateDelta::from_bytes(&delta.to_bytes().unwrap()).unwrap();
     assert_eq!(back, delta);
     assert_eq!(back.get(b"absent"), Some(None));
@@ -116,7 +122,10 @@ fn kinds_are_not_confused() {
     ));
     assert!(matches!(
         StateDelta::from_bytes(&snap_bytes),
-        Err(Error::WrongStateKind { found: "snapshot", .. })
+        Err(Error::WrongStateKind {
+            found: "snapshot",
+            ..
+        })
     ));
 }
 
@@ -165,7 +174,10 @@ fn a_flipped_byte_anywhere_is_detected() {
         damaged[at] ^= 0x20;
         let err = StateSnapshot::from_bytes(&damaged)
             .expect_err(&format!("flip at byte {at} went unnoticed"));
-        assert!(err.is_corruption() || matches!(err, Error::UnsupportedVersion { .. }), "byte {at}: {err}");
+        assert!(
+            err.is_corruption() || matches!(err, Error::UnsupportedVersion { .. }),
+            "byte {at}: {err}"
+        );
         let path = write(&dir, "flip.hwstate", &damaged);
         let via_view = StateFileView::open(&path).and_then(|v| {
             for item in v.iter() {
@@ -202,7 +214,11 @@ fn unknown_version_is_a_typed_error() {
     bytes[60..64].copy_from_slice(&crc.to_le_bytes());
     assert!(matches!(
         StateSnapshot::from_bytes(&bytes),
-        Err(Error::UnsupportedVersion { found: 9, supported: 1, .. })
+        Err(Error::UnsupportedVersion {
+            found: 9,
+            supported: 1,
+            ..
+        })
     ));
 }
 

@@ -53,11 +53,15 @@ impl CheckpointConfig {
     }
 
     /// Write a full checkpoint instead of a delta once the chain's delta files
-    /// would add up to more than `ratio` times the size of its base. Loading a
-    /// chain reads the base plus every delta, so this bounds load cost to
-    /// `(1 + ratio)` times a full load.
+    /// would add up to more than `ratio` times the size of its base (bases under
+    /// 1 MiB count as 1 MiB). Loading a chain reads the base plus every delta, so
+    /// this bounds load cost to `(1 + ratio)` times a full load.
     pub fn with_max_delta_ratio(mut self, ratio: f64) -> Self {
-        self.max_delta_ratio = if ratio.is_finite() { ratio.max(0.0) } else { 0.0 };
+        self.max_delta_ratio = if ratio.is_finite() {
+            ratio.max(0.0)
+        } else {
+            0.0
+        };
         self
     }
 

@@ -11,13 +11,13 @@
 
 use super::config::CheckpointConfig;
 use super::metadata::{
-    self, check_part_name, part_file_name, CheckpointKind, IncrementalCheckpointMetadata,
-    PartKind, PartMetadata,
+    self, check_part_name, part_file_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
+    PartMetadata,
 };
 use super::publish;
 use super::request::{CheckpointRequest, PartInput};
 use super::retention::{plan_retention, RetentionInput, RetentionPlan};
-use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
+use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
 use crate::state::{
@@ -26,7 +26,7 @@ use crate::state::{
 };
 use crate::storage::create_dir_all_durable;
 use crate::wal::WriteAheadLog;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,6 +79,11 @@ fn input_kind(input: &PartInput<'_>) -> Result<StateKind> {
     })
 }
 
+/// Bases smaller than this are treated as this large by the size-ratio rule: a
+/// tiny state would otherwise turn every delta into a full checkpoint, and for
+/// such states either costs the same.
+pub const RATIO_FLOOR_BYTES: u64 = 1 << 20;
+
 /// Whether a delta of `delta_bytes` on `parent` stays within the chain limits
 /// (a pure decision; otherwise a full checkpoint is written).
 pub(crate) fn keep_delta(
@@ -88,8 +93,9 @@ pub(crate) fn keep_delta(
 ) -> bool {
     let chain = parent.chain_length as u64 + 1;
     let chain_bytes = parent.chain_delta_bytes.saturating_add(delta_bytes);
+    let base = parent.base_bytes.max(RATIO_FLOOR_BYTES);
     chain <= config.max_delta_chain() as u64
-        && (chain_bytes as f64) <= config.max_delta_ratio() * parent.base_bytes as f64
+        && (chain_bytes as f64) <= config.max_delta_ratio() * base as f64
 }
 
 /// Mutable state of the manager, behind one lock so every method takes `&self`.
@@ -98,6 +104,9 @@ struct Inner {
     epoch: u64,
     last_id: u64,
     wal_needed_from: Option<u64>,
+    /// The checkpoint this manager published last (the parent of its next delta,
+    /// while it is still the newest one present and passes a light check).
+    last_published: Option<IncrementalCheckpointMetadata>,
 }
 
 /// Writes and reads the checkpoints of one directory. One manager (one process)
@@ -106,7 +115,7 @@ struct Inner {
 ///
 /// ```
 /// use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
-/// use std::collections::HashMap;
+/// use std::collections::{BTreeMap, HashMap};
 /// # fn main() -> highwater::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
@@ -166,6 +175,7 @@ impl IncrementalCheckpointManager {
                 epoch,
                 last_id: ids.last().copied().unwrap_or(0),
                 wal_needed_from: None,
+                last_published: None,
             }),
             config,
             store,
@@ -273,7 +283,7 @@ impl IncrementalCheckpointManager {
             Ok::<_, Error>(acc || input_kind(p)? == StateKind::Delta)
         })?;
         let parent = if wants_delta {
-            self.store.find_latest()?.metadata
+            self.delta_parent(&inner, &ids)?
         } else {
             None
         };
@@ -308,7 +318,7 @@ impl IncrementalCheckpointManager {
         )?;
         drop(files);
         inner.last_id = id;
-        self.store.remember_valid(meta.clone());
+        inner.last_published = Some(meta.clone());
         tracing::info!(
             checkpoint = id,
             epoch = meta.epoch,
@@ -321,7 +331,9 @@ impl IncrementalCheckpointManager {
         );
         match self.apply_retention() {
             Ok(plan) => inner.wal_needed_from = plan.wal_needed_from,
-            Err(e) => tracing::warn!(checkpoint = id, error = %e, "retention failed; will retry after the next checkpoint"),
+            Err(e) => {
+                tracing::warn!(checkpoint = id, error = %e, "retention failed; will retry after the next checkpoint")
+            }
         }
         Ok(meta)
     }
@@ -382,11 +394,32 @@ impl IncrementalCheckpointManager {
             kind,
             file: part_file_name(name),
             size: slice.len() as u64,
-            crc32c: encoded_file_crc(slice)?,
+            crc32c: encoded_file_crc(crate::state::memory_path(), slice)?,
             entries,
             deleted,
         };
         Ok(EncodedPart { bytes, meta })
+    }
+
+    /// The parent of a new delta: the checkpoint this manager published last if
+    /// it is still the newest present and passes a light check (it verified when
+    /// it was written), else the latest restorable one after full verification.
+    fn delta_parent(
+        &self,
+        inner: &Inner,
+        ids: &[u64],
+    ) -> Result<Option<IncrementalCheckpointMetadata>> {
+        if let Some(last) = &inner.last_published {
+            if ids.last() == Some(&last.id)
+                && self
+                    .store
+                    .check_chain(last.id, Check::Light, &mut BTreeMap::new())
+                    .is_ok()
+            {
+                return Ok(Some(last.clone()));
+            }
+        }
+        Ok(self.store.find_latest()?.metadata)
     }
 
     /// Encodes the parts of a full checkpoint: requested deltas merged into the
@@ -405,7 +438,9 @@ impl IncrementalCheckpointManager {
         for (name, input) in &request.parts {
             let base = if input_kind(input)? == StateKind::Delta {
                 Some(match parent {
-                    Some(p) if parent_parts.contains(name) => self.store.load_snapshot(p.id, name)?,
+                    Some(p) if parent_parts.contains(name) => {
+                        self.store.load_snapshot(p.id, name)?
+                    }
                     _ => StateSnapshot::default(),
                 })
             } else {
@@ -422,11 +457,13 @@ impl IncrementalCheckpointManager {
                 let carried = match layers.as_slice() {
                     [(_, only)] if only.kind == PartKind::Blob => {
                         let blob = self.store.load_blob(p.id, &name)?;
-                        self.encode_part(&name, PartInput::Blob(&blob), None)?.detach()
+                        self.encode_part(&name, PartInput::Blob(&blob), None)?
+                            .detach()
                     }
                     _ => {
                         let snapshot = self.store.load_snapshot(p.id, &name)?;
-                        self.encode_part(&name, PartInput::Snapshot(&snapshot), None)?.detach()
+                        self.encode_part(&name, PartInput::Snapshot(&snapshot), None)?
+                            .detach()
                     }
                 };
                 parts.push(carried);
@@ -446,7 +483,8 @@ impl IncrementalCheckpointManager {
         parts: &[EncodedPart<'_>],
     ) -> IncrementalCheckpointMetadata {
         let bytes: u64 = parts.iter().map(|p| p.meta.size).sum();
-        let (parent_id, base_id, chain_length, chain_delta_bytes, base_bytes) = match (kind, parent) {
+        let (parent_id, base_id, chain_length, chain_delta_bytes, base_bytes) = match (kind, parent)
+        {
             (CheckpointKind::Delta, Some(p)) => (
                 Some(p.id),
                 p.base_id,
@@ -478,30 +516,32 @@ impl IncrementalCheckpointManager {
 
     /// Plans retention over the directory and deletes what the plan says.
     fn apply_retention(&self) -> Result<RetentionPlan> {
+        let mut memo = BTreeMap::new();
         let inputs: Vec<RetentionInput> = self
             .store
             .checkpoint_ids()?
             .into_iter()
-            .map(|id| match self.store.restorable_meta(id) {
-                Some(m) => RetentionInput {
-                    id,
-                    parent_id: m.parent_id,
-                    restorable: true,
-                    wal_position: m.wal_position,
+            .map(
+                |id| match self.store.check_chain(id, Check::Light, &mut memo) {
+                    Ok(m) => RetentionInput {
+                        id,
+                        parent_id: m.parent_id,
+                        restorable: true,
+                        wal_position: m.wal_position,
+                    },
+                    Err(_) => RetentionInput {
+                        id,
+                        parent_id: None,
+                        restorable: false,
+                        wal_position: 0,
+                    },
                 },
-                None => RetentionInput {
-                    id,
-                    parent_id: None,
-                    restorable: false,
-                    wal_position: 0,
-                },
-            })
+            )
             .collect();
         let plan = plan_retention(&inputs, self.config.max_retained());
         for id in &plan.delete {
             let path = self.store.checkpoint_path(*id);
             publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
-            self.store.forget(*id);
             tracing::debug!(checkpoint = id, path = %path.display(), "retention removed checkpoint");
         }
         if !plan.delete.is_empty() {
@@ -595,7 +635,6 @@ impl IncrementalCheckpointManager {
         }
         let path = self.store.checkpoint_path(id);
         publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
-        self.store.forget(id);
         self.config
             .storage()
             .sync_dir(self.config.dir())
@@ -630,7 +669,11 @@ impl IncrementalCheckpointManager {
         match needed {
             Some(position) => {
                 let removed = wal.drop_segments_before(position)?;
-                tracing::debug!(position, removed, "dropped WAL segments below the oldest retained checkpoint");
+                tracing::debug!(
+                    position,
+                    removed,
+                    "dropped WAL segments below the oldest retained checkpoint"
+                );
                 Ok(removed)
             }
             None => Ok(0),

@@ -180,7 +180,9 @@ pub(crate) fn check_part_name(origin: &Path, name: &str) -> Result<()> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     {
-        return Err(unsafe_name("part names use only A-Z, a-z, 0-9, '_', '-' and '.'"));
+        return Err(unsafe_name(
+            "part names use only A-Z, a-z, 0-9, '_', '-' and '.'",
+        ));
     }
     Ok(())
 }
@@ -254,8 +256,13 @@ pub(crate) fn decode(
     bytes: &[u8],
     expected_id: u64,
 ) -> Result<IncrementalCheckpointMetadata> {
-    let envelope: EnvelopeIn<'_> = serde_json::from_slice(bytes)
-        .map_err(|e| invalid(path, error_offset(bytes, &e), format!("not valid metadata JSON: {e}")))?;
+    let envelope: EnvelopeIn<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        invalid(
+            path,
+            error_offset(bytes, &e),
+            format!("not valid metadata JSON: {e}"),
+        )
+    })?;
     if envelope.format != FORMAT_NAME {
         return Err(invalid(
             path,
@@ -299,7 +306,10 @@ pub(crate) fn decode(
 fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) -> Result<()> {
     let bad = |reason: String| Err(invalid(path, None, reason));
     if m.id != expected_id {
-        return bad(format!("metadata says id {}, its directory says {expected_id}", m.id));
+        return bad(format!(
+            "metadata says id {}, its directory says {expected_id}",
+            m.id
+        ));
     }
     match (m.kind, m.parent_id) {
         (CheckpointKind::Full, None) if m.chain_length == 0 && m.base_id == m.id => {}
@@ -330,7 +340,10 @@ fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) ->
     }
     for t in &m.sink_transactions {
         if t.handle.len() > MAX_HANDLE_LEN {
-            return bad(format!("sink {:?} handle exceeds {MAX_HANDLE_LEN} bytes", t.sink));
+            return bad(format!(
+                "sink {:?} handle exceeds {MAX_HANDLE_LEN} bytes",
+                t.sink
+            ));
         }
     }
     Ok(())

@@ -31,7 +31,7 @@ mod store;
 mod view;
 
 pub use config::CheckpointConfig;
-pub use manager::IncrementalCheckpointManager;
+pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub use metadata::{
     checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
     SinkTransaction, METADATA_FILE,

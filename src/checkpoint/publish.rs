@@ -57,7 +57,9 @@ pub(crate) fn publish(
     if storage.exists(&tmp).map_err(io("stat", &tmp))? {
         storage.remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
     }
-    storage.create_dir_all(&tmp).map_err(io("create directory", &tmp))?;
+    storage
+        .create_dir_all(&tmp)
+        .map_err(io("create directory", &tmp))?;
     for (file_name, bytes) in files {
         write_file_durably(storage, &tmp.join(file_name), bytes)?;
     }

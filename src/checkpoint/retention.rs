@@ -113,7 +113,11 @@ mod tests {
         ];
         let plan = plan_retention(&all, 1);
         assert_eq!(plan.keep, [3]);
-        assert_eq!(plan.delete, [1, 2], "4 is newer than every kept one and stays");
+        assert_eq!(
+            plan.delete,
+            [1, 2],
+            "4 is newer than every kept one and stays"
+        );
         let none = plan_retention(&[cp(1, None, false)], 2);
         assert!(none.keep.is_empty() && none.delete.is_empty());
         assert_eq!(none.wal_needed_from, None);

@@ -6,9 +6,12 @@
 //! - A checkpoint is *restorable* when its metadata verifies, every part file has
 //!   the listed size and CRC32C and a valid state-file structure, and its parent
 //!   (if any) is restorable. Nothing is loaded from a checkpoint that is not.
-//! - Verification results are remembered per id: published files are immutable,
-//!   so a file that verified once is not read again to decide restorability
-//!   (loading it still checks every checksum it reads).
+//! - [`CheckpointStore::find_latest`] verifies every checksum of the checkpoint
+//!   it returns and of its whole chain, every time it is called (nothing is
+//!   cached: a file damaged since it was written is caught).
+//! - Loading and viewing check the chain's metadata and file sizes, then verify
+//!   every checksum of the bytes they read (views: lazily, per block) and that
+//!   each file's CRC32C is the one its metadata lists.
 //! - Reading never modifies the directory.
 
 use super::metadata::{
@@ -18,11 +21,14 @@ use super::metadata::{
 use super::publish::TMP_PREFIX;
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
-use crate::state::{decode_blob, verify_state_file, StateDelta, StateFileView, StateKind, StateSnapshot};
-use crate::storage::{default_storage, load_file, OpenMode, Storage};
+use crate::state::{
+    decode_blob, encoded_file_crc, verify_state_file, StateDelta, StateFileView, StateKind,
+    StateSnapshot,
+};
+use crate::storage::{default_storage, load_file, LoadedFile, MappedFile, OpenMode, Storage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The name of the part that [`load_checkpoint_state`](super::IncrementalCheckpointManager::load_checkpoint_state)
 /// and `create_checkpoint_with_state` use.
@@ -48,21 +54,23 @@ pub struct LatestCheckpoint {
     pub rejected: Vec<RejectedCheckpoint>,
 }
 
-/// What is known about one checkpoint id.
-#[derive(Debug, Clone)]
-enum Status {
-    /// Metadata and files verified.
-    Valid(Arc<IncrementalCheckpointMetadata>),
-    /// Something did not verify.
-    Damaged(String),
+/// How thoroughly a checkpoint is checked before it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// Metadata verifies and every part file exists with its listed size.
+    Light,
+    /// Light, plus every byte of every part file verifies.
+    Full,
 }
+
+/// Per-call memo of chain checks: id → metadata or the reason it failed.
+type Memo = BTreeMap<u64, std::result::Result<Arc<IncrementalCheckpointMetadata>, String>>;
 
 /// Read-only access to a checkpoint directory.
 #[derive(Debug)]
 pub struct CheckpointStore {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
-    checked: Mutex<BTreeMap<u64, Status>>,
 }
 
 impl CheckpointStore {
@@ -76,7 +84,6 @@ impl CheckpointStore {
         CheckpointStore {
             storage,
             dir: dir.as_ref().to_path_buf(),
-            checked: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -160,8 +167,9 @@ impl CheckpointStore {
         if size != part.size {
             return Err(mismatch(size, 0));
         }
-        let bytes = load_file(self.storage.as_ref(), &path).map_err(|e| Error::io("read", &path, e))?;
-        let (kind, crc) = verify_state_file(&path, crate::storage::MappedFile::bytes(&bytes))?;
+        let bytes =
+            load_file(self.storage.as_ref(), &path).map_err(|e| Error::io("read", &path, e))?;
+        let (kind, crc) = verify_state_file(&path, bytes.bytes())?;
         if crc != part.crc32c {
             return Err(mismatch(size, crc));
         }
@@ -180,53 +188,77 @@ impl CheckpointStore {
         Ok(())
     }
 
-    /// Whether `id` is restorable (memoised); `Err` carries the reason it is not.
-    fn restorable(&self, id: u64) -> std::result::Result<Arc<IncrementalCheckpointMetadata>, String> {
-        let mut chain = Vec::new();
+    /// Checks checkpoint `id` alone at `level`.
+    fn check_one(&self, id: u64, level: Check) -> Result<IncrementalCheckpointMetadata> {
+        if level == Check::Full {
+            return self.verify_checkpoint(id);
+        }
+        let path = self.checkpoint_path(id);
+        let meta = read_metadata_at(self.storage.as_ref(), &path, id)?;
+        for part in &meta.parts {
+            let file = path.join(&part.file);
+            let size = self
+                .storage
+                .file_size(&file)
+                .map_err(|e| Error::io("stat", &file, e))?;
+            if size != part.size {
+                return Err(Error::CheckpointFileMismatch {
+                    path: file,
+                    expected_size: part.size,
+                    actual_size: size,
+                    expected_crc: part.crc32c,
+                    actual_crc: 0,
+                });
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Checks `id` and its whole parent chain at `level`; `Err` carries the reason
+    /// it cannot be restored.
+    pub(crate) fn check_chain(
+        &self,
+        id: u64,
+        level: Check,
+        memo: &mut Memo,
+    ) -> std::result::Result<Arc<IncrementalCheckpointMetadata>, String> {
         let mut at = Some(id);
-        let mut result = None;
+        let mut first = None;
         while let Some(current) = at {
-            let status = self.status(current);
+            let status = memo
+                .entry(current)
+                .or_insert_with(|| {
+                    self.check_one(current, level)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .clone();
             match status {
-                Status::Valid(meta) => {
-                    chain.push(meta.clone());
+                Ok(meta) => {
                     at = meta.parent_id;
+                    first.get_or_insert(meta);
                 }
-                Status::Damaged(reason) => {
-                    result = Some(if current == id {
-                        reason
-                    } else {
-                        format!("it depends on checkpoint {current}, which is not restorable: {reason}")
-                    });
-                    break;
+                Err(reason) if current == id => return Err(reason),
+                Err(reason) => {
+                    return Err(format!(
+                        "it depends on checkpoint {current}, which is not restorable: {reason}"
+                    ))
                 }
             }
         }
-        match result {
-            None => chain.first().cloned().ok_or_else(|| "empty chain".to_string()),
-            Some(reason) => Err(reason),
-        }
+        first.ok_or_else(|| format!("checkpoint {id} not found"))
     }
 
-    fn status(&self, id: u64) -> Status {
-        if let Some(s) = self.lock().get(&id) {
-            return s.clone();
-        }
-        let status = match self.verify_checkpoint(id) {
-            Ok(meta) => Status::Valid(Arc::new(meta)),
-            Err(e) => Status::Damaged(e.to_string()),
-        };
-        self.lock().insert(id, status.clone());
-        status
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Status>> {
-        self.checked.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The metadata of `id` if it is restorable.
-    pub(crate) fn restorable_meta(&self, id: u64) -> Option<Arc<IncrementalCheckpointMetadata>> {
-        self.restorable(id).ok()
+    /// Metadata of `id` after a light check of its chain.
+    fn chain_meta(&self, id: u64) -> Result<Arc<IncrementalCheckpointMetadata>> {
+        self.check_chain(id, Check::Light, &mut Memo::new())
+            .map_err(|reason| {
+                tracing::warn!(checkpoint = id, %reason, "checkpoint is not restorable");
+                Error::CheckpointNotFound {
+                    dir: self.dir.clone(),
+                    id,
+                }
+            })
     }
 
     /// Names of every part of checkpoint `id`, including parts carried over from
@@ -236,36 +268,23 @@ impl CheckpointStore {
     /// `CheckpointNotFound` when `id` or an ancestor is not restorable.
     pub fn part_names(&self, id: u64) -> Result<Vec<String>> {
         let mut names: Vec<String> = Vec::new();
-        let mut at = Some(id);
-        while let Some(current) = at {
-            let meta = self.restorable(current).map_err(|_| Error::CheckpointNotFound {
-                dir: self.dir.clone(),
-                id: current,
-            })?;
+        let mut meta = self.chain_meta(id)?;
+        loop {
             for part in &meta.parts {
                 if !names.contains(&part.name) {
                     names.push(part.name.clone());
                 }
             }
-            at = if meta.is_delta() { meta.parent_id } else { None };
+            match meta.parent_id {
+                Some(parent) if meta.is_delta() => meta = self.chain_meta(parent)?,
+                _ => return Ok(names),
+            }
         }
-        Ok(names)
     }
 
-    /// Records a checkpoint this process just published (it verified as written).
-    pub(crate) fn remember_valid(&self, meta: IncrementalCheckpointMetadata) {
-        self.lock().insert(meta.id, Status::Valid(Arc::new(meta)));
-    }
-
-    /// Forgets what is known about `id` (after deleting it).
-    pub(crate) fn forget(&self, id: u64) {
-        self.lock().remove(&id);
-    }
-
-    /// Whether checkpoint `id` is restorable (verifying it and its chain if not
-    /// done yet).
+    /// Whether checkpoint `id` and its chain verify completely (reads every file).
     pub fn is_restorable(&self, id: u64) -> bool {
-        self.restorable(id).is_ok()
+        self.check_chain(id, Check::Full, &mut Memo::new()).is_ok()
     }
 
     /// The newest restorable checkpoint, and every newer one that was skipped.
@@ -275,8 +294,9 @@ impl CheckpointStore {
     /// `Io` when the directory cannot be listed.
     pub fn find_latest(&self) -> Result<LatestCheckpoint> {
         let mut out = LatestCheckpoint::default();
+        let mut memo = Memo::new();
         for id in self.checkpoint_ids()?.into_iter().rev() {
-            match self.restorable(id) {
+            match self.check_chain(id, Check::Full, &mut memo) {
                 Ok(meta) => {
                     out.metadata = Some((*meta).clone());
                     break;
@@ -312,13 +332,7 @@ impl CheckpointStore {
     /// `CheckpointNotFound` when `id` is not restorable, `InvalidArgument` when it
     /// has no such part.
     pub fn resolve_part(&self, id: u64, name: &str) -> Result<Vec<(PathBuf, PartMetadata)>> {
-        let mut meta = self.restorable(id).map_err(|reason| {
-            tracing::warn!(checkpoint = id, %reason, "checkpoint is not restorable");
-            Error::CheckpointNotFound {
-                dir: self.dir.clone(),
-                id,
-            }
-        })?;
+        let mut meta = self.chain_meta(id)?;
         let mut layers = Vec::new();
         loop {
             let path = meta.checkpoint_path(&self.dir);
@@ -333,18 +347,21 @@ impl CheckpointStore {
                 None => {}
             }
             let Some(parent) = meta.parent_id else { break };
-            meta = self.restorable(parent).map_err(|_| Error::CheckpointNotFound {
-                dir: self.dir.clone(),
-                id: parent,
-            })?;
+            meta = self.chain_meta(parent)?;
         }
         Err(Error::InvalidArgument(format!(
             "checkpoint {id} has no part named {name:?}"
         )))
     }
 
-    fn load(&self, path: &Path) -> Result<crate::storage::LoadedFile> {
-        load_file(self.storage.as_ref(), path).map_err(|e| Error::io("read", path, e))
+    /// Loads a part file and checks that it is the file its metadata lists (size,
+    /// and the whole-file CRC32C derived from its verified header and table).
+    /// The caller's decode verifies every block.
+    fn load(&self, path: &Path, part: &PartMetadata) -> Result<LoadedFile> {
+        let loaded =
+            load_file(self.storage.as_ref(), path).map_err(|e| Error::io("read", path, e))?;
+        check_identity(path, part, loaded.bytes())?;
+        Ok(loaded)
     }
 
     /// The full key/value state of part `name` of checkpoint `id`, deltas merged.
@@ -353,18 +370,18 @@ impl CheckpointStore {
     /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a blob part;
     /// any corruption found while reading.
     pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
-        let layers = self.resolve_part(id, name)?;
-        let mut layers = layers.into_iter().rev();
-        let Some((base_path, _)) = layers.next() else {
-            return Err(Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}")));
+        let mut layers = self.resolve_part(id, name)?.into_iter().rev();
+        let Some((base_path, base_part)) = layers.next() else {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint {id} has no part {name:?}"
+            )));
         };
-        let base = self.load(&base_path)?;
-        let mut state = StateSnapshot::from_file_bytes(&base_path, crate::storage::MappedFile::bytes(&base))?;
+        let base = self.load(&base_path, &base_part)?;
+        let mut state = StateSnapshot::from_file_bytes(&base_path, base.bytes())?;
         drop(base);
-        for (path, _) in layers {
-            let bytes = self.load(&path)?;
-            let delta = StateDelta::from_file_bytes(&path, crate::storage::MappedFile::bytes(&bytes))?;
-            state = state.apply(&delta);
+        for (path, part) in layers {
+            let bytes = self.load(&path, &part)?;
+            state = state.apply(&StateDelta::from_file_bytes(&path, bytes.bytes())?);
         }
         Ok(state)
     }
@@ -374,11 +391,9 @@ impl CheckpointStore {
     /// # Errors
     /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a key/value part.
     pub fn load_blob(&self, id: u64, name: &str) -> Result<Vec<u8>> {
-        let layers = self.resolve_part(id, name)?;
-        match layers.as_slice() {
+        match self.resolve_part(id, name)?.as_slice() {
             [(path, part)] if part.kind == PartKind::Blob => {
-                let bytes = self.load(path)?;
-                decode_blob(path, crate::storage::MappedFile::bytes(&bytes))
+                decode_blob(path, self.load(path, part)?.bytes())
             }
             [(path, part), ..] => Err(Error::WrongStateKind {
                 path: path.clone(),
@@ -388,7 +403,9 @@ impl CheckpointStore {
                     _ => "snapshot",
                 },
             }),
-            [] => Err(Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}"))),
+            [] => Err(Error::InvalidArgument(format!(
+                "checkpoint {id} has no part {name:?}"
+            ))),
         }
     }
 
@@ -399,17 +416,15 @@ impl CheckpointStore {
     /// As [`load_snapshot`](Self::load_snapshot).
     pub fn load_state_bytes(&self, id: u64) -> Result<Vec<u8>> {
         let name = self.default_part_name(id)?;
-        let layers = self.resolve_part(id, &name)?;
-        match layers.as_slice() {
+        match self.resolve_part(id, &name)?.as_slice() {
             [(path, part)] => {
-                let bytes = self.load(path)?;
-                let file = crate::storage::MappedFile::bytes(&bytes);
+                let loaded = self.load(path, part)?;
                 if part.kind == PartKind::Blob {
-                    return decode_blob(path, file);
+                    return decode_blob(path, loaded.bytes());
                 }
                 // A lone snapshot is returned as stored, after full verification.
-                StateSnapshot::from_file_bytes(path, file)?;
-                Ok(file.to_vec())
+                StateSnapshot::from_file_bytes(path, loaded.bytes())?;
+                Ok(loaded.bytes().to_vec())
             }
             _ => Ok(self.load_snapshot(id, &name)?.to_bytes()?.to_vec()),
         }
@@ -417,10 +432,7 @@ impl CheckpointStore {
 
     /// The default part of checkpoint `id`: `state`, or its only part.
     fn default_part_name(&self, id: u64) -> Result<String> {
-        let meta = self.restorable(id).map_err(|_| Error::CheckpointNotFound {
-            dir: self.dir.clone(),
-            id,
-        })?;
+        let meta = self.chain_meta(id)?;
         if meta.part(DEFAULT_PART).is_some() || meta.is_delta() {
             return Ok(DEFAULT_PART.to_string());
         }
@@ -441,10 +453,37 @@ impl CheckpointStore {
         let layers = self
             .resolve_part(id, name)?
             .into_iter()
-            .map(|(path, _)| StateFileView::open_with(self.storage.as_ref(), &path))
+            .map(|(path, part)| {
+                let view = StateFileView::open_with(self.storage.as_ref(), &path)?;
+                check_identity(&path, &part, view.mapped_bytes())?;
+                Ok(view)
+            })
             .collect::<Result<Vec<_>>>()?;
         CheckpointStateView::new(layers)
     }
+}
+
+/// Checks that `file` has the size and whole-file CRC32C its metadata lists. The
+/// CRC is derived from the header and block table (verified by `encoded_file_crc`),
+/// so this costs no pass over the payload; the payload is verified by whoever
+/// decodes or views it.
+fn check_identity(path: &Path, part: &PartMetadata, file: &[u8]) -> Result<()> {
+    let actual_size = file.len() as u64;
+    let actual_crc = if actual_size == part.size {
+        encoded_file_crc(path, file)?
+    } else {
+        0
+    };
+    if actual_size != part.size || actual_crc != part.crc32c {
+        return Err(Error::CheckpointFileMismatch {
+            path: path.to_path_buf(),
+            expected_size: part.size,
+            actual_size,
+            expected_crc: part.crc32c,
+            actual_crc,
+        });
+    }
+    Ok(())
 }
 
 /// Reads and verifies `checkpoint/metadata.json`, bounded in size.
@@ -462,7 +501,9 @@ pub(crate) fn read_metadata_at(
         return Err(Error::CheckpointCorrupted {
             path,
             offset: None,
-            reason: format!("metadata is {len} bytes, larger than the {MAX_METADATA_LEN}-byte limit"),
+            reason: format!(
+                "metadata is {len} bytes, larger than the {MAX_METADATA_LEN}-byte limit"
+            ),
         });
     }
     let mut bytes = vec![0u8; len as usize];

@@ -25,7 +25,11 @@ impl CheckpointStateView {
                     found: base.kind().name(),
                 })
             }
-            None => return Err(Error::InvalidArgument("a view needs at least one file".into())),
+            None => {
+                return Err(Error::InvalidArgument(
+                    "a view needs at least one file".into(),
+                ))
+            }
         }
         Ok(CheckpointStateView { layers })
     }
@@ -90,6 +94,9 @@ impl CheckpointStateView {
     }
 }
 
+/// A key and what one layer says of it (`Some(value)` put, `None` deleted).
+type Candidate<'a> = (&'a [u8], Option<&'a [u8]>);
+
 /// Iterator over a [`CheckpointStateView`]'s resolved pairs in key order.
 #[derive(Debug)]
 pub struct MergedIter<'a> {
@@ -103,7 +110,9 @@ impl<'a> MergedIter<'a> {
     /// The smallest key any cursor points at, and which layer decides it.
     fn step(&mut self) -> Result<Option<(&'a [u8], &'a [u8])>> {
         loop {
-            let mut best: Option<(&'a [u8], usize, Option<&'a [u8]>)> = None;
+            // (key, value if put / None if deleted) of the newest layer that
+            // holds the smallest key seen so far.
+            let mut best: Option<Candidate<'a>> = None;
             for (i, layer) in self.view.layers.iter().enumerate() {
                 let put = if self.puts[i] < layer.len() {
                     Some(layer.entry(self.puts[i])?)
@@ -125,19 +134,20 @@ impl<'a> MergedIter<'a> {
                 if let Some((k, v)) = candidate {
                     // Strictly smaller keys win; on equal keys the newer (earlier)
                     // layer already holds the slot.
-                    if best.is_none_or(|(bk, _, _)| k < bk) {
-                        best = Some((k, i, v));
+                    if best.is_none_or(|(bk, _)| k < bk) {
+                        best = Some((k, v));
                     }
                 }
             }
-            let Some((key, _, value)) = best else {
+            let Some((key, value)) = best else {
                 return Ok(None);
             };
             for (i, layer) in self.view.layers.iter().enumerate() {
                 if self.puts[i] < layer.len() && layer.entry(self.puts[i])?.0 == key {
                     self.puts[i] += 1;
                 }
-                if self.deletes[i] < layer.deleted_len() && layer.deleted_key(self.deletes[i])? == key
+                if self.deletes[i] < layer.deleted_len()
+                    && layer.deleted_key(self.deletes[i])? == key
                 {
                     self.deletes[i] += 1;
                 }

@@ -84,9 +84,8 @@ pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateByt
         });
     }
     let buf = format::new_file_buffer(estimate as usize);
-    let mut buf = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(columns, buf).map_err(
-        |e| Error::InvalidArgument(format!("state could not be archived: {e}")),
-    )?;
+    let mut buf = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(columns, buf)
+        .map_err(|e| Error::InvalidArgument(format!("state could not be archived: {e}")))?;
     format::seal(
         &mut buf,
         kind,
@@ -107,7 +106,7 @@ pub(crate) fn encode_blob(bytes: &[u8]) -> StateBytes {
 /// Gives `file` at a 16-byte aligned address (so its payload is aligned for the
 /// archive), copying only when the caller's buffer is not aligned.
 fn aligned<'a>(file: &'a [u8], copy: &'a mut AlignedVec<16>) -> &'a [u8] {
-    if (file.as_ptr() as usize) % 16 == 0 {
+    if (file.as_ptr() as usize).is_multiple_of(16) {
         file
     } else {
         copy.extend_from_slice(file);
@@ -197,7 +196,7 @@ pub(crate) fn decode_blob(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
 pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<(StateKind, u32)> {
     let mut copy = AlignedVec::<16>::new();
     let (layout, _) = validated(path, file, &mut copy)?;
-    Ok((layout.header.kind, encoded_file_crc(file)?))
+    Ok((layout.header.kind, encoded_file_crc(path, file)?))
 }
 
 /// The CRC32C of a whole state file this process just encoded, derived from its
@@ -205,8 +204,8 @@ pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<(StateKind, u32)> {
 ///
 /// # Errors
 /// As [`FileLayout::parse`].
-pub(crate) fn encoded_file_crc(file: &[u8]) -> Result<u32> {
-    let layout = FileLayout::parse(memory_path(), file)?;
+pub(crate) fn encoded_file_crc(path: &Path, file: &[u8]) -> Result<u32> {
+    let layout = FileLayout::parse(path, file)?;
     let h = &layout.header;
     let table_len = file.len() - HEADER_LEN - h.payload_len as usize;
     let crc = crc32c::crc32c(&file[..HEADER_LEN]);

@@ -163,7 +163,10 @@ fn validate_ends(
             return Err(corrupted(
                 path,
                 offset_of(file, &ends[i] as *const ArchivedU64),
-                format!("{name} end offset {i} is {end}, outside {prev}..={}", bytes.len()),
+                format!(
+                    "{name} end offset {i} is {end}, outside {prev}..={}",
+                    bytes.len()
+                ),
             ));
         }
         prev = end;
@@ -252,6 +255,10 @@ pub(crate) fn validate(
 
 /// Item `i` of an archived column whose ends were validated.
 pub(crate) fn archived_item<'a>(ends: &[ArchivedU64], bytes: &'a [u8], i: usize) -> &'a [u8] {
-    let start = if i == 0 { 0 } else { ends[i - 1].to_native() as usize };
+    let start = if i == 0 {
+        0
+    } else {
+        ends[i - 1].to_native() as usize
+    };
     &bytes[start..ends[i].to_native() as usize]
 }

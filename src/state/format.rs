@@ -256,10 +256,13 @@ impl FileLayout {
         }
         // Every entry needs at least one 8-byte end offset in the payload.
         let max_entries = header.payload_len / 8;
-        if kind != StateKind::Blob
-            && (header.entries > max_entries || header.deleted > max_entries)
+        if kind != StateKind::Blob && (header.entries > max_entries || header.deleted > max_entries)
         {
-            return Err(corrupted(path, 24, "entry counts cannot fit in the payload"));
+            return Err(corrupted(
+                path,
+                24,
+                "entry counts cannot fit in the payload",
+            ));
         }
         if kind == StateKind::Blob && (header.entries != 0 || header.deleted != 0) {
             return Err(corrupted(path, 24, "a blob has no entries"));

@@ -76,7 +76,9 @@ impl StateSnapshot {
 
     /// Builds a snapshot from pairs the caller guarantees are strictly
     /// increasing (a `BTreeMap`'s order).
-    pub(crate) fn from_columns_sorted<'a>(pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+    pub(crate) fn from_columns_sorted<'a>(
+        pairs: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Self {
         let mut columns = StateColumns::default();
         for (k, v) in pairs {
             columns.push_put(k, v);
@@ -126,10 +128,7 @@ impl StateSnapshot {
 
     /// The value of `key`, if present (binary search).
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.columns
-            .find(key)
-            .ok()
-            .map(|i| self.columns.value(i))
+        self.columns.find(key).ok().map(|i| self.columns.value(i))
     }
 
     /// Whether `key` is present.

@@ -91,7 +91,9 @@ impl StateFileView {
         let mut view = StateFileView {
             path: path.to_path_buf(),
             layout,
-            verified: (0..blocks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            verified: (0..blocks.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             keys: Column::default(),
             values: Column::default(),
             deleted: Column::default(),
@@ -111,7 +113,7 @@ impl StateFileView {
         let root_len = std::mem::size_of::<ArchivedStateColumns>();
         let root_start = payload_end.saturating_sub(root_len).max(HEADER_LEN);
         self.ensure(root_start..payload_end)?;
-        if (file.as_ptr() as usize) % 16 != 0 {
+        if !(file.as_ptr() as usize).is_multiple_of(16) {
             return Err(corrupted(
                 &self.path,
                 0,
@@ -155,7 +157,8 @@ impl StateFileView {
             if self.verified[word].load(Ordering::Acquire) & bit != 0 {
                 continue;
             }
-            self.layout.verify_block(&self.path, self.map.bytes(), block)?;
+            self.layout
+                .verify_block(&self.path, self.map.bytes(), block)?;
             self.verified[word].fetch_or(bit, Ordering::Release);
         }
         Ok(())
@@ -181,7 +184,10 @@ impl StateFileView {
             return Err(corrupted(
                 &self.path,
                 (c.ends + 8 * i) as u64,
-                format!("end offset {end} of item {i} outside {start}..={}", c.bytes_len),
+                format!(
+                    "end offset {end} of item {i} outside {start}..={}",
+                    c.bytes_len
+                ),
             ));
         }
         let range = c.bytes + start as usize..c.bytes + end as usize;
@@ -223,6 +229,11 @@ impl StateFileView {
     /// Number of deleted keys (deltas only).
     pub fn deleted_len(&self) -> usize {
         self.layout.header.deleted as usize
+    }
+
+    /// The mapped file's bytes (unverified beyond the header and table).
+    pub(crate) fn mapped_bytes(&self) -> &[u8] {
+        self.map.bytes()
     }
 
     /// Size of the file in bytes.

@@ -244,7 +244,6 @@ pub trait Storage: Send + Sync + fmt::Debug {
     }
 }
 
-
 /// Creates `dir` and any missing parents, and makes the new directory entries
 /// durable (fsync of the parent of every directory it created, top down).
 ///
