@@ -57,12 +57,10 @@ fn state(n: usize) -> StateSnapshot {
 /// Changes 1% of the keys (a different 1% each round).
 fn one_percent(n: usize, round: usize) -> StateDelta {
     let step = 100;
-    StateDelta::from_changes(
-        (0..n / step).map(|j| {
-            let i = j * step + round % step;
-            (key(i), Some(value(i, round + 1)))
-        }),
-    )
+    StateDelta::from_changes((0..n / step).map(|j| {
+        let i = j * step + round % step;
+        (key(i), Some(value(i, round + 1)))
+    }))
 }
 
 struct Fixture {
@@ -155,8 +153,10 @@ fn plain_write_fsync(f: &Fixture) -> Duration {
 fn delta_checkpoints(f: &Fixture, rounds: usize) -> Vec<Duration> {
     let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
     let m = manager(dir.path());
-    m.create_checkpoint(CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)))
-        .expect("base");
+    m.create_checkpoint(
+        CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
+    )
+    .expect("base");
     let n = f.snapshot.len();
     (0..rounds)
         .map(|round| {
@@ -260,7 +260,9 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture, probe: &[u8]) {
     let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
     let m = manager(dir.path());
     let id = m
-        .create_checkpoint(CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)))
+        .create_checkpoint(
+            CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
+        )
         .expect("checkpoint")
         .id;
     let mut g = c.benchmark_group("open_first_get");
@@ -269,7 +271,11 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture, probe: &[u8]) {
         b.iter_custom(|iters| (0..iters).map(|_| view_open_get(&path, probe)).sum())
     });
     g.bench_function("manager_view", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| manager_view_open_get(&m, id, probe)).sum())
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| manager_view_open_get(&m, id, probe))
+                .sum()
+        })
     });
     g.bench_function("full_deserialise", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| full_deserialise(&path)).sum())
@@ -297,7 +303,10 @@ fn summary(f: &Fixture, probe: &[u8], runs: usize) {
     println!(
         "==================== SUMMARY (separate timed passes, this run, median of {runs}) ===================="
     );
-    println!("state: {n} keys x (16 B key + {VALUE_LEN} B value); snapshot file {:.1} MB", bytes / 1e6);
+    println!(
+        "state: {n} keys x (16 B key + {VALUE_LEN} B value); snapshot file {:.1} MB",
+        bytes / 1e6
+    );
 
     let full = median((0..runs).map(|_| full_checkpoint(f)).collect());
     let plain = median((0..runs).map(|_| plain_write_fsync(f)).collect());
@@ -321,11 +330,17 @@ fn summary(f: &Fixture, probe: &[u8], runs: usize) {
     let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
     let m = manager(dir.path());
     let id = m
-        .create_checkpoint(CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)))
+        .create_checkpoint(
+            CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
+        )
         .expect("checkpoint")
         .id;
     let view = median((0..runs).map(|_| view_open_get(&path, probe)).collect());
-    let mview = median((0..runs).map(|_| manager_view_open_get(&m, id, probe)).collect());
+    let mview = median(
+        (0..runs)
+            .map(|_| manager_view_open_get(&m, id, probe))
+            .collect(),
+    );
     let deser = median((0..runs).map(|_| full_deserialise(&path)).collect());
     println!(
         "open + first get:     {:8.3} ms (file view), {:8.3} ms (manager view) | full deserialise {:8.1} ms | {:.2}% and {:.2}% of it (target < 5%)",

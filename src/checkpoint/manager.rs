@@ -11,73 +11,22 @@
 
 use super::config::CheckpointConfig;
 use super::metadata::{
-    self, check_part_name, part_file_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
-    PartMetadata,
+    self, check_part_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
 };
+use super::parts::{plan, PartSource, PlannedPart};
 use super::publish;
 use super::request::{CheckpointRequest, PartInput};
 use super::retention::{plan_retention, RetentionInput, RetentionPlan};
 use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
-use crate::state::{
-    encode_blob, encoded_file_crc, header_summary, verify_state_file, StateBytes, StateDelta,
-    StateKind, StateSnapshot,
-};
+use crate::state::{StateDelta, StateSnapshot};
 use crate::storage::create_dir_all_durable;
 use crate::wal::WriteAheadLog;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-/// A part ready to be written: its file bytes and what the metadata says of it.
-struct EncodedPart<'a> {
-    bytes: PartBytes<'a>,
-    meta: PartMetadata,
-}
-
-impl EncodedPart<'_> {
-    /// The same part, no longer borrowing the caller's bytes.
-    fn detach<'b>(self) -> EncodedPart<'b> {
-        EncodedPart {
-            bytes: self.bytes.into_owned(),
-            meta: self.meta,
-        }
-    }
-}
-
-/// A part file's bytes: encoded here, or a state file the caller passed in.
-enum PartBytes<'a> {
-    Owned(StateBytes),
-    Borrowed(&'a [u8]),
-}
-
-impl<'a> PartBytes<'a> {
-    /// Detaches bytes encoded here from any borrow.
-    fn into_owned<'b>(self) -> PartBytes<'b> {
-        match self {
-            PartBytes::Owned(b) => PartBytes::Owned(b),
-            PartBytes::Borrowed(b) => PartBytes::Owned(crate::state::StateBytes::copy_from(b)),
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            PartBytes::Owned(b) => b,
-            PartBytes::Borrowed(b) => b,
-        }
-    }
-}
-
-/// The kind of state a requested part holds.
-fn input_kind(input: &PartInput<'_>) -> Result<StateKind> {
-    Ok(match input {
-        PartInput::Snapshot(_) => StateKind::Snapshot,
-        PartInput::Delta(_) => StateKind::Delta,
-        PartInput::Blob(_) => StateKind::Blob,
-        PartInput::StateFile(f) => header_summary(crate::state::memory_path(), f)?.0,
-    })
-}
 
 /// Bases smaller than this are treated as this large by the size-ratio rule: a
 /// tiny state would otherwise turn every delta into a full checkpoint, and for
@@ -279,44 +228,34 @@ impl IncrementalCheckpointManager {
         let (ids, _) = self.store.scan()?;
         let id = ids.last().copied().unwrap_or(0).max(inner.last_id) + 1;
 
-        let wants_delta = request.parts.iter().try_fold(false, |acc, (_, p)| {
-            Ok::<_, Error>(acc || input_kind(p)? == StateKind::Delta)
-        })?;
+        let planned = request
+            .parts
+            .iter()
+            .map(|(name, input)| plan(self.config.dir(), name, *input))
+            .collect::<Result<Vec<_>>>()?;
+        let wants_delta = planned.iter().any(|p| p.kind() == PartKind::Delta);
         let parent = if wants_delta {
             self.delta_parent(&inner, &ids)?
         } else {
             None
         };
-        let mut parts = Vec::new();
-        let mut kind = CheckpointKind::Full;
-        if let Some(parent) = &parent {
-            for (name, input) in &request.parts {
-                parts.push(self.encode_part(name, *input, None)?);
-            }
-            let delta_bytes: u64 = parts.iter().map(|p| p.meta.size).sum();
-            if keep_delta(parent, delta_bytes, &self.config) {
-                kind = CheckpointKind::Delta;
-            } else {
-                parts.clear();
-            }
-        }
-        if kind == CheckpointKind::Full {
-            parts = self.encode_full(&request, parent.as_ref())?;
-        }
-        let meta = self.metadata(id, inner.epoch, kind, parent.as_ref(), &request, &parts);
-        let json = metadata::encode(&meta)?;
-        let files: Vec<(String, &[u8])> = parts
-            .iter()
-            .map(|p| (p.meta.file.clone(), p.bytes.as_slice()))
-            .collect();
-        publish::publish(
-            self.config.storage().as_ref(),
-            self.config.dir(),
-            id,
-            &files,
-            &json,
-        )?;
-        drop(files);
+        let delta_bytes = planned.iter().map(PlannedPart::estimated_size).sum();
+        let (kind, parts) = match &parent {
+            Some(p) if keep_delta(p, delta_bytes, &self.config) => (CheckpointKind::Delta, planned),
+            _ => (
+                CheckpointKind::Full,
+                self.full_parts(planned, parent.as_ref())?,
+            ),
+        };
+        let storage = self.config.storage().as_ref();
+        let (_, meta) = publish::publish(storage, self.config.dir(), id, |tmp| {
+            let written = parts
+                .iter()
+                .map(|p| p.write(storage, tmp))
+                .collect::<Result<Vec<_>>>()?;
+            let meta = self.metadata(id, inner.epoch, kind, parent.as_ref(), &request, written);
+            Ok((metadata::encode(&meta)?, meta))
+        })?;
         inner.last_id = id;
         inner.last_published = Some(meta.clone());
         tracing::info!(
@@ -336,69 +275,6 @@ impl IncrementalCheckpointManager {
             }
         }
         Ok(meta)
-    }
-
-    /// Encodes one requested part. `base` is the parent's state of this part to
-    /// merge a delta into (when writing a full checkpoint), `None` to store a delta
-    /// as it is.
-    fn encode_part<'a>(
-        &self,
-        name: &str,
-        input: PartInput<'a>,
-        base: Option<&StateSnapshot>,
-    ) -> Result<EncodedPart<'a>> {
-        let (bytes, kind, entries, deleted) = match (input, base) {
-            (PartInput::Snapshot(s), _) => (
-                PartBytes::Owned(s.to_bytes()?),
-                PartKind::Snapshot,
-                s.len() as u64,
-                0,
-            ),
-            (PartInput::Delta(d), None) => (
-                PartBytes::Owned(d.to_bytes()?),
-                PartKind::Delta,
-                d.puts().len() as u64,
-                d.deletes().len() as u64,
-            ),
-            (PartInput::Delta(d), Some(base)) => {
-                let merged = base.apply(d);
-                (
-                    PartBytes::Owned(merged.to_bytes()?),
-                    PartKind::Snapshot,
-                    merged.len() as u64,
-                    0,
-                )
-            }
-            (PartInput::Blob(b), _) => (PartBytes::Owned(encode_blob(b)), PartKind::Blob, 0, 0),
-            (PartInput::StateFile(f), _) => {
-                let origin = self.config.dir().join(part_file_name(name));
-                let (kind, _) = verify_state_file(&origin, f)?;
-                if let (StateKind::Delta, Some(base)) = (kind, base) {
-                    let merged = base.apply(&StateDelta::from_file_bytes(&origin, f)?);
-                    return Ok(self
-                        .encode_part(name, PartInput::Snapshot(&merged), None)?
-                        .detach());
-                }
-                let (_, entries, deleted) = header_summary(&origin, f)?;
-                let kind = match kind {
-                    StateKind::Delta => PartKind::Delta,
-                    StateKind::Snapshot => PartKind::Snapshot,
-                    _ => PartKind::Blob,
-                };
-                (PartBytes::Borrowed(f), kind, entries, deleted)
-            }
-        };
-        let slice = bytes.as_slice();
-        let meta = PartMetadata {
-            name: name.to_string(),
-            kind,
-            file: part_file_name(name),
-            size: slice.len() as u64,
-            crc32c: encoded_file_crc(crate::state::memory_path(), slice)?,
-            entries,
-            deleted,
-        };
-        Ok(EncodedPart { bytes, meta })
     }
 
     /// The parent of a new delta: the checkpoint this manager published last if
@@ -422,51 +298,48 @@ impl IncrementalCheckpointManager {
         Ok(self.store.find_latest()?.metadata)
     }
 
-    /// Encodes the parts of a full checkpoint: requested deltas merged into the
-    /// parent's state, and (when the request builds on a parent) the parent's
-    /// unmentioned parts carried over in full.
-    fn encode_full<'a>(
+    /// The parts of a full checkpoint: requested deltas merged into the parent's
+    /// state (or an empty one), other requested parts as they are, and (when the
+    /// request builds on a parent) the parent's unmentioned parts carried over.
+    fn full_parts<'a>(
         &self,
-        request: &CheckpointRequest<'a>,
+        planned: Vec<PlannedPart<'a>>,
         parent: Option<&IncrementalCheckpointMetadata>,
-    ) -> Result<Vec<EncodedPart<'a>>> {
+    ) -> Result<Vec<PlannedPart<'a>>> {
         let parent_parts = match parent {
             Some(p) => self.store.part_names(p.id)?,
             None => Vec::new(),
         };
-        let mut parts = Vec::new();
-        for (name, input) in &request.parts {
-            let base = if input_kind(input)? == StateKind::Delta {
-                Some(match parent {
-                    Some(p) if parent_parts.contains(name) => {
-                        self.store.load_snapshot(p.id, name)?
+        let mut parts = Vec::with_capacity(planned.len() + parent_parts.len());
+        for part in &planned {
+            if let Some(delta) = part.delta()? {
+                let base = match parent {
+                    Some(p) if parent_parts.contains(&part.name) => {
+                        self.store.load_snapshot(p.id, &part.name)?
                     }
                     _ => StateSnapshot::default(),
-                })
-            } else {
-                None
-            };
-            parts.push(self.encode_part(name, *input, base.as_ref())?);
+                };
+                parts.push(PlannedPart {
+                    name: part.name.clone(),
+                    source: PartSource::Snapshot(Cow::Owned(base.apply(&delta))),
+                });
+            }
         }
+        let merged: Vec<String> = parts.iter().map(|p| p.name.clone()).collect();
+        parts.extend(planned.into_iter().filter(|p| !merged.contains(&p.name)));
         if let Some(p) = parent {
             for name in parent_parts {
-                if request.parts.iter().any(|(n, _)| *n == name) {
+                if parts.iter().any(|part| part.name == name) {
                     continue;
                 }
                 let layers = self.store.resolve_part(p.id, &name)?;
-                let carried = match layers.as_slice() {
+                let source = match layers.as_slice() {
                     [(_, only)] if only.kind == PartKind::Blob => {
-                        let blob = self.store.load_blob(p.id, &name)?;
-                        self.encode_part(&name, PartInput::Blob(&blob), None)?
-                            .detach()
+                        PartSource::Blob(Cow::Owned(self.store.load_blob(p.id, &name)?))
                     }
-                    _ => {
-                        let snapshot = self.store.load_snapshot(p.id, &name)?;
-                        self.encode_part(&name, PartInput::Snapshot(&snapshot), None)?
-                            .detach()
-                    }
+                    _ => PartSource::Snapshot(Cow::Owned(self.store.load_snapshot(p.id, &name)?)),
                 };
-                parts.push(carried);
+                parts.push(PlannedPart { name, source });
             }
         }
         Ok(parts)
@@ -480,9 +353,9 @@ impl IncrementalCheckpointManager {
         kind: CheckpointKind,
         parent: Option<&IncrementalCheckpointMetadata>,
         request: &CheckpointRequest<'_>,
-        parts: &[EncodedPart<'_>],
+        parts: Vec<PartMetadata>,
     ) -> IncrementalCheckpointMetadata {
-        let bytes: u64 = parts.iter().map(|p| p.meta.size).sum();
+        let bytes: u64 = parts.iter().map(|p| p.size).sum();
         let (parent_id, base_id, chain_length, chain_delta_bytes, base_bytes) = match (kind, parent)
         {
             (CheckpointKind::Delta, Some(p)) => (
@@ -509,7 +382,7 @@ impl IncrementalCheckpointManager {
             created_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
-            parts: parts.iter().map(|p| p.meta.clone()).collect(),
+            parts,
             sink_transactions: request.sink_transactions.clone(),
         }
     }

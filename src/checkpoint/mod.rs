@@ -24,6 +24,7 @@
 mod config;
 mod manager;
 mod metadata;
+mod parts;
 mod publish;
 mod request;
 mod retention;

@@ -31,20 +31,22 @@ pub(crate) fn write_file_durably(storage: &dyn Storage, path: &Path, bytes: &[u8
     file.sync_all().map_err(io("sync", path))
 }
 
-/// Publishes checkpoint `id` in `dir`: `files` (name, bytes) and then
-/// `metadata` into a temporary directory, each fsynced, the directory fsynced,
-/// renamed into place, and `dir` fsynced. Returns the checkpoint's path.
+/// Publishes checkpoint `id` in `dir`: `write_parts` writes (and fsyncs) the
+/// part files into the temporary directory it is given and returns the bytes of
+/// `metadata.json` (plus a value passed through); the metadata is written and
+/// fsynced last, the directory fsynced, renamed into place, and `dir` fsynced.
 ///
 /// # Errors
 /// `Io` naming the step's file; `InvalidArgument` if the checkpoint already
-/// exists. After an error nothing is visible under the final name.
-pub(crate) fn publish(
+/// exists; any error of `write_parts`. After an error nothing is visible under
+/// the final name (the temporary directory is removed when possible, else by the
+/// next manager that opens `dir`).
+pub(crate) fn publish<T>(
     storage: &dyn Storage,
     dir: &Path,
     id: u64,
-    files: &[(String, &[u8])],
-    metadata: &[u8],
-) -> Result<PathBuf> {
+    write_parts: impl FnOnce(&Path) -> Result<(Vec<u8>, T)>,
+) -> Result<(PathBuf, T)> {
     let name = checkpoint_dir_name(id);
     let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
     let target = dir.join(&name);
@@ -60,14 +62,23 @@ pub(crate) fn publish(
     storage
         .create_dir_all(&tmp)
         .map_err(io("create directory", &tmp))?;
-    for (file_name, bytes) in files {
-        write_file_durably(storage, &tmp.join(file_name), bytes)?;
-    }
-    write_file_durably(storage, &tmp.join(METADATA_FILE), metadata)?;
-    storage.sync_dir(&tmp).map_err(io("sync directory", &tmp))?;
+    let staged = write_parts(&tmp).and_then(|(metadata, out)| {
+        write_file_durably(storage, &tmp.join(METADATA_FILE), &metadata)?;
+        storage.sync_dir(&tmp).map_err(io("sync directory", &tmp))?;
+        Ok(out)
+    });
+    let out = match staged {
+        Ok(out) => out,
+        Err(e) => {
+            if let Err(cleanup) = storage.remove_dir_all(&tmp) {
+                tracing::debug!(path = %tmp.display(), error = %cleanup, "could not remove an unpublished checkpoint; the next open removes it");
+            }
+            return Err(e);
+        }
+    };
     storage.rename(&tmp, &target).map_err(io("rename", &tmp))?;
     storage.sync_dir(dir).map_err(io("sync directory", dir))?;
-    Ok(target)
+    Ok((target, out))
 }
 
 /// Deletes a checkpoint directory: its metadata first, then the rest. The caller

@@ -23,13 +23,6 @@ impl PartialEq for StateBytes {
 impl Eq for StateBytes {}
 
 impl StateBytes {
-    /// Copies `bytes` into an aligned buffer.
-    pub(crate) fn copy_from(bytes: &[u8]) -> Self {
-        let mut buf = AlignedVec::<16>::with_capacity(bytes.len());
-        buf.extend_from_slice(bytes);
-        StateBytes(buf)
-    }
-
     /// Copies the bytes into a plain `Vec<u8>`.
     pub fn to_vec(&self) -> Vec<u8> {
         self.0.to_vec()
@@ -70,11 +63,11 @@ fn max_archive_len() -> u64 {
     }
 }
 
-/// Archives `columns` into a complete state file of `kind`.
+/// Checks that `columns` fit in one archive.
 ///
 /// # Errors
 /// `StateTooLarge` when the archive would exceed what rkyv can address.
-pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateBytes> {
+pub(crate) fn check_archivable(columns: &StateColumns) -> Result<u64> {
     let ends = columns.key_ends.len() + columns.value_ends.len() + columns.deleted_ends.len();
     let estimate = columns.data_bytes() + 8 * ends as u64 + 256;
     if estimate > max_archive_len() {
@@ -83,6 +76,15 @@ pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateByt
             max: max_archive_len(),
         });
     }
+    Ok(estimate)
+}
+
+/// Archives `columns` into a complete state file of `kind`.
+///
+/// # Errors
+/// `StateTooLarge` when the archive would exceed what rkyv can address.
+pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateBytes> {
+    let estimate = check_archivable(columns)?;
     let buf = format::new_file_buffer(estimate as usize);
     let mut buf = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(columns, buf)
         .map_err(|e| Error::InvalidArgument(format!("state could not be archived: {e}")))?;
@@ -90,17 +92,9 @@ pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateByt
         &mut buf,
         kind,
         columns.len() as u64,
-        columns.deleted_ends.len() as u64,
+        columns.deleted_len() as u64,
     );
     Ok(StateBytes(buf))
-}
-
-/// Wraps opaque bytes in a blob state file.
-pub(crate) fn encode_blob(bytes: &[u8]) -> StateBytes {
-    let mut buf = format::new_file_buffer(bytes.len());
-    buf.extend_from_slice(bytes);
-    format::seal(&mut buf, StateKind::Blob, 0, 0);
-    StateBytes(buf)
 }
 
 /// Gives `file` at a 16-byte aligned address (so its payload is aligned for the
@@ -206,11 +200,22 @@ pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<(StateKind, u32)> {
 /// As [`FileLayout::parse`].
 pub(crate) fn encoded_file_crc(path: &Path, file: &[u8]) -> Result<u32> {
     let layout = FileLayout::parse(path, file)?;
-    let h = &layout.header;
-    let table_len = file.len() - HEADER_LEN - h.payload_len as usize;
-    let crc = crc32c::crc32c(&file[..HEADER_LEN]);
-    let crc = crc32c::crc32c_combine(crc, h.payload_crc, h.payload_len as usize);
-    Ok(crc32c::crc32c_combine(crc, h.table_crc, table_len))
+    let payload_len = layout.header.payload_len;
+    let table_len = file.len() - HEADER_LEN - payload_len as usize;
+    let mut header = [0u8; HEADER_LEN];
+    header.copy_from_slice(&file[..HEADER_LEN]);
+    Ok(layout_crc(&header, payload_len, table_len))
+}
+
+/// The whole-file CRC32C of a state file, from its encoded header (which holds
+/// the payload and table CRCs) and the payload and table lengths.
+pub(crate) fn layout_crc(header: &[u8; HEADER_LEN], payload_len: u64, table_len: usize) -> u32 {
+    let field = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let crc = crc32c::crc32c(header);
+    let crc = crc32c::crc32c_combine(crc, field(40), payload_len as usize);
+    crc32c::crc32c_combine(crc, field(44), table_len)
 }
 
 /// Kind and counts (entries, deleted) from a state file's verified header.

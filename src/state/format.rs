@@ -345,6 +345,76 @@ impl FileLayout {
     }
 }
 
+/// Computes the block checksum table and whole-payload CRC of a payload fed in
+/// pieces of any size.
+#[derive(Debug)]
+pub(crate) struct BlockCrcs {
+    block: usize,
+    current: u32,
+    current_len: usize,
+    whole: u32,
+    table: Vec<u8>,
+}
+
+impl BlockCrcs {
+    pub(crate) fn new() -> Self {
+        BlockCrcs {
+            block: 1usize << BLOCK_SHIFT,
+            current: 0,
+            current_len: 0,
+            whole: 0,
+            table: Vec::new(),
+        }
+    }
+
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (self.block - self.current_len).min(bytes.len());
+            self.current = crc32c::crc32c_append(self.current, &bytes[..take]);
+            self.current_len += take;
+            bytes = &bytes[take..];
+            if self.current_len == self.block {
+                self.close_block();
+            }
+        }
+    }
+
+    fn close_block(&mut self) {
+        self.whole = crc32c::crc32c_combine(self.whole, self.current, self.current_len);
+        self.table.extend_from_slice(&self.current.to_le_bytes());
+        self.current = 0;
+        self.current_len = 0;
+    }
+
+    /// The table bytes and the header for a payload of `payload_len` bytes.
+    pub(crate) fn finish(
+        mut self,
+        kind: StateKind,
+        payload_len: u64,
+        entries: u64,
+        deleted: u64,
+    ) -> (Vec<u8>, [u8; HEADER_LEN]) {
+        if self.current_len > 0 {
+            self.close_block();
+        }
+        let header = Header {
+            kind,
+            format_flags: if kind == StateKind::Blob {
+                0
+            } else {
+                rkyv_format_flags()
+            },
+            block_shift: BLOCK_SHIFT,
+            payload_len,
+            entries,
+            deleted,
+            payload_crc: self.whole,
+            table_crc: crc32c::crc32c(&self.table),
+        };
+        (self.table, header.encode())
+    }
+}
+
 /// Appends the block table to `file` (which holds the header placeholder and the
 /// payload) and fills in the header.
 pub(crate) fn seal(
@@ -354,30 +424,11 @@ pub(crate) fn seal(
     deleted: u64,
 ) {
     let payload_len = (file.len() - HEADER_LEN) as u64;
-    let block = 1usize << BLOCK_SHIFT;
-    let mut table = Vec::with_capacity(4 * block_count(payload_len, BLOCK_SHIFT) as usize);
-    let mut whole = 0u32;
-    for chunk in file[HEADER_LEN..].chunks(block) {
-        let crc = crc32c::crc32c(chunk);
-        whole = crc32c::crc32c_combine(whole, crc, chunk.len());
-        table.extend_from_slice(&crc.to_le_bytes());
-    }
-    let header = Header {
-        kind,
-        format_flags: if kind == StateKind::Blob {
-            0
-        } else {
-            rkyv_format_flags()
-        },
-        block_shift: BLOCK_SHIFT,
-        payload_len,
-        entries,
-        deleted,
-        payload_crc: whole,
-        table_crc: crc32c::crc32c(&table),
-    };
+    let mut crcs = BlockCrcs::new();
+    crcs.update(&file[HEADER_LEN..]);
+    let (table, header) = crcs.finish(kind, payload_len, entries, deleted);
     file.extend_from_slice(&table);
-    file[..HEADER_LEN].copy_from_slice(&header.encode());
+    file[..HEADER_LEN].copy_from_slice(&header);
 }
 
 /// A fresh buffer holding a zeroed header placeholder, ready for the payload.

@@ -19,6 +19,7 @@
 mod codec;
 mod columns;
 mod delta;
+mod file_writer;
 mod format;
 mod snapshot;
 mod tracked;
@@ -32,6 +33,6 @@ pub use tracked::TrackedState;
 pub use view::{Lookup, StateFileView, ViewIter};
 
 pub(crate) use codec::{
-    decode_blob, encode_blob, encoded_file_crc, header_summary, memory_path,
-    verify as verify_state_file,
+    decode_blob, encoded_file_crc, header_summary, verify as verify_state_file,
 };
+pub(crate) use file_writer::{write_blob, write_columns, Written};

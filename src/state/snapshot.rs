@@ -86,6 +86,10 @@ impl StateSnapshot {
         StateSnapshot { columns }
     }
 
+    pub(crate) fn columns(&self) -> &StateColumns {
+        &self.columns
+    }
+
     /// Encodes the snapshot as a state file (FORMAT.md §2): header, rkyv archive,
     /// block checksums.
     ///
