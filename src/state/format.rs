@@ -10,6 +10,7 @@
 //! - No payload byte is handed out by [`FileLayout::verify_block`] callers before
 //!   its block matched.
 
+use super::crc_shift::CrcShift;
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -321,11 +322,12 @@ impl FileLayout {
     /// # Errors
     /// `StateChecksumMismatch` naming the first damaged block.
     pub(crate) fn verify_payload(&self, path: &Path, file: &[u8]) -> Result<()> {
+        let shift = CrcShift::for_block(self.block_size());
         let mut whole = 0u32;
         for index in 0..self.block_crcs.len() {
             self.verify_block(path, file, index)?;
             let range = self.block_range(index);
-            whole = crc32c::crc32c_combine(whole, self.block_crcs[index], range.len());
+            whole = shift.combine(whole, self.block_crcs[index], range.len());
         }
         if whole != self.header.payload_crc {
             return Err(Error::StateChecksumMismatch {
@@ -380,7 +382,7 @@ impl BlockCrcs {
     }
 
     fn close_block(&mut self) {
-        self.whole = crc32c::crc32c_combine(self.whole, self.current, self.current_len);
+        self.whole = CrcShift::for_block(self.block).combine(self.whole, self.current, self.current_len);
         self.table.extend_from_slice(&self.current.to_le_bytes());
         self.current = 0;
         self.current_len = 0;

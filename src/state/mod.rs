@@ -18,6 +18,7 @@
 
 mod codec;
 mod columns;
+mod crc_shift;
 mod delta;
 mod file_writer;
 mod format;
