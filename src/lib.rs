@@ -7,10 +7,20 @@
 //!
 //! - [`wal`]: a segmented, checksummed write-ahead log with group commit, torn-write
 //!   detection and repair ([`WriteAheadLog`], [`WalEntry`], [`WalReader`]).
+//! - [`state`]: keyed state as sorted rkyv archives with per-block checksums —
+//!   full snapshots, deltas, a zero-copy memory-mapped view, and a map that tracks
+//!   its own changes ([`StateSnapshot`], [`StateDelta`], [`StateFileView`],
+//!   [`TrackedState`]).
+//! - [`checkpoint`]: atomic full and delta checkpoints of state parts, source
+//!   offsets and watermark, with latest-valid fallback, retention and WAL
+//!   truncation ([`IncrementalCheckpointManager`], [`CheckpointStore`]).
 //! - [`storage`]: the trait all file I/O goes through, so tests can inject faults
 //!   and simulate crashes.
 //!
-//! The on-disk format is specified in `docs/FORMAT.md`.
+//! The on-disk format is specified in `docs/FORMAT.md`; tuning in `docs/TUNING.md`.
+//!
+//! Files in a checkpoint directory are memory-mapped for reading; nothing but
+//! highwater may modify them.
 //!
 //! ```
 //! use highwater::{WalEntry, WalReadResult, WriteAheadLog};

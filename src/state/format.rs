@@ -382,7 +382,8 @@ impl BlockCrcs {
     }
 
     fn close_block(&mut self) {
-        self.whole = CrcShift::for_block(self.block).combine(self.whole, self.current, self.current_len);
+        self.whole =
+            CrcShift::for_block(self.block).combine(self.whole, self.current, self.current_len);
         self.table.extend_from_slice(&self.current.to_le_bytes());
         self.current = 0;
         self.current_len = 0;
