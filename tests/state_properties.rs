@@ -1,0 +1,79 @@
+//! Property tests: random change sequences applied as deltas (in memory, through
+//! files, and through the mapped chain view) agree with a `BTreeMap` model.
+
+use highwater::checkpoint::{CheckpointRequest, PartInput};
+use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+type Change = (Vec<u8>, Option<Vec<u8>>);
+
+fn changes() -> impl Strategy<Value = Vec<Change>> {
+    // Small key space so that puts, overwrites and deletes of the same keys mix.
+    prop::collection::vec(
+        (
+            prop::collection::vec(0u8..4, 0..3),
+            prop::option::of(prop::collection::vec(any::<u8>(), 0..5)),
+        ),
+        0..30,
+    )
+}
+
+fn apply(model: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &[Change]) {
+    for (k, v) in changes {
+        match v {
+            Some(v) => model.insert(k.clone(), v.clone()),
+            None => model.remove(k),
+        };
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn delta_chains_agree_with_a_model(base in changes(), rounds in prop::collection::vec(changes(), 1..5)) {
+        let dir = tempfile::tempdir().unwrap();
+        let m = IncrementalCheckpointManager::new(
+            CheckpointConfig::new(dir.path()).with_max_delta_chain(3).with_max_retained(2),
+        ).unwrap();
+        let mut model = BTreeMap::new();
+        apply(&mut model, &base);
+        let mut snap = StateSnapshot::new(model.clone().into_iter().collect());
+        m.create_checkpoint(CheckpointRequest::new(0).with_part("state", PartInput::Snapshot(&snap))).unwrap();
+        for (i, round) in rounds.iter().enumerate() {
+            apply(&mut model, round);
+            let delta = StateDelta::from_changes(round.clone());
+            let back = StateDelta::from_bytes(&delta.to_bytes().unwrap()).unwrap();
+            prop_assert_eq!(&back, &delta);
+            snap = snap.apply(&delta);
+            let expected: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+            prop_assert_eq!(snap.to_pairs(), expected.clone());
+            let meta = m
+                .create_checkpoint(CheckpointRequest::new(i as u64 + 1).with_part("state", PartInput::Delta(&delta)))
+                .unwrap();
+            prop_assert_eq!(m.load_snapshot(meta.id, "state").unwrap().to_pairs(), expected.clone());
+            let view = m.open_state_view(meta.id, "state").unwrap();
+            let via_view: Vec<(Vec<u8>, Vec<u8>)> = view
+                .iter()
+                .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+                .collect::<highwater::Result<_>>()
+                .unwrap();
+            prop_assert_eq!(via_view, expected);
+            for k in [vec![], vec![0], vec![1, 2], vec![3, 3], vec![9]] {
+                prop_assert_eq!(view.get(&k).unwrap(), model.get(&k).map(|v| v.as_slice()));
+            }
+        }
+    }
+
+    #[test]
+    fn diff_then_apply_is_identity(a in changes(), b in changes()) {
+        let mut ma = BTreeMap::new();
+        apply(&mut ma, &a);
+        let mut mb = BTreeMap::new();
+        apply(&mut mb, &b);
+        let sa = StateSnapshot::new(ma.into_iter().collect());
+        let sb = StateSnapshot::new(mb.into_iter().collect());
+        prop_assert_eq!(sa.apply(&StateDelta::diff(&sa, &sb)), sb);
+    }
+}
