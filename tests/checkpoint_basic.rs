@@ -722,3 +722,126 @@ fn streamed_part_files_equal_the_in_memory_encoding() {
     m2.store().verify_checkpoint(1).unwrap();
     m2.store().verify_checkpoint(2).unwrap();
 }
+
+/// A delta for a part the parent does not hold as a snapshot (a new part, or a
+/// blob) is stored so that it still resolves.
+#[test]
+fn deltas_without_a_snapshot_base_still_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    let a = snapshot(0..5, "a");
+    m.create_checkpoint(CheckpointRequest::new(1).with_part("a", PartInput::Snapshot(&a)))
+        .unwrap();
+    let d = StateDelta::from_changes(vec![(b"x".to_vec(), Some(b"1".to_vec()))]);
+    let second = m
+        .create_checkpoint(CheckpointRequest::new(2).with_part("b", PartInput::Delta(&d)))
+        .unwrap();
+    assert_eq!(second.kind, CheckpointKind::Delta);
+    assert_eq!(
+        m.load_snapshot(2, "b").unwrap(),
+        StateSnapshot::default().apply(&d)
+    );
+    assert_eq!(m.load_snapshot(2, "a").unwrap(), a);
+    assert_eq!(m.find_latest_checkpoint().unwrap().unwrap().id, 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    m.create_checkpoint_with_state(1, HashMap::new(), None, b"opaque")
+        .unwrap();
+    let meta = m
+        .create_delta_checkpoint_with_state(2, HashMap::new(), None, &d.to_bytes().unwrap())
+        .unwrap();
+    let state = StateSnapshot::from_bytes(&m.load_checkpoint_state(meta.id).unwrap()).unwrap();
+    assert_eq!(state, StateSnapshot::default().apply(&d));
+}
+
+#[test]
+fn deleting_the_newest_checkpoint_keeps_the_wal_the_older_one_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal_dir = tempfile::tempdir().unwrap();
+    let wal = WriteAheadLog::open(
+        wal_dir.path(),
+        WalOptions::default().with_segment_size(4096),
+    )
+    .unwrap();
+    let m =
+        IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(1))
+            .unwrap();
+    let mut commit = |round: u64| {
+        for i in 0..100u32 {
+            wal.append(&WalEntry::Put {
+                key: i.to_be_bytes().to_vec(),
+                value: vec![0; 64],
+            })
+            .unwrap();
+        }
+        let p = wal
+            .append(&WalEntry::Commit {
+                offsets: offsets(round),
+                watermark: None,
+            })
+            .unwrap();
+        wal.sync().unwrap();
+        p
+    };
+    let first = commit(1);
+    m.create_checkpoint_with_state(
+        first,
+        offsets(1),
+        None,
+        &snapshot(0..3, "s").to_bytes().unwrap(),
+    )
+    .unwrap();
+    let second = commit(2);
+    let d = StateDelta::from_changes(vec![(b"k".to_vec(), None)]);
+    let delta = m
+        .create_delta_checkpoint_with_state(second, offsets(2), None, &d.to_bytes().unwrap())
+        .unwrap();
+    assert_eq!(delta.parent_id, Some(1));
+    m.delete_checkpoint(delta.id).unwrap();
+    m.truncate_wal(&wal).unwrap();
+    assert!(
+        wal.first_position() <= first,
+        "WAL truncated to {} but checkpoint 1 needs {first}",
+        wal.first_position()
+    );
+}
+
+/// Retention decides on fully verified checkpoints: a bit-rotted checkpoint does
+/// not count as one of the kept restorable ones.
+#[test]
+fn retention_does_not_count_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let m =
+        IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(2))
+            .unwrap();
+    for i in 1..=2u64 {
+        m.create_checkpoint_with_state(
+            i,
+            offsets(i),
+            None,
+            &snapshot(0..50, "v").to_bytes().unwrap(),
+        )
+        .unwrap();
+    }
+    let path = part_file(dir.path(), 2, "state");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 4;
+    std::fs::write(&path, bytes).unwrap();
+    let m =
+        IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(2))
+            .unwrap();
+    m.create_checkpoint_with_state(
+        3,
+        offsets(3),
+        None,
+        &snapshot(0..50, "w").to_bytes().unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<u64> = m.store().checkpoint_ids().unwrap();
+    assert!(
+        ids.contains(&1),
+        "checkpoint 1 is one of the two restorable ones: {ids:?}"
+    );
+}

@@ -24,7 +24,7 @@ use crate::state::{StateDelta, StateSnapshot};
 use crate::storage::create_dir_all_durable;
 use crate::wal::WriteAheadLog;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -56,6 +56,9 @@ struct Inner {
     /// The checkpoint this manager published last (the parent of its next delta,
     /// while it is still the newest one present and passes a light check).
     last_published: Option<IncrementalCheckpointMetadata>,
+    /// Checkpoints whose every checksum (and their chain's) verified in this
+    /// process, or that it wrote: retention does not read them again.
+    verified: BTreeSet<u64>,
 }
 
 /// Writes and reads the checkpoints of one directory. One manager (one process)
@@ -64,7 +67,7 @@ struct Inner {
 ///
 /// ```
 /// use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
-/// use std::collections::{BTreeMap, HashMap};
+/// use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// # fn main() -> highwater::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
@@ -125,6 +128,7 @@ impl IncrementalCheckpointManager {
                 last_id: ids.last().copied().unwrap_or(0),
                 wal_needed_from: None,
                 last_published: None,
+                verified: BTreeSet::new(),
             }),
             config,
             store,
@@ -241,7 +245,10 @@ impl IncrementalCheckpointManager {
         };
         let delta_bytes = planned.iter().map(PlannedPart::estimated_size).sum();
         let (kind, parts) = match &parent {
-            Some(p) if keep_delta(p, delta_bytes, &self.config) => (CheckpointKind::Delta, planned),
+            Some(p) if keep_delta(p, delta_bytes, &self.config) => (
+                CheckpointKind::Delta,
+                self.rebase_orphan_deltas(planned, p)?,
+            ),
             _ => (
                 CheckpointKind::Full,
                 self.full_parts(planned, parent.as_ref())?,
@@ -268,7 +275,8 @@ impl IncrementalCheckpointManager {
             elapsed_us = started.elapsed().as_micros() as u64,
             "checkpoint published"
         );
-        match self.apply_retention() {
+        inner.verified.insert(id);
+        match self.apply_retention(&mut inner.verified) {
             Ok(plan) => inner.wal_needed_from = plan.wal_needed_from,
             Err(e) => {
                 tracing::warn!(checkpoint = id, error = %e, "retention failed; will retry after the next checkpoint")
@@ -296,6 +304,39 @@ impl IncrementalCheckpointManager {
             }
         }
         Ok(self.store.find_latest()?.metadata)
+    }
+
+    /// In a delta checkpoint, a delta part whose name has no snapshot in the
+    /// parent chain (a new part, or one stored as a blob) is written as the
+    /// snapshot it yields over an empty state, so every delta part resolves.
+    fn rebase_orphan_deltas<'a>(
+        &self,
+        planned: Vec<PlannedPart<'a>>,
+        parent: &IncrementalCheckpointMetadata,
+    ) -> Result<Vec<PlannedPart<'a>>> {
+        planned
+            .into_iter()
+            .map(|part| {
+                let Some(delta) = part.delta()? else {
+                    return Ok(part);
+                };
+                let has_base = match self.store.resolve_part(parent.id, &part.name) {
+                    Ok(layers) => layers
+                        .last()
+                        .is_some_and(|(_, base)| base.kind == PartKind::Snapshot),
+                    Err(Error::InvalidArgument(_)) => false,
+                    Err(e) => return Err(e),
+                };
+                if has_base {
+                    return Ok(part);
+                }
+                let snapshot = StateSnapshot::default().apply(&delta);
+                Ok(PlannedPart {
+                    name: part.name.clone(),
+                    source: PartSource::Snapshot(Cow::Owned(snapshot)),
+                })
+            })
+            .collect()
     }
 
     /// The parts of a full checkpoint: requested deltas merged into the parent's
@@ -362,7 +403,7 @@ impl IncrementalCheckpointManager {
                 Some(p.id),
                 p.base_id,
                 p.chain_length + 1,
-                p.chain_delta_bytes + bytes,
+                p.chain_delta_bytes.saturating_add(bytes),
                 p.base_bytes,
             ),
             _ => (None, id, 0, 0, bytes),
@@ -388,28 +429,35 @@ impl IncrementalCheckpointManager {
     }
 
     /// Plans retention over the directory and deletes what the plan says.
-    fn apply_retention(&self) -> Result<RetentionPlan> {
-        let mut memo = BTreeMap::new();
+    fn apply_retention(&self, verified: &mut BTreeSet<u64>) -> Result<RetentionPlan> {
+        let (mut light, mut full) = (BTreeMap::new(), BTreeMap::new());
+        let mut restorable = |id: u64| {
+            let meta = self.store.check_chain(id, Check::Light, &mut light).ok()?;
+            if !verified.contains(&id) {
+                // Every checksum of the chain, once per checkpoint per manager.
+                self.store.check_chain(id, Check::Full, &mut full).ok()?;
+                verified.insert(id);
+            }
+            Some(meta)
+        };
         let inputs: Vec<RetentionInput> = self
             .store
             .checkpoint_ids()?
             .into_iter()
-            .map(
-                |id| match self.store.check_chain(id, Check::Light, &mut memo) {
-                    Ok(m) => RetentionInput {
-                        id,
-                        parent_id: m.parent_id,
-                        restorable: true,
-                        wal_position: m.wal_position,
-                    },
-                    Err(_) => RetentionInput {
-                        id,
-                        parent_id: None,
-                        restorable: false,
-                        wal_position: 0,
-                    },
+            .map(|id| match restorable(id) {
+                Some(m) => RetentionInput {
+                    id,
+                    parent_id: m.parent_id,
+                    restorable: true,
+                    wal_position: m.wal_position,
                 },
-            )
+                None => RetentionInput {
+                    id,
+                    parent_id: None,
+                    restorable: false,
+                    wal_position: 0,
+                },
+            })
             .collect();
         let plan = plan_retention(&inputs, self.config.max_retained());
         for id in &plan.delete {
@@ -488,7 +536,12 @@ impl IncrementalCheckpointManager {
     /// `CheckpointNotFound` when it does not exist; `CheckpointHasDependents` when
     /// a delta checkpoint builds on it; `Io` when it cannot be removed.
     pub fn delete_checkpoint(&self, id: u64) -> Result<()> {
-        let _inner = self.lock();
+        let mut inner = self.lock();
+        // What the WAL must keep is recomputed at the next truncation.
+        inner.wal_needed_from = None;
+        if inner.last_published.as_ref().is_some_and(|m| m.id == id) {
+            inner.last_published = None;
+        }
         let ids = self.store.checkpoint_ids()?;
         if !ids.contains(&id) {
             return Err(Error::CheckpointNotFound {
@@ -521,7 +574,7 @@ impl IncrementalCheckpointManager {
     /// `Io` when a checkpoint cannot be removed.
     pub fn enforce_retention(&self) -> Result<RetentionPlan> {
         let mut inner = self.lock();
-        let plan = self.apply_retention()?;
+        let plan = self.apply_retention(&mut inner.verified)?;
         inner.wal_needed_from = plan.wal_needed_from;
         Ok(plan)
     }

@@ -223,7 +223,7 @@ impl CheckpointStore {
         memo: &mut Memo,
     ) -> std::result::Result<Arc<IncrementalCheckpointMetadata>, String> {
         let mut at = Some(id);
-        let mut first = None;
+        let mut chain: Vec<Arc<IncrementalCheckpointMetadata>> = Vec::new();
         while let Some(current) = at {
             let status = memo
                 .entry(current)
@@ -235,8 +235,11 @@ impl CheckpointStore {
                 .clone();
             match status {
                 Ok(meta) => {
+                    if let Some(child) = chain.last() {
+                        links_to(child, &meta)?;
+                    }
                     at = meta.parent_id;
-                    first.get_or_insert(meta);
+                    chain.push(meta);
                 }
                 Err(reason) if current == id => return Err(reason),
                 Err(reason) => {
@@ -246,7 +249,11 @@ impl CheckpointStore {
                 }
             }
         }
-        first.ok_or_else(|| format!("checkpoint {id} not found"))
+        chain_resolves(&chain)?;
+        chain
+            .first()
+            .cloned()
+            .ok_or_else(|| format!("checkpoint {id} not found"))
     }
 
     /// Metadata of `id` after a light check of its chain.
@@ -456,11 +463,56 @@ impl CheckpointStore {
             .map(|(path, part)| {
                 let view = StateFileView::open_with(self.storage.as_ref(), &path)?;
                 check_identity(&path, &part, view.mapped_bytes())?;
+                let expected = match part.kind {
+                    PartKind::Snapshot => StateKind::Snapshot,
+                    PartKind::Delta => StateKind::Delta,
+                    PartKind::Blob => StateKind::Blob,
+                };
+                if view.kind() != expected {
+                    return Err(Error::WrongStateKind {
+                        path,
+                        expected: expected.name(),
+                        found: view.kind().name(),
+                    });
+                }
                 Ok(view)
             })
             .collect::<Result<Vec<_>>>()?;
         CheckpointStateView::new(layers)
     }
+}
+
+/// Checks that `child`'s chain fields agree with its parent's.
+fn links_to(
+    child: &IncrementalCheckpointMetadata,
+    parent: &IncrementalCheckpointMetadata,
+) -> std::result::Result<(), String> {
+    if child.base_id != parent.base_id || child.chain_length != parent.chain_length + 1 {
+        return Err(format!(
+            "checkpoint {} claims base {} and chain length {}, but its parent {} has base {} and chain length {}",
+            child.id, child.base_id, child.chain_length, parent.id, parent.base_id, parent.chain_length
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that every delta part of every checkpoint of `chain` (newest first)
+/// applies to a snapshot of the same name further down the chain.
+fn chain_resolves(chain: &[Arc<IncrementalCheckpointMetadata>]) -> std::result::Result<(), String> {
+    for (at, meta) in chain.iter().enumerate() {
+        for part in meta.parts.iter().filter(|p| p.kind == PartKind::Delta) {
+            let base = chain[at + 1..]
+                .iter()
+                .find_map(|older| older.part(&part.name).filter(|p| p.kind != PartKind::Delta));
+            if base.is_none_or(|b| b.kind != PartKind::Snapshot) {
+                return Err(format!(
+                    "delta part {:?} of checkpoint {} has no snapshot to apply to",
+                    part.name, meta.id
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `file` has the size and whole-file CRC32C its metadata lists. The

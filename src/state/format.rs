@@ -268,6 +268,9 @@ impl FileLayout {
         if kind == StateKind::Blob && (header.entries != 0 || header.deleted != 0) {
             return Err(corrupted(path, 24, "a blob has no entries"));
         }
+        if kind == StateKind::Snapshot && header.deleted != 0 {
+            return Err(corrupted(path, 32, "a snapshot has no deleted keys"));
+        }
         let table_start = HEADER_LEN + header.payload_len as usize;
         let table = &file[table_start..];
         let actual = crc32c::crc32c(table);
