@@ -767,7 +767,7 @@ fn deleting_the_newest_checkpoint_keeps_the_wal_the_older_one_needs() {
     let m =
         IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(1))
             .unwrap();
-    let mut commit = |round: u64| {
+    let commit = |round: u64| {
         for i in 0..100u32 {
             wal.append(&WalEntry::Put {
                 key: i.to_be_bytes().to_vec(),
