@@ -463,6 +463,7 @@ impl IncrementalCheckpointManager {
         for id in &plan.delete {
             let path = self.store.checkpoint_path(*id);
             publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
+            self.store.forget(*id);
             tracing::debug!(checkpoint = id, path = %path.display(), "retention removed checkpoint");
         }
         if !plan.delete.is_empty() {
@@ -561,6 +562,7 @@ impl IncrementalCheckpointManager {
         }
         let path = self.store.checkpoint_path(id);
         publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
+        self.store.forget(id);
         self.config
             .storage()
             .sync_dir(self.config.dir())

@@ -27,8 +27,9 @@ use crate::state::{
 };
 use crate::storage::{default_storage, load_file, LoadedFile, MappedFile, OpenMode, Storage};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The name of the part that [`load_checkpoint_state`](super::IncrementalCheckpointManager::load_checkpoint_state)
 /// and `create_checkpoint_with_state` use.
@@ -71,6 +72,9 @@ type Memo = BTreeMap<u64, std::result::Result<Arc<IncrementalCheckpointMetadata>
 pub struct CheckpointStore {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
+    /// Metadata that verified, by id, for light checks only (published metadata
+    /// is never rewritten; full checks always read it again).
+    metadata: Mutex<HashMap<u64, Arc<IncrementalCheckpointMetadata>>>,
 }
 
 impl CheckpointStore {
@@ -84,6 +88,7 @@ impl CheckpointStore {
         CheckpointStore {
             storage,
             dir: dir.as_ref().to_path_buf(),
+            metadata: Mutex::new(HashMap::new()),
         }
     }
 
@@ -189,12 +194,12 @@ impl CheckpointStore {
     }
 
     /// Checks checkpoint `id` alone at `level`.
-    fn check_one(&self, id: u64, level: Check) -> Result<IncrementalCheckpointMetadata> {
+    fn check_one(&self, id: u64, level: Check) -> Result<Arc<IncrementalCheckpointMetadata>> {
         if level == Check::Full {
-            return self.verify_checkpoint(id);
+            return self.verify_checkpoint(id).map(Arc::new);
         }
         let path = self.checkpoint_path(id);
-        let meta = read_metadata_at(self.storage.as_ref(), &path, id)?;
+        let meta = self.cached_metadata(id)?;
         for part in &meta.parts {
             let file = path.join(&part.file);
             let size = self
@@ -214,6 +219,25 @@ impl CheckpointStore {
         Ok(meta)
     }
 
+    /// The metadata of `id`, read once and then served from memory.
+    fn cached_metadata(&self, id: u64) -> Result<Arc<IncrementalCheckpointMetadata>> {
+        let lock = || self.metadata.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(meta) = lock().get(&id) {
+            return Ok(meta.clone());
+        }
+        let meta = Arc::new(self.read_metadata(id)?);
+        lock().insert(id, meta.clone());
+        Ok(meta)
+    }
+
+    /// Forgets cached metadata of `id` (after it was deleted).
+    pub(crate) fn forget(&self, id: u64) {
+        self.metadata
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
     /// Checks `id` and its whole parent chain at `level`; `Err` carries the reason
     /// it cannot be restored.
     pub(crate) fn check_chain(
@@ -227,11 +251,7 @@ impl CheckpointStore {
         while let Some(current) = at {
             let status = memo
                 .entry(current)
-                .or_insert_with(|| {
-                    self.check_one(current, level)
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string())
-                })
+                .or_insert_with(|| self.check_one(current, level).map_err(|e| e.to_string()))
                 .clone();
             match status {
                 Ok(meta) => {
