@@ -20,7 +20,9 @@ use super::retention::{plan_retention, RetentionInput, RetentionPlan};
 use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
-use crate::state::{StateDelta, StateSnapshot};
+use crate::state::{
+    expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
+};
 use crate::storage::create_dir_all_durable;
 use crate::wal::WriteAheadLog;
 use std::borrow::Cow;
@@ -174,23 +176,18 @@ impl IncrementalCheckpointManager {
         watermark: Option<i64>,
         state: &[u8],
     ) -> Result<IncrementalCheckpointMetadata> {
-        let part = if state.starts_with(b"HWSTATE\0") {
+        let part = if is_state_file(state) {
             PartInput::StateFile(state)
         } else {
             PartInput::Blob(state)
         };
-        self.create_checkpoint(
-            CheckpointRequest::new(wal_position)
-                .with_offsets(offsets)
-                .with_watermark(watermark)
-                .with_part(DEFAULT_PART, part),
-        )
+        self.create_single_part(wal_position, offsets, watermark, part)
     }
 
     /// Writes a delta checkpoint over the latest restorable checkpoint: `delta` is
-    /// the bytes of a [`StateDelta`] (changes to the `state` part since then).
-    /// Becomes a full checkpoint when there is no parent or the chain limits are
-    /// reached.
+    /// the bytes of a [`StateDelta`] (changes to the `state` part since then),
+    /// verified once and written as it is. Becomes a full checkpoint when there is
+    /// no parent or the chain limits are reached.
     ///
     /// # Errors
     /// As [`create_checkpoint_with_state`](Self::create_checkpoint_with_state);
@@ -202,12 +199,29 @@ impl IncrementalCheckpointManager {
         watermark: Option<i64>,
         delta: &[u8],
     ) -> Result<IncrementalCheckpointMetadata> {
-        let delta = StateDelta::from_bytes(delta)?;
+        let (kind, _, _) = header_summary(memory_path(), delta)?;
+        expect_kind(memory_path(), kind, StateKind::Delta)?;
+        self.create_single_part(
+            wal_position,
+            offsets,
+            watermark,
+            PartInput::StateFile(delta),
+        )
+    }
+
+    /// A checkpoint of the default part alone.
+    fn create_single_part(
+        &self,
+        wal_position: u64,
+        offsets: HashMap<String, u64>,
+        watermark: Option<i64>,
+        part: PartInput<'_>,
+    ) -> Result<IncrementalCheckpointMetadata> {
         self.create_checkpoint(
             CheckpointRequest::new(wal_position)
                 .with_offsets(offsets)
                 .with_watermark(watermark)
-                .with_part(DEFAULT_PART, PartInput::Delta(&delta)),
+                .with_part(DEFAULT_PART, part),
         )
     }
 

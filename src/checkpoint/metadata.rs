@@ -9,6 +9,7 @@
 //!   outside its checkpoint directory.
 
 use crate::error::{Error, Result};
+use crate::state::StateKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -46,6 +47,26 @@ pub enum PartKind {
     Delta,
     /// Opaque operator bytes.
     Blob,
+}
+
+impl PartKind {
+    /// The state-file kind a part of this kind is stored as.
+    pub(crate) fn state_kind(self) -> StateKind {
+        match self {
+            PartKind::Snapshot => StateKind::Snapshot,
+            PartKind::Delta => StateKind::Delta,
+            PartKind::Blob => StateKind::Blob,
+        }
+    }
+
+    /// The part kind of a state file of `kind`.
+    pub(crate) fn of(kind: StateKind) -> Self {
+        match kind {
+            StateKind::Snapshot => PartKind::Snapshot,
+            StateKind::Delta => PartKind::Delta,
+            StateKind::Blob => PartKind::Blob,
+        }
+    }
 }
 
 /// One named state part of a checkpoint and its file.

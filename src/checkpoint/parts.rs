@@ -56,11 +56,10 @@ impl PlannedPart<'_> {
     /// How the part is stored.
     pub(crate) fn kind(&self) -> PartKind {
         match &self.source {
-            PartSource::Snapshot(_) | PartSource::File(_, StateKind::Snapshot) => {
-                PartKind::Snapshot
-            }
-            PartSource::Delta(_) | PartSource::File(_, StateKind::Delta) => PartKind::Delta,
-            PartSource::Blob(_) | PartSource::File(..) => PartKind::Blob,
+            PartSource::Snapshot(_) => PartKind::Snapshot,
+            PartSource::Delta(_) => PartKind::Delta,
+            PartSource::Blob(_) => PartKind::Blob,
+            PartSource::File(_, kind) => PartKind::of(*kind),
         }
     }
 

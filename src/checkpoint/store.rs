@@ -22,8 +22,8 @@ use super::publish::TMP_PREFIX;
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
 use crate::state::{
-    decode_blob, encoded_file_crc, verify_state_file, StateDelta, StateFileView, StateKind,
-    StateSnapshot,
+    decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
+    StateKind, StateSnapshot,
 };
 use crate::storage::{default_storage, load_file, LoadedFile, MappedFile, OpenMode, Storage};
 use std::collections::BTreeMap;
@@ -178,19 +178,7 @@ impl CheckpointStore {
         if crc != part.crc32c {
             return Err(mismatch(size, crc));
         }
-        let expected = match part.kind {
-            PartKind::Snapshot => StateKind::Snapshot,
-            PartKind::Delta => StateKind::Delta,
-            PartKind::Blob => StateKind::Blob,
-        };
-        if kind != expected {
-            return Err(Error::WrongStateKind {
-                path,
-                expected: expected.name(),
-                found: kind.name(),
-            });
-        }
-        Ok(())
+        expect_kind(&path, kind, part.kind.state_kind())
     }
 
     /// Checks checkpoint `id` alone at `level`.
@@ -418,22 +406,10 @@ impl CheckpointStore {
     /// # Errors
     /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a key/value part.
     pub fn load_blob(&self, id: u64, name: &str) -> Result<Vec<u8>> {
-        match self.resolve_part(id, name)?.as_slice() {
-            [(path, part)] if part.kind == PartKind::Blob => {
-                decode_blob(path, self.load(path, part)?.bytes())
-            }
-            [(path, part), ..] => Err(Error::WrongStateKind {
-                path: path.clone(),
-                expected: "blob",
-                found: match part.kind {
-                    PartKind::Delta => "delta",
-                    _ => "snapshot",
-                },
-            }),
-            [] => Err(Error::InvalidArgument(format!(
-                "checkpoint {id} has no part {name:?}"
-            ))),
-        }
+        let layers = self.resolve_part(id, name)?;
+        let (path, part) = newest(&layers, id, name)?;
+        expect_kind(path, part.kind.state_kind(), StateKind::Blob)?;
+        decode_blob(path, self.load(path, part)?.bytes())
     }
 
     /// The default part's state as bytes: a blob's bytes verbatim, or a
@@ -444,13 +420,14 @@ impl CheckpointStore {
     pub fn load_state_bytes(&self, id: u64) -> Result<Vec<u8>> {
         let name = self.default_part_name(id)?;
         match self.resolve_part(id, &name)?.as_slice() {
+            [(path, part)] if part.kind == PartKind::Blob => {
+                decode_blob(path, self.load(path, part)?.bytes())
+            }
             [(path, part)] => {
-                let loaded = self.load(path, part)?;
-                if part.kind == PartKind::Blob {
-                    return decode_blob(path, loaded.bytes());
-                }
                 // A lone snapshot is returned as stored, after full verification.
-                StateSnapshot::from_file_bytes(path, loaded.bytes())?;
+                let loaded = self.load(path, part)?;
+                let (kind, _) = verify_state_file(path, loaded.bytes())?;
+                expect_kind(path, kind, StateKind::Snapshot)?;
                 Ok(loaded.bytes().to_vec())
             }
             _ => Ok(self.load_snapshot(id, &name)?.to_bytes()?.to_vec()),
@@ -483,23 +460,23 @@ impl CheckpointStore {
             .map(|(path, part)| {
                 let view = StateFileView::open_with(self.storage.as_ref(), &path)?;
                 check_identity(&path, &part, view.mapped_bytes())?;
-                let expected = match part.kind {
-                    PartKind::Snapshot => StateKind::Snapshot,
-                    PartKind::Delta => StateKind::Delta,
-                    PartKind::Blob => StateKind::Blob,
-                };
-                if view.kind() != expected {
-                    return Err(Error::WrongStateKind {
-                        path,
-                        expected: expected.name(),
-                        found: view.kind().name(),
-                    });
-                }
+                expect_kind(&path, view.kind(), part.kind.state_kind())?;
                 Ok(view)
             })
             .collect::<Result<Vec<_>>>()?;
         CheckpointStateView::new(layers)
     }
+}
+
+/// The newest layer of a resolved part (`resolve_part` never returns none).
+fn newest<'a>(
+    layers: &'a [(PathBuf, PartMetadata)],
+    id: u64,
+    name: &str,
+) -> Result<&'a (PathBuf, PartMetadata)> {
+    layers
+        .first()
+        .ok_or_else(|| Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}")))
 }
 
 /// Checks that `child`'s chain fields agree with its parent's.

@@ -145,38 +145,43 @@ pub(crate) fn access<'a>(path: &Path, payload: &'a [u8]) -> Result<&'a ArchivedS
     })
 }
 
-/// Verifies a whole state file and returns its kind and columns.
+/// `WrongStateKind` unless `found` is `expected`.
+pub(crate) fn expect_kind(path: &Path, found: StateKind, expected: StateKind) -> Result<()> {
+    if found != expected {
+        return Err(Error::WrongStateKind {
+            path: path.to_path_buf(),
+            expected: expected.name(),
+            found: found.name(),
+        });
+    }
+    Ok(())
+}
+
+/// Verifies a whole state file of kind `expected` (snapshot or delta) and
+/// returns its columns.
 ///
 /// # Errors
 /// Every error of [`FileLayout::parse`], `StateChecksumMismatch` for a damaged
 /// block, `StateCorrupted` for an archive that breaks an invariant, and
-/// `WrongStateKind` for a blob.
-pub(crate) fn decode(path: &Path, file: &[u8]) -> Result<(StateKind, StateColumns)> {
+/// `WrongStateKind` for a file of another kind.
+pub(crate) fn decode(path: &Path, file: &[u8], expected: StateKind) -> Result<StateColumns> {
     let mut copy = AlignedVec::<16>::new();
-    match validated(path, file, &mut copy)? {
-        (layout, Some(archived)) => Ok((layout.header.kind, StateColumns::from_archived(archived))),
-        (layout, None) => Err(Error::WrongStateKind {
-            path: path.to_path_buf(),
-            expected: "snapshot or delta",
-            found: layout.header.kind.name(),
-        }),
+    let (layout, archived) = validated(path, file, &mut copy)?;
+    expect_kind(path, layout.header.kind, expected)?;
+    match archived {
+        Some(archived) => Ok(StateColumns::from_archived(archived)),
+        None => Err(corrupted(path, 12, "a blob has no archive")),
     }
 }
 
 /// Verifies a whole state file of kind blob and returns its payload.
 ///
 /// # Errors
-/// As [`decode`]; `WrongStateKind` for a snapshot or delta.
+/// As [`decode`].
 pub(crate) fn decode_blob(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
     let layout = FileLayout::parse(path, file)?;
+    expect_kind(path, layout.header.kind, StateKind::Blob)?;
     layout.verify_payload(path, file)?;
-    if layout.header.kind != StateKind::Blob {
-        return Err(Error::WrongStateKind {
-            path: path.to_path_buf(),
-            expected: StateKind::Blob.name(),
-            found: layout.header.kind.name(),
-        });
-    }
     Ok(layout.payload(file).to_vec())
 }
 
@@ -190,7 +195,10 @@ pub(crate) fn decode_blob(path: &Path, file: &[u8]) -> Result<Vec<u8>> {
 pub(crate) fn verify(path: &Path, file: &[u8]) -> Result<(StateKind, u32)> {
     let mut copy = AlignedVec::<16>::new();
     let (layout, _) = validated(path, file, &mut copy)?;
-    Ok((layout.header.kind, encoded_file_crc(path, file)?))
+    let h = &layout.header;
+    let table_len = file.len() - HEADER_LEN - h.payload_len as usize;
+    let header = header_bytes(file);
+    Ok((h.kind, layout_crc(&header, h.payload_len, table_len)))
 }
 
 /// The CRC32C of a whole state file this process just encoded, derived from its
@@ -202,9 +210,14 @@ pub(crate) fn encoded_file_crc(path: &Path, file: &[u8]) -> Result<u32> {
     let layout = FileLayout::parse(path, file)?;
     let payload_len = layout.header.payload_len;
     let table_len = file.len() - HEADER_LEN - payload_len as usize;
+    Ok(layout_crc(&header_bytes(file), payload_len, table_len))
+}
+
+/// The header of a file that `FileLayout::parse` accepted (so it is long enough).
+fn header_bytes(file: &[u8]) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
     header.copy_from_slice(&file[..HEADER_LEN]);
-    Ok(layout_crc(&header, payload_len, table_len))
+    header
 }
 
 /// The whole-file CRC32C of a state file, from its encoded header (which holds

@@ -4,7 +4,7 @@ use super::codec::{self, StateBytes};
 use super::columns::StateColumns;
 use super::format::StateKind;
 use super::snapshot::StateSnapshot;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::collections::BTreeMap;
 
 /// The changes from a parent state to a child state: keys put (with their new
@@ -110,14 +110,8 @@ impl StateDelta {
     }
 
     pub(crate) fn from_file_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<Self> {
-        match codec::decode(path, bytes)? {
-            (StateKind::Delta, columns) => Ok(StateDelta { columns }),
-            (kind, _) => Err(Error::WrongStateKind {
-                path: path.to_path_buf(),
-                expected: StateKind::Delta.name(),
-                found: kind.name(),
-            }),
-        }
+        let columns = codec::decode(path, bytes, StateKind::Delta)?;
+        Ok(StateDelta { columns })
     }
 
     /// Number of changes (puts plus deletes).

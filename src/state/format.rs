@@ -90,6 +90,11 @@ fn rkyv_is_big_endian() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether `bytes` start like a state file (its magic number).
+pub(crate) fn is_state_file(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
 /// The bytes needed to store a payload of `payload_len` bytes.
 pub(crate) fn file_len(payload_len: u64, block_shift: u8) -> u64 {
     HEADER_LEN as u64 + payload_len + 4 * block_count(payload_len, block_shift)

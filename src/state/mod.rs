@@ -34,6 +34,8 @@ pub use tracked::TrackedState;
 pub use view::{Lookup, StateFileView, ViewIter};
 
 pub(crate) use codec::{
-    decode_blob, encoded_file_crc, header_summary, verify as verify_state_file,
+    decode_blob, encoded_file_crc, expect_kind, header_summary, memory_path,
+    verify as verify_state_file,
 };
 pub(crate) use file_writer::{write_blob, write_columns, Written};
+pub(crate) use format::is_state_file;

@@ -110,14 +110,8 @@ impl StateSnapshot {
     }
 
     pub(crate) fn from_file_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<Self> {
-        match codec::decode(path, bytes)? {
-            (StateKind::Snapshot, columns) => Ok(StateSnapshot { columns }),
-            (kind, _) => Err(Error::WrongStateKind {
-                path: path.to_path_buf(),
-                expected: StateKind::Snapshot.name(),
-                found: kind.name(),
-            }),
-        }
+        let columns = codec::decode(path, bytes, StateKind::Snapshot)?;
+        Ok(StateSnapshot { columns })
     }
 
     /// Number of keys.

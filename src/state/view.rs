@@ -346,13 +346,7 @@ impl StateFileView {
     /// `WrongStateKind` for a snapshot or delta; `StateChecksumMismatch` for a
     /// damaged block.
     pub fn blob(&self) -> Result<&[u8]> {
-        if self.layout.header.kind != StateKind::Blob {
-            return Err(Error::WrongStateKind {
-                path: self.path.clone(),
-                expected: StateKind::Blob.name(),
-                found: self.layout.header.kind.name(),
-            });
-        }
+        codec::expect_kind(&self.path, self.layout.header.kind, StateKind::Blob)?;
         self.verify_all()?;
         Ok(self.layout.payload(self.map.bytes()))
     }
