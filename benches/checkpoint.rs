@@ -26,7 +26,8 @@
 use criterion::Criterion;
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::{
-    CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateFileView, StateSnapshot,
+    CheckpointConfig, IncrementalCheckpointManager, IncrementalCheckpointMetadata, StateDelta,
+    StateFileView, StateSnapshot,
 };
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -118,6 +119,23 @@ fn manager(dir: &Path) -> IncrementalCheckpointManager {
     .expect("manager")
 }
 
+/// A full checkpoint of the fixture's state.
+fn checkpoint_full(
+    m: &IncrementalCheckpointManager,
+    snapshot: &StateSnapshot,
+) -> IncrementalCheckpointMetadata {
+    m.create_checkpoint(CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(snapshot)))
+        .expect("checkpoint")
+}
+
+/// A manager over a fresh directory holding one full checkpoint of the state.
+fn checkpointed(f: &Fixture) -> (tempfile::TempDir, IncrementalCheckpointManager, u64) {
+    let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
+    let m = manager(dir.path());
+    let id = checkpoint_full(&m, &f.snapshot).id;
+    (dir, m, id)
+}
+
 fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
     let start = Instant::now();
     let out = f();
@@ -131,12 +149,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 fn full_checkpoint(f: &Fixture) -> Duration {
     let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
     let m = manager(dir.path());
-    let (t, meta) = timed(|| {
-        m.create_checkpoint(
-            CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
-        )
-        .expect("checkpoint")
-    });
+    let (t, meta) = timed(|| checkpoint_full(&m, &f.snapshot));
     black_box(meta);
     t
 }
@@ -155,12 +168,7 @@ fn plain_write_fsync(f: &Fixture) -> Duration {
 /// A base checkpoint plus `rounds` delta checkpoints on it; returns the time of
 /// each delta.
 fn delta_checkpoints(f: &Fixture, rounds: usize) -> Vec<Duration> {
-    let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
-    let m = manager(dir.path());
-    m.create_checkpoint(
-        CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
-    )
-    .expect("base");
+    let (_dir, m, _) = checkpointed(f);
     let n = f.snapshot.len();
     (0..rounds)
         .map(|round| {
@@ -263,14 +271,7 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture, probe: &[u8]) {
     g.finish();
 
     let path = snapshot_file(f);
-    let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
-    let m = manager(dir.path());
-    let id = m
-        .create_checkpoint(
-            CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
-        )
-        .expect("checkpoint")
-        .id;
+    let (_dir, m, id) = checkpointed(f);
     let mut g = c.benchmark_group("open_first_get");
     g.sample_size(10);
     g.bench_function("state_file_view", |b| {
@@ -333,14 +334,7 @@ fn summary(f: &Fixture, probe: &[u8], runs: usize) {
     );
 
     let path = snapshot_file(f);
-    let dir = tempfile::tempdir_in(f.dir.path()).expect("dir");
-    let m = manager(dir.path());
-    let id = m
-        .create_checkpoint(
-            CheckpointRequest::new(1).with_part("state", PartInput::Snapshot(&f.snapshot)),
-        )
-        .expect("checkpoint")
-        .id;
+    let (_dir, m, id) = checkpointed(f);
     let view = median((0..runs).map(|_| view_open_get(&path, probe)).collect());
     let mview = median(
         (0..runs)

@@ -33,6 +33,21 @@ fn manager(dir: &Path) -> IncrementalCheckpointManager {
     IncrementalCheckpointManager::new(CheckpointConfig::new(dir)).unwrap()
 }
 
+/// A full checkpoint of `state` at `position`, with `offsets(position)`.
+fn full(
+    m: &IncrementalCheckpointManager,
+    position: u64,
+    state: &StateSnapshot,
+) -> highwater::IncrementalCheckpointMetadata {
+    m.create_checkpoint_with_state(
+        position,
+        offsets(position),
+        None,
+        &state.to_bytes().unwrap(),
+    )
+    .unwrap()
+}
+
 fn part_file(dir: &Path, id: u64, part: &str) -> PathBuf {
     dir.join(format!("checkpoint-{id:020}"))
         .join(format!("part-{part}.hwstate"))
@@ -279,20 +294,8 @@ fn damaged_newest_checkpoint_falls_back_and_is_reported() {
 fn a_delta_over_a_damaged_parent_is_never_used() {
     let dir = tempfile::tempdir().unwrap();
     let m = manager(dir.path());
-    m.create_checkpoint_with_state(
-        1,
-        offsets(1),
-        None,
-        &snapshot(0..10, "a").to_bytes().unwrap(),
-    )
-    .unwrap();
-    m.create_checkpoint_with_state(
-        2,
-        offsets(2),
-        None,
-        &snapshot(0..10, "b").to_bytes().unwrap(),
-    )
-    .unwrap();
+    full(&m, 1, &snapshot(0..10, "a"));
+    full(&m, 2, &snapshot(0..10, "b"));
     let d = StateDelta::from_changes(vec![(b"x".to_vec(), Some(b"y".to_vec()))]);
     let third = m
         .create_delta_checkpoint_with_state(3, offsets(3), None, &d.to_bytes().unwrap())
@@ -423,13 +426,7 @@ fn delete_refuses_a_checkpoint_a_delta_depends_on() {
 
 fn one_checkpoint(dir: &Path) -> IncrementalCheckpointManager {
     let m = manager(dir);
-    m.create_checkpoint_with_state(
-        1,
-        offsets(1),
-        None,
-        &snapshot(0..5, "a").to_bytes().unwrap(),
-    )
-    .unwrap();
+    full(&m, 1, &snapshot(0..5, "a"));
     m
 }
 
@@ -590,14 +587,7 @@ fn interrupted_publish_is_invisible_and_cleaned_up() {
     assert_eq!(store.find_latest().unwrap().metadata.unwrap().id, 1);
     let m = manager(dir.path());
     assert!(!tmp.exists(), "leftover removed on open");
-    let next = m
-        .create_checkpoint_with_state(
-            2,
-            offsets(2),
-            None,
-            &snapshot(0..2, "b").to_bytes().unwrap(),
-        )
-        .unwrap();
+    let next = full(&m, 2, &snapshot(0..2, "b"));
     assert_eq!(next.id, 2);
 }
 
@@ -610,13 +600,7 @@ fn a_failed_fsync_publishes_nothing() {
         CheckpointConfig::new(dir.path()).with_storage(Arc::new(storage)),
     )
     .unwrap();
-    m.create_checkpoint_with_state(
-        1,
-        offsets(1),
-        None,
-        &snapshot(0..5, "a").to_bytes().unwrap(),
-    )
-    .unwrap();
+    full(&m, 1, &snapshot(0..5, "a"));
     faults.fail_sync.store(true, Ordering::SeqCst);
     assert!(m
         .create_checkpoint_with_state(
@@ -649,14 +633,7 @@ fn a_failed_fsync_publishes_nothing() {
         offsets(1)
     );
     let m = manager(dir.path());
-    let meta = m
-        .create_checkpoint_with_state(
-            3,
-            offsets(3),
-            None,
-            &snapshot(0..5, "c").to_bytes().unwrap(),
-        )
-        .unwrap();
+    let meta = full(&m, 3, &snapshot(0..5, "c"));
     assert_eq!(meta.id, 2);
 }
 
@@ -816,13 +793,7 @@ fn retention_does_not_count_a_damaged_checkpoint() {
         IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(2))
             .unwrap();
     for i in 1..=2u64 {
-        m.create_checkpoint_with_state(
-            i,
-            offsets(i),
-            None,
-            &snapshot(0..50, "v").to_bytes().unwrap(),
-        )
-        .unwrap();
+        full(&m, i, &snapshot(0..50, "v"));
     }
     let path = part_file(dir.path(), 2, "state");
     let mut bytes = std::fs::read(&path).unwrap();
@@ -832,13 +803,7 @@ fn retention_does_not_count_a_damaged_checkpoint() {
     let m =
         IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(2))
             .unwrap();
-    m.create_checkpoint_with_state(
-        3,
-        offsets(3),
-        None,
-        &snapshot(0..50, "w").to_bytes().unwrap(),
-    )
-    .unwrap();
+    full(&m, 3, &snapshot(0..50, "w"));
     let ids: Vec<u64> = m.store().checkpoint_ids().unwrap();
     assert!(
         ids.contains(&1),

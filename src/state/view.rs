@@ -286,16 +286,6 @@ impl StateFileView {
         })
     }
 
-    /// Index of the first key `>= key` (or `> key` when `exclusive`).
-    pub(crate) fn lower_bound(&self, key: &[u8], exclusive: bool) -> Result<usize> {
-        Ok(
-            match search(self.keys.count, key, |i| self.item(&self.keys, i))? {
-                Ok(i) if exclusive => i + 1,
-                Ok(i) | Err(i) => i,
-            },
-        )
-    }
-
     /// Deleted key `j` (in key order).
     ///
     /// # Errors
@@ -327,7 +317,8 @@ impl StateFileView {
     /// As [`get`](Self::get), for the search that finds the first key.
     pub fn prefix(&self, prefix: &[u8]) -> Result<impl Iterator<Item = Result<(&[u8], &[u8])>>> {
         self.require_archive()?;
-        let start = self.lower_bound(prefix, false)?;
+        let (Ok(start) | Err(start)) =
+            search(self.keys.count, prefix, |i| self.item(&self.keys, i))?;
         let prefix = prefix.to_vec();
         Ok(ViewIter {
             view: self,
