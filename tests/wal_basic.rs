@@ -250,3 +250,49 @@ fn interval_policy_makes_data_durable_without_further_appends() {
     }
     assert!(wal.stats().syncs >= 1);
 }
+
+#[test]
+fn truncate_from_cuts_across_segments_durably_and_positions_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions::new()
+        .with_sync_policy(SyncPolicy::Manual)
+        .with_segment_size(4096);
+    let wal = WriteAheadLog::open(dir.path(), opts.clone()).unwrap();
+    let mut positions = Vec::new();
+    for i in 0..600 {
+        positions.push(wal.append(&put(&format!("k{i}"), "some value")).unwrap());
+    }
+    wal.sync().unwrap();
+    let before = segments(dir.path()).len();
+    assert!(before > 3, "the test needs several segments, got {before}");
+
+    // Not a record boundary, beyond the end: typed errors, nothing changes.
+    let end = wal.position();
+    assert!(matches!(
+        wal.truncate_from(positions[50] + 8),
+        Err(Error::NotARecordBoundary { .. })
+    ));
+    assert!(matches!(
+        wal.truncate_from(end + 8),
+        Err(Error::PositionBeyondEnd { .. })
+    ));
+    assert_eq!(wal.position(), end);
+    assert_eq!(wal.truncate_from(end).unwrap(), 0);
+
+    let cut = wal.truncate_from(positions[50]).unwrap();
+    assert!(cut > 0);
+    assert_eq!(wal.position(), positions[50]);
+    assert_eq!(wal.durable_position(), positions[50]);
+    assert!(segments(dir.path()).len() < before);
+    // The next record takes the cut position; reading shows no trace of the cut.
+    assert_eq!(wal.append(&put("after", "cut")).unwrap(), positions[50]);
+    wal.close().unwrap();
+
+    let wal = WriteAheadLog::open(dir.path(), opts).unwrap();
+    assert_eq!(wal.pending_repair(), None);
+    let (read, tail) = read_all(&mut wal.read_from(0).unwrap());
+    assert_eq!(tail, WalReadResult::Eof);
+    assert_eq!(read.len(), 51);
+    assert_eq!(read[49], put("k49", "some value"));
+    assert_eq!(read[50], put("after", "cut"));
+}

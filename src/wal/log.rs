@@ -79,6 +79,22 @@ pub(super) struct Writer {
     pub last_kind: Option<u8>,
 }
 
+/// Where [`Shared::cut_locked`] cuts the log.
+struct CutPoint<'a> {
+    /// The segment cut (it stays, as the active segment).
+    path: &'a Path,
+    /// File offset of the cut in that segment.
+    offset: u64,
+    /// Log position of the cut: the new end of the log.
+    position: u64,
+    /// Start position of the segment.
+    segment_start: u64,
+    /// Its identity; `None` when its header is damaged (it is rewritten empty).
+    segment_id: Option<u64>,
+    /// Every segment after it, all removed.
+    later_segments: &'a [PathBuf],
+}
+
 #[derive(Debug)]
 pub(super) struct Shared {
     pub dir: PathBuf,
@@ -321,6 +337,79 @@ impl WriteAheadLog {
         shared.check_poison()?;
         let mut w = lock(&shared.writer);
         shared.repair_locked(&mut w)
+    }
+
+    /// Removes every record at or after `position`, durably, so that the log ends
+    /// there and the next record gets `position`. Later segments are removed
+    /// (newest first), the segment holding `position` is truncated and fsynced.
+    /// Returns the bytes removed (0 when `position` is already the end).
+    ///
+    /// This discards records that may have been acknowledged: use it for
+    /// records no result depends on, like the uncommitted tail recovery cuts.
+    /// Call it while no other thread is appending.
+    ///
+    /// # Errors
+    /// [`Error::PositionBeyondEnd`], [`Error::PositionNotCovered`],
+    /// [`Error::NotARecordBoundary`], [`Error::InvalidArgument`] while another
+    /// thread waits for an append to become durable, corruption errors for
+    /// damage before `position` in its segment, [`Error::Poisoned`], and I/O
+    /// errors (a failed truncate or fsync poisons the log).
+    pub fn truncate_from(&self, position: u64) -> Result<u64> {
+        let shared = &self.shared;
+        shared.check_poison()?;
+        let mut w = lock(&shared.writer);
+        if w.pending.is_some() {
+            shared.repair_locked(&mut w)?;
+        }
+        shared.flush_locked(&mut w)?;
+        if position == w.next_position {
+            return Ok(0);
+        }
+        if position > w.next_position {
+            return Err(Error::PositionBeyondEnd {
+                position,
+                path: shared.dir.clone(),
+                end: w.next_position,
+            });
+        }
+        let first = w.segments[0].start;
+        if position < first {
+            return Err(Error::PositionNotCovered {
+                position,
+                path: shared.dir.clone(),
+                first_available: first,
+            });
+        }
+        {
+            let d = lock(&shared.durability);
+            if d.has_waiters() {
+                return Err(Error::InvalidArgument(
+                    "truncate_from while appends are waiting to become durable".into(),
+                ));
+            }
+        }
+        let index = w.segments.partition_point(|s| s.start <= position) - 1;
+        let (offset, segment_id, last_kind) = shared.find_boundary(&w.segments, index, position)?;
+        let later: Vec<PathBuf> = w.segments[index + 1..]
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        let path = w.segments[index].path.clone();
+        let segment_start = w.segments[index].start;
+        let bytes_cut = shared.cut_locked(
+            &mut w,
+            &CutPoint {
+                path: &path,
+                offset,
+                position,
+                segment_start,
+                segment_id: Some(segment_id),
+                later_segments: &later,
+            },
+        )?;
+        w.last_kind = last_kind;
+        tracing::info!(dir = %shared.dir.display(), position, bytes_cut, segments_removed = later.len(), "truncated write-ahead log");
+        Ok(bytes_cut)
     }
 
     /// A reader positioned at `position`. Buffered records are written to the
@@ -640,60 +729,22 @@ impl Shared {
         let Some(cut) = w.pending.clone() else {
             return Ok(RepairReport::nothing(self.mode, w.next_position));
         };
-        let storage = self.storage.as_ref();
-        let mut bytes_cut = 0;
-        // Later segments go first, newest first: an interrupted repair leaves the
-        // damage in place, to be found and cut again.
-        for path in cut.later_segments.iter().rev() {
-            bytes_cut += storage.file_size(path).ctx("stat", path)?;
-            storage.remove_file(path).ctx("remove", path)?;
-            self.sync_dir()?;
-        }
         let damage = &cut.damage;
-        let path = &damage.path;
-        let old_len = storage.file_size(path).ctx("stat", path)?;
-        let (file, segment_id, file_end) = if let (Some(segment_id), true) =
-            (cut.segment_id, damage.offset >= SEGMENT_HEADER_LEN)
-        {
-            let file = storage
-                .open_file(path, OpenMode::ReadWrite)
-                .ctx("open", path)?;
-            if let Err(e) = file.truncate(damage.offset) {
-                return Err(self.poison("truncate", path, e));
-            }
-            if let Err(e) = file.sync_all() {
-                return Err(self.poison("sync", path, e));
-            }
-            (file, segment_id, damage.offset)
-        } else {
-            // The header itself is damaged: start the segment afresh.
-            let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
-                .map_err(|e| self.poison_with(e))?;
-            (file, header.segment_id, SEGMENT_HEADER_LEN)
-        };
-        bytes_cut += if cut.segment_id.is_none() {
-            old_len
-        } else {
-            old_len.saturating_sub(damage.offset)
-        };
-        let keep = w
-            .segments
-            .iter()
-            .position(|s| &s.path == path)
-            .map_or(w.segments.len(), |i| i + 1);
-        w.segments.truncate(keep);
-        w.active = Some(Active {
-            file,
-            path: path.clone(),
-            segment_id,
-        });
-        w.file_end = file_end;
-        w.next_position = damage.position;
+        let bytes_cut = self.cut_locked(
+            w,
+            &CutPoint {
+                path: &damage.path,
+                offset: damage.offset,
+                position: damage.position,
+                segment_start: cut.segment_start,
+                segment_id: cut.segment_id,
+                later_segments: &cut.later_segments,
+            },
+        )?;
         w.pending = None;
-        self.mark_durable(damage.position);
         let report = RepairReport {
             mode: self.mode,
-            segment: Some(path.clone()),
+            segment: Some(damage.path.clone()),
             offset: damage.offset,
             position: damage.position,
             bytes_cut,
@@ -701,7 +752,102 @@ impl Shared {
             torn_tail: damage.class == super::scan::DamageClass::Torn,
             reason: damage.problem.to_string(),
         };
-        tracing::warn!(segment = %path.display(), offset = damage.offset, position = damage.position, bytes_cut, segments_removed = report.segments_removed.len(), reason = %report.reason, "repaired write-ahead log");
+        tracing::warn!(segment = %damage.path.display(), offset = damage.offset, position = damage.position, bytes_cut, segments_removed = report.segments_removed.len(), reason = %report.reason, "repaired write-ahead log");
         Ok(report)
+    }
+
+    /// Walks segment `index` of `segments` up to `position`: its file offset, the
+    /// segment's identity, and the kind of the last record before it (if any
+    /// in that segment).
+    fn find_boundary(
+        &self,
+        segments: &[SegmentMeta],
+        index: usize,
+        position: u64,
+    ) -> Result<(u64, u64, Option<u8>)> {
+        let segment = &segments[index];
+        let next_start = segments.get(index + 1).map(|s| s.start);
+        let mut scanner = SegmentScanner::open(
+            self.storage.as_ref(),
+            segment,
+            next_start,
+            self.max_record_size,
+        )?
+        .map_err(|d| d.to_error())?;
+        let mut last_kind = None;
+        let mut before = scanner.position();
+        while scanner.position() < position {
+            before = scanner.position();
+            match scanner.next_record()? {
+                Step::Record { kind, .. } => last_kind = Some(kind),
+                Step::End => break,
+                Step::Damaged(d) => return Err(d.to_error()),
+            }
+        }
+        if scanner.position() != position {
+            return Err(Error::NotARecordBoundary {
+                position,
+                path: segment.path.clone(),
+                before,
+                after: Some(scanner.position()),
+            });
+        }
+        Ok((scanner.offset(), scanner.header().segment_id, last_kind))
+    }
+
+    /// Cuts the log at `cut`, durably: removes the later segments (newest first,
+    /// fsyncing the directory after each, so an interrupted cut leaves a
+    /// contiguous log that still ends at or after the cut), truncates the segment at
+    /// the cut offset (or rewrites it empty when its header is damaged) and fsyncs
+    /// it. The segment becomes the active one and the log ends at `cut.position`.
+    /// Returns the bytes removed.
+    fn cut_locked(&self, w: &mut Writer, cut: &CutPoint<'_>) -> Result<u64> {
+        let storage = self.storage.as_ref();
+        let mut bytes_cut = 0;
+        for path in cut.later_segments.iter().rev() {
+            bytes_cut += storage.file_size(path).ctx("stat", path)?;
+            storage.remove_file(path).ctx("remove", path)?;
+            self.sync_dir()?;
+        }
+        let path = cut.path;
+        let old_len = storage.file_size(path).ctx("stat", path)?;
+        let (file, segment_id, file_end) = match cut.segment_id {
+            Some(segment_id) if cut.offset >= SEGMENT_HEADER_LEN => {
+                let file = storage
+                    .open_file(path, OpenMode::ReadWrite)
+                    .ctx("open", path)?;
+                if let Err(e) = file.truncate(cut.offset) {
+                    return Err(self.poison("truncate", path, e));
+                }
+                if let Err(e) = file.sync_all() {
+                    return Err(self.poison("sync", path, e));
+                }
+                bytes_cut += old_len.saturating_sub(cut.offset);
+                (file, segment_id, cut.offset)
+            }
+            _ => {
+                // The header itself is damaged: start the segment afresh.
+                let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
+                    .map_err(|e| self.poison_with(e))?;
+                bytes_cut += old_len;
+                (file, header.segment_id, SEGMENT_HEADER_LEN)
+            }
+        };
+        let keep = w
+            .segments
+            .iter()
+            .position(|s| s.path == path)
+            .map_or(w.segments.len(), |i| i + 1);
+        w.segments.truncate(keep);
+        w.active = Some(Active {
+            file,
+            path: path.to_path_buf(),
+            segment_id,
+        });
+        w.buf.clear();
+        w.file_end = file_end;
+        w.next_position = cut.position;
+        self.reset_durable(cut.position);
+        Ok(bytes_cut)
     }
 }

@@ -80,6 +80,11 @@ impl Durability {
         covered
     }
 
+    /// Whether a sync is running or a committer waits for one.
+    pub(super) fn has_waiters(&self) -> bool {
+        self.syncing || !self.waiters.is_empty()
+    }
+
     /// Called by a thread that leaves without leading a sync: if nobody is
     /// syncing, parked waiters must not be left without a leader.
     fn hand_over(&mut self) {
@@ -179,6 +184,15 @@ impl Shared {
         file.sync_data()
             .map_err(|e| self.poison("sync", &path, e))?;
         Ok(upto)
+    }
+
+    /// Records that the log was cut at `position`: everything before it is
+    /// durable, nothing at or after it exists.
+    pub(super) fn reset_durable(&self, position: u64) {
+        let mut d = lock(&self.durability);
+        d.durable = position;
+        self.durable_hint.store(position, Ordering::Release);
+        d.hand_over();
     }
 
     /// Records that everything before `position` is durable (a sealed segment was
