@@ -242,6 +242,35 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// Recovery found a checkpoint (or, with none, the start of the log) whose
+    /// write-ahead log position the log no longer holds: its segments were
+    /// deleted or lost, the log ends before it, or no record starts there.
+    /// Replaying from anywhere else would lose or invent changes.
+    #[error("{} needs the write-ahead log {path} from position {position}, which it does not cover: {source}", match checkpoint_id { Some(id) => format!("checkpoint {id}"), None => "recovery without a checkpoint".to_string() })]
+    CheckpointNotCovered {
+        /// The checkpoint chosen, or `None` when there is none (replay from 0).
+        checkpoint_id: Option<u64>,
+        /// The log position replay must start at.
+        position: u64,
+        /// The log directory.
+        path: PathBuf,
+        /// What the log reported (`PositionNotCovered`, `PositionBeyondEnd`,
+        /// `NotARecordBoundary`).
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A [`ReplaySink`](crate::ReplaySink) given to streaming recovery failed.
+    #[error("replay sink failed at write-ahead log position {position}: {source}")]
+    ReplaySink {
+        /// Log position of the Commit (or, without transactions, the entry)
+        /// being handed over.
+        position: u64,
+        /// The sink's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -14,6 +14,9 @@
 //! - [`checkpoint`]: atomic full and delta checkpoints of state parts, source
 //!   offsets and watermark, with latest-valid fallback, retention and WAL
 //!   truncation ([`IncrementalCheckpointManager`], [`CheckpointStore`]).
+//! - [`recovery`]: the newest restorable checkpoint plus the committed log
+//!   entries after it, with torn-tail repair, fallback, bounded, streaming and
+//!   point-in-time replay ([`RecoveryManager`], [`RecoveredState`]).
 //! - [`storage`]: the trait all file I/O goes through, so tests can inject faults
 //!   and simulate crashes.
 //!
@@ -46,6 +49,7 @@
 
 pub mod checkpoint;
 mod error;
+pub mod recovery;
 pub mod state;
 pub mod storage;
 pub mod wal;
@@ -56,6 +60,10 @@ pub use checkpoint::{
     PartKind, PartMetadata, RejectedCheckpoint, SinkTransaction,
 };
 pub use error::{Error, Result};
+pub use recovery::{
+    validate_checkpoint, CommitInfo, RecoveredState, RecoveryConfig, RecoveryManager,
+    RecoveryReport, ReplaySink, TransactionMode,
+};
 pub use state::{
     Lookup, StateBytes, StateDelta, StateFileView, StateKind, StateSnapshot, TrackedState,
 };
@@ -68,3 +76,8 @@ pub use wal::{
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// docs/RECOVERY.md's code examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/RECOVERY.md")]
+struct RecoveryDocDoctests;

@@ -33,11 +33,13 @@ mod view;
 
 pub use config::CheckpointConfig;
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
+pub(crate) use metadata::parse_checkpoint_dir_name;
 pub use metadata::{
     checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
     SinkTransaction, METADATA_FILE,
 };
 pub use request::{CheckpointRequest, PartInput};
 pub use retention::{plan_retention, RetentionInput, RetentionPlan};
+pub(crate) use store::{Check, Memo};
 pub use store::{CheckpointStore, LatestCheckpoint, RejectedCheckpoint, DEFAULT_PART};
 pub use view::{CheckpointStateView, MergedIter};

@@ -65,7 +65,8 @@ pub(crate) enum Check {
 }
 
 /// Per-call memo of chain checks: id → metadata or the reason it failed.
-type Memo = BTreeMap<u64, std::result::Result<Arc<IncrementalCheckpointMetadata>, String>>;
+pub(crate) type Memo =
+    BTreeMap<u64, std::result::Result<Arc<IncrementalCheckpointMetadata>, String>>;
 
 /// Read-only access to a checkpoint directory.
 #[derive(Debug)]

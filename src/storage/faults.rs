@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Switches shared by a [`FaultInjectingStorage`] and every file it opened.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Faults {
     /// Every file and directory fsync fails while set.
     pub fail_sync: AtomicBool,
@@ -21,9 +21,45 @@ pub struct Faults {
     pub sync_delay_micros: AtomicU64,
     /// File fsyncs attempted so far (failed ones included).
     pub syncs: AtomicU64,
+    /// Mutating operations (write, truncate, fsync, create, rename, remove,
+    /// directory fsync) attempted so far.
+    pub mutations: AtomicU64,
+    /// Once `mutations` reaches this count, every later mutating operation fails
+    /// without doing anything: the process "crashed" before it. `u64::MAX` (the
+    /// default) never fails.
+    pub crash_after_mutations: AtomicU64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            fail_sync: AtomicBool::new(false),
+            fail_write: AtomicBool::new(false),
+            sync_delay_micros: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            mutations: AtomicU64::new(0),
+            crash_after_mutations: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Faults {
+    /// Makes every mutating operation after the next `n` fail (see
+    /// `crash_after_mutations`), counting from now.
+    pub fn crash_after(&self, n: u64) {
+        self.mutations.store(0, Ordering::SeqCst);
+        self.crash_after_mutations.store(n, Ordering::SeqCst);
+    }
+
+    /// Counts one mutating operation; fails it once the crash point is reached.
+    fn mutation(&self) -> io::Result<()> {
+        let n = self.mutations.fetch_add(1, Ordering::SeqCst);
+        if n >= self.crash_after_mutations.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected: crashed before this operation"));
+        }
+        Ok(())
+    }
+
     /// Sets the extra latency of every file data fsync.
     pub fn set_sync_delay(&self, delay: Duration) {
         self.sync_delay_micros
@@ -72,6 +108,7 @@ impl StorageFile for FaultInjectingFile {
     }
 
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.faults.mutation()?;
         if self.faults.fail_write.load(Ordering::SeqCst) {
             self.inner.write_all_at(&buf[..buf.len() / 2], offset)?;
             return Err(io::Error::new(
@@ -87,11 +124,13 @@ impl StorageFile for FaultInjectingFile {
     }
 
     fn truncate(&self, len: u64) -> io::Result<()> {
+        self.faults.mutation()?;
         self.inner.truncate(len)
     }
 
     fn sync_data(&self) -> io::Result<()> {
         self.faults.syncs.fetch_add(1, Ordering::SeqCst);
+        self.faults.mutation()?;
         let delay = self.faults.sync_delay_micros.load(Ordering::SeqCst);
         if delay > 0 {
             std::thread::sleep(Duration::from_micros(delay));
@@ -109,6 +148,9 @@ impl StorageFile for FaultInjectingFile {
 
 impl Storage for FaultInjectingStorage {
     fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        if matches!(mode, OpenMode::Create | OpenMode::CreateNew) {
+            self.faults.mutation()?;
+        }
         Ok(Arc::new(FaultInjectingFile {
             inner: self.inner.open_file(path, mode)?,
             faults: self.faults.clone(),
@@ -116,6 +158,7 @@ impl Storage for FaultInjectingStorage {
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.faults.mutation()?;
         self.inner.create_dir_all(path)
     }
 
@@ -124,18 +167,22 @@ impl Storage for FaultInjectingStorage {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.faults.mutation()?;
         self.inner.rename(from, to)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.faults.mutation()?;
         self.inner.remove_file(path)
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.faults.mutation()?;
         self.inner.remove_dir_all(path)
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.faults.mutation()?;
         self.check_sync()?;
         self.inner.sync_dir(path)
     }

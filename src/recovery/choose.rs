@@ -1,0 +1,128 @@
+//! Choosing what replay starts from: the newest restorable checkpoint (at or
+//! before the target position), its state loaded, or the previous piece of a
+//! bounded replay.
+//!
+//! Invariant: a checkpoint lends its offsets, watermark and position only
+//! together with its own state: it is used only when its metadata, every file
+//! and its whole chain verify and its state loads. One that fails is rejected
+//! (reported with the reason) and the next older one is tried.
+
+use super::config::RecoveryConfig;
+use super::recovered::RecoveredState;
+use super::report::RecoveryReport;
+use crate::checkpoint::{
+    Check, CheckpointStore, IncrementalCheckpointMetadata, Memo, PartKind, RejectedCheckpoint,
+    DEFAULT_PART,
+};
+use crate::error::Result;
+use crate::state::StateSnapshot;
+use std::collections::HashMap;
+
+/// Where replay starts and what it starts from.
+#[derive(Debug, Default)]
+pub(crate) struct Base {
+    pub checkpoint: Option<IncrementalCheckpointMetadata>,
+    pub snapshot: Option<StateSnapshot>,
+    pub blob: Option<Vec<u8>>,
+    pub epoch: u64,
+    pub wal_position: u64,
+    pub offsets: HashMap<String, u64>,
+    pub watermark: Option<i64>,
+}
+
+impl Base {
+    /// The start of the next piece of a replay that returned `previous` (its
+    /// state was already returned; it is not loaded again).
+    pub fn continuing(previous: &RecoveredState) -> Self {
+        Base {
+            checkpoint: previous.checkpoint.clone(),
+            snapshot: None,
+            blob: None,
+            epoch: previous.epoch,
+            wal_position: previous.wal_position,
+            offsets: previous.source_offsets.clone(),
+            watermark: previous.watermark,
+        }
+    }
+
+    fn from_checkpoint(meta: IncrementalCheckpointMetadata) -> Self {
+        Base {
+            epoch: meta.epoch,
+            wal_position: meta.wal_position,
+            offsets: meta.source_offsets.clone(),
+            watermark: meta.watermark,
+            checkpoint: Some(meta),
+            snapshot: None,
+            blob: None,
+        }
+    }
+}
+
+/// The newest restorable checkpoint of `cfg.checkpoint_dir` taken at or before
+/// `cfg.target_position`, with its state loaded (unless turned off); an empty
+/// base (position 0) when there is none. Rejections go to `report`.
+///
+/// # Errors
+/// `Io` when the checkpoint directory cannot be listed.
+pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryReport) -> Result<Base> {
+    let store = CheckpointStore::with_storage(cfg.storage.clone(), &cfg.checkpoint_dir);
+    let mut memo = Memo::new();
+    for id in store.checkpoint_ids()?.into_iter().rev() {
+        if let Some(target) = cfg.target_position {
+            if let Ok(meta) = store.read_metadata(id) {
+                if meta.wal_position > target {
+                    tracing::debug!(
+                        checkpoint = id,
+                        wal_position = meta.wal_position,
+                        target,
+                        "passing over a checkpoint taken after the target position"
+                    );
+                    report.skipped_after_target.push(id);
+                    continue;
+                }
+            }
+        }
+        let loaded = store
+            .check_chain(id, Check::Full, &mut memo)
+            .and_then(|meta| load(cfg, &store, &meta).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(base) => return Ok(base),
+            Err(reason) => {
+                let path = store.checkpoint_path(id);
+                tracing::warn!(checkpoint = id, path = %path.display(), %reason, "recovery skips a checkpoint that is not restorable");
+                report
+                    .rejected_checkpoints
+                    .push(RejectedCheckpoint { id, path, reason });
+            }
+        }
+    }
+    Ok(Base::default())
+}
+
+/// Loads the default part of a verified checkpoint: `state`, or its only part.
+fn load(
+    cfg: &RecoveryConfig,
+    store: &CheckpointStore,
+    meta: &IncrementalCheckpointMetadata,
+) -> Result<Base> {
+    let mut base = Base::from_checkpoint(meta.clone());
+    if !cfg.load_checkpoint_state {
+        return Ok(base);
+    }
+    let names = store.part_names(meta.id)?;
+    let name = match names.as_slice() {
+        _ if names.iter().any(|n| n == DEFAULT_PART) => DEFAULT_PART,
+        [only] => only.as_str(),
+        _ => return Ok(base),
+    };
+    let layers = store.resolve_part(meta.id, name)?;
+    if layers
+        .first()
+        .is_some_and(|(_, part)| part.kind == PartKind::Blob)
+    {
+        base.blob = Some(store.load_blob(meta.id, name)?);
+    } else {
+        base.snapshot = Some(store.load_snapshot(meta.id, name)?);
+    }
+    Ok(base)
+}

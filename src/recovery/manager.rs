@@ -1,0 +1,269 @@
+//! [`RecoveryManager`]: the recovery steps of docs/RECOVERY.md in order —
+//! repair, choose the checkpoint, check coverage, replay, cut the uncommitted
+//! tail — with the I/O at the edges and the decisions in `replay` and `choose`.
+
+use super::choose::{choose_checkpoint, Base};
+use super::config::{RecoveryConfig, TransactionMode};
+use super::recovered::RecoveredState;
+use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
+use super::report::{RecoveryReport, TornTail};
+use super::sink::{CollectChanges, DiscardChanges, ReplaySink};
+use crate::error::{Error, IoContext, Result};
+use crate::wal::{SyncPolicy, WalOptions, WriteAheadLog};
+use std::path::Path;
+use std::time::Instant;
+
+/// Recovers the state, offsets and watermark of a job after a crash.
+#[derive(Debug, Clone)]
+pub struct RecoveryManager {
+    config: RecoveryConfig,
+}
+
+impl RecoveryManager {
+    /// A manager that recovers as `config` says.
+    pub fn new(config: RecoveryConfig) -> Self {
+        RecoveryManager { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RecoveryConfig {
+        &self.config
+    }
+
+    /// Recovery with the defaults ([`RecoveryConfig::new`]): changes are counted,
+    /// not collected.
+    ///
+    /// # Errors
+    /// As [`recover`](Self::recover).
+    pub fn recover_simple(checkpoint_dir: &Path, wal_path: &Path) -> Result<RecoveredState> {
+        Self::new(RecoveryConfig::new(checkpoint_dir, wal_path)).recover()
+    }
+
+    /// Recovery with the defaults, collecting the committed changes in
+    /// [`RecoveredState::state_changes`].
+    ///
+    /// # Errors
+    /// As [`recover`](Self::recover).
+    pub fn recover_with_changes(checkpoint_dir: &Path, wal_path: &Path) -> Result<RecoveredState> {
+        Self::new(RecoveryConfig::new(checkpoint_dir, wal_path).with_collect_state_changes(true))
+            .recover()
+    }
+
+    /// Runs recovery: repairs the log (when `repair_wal`), loads the newest
+    /// restorable checkpoint (falling back to older ones), replays the committed
+    /// log entries after it and cuts the uncommitted tail (docs/RECOVERY.md).
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when a writer holds the log (repair on); a corruption
+    /// error naming the segment file and offset for log damage the mode does
+    /// not tolerate; [`Error::CheckpointNotCovered`] when the log no longer holds
+    /// the chosen checkpoint's position; I/O errors.
+    pub fn recover(&self) -> Result<RecoveredState> {
+        self.collecting(|manager, sink| manager.run(None, sink))
+    }
+
+    /// Like [`recover`](Self::recover), handing every committed change to `sink`
+    /// as it is read instead of collecting it (streaming replay, bounded memory).
+    ///
+    /// # Errors
+    /// As [`recover`](Self::recover), plus [`Error::ReplaySink`].
+    pub fn recover_into(&self, sink: &mut dyn ReplaySink) -> Result<RecoveredState> {
+        self.run(None, sink)
+    }
+
+    /// Continues a bounded or point-in-time replay from `previous.wal_position`,
+    /// starting from its offsets, watermark, epoch and checkpoint (the checkpoint
+    /// is not loaded again). Joined, the pieces equal one unbounded replay.
+    ///
+    /// # Errors
+    /// As [`recover`](Self::recover).
+    pub fn resume(&self, previous: &RecoveredState) -> Result<RecoveredState> {
+        self.collecting(|manager, sink| manager.run(Some(previous), sink))
+    }
+
+    /// [`resume`](Self::resume), handing changes to `sink`.
+    ///
+    /// # Errors
+    /// As [`recover_into`](Self::recover_into).
+    pub fn resume_into(
+        &self,
+        previous: &RecoveredState,
+        sink: &mut dyn ReplaySink,
+    ) -> Result<RecoveredState> {
+        self.run(Some(previous), sink)
+    }
+
+    /// Runs `f` with the sink `collect_state_changes` asks for.
+    fn collecting(
+        &self,
+        f: impl FnOnce(&Self, &mut dyn ReplaySink) -> Result<RecoveredState>,
+    ) -> Result<RecoveredState> {
+        if !self.config.collect_state_changes {
+            return f(self, &mut DiscardChanges);
+        }
+        let mut sink = CollectChanges::default();
+        let mut state = f(self, &mut sink)?;
+        state.state_changes = sink.changes;
+        Ok(state)
+    }
+
+    fn run(
+        &self,
+        previous: Option<&RecoveredState>,
+        sink: &mut dyn ReplaySink,
+    ) -> Result<RecoveredState> {
+        let cfg = &self.config;
+        let started = Instant::now();
+        let mut report = RecoveryReport::default();
+        let storage = cfg.storage.clone();
+        let log_exists = storage.exists(&cfg.wal_path).ctx("stat", &cfg.wal_path)?;
+
+        // 1. Repair the log's tail.
+        let phase = Instant::now();
+        let wal = if cfg.repair_wal && log_exists {
+            let options = WalOptions::new()
+                .with_sync_policy(SyncPolicy::Manual)
+                .with_recovery_mode(cfg.wal_recovery_mode)
+                .with_max_record_size(cfg.max_record_size)
+                .with_storage(storage.clone());
+            let wal = WriteAheadLog::open(&cfg.wal_path, options)?;
+            let repaired = wal.repair()?;
+            report.wal_repair = repaired.cut_anything().then_some(repaired);
+            Some(wal)
+        } else {
+            None
+        };
+        report.timings.repair = phase.elapsed();
+
+        // 2. Choose the checkpoint (or continue from the previous piece).
+        let phase = Instant::now();
+        let base = match previous {
+            Some(p) => Base::continuing(p),
+            None => choose_checkpoint(cfg, &mut report)?,
+        };
+        report.timings.checkpoint = phase.elapsed();
+
+        // 3 and 4. Check coverage and replay.
+        let phase = Instant::now();
+        let mut offsets = base.offsets.clone();
+        let mut watermark = base.watermark;
+        let outcome = if log_exists {
+            let request = ReplayRequest {
+                storage: &storage,
+                dir: &cfg.wal_path,
+                max_record_size: cfg.max_record_size,
+                from: base.wal_position,
+                max_entries: cfg.max_wal_entries,
+                target: cfg.target_position,
+                transactions: cfg.transaction_mode,
+                mode: cfg.wal_recovery_mode,
+                buffer_bytes: cfg.transaction_buffer_bytes,
+            };
+            replay(&request, sink, &mut offsets, &mut watermark)
+                .map_err(|e| not_covered(e, &base, cfg))?
+        } else if base.wal_position > 0 {
+            return Err(not_covered(
+                Error::PositionBeyondEnd {
+                    position: base.wal_position,
+                    path: cfg.wal_path.clone(),
+                    end: 0,
+                },
+                &base,
+                cfg,
+            ));
+        } else {
+            ReplayOutcome::nothing()
+        };
+        report.timings.replay = phase.elapsed();
+
+        // 5. Cut the uncommitted tail, then close the log (a durable sync marker).
+        let phase = Instant::now();
+        if outcome.pending_entries > 0 && outcome.end.reached_end() {
+            report.uncommitted_entries = outcome.pending_entries;
+            report.uncommitted_position = Some(outcome.position);
+            if let (Some(wal), None) = (&wal, cfg.target_position) {
+                report.uncommitted_bytes_cut = wal.truncate_from(outcome.position)?;
+                tracing::warn!(wal = %cfg.wal_path.display(), position = outcome.position, entries = outcome.pending_entries, bytes_cut = report.uncommitted_bytes_cut, "cut the uncommitted tail of the write-ahead log");
+            }
+        }
+        if let Some(wal) = wal {
+            wal.close()?;
+        }
+        report.timings.tail_cut = phase.elapsed();
+
+        match &outcome.end {
+            ReplayEnd::TornTail { position, reason } if report.wal_repair.is_none() => {
+                report.torn_tail = Some(TornTail {
+                    position: *position,
+                    reason: reason.clone(),
+                });
+            }
+            ReplayEnd::Damage { reason } => report.stopped_at_damage = Some(reason.clone()),
+            _ => {}
+        }
+        report.committed_transactions = outcome.transactions;
+        report.changes_applied = outcome.changes;
+        report.transactions_reread = outcome.transactions_reread;
+        report.timings.total = started.elapsed();
+        let state = RecoveredState {
+            epoch: base.epoch,
+            state_snapshot: base.snapshot,
+            state_blob: base.blob,
+            checkpoint_id: base.checkpoint.as_ref().map(|c| c.id),
+            checkpoint: base.checkpoint,
+            wal_position: outcome.position,
+            wal_entries_replayed: outcome.entries_read,
+            source_offsets: offsets,
+            watermark,
+            state_changes: Vec::new(),
+            has_more: outcome.end.more(),
+            report,
+        };
+        log_outcome(cfg, &state, base.wal_position);
+        Ok(state)
+    }
+}
+
+/// Wraps the errors that say the log does not hold the replay's start.
+fn not_covered(error: Error, base: &Base, cfg: &RecoveryConfig) -> Error {
+    match error {
+        Error::PositionNotCovered { .. }
+        | Error::PositionBeyondEnd { .. }
+        | Error::NotARecordBoundary { .. } => {
+            let checkpoint_id = base.checkpoint.as_ref().map(|c| c.id);
+            tracing::error!(checkpoint = ?checkpoint_id, position = base.wal_position, wal = %cfg.wal_path.display(), %error, "the write-ahead log does not cover the checkpoint");
+            Error::CheckpointNotCovered {
+                checkpoint_id,
+                position: base.wal_position,
+                path: cfg.wal_path.clone(),
+                source: Box::new(error),
+            }
+        }
+        other => other,
+    }
+}
+
+fn log_outcome(cfg: &RecoveryConfig, state: &RecoveredState, from: u64) {
+    let r = &state.report;
+    tracing::info!(
+        checkpoint_dir = %cfg.checkpoint_dir.display(),
+        wal = %cfg.wal_path.display(),
+        checkpoint = ?state.checkpoint_id,
+        rejected_checkpoints = r.rejected_checkpoints.len(),
+        from,
+        wal_position = state.wal_position,
+        entries_replayed = state.wal_entries_replayed,
+        transactions = r.committed_transactions,
+        changes = r.changes_applied,
+        uncommitted_entries = r.uncommitted_entries,
+        bytes_cut = r.bytes_cut(),
+        has_more = state.has_more,
+        no_transactions = cfg.transaction_mode == TransactionMode::NoTransactions,
+        repair_ms = r.timings.repair.as_secs_f64() * 1e3,
+        checkpoint_ms = r.timings.checkpoint.as_secs_f64() * 1e3,
+        replay_ms = r.timings.replay.as_secs_f64() * 1e3,
+        tail_cut_ms = r.timings.tail_cut.as_secs_f64() * 1e3,
+        total_ms = r.timings.total.as_secs_f64() * 1e3,
+        "recovered"
+    );
+}

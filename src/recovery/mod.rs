@@ -1,0 +1,32 @@
+//! Recovery: the state, source offsets and watermark a job resumes from after a
+//! crash — the newest restorable checkpoint plus the committed log entries after
+//! it (docs/RECOVERY.md).
+//!
+//! Invariants:
+//! - Only committed changes are returned; an uncommitted tail is reported, never
+//!   returned, and (with repair on) durably cut so no later Commit adopts it.
+//! - Offsets and watermark always match the state returned: the chosen
+//!   checkpoint's, overlaid by exactly the Commits whose changes were returned.
+//! - A checkpoint is used only if it verifies completely and its state loads;
+//!   otherwise it is reported and an older one is tried.
+//! - Replay starts exactly at the chosen checkpoint's log position, or fails
+//!   with `CheckpointNotCovered`; it never silently starts elsewhere.
+//! - Damage that is not a torn tail is an error naming segment file and offset,
+//!   unless `PointInTime` mode was chosen.
+//! - With repair off, recovery never writes.
+
+mod choose;
+mod config;
+mod manager;
+mod recovered;
+mod replay;
+mod report;
+mod sink;
+mod validate;
+
+pub use config::{RecoveryConfig, TransactionMode, DEFAULT_TRANSACTION_BUFFER_BYTES};
+pub use manager::RecoveryManager;
+pub use recovered::RecoveredState;
+pub use report::{PhaseTimings, RecoveryReport, TornTail};
+pub use sink::{CommitInfo, ReplaySink, SinkError};
+pub use validate::{validate_checkpoint, validate_checkpoint_with};

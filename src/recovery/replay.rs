@@ -1,0 +1,306 @@
+//! Replay of the log from a position: commit boundaries, the entry limit, the
+//! target position, and how the read ends.
+//!
+//! Invariants:
+//! - A change reaches the sink only after the Commit closing its transaction was
+//!   read (in `NoTransactions` mode: when it is read), once, in log order.
+//! - `position` only moves to the end of something handed over completely (a
+//!   Commit, or in `NoTransactions` mode any entry), or past a Checkpoint marker
+//!   read between transactions; everything before it, and nothing after it, is
+//!   reflected in what the sink received and in the offsets.
+//! - Memory is bounded by `buffer_bytes` plus one record: a larger transaction is
+//!   dropped from memory and read again from its start at its Commit.
+//! - Replay never modifies the log.
+
+use super::config::TransactionMode;
+use super::sink::{CommitInfo, ReplaySink};
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use crate::wal::{WalEntry, WalReadResult, WalReader, WalRecoveryMode};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What to replay and how.
+pub(crate) struct ReplayRequest<'a> {
+    pub storage: &'a Arc<dyn Storage>,
+    pub dir: &'a Path,
+    pub max_record_size: u32,
+    /// First position to read (a record boundary).
+    pub from: u64,
+    /// Entries to read at most (0 = no limit); see [`replay`].
+    pub max_entries: u64,
+    /// Entries at or after this position are not replayed.
+    pub target: Option<u64>,
+    pub transactions: TransactionMode,
+    pub mode: WalRecoveryMode,
+    pub buffer_bytes: usize,
+}
+
+/// Why replay stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReplayEnd {
+    /// The clean end of the log.
+    Eof,
+    /// A torn tail at this position, with what is wrong.
+    TornTail { position: u64, reason: String },
+    /// Damage the mode (`PointInTime`) lets replay stop at; the typed error's text.
+    Damage { reason: String },
+    /// The entry limit; entries follow.
+    Limit,
+    /// The target position; `more` when entries follow it.
+    Target { more: bool },
+}
+
+impl ReplayEnd {
+    /// Whether replay read to the end of the log.
+    pub fn reached_end(&self) -> bool {
+        !matches!(self, ReplayEnd::Limit | ReplayEnd::Target { .. })
+    }
+
+    /// Whether entries follow where replay stopped.
+    pub fn more(&self) -> bool {
+        match self {
+            ReplayEnd::Limit => true,
+            ReplayEnd::Target { more } => *more,
+            _ => false,
+        }
+    }
+}
+
+/// What replay did. Offsets and watermark are overlaid onto the caller's.
+#[derive(Debug)]
+pub(crate) struct ReplayOutcome {
+    /// Entries read and counted (uncommitted ones included).
+    pub entries_read: u64,
+    /// Just after the last entry handed over: where the returned state is exact.
+    pub position: u64,
+    pub end: ReplayEnd,
+    pub transactions: u64,
+    pub changes: u64,
+    /// Entries read after `position` (the uncommitted tail, or the unfinished
+    /// transaction a limit cut back).
+    pub pending_entries: u64,
+    pub transactions_reread: u64,
+}
+
+impl ReplayOutcome {
+    /// Nothing read: an empty (or missing) log.
+    pub fn nothing() -> Self {
+        ReplayOutcome {
+            entries_read: 0,
+            position: 0,
+            end: ReplayEnd::Eof,
+            transactions: 0,
+            changes: 0,
+            pending_entries: 0,
+            transactions_reread: 0,
+        }
+    }
+}
+
+/// The transaction being read.
+#[derive(Default)]
+struct Pending {
+    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    bytes: usize,
+    /// Entries read since the last position handed over.
+    entries: u64,
+    /// Whether it outgrew the buffer (its changes are read again at its Commit).
+    spilled: bool,
+}
+
+/// Replays from `req.from` into `sink`, overlaying `offsets` and `watermark`
+/// with every Commit handed over.
+///
+/// With `max_entries = n`, at most `n` entries are read, except that a call
+/// always hands over something when the log holds anything to hand over: while
+/// nothing has been handed over, reading goes on past `n` to the end of the
+/// first transaction.
+///
+/// # Errors
+/// Opening errors of the reader (`PositionNotCovered`, `PositionBeyondEnd`,
+/// `NotARecordBoundary`), damage the mode does not tolerate as its typed error,
+/// `ReplaySink`, and I/O errors.
+pub(crate) fn replay(
+    req: &ReplayRequest<'_>,
+    sink: &mut dyn ReplaySink,
+    offsets: &mut HashMap<String, u64>,
+    watermark: &mut Option<i64>,
+) -> Result<ReplayOutcome> {
+    let mut reader = open_reader(req, req.from)?;
+    let mut out = ReplayOutcome {
+        position: req.from,
+        ..ReplayOutcome::nothing()
+    };
+    let mut pending = Pending::default();
+    let plain = req.transactions == TransactionMode::NoTransactions;
+    loop {
+        let at = reader.position();
+        if req.target.is_some_and(|t| at >= t) {
+            let more = matches!(reader.read_next()?, WalReadResult::Entry(_));
+            out.end = ReplayEnd::Target { more };
+            break;
+        }
+        let entry = match reader.read_next()? {
+            WalReadResult::Entry(entry) => entry,
+            WalReadResult::Eof => {
+                out.end = ReplayEnd::Eof;
+                break;
+            }
+            WalReadResult::TornWrite { position, reason }
+                if req.mode != WalRecoveryMode::AbsoluteConsistency =>
+            {
+                out.end = ReplayEnd::TornTail { position, reason };
+                break;
+            }
+            _ => {
+                let error = damage_error(&reader);
+                if req.mode != WalRecoveryMode::PointInTime {
+                    return Err(error);
+                }
+                out.end = ReplayEnd::Damage {
+                    reason: error.to_string(),
+                };
+                break;
+            }
+        };
+        let limit_hit = req.max_entries > 0 && out.entries_read >= req.max_entries;
+        if limit_hit && out.position > req.from {
+            out.end = ReplayEnd::Limit;
+            break;
+        }
+        out.entries_read += 1;
+        let end = reader.position();
+        match entry {
+            WalEntry::Put { key, value } => {
+                pending.add(key, Some(value), req.buffer_bytes, plain);
+            }
+            WalEntry::Delete { key } => pending.add(key, None, req.buffer_bytes, plain),
+            WalEntry::Commit {
+                offsets: commit_offsets,
+                watermark: commit_watermark,
+            } => {
+                // The transaction started right after the last thing handed over.
+                let start = out.position;
+                hand_over(req, sink, &mut pending, &mut out, start, at)?;
+                let info = CommitInfo {
+                    position: at,
+                    end,
+                    offsets: &commit_offsets,
+                    watermark: commit_watermark,
+                };
+                sink.commit(&info).map_err(|source| Error::ReplaySink {
+                    position: at,
+                    source,
+                })?;
+                offsets.extend(commit_offsets);
+                if commit_watermark.is_some() {
+                    *watermark = commit_watermark;
+                }
+                out.transactions += 1;
+                out.position = end;
+                continue;
+            }
+            WalEntry::Checkpoint { .. } => {
+                if pending.entries == 0 {
+                    // Between transactions: not a change, opens nothing.
+                    out.position = end;
+                } else {
+                    pending.entries += 1;
+                }
+                continue;
+            }
+        }
+        if plain {
+            let start = out.position;
+            hand_over(req, sink, &mut pending, &mut out, start, at)?;
+            out.position = end;
+        }
+    }
+    out.pending_entries = pending.entries;
+    Ok(out)
+}
+
+impl Pending {
+    /// Adds a change read from the log; without transactions it is handed over
+    /// right after.
+    fn add(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, buffer_bytes: usize, plain: bool) {
+        self.entries += 1;
+        if self.spilled {
+            return;
+        }
+        self.bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+        self.changes.push((key, value));
+        if self.bytes > buffer_bytes && !plain {
+            tracing::debug!(
+                bytes = self.bytes,
+                buffer_bytes,
+                "transaction outgrew the replay buffer; it will be read again at its commit"
+            );
+            self.spilled = true;
+            self.changes = Vec::new();
+            self.bytes = 0;
+        }
+    }
+}
+
+/// Hands the pending changes to the sink: from memory, or for a spilled
+/// transaction by reading `[start, until)` again.
+fn hand_over(
+    req: &ReplayRequest<'_>,
+    sink: &mut dyn ReplaySink,
+    pending: &mut Pending,
+    out: &mut ReplayOutcome,
+    start: u64,
+    until: u64,
+) -> Result<()> {
+    let fail = |source| Error::ReplaySink {
+        position: until,
+        source,
+    };
+    if pending.spilled {
+        out.transactions_reread += 1;
+        let mut again = open_reader(req, start)?;
+        while again.position() < until {
+            match again.read_next()? {
+                WalReadResult::Entry(WalEntry::Put { key, value }) => {
+                    out.changes += 1;
+                    sink.apply(key, Some(value)).map_err(fail)?;
+                }
+                WalReadResult::Entry(WalEntry::Delete { key }) => {
+                    out.changes += 1;
+                    sink.apply(key, None).map_err(fail)?;
+                }
+                WalReadResult::Entry(_) => {}
+                _ => return Err(damage_error(&again)),
+            }
+        }
+    } else {
+        for (key, value) in pending.changes.drain(..) {
+            out.changes += 1;
+            sink.apply(key, value).map_err(fail)?;
+        }
+    }
+    *pending = Pending {
+        changes: std::mem::take(&mut pending.changes),
+        ..Pending::default()
+    };
+    Ok(())
+}
+
+fn open_reader(req: &ReplayRequest<'_>, position: u64) -> Result<WalReader> {
+    WalReader::open_with(req.storage.clone(), req.dir, position, req.max_record_size)
+}
+
+/// The typed error for the damage `reader` stopped at.
+fn damage_error(reader: &WalReader) -> Error {
+    reader
+        .damage_error()
+        .unwrap_or_else(|| Error::WalCorrupted {
+            path: reader.dir().to_path_buf(),
+            offset: 0,
+            position: reader.position(),
+            reason: "the log ended while a transaction was read again".into(),
+        })
+}

@@ -1,0 +1,73 @@
+//! [`RecoveryReport`]: what recovery found, skipped, cut and how long each phase
+//! took.
+
+use crate::checkpoint::RejectedCheckpoint;
+use crate::wal::RepairReport;
+use std::time::Duration;
+
+/// Time spent in each phase of one recovery call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PhaseTimings {
+    /// Opening the log and cutting damage it tolerates.
+    pub repair: Duration,
+    /// Choosing, verifying and loading the checkpoint.
+    pub checkpoint: Duration,
+    /// Reading the log and handing over committed changes.
+    pub replay: Duration,
+    /// Cutting the uncommitted tail and closing the log.
+    pub tail_cut: Duration,
+    /// The whole call.
+    pub total: Duration,
+}
+
+/// A torn tail that was read up to but not cut (repair off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TornTail {
+    /// Log position where the valid prefix ends.
+    pub position: u64,
+    /// What is torn, in which segment file, at which offset.
+    pub reason: String,
+}
+
+/// What one recovery call did (docs/RECOVERY.md, "The report").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Checkpoints newer than the one used that failed verification or
+    /// loading, newest first, with the reason.
+    pub rejected_checkpoints: Vec<RejectedCheckpoint>,
+    /// Checkpoints passed over because they were taken after the target position.
+    pub skipped_after_target: Vec<u64>,
+    /// What the log repair cut, when it cut something.
+    pub wal_repair: Option<RepairReport>,
+    /// A torn tail replay stopped at and left in place (repair off).
+    pub torn_tail: Option<TornTail>,
+    /// Damage replay stopped at under `PointInTime` without repair (the typed
+    /// error's message).
+    pub stopped_at_damage: Option<String>,
+    /// Entries after the last Commit read (never returned).
+    pub uncommitted_entries: u64,
+    /// Where those entries start (the log position the uncommitted tail was cut
+    /// at, with repair on).
+    pub uncommitted_position: Option<u64>,
+    /// Bytes cut with the uncommitted tail (0 when not cut).
+    pub uncommitted_bytes_cut: u64,
+    /// Commits replayed.
+    pub committed_transactions: u64,
+    /// Puts and Deletes handed over.
+    pub changes_applied: u64,
+    /// Transactions larger than the buffer, read from the log a second time.
+    pub transactions_reread: u64,
+    /// Time per phase.
+    pub timings: PhaseTimings,
+}
+
+impl RecoveryReport {
+    /// Every byte recovery cut from the log: the repaired damage and the
+    /// uncommitted tail.
+    pub fn bytes_cut(&self) -> u64 {
+        self.wal_repair.as_ref().map_or(0, |r| r.bytes_cut) + self.uncommitted_bytes_cut
+    }
+}

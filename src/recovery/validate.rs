@@ -1,0 +1,59 @@
+//! [`validate_checkpoint`]: complete verification of one checkpoint directory.
+
+use crate::checkpoint::{
+    parse_checkpoint_dir_name, Check, CheckpointStore, IncrementalCheckpointMetadata, Memo,
+};
+use crate::error::{Error, Result};
+use crate::storage::{default_storage, Storage};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Verifies the checkpoint directory `checkpoint_path` (a `checkpoint-<id>`
+/// directory inside a checkpoint directory) completely: its metadata, the size
+/// and every checksum of every file it lists, and its delta chain in the
+/// sibling directories. Returns its metadata.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the path is not named like a checkpoint
+/// directory; the first problem found, as a typed error naming the file
+/// (`CheckpointCorrupted`, `CheckpointFileMismatch`, `StateChecksumMismatch`,
+/// `UnsupportedVersion`, `Io` for a missing file, ...); `CheckpointCorrupted`
+/// naming the checkpoint when its chain does not verify.
+pub fn validate_checkpoint(
+    checkpoint_path: impl AsRef<Path>,
+) -> Result<IncrementalCheckpointMetadata> {
+    validate_checkpoint_with(default_storage(), checkpoint_path.as_ref())
+}
+
+/// [`validate_checkpoint`] through `storage`.
+///
+/// # Errors
+/// As [`validate_checkpoint`].
+pub fn validate_checkpoint_with(
+    storage: Arc<dyn Storage>,
+    checkpoint_path: &Path,
+) -> Result<IncrementalCheckpointMetadata> {
+    let id = checkpoint_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_checkpoint_dir_name)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} is not a checkpoint directory (named checkpoint-<20 digits>)",
+                checkpoint_path.display()
+            ))
+        })?;
+    let parent = checkpoint_path.parent().unwrap_or(Path::new("."));
+    let store = CheckpointStore::with_storage(storage, parent);
+    let meta = store.verify_checkpoint(id)?;
+    if meta.parent_id.is_some() {
+        store
+            .check_chain(id, Check::Full, &mut Memo::new())
+            .map_err(|reason| Error::CheckpointCorrupted {
+                path: checkpoint_path.to_path_buf(),
+                offset: None,
+                reason,
+            })?;
+    }
+    Ok(meta)
+}
