@@ -519,11 +519,11 @@ struct Recording {
 }
 
 impl ReplaySink for Recording {
-    fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), SinkError> {
-        if self.fail_on.as_ref() == Some(&key) {
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), SinkError> {
+        if self.fail_on.as_deref() == Some(key) {
             return Err("store is full".into());
         }
-        self.changes.push((key, value));
+        self.changes.push((key.to_vec(), value.map(<[u8]>::to_vec)));
         Ok(())
     }
 

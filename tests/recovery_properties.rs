@@ -166,10 +166,10 @@ struct Streamed(Vec<Change>);
 impl ReplaySink for Streamed {
     fn apply(
         &mut self,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
+        key: &[u8],
+        value: Option<&[u8]>,
     ) -> Result<(), highwater::recovery::SinkError> {
-        self.0.push((key, value));
+        self.0.push((key.to_vec(), value.map(<[u8]>::to_vec)));
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use super::config::TransactionMode;
 use super::sink::{CommitInfo, ReplaySink};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
-use crate::wal::{WalEntry, WalReadResult, WalReader, WalRecoveryMode};
+use crate::wal::{WalEntry, WalEntryRef, WalReadRef, WalReadResult, WalReader, WalRecoveryMode};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -99,17 +99,6 @@ impl ReplayOutcome {
     }
 }
 
-/// The transaction being read.
-#[derive(Default)]
-struct Pending {
-    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    bytes: usize,
-    /// Entries read since the last position handed over.
-    entries: u64,
-    /// Whether it outgrew the buffer (its changes are read again at its Commit).
-    spilled: bool,
-}
-
 /// Replays from `req.from` into `sink`, overlaying `offsets` and `watermark`
 /// with every Commit handed over.
 ///
@@ -138,23 +127,23 @@ pub(crate) fn replay(
     loop {
         let at = reader.position();
         if req.target.is_some_and(|t| at >= t) {
-            let more = matches!(reader.read_next()?, WalReadResult::Entry(_));
+            let more = matches!(reader.read_next_ref()?, WalReadRef::Entry(_));
             out.end = ReplayEnd::Target { more };
             break;
         }
-        let entry = match reader.read_next()? {
-            WalReadResult::Entry(entry) => entry,
-            WalReadResult::Eof => {
-                out.end = ReplayEnd::Eof;
-                break;
-            }
-            WalReadResult::TornWrite { position, reason }
+        let entry = match reader.read_next_ref()? {
+            WalReadRef::Entry(entry) => entry,
+            WalReadRef::End(WalReadResult::TornWrite { position, reason })
                 if req.mode != WalRecoveryMode::AbsoluteConsistency =>
             {
                 out.end = ReplayEnd::TornTail { position, reason };
                 break;
             }
-            _ => {
+            WalReadRef::End(WalReadResult::Eof) => {
+                out.end = ReplayEnd::Eof;
+                break;
+            }
+            WalReadRef::End(_) => {
                 let error = damage_error(&reader);
                 if req.mode != WalRecoveryMode::PointInTime {
                     return Err(error);
@@ -171,81 +160,123 @@ pub(crate) fn replay(
             break;
         }
         out.entries_read += 1;
+        let commit = match entry {
+            WalEntryRef::Put { key, value } if plain => {
+                apply(sink, &mut out, key, Some(value), at)?;
+                None
+            }
+            WalEntryRef::Delete { key } if plain => {
+                apply(sink, &mut out, key, None, at)?;
+                None
+            }
+            WalEntryRef::Put { key, value } => {
+                pending.add(key, Some(value), req.buffer_bytes);
+                continue;
+            }
+            WalEntryRef::Delete { key } => {
+                pending.add(key, None, req.buffer_bytes);
+                continue;
+            }
+            WalEntryRef::Owned(WalEntry::Commit { offsets, watermark }) => {
+                Some((offsets, watermark))
+            }
+            WalEntryRef::Owned(_) if pending.entries > 0 => {
+                // A marker inside a transaction belongs to it.
+                pending.entries += 1;
+                continue;
+            }
+            // A marker between transactions: not a change, opens nothing.
+            WalEntryRef::Owned(_) => None,
+        };
         let end = reader.position();
-        match entry {
-            WalEntry::Put { key, value } => {
-                pending.add(key, Some(value), req.buffer_bytes, plain);
-            }
-            WalEntry::Delete { key } => pending.add(key, None, req.buffer_bytes, plain),
-            WalEntry::Commit {
-                offsets: commit_offsets,
-                watermark: commit_watermark,
-            } => {
-                // The transaction started right after the last thing handed over.
-                let start = out.position;
-                hand_over(req, sink, &mut pending, &mut out, start, at)?;
-                let info = CommitInfo {
-                    position: at,
-                    end,
-                    offsets: &commit_offsets,
-                    watermark: commit_watermark,
-                };
-                sink.commit(&info).map_err(|source| Error::ReplaySink {
-                    position: at,
-                    source,
-                })?;
-                offsets.extend(commit_offsets);
-                if commit_watermark.is_some() {
-                    *watermark = commit_watermark;
-                }
-                out.transactions += 1;
-                out.position = end;
-                continue;
-            }
-            WalEntry::Checkpoint { .. } => {
-                if pending.entries == 0 {
-                    // Between transactions: not a change, opens nothing.
-                    out.position = end;
-                } else {
-                    pending.entries += 1;
-                }
-                continue;
-            }
-        }
-        if plain {
+        if let Some((commit_offsets, commit_watermark)) = commit {
+            // The transaction started right after the last thing handed over.
             let start = out.position;
             hand_over(req, sink, &mut pending, &mut out, start, at)?;
-            out.position = end;
+            let info = CommitInfo {
+                position: at,
+                end,
+                offsets: &commit_offsets,
+                watermark: commit_watermark,
+            };
+            sink.commit(&info).map_err(|source| Error::ReplaySink {
+                position: at,
+                source,
+            })?;
+            offsets.extend(commit_offsets);
+            if commit_watermark.is_some() {
+                *watermark = commit_watermark;
+            }
+            out.transactions += 1;
         }
+        out.position = end;
     }
     out.pending_entries = pending.entries;
     Ok(out)
 }
 
+/// Hands one change to the sink.
+fn apply(
+    sink: &mut dyn ReplaySink,
+    out: &mut ReplayOutcome,
+    key: &[u8],
+    value: Option<&[u8]>,
+    position: u64,
+) -> Result<()> {
+    out.changes += 1;
+    sink.apply(key, value)
+        .map_err(|source| Error::ReplaySink { position, source })
+}
+
+/// The transaction being read: its keys and values copied into one arena (no
+/// allocation per entry once the arena has grown).
+#[derive(Default)]
+struct Pending {
+    arena: Vec<u8>,
+    /// Per change: where its key starts in `arena`, the key's length, and the
+    /// value's length (it follows the key) or `None` for a Delete.
+    spans: Vec<(usize, usize, Option<usize>)>,
+    /// Entries read since the last position handed over.
+    entries: u64,
+    /// Whether it outgrew the buffer (its changes are read again at its Commit).
+    spilled: bool,
+}
+
 impl Pending {
-    /// Adds a change read from the log; without transactions it is handed over
-    /// right after.
-    fn add(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, buffer_bytes: usize, plain: bool) {
+    /// Adds a change read from the log, unless the transaction has spilled.
+    fn add(&mut self, key: &[u8], value: Option<&[u8]>, buffer_bytes: usize) {
         self.entries += 1;
         if self.spilled {
             return;
         }
-        self.bytes += key.len() + value.as_ref().map_or(0, Vec::len);
-        self.changes.push((key, value));
-        if self.bytes > buffer_bytes && !plain {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(key);
+        if let Some(value) = value {
+            self.arena.extend_from_slice(value);
+        }
+        self.spans.push((start, key.len(), value.map(<[u8]>::len)));
+        if self.arena.len() > buffer_bytes {
             tracing::debug!(
-                bytes = self.bytes,
+                bytes = self.arena.len(),
                 buffer_bytes,
                 "transaction outgrew the replay buffer; it will be read again at its commit"
             );
             self.spilled = true;
-            self.changes = Vec::new();
-            self.bytes = 0;
+            self.arena = Vec::new();
+            self.spans = Vec::new();
         }
+    }
+
+    /// Forgets the transaction, keeping the allocations.
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.spans.clear();
+        self.entries = 0;
+        self.spilled = false;
     }
 }
 
-/// Hands the pending changes to the sink: from memory, or for a spilled
+/// Hands the pending changes to the sink: from the arena, or for a spilled
 /// transaction by reading `[start, until)` again.
 fn hand_over(
     req: &ReplayRequest<'_>,
@@ -255,37 +286,29 @@ fn hand_over(
     start: u64,
     until: u64,
 ) -> Result<()> {
-    let fail = |source| Error::ReplaySink {
-        position: until,
-        source,
-    };
     if pending.spilled {
         out.transactions_reread += 1;
         let mut again = open_reader(req, start)?;
         while again.position() < until {
-            match again.read_next()? {
-                WalReadResult::Entry(WalEntry::Put { key, value }) => {
-                    out.changes += 1;
-                    sink.apply(key, Some(value)).map_err(fail)?;
+            match again.read_next_ref()? {
+                WalReadRef::Entry(WalEntryRef::Put { key, value }) => {
+                    apply(sink, out, key, Some(value), until)?;
                 }
-                WalReadResult::Entry(WalEntry::Delete { key }) => {
-                    out.changes += 1;
-                    sink.apply(key, None).map_err(fail)?;
+                WalReadRef::Entry(WalEntryRef::Delete { key }) => {
+                    apply(sink, out, key, None, until)?;
                 }
-                WalReadResult::Entry(_) => {}
-                _ => return Err(damage_error(&again)),
+                WalReadRef::Entry(_) => {}
+                WalReadRef::End(_) => return Err(damage_error(&again)),
             }
         }
     } else {
-        for (key, value) in pending.changes.drain(..) {
-            out.changes += 1;
-            sink.apply(key, value).map_err(fail)?;
+        for &(at, key_len, value_len) in &pending.spans {
+            let key = &pending.arena[at..at + key_len];
+            let value = value_len.map(|n| &pending.arena[at + key_len..at + key_len + n]);
+            apply(sink, out, key, value, until)?;
         }
     }
-    *pending = Pending {
-        changes: std::mem::take(&mut pending.changes),
-        ..Pending::default()
-    };
+    pending.clear();
     Ok(())
 }
 

@@ -29,10 +29,11 @@ pub struct CommitInfo<'a> {
 /// ([`RecoveryManager::recover_into`](super::RecoveryManager::recover_into)).
 pub trait ReplaySink {
     /// A committed Put (`Some(value)`) or Delete (`None`) of `key`, in log order.
+    /// The slices borrow from replay's buffers; copy what must outlive the call.
     ///
     /// # Errors
     /// Any error of the caller's store; it stops recovery.
-    fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), SinkError>;
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), SinkError>;
 
     /// The transaction whose changes were just applied ends with this Commit.
     /// The default does nothing.
@@ -52,8 +53,8 @@ pub(crate) struct CollectChanges {
 }
 
 impl ReplaySink for CollectChanges {
-    fn apply(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), SinkError> {
-        self.changes.push((key, value));
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), SinkError> {
+        self.changes.push((key.to_vec(), value.map(<[u8]>::to_vec)));
         Ok(())
     }
 }
@@ -63,7 +64,7 @@ impl ReplaySink for CollectChanges {
 pub(crate) struct DiscardChanges;
 
 impl ReplaySink for DiscardChanges {
-    fn apply(&mut self, _key: Vec<u8>, _value: Option<Vec<u8>>) -> Result<(), SinkError> {
+    fn apply(&mut self, _key: &[u8], _value: Option<&[u8]>) -> Result<(), SinkError> {
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! is allocated.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// Record kind of [`WalEntry::Put`].
 pub const KIND_PUT: u8 = 1;
@@ -147,16 +148,13 @@ impl WalEntry {
     /// # Errors
     /// A [`DecodeError`] when the bytes are not exactly one entry of that kind.
     pub fn decode(kind: u8, payload: &[u8]) -> Result<WalEntry, DecodeError> {
+        WalEntryRef::decode(kind, payload).map(WalEntryRef::into_owned)
+    }
+
+    /// Decodes a Commit or Checkpoint payload (the kinds that own their data).
+    fn decode_owned(kind: u8, payload: &[u8]) -> Result<WalEntry, DecodeError> {
         let mut r = Cursor { b: payload, at: 0 };
         let entry = match kind {
-            KIND_PUT => {
-                let key = r.bytes("key")?.to_vec();
-                let value = r.bytes("value")?.to_vec();
-                WalEntry::Put { key, value }
-            }
-            KIND_DELETE => WalEntry::Delete {
-                key: r.bytes("key")?.to_vec(),
-            },
             KIND_COMMIT => {
                 let flag_at = r.at;
                 let flag = r.take("watermark flag", 1)?[0];
@@ -190,11 +188,83 @@ impl WalEntry {
             },
             other => return Err(DecodeError::UnknownKind(other)),
         };
-        if r.remaining() != 0 {
-            return Err(DecodeError::TrailingBytes(r.remaining()));
-        }
+        r.finish()?;
         Ok(entry)
     }
+}
+
+/// A decoded entry whose keys and values borrow from the record's payload: what
+/// replay reads without allocating per entry. Commits and Checkpoint markers
+/// (rare, small) are decoded owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WalEntryRef<'a> {
+    /// [`WalEntry::Put`], borrowed.
+    Put {
+        /// The key.
+        key: &'a [u8],
+        /// The new value.
+        value: &'a [u8],
+    },
+    /// [`WalEntry::Delete`], borrowed.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+    },
+    /// A Commit or Checkpoint marker.
+    Owned(WalEntry),
+}
+
+impl<'a> WalEntryRef<'a> {
+    /// Decodes the payload of a record of `kind`, borrowing keys and values.
+    ///
+    /// # Errors
+    /// A [`DecodeError`] when the bytes are not exactly one entry of that kind.
+    pub fn decode(kind: u8, payload: &'a [u8]) -> Result<Self, DecodeError> {
+        match change_ranges(kind, payload)? {
+            Some((key, Some(value))) => Ok(WalEntryRef::Put {
+                key: &payload[key],
+                value: &payload[value],
+            }),
+            Some((key, None)) => Ok(WalEntryRef::Delete { key: &payload[key] }),
+            None => WalEntry::decode_owned(kind, payload).map(WalEntryRef::Owned),
+        }
+    }
+
+    /// The owned entry.
+    pub fn into_owned(self) -> WalEntry {
+        match self {
+            WalEntryRef::Put { key, value } => WalEntry::Put {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            },
+            WalEntryRef::Delete { key } => WalEntry::Delete { key: key.to_vec() },
+            WalEntryRef::Owned(entry) => entry,
+        }
+    }
+}
+
+/// A change's key range and, for a Put, its value range.
+pub(crate) type ChangeRanges = (Range<usize>, Option<Range<usize>>);
+
+/// Byte ranges in `payload` of a Put's key and value, or a Delete's key (value
+/// `None`); `None` for the other kinds. Ranges, not slices, so that a reader can
+/// validate a record before it lends out its bytes.
+///
+/// # Errors
+/// A [`DecodeError`] when a Put or Delete payload is not exactly one entry.
+pub(crate) fn change_ranges(kind: u8, payload: &[u8]) -> Result<Option<ChangeRanges>, DecodeError> {
+    let mut r = Cursor { b: payload, at: 0 };
+    let ranges = match kind {
+        KIND_PUT => {
+            let key = r.range("key")?;
+            (key, Some(r.range("value")?))
+        }
+        KIND_DELETE => (r.range("key")?, None),
+        _ => return Ok(None),
+    };
+    r.finish()?;
+    Ok(Some(ranges))
 }
 
 struct Cursor<'a> {
@@ -230,6 +300,22 @@ impl<'a> Cursor<'a> {
     fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let len = u32::from_le_bytes(self.array(field)?);
         self.take(field, len as u64)
+    }
+
+    /// A length-prefixed field, as a range of the payload.
+    fn range(&mut self, field: &'static str) -> Result<Range<usize>, DecodeError> {
+        let len = u32::from_le_bytes(self.array(field)?);
+        let start = self.at;
+        self.take(field, len as u64)?;
+        Ok(start..self.at)
+    }
+
+    /// Fails when bytes are left over.
+    fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
     }
 }
 

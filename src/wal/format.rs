@@ -184,10 +184,13 @@ pub enum RecordHeaderProblem {
 /// CRC32C of a record header's first 12 bytes, seeded with the segment identity and
 /// the record's position.
 fn header_crc(segment_id: u64, position: u64, first12: &[u8]) -> u32 {
-    let mut seed = [0u8; 16];
-    seed[0..8].copy_from_slice(&segment_id.to_le_bytes());
-    seed[8..16].copy_from_slice(&position.to_le_bytes());
-    crc32c::crc32c_append(crc32c::crc32c(&seed), first12)
+    // One pass over identity ‖ position ‖ header: the same value as appending the
+    // header to the CRC of the seed, in one call instead of two.
+    let mut buf = [0u8; 28];
+    buf[0..8].copy_from_slice(&segment_id.to_le_bytes());
+    buf[8..16].copy_from_slice(&position.to_le_bytes());
+    buf[16..28].copy_from_slice(first12);
+    crc32c::crc32c(&buf)
 }
 
 impl RecordHeader {

@@ -24,13 +24,13 @@ mod scan;
 mod segment;
 mod sync;
 
-pub use entry::{DecodeError, WalEntry};
+pub use entry::{DecodeError, WalEntry, WalEntryRef};
 pub use format::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub use log::{WalStats, WriteAheadLog};
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };
-pub use reader::{WalReadResult, WalReader};
+pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use repair::RepairReport;
 pub use segment::segment_file_name;
 

@@ -8,7 +8,7 @@
 //! and report it as a torn write; [`WriteAheadLog::read_from`](super::WriteAheadLog::read_from)
 //! writes out the log's buffer first, so it sees everything appended before it.
 
-use super::entry::{WalEntry, KIND_SYNC_MARKER};
+use super::entry::{change_ranges, WalEntry, WalEntryRef, KIND_SYNC_MARKER};
 use super::scan::{Damage, DamageClass, Problem, SegmentScanner, Step};
 use super::segment::{list_segments, SegmentMeta};
 use super::DEFAULT_MAX_RECORD_SIZE;
@@ -274,41 +274,37 @@ impl WalReader {
     /// I/O errors and [`Error::UnsupportedVersion`]. Damage is not an error here but
     /// a [`WalReadResult`] variant.
     pub fn read_next(&mut self) -> Result<WalReadResult> {
+        Ok(match self.read_next_ref()? {
+            WalReadRef::Entry(entry) => WalReadResult::Entry(entry.into_owned()),
+            WalReadRef::End(end) => end,
+        })
+    }
+
+    /// Reads the next entry without copying its key and value: they borrow from
+    /// the reader's buffer until the next call.
+    ///
+    /// # Errors
+    /// As [`read_next`](Self::read_next).
+    pub fn read_next_ref(&mut self) -> Result<WalReadRef<'_>> {
         loop {
             if let Some(t) = &self.terminal {
-                return Ok(t.clone());
+                return Ok(WalReadRef::End(t.clone()));
             }
             let Some(scanner) = self.scanner.as_mut() else {
                 self.terminal = Some(WalReadResult::Eof);
                 continue;
             };
             let offset = scanner.offset();
-            match scanner.next_record()? {
+            let (position, kind) = match scanner.next_record()? {
                 Step::Record {
                     kind: KIND_SYNC_MARKER,
                     payload: [],
                     ..
-                } => self.position = scanner.position(),
-                Step::Record {
-                    position,
-                    kind,
-                    payload,
-                } => match WalEntry::decode(kind, payload) {
-                    Ok(entry) => {
-                        self.position = scanner.position();
-                        return Ok(WalReadResult::Entry(entry));
-                    }
-                    Err(e) => {
-                        let damage = Damage {
-                            class: DamageClass::Corrupt,
-                            path: scanner.path().to_path_buf(),
-                            offset,
-                            position,
-                            problem: Problem::Undecodable(e.to_string()),
-                        };
-                        self.stop_at(damage);
-                    }
-                },
+                } => {
+                    self.position = scanner.position();
+                    continue;
+                }
+                Step::Record { position, kind, .. } => (position, kind),
                 Step::End => {
                     if self.index + 1 < self.segments.len() {
                         self.index += 1;
@@ -316,14 +312,59 @@ impl WalReader {
                     } else {
                         self.terminal = Some(WalReadResult::Eof);
                     }
+                    continue;
                 }
                 Step::Damaged(d) => {
                     self.position = d.position;
                     self.stop_at(d);
+                    continue;
                 }
-            }
+            };
+            // Decide on the verified payload first, then lend it out: a borrow is
+            // only taken on the path that returns it.
+            let scanner = self.scanner.as_ref().expect("segment is open");
+            let next = scanner.position();
+            let problem = match change_ranges(kind, scanner.last_payload()) {
+                Ok(Some((key, value))) => {
+                    self.position = next;
+                    let payload = self.scanner.as_ref().expect("open").last_payload();
+                    return Ok(WalReadRef::Entry(match value {
+                        Some(value) => WalEntryRef::Put {
+                            key: &payload[key],
+                            value: &payload[value],
+                        },
+                        None => WalEntryRef::Delete { key: &payload[key] },
+                    }));
+                }
+                Ok(None) => match WalEntry::decode(kind, scanner.last_payload()) {
+                    Ok(entry) => {
+                        self.position = next;
+                        return Ok(WalReadRef::Entry(WalEntryRef::Owned(entry)));
+                    }
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            let damage = Damage {
+                class: DamageClass::Corrupt,
+                path: scanner.path().to_path_buf(),
+                offset,
+                position,
+                problem: Problem::Undecodable(problem.to_string()),
+            };
+            self.stop_at(damage);
         }
     }
+}
+
+/// What [`WalReader::read_next_ref`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WalReadRef<'a> {
+    /// The next entry, borrowing from the reader.
+    Entry(WalEntryRef<'a>),
+    /// The end of what can be read: `Eof` or the damage found (never `Entry`).
+    End(WalReadResult),
 }
 
 impl Iterator for WalReader {

@@ -195,6 +195,8 @@ pub struct SegmentScanner {
     max_record_size: u32,
     window: Vec<u8>,
     window_start: u64,
+    /// Where the payload of the last record returned lies in `window`.
+    last_payload: std::ops::Range<usize>,
 }
 
 impl SegmentScanner {
@@ -263,6 +265,7 @@ impl SegmentScanner {
             max_record_size,
             window: Vec::new(),
             window_start: 0,
+            last_payload: 0..0,
         })
     }
 
@@ -274,6 +277,12 @@ impl SegmentScanner {
     /// The segment's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The payload of the last record [`next_record`](Self::next_record)
+    /// returned (checksum verified).
+    pub fn last_payload(&self) -> &[u8] {
+        &self.window[self.last_payload.clone()]
     }
 
     /// File offset of the next record.
@@ -393,7 +402,11 @@ impl SegmentScanner {
         }
         let position = self.position_of(offset);
         self.offset = offset + size;
-        let payload = self.bytes_at(payload_start, header.payload_len as usize)?;
+        let len = header.payload_len as usize;
+        self.bytes_at(payload_start, len)?;
+        let start = (payload_start - self.window_start) as usize;
+        self.last_payload = start..start + len;
+        let payload = &self.window[self.last_payload.clone()];
         Ok(Step::Record {
             position,
             kind: header.kind,
