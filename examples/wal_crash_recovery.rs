@@ -4,13 +4,18 @@
 //! The parent process starts a child that consumes a numbered source, keeps word
 //! counts, and logs each batch as one transaction (Puts of the changed counts, then
 //! a Commit carrying the source offset), durably. The parent kills the child at an
-//! arbitrary moment, repairs the log's torn tail, rebuilds the state from committed
-//! transactions only, resumes the source at the committed offset, and checks the
-//! final counts against a run that never crashed.
+//! arbitrary moment, then `RecoveryManager` repairs the log's torn tail, streams
+//! the committed changes into the counts, cuts the uncommitted tail and returns the
+//! committed source offset; the operator resumes there, and the final counts are
+//! checked against a run that never crashed.
 //!
 //! Run: `cargo run --example wal_crash_recovery`
 
-use highwater::{SyncPolicy, WalEntry, WalOptions, WalReadResult, WriteAheadLog};
+use highwater::recovery::SinkError;
+use highwater::{
+    RecoveredState, RecoveryConfig, RecoveryManager, ReplaySink, SyncPolicy, WalEntry, WalOptions,
+    WriteAheadLog,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -28,30 +33,28 @@ fn event(i: u64) -> &'static str {
     WORDS[((i * 2_654_435_761) % 7) as usize]
 }
 
-/// Rebuilds state from committed transactions; returns the counts and the offset to
-/// resume the source from.
-fn recover(wal: &WriteAheadLog) -> highwater::Result<(Counts, u64, u64)> {
-    let mut counts = Counts::new();
-    let mut pending: Vec<(String, u64)> = Vec::new();
-    let mut resume_at = 0;
-    let mut reader = wal.read_from(wal.first_position())?;
-    loop {
-        match reader.read_next()? {
-            WalReadResult::Entry(WalEntry::Put { key, value }) => {
-                let word = String::from_utf8(key).expect("keys are words");
-                let count = u64::from_le_bytes(value.try_into().expect("8-byte counts"));
-                pending.push((word, count));
-            }
-            WalReadResult::Entry(WalEntry::Commit { offsets, .. }) => {
-                counts.extend(pending.drain(..));
-                resume_at = offsets[SOURCE];
-            }
-            WalReadResult::Entry(_) => {}
-            WalReadResult::Eof => break,
-            other => panic!("log damaged beyond a torn tail: {other:?}"),
-        }
+/// Rebuilds the counts from what `RecoveryManager` hands over: committed changes
+/// only, in log order.
+#[derive(Default)]
+struct CountsSink(Counts);
+
+impl ReplaySink for CountsSink {
+    fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), SinkError> {
+        let word = String::from_utf8(key.to_vec())?;
+        let count = u64::from_le_bytes(value.ok_or("counts are never deleted")?.try_into()?);
+        self.0.insert(word, count);
+        Ok(())
     }
-    Ok((counts, resume_at, pending.len() as u64))
+}
+
+/// Recovers (repairing the torn tail and cutting the uncommitted tail); returns
+/// the counts, the source offset to resume from, and the recovery report.
+fn recover(dir: &Path) -> highwater::Result<(Counts, u64, RecoveredState)> {
+    let config = RecoveryConfig::new(&dir.join("checkpoints"), &dir.join("wal"));
+    let mut sink = CountsSink::default();
+    let recovered = RecoveryManager::new(config).recover_into(&mut sink)?;
+    let resume_at = recovered.source_offsets.get(SOURCE).copied().unwrap_or(0);
+    Ok((sink.0, resume_at, recovered))
 }
 
 /// Processes the source from `from` to the end, one durable transaction per batch.
@@ -88,7 +91,7 @@ fn run(wal: &WriteAheadLog, counts: &mut Counts, from: u64, report: bool) -> hig
 
 fn open(dir: &Path) -> highwater::Result<WriteAheadLog> {
     WriteAheadLog::open(
-        dir,
+        dir.join("wal"),
         WalOptions::default().with_sync_policy(SyncPolicy::EveryWrite),
     )
 }
@@ -97,9 +100,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 3 && args[1] == "--child" {
         // The operator process: recover, then process until killed.
+        let (mut counts, from, _) = recover(Path::new(&args[2]))?;
         let wal = open(Path::new(&args[2]))?;
-        wal.repair()?;
-        let (mut counts, from, _) = recover(&wal)?;
         run(&wal, &mut counts, from, true)?;
         return Ok(());
     }
@@ -135,16 +137,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         acked.len()
     );
 
-    let wal = open(dir.path())?;
-    let report = wal.repair()?;
-    if report.cut_anything() {
+    let (mut counts, resume_at, recovered) = recover(dir.path())?;
+    let report = &recovered.report;
+    if let Some(repair) = &report.wal_repair {
         println!(
             "repaired a torn tail: cut {} bytes at position {} ({})",
-            report.bytes_cut, report.position, report.reason
+            repair.bytes_cut, repair.position, repair.reason
         );
     }
-    let (mut counts, resume_at, dropped) = recover(&wal)?;
-    println!("recovered state at source offset {resume_at}; {dropped} uncommitted entries ignored");
+    println!(
+        "recovered {} transactions at source offset {resume_at}; {} uncommitted entries dropped and cut",
+        report.committed_transactions, report.uncommitted_entries
+    );
+    let wal = open(dir.path())?;
     assert!(resume_at >= last_acked, "an acknowledged commit was lost");
     run(&wal, &mut counts, resume_at, false)?;
 
