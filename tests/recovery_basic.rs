@@ -495,7 +495,8 @@ fn point_in_time_restore_uses_the_checkpoint_before_the_target() {
     assert_eq!(r.state_changes, vec![change("b", Some("2"))]);
     assert_eq!(r.source_offsets["src"], 2);
     assert_eq!(r.wal_position, target);
-    assert!(r.has_more);
+    assert!(r.report.stopped_at_target);
+    assert!(!r.has_more, "has_more is for entry limits only");
     assert_eq!(
         wal_bytes(&d.wal),
         before,

@@ -1,5 +1,5 @@
 //! [`RecoveryManager`]: the recovery steps of docs/RECOVERY.md in order —
-//! repair, choose the checkpoint, check coverage, replay, cut the uncommitted
+//! choose the checkpoint, repair, check coverage, replay, cut the uncommitted
 //! tail — with the I/O at the edges and the decisions in `replay` and `choose`.
 
 use super::choose::{choose_checkpoint, Base};
@@ -9,7 +9,7 @@ use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::report::{RecoveryReport, TornTail};
 use super::sink::{CollectChanges, DiscardChanges, ReplaySink};
 use crate::error::{Error, IoContext, Result};
-use crate::wal::{SyncPolicy, WalOptions, WriteAheadLog};
+use crate::wal::{sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
 use std::path::Path;
 use std::time::Instant;
 
@@ -49,8 +49,8 @@ impl RecoveryManager {
             .recover()
     }
 
-    /// Runs recovery: repairs the log (when `repair_wal`), loads the newest
-    /// restorable checkpoint (falling back to older ones), replays the committed
+    /// Runs recovery: loads the newest restorable checkpoint (falling back to
+    /// older ones), repairs the log (when `repair_wal`), replays the committed
     /// log entries after it and cuts the uncommitted tail (docs/RECOVERY.md).
     ///
     /// # Errors
@@ -118,30 +118,42 @@ impl RecoveryManager {
         let storage = cfg.storage.clone();
         let log_exists = storage.exists(&cfg.wal_path).ctx("stat", &cfg.wal_path)?;
 
-        // 1. Repair the log's tail.
-        let phase = Instant::now();
-        let wal = if cfg.repair_wal && log_exists {
-            let options = WalOptions::new()
-                .with_sync_policy(SyncPolicy::Manual)
-                .with_recovery_mode(cfg.wal_recovery_mode)
-                .with_max_record_size(cfg.max_record_size)
-                .with_storage(storage.clone());
-            let wal = WriteAheadLog::open(&cfg.wal_path, options)?;
-            let repaired = wal.repair()?;
-            report.wal_repair = repaired.cut_anything().then_some(repaired);
-            Some(wal)
-        } else {
-            None
-        };
-        report.timings.repair = phase.elapsed();
-
-        // 2. Choose the checkpoint (or continue from the previous piece).
+        // 1. Choose the checkpoint first (it only reads): the repair must know
+        // which part of the log the checkpoint still needs.
         let phase = Instant::now();
         let base = match previous {
             Some(p) => Base::continuing(p),
             None => choose_checkpoint(cfg, &mut report)?,
         };
         report.timings.checkpoint = phase.elapsed();
+
+        // 2. Repair the log's tail (or, read-only, make what is there durable).
+        let phase = Instant::now();
+        let wal = if !log_exists {
+            None
+        } else if cfg.repair_wal {
+            let options = WalOptions::new()
+                .with_sync_policy(SyncPolicy::Manual)
+                .with_recovery_mode(cfg.wal_recovery_mode)
+                .with_max_record_size(cfg.max_record_size)
+                .with_storage(storage.clone());
+            let wal = WriteAheadLog::open(&cfg.wal_path, options)?;
+            if let Some((at, damage)) = wal.pending_cut() {
+                if at < base.wal_position {
+                    // PointInTime would cut the log below the checkpoint's
+                    // position, removing log the checkpoint needs: refuse.
+                    tracing::error!(wal = %cfg.wal_path.display(), cut_at = at, checkpoint_position = base.wal_position, %damage, "damage below the checkpoint's log position; not cutting");
+                    return Err(damage);
+                }
+            }
+            let repaired = wal.repair()?;
+            report.wal_repair = repaired.cut_anything().then_some(repaired);
+            Some(wal)
+        } else {
+            sync_newest_segment(storage.as_ref(), &cfg.wal_path)?;
+            None
+        };
+        report.timings.repair = phase.elapsed();
 
         // 3 and 4. Check coverage and replay.
         let phase = Instant::now();
@@ -178,9 +190,12 @@ impl RecoveryManager {
 
         // 5. Cut the uncommitted tail, then close the log (a durable sync marker).
         let phase = Instant::now();
-        if outcome.pending_entries > 0 && outcome.end.reached_end() {
+        let damaged = matches!(outcome.end, ReplayEnd::Damage { .. });
+        if (outcome.pending_entries > 0 || damaged) && outcome.end.reached_end() {
             report.uncommitted_entries = outcome.pending_entries;
             report.uncommitted_position = Some(outcome.position);
+            // Cut the uncommitted tail, and (PointInTime) a record that verified
+            // but does not decode: later Commits must land before neither.
             if let (Some(wal), None) = (&wal, cfg.target_position) {
                 report.uncommitted_bytes_cut = wal.truncate_from(outcome.position)?;
                 tracing::warn!(wal = %cfg.wal_path.display(), position = outcome.position, entries = outcome.pending_entries, bytes_cut = report.uncommitted_bytes_cut, "cut the uncommitted tail of the write-ahead log");
@@ -201,6 +216,7 @@ impl RecoveryManager {
             ReplayEnd::Damage { reason } => report.stopped_at_damage = Some(reason.clone()),
             _ => {}
         }
+        report.stopped_at_target = outcome.end == ReplayEnd::Target;
         report.committed_transactions = outcome.transactions;
         report.changes_applied = outcome.changes;
         report.transactions_reread = outcome.transactions_reread;
@@ -216,7 +232,7 @@ impl RecoveryManager {
             source_offsets: offsets,
             watermark,
             state_changes: Vec::new(),
-            has_more: outcome.end.more(),
+            has_more: outcome.end == ReplayEnd::Limit,
             report,
         };
         log_outcome(cfg, &state, base.wal_position);

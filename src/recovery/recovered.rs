@@ -43,7 +43,10 @@ pub struct RecoveredState {
     /// The committed changes replayed, in log order (`None` value: a Delete);
     /// filled only with `collect_state_changes`.
     pub state_changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// Bounded or point-in-time replay stopped before the end of the log.
+    /// Bounded replay stopped at its entry limit with more of the log to read:
+    /// call [`resume`](super::RecoveryManager::resume). (Point-in-time replay
+    /// that stops at its target does not set it; see
+    /// `report.stopped_at_target`.)
     pub has_more: bool,
     /// What recovery found, skipped and cut, and how long it took.
     pub report: RecoveryReport,

@@ -48,23 +48,14 @@ pub(crate) enum ReplayEnd {
     Damage { reason: String },
     /// The entry limit; entries follow.
     Limit,
-    /// The target position; `more` when entries follow it.
-    Target { more: bool },
+    /// An entry at or after the target position (not replayed).
+    Target,
 }
 
 impl ReplayEnd {
     /// Whether replay read to the end of the log.
     pub fn reached_end(&self) -> bool {
-        !matches!(self, ReplayEnd::Limit | ReplayEnd::Target { .. })
-    }
-
-    /// Whether entries follow where replay stopped.
-    pub fn more(&self) -> bool {
-        match self {
-            ReplayEnd::Limit => true,
-            ReplayEnd::Target { more } => *more,
-            _ => false,
-        }
+        !matches!(self, ReplayEnd::Limit | ReplayEnd::Target)
     }
 }
 
@@ -125,14 +116,9 @@ pub(crate) fn replay(
     let mut pending = Pending::default();
     let plain = req.transactions == TransactionMode::NoTransactions;
     loop {
-        let at = reader.position();
-        if req.target.is_some_and(|t| at >= t) {
-            let more = matches!(reader.read_next_ref()?, WalReadRef::Entry(_));
-            out.end = ReplayEnd::Target { more };
-            break;
-        }
-        let entry = match reader.read_next_ref()? {
-            WalReadRef::Entry(entry) => entry,
+        // `at`: the entry's own start (sync markers skipped before it excluded).
+        let (at, entry) = match reader.read_next_ref()? {
+            WalReadRef::Entry { position, entry } => (position, entry),
             WalReadRef::End(WalReadResult::TornWrite { position, reason })
                 if req.mode != WalRecoveryMode::AbsoluteConsistency =>
             {
@@ -154,6 +140,10 @@ pub(crate) fn replay(
                 break;
             }
         };
+        if req.target.is_some_and(|t| at >= t) {
+            out.end = ReplayEnd::Target;
+            break;
+        }
         let limit_hit = req.max_entries > 0 && out.entries_read >= req.max_entries;
         if limit_hit && out.position > req.from {
             out.end = ReplayEnd::Limit;
@@ -228,14 +218,17 @@ fn apply(
         .map_err(|source| Error::ReplaySink { position, source })
 }
 
+/// Where a buffered change's key starts in the arena, the key's length, and the
+/// value's length (it follows the key) or `None` for a Delete.
+type Span = (usize, usize, Option<usize>);
+
 /// The transaction being read: its keys and values copied into one arena (no
 /// allocation per entry once the arena has grown).
 #[derive(Default)]
 struct Pending {
     arena: Vec<u8>,
-    /// Per change: where its key starts in `arena`, the key's length, and the
-    /// value's length (it follows the key) or `None` for a Delete.
-    spans: Vec<(usize, usize, Option<usize>)>,
+    /// One per buffered change.
+    spans: Vec<Span>,
     /// Entries read since the last position handed over.
     entries: u64,
     /// Whether it outgrew the buffer (its changes are read again at its Commit).
@@ -255,9 +248,12 @@ impl Pending {
             self.arena.extend_from_slice(value);
         }
         self.spans.push((start, key.len(), value.map(<[u8]>::len)));
-        if self.arena.len() > buffer_bytes {
+        // Charge the bookkeeping too, so that tiny or empty keys cannot grow
+        // memory past the buffer.
+        let used = self.arena.len() + self.spans.len() * std::mem::size_of::<Span>();
+        if used > buffer_bytes {
             tracing::debug!(
-                bytes = self.arena.len(),
+                bytes = used,
                 buffer_bytes,
                 "transaction outgrew the replay buffer; it will be read again at its commit"
             );
@@ -291,13 +287,19 @@ fn hand_over(
         let mut again = open_reader(req, start)?;
         while again.position() < until {
             match again.read_next_ref()? {
-                WalReadRef::Entry(WalEntryRef::Put { key, value }) => {
+                WalReadRef::Entry {
+                    entry: WalEntryRef::Put { key, value },
+                    ..
+                } => {
                     apply(sink, out, key, Some(value), until)?;
                 }
-                WalReadRef::Entry(WalEntryRef::Delete { key }) => {
+                WalReadRef::Entry {
+                    entry: WalEntryRef::Delete { key },
+                    ..
+                } => {
                     apply(sink, out, key, None, until)?;
                 }
-                WalReadRef::Entry(_) => {}
+                WalReadRef::Entry { .. } => {}
                 WalReadRef::End(_) => return Err(damage_error(&again)),
             }
         }

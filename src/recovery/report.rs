@@ -47,6 +47,9 @@ pub struct RecoveryReport {
     /// Damage replay stopped at under `PointInTime` without repair (the typed
     /// error's message).
     pub stopped_at_damage: Option<String>,
+    /// Point-in-time replay found an entry at or after the target (entries
+    /// follow the target in the log; they were not replayed).
+    pub stopped_at_target: bool,
     /// Entries after the last Commit read (never returned).
     pub uncommitted_entries: u64,
     /// Where those entries start (the log position the uncommitted tail was cut

@@ -317,6 +317,15 @@ impl WriteAheadLog {
         }
     }
 
+    /// The log position a pending repair would cut the log at, and the typed
+    /// error describing the damage, if `open` found damage to cut.
+    pub(crate) fn pending_cut(&self) -> Option<(u64, Error)> {
+        lock(&self.shared.writer)
+            .pending
+            .as_ref()
+            .map(|p| (p.damage.position, p.damage.to_error()))
+    }
+
     /// The damage `open` found and a repair would cut, if any.
     pub fn pending_repair(&self) -> Option<String> {
         lock(&self.shared.writer)
@@ -551,19 +560,29 @@ fn open_writer(
         };
         if let Some((damage, segment_id)) = damage {
             let later = segments[i + 1..].iter().map(|s| s.path.clone()).collect();
-            return pending_writer(options, segments.clone(), i, damage, segment_id, later);
+            return pending_writer(
+                options,
+                segments.clone(),
+                i,
+                (damage, segment_id),
+                later,
+                last_kind,
+            );
         }
     }
     unreachable!("the newest segment either ends or is damaged")
 }
 
+/// The writer of a log that must be cut before anything is appended.
+/// `last_kind` is the kind of the last valid record before the damage, if the
+/// scan saw one (so that closing after the cut writes a sync marker).
 fn pending_writer(
     options: &WalOptions,
     segments: Vec<SegmentMeta>,
     index: usize,
-    damage: Damage,
-    segment_id: Option<u64>,
+    (damage, segment_id): (Damage, Option<u64>),
     later: Vec<PathBuf>,
+    last_kind: Option<u8>,
 ) -> Result<Writer> {
     let position = damage.position;
     let start = segments[index].start;
@@ -576,7 +595,7 @@ fn pending_writer(
         buf: Vec::with_capacity(options.write_buffer_size),
         next_position: position,
         pending: Some(cut),
-        last_kind: None,
+        last_kind,
     })
 }
 
@@ -802,6 +821,23 @@ impl Shared {
     /// it. The segment becomes the active one and the log ends at `cut.position`.
     /// Returns the bytes removed.
     fn cut_locked(&self, w: &mut Writer, cut: &CutPoint<'_>) -> Result<u64> {
+        // A cut that fails half way leaves files and the writer's view of them
+        // apart: poison, so nothing is appended until the log is reopened.
+        self.cut_files_locked(w, cut).map_err(|e| match e {
+            Error::Poisoned { .. } => e,
+            Error::Io {
+                operation,
+                path,
+                source,
+            } => self.poison(operation, &path, source),
+            other => {
+                self.poison("cut", &self.dir, std::io::Error::other(other.to_string()));
+                other
+            }
+        })
+    }
+
+    fn cut_files_locked(&self, w: &mut Writer, cut: &CutPoint<'_>) -> Result<u64> {
         let storage = self.storage.as_ref();
         let mut bytes_cut = 0;
         for path in cut.later_segments.iter().rev() {

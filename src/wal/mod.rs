@@ -54,3 +54,20 @@ pub fn wal_size(wal_path: impl AsRef<Path>) -> Result<u64> {
 pub fn wal_size_with(storage: &dyn Storage, wal_path: &Path) -> Result<u64> {
     segment::log_size(storage, wal_path)
 }
+
+/// Makes the newest segment of the log in `dir` durable without changing a
+/// byte: records a crashed process wrote but did not sync may still be only in
+/// the page cache, and must not be returned by recovery before they are durable.
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn sync_newest_segment(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    if let Some(newest) = segment::list_segments(storage, dir)?.last() {
+        let file = storage
+            .open_file(&newest.path, crate::storage::OpenMode::Read)
+            .map_err(|e| crate::Error::io("open", &newest.path, e))?;
+        file.sync_data()
+            .map_err(|e| crate::Error::io("sync", &newest.path, e))?;
+    }
+    Ok(())
+}

@@ -275,7 +275,7 @@ impl WalReader {
     /// a [`WalReadResult`] variant.
     pub fn read_next(&mut self) -> Result<WalReadResult> {
         Ok(match self.read_next_ref()? {
-            WalReadRef::Entry(entry) => WalReadResult::Entry(entry.into_owned()),
+            WalReadRef::Entry { entry, .. } => WalReadResult::Entry(entry.into_owned()),
             WalReadRef::End(end) => end,
         })
     }
@@ -328,18 +328,20 @@ impl WalReader {
                 Ok(Some((key, value))) => {
                     self.position = next;
                     let payload = self.scanner.as_ref().expect("open").last_payload();
-                    return Ok(WalReadRef::Entry(match value {
+                    let entry = match value {
                         Some(value) => WalEntryRef::Put {
                             key: &payload[key],
                             value: &payload[value],
                         },
                         None => WalEntryRef::Delete { key: &payload[key] },
-                    }));
+                    };
+                    return Ok(WalReadRef::Entry { position, entry });
                 }
                 Ok(None) => match WalEntry::decode(kind, scanner.last_payload()) {
                     Ok(entry) => {
                         self.position = next;
-                        return Ok(WalReadRef::Entry(WalEntryRef::Owned(entry)));
+                        let entry = WalEntryRef::Owned(entry);
+                        return Ok(WalReadRef::Entry { position, entry });
                     }
                     Err(e) => e,
                 },
@@ -361,8 +363,14 @@ impl WalReader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WalReadRef<'a> {
-    /// The next entry, borrowing from the reader.
-    Entry(WalEntryRef<'a>),
+    /// The next entry, borrowing from the reader, and the log position where it
+    /// starts.
+    Entry {
+        /// Where the entry starts (sync markers skipped before it excluded).
+        position: u64,
+        /// The entry.
+        entry: WalEntryRef<'a>,
+    },
     /// The end of what can be read: `Eof` or the damage found (never `Entry`).
     End(WalReadResult),
 }

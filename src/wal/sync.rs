@@ -135,7 +135,14 @@ impl Shared {
                 self.durable_hint.store(d.durable, Ordering::Release);
             }
             d.last_round_covered = d.wake(result.is_err());
-            result?;
+            if result? < target {
+                // The log was cut below `target` (truncate_from) after the caller
+                // took it: those records no longer exist and never will.
+                d.hand_over();
+                return Err(crate::Error::InvalidArgument(format!(
+                    "position {target} was removed by truncate_from before it became durable"
+                )));
+            }
         }
     }
 
@@ -229,8 +236,12 @@ pub(super) fn spawn_flusher(shared: Arc<Shared>, interval: Duration) -> Result<J
             }
             let target = lock(&shared.writer).next_position;
             if let Err(error) = shared.sync_to(target) {
-                tracing::error!(dir = %shared.dir.display(), %error, "background sync failed");
-                return;
+                if shared.poisoned.load(Ordering::SeqCst) {
+                    tracing::error!(dir = %shared.dir.display(), %error, "background sync failed");
+                    return;
+                }
+                // Not an I/O failure: the log was cut below the target.
+                tracing::debug!(dir = %shared.dir.display(), %error, "background sync target was cut");
             }
         })
         .map_err(|e| crate::Error::io("spawn flusher thread", dir, e))
