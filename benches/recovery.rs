@@ -315,7 +315,7 @@ fn rss_child(dir: &Path) {
     let mut sink = Counting::default();
     let start = Instant::now();
     let r = RecoveryManager::new(
-        RecoveryConfig::new(&dir.join("no-checkpoints"), &dir.join("wal"))
+        RecoveryConfig::new(dir.join("no-checkpoints"), dir.join("wal"))
             .with_repair_wal(false)
             .with_transaction_mode(TransactionMode::Commits),
     )

@@ -50,7 +50,7 @@ impl ReplaySink for CountsSink {
 /// Recovers (repairing the torn tail and cutting the uncommitted tail); returns
 /// the counts, the source offset to resume from, and the recovery report.
 fn recover(dir: &Path) -> highwater::Result<(Counts, u64, RecoveredState)> {
-    let config = RecoveryConfig::new(&dir.join("checkpoints"), &dir.join("wal"));
+    let config = RecoveryConfig::new(dir.join("checkpoints"), dir.join("wal"));
     let mut sink = CountsSink::default();
     let recovered = RecoveryManager::new(config).recover_into(&mut sink)?;
     let resume_at = recovered.source_offsets.get(SOURCE).copied().unwrap_or(0);

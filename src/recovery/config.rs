@@ -69,10 +69,10 @@ impl RecoveryConfig {
     /// Recovery of the checkpoints in `checkpoint_dir` and the log in `wal_path`,
     /// with the defaults: repair on, changes not collected, no entry limit,
     /// torn tails tolerated, commit boundaries honoured.
-    pub fn new(checkpoint_dir: &Path, wal_path: &Path) -> Self {
+    pub fn new(checkpoint_dir: impl AsRef<Path>, wal_path: impl AsRef<Path>) -> Self {
         RecoveryConfig {
-            checkpoint_dir: checkpoint_dir.to_path_buf(),
-            wal_path: wal_path.to_path_buf(),
+            checkpoint_dir: checkpoint_dir.as_ref().to_path_buf(),
+            wal_path: wal_path.as_ref().to_path_buf(),
             repair_wal: true,
             collect_state_changes: false,
             max_wal_entries: 0,

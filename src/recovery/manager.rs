@@ -35,7 +35,10 @@ impl RecoveryManager {
     ///
     /// # Errors
     /// As [`recover`](Self::recover).
-    pub fn recover_simple(checkpoint_dir: &Path, wal_path: &Path) -> Result<RecoveredState> {
+    pub fn recover_simple(
+        checkpoint_dir: impl AsRef<Path>,
+        wal_path: impl AsRef<Path>,
+    ) -> Result<RecoveredState> {
         Self::new(RecoveryConfig::new(checkpoint_dir, wal_path)).recover()
     }
 
@@ -44,7 +47,10 @@ impl RecoveryManager {
     ///
     /// # Errors
     /// As [`recover`](Self::recover).
-    pub fn recover_with_changes(checkpoint_dir: &Path, wal_path: &Path) -> Result<RecoveredState> {
+    pub fn recover_with_changes(
+        checkpoint_dir: impl AsRef<Path>,
+        wal_path: impl AsRef<Path>,
+    ) -> Result<RecoveredState> {
         Self::new(RecoveryConfig::new(checkpoint_dir, wal_path).with_collect_state_changes(true))
             .recover()
     }
