@@ -150,39 +150,30 @@ pub(crate) fn replay(
             break;
         }
         out.entries_read += 1;
+        if let Some((key, value)) = entry.change() {
+            if plain {
+                apply(sink, &mut out, key, value, at)?;
+                out.position = reader.position();
+            } else {
+                pending.add(key, value, req.buffer_bytes);
+            }
+            continue;
+        }
         let commit = match entry {
-            WalEntryRef::Put { key, value } if plain => {
-                apply(sink, &mut out, key, Some(value), at)?;
-                None
-            }
-            WalEntryRef::Delete { key } if plain => {
-                apply(sink, &mut out, key, None, at)?;
-                None
-            }
-            WalEntryRef::Put { key, value } => {
-                pending.add(key, Some(value), req.buffer_bytes);
-                continue;
-            }
-            WalEntryRef::Delete { key } => {
-                pending.add(key, None, req.buffer_bytes);
-                continue;
-            }
             WalEntryRef::Owned(WalEntry::Commit { offsets, watermark }) => {
                 Some((offsets, watermark))
             }
-            WalEntryRef::Owned(_) if pending.entries > 0 => {
+            _ if pending.entries > 0 => {
                 // A marker inside a transaction belongs to it.
                 pending.entries += 1;
                 continue;
             }
             // A marker between transactions: not a change, opens nothing.
-            WalEntryRef::Owned(_) => None,
+            _ => None,
         };
         let end = reader.position();
         if let Some((commit_offsets, commit_watermark)) = commit {
-            // The transaction started right after the last thing handed over.
-            let start = out.position;
-            hand_over(req, sink, &mut pending, &mut out, start, at)?;
+            hand_over(req, sink, &mut pending, &mut out, at)?;
             let info = CommitInfo {
                 position: at,
                 end,
@@ -273,33 +264,25 @@ impl Pending {
 }
 
 /// Hands the pending changes to the sink: from the arena, or for a spilled
-/// transaction by reading `[start, until)` again.
+/// transaction by reading the log again from where it started (right after
+/// the last thing handed over, `out.position`) up to its Commit at `until`.
 fn hand_over(
     req: &ReplayRequest<'_>,
     sink: &mut dyn ReplaySink,
     pending: &mut Pending,
     out: &mut ReplayOutcome,
-    start: u64,
     until: u64,
 ) -> Result<()> {
     if pending.spilled {
         out.transactions_reread += 1;
-        let mut again = open_reader(req, start)?;
+        let mut again = open_reader(req, out.position)?;
         while again.position() < until {
             match again.read_next_ref()? {
-                WalReadRef::Entry {
-                    entry: WalEntryRef::Put { key, value },
-                    ..
-                } => {
-                    apply(sink, out, key, Some(value), until)?;
+                WalReadRef::Entry { entry, .. } => {
+                    if let Some((key, value)) = entry.change() {
+                        apply(sink, out, key, value, until)?;
+                    }
                 }
-                WalReadRef::Entry {
-                    entry: WalEntryRef::Delete { key },
-                    ..
-                } => {
-                    apply(sink, out, key, None, until)?;
-                }
-                WalReadRef::Entry { .. } => {}
                 WalReadRef::End(_) => return Err(damage_error(&again)),
             }
         }

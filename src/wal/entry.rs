@@ -231,6 +231,15 @@ impl<'a> WalEntryRef<'a> {
         }
     }
 
+    /// For a Put or Delete, its key and new value (`None`: deleted).
+    pub fn change(&self) -> Option<(&'a [u8], Option<&'a [u8]>)> {
+        match *self {
+            WalEntryRef::Put { key, value } => Some((key, Some(value))),
+            WalEntryRef::Delete { key } => Some((key, None)),
+            WalEntryRef::Owned(_) => None,
+        }
+    }
+
     /// The owned entry.
     pub fn into_owned(self) -> WalEntry {
         match self {
