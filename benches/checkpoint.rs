@@ -23,6 +23,9 @@
 //! passes (median of 5) in this same run. `-- --test` runs everything once on
 //! 20 k keys.
 
+mod common;
+
+use common::{bench_dir, median, ms};
 use criterion::Criterion;
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::{
@@ -99,14 +102,6 @@ impl Fixture {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-/// A scratch directory on the same file system as the target directory (not a
-/// tmpfs), so fsyncs reach a device.
-fn bench_dir() -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-scratch");
-    fs::create_dir_all(&base).expect("scratch dir");
-    tempfile::tempdir_in(base).expect("tempdir")
 }
 
 fn manager(dir: &Path) -> IncrementalCheckpointManager {
@@ -294,15 +289,6 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture, probe: &[u8]) {
 }
 
 // ------------------------------------------------------------ summary
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
 
 fn summary(f: &Fixture, probe: &[u8], runs: usize) {
     let n = f.snapshot.len();

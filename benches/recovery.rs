@@ -18,6 +18,9 @@
 //! of a 1 GB log in a child process (`HIGHWATER_RSS_CHILD`), reading `VmHWM` from
 //! /proc/self/status. `-- --test` runs everything once on small inputs.
 
+mod common;
+
+use common::{bench_dir, median, ms};
 use criterion::Criterion;
 use highwater::recovery::{SinkError, TransactionMode};
 use highwater::{
@@ -74,14 +77,6 @@ fn write_log(wal: &WriteAheadLog, first: u64, puts: u64) {
         wal.append_batch(&batch).unwrap();
         i = end;
     }
-}
-
-/// A scratch directory on the same file system as the target directory (not a
-/// tmpfs).
-fn bench_dir() -> tempfile::TempDir {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-scratch");
-    fs::create_dir_all(&base).expect("scratch dir");
-    tempfile::tempdir_in(base).expect("tempdir")
 }
 
 fn open_wal(dir: &Path) -> WriteAheadLog {
@@ -244,15 +239,6 @@ fn criterion_groups(c: &mut Criterion, f: &Fixture) {
         b.iter(|| checkpoint_plus_wal(f).0)
     });
     g.finish();
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 fn summary(f: &Fixture, runs: usize) {

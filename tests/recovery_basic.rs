@@ -8,9 +8,8 @@ use common::*;
 use highwater::recovery::{CommitInfo, SinkError};
 use highwater::storage::{FaultInjectingStorage, FsStorage};
 use highwater::{
-    validate_checkpoint, CheckpointConfig, Error, IncrementalCheckpointManager, RecoveredState,
-    RecoveryConfig, RecoveryManager, ReplaySink, StateSnapshot, SyncPolicy, TransactionMode,
-    WalEntry, WalOptions, WalRecoveryMode, WriteAheadLog,
+    validate_checkpoint, Error, RecoveredState, RecoveryConfig, RecoveryManager, ReplaySink,
+    SyncPolicy, TransactionMode, WalEntry, WalOptions, WalRecoveryMode, WriteAheadLog,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,22 +63,7 @@ fn recover(config: RecoveryConfig) -> RecoveredState {
 }
 
 fn checkpoint(d: &Dirs, position: u64, offset: u64, pairs: &[(&str, &str)]) -> u64 {
-    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&d.ckpt)).unwrap();
-    m.set_epoch(offset + 100);
-    let snap = StateSnapshot::new(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect(),
-    );
-    m.create_checkpoint_with_state(
-        position,
-        HashMap::from([("src".to_string(), offset)]),
-        Some(offset as i64),
-        &snap.to_bytes().unwrap(),
-    )
-    .unwrap()
-    .id
+    checkpoint_at(&d.ckpt, position, "src", offset, pairs)
 }
 
 fn state_of(r: &RecoveredState) -> Vec<(String, String)> {

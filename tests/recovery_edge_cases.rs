@@ -8,31 +8,16 @@ mod common;
 use common::*;
 use highwater::storage::{DirEntry, FsStorage, OpenMode, Storage, StorageFile, StorageLock};
 use highwater::{
-    CheckpointConfig, Error, IncrementalCheckpointManager, RecoveryConfig, RecoveryManager,
-    StateSnapshot, SyncPolicy, WalEntry, WalOptions, WalRecoveryMode, WriteAheadLog,
+    Error, RecoveryConfig, RecoveryManager, SyncPolicy, WalEntry, WalOptions, WalRecoveryMode,
+    WriteAheadLog,
 };
-use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 fn ckpt(ckpt_dir: &Path, position: u64, offset: u64, pairs: &[(&str, &str)]) -> u64 {
-    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(ckpt_dir)).unwrap();
-    let snap = StateSnapshot::new(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect(),
-    );
-    m.create_checkpoint_with_state(
-        position,
-        HashMap::from([("src-0".to_string(), offset)]),
-        Some(offset as i64),
-        &snap.to_bytes().unwrap(),
-    )
-    .unwrap()
-    .id
+    checkpoint_at(ckpt_dir, position, "src-0", offset, pairs)
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use highwater::{WalEntry, WalOptions, WalReadResult, WalReader, WriteAheadLog};
+use highwater::{
+    CheckpointConfig, IncrementalCheckpointManager, StateSnapshot, WalEntry, WalOptions,
+    WalReadResult, WalReader, WriteAheadLog,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -93,4 +96,31 @@ pub fn strip_close_marker(dir: &Path) {
     assert_eq!(marker[0..4], [0, 0, 0, 0], "marker has an empty payload");
     assert_eq!(marker[4], 5, "the log does not end with a close marker");
     set_file_len(&seg, len - 16);
+}
+
+/// A full checkpoint in `dir` of `pairs` at log `position`, with offset `offset`
+/// for `source`, watermark `offset` and epoch `offset + 100`; returns its id.
+pub fn checkpoint_at(
+    dir: &Path,
+    position: u64,
+    source: &str,
+    offset: u64,
+    pairs: &[(&str, &str)],
+) -> u64 {
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir)).unwrap();
+    m.set_epoch(offset + 100);
+    let snap = StateSnapshot::new(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect(),
+    );
+    m.create_checkpoint_with_state(
+        position,
+        HashMap::from([(source.to_string(), offset)]),
+        Some(offset as i64),
+        &snap.to_bytes().unwrap(),
+    )
+    .unwrap()
+    .id
 }
