@@ -16,9 +16,11 @@
 
 mod faults;
 mod fs;
+mod sim;
 
 pub use faults::{FaultInjectingStorage, Faults};
 pub use fs::FsStorage;
+pub use sim::{CrashImage, CrashSimStorage, SimFault, SimOp, SECTOR};
 
 use std::fmt;
 use std::io;

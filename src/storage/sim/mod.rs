@@ -1,0 +1,508 @@
+//! [`CrashSimStorage`]: an in-memory [`Storage`] that simulates crashes and fails
+//! operations on command, for crash-consistency tests of highwater and of the
+//! pipelines built on it.
+//!
+//! It keeps, for every file and directory, what the process sees apart from
+//! what a crash would leave behind (`tree.rs` states the invariants). A test runs
+//! a workload against it, crashes it at a chosen mutating operation (or at once),
+//! and takes a [`CrashImage`] of it: a fresh storage holding what a reboot would
+//! find, on which recovery runs. Handles of the crashed "process" fail every
+//! call from then on, so nothing it does after the crash reaches the image.
+//!
+//! Operations it models as the Linux page cache does:
+//! - writes, truncates and directory changes are visible at once and durable
+//!   only after `sync_data`/`sync_all` of the file or `sync_dir` of the
+//!   directory;
+//! - a failed file sync forgets the file's unsynced writes: they are still read
+//!   back but never reach the device, even if a later sync succeeds;
+//! - the operation at the crash point is in flight: a write, truncate or
+//!   directory change is applied (unsynced, so the image may tear or drop it),
+//!   a sync is not.
+//!
+//! Not modelled: hard links, `..` in paths, file modes, and the rename of a
+//! directory into a different parent being atomic (it is two changes, one per
+//! parent, each durable with its own directory's sync; highwater only renames
+//! within a directory).
+
+mod image;
+mod tree;
+
+pub use image::{CrashImage, SECTOR};
+
+use super::{DirEntry, OpenMode, Storage, StorageFile, StorageLock};
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tree::{FileOp, Ino, Tree};
+
+/// A kind of mutating operation, for [`SimFault`] and crash descriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SimOp {
+    /// `write_all_at` (and `append`).
+    Write,
+    /// `truncate`.
+    Truncate,
+    /// `sync_data` / `sync_all`.
+    SyncFile,
+    /// `open_file` in a creating mode.
+    CreateFile,
+    /// `create_dir_all`.
+    CreateDir,
+    /// `rename`.
+    Rename,
+    /// `remove_file` / `remove_dir_all`.
+    Remove,
+    /// `sync_dir`.
+    SyncDir,
+}
+
+/// An operation to fail on command: the `skip`+1-th matching operation from
+/// now fails, and so do the `times - 1` matching ones after it.
+///
+/// A failed write writes the first half of its sectors, as a full device
+/// would; a failed file sync forgets the file's unsynced writes (see the module
+/// documentation); other failed operations change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimFault {
+    op: SimOp,
+    path_contains: Option<String>,
+    skip: u64,
+    times: u64,
+    kind: io::ErrorKind,
+}
+
+impl SimFault {
+    /// Fails the next `op`, once, with an I/O error (`EIO`).
+    pub fn new(op: SimOp) -> Self {
+        SimFault {
+            op,
+            path_contains: None,
+            skip: 0,
+            times: 1,
+            kind: io::ErrorKind::Other,
+        }
+    }
+
+    /// Only operations on a path containing `part` match.
+    pub fn on_path(mut self, part: impl Into<String>) -> Self {
+        self.path_contains = Some(part.into());
+        self
+    }
+
+    /// Lets `n` matching operations succeed first.
+    pub fn after(mut self, n: u64) -> Self {
+        self.skip = n;
+        self
+    }
+
+    /// Fails `n` matching operations (`u64::MAX`: every one from then on).
+    pub fn times(mut self, n: u64) -> Self {
+        self.times = n;
+        self
+    }
+
+    /// The error kind returned, e.g. `StorageFull` for a device out of space.
+    pub fn with_kind(mut self, kind: io::ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    fn matches(&self, op: SimOp, path: &Path) -> bool {
+        self.op == op
+            && self.times > 0
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.to_string_lossy().contains(p))
+    }
+}
+
+#[derive(Debug)]
+struct SimState {
+    tree: Tree,
+    /// Mutating operations attempted so far.
+    operations: u64,
+    /// The operation number that crashes the process.
+    crash_at: u64,
+    /// Set once crashed: what the process was doing.
+    crashed: Option<String>,
+    faults: Vec<SimFault>,
+    locks: BTreeSet<PathBuf>,
+}
+
+/// What a mutating operation may do after the crash and fault checks.
+enum Admit {
+    /// Carry it out.
+    Run,
+    /// Carry it out as the crash's in-flight operation, then fail.
+    RunThenCrash,
+    /// Fail it with this error (after the injected effect, if any).
+    Fail(io::ErrorKind),
+}
+
+impl SimState {
+    fn alive(&self) -> io::Result<()> {
+        match &self.crashed {
+            Some(at) => Err(io::Error::other(format!(
+                "simulated crash (at: {at}): the process is gone"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a mutating operation and decides its fate.
+    fn admit(&mut self, op: SimOp, path: &Path) -> io::Result<Admit> {
+        self.alive()?;
+        let n = self.operations;
+        self.operations += 1;
+        if n >= self.crash_at {
+            self.crashed = Some(format!("operation {n}: {op:?} {}", path.display()));
+            let in_flight = !matches!(op, SimOp::SyncFile | SimOp::SyncDir);
+            return Ok(if in_flight {
+                Admit::RunThenCrash
+            } else {
+                Admit::Fail(io::ErrorKind::Other)
+            });
+        }
+        for fault in &mut self.faults {
+            if fault.matches(op, path) {
+                if fault.skip > 0 {
+                    fault.skip -= 1;
+                    continue;
+                }
+                fault.times -= 1;
+                return Ok(Admit::Fail(fault.kind));
+            }
+        }
+        Ok(Admit::Run)
+    }
+}
+
+fn injected(kind: io::ErrorKind, op: SimOp, path: &Path) -> io::Error {
+    io::Error::new(
+        kind,
+        format!("simulated failure of {op:?} on {}", path.display()),
+    )
+}
+
+/// The crash-simulating storage. Clones share the same simulated machine.
+#[derive(Debug, Clone)]
+pub struct CrashSimStorage {
+    state: Arc<Mutex<SimState>>,
+}
+
+impl Default for CrashSimStorage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CrashSimStorage {
+    /// An empty file system (just a root directory).
+    pub fn new() -> Self {
+        Self::from_tree(Tree::new())
+    }
+
+    fn from_tree(tree: Tree) -> Self {
+        CrashSimStorage {
+            state: Arc::new(Mutex::new(SimState {
+                tree,
+                operations: 0,
+                crash_at: u64::MAX,
+                crashed: None,
+                faults: Vec::new(),
+                locks: BTreeSet::new(),
+            })),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Mutating operations attempted so far (failed ones included): the crash
+    /// points of a workload are `0..operations()` of a run without a crash.
+    pub fn operations(&self) -> u64 {
+        self.state().operations
+    }
+
+    /// Crashes the process at mutating operation number `n` (counted from the
+    /// creation of this storage, 0-based): that operation is in flight (see the
+    /// module documentation) and fails, and so does every call after it.
+    pub fn crash_at(&self, n: u64) {
+        self.state().crash_at = n;
+    }
+
+    /// Crashes the process now.
+    pub fn crash(&self) {
+        let mut s = self.state();
+        if s.crashed.is_none() {
+            s.crashed = Some(format!("explicit crash after {} operations", s.operations));
+        }
+    }
+
+    /// What the process was doing when it crashed; `None` while it runs.
+    pub fn crashed(&self) -> Option<String> {
+        self.state().crashed.clone()
+    }
+
+    /// Fails an operation on command (see [`SimFault`]).
+    pub fn inject(&self, fault: SimFault) {
+        self.state().faults.push(fault);
+    }
+
+    /// The machine after a reboot: a new storage holding what `image` says a
+    /// crash leaves of this one, all of it durable, with no locks held and no
+    /// faults set. This storage is left as it is (crash it first to stop the
+    /// old process from writing on).
+    pub fn image(&self, image: CrashImage) -> CrashSimStorage {
+        Self::from_tree(image::crash_image(&self.state().tree, image))
+    }
+
+    /// Runs a mutating operation: the crash and fault checks, then `run`
+    /// (also for the in-flight operation of a crash); an injected fault runs
+    /// `on_fault` instead.
+    fn mutate<T>(
+        &self,
+        op: SimOp,
+        path: &Path,
+        run: impl FnOnce(&mut Tree) -> io::Result<T>,
+        on_fault: impl FnOnce(&mut Tree),
+    ) -> io::Result<T> {
+        let mut s = self.state();
+        match s.admit(op, path)? {
+            Admit::Run => run(&mut s.tree),
+            Admit::RunThenCrash => {
+                let _ = run(&mut s.tree);
+                s.alive().map(|_| unreachable!("crashed above"))
+            }
+            Admit::Fail(kind) => {
+                if s.crashed.is_some() {
+                    return s.alive().map(|_| unreachable!("crashed above"));
+                }
+                on_fault(&mut s.tree);
+                Err(injected(kind, op, path))
+            }
+        }
+    }
+
+    /// Runs a read-only operation on a live process.
+    fn read<T>(&self, run: impl FnOnce(&Tree) -> io::Result<T>) -> io::Result<T> {
+        let s = self.state();
+        s.alive()?;
+        run(&s.tree)
+    }
+}
+
+/// An open file of a [`CrashSimStorage`].
+#[derive(Debug)]
+struct SimFile {
+    storage: CrashSimStorage,
+    ino: Ino,
+    path: PathBuf,
+    writable: bool,
+}
+
+impl SimFile {
+    fn check_writable(&self) -> io::Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{}: opened read-only", self.path.display()),
+            ))
+        }
+    }
+}
+
+impl StorageFile for SimFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.storage.read(|t| {
+            let live = &t.file(self.ino).live;
+            let start = (offset as usize).min(live.len());
+            let n = buf.len().min(live.len() - start);
+            buf[..n].copy_from_slice(&live[start..start + n]);
+            Ok(n)
+        })
+    }
+
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.check_writable()?;
+        let write = |t: &mut Tree, data: &[u8]| {
+            t.file_mut(self.ino).change(FileOp::Write {
+                offset,
+                data: data.to_vec(),
+            })
+        };
+        self.storage.mutate(
+            SimOp::Write,
+            &self.path,
+            |t| {
+                write(t, buf);
+                Ok(())
+            },
+            |t| {
+                let sectors = (buf.len() as u64).div_ceil(SECTOR) / 2;
+                write(t, &buf[..(sectors * SECTOR) as usize]);
+            },
+        )
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        self.storage
+            .read(|t| Ok(t.file(self.ino).live.len() as u64))
+    }
+
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.check_writable()?;
+        self.storage.mutate(
+            SimOp::Truncate,
+            &self.path,
+            |t| {
+                t.file_mut(self.ino).change(FileOp::SetLen(len));
+                Ok(())
+            },
+            |_| {},
+        )
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.storage.mutate(
+            SimOp::SyncFile,
+            &self.path,
+            |t| {
+                t.file_mut(self.ino).sync();
+                Ok(())
+            },
+            |t| t.file_mut(self.ino).fail_sync(),
+        )
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+#[derive(Debug)]
+struct SimLock {
+    storage: CrashSimStorage,
+    path: PathBuf,
+}
+
+impl StorageLock for SimLock {}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.storage.state().locks.remove(&self.path);
+    }
+}
+
+impl Storage for CrashSimStorage {
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        let existing = self.read(|t| match t.lookup_file(path) {
+            Ok(ino) => Ok(Some(ino)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })?;
+        let ino = match (mode, existing) {
+            (OpenMode::CreateNew, Some(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{}: already exists", path.display()),
+                ))
+            }
+            (OpenMode::Read | OpenMode::ReadWrite | OpenMode::Create, Some(ino)) => ino,
+            (OpenMode::Read | OpenMode::ReadWrite, None) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{}: no such file", path.display()),
+                ))
+            }
+            (OpenMode::Create | OpenMode::CreateNew, None) => {
+                self.mutate(SimOp::CreateFile, path, |t| t.create_file(path), |_| {})?
+            }
+        };
+        Ok(Arc::new(SimFile {
+            storage: self.clone(),
+            ino,
+            path: path.to_path_buf(),
+            writable: mode != OpenMode::Read,
+        }))
+    }
+
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.mutate(SimOp::CreateDir, path, |t| t.create_dir_all(path), |_| {})
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        self.read(|t| {
+            let ino = t.lookup_dir(path)?;
+            Ok(t.list(ino)
+                .into_iter()
+                .map(|(name, is_dir)| DirEntry { name, is_dir })
+                .collect())
+        })
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.mutate(SimOp::Rename, from, |t| t.rename(from, to), |_| {})
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.mutate(SimOp::Remove, path, |t| t.remove(path, false), |_| {})
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.mutate(SimOp::Remove, path, |t| t.remove(path, true), |_| {})
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.mutate(
+            SimOp::SyncDir,
+            path,
+            |t| {
+                let ino = t.lookup_dir(path)?;
+                t.sync_dir(ino);
+                Ok(())
+            },
+            |_| {},
+        )
+    }
+
+    fn exists(&self, path: &Path) -> io::Result<bool> {
+        self.read(|t| match t.lookup(path) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    fn file_size(&self, path: &Path) -> io::Result<u64> {
+        self.read(|t| Ok(t.file(t.lookup_file(path)?).live.len() as u64))
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {
+        let mut s = self.state();
+        s.alive()?;
+        if !s.locks.insert(path.to_path_buf()) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{}: the lock is held by another handle", path.display()),
+            ));
+        }
+        Ok(Box::new(SimLock {
+            storage: self.clone(),
+            path: path.to_path_buf(),
+        }))
+    }
+}

@@ -1,0 +1,208 @@
+//! The crash simulator itself: what survives a crash under each image policy.
+
+use highwater::storage::{CrashImage, CrashSimStorage, OpenMode, SimFault, SimOp, Storage};
+use std::io;
+use std::path::Path;
+
+fn read(storage: &dyn Storage, path: &str) -> io::Result<Vec<u8>> {
+    let file = storage.open_file(Path::new(path), OpenMode::Read)?;
+    let mut buf = vec![0; file.len()? as usize];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+fn names(storage: &dyn Storage, dir: &str) -> Vec<String> {
+    storage
+        .list_dir(Path::new(dir))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
+}
+
+/// /d/f holding `synced` (durable, entry synced) then `unsynced` appended.
+fn file_with_tail(synced: &[u8], unsynced: &[u8]) -> CrashSimStorage {
+    let sim = CrashSimStorage::new();
+    sim.create_dir_all(Path::new("/d")).unwrap();
+    sim.sync_dir(Path::new("/")).unwrap();
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::CreateNew)
+        .unwrap();
+    f.write_all_at(synced, 0).unwrap();
+    f.sync_data().unwrap();
+    sim.sync_dir(Path::new("/d")).unwrap();
+    f.append(unsynced).unwrap();
+    sim
+}
+
+#[test]
+fn synced_bytes_survive_and_unsynced_bytes_follow_the_policy() {
+    let sim = file_with_tail(b"durable", b"-volatile");
+    assert_eq!(read(&sim, "/d/f").unwrap(), b"durable-volatile");
+    sim.crash();
+    assert_eq!(
+        read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(),
+        b"durable"
+    );
+    assert_eq!(
+        read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(),
+        b"durable-volatile"
+    );
+    for seed in 0..50 {
+        let image = read(&sim.image(CrashImage::Torn { seed }), "/d/f").unwrap();
+        assert_eq!(&image[..7], b"durable", "seed {seed}");
+    }
+}
+
+#[test]
+fn torn_images_tear_at_sector_granularity_and_are_reproducible() {
+    let tail: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8 + 1).collect();
+    let sim = file_with_tail(&[7; 512], &tail);
+    let mut seen_partial = false;
+    for seed in 0..200 {
+        let a = read(&sim.image(CrashImage::Torn { seed }), "/d/f").unwrap();
+        let b = read(&sim.image(CrashImage::Torn { seed }), "/d/f").unwrap();
+        assert_eq!(a, b, "seed {seed} must give the same image");
+        assert_eq!(&a[..512], &[7; 512][..]);
+        assert_eq!(a.len() % 512, 0, "a tear ends at a sector boundary");
+        let kept = a[512..]
+            .chunks(512)
+            .zip(tail.chunks(512))
+            .filter(|(got, want)| got == want)
+            .count();
+        seen_partial |= kept > 0 && kept < 8;
+    }
+    assert!(
+        seen_partial,
+        "some image keeps only some sectors of the write"
+    );
+}
+
+#[test]
+fn directory_changes_need_a_directory_sync() {
+    let sim = CrashSimStorage::new();
+    sim.create_dir_all(Path::new("/d")).unwrap();
+    sim.sync_dir(Path::new("/")).unwrap();
+    let f = sim
+        .open_file(Path::new("/d/tmp"), OpenMode::CreateNew)
+        .unwrap();
+    f.write_all_at(b"x", 0).unwrap();
+    f.sync_all().unwrap();
+    // The data is durable, the name is not.
+    assert!(names(&sim.image(CrashImage::LoseUnsynced), "/d").is_empty());
+    sim.sync_dir(Path::new("/d")).unwrap();
+    sim.rename(Path::new("/d/tmp"), Path::new("/d/final"))
+        .unwrap();
+    assert_eq!(names(&sim.image(CrashImage::LoseUnsynced), "/d"), ["tmp"]);
+    assert_eq!(names(&sim.image(CrashImage::KeepUnsynced), "/d"), ["final"]);
+    for seed in 0..20 {
+        // A rename within one directory is atomic: exactly one of the names.
+        assert_eq!(names(&sim.image(CrashImage::Torn { seed }), "/d").len(), 1);
+    }
+    sim.sync_dir(Path::new("/d")).unwrap();
+    let image = sim.image(CrashImage::LoseUnsynced);
+    assert_eq!(names(&image, "/d"), ["final"]);
+    assert_eq!(read(&image, "/d/final").unwrap(), b"x");
+}
+
+#[test]
+fn a_removed_file_stays_until_the_directory_is_synced() {
+    let sim = file_with_tail(b"abc", b"");
+    sim.remove_file(Path::new("/d/f")).unwrap();
+    assert!(!sim.exists(Path::new("/d/f")).unwrap());
+    let image = sim.image(CrashImage::LoseUnsynced);
+    assert_eq!(read(&image, "/d/f").unwrap(), b"abc");
+    sim.sync_dir(Path::new("/d")).unwrap();
+    assert!(!sim
+        .image(CrashImage::LoseUnsynced)
+        .exists(Path::new("/d/f"))
+        .unwrap());
+}
+
+#[test]
+fn the_crash_point_is_in_flight_and_everything_after_fails() {
+    let sim = file_with_tail(b"a", b"");
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    sim.crash_at(sim.operations());
+    let err = f.write_all_at(b"b", 1).unwrap_err();
+    assert!(err.to_string().contains("simulated crash"), "{err}");
+    assert!(sim.crashed().unwrap().contains("Write /d/f"));
+    assert!(f.sync_data().is_err());
+    assert!(f.len().is_err(), "a dead process reads nothing either");
+    assert!(sim.open_file(Path::new("/d/g"), OpenMode::Create).is_err());
+    // The in-flight write may or may not have reached the device.
+    assert_eq!(
+        read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(),
+        b"ab"
+    );
+    assert_eq!(
+        read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(),
+        b"a"
+    );
+    // The rebooted machine works.
+    let image = sim.image(CrashImage::KeepUnsynced);
+    let f = image
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    f.append(b"c").unwrap();
+    assert_eq!(read(&image, "/d/f").unwrap(), b"abc");
+}
+
+#[test]
+fn a_failed_sync_forgets_the_unsynced_writes_for_good() {
+    let sim = file_with_tail(b"a", b"b");
+    sim.inject(SimFault::new(SimOp::SyncFile).on_path("/d/f"));
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    assert!(f.sync_data().is_err());
+    // Still read back, never written.
+    assert_eq!(read(&sim, "/d/f").unwrap(), b"ab");
+    f.append(b"c").unwrap();
+    f.sync_data().unwrap();
+    let image = read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap();
+    assert_eq!(image, b"a\0c", "the forgotten byte is a hole");
+}
+
+#[test]
+fn a_failed_write_leaves_half_and_reports_the_kind() {
+    let sim = file_with_tail(b"", b"");
+    sim.inject(
+        SimFault::new(SimOp::Write)
+            .after(1)
+            .with_kind(io::ErrorKind::StorageFull),
+    );
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    f.write_all_at(&[1; 1024], 0).unwrap();
+    let err = f.write_all_at(&[2; 2048], 1024).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+    assert_eq!(f.len().unwrap(), 2048, "half of the failed write landed");
+    f.write_all_at(&[3; 10], 2048).unwrap();
+}
+
+#[test]
+fn locks_are_exclusive_and_do_not_survive_a_crash() {
+    let sim = CrashSimStorage::new();
+    let held = sim.lock(Path::new("/LOCK")).unwrap();
+    assert_eq!(
+        sim.lock(Path::new("/LOCK")).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    let image = sim.image(CrashImage::KeepUnsynced);
+    assert!(image.lock(Path::new("/LOCK")).is_ok());
+    drop(held);
+    assert!(sim.lock(Path::new("/LOCK")).is_ok());
+}
+
+#[test]
+fn paths_that_climb_are_refused() {
+    let sim = CrashSimStorage::new();
+    let err = sim
+        .open_file(Path::new("/a/../b"), OpenMode::Create)
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
