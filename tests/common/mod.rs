@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use highwater::{
     CheckpointConfig, IncrementalCheckpointManager, StateSnapshot, WalEntry, WalOptions,
     WalReadResult, WalReader, WriteAheadLog,

@@ -1,0 +1,219 @@
+//! Crash at every storage operation of a workload that appends, commits, rotates
+//! segments, checkpoints (full and delta), enforces retention and drops old
+//! segments; for each crash point and each crash image, recovery must return
+//! exactly the model's state at a commit no older than the last acknowledged
+//! one. Recovery itself is crashed and rerun, and the recovered log must take
+//! new commits without reviving anything it cut.
+//!
+//! CI runs a seeded sample of crash points; `HIGHWATER_CRASH_EXHAUSTIVE=1` runs
+//! all of them (and every crash point of each recovery), and
+//! `HIGHWATER_CRASH_SEED=n` picks another sample.
+
+mod common;
+
+use common::workload::{run, tracked, Layout, Model, Plan};
+use highwater::storage::{CrashImage, CrashSimStorage};
+use highwater::{RecoveredState, RecoveryManager};
+use std::sync::Arc;
+
+const COMMITS: u64 = 40;
+/// Crash points sampled per workload in the default (CI) mode.
+const SAMPLED_POINTS: usize = 60;
+
+struct Settings {
+    seed: u64,
+    exhaustive: bool,
+}
+
+fn settings() -> Settings {
+    let seed = std::env::var("HIGHWATER_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2026);
+    let exhaustive = std::env::var("HIGHWATER_CRASH_EXHAUSTIVE").is_ok_and(|v| v == "1");
+    Settings { seed, exhaustive }
+}
+
+/// A reproducible pseudo-random stream (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+/// All of `0..total`, or a sample that always holds the first and last points.
+fn choose(total: u64, sample: usize, exhaustive: bool, rng: &mut Rng) -> Vec<u64> {
+    if exhaustive || total as usize <= sample {
+        return (0..total).collect();
+    }
+    let mut points: Vec<u64> = (0..sample as u64 - 2).map(|_| rng.below(total)).collect();
+    points.extend([0, total - 1]);
+    points.sort_unstable();
+    points.dedup();
+    points
+}
+
+fn layout(storage: &CrashSimStorage) -> Layout {
+    Layout::new(Arc::new(storage.clone()), "/job")
+}
+
+fn recover(storage: &CrashSimStorage) -> highwater::Result<RecoveredState> {
+    RecoveryManager::new(layout(storage).recovery()).recover()
+}
+
+fn images(seed: u64) -> [CrashImage; 4] {
+    [
+        CrashImage::LoseUnsynced,
+        CrashImage::KeepUnsynced,
+        CrashImage::Torn { seed },
+        CrashImage::Torn {
+            seed: seed.rotate_left(17) ^ 0xabcdef,
+        },
+    ]
+}
+
+/// Everything checked for one crash image of the workload; returns the crash
+/// points of recovery it tried.
+fn check_image(
+    model: &Model,
+    plan: &Plan,
+    crashed: &CrashSimStorage,
+    image: CrashImage,
+    (acked, attempted): (u64, u64),
+    settings: &Settings,
+    rng: &mut Rng,
+) -> Result<u64, String> {
+    // 1. Recovery returns a committed state no older than the last ack.
+    let disk = crashed.image(image);
+    let recovered = recover(&disk).map_err(|e| format!("recovery failed: {e}"))?;
+    let k = model.check(&recovered, acked, attempted)?;
+    let recovery_ops = disk.operations();
+
+    // 2. A crash at any point of recovery, then recovery again.
+    let points = choose(recovery_ops, 2, settings.exhaustive, rng);
+    for &j in &points {
+        let disk = crashed.image(image);
+        disk.crash_at(j);
+        let _ = recover(&disk);
+        disk.crash();
+        let again = disk.image(CrashImage::Torn {
+            seed: rng.below(u64::MAX),
+        });
+        let recovered = recover(&again)
+            .map_err(|e| format!("recovery after a crash in recovery at op {j} failed: {e}"))?;
+        model
+            .check(&recovered, acked, attempted)
+            .map_err(|e| format!("after a crash in recovery at op {j}: {e}"))?;
+    }
+
+    // 3. The recovered log takes new commits; what recovery cut stays cut.
+    let resumed = run(
+        &layout(&disk),
+        plan,
+        model,
+        k,
+        k + 2,
+        tracked(&recovered),
+        |_| {},
+    );
+    if let Some(e) = resumed.error {
+        return Err(format!("resuming after recovery at commit {k} failed: {e}"));
+    }
+    disk.crash();
+    let after = recover(&disk.image(CrashImage::LoseUnsynced))
+        .map_err(|e| format!("recovery after resuming failed: {e}"))?;
+    model
+        .check(&after, k + 2, k + 2)
+        .map_err(|e| format!("after resuming at commit {k}: {e}"))?;
+    Ok(points.len() as u64)
+}
+
+fn crash_every_operation(plan: Plan, workload_seed: u64) {
+    let settings = settings();
+    let model = Model::new(workload_seed, COMMITS + 2);
+    let clean = CrashSimStorage::new();
+    let progress = run(
+        &layout(&clean),
+        &plan,
+        &model,
+        0,
+        COMMITS,
+        Default::default(),
+        |_| {},
+    );
+    assert!(progress.error.is_none(), "{:?}", progress.error);
+    assert!(progress.checkpoints >= 4);
+    let total = clean.operations();
+
+    let mut rng = Rng(settings.seed ^ workload_seed);
+    let points = choose(total, SAMPLED_POINTS, settings.exhaustive, &mut rng);
+    let (mut images_checked, mut recovery_crashes) = (0, 0);
+    for &point in &points {
+        let sim = CrashSimStorage::new();
+        sim.crash_at(point);
+        let progress = run(
+            &layout(&sim),
+            &plan,
+            &model,
+            0,
+            COMMITS,
+            Default::default(),
+            |_| {},
+        );
+        sim.crash();
+        for image in images(rng.below(u64::MAX)) {
+            let outcome = check_image(
+                &model,
+                &plan,
+                &sim,
+                image,
+                (progress.acked, progress.attempted),
+                &settings,
+                &mut rng,
+            );
+            match outcome {
+                Ok(n) => recovery_crashes += n,
+                Err(e) => panic!(
+                    "seed {:#x}: crash point {point} ({}), image {image:?}, acked {} attempted {}: {e}\n\
+                     rerun with HIGHWATER_CRASH_SEED={}",
+                    settings.seed,
+                    sim.crashed().unwrap_or_default(),
+                    progress.acked,
+                    progress.attempted,
+                    settings.seed
+                ),
+            }
+            images_checked += 1;
+        }
+    }
+    println!(
+        "seed {:#x}: {} of {total} crash points, {images_checked} crash images, {recovery_crashes} crashes during recovery: all passed",
+        settings.seed,
+        points.len()
+    );
+}
+
+#[test]
+fn crash_at_every_operation_of_a_checkpointing_workload() {
+    crash_every_operation(Plan::default(), 1);
+}
+
+#[test]
+fn crash_at_every_operation_with_frequent_full_checkpoints() {
+    crash_every_operation(
+        Plan {
+            sync_every: 1,
+            checkpoint_every: 5,
+            max_retained: 1,
+            max_delta_chain: 1,
+            ..Plan::default()
+        },
+        2,
+    );
+}
