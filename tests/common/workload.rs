@@ -88,7 +88,7 @@ impl Model {
             .map(|j| {
                 let r = mix(h ^ j);
                 let key = format!("key-{:02}", r % 12).into_bytes();
-                if r % 5 == 0 {
+                if r.is_multiple_of(5) {
                     WalEntry::Delete { key }
                 } else {
                     let len = 8 + (r >> 8) as usize % 600;
@@ -99,10 +99,10 @@ impl Model {
             })
             .collect();
         let mut offsets = HashMap::from([("p0".to_string(), i + 1)]);
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             offsets.insert("p1".to_string(), i / 3 + 1);
         }
-        let watermark = (i % 4 != 3).then_some(i as i64 * 10);
+        let watermark = (!(i + 1).is_multiple_of(4)).then_some(i as i64 * 10);
         (changes, WalEntry::Commit { offsets, watermark })
     }
 
@@ -282,11 +282,11 @@ fn run_inner(
         progress.attempted = i + 1;
         wal.append(&commit)?;
         let done = i + 1;
-        if done % plan.sync_every == 0 || done % plan.checkpoint_every == 0 {
+        if done.is_multiple_of(plan.sync_every) || done.is_multiple_of(plan.checkpoint_every) {
             wal.sync()?;
             ack(progress, done);
         }
-        if done % plan.checkpoint_every == 0 {
+        if done.is_multiple_of(plan.checkpoint_every) {
             let committed = model.after(done);
             let snapshot;
             let delta;
