@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::sampling::{Rng, Settings};
 use common::workload::{run, tracked, Layout, Model, Plan};
 use highwater::storage::{CrashImage, CrashSimStorage};
 use highwater::{RecoveredState, RecoveryManager};
@@ -19,45 +20,6 @@ use std::sync::Arc;
 const COMMITS: u64 = 40;
 /// Crash points sampled per workload in the default (CI) mode.
 const SAMPLED_POINTS: usize = 60;
-
-struct Settings {
-    seed: u64,
-    exhaustive: bool,
-}
-
-fn settings() -> Settings {
-    let seed = std::env::var("HIGHWATER_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2026);
-    let exhaustive = std::env::var("HIGHWATER_CRASH_EXHAUSTIVE").is_ok_and(|v| v == "1");
-    Settings { seed, exhaustive }
-}
-
-/// A reproducible pseudo-random stream (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
-}
-
-/// All of `0..total`, or a sample that always holds the first and last points.
-fn choose(total: u64, sample: usize, exhaustive: bool, rng: &mut Rng) -> Vec<u64> {
-    if exhaustive || total as usize <= sample {
-        return (0..total).collect();
-    }
-    let mut points: Vec<u64> = (0..sample as u64 - 2).map(|_| rng.below(total)).collect();
-    points.extend([0, total - 1]);
-    points.sort_unstable();
-    points.dedup();
-    points
-}
 
 fn layout(storage: &CrashSimStorage) -> Layout {
     Layout::new(Arc::new(storage.clone()), "/job")
@@ -96,7 +58,7 @@ fn check_image(
     let recovery_ops = disk.operations();
 
     // 2. A crash at any point of recovery, then recovery again.
-    let points = choose(recovery_ops, 2, settings.exhaustive, rng);
+    let points = settings.choose(recovery_ops, 2, rng);
     for &j in &points {
         let disk = crashed.image(image);
         disk.crash_at(j);
@@ -135,7 +97,7 @@ fn check_image(
 }
 
 fn crash_every_operation(plan: Plan, workload_seed: u64) {
-    let settings = settings();
+    let settings = Settings::from_env();
     let model = Model::new(workload_seed, COMMITS + 2);
     let clean = CrashSimStorage::new();
     let progress = run(
@@ -152,7 +114,7 @@ fn crash_every_operation(plan: Plan, workload_seed: u64) {
     let total = clean.operations();
 
     let mut rng = Rng(settings.seed ^ workload_seed);
-    let points = choose(total, SAMPLED_POINTS, settings.exhaustive, &mut rng);
+    let points = settings.choose(total, SAMPLED_POINTS, &mut rng);
     let (mut images_checked, mut recovery_crashes) = (0, 0);
     for &point in &points {
         let sim = CrashSimStorage::new();
@@ -180,13 +142,11 @@ fn crash_every_operation(plan: Plan, workload_seed: u64) {
             match outcome {
                 Ok(n) => recovery_crashes += n,
                 Err(e) => panic!(
-                    "seed {:#x}: crash point {point} ({}), image {image:?}, acked {} attempted {}: {e}\n\
-                     rerun with HIGHWATER_CRASH_SEED={}",
-                    settings.seed,
+                    "crash point {point} ({}), image {image:?}, acked {} attempted {}: {e}\n{}",
                     sim.crashed().unwrap_or_default(),
                     progress.acked,
                     progress.attempted,
-                    settings.seed
+                    settings.rerun_hint()
                 ),
             }
             images_checked += 1;

@@ -181,6 +181,9 @@ pub struct Plan {
     pub segment_size: u64,
     pub max_retained: usize,
     pub max_delta_chain: u32,
+    /// Keep going after a failed checkpoint (the next one carries its changes)
+    /// instead of stopping.
+    pub retry_failed_checkpoints: bool,
 }
 
 impl Default for Plan {
@@ -191,6 +194,7 @@ impl Default for Plan {
             segment_size: 4096,
             max_retained: 2,
             max_delta_chain: 2,
+            retry_failed_checkpoints: false,
         }
     }
 }
@@ -204,6 +208,8 @@ pub struct Progress {
     pub acked: u64,
     /// Checkpoints published.
     pub checkpoints: u64,
+    /// Checkpoints that failed and were retried later.
+    pub failed_checkpoints: u64,
     /// The error that stopped the run, if any.
     pub error: Option<highwater::Error>,
 }
@@ -297,12 +303,19 @@ fn run_inner(
                 delta = state.delta();
                 PartInput::Delta(&delta)
             };
-            checkpoints.create_checkpoint(
+            let created = checkpoints.create_checkpoint(
                 CheckpointRequest::new(wal.position())
                     .with_offsets(committed.offsets.clone())
                     .with_watermark(committed.watermark)
                     .with_part(DEFAULT_PART, part),
-            )?;
+            );
+            if let Err(e) = created {
+                if !plan.retry_failed_checkpoints {
+                    return Err(e);
+                }
+                progress.failed_checkpoints += 1;
+                continue;
+            }
             state.mark_checkpointed();
             full_next = false;
             progress.checkpoints += 1;

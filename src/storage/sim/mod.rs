@@ -59,14 +59,17 @@ pub enum SimOp {
 }
 
 /// An operation to fail on command: the `skip`+1-th matching operation from
-/// now fails, and so do the `times - 1` matching ones after it.
+/// now fails, and so do the `times - 1` matching ones after it. It matches
+/// operations of one kind ([`SimFault::new`]) or the operation with a given
+/// number ([`SimFault::at`]), optionally only on some paths.
 ///
 /// A failed write writes the first half of its sectors, as a full device
 /// would; a failed file sync forgets the file's unsynced writes (see the module
 /// documentation); other failed operations change nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimFault {
-    op: SimOp,
+    op: Option<SimOp>,
+    at: Option<u64>,
     path_contains: Option<String>,
     skip: u64,
     times: u64,
@@ -77,11 +80,22 @@ impl SimFault {
     /// Fails the next `op`, once, with an I/O error (`EIO`).
     pub fn new(op: SimOp) -> Self {
         SimFault {
-            op,
+            op: Some(op),
+            at: None,
             path_contains: None,
             skip: 0,
             times: 1,
             kind: io::ErrorKind::Other,
+        }
+    }
+
+    /// Fails mutating operation number `n` (as counted by
+    /// [`CrashSimStorage::operations`]), whatever it is, with an I/O error.
+    pub fn at(n: u64) -> Self {
+        SimFault {
+            op: None,
+            at: Some(n),
+            ..Self::new(SimOp::Write)
         }
     }
 
@@ -109,8 +123,9 @@ impl SimFault {
         self
     }
 
-    fn matches(&self, op: SimOp, path: &Path) -> bool {
-        self.op == op
+    fn matches(&self, n: u64, op: SimOp, path: &Path) -> bool {
+        self.op.is_none_or(|o| o == op)
+            && self.at.is_none_or(|at| at == n)
             && self.times > 0
             && self
                 .path_contains
@@ -167,7 +182,7 @@ impl SimState {
             });
         }
         for fault in &mut self.faults {
-            if fault.matches(op, path) {
+            if fault.matches(n, op, path) {
                 if fault.skip > 0 {
                     fault.skip -= 1;
                     continue;

@@ -1,0 +1,286 @@
+//! Injected I/O failures: every storage operation of a checkpointing workload
+//! fails in turn (an I/O error, or a full device). A failed sync poisons the
+//! writer, nothing is acknowledged that was not durable, a failed checkpoint
+//! leaves nothing half-published, and the job recovers after a restart.
+
+mod common;
+
+use common::put;
+use common::sampling::{Rng, Settings};
+use common::workload::{run, tracked, Layout, Model, Plan};
+use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimOp};
+use highwater::{
+    CheckpointConfig, Error, IncrementalCheckpointManager, RecoveryManager, SyncPolicy, WalEntry,
+    WalOptions, WriteAheadLog,
+};
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+
+const COMMITS: u64 = 40;
+const SAMPLED_POINTS: usize = 40;
+
+fn layout(storage: &CrashSimStorage) -> Layout {
+    Layout::new(Arc::new(storage.clone()), "/job")
+}
+
+fn commit(n: u64) -> WalEntry {
+    WalEntry::Commit {
+        offsets: HashMap::from([("p0".to_string(), n)]),
+        watermark: None,
+    }
+}
+
+fn open_wal(storage: &CrashSimStorage) -> highwater::Result<WriteAheadLog> {
+    WriteAheadLog::open(
+        "/job/wal",
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(storage.clone())),
+    )
+}
+
+/// Every checkpoint a fresh manager lists verifies, and none is rejected.
+fn no_half_published_checkpoint(storage: &CrashSimStorage) -> Result<(), String> {
+    let manager = IncrementalCheckpointManager::new(
+        CheckpointConfig::new("/job/checkpoints").with_storage(Arc::new(storage.clone())),
+    )
+    .map_err(|e| format!("opening the checkpoint directory: {e}"))?;
+    let latest = manager
+        .latest_checkpoint()
+        .map_err(|e| format!("latest_checkpoint: {e}"))?;
+    if !latest.rejected.is_empty() {
+        return Err(format!("rejected checkpoints: {:?}", latest.rejected));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
+    let settings = Settings::from_env();
+    let plan = Plan {
+        retry_failed_checkpoints: true,
+        ..Plan::default()
+    };
+    let model = Model::new(3, COMMITS + 2);
+    let clean = CrashSimStorage::new();
+    let progress = run(
+        &layout(&clean),
+        &plan,
+        &model,
+        0,
+        COMMITS,
+        Default::default(),
+        |_| {},
+    );
+    assert!(progress.error.is_none(), "{:?}", progress.error);
+    let total = clean.operations();
+    let mut rng = Rng(settings.seed ^ 3);
+    let points = settings.choose(total, SAMPLED_POINTS, &mut rng);
+    let mut cases = 0;
+    for &point in &points {
+        for kind in [io::ErrorKind::Other, io::ErrorKind::StorageFull] {
+            let sim = CrashSimStorage::new();
+            sim.inject(SimFault::at(point).with_kind(kind));
+            let progress = run(
+                &layout(&sim),
+                &plan,
+                &model,
+                0,
+                COMMITS,
+                Default::default(),
+                |_| {},
+            );
+            let fail = |what: String| -> ! {
+                panic!(
+                    "operation {point} failing with {kind:?} (acked {}, attempted {}, stopped by {:?}): {what}\n{}",
+                    progress.acked,
+                    progress.attempted,
+                    progress.error,
+                    settings.rerun_hint()
+                )
+            };
+            if let Err(e) = no_half_published_checkpoint(&sim) {
+                fail(e);
+            }
+            // The process restarts; whatever the device kept must recover to a
+            // commit at or after the last acknowledged one.
+            sim.crash();
+            for image in [
+                CrashImage::LoseUnsynced,
+                CrashImage::Torn {
+                    seed: rng.below(u64::MAX),
+                },
+            ] {
+                let disk = sim.image(image);
+                let recovered = RecoveryManager::new(layout(&disk).recovery())
+                    .recover()
+                    .unwrap_or_else(|e| fail(format!("{image:?}: recovery failed: {e}")));
+                let k = model
+                    .check(&recovered, progress.acked, progress.attempted)
+                    .unwrap_or_else(|e| fail(format!("{image:?}: {e}")));
+                let resumed = run(
+                    &layout(&disk),
+                    &plan,
+                    &model,
+                    k,
+                    k + 1,
+                    tracked(&recovered),
+                    |_| {},
+                );
+                if let Some(e) = resumed.error {
+                    fail(format!("{image:?}: resuming at commit {k}: {e}"));
+                }
+                cases += 1;
+            }
+        }
+    }
+    println!(
+        "{} of {total} operations failed in turn, 2 error kinds, {cases} recoveries: all passed",
+        points.len()
+    );
+}
+
+#[test]
+fn a_failed_sync_poisons_the_log_and_its_records_are_never_acknowledged() {
+    let sim = CrashSimStorage::new();
+    let wal = open_wal(&sim).unwrap();
+    wal.append(&put("a", "1")).unwrap();
+    wal.append(&commit(1)).unwrap();
+    wal.sync().unwrap();
+    wal.append(&put("b", "2")).unwrap();
+    wal.append(&commit(2)).unwrap();
+    sim.inject(SimFault::new(SimOp::SyncFile).on_path("/job/wal/"));
+    let err = wal.sync().unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    // Poisoned: every later call fails, and the sync is never retried.
+    assert!(matches!(
+        wal.append(&put("c", "3")),
+        Err(Error::Poisoned { .. })
+    ));
+    assert!(matches!(wal.sync(), Err(Error::Poisoned { .. })));
+    drop(wal);
+    sim.crash();
+    // Even a device that kept every unsynced write lacks the second commit: the
+    // failed fsync dropped it from the page cache's dirty pages.
+    let disk = sim.image(CrashImage::KeepUnsynced);
+    let recovered = RecoveryManager::new(layout(&disk).recovery())
+        .recover()
+        .unwrap();
+    assert_eq!(recovered.source_offsets.get("p0"), Some(&1));
+    assert_eq!(
+        recovered.state_changes,
+        [(b"a".to_vec(), Some(b"1".to_vec()))]
+    );
+    // The reopened log takes new commits.
+    let wal = open_wal(&disk).unwrap();
+    wal.append(&put("d", "4")).unwrap();
+    wal.append(&commit(2)).unwrap();
+    wal.close().unwrap();
+    let recovered = RecoveryManager::new(layout(&disk).recovery())
+        .recover()
+        .unwrap();
+    assert_eq!(recovered.source_offsets.get("p0"), Some(&2));
+    assert_eq!(recovered.state_changes.len(), 2);
+}
+
+#[test]
+fn a_full_device_stops_the_job_and_it_resumes_once_space_is_back() {
+    let model = Model::new(4, 30);
+    let plan = Plan::default();
+    let sim = CrashSimStorage::new();
+    sim.inject(
+        SimFault::new(SimOp::Write)
+            .after(20)
+            .times(u64::MAX)
+            .with_kind(io::ErrorKind::StorageFull),
+    );
+    let progress = run(
+        &layout(&sim),
+        &plan,
+        &model,
+        0,
+        30,
+        Default::default(),
+        |_| {},
+    );
+    let err = progress.error.expect("the device is full");
+    let full = match &err {
+        Error::Io { source, .. } => source.kind() == io::ErrorKind::StorageFull,
+        Error::Poisoned { cause, .. } => {
+            cause.contains("StorageFull") || cause.contains("simulated failure")
+        }
+        _ => false,
+    };
+    assert!(full, "{err:?}");
+    assert!(progress.acked < 30);
+    // Space is back (a new process on the same device, no crash in between).
+    let disk = sim.image(CrashImage::KeepUnsynced);
+    let recovered = RecoveryManager::new(layout(&disk).recovery())
+        .recover()
+        .unwrap();
+    let k = model
+        .check(&recovered, progress.acked, progress.attempted)
+        .unwrap();
+    let resumed = run(
+        &layout(&disk),
+        &plan,
+        &model,
+        k,
+        30,
+        tracked(&recovered),
+        |_| {},
+    );
+    assert!(resumed.error.is_none(), "{:?}", resumed.error);
+    let recovered = RecoveryManager::new(layout(&disk).recovery())
+        .recover()
+        .unwrap();
+    assert_eq!(model.check(&recovered, 30, 30).unwrap(), 30);
+}
+
+#[test]
+fn a_failed_checkpoint_is_invisible_and_the_next_one_carries_its_changes() {
+    let model = Model::new(5, 24);
+    let plan = Plan {
+        retry_failed_checkpoints: true,
+        checkpoint_every: 4,
+        ..Plan::default()
+    };
+    for op in [
+        SimOp::Write,
+        SimOp::SyncFile,
+        SimOp::Rename,
+        SimOp::SyncDir,
+        SimOp::CreateFile,
+    ] {
+        let sim = CrashSimStorage::new();
+        // The second checkpoint (a delta) fails.
+        sim.inject(
+            SimFault::new(op)
+                .on_path("/job/checkpoints/")
+                .after(match op {
+                    SimOp::Rename | SimOp::SyncDir => 1,
+                    _ => 3,
+                }),
+        );
+        let progress = run(
+            &layout(&sim),
+            &plan,
+            &model,
+            0,
+            24,
+            Default::default(),
+            |_| {},
+        );
+        assert!(progress.error.is_none(), "{op:?}: {:?}", progress.error);
+        assert_eq!(progress.failed_checkpoints, 1, "{op:?}");
+        no_half_published_checkpoint(&sim).unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        sim.crash();
+        let disk = sim.image(CrashImage::LoseUnsynced);
+        let recovered = RecoveryManager::new(layout(&disk).recovery())
+            .recover()
+            .unwrap_or_else(|e| panic!("{op:?}: {e}"));
+        assert_eq!(model.check(&recovered, 24, 24).unwrap(), 24, "{op:?}");
+        assert!(recovered.checkpoint_id.is_some());
+    }
+}
