@@ -3,8 +3,10 @@
 //! Invariants of a [`RetentionPlan`]: it keeps the newest `max_retained`
 //! restorable checkpoints and every ancestor of a kept delta; it deletes only
 //! checkpoints older than the oldest kept one; the WAL position it reports is the
-//! smallest `wal_position` among the newest `max_retained` restorable checkpoints,
-//! so any of them can still be recovered from.
+//! smallest `wal_position` among all kept checkpoints, ancestors included, so
+//! that recovery can start from any of them. An ancestor kept only because a
+//! delta builds on it is the fallback when that delta's chain is damaged above
+//! it; without its log it would be kept for nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,6 +56,12 @@ pub fn plan_retention(checkpoints: &[RetentionInput], max_retained: usize) -> Re
         }
     }
     let oldest_kept = keep.first().copied();
+    let wal_needed_from = keep
+        .iter()
+        .filter_map(|id| by_id.get(id))
+        .filter(|c| c.restorable)
+        .map(|c| c.wal_position)
+        .min();
     let delete = match oldest_kept {
         Some(oldest) => by_id
             .keys()
@@ -65,7 +73,7 @@ pub fn plan_retention(checkpoints: &[RetentionInput], max_retained: usize) -> Re
     RetentionPlan {
         keep: keep.into_iter().collect(),
         delete,
-        wal_needed_from: newest.iter().map(|c| c.wal_position).min(),
+        wal_needed_from,
     }
 }
 
@@ -96,7 +104,11 @@ mod tests {
         let plan = plan_retention(&all, 3);
         assert_eq!(plan.keep, [1, 2, 3, 4, 5, 6]);
         assert!(plan.delete.is_empty());
-        assert_eq!(plan.wal_needed_from, Some(400));
+        assert_eq!(
+            plan.wal_needed_from,
+            Some(100),
+            "1 is kept for 4's chain, and is the fallback when 2 or 3 is damaged"
+        );
         let plan = plan_retention(&all, 2);
         assert_eq!(plan.keep, [5, 6]);
         assert_eq!(plan.delete, [1, 2, 3, 4]);
