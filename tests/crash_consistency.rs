@@ -12,7 +12,7 @@
 mod common;
 
 use common::sampling::{Rng, Settings};
-use common::workload::{run, tracked, Layout, Model, Plan};
+use common::workload::{run, Layout, Model, Plan, Resume};
 use highwater::storage::{CrashImage, CrashSimStorage};
 use highwater::{RecoveredState, RecoveryManager};
 use std::sync::Arc;
@@ -78,10 +78,10 @@ fn check_image(
     let resumed = run(
         &layout(&disk),
         plan,
-        model,
+        model.workload(),
         k,
         k + 2,
-        tracked(&recovered),
+        Resume::from_recovered(&recovered),
         |_| {},
     );
     if let Some(e) = resumed.error {
@@ -103,7 +103,7 @@ fn crash_every_operation(plan: Plan, workload_seed: u64) {
     let progress = run(
         &layout(&clean),
         &plan,
-        &model,
+        model.workload(),
         0,
         COMMITS,
         Default::default(),
@@ -122,7 +122,7 @@ fn crash_every_operation(plan: Plan, workload_seed: u64) {
         let progress = run(
             &layout(&sim),
             &plan,
-            &model,
+            model.workload(),
             0,
             COMMITS,
             Default::default(),

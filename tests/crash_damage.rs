@@ -76,7 +76,7 @@ fn job() -> Job {
     let progress = run(
         &layout,
         &Plan::default(),
-        &model,
+        model.workload(),
         0,
         COMMITS,
         Default::default(),

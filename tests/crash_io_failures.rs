@@ -7,7 +7,7 @@ mod common;
 
 use common::put;
 use common::sampling::{Rng, Settings};
-use common::workload::{run, tracked, Layout, Model, Plan};
+use common::workload::{run, Layout, Model, Plan, Resume};
 use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimOp};
 use highwater::{
     CheckpointConfig, Error, IncrementalCheckpointManager, RecoveryManager, SyncPolicy, WalEntry,
@@ -67,7 +67,7 @@ fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
     let progress = run(
         &layout(&clean),
         &plan,
-        &model,
+        model.workload(),
         0,
         COMMITS,
         Default::default(),
@@ -85,7 +85,7 @@ fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
             let progress = run(
                 &layout(&sim),
                 &plan,
-                &model,
+                model.workload(),
                 0,
                 COMMITS,
                 Default::default(),
@@ -122,10 +122,10 @@ fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
                 let resumed = run(
                     &layout(&disk),
                     &plan,
-                    &model,
+                    model.workload(),
                     k,
                     k + 1,
-                    tracked(&recovered),
+                    Resume::from_recovered(&recovered),
                     |_| {},
                 );
                 if let Some(e) = resumed.error {
@@ -198,7 +198,7 @@ fn a_full_device_stops_the_job_and_it_resumes_once_space_is_back() {
     let progress = run(
         &layout(&sim),
         &plan,
-        &model,
+        model.workload(),
         0,
         30,
         Default::default(),
@@ -225,10 +225,10 @@ fn a_full_device_stops_the_job_and_it_resumes_once_space_is_back() {
     let resumed = run(
         &layout(&disk),
         &plan,
-        &model,
+        model.workload(),
         k,
         30,
-        tracked(&recovered),
+        Resume::from_recovered(&recovered),
         |_| {},
     );
     assert!(resumed.error.is_none(), "{:?}", resumed.error);
@@ -266,7 +266,7 @@ fn a_failed_checkpoint_is_invisible_and_the_next_one_carries_its_changes() {
         let progress = run(
             &layout(&sim),
             &plan,
-            &model,
+            model.workload(),
             0,
             24,
             Default::default(),

@@ -25,10 +25,16 @@ pub struct Committed {
     pub watermark: Option<i64>,
 }
 
-/// What a workload with a given seed commits.
+/// The transactions of a workload with a given seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    pub seed: u64,
+}
+
+/// What a workload commits: the state after each number of commits.
 #[derive(Debug, Clone)]
 pub struct Model {
-    seed: u64,
+    workload: Workload,
     /// `after[k]`: after `k` commits.
     after: Vec<Committed>,
 }
@@ -40,35 +46,47 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+impl Committed {
+    /// Applies one entry of a transaction.
+    fn apply(&mut self, entry: &WalEntry) {
+        match entry {
+            WalEntry::Put { key, value } => {
+                self.state.insert(key.clone(), value.clone());
+            }
+            WalEntry::Delete { key } => {
+                self.state.remove(key);
+            }
+            WalEntry::Commit { offsets, watermark } => {
+                self.offsets.extend(offsets.clone());
+                if watermark.is_some() {
+                    self.watermark = *watermark;
+                }
+            }
+            other => unreachable!("{other:?}"),
+        }
+    }
+}
+
 impl Model {
     pub fn new(seed: u64, commits: u64) -> Self {
         let mut model = Model {
-            seed,
+            workload: Workload { seed },
             after: vec![Committed::default()],
         };
-        for i in 0..commits {
-            let mut next = model.after[i as usize].clone();
-            let (changes, commit) = model.transaction(i);
-            for change in changes.iter().chain([&commit]) {
-                match change {
-                    WalEntry::Put { key, value } => {
-                        next.state.insert(key.clone(), value.clone());
-                    }
-                    WalEntry::Delete { key } => {
-                        next.state.remove(key);
-                    }
-                    WalEntry::Commit { offsets, watermark } => {
-                        next.offsets.extend(offsets.clone());
-                        if watermark.is_some() {
-                            next.watermark = *watermark;
-                        }
-                    }
-                    other => unreachable!("{other:?}"),
-                }
-            }
-            model.after.push(next);
-        }
+        model.extend_to(commits);
         model
+    }
+
+    /// Makes the model cover at least `commits` commits.
+    pub fn extend_to(&mut self, commits: u64) {
+        for i in self.len()..commits {
+            let mut next = self.after[i as usize].clone();
+            let (changes, commit) = self.workload.transaction(i);
+            for change in changes.iter().chain([&commit]) {
+                next.apply(change);
+            }
+            self.after.push(next);
+        }
     }
 
     /// How many commits the model covers.
@@ -81,6 +99,13 @@ impl Model {
         &self.after[k as usize]
     }
 
+    /// The transactions.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
+    }
+}
+
+impl Workload {
     /// The changes and the Commit of transaction `i`.
     pub fn transaction(&self, i: u64) -> (Vec<WalEntry>, WalEntry) {
         let h = mix(self.seed ^ mix(i));
@@ -105,7 +130,9 @@ impl Model {
         let watermark = (!(i + 1).is_multiple_of(4)).then_some(i as i64 * 10);
         (changes, WalEntry::Commit { offsets, watermark })
     }
+}
 
+impl Model {
     /// Which commit `recovered` is, checked against the model: its commit
     /// number `k` must satisfy `acked <= k <= attempted`, and its state, offsets
     /// and watermark must be exactly the model's after `k` commits.
@@ -214,16 +241,39 @@ pub struct Progress {
     pub error: Option<highwater::Error>,
 }
 
-/// Runs transactions `start..end` of `model` on top of `state` (the state after
-/// `start` commits), calling `on_ack` with the number of acknowledged commits
-/// each time it grows. Stops at the first error.
+/// Where a run starts: the state, offsets and watermark after its first
+/// transaction's predecessors (empty for a new job).
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub state: TrackedState,
+    pub offsets: HashMap<String, u64>,
+    pub watermark: Option<i64>,
+}
+
+impl Resume {
+    /// Resumes from what recovery returned.
+    pub fn from_recovered(recovered: &RecoveredState) -> Self {
+        let snapshot = recovered.current_state().expect("current_state");
+        let mut state = TrackedState::from_snapshot(&snapshot);
+        state.mark_checkpointed();
+        Resume {
+            state,
+            offsets: recovered.source_offsets.clone(),
+            watermark: recovered.watermark,
+        }
+    }
+}
+
+/// Runs transactions `start..end` of `workload` on top of `from` (where
+/// `start` commits left the job), calling `on_ack` with the number of
+/// acknowledged commits each time it grows. Stops at the first error.
 pub fn run(
     layout: &Layout,
     plan: &Plan,
-    model: &Model,
+    workload: &Workload,
     start: u64,
     end: u64,
-    state: TrackedState,
+    from: Resume,
     mut on_ack: impl FnMut(u64),
 ) -> Progress {
     let mut progress = Progress {
@@ -234,9 +284,9 @@ pub fn run(
     let result = run_inner(
         layout,
         plan,
-        model,
+        workload,
         start..end,
-        state,
+        from,
         &mut progress,
         &mut on_ack,
     );
@@ -247,12 +297,17 @@ pub fn run(
 fn run_inner(
     layout: &Layout,
     plan: &Plan,
-    model: &Model,
+    workload: &Workload,
     range: std::ops::Range<u64>,
-    mut state: TrackedState,
+    from: Resume,
     progress: &mut Progress,
     on_ack: &mut dyn FnMut(u64),
 ) -> highwater::Result<()> {
+    let Resume {
+        mut state,
+        mut offsets,
+        mut watermark,
+    } = from;
     let wal = WriteAheadLog::open(
         &layout.wal,
         WalOptions::default()
@@ -272,7 +327,7 @@ fn run_inner(
     };
     let mut full_next = true;
     for i in range {
-        let (changes, commit) = model.transaction(i);
+        let (changes, commit) = workload.transaction(i);
         for change in &changes {
             wal.append(change)?;
             match change {
@@ -287,13 +342,20 @@ fn run_inner(
         }
         progress.attempted = i + 1;
         wal.append(&commit)?;
+        if let WalEntry::Commit {
+            offsets: o,
+            watermark: w,
+        } = &commit
+        {
+            offsets.extend(o.clone());
+            watermark = w.or(watermark);
+        }
         let done = i + 1;
         if done.is_multiple_of(plan.sync_every) || done.is_multiple_of(plan.checkpoint_every) {
             wal.sync()?;
             ack(progress, done);
         }
         if done.is_multiple_of(plan.checkpoint_every) {
-            let committed = model.after(done);
             let snapshot;
             let delta;
             let part = if full_next {
@@ -305,8 +367,8 @@ fn run_inner(
             };
             let created = checkpoints.create_checkpoint(
                 CheckpointRequest::new(wal.position())
-                    .with_offsets(committed.offsets.clone())
-                    .with_watermark(committed.watermark)
+                    .with_offsets(offsets.clone())
+                    .with_watermark(watermark)
                     .with_part(DEFAULT_PART, part),
             );
             if let Err(e) = created {
@@ -325,12 +387,4 @@ fn run_inner(
     wal.close()?;
     ack(progress, progress.attempted);
     Ok(())
-}
-
-/// The tracked state a resumed run starts from.
-pub fn tracked(recovered: &RecoveredState) -> TrackedState {
-    let snapshot = recovered.current_state().expect("current_state");
-    let mut state = TrackedState::from_snapshot(&snapshot);
-    state.mark_checkpointed();
-    state
 }
