@@ -200,6 +200,9 @@ impl Layout {
 /// How a workload runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
+    /// `Manual` (syncs as below) or `EveryWrite` (every append is durable when
+    /// it returns, so every commit is acknowledged at once).
+    pub sync_policy: SyncPolicy,
     /// Sync the log (acknowledging every commit so far) after every n-th commit.
     pub sync_every: u64,
     /// Checkpoint (after a sync) after every n-th commit; the first checkpoint of
@@ -216,6 +219,7 @@ pub struct Plan {
 impl Default for Plan {
     fn default() -> Self {
         Plan {
+            sync_policy: SyncPolicy::Manual,
             sync_every: 3,
             checkpoint_every: 8,
             segment_size: 4096,
@@ -311,7 +315,7 @@ fn run_inner(
     let wal = WriteAheadLog::open(
         &layout.wal,
         WalOptions::default()
-            .with_sync_policy(SyncPolicy::Manual)
+            .with_sync_policy(plan.sync_policy)
             .with_segment_size(plan.segment_size)
             .with_storage(layout.storage.clone()),
     )?;
@@ -351,6 +355,9 @@ fn run_inner(
             watermark = w.or(watermark);
         }
         let done = i + 1;
+        if plan.sync_policy == SyncPolicy::EveryWrite {
+            ack(progress, done);
+        }
         if done.is_multiple_of(plan.sync_every) || done.is_multiple_of(plan.checkpoint_every) {
             wal.sync()?;
             ack(progress, done);
