@@ -3,7 +3,8 @@
 //! borrowing and the owning decoder agree.
 #![no_main]
 
-use highwater::{WalEntry, WalEntryRef};
+use highwater::wal::WalEntryRef;
+use highwater::WalEntry;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

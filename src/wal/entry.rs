@@ -89,6 +89,10 @@ pub enum DecodeError {
     /// duplicate, or an encoder that did not sort).
     #[error("source name at byte {0} is not strictly greater than the one before")]
     UnsortedSources(usize),
+    /// A Commit without a watermark has something other than zero in the
+    /// watermark field (only one encoding of an entry is valid).
+    #[error("watermark at byte {0} must be 0 when the Commit has none")]
+    AbsentWatermarkNotZero(usize),
 }
 
 impl WalEntry {
@@ -158,8 +162,10 @@ impl WalEntry {
             KIND_COMMIT => {
                 let flag_at = r.at;
                 let flag = r.take("watermark flag", 1)?[0];
+                let wm_at = r.at;
                 let wm = i64::from_le_bytes(r.array("watermark")?);
                 let watermark = match flag {
+                    0 if wm != 0 => return Err(DecodeError::AbsentWatermarkNotZero(wm_at)),
                     0 => None,
                     1 => Some(wm),
                     value => return Err(DecodeError::InvalidFlag { at: flag_at, value }),
@@ -371,6 +377,20 @@ mod tests {
         c.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(WalEntry::decode(KIND_COMMIT, &c).is_err());
         assert_eq!(WalEntry::decode(9, &[]), Err(DecodeError::UnknownKind(9)));
+    }
+
+    /// Found by the `wal_record` fuzz target: a Commit without a watermark but
+    /// with garbage in the watermark field decoded, and re-encoded differently.
+    #[test]
+    fn an_absent_watermark_must_be_zero() {
+        let payload = [0, 0xfb, 0xff, 0xff, 0xff, 12, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            WalEntry::decode(KIND_COMMIT, &payload),
+            Err(DecodeError::AbsentWatermarkNotZero(1))
+        );
+        let mut canonical = payload;
+        canonical[1..9].fill(0);
+        round_trip(&WalEntry::decode(KIND_COMMIT, &canonical).unwrap());
     }
 
     proptest! {
