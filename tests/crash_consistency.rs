@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 const COMMITS: u64 = 40;
 /// Crash points sampled per workload in the default (CI) mode.
-const SAMPLED_POINTS: usize = 60;
+const SAMPLED_POINTS: usize = 120;
 
 fn layout(storage: &CrashSimStorage) -> Layout {
     Layout::new(Arc::new(storage.clone()), "/job")

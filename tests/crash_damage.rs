@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const COMMITS: u64 = 30;
-const SAMPLED_CUTS: usize = 120;
-const SAMPLED_FLIPS: usize = 250;
+const SAMPLED_CUTS: usize = 200;
+const SAMPLED_FLIPS: usize = 600;
 
 /// Every file under a directory, with its bytes.
 fn read_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {

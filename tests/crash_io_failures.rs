@@ -18,7 +18,7 @@ use std::io;
 use std::sync::Arc;
 
 const COMMITS: u64 = 40;
-const SAMPLED_POINTS: usize = 40;
+const SAMPLED_POINTS: usize = 80;
 
 fn layout(storage: &CrashSimStorage) -> Layout {
     Layout::new(Arc::new(storage.clone()), "/job")
