@@ -29,7 +29,10 @@ pub enum Error {
 
     /// An earlier write or fsync of this log failed, so the log's durable state is
     /// unknown. Every later call fails with this error until the log is reopened;
-    /// fsync is never retried.
+    /// fsync is never retried. After a failed fsync, reopen from a new process
+    /// (restart): the kernel may have dropped the unsynced pages while still
+    /// showing them to this one, so a reopen here could read records that never
+    /// reach the disk (docs/RECOVERY.md, "After a failed fsync").
     #[error("write-ahead log {path} is poisoned: {operation} failed earlier ({cause}); reopen it to recover")]
     Poisoned {
         /// The log directory.

@@ -17,8 +17,10 @@
 //! - [`recovery`]: the newest restorable checkpoint plus the committed log
 //!   entries after it, with torn-tail repair, fallback, bounded, streaming and
 //!   point-in-time replay ([`RecoveryManager`], [`RecoveredState`]).
-//! - [`storage`]: the trait all file I/O goes through, so tests can inject faults
-//!   and simulate crashes.
+//! - [`storage`]: the trait all file I/O goes through, with a crash simulator
+//!   ([`storage::CrashSimStorage`]) that keeps what a crash would leave apart
+//!   from what the process sees, for crash-testing highwater and pipelines
+//!   built on it (`docs/TESTING.md`).
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`; tuning in `docs/TUNING.md`.
 //!

@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(latest) = manager.latest_checkpoint() {
         if latest.metadata.is_some() {
-            assert!(validated.is_ok(), "a checkpoint that fails validation was chosen");
+            assert!(
+                validated.is_ok(),
+                "a checkpoint that fails validation was chosen"
+            );
         }
     }
 });

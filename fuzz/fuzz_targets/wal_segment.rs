@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    assert_eq!(storage.file_size(&dir.join(segment_file_name(0))).unwrap(), data.len() as u64);
+    assert_eq!(
+        storage.file_size(&dir.join(segment_file_name(0))).unwrap(),
+        data.len() as u64
+    );
 
     let options = WalOptions::default()
         .with_max_record_size(1 << 20)

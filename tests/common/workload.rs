@@ -7,6 +7,7 @@
 //! the state after each number of commits, so a recovered state is checked by
 //! reading its commit number off `p0` and comparing everything else.
 
+use super::sampling::Rng;
 use highwater::checkpoint::DEFAULT_PART;
 use highwater::storage::Storage;
 use highwater::{
@@ -39,11 +40,9 @@ pub struct Model {
     after: Vec<Committed>,
 }
 
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A well-mixed hash of `z`.
+fn mix(z: u64) -> u64 {
+    Rng(z).next()
 }
 
 impl Committed {
