@@ -12,21 +12,16 @@
 mod common;
 
 use common::sampling::{Rng, Settings};
-use common::workload::{run, Layout, Model, Plan, Resume};
+use common::workload::{count_operations, run, run_new_job, Layout, Model, Plan, Resume};
 use highwater::storage::{CrashImage, CrashSimStorage};
 use highwater::{RecoveredState, RecoveryManager};
-use std::sync::Arc;
 
 const COMMITS: u64 = 40;
 /// Crash points sampled per workload in the default (CI) mode.
 const SAMPLED_POINTS: usize = 120;
 
-fn layout(storage: &CrashSimStorage) -> Layout {
-    Layout::new(Arc::new(storage.clone()), "/job")
-}
-
 fn recover(storage: &CrashSimStorage) -> highwater::Result<RecoveredState> {
-    RecoveryManager::new(layout(storage).recovery()).recover()
+    RecoveryManager::new(Layout::sim(storage).recovery()).recover()
 }
 
 fn images(seed: u64) -> [CrashImage; 4] {
@@ -76,7 +71,7 @@ fn check_image(
 
     // 3. The recovered log takes new commits; what recovery cut stays cut.
     let resumed = run(
-        &layout(&disk),
+        &Layout::sim(&disk),
         plan,
         model.workload(),
         k,
@@ -99,19 +94,8 @@ fn check_image(
 fn crash_every_operation(plan: Plan, workload_seed: u64) {
     let settings = Settings::from_env();
     let model = Model::new(workload_seed, COMMITS + 2);
-    let clean = CrashSimStorage::new();
-    let progress = run(
-        &layout(&clean),
-        &plan,
-        model.workload(),
-        0,
-        COMMITS,
-        Default::default(),
-        |_| {},
-    );
-    assert!(progress.error.is_none(), "{:?}", progress.error);
-    assert!(progress.checkpoints >= 4);
-    let total = clean.operations();
+    let (total, checkpoints) = count_operations(&plan, model.workload(), COMMITS);
+    assert!(checkpoints >= 4, "the workload checkpoints, full and delta");
 
     let mut rng = Rng(settings.seed ^ workload_seed);
     let points = settings.choose(total, SAMPLED_POINTS, &mut rng);
@@ -119,15 +103,7 @@ fn crash_every_operation(plan: Plan, workload_seed: u64) {
     for &point in &points {
         let sim = CrashSimStorage::new();
         sim.crash_at(point);
-        let progress = run(
-            &layout(&sim),
-            &plan,
-            model.workload(),
-            0,
-            COMMITS,
-            Default::default(),
-            |_| {},
-        );
+        let progress = run_new_job(&sim, &plan, model.workload(), COMMITS);
         sim.crash();
         for image in images(rng.below(u64::MAX)) {
             let outcome = check_image(

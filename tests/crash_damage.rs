@@ -45,19 +45,15 @@ fn restore(root: &Path, files: &[(PathBuf, Vec<u8>)]) {
     }
 }
 
-/// A typed error that names what is damaged.
+/// A typed error that names what is damaged: corruption, a version field
+/// that no longer reads as ours, or a checkpoint chain whose every fallback is
+/// damaged while the log before it is gone.
 fn is_typed_corruption(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::WalCorrupted { .. }
-            | Error::WalChecksumMismatch { .. }
-            | Error::UnsupportedVersion { .. }
-            | Error::StateCorrupted { .. }
-            | Error::StateChecksumMismatch { .. }
-            | Error::CheckpointCorrupted { .. }
-            | Error::CheckpointFileMismatch { .. }
-            | Error::CheckpointNotCovered { .. }
-    )
+    e.is_corruption()
+        || matches!(
+            e,
+            Error::UnsupportedVersion { .. } | Error::CheckpointNotCovered { .. }
+        )
 }
 
 struct Job {

@@ -7,7 +7,7 @@ mod common;
 
 use common::put;
 use common::sampling::{Rng, Settings};
-use common::workload::{run, Layout, Model, Plan, Resume};
+use common::workload::{count_operations, run, run_new_job, Layout, Model, Plan, Resume};
 use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimOp};
 use highwater::{
     CheckpointConfig, Error, IncrementalCheckpointManager, RecoveryManager, SyncPolicy, WalEntry,
@@ -19,10 +19,6 @@ use std::sync::Arc;
 
 const COMMITS: u64 = 40;
 const SAMPLED_POINTS: usize = 80;
-
-fn layout(storage: &CrashSimStorage) -> Layout {
-    Layout::new(Arc::new(storage.clone()), "/job")
-}
 
 fn commit(n: u64) -> WalEntry {
     WalEntry::Commit {
@@ -63,18 +59,7 @@ fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
         ..Plan::default()
     };
     let model = Model::new(3, COMMITS + 2);
-    let clean = CrashSimStorage::new();
-    let progress = run(
-        &layout(&clean),
-        &plan,
-        model.workload(),
-        0,
-        COMMITS,
-        Default::default(),
-        |_| {},
-    );
-    assert!(progress.error.is_none(), "{:?}", progress.error);
-    let total = clean.operations();
+    let (total, _) = count_operations(&plan, model.workload(), COMMITS);
     let mut rng = Rng(settings.seed ^ 3);
     let points = settings.choose(total, SAMPLED_POINTS, &mut rng);
     let mut cases = 0;
@@ -82,15 +67,7 @@ fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
         for kind in [io::ErrorKind::Other, io::ErrorKind::StorageFull] {
             let sim = CrashSimStorage::new();
             sim.inject(SimFault::at(point).with_kind(kind));
-            let progress = run(
-                &layout(&sim),
-                &plan,
-                model.workload(),
-                0,
-                COMMITS,
-                Default::default(),
-                |_| {},
-            );
+            let progress = run_new_job(&sim, &plan, model.workload(), COMMITS);
             let fail = |what: String| -> ! {
                 panic!(
                     "operation {point} failing with {kind:?} (acked {}, attempted {}, stopped by {:?}): {what}\n{}",
@@ -113,14 +90,14 @@ fn every_operation_failing_in_turn_never_acknowledges_what_is_not_durable() {
                 },
             ] {
                 let disk = sim.image(image);
-                let recovered = RecoveryManager::new(layout(&disk).recovery())
+                let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
                     .recover()
                     .unwrap_or_else(|e| fail(format!("{image:?}: recovery failed: {e}")));
                 let k = model
                     .check(&recovered, progress.acked, progress.attempted)
                     .unwrap_or_else(|e| fail(format!("{image:?}: {e}")));
                 let resumed = run(
-                    &layout(&disk),
+                    &Layout::sim(&disk),
                     &plan,
                     model.workload(),
                     k,
@@ -164,7 +141,7 @@ fn a_failed_sync_poisons_the_log_and_its_records_are_never_acknowledged() {
     // Even a device that kept every unsynced write lacks the second commit: the
     // failed fsync dropped it from the page cache's dirty pages.
     let disk = sim.image(CrashImage::KeepUnsynced);
-    let recovered = RecoveryManager::new(layout(&disk).recovery())
+    let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
         .recover()
         .unwrap();
     assert_eq!(recovered.source_offsets.get("p0"), Some(&1));
@@ -177,7 +154,7 @@ fn a_failed_sync_poisons_the_log_and_its_records_are_never_acknowledged() {
     wal.append(&put("d", "4")).unwrap();
     wal.append(&commit(2)).unwrap();
     wal.close().unwrap();
-    let recovered = RecoveryManager::new(layout(&disk).recovery())
+    let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
         .recover()
         .unwrap();
     assert_eq!(recovered.source_offsets.get("p0"), Some(&2));
@@ -195,15 +172,7 @@ fn a_full_device_stops_the_job_and_it_resumes_once_space_is_back() {
             .times(u64::MAX)
             .with_kind(io::ErrorKind::StorageFull),
     );
-    let progress = run(
-        &layout(&sim),
-        &plan,
-        model.workload(),
-        0,
-        30,
-        Default::default(),
-        |_| {},
-    );
+    let progress = run_new_job(&sim, &plan, model.workload(), 30);
     let err = progress.error.expect("the device is full");
     let full = match &err {
         Error::Io { source, .. } => source.kind() == io::ErrorKind::StorageFull,
@@ -216,14 +185,14 @@ fn a_full_device_stops_the_job_and_it_resumes_once_space_is_back() {
     assert!(progress.acked < 30);
     // Space is back (a new process on the same device, no crash in between).
     let disk = sim.image(CrashImage::KeepUnsynced);
-    let recovered = RecoveryManager::new(layout(&disk).recovery())
+    let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
         .recover()
         .unwrap();
     let k = model
         .check(&recovered, progress.acked, progress.attempted)
         .unwrap();
     let resumed = run(
-        &layout(&disk),
+        &Layout::sim(&disk),
         &plan,
         model.workload(),
         k,
@@ -232,7 +201,7 @@ fn a_full_device_stops_the_job_and_it_resumes_once_space_is_back() {
         |_| {},
     );
     assert!(resumed.error.is_none(), "{:?}", resumed.error);
-    let recovered = RecoveryManager::new(layout(&disk).recovery())
+    let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
         .recover()
         .unwrap();
     assert_eq!(model.check(&recovered, 30, 30).unwrap(), 30);
@@ -263,21 +232,13 @@ fn a_failed_checkpoint_is_invisible_and_the_next_one_carries_its_changes() {
                     _ => 3,
                 }),
         );
-        let progress = run(
-            &layout(&sim),
-            &plan,
-            model.workload(),
-            0,
-            24,
-            Default::default(),
-            |_| {},
-        );
+        let progress = run_new_job(&sim, &plan, model.workload(), 24);
         assert!(progress.error.is_none(), "{op:?}: {:?}", progress.error);
         assert_eq!(progress.failed_checkpoints, 1, "{op:?}");
         no_half_published_checkpoint(&sim).unwrap_or_else(|e| panic!("{op:?}: {e}"));
         sim.crash();
         let disk = sim.image(CrashImage::LoseUnsynced);
-        let recovered = RecoveryManager::new(layout(&disk).recovery())
+        let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
             .recover()
             .unwrap_or_else(|e| panic!("{op:?}: {e}"));
         assert_eq!(model.check(&recovered, 24, 24).unwrap(), 24, "{op:?}");

@@ -6,15 +6,10 @@
 
 mod common;
 
-use common::workload::{run, Layout, Model, Plan, Resume};
+use common::workload::{count_operations, run, run_new_job, Layout, Model, Plan, Resume};
 use highwater::storage::{CrashImage, CrashSimStorage};
 use highwater::{RecoveryManager, SyncPolicy, WalRecoveryMode};
 use proptest::prelude::*;
-use std::sync::Arc;
-
-fn layout(storage: &CrashSimStorage) -> Layout {
-    Layout::new(Arc::new(storage.clone()), "/job")
-}
 
 fn plans() -> impl Strategy<Value = Plan> {
     (
@@ -68,19 +63,17 @@ proptest! {
         point_in_time in any::<bool>(),
     ) {
         let model = Model::new(seed, commits + 1);
-        let clean = CrashSimStorage::new();
-        let progress = run(&layout(&clean), &plan, model.workload(), 0, commits, Resume::default(), |_| {});
-        prop_assert!(progress.error.is_none(), "{:?}", progress.error);
-        let point = (clean.operations() as f64 * crash_fraction) as u64;
+        let (total, _) = count_operations(&plan, model.workload(), commits);
+        let point = (total as f64 * crash_fraction) as u64;
 
         let sim = CrashSimStorage::new();
         sim.crash_at(point);
-        let progress = run(&layout(&sim), &plan, model.workload(), 0, commits, Resume::default(), |_| {});
+        let progress = run_new_job(&sim, &plan, model.workload(), commits);
         sim.crash();
         let image = if keep { CrashImage::KeepUnsynced } else { CrashImage::Torn { seed: image_seed } };
         let disk = sim.image(image);
         let mode = if point_in_time { WalRecoveryMode::PointInTime } else { WalRecoveryMode::TolerateTornTail };
-        let recovered = RecoveryManager::new(layout(&disk).recovery().with_wal_recovery_mode(mode)).recover();
+        let recovered = RecoveryManager::new(Layout::sim(&disk).recovery().with_wal_recovery_mode(mode)).recover();
         prop_assert!(recovered.is_ok(), "crash at {point} ({:?}), {image:?}: {:?}", sim.crashed(), recovered.err());
         let recovered = recovered.unwrap();
         let k = model.check(&recovered, progress.acked, progress.attempted);
@@ -88,10 +81,10 @@ proptest! {
 
         // One more commit after recovery survives the next crash, alone.
         let k = k.unwrap();
-        let resumed = run(&layout(&disk), &plan, model.workload(), k, k + 1, Resume::from_recovered(&recovered), |_| {});
+        let resumed = run(&Layout::sim(&disk), &plan, model.workload(), k, k + 1, Resume::from_recovered(&recovered), |_| {});
         prop_assert!(resumed.error.is_none(), "{:?}", resumed.error);
         disk.crash();
-        let again = RecoveryManager::new(layout(&disk.image(CrashImage::LoseUnsynced)).recovery()).recover();
+        let again = RecoveryManager::new(Layout::sim(&disk.image(CrashImage::LoseUnsynced)).recovery()).recover();
         prop_assert!(again.is_ok(), "{:?}", again.err());
         let after = model.check(&again.unwrap(), k + 1, k + 1);
         prop_assert!(after.is_ok(), "{}", after.unwrap_err());

@@ -9,7 +9,7 @@
 
 use super::sampling::Rng;
 use highwater::checkpoint::DEFAULT_PART;
-use highwater::storage::Storage;
+use highwater::storage::{CrashSimStorage, Storage};
 use highwater::{
     CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput, RecoveredState,
     RecoveryConfig, SyncPolicy, TrackedState, WalEntry, WalOptions, WriteAheadLog,
@@ -187,6 +187,11 @@ impl Layout {
             wal: root.join("wal"),
             checkpoints: root.join("checkpoints"),
         }
+    }
+
+    /// The job at `/job` on a crash simulator.
+    pub fn sim(storage: &CrashSimStorage) -> Self {
+        Layout::new(Arc::new(storage.clone()), "/job")
     }
 
     pub fn recovery(&self) -> RecoveryConfig {
@@ -393,4 +398,32 @@ fn run_inner(
     wal.close()?;
     ack(progress, progress.attempted);
     Ok(())
+}
+
+/// Runs transactions `0..commits` on a fresh simulator without a crash and
+/// returns how many storage operations they took (the crash points) and how
+/// many checkpoints they published.
+pub fn count_operations(plan: &Plan, workload: &Workload, commits: u64) -> (u64, u64) {
+    let clean = CrashSimStorage::new();
+    let progress = run_new_job(&clean, plan, workload, commits);
+    assert!(progress.error.is_none(), "{:?}", progress.error);
+    (clean.operations(), progress.checkpoints)
+}
+
+/// Runs transactions `0..commits` of a new job at `/job` on `storage`.
+pub fn run_new_job(
+    storage: &CrashSimStorage,
+    plan: &Plan,
+    workload: &Workload,
+    commits: u64,
+) -> Progress {
+    run(
+        &Layout::sim(storage),
+        plan,
+        workload,
+        0,
+        commits,
+        Resume::default(),
+        |_| {},
+    )
 }
