@@ -53,7 +53,7 @@ fn check_image(
     let recovery_ops = disk.operations();
 
     // 2. A crash at any point of recovery, then recovery again.
-    let points = settings.choose(recovery_ops, 2, rng);
+    let points = settings.choose(recovery_ops, 4, rng);
     for &j in &points {
         let disk = crashed.image(image);
         disk.crash_at(j);

@@ -36,10 +36,13 @@ fn open_wal(storage: &CrashSimStorage) -> highwater::Result<WriteAheadLog> {
     )
 }
 
-/// Every checkpoint a fresh manager lists verifies, and none is rejected.
+/// Every checkpoint in what the device would hold if everything written so far
+/// reached it verifies (a fresh manager rejects none). Looks at an image, so
+/// the manager's own clean-up cannot hide anything.
 fn no_half_published_checkpoint(storage: &CrashSimStorage) -> Result<(), String> {
+    let disk = storage.image(CrashImage::KeepUnsynced);
     let manager = IncrementalCheckpointManager::new(
-        CheckpointConfig::new("/job/checkpoints").with_storage(Arc::new(storage.clone())),
+        CheckpointConfig::new("/job/checkpoints").with_storage(Arc::new(disk)),
     )
     .map_err(|e| format!("opening the checkpoint directory: {e}"))?;
     let latest = manager
@@ -244,4 +247,59 @@ fn a_failed_checkpoint_is_invisible_and_the_next_one_carries_its_changes() {
         assert_eq!(model.check(&recovered, 24, 24).unwrap(), 24, "{op:?}");
         assert!(recovered.checkpoint_id.is_some());
     }
+}
+
+/// Found in review: when the directory fsync after the publishing rename
+/// failed, `create_checkpoint` returned an error but left the checkpoint in
+/// place, so a caller that treated the error as "not published" (and aborted
+/// what the checkpoint records) could later recover from it.
+#[test]
+fn a_checkpoint_whose_directory_fsync_failed_is_withdrawn() {
+    let sim = CrashSimStorage::new();
+    let manager = IncrementalCheckpointManager::new(
+        CheckpointConfig::new("/job/checkpoints").with_storage(Arc::new(sim.clone())),
+    )
+    .unwrap();
+    let state = highwater::StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+    let request = |position: u64| {
+        highwater::CheckpointRequest::new(position)
+            .with_offsets(HashMap::from([("p0".to_string(), position)]))
+            .with_part(
+                highwater::checkpoint::DEFAULT_PART,
+                highwater::PartInput::Snapshot(&state),
+            )
+    };
+    manager.create_checkpoint(request(1)).unwrap();
+    // Checkpoint 2: the temporary directory's fsync passes, the parent's fails.
+    sim.inject(
+        SimFault::new(SimOp::SyncDir)
+            .on_path("/job/checkpoints")
+            .after(1),
+    );
+    let err = manager.create_checkpoint(request(2)).unwrap_err();
+    assert!(
+        err.to_string().contains("sync directory /job/checkpoints"),
+        "{err}"
+    );
+    let latest = |storage: CrashSimStorage| {
+        IncrementalCheckpointManager::new(
+            CheckpointConfig::new("/job/checkpoints").with_storage(Arc::new(storage)),
+        )
+        .unwrap()
+        .find_latest_checkpoint()
+        .unwrap()
+        .map(|m| m.id)
+    };
+    assert_eq!(
+        latest(sim.clone()),
+        Some(1),
+        "withdrawn from the live directory"
+    );
+    assert_eq!(latest(sim.image(CrashImage::KeepUnsynced)), Some(1));
+    assert_eq!(latest(sim.image(CrashImage::LoseUnsynced)), Some(1));
+    // And the next checkpoint works.
+    assert_eq!(
+        manager.create_checkpoint(request(3)).unwrap().wal_position,
+        3
+    );
 }

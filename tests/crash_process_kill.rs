@@ -17,6 +17,7 @@ use common::workload::{run, Layout, Model, Plan, Resume, Workload};
 use highwater::storage::FsStorage;
 use highwater::RecoveryManager;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -102,7 +103,12 @@ fn live_and_die(root: &Path, rng: &mut Rng) -> Life {
     }
     child.kill().expect("SIGKILL the child");
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the child was killed, not finished");
+    // Killed by us, not stopped by a panic or an error of its own.
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the child died of SIGKILL: {status:?}"
+    );
     reader.join().unwrap();
     seen.extend(lines.try_iter());
     let number = |prefix: &str| {

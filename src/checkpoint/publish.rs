@@ -40,7 +40,10 @@ pub(crate) fn write_file_durably(storage: &dyn Storage, path: &Path, bytes: &[u8
 /// `Io` naming the step's file; `InvalidArgument` if the checkpoint already
 /// exists; any error of `write_parts`. After an error nothing is visible under
 /// the final name (the temporary directory is removed when possible, else by the
-/// next manager that opens `dir`).
+/// next manager that opens `dir`; a checkpoint whose final directory fsync
+/// failed is withdrawn). Whether a crash after an error leaves the checkpoint on
+/// disk is unknown when the error came from that last fsync: it is then
+/// complete and valid, and recovery may use it.
 pub(crate) fn publish<T>(
     storage: &dyn Storage,
     dir: &Path,
@@ -77,7 +80,16 @@ pub(crate) fn publish<T>(
         }
     };
     storage.rename(&tmp, &target).map_err(io("rename", &tmp))?;
-    storage.sync_dir(dir).map_err(io("sync directory", dir))?;
+    if let Err(e) = storage.sync_dir(dir) {
+        // The rename's durability is unknown. Take the checkpoint back out of
+        // sight so that the live directory agrees with the error; a crash may
+        // still leave it (complete and valid) on disk, like a WAL record whose
+        // fsync failed.
+        if let Err(cleanup) = remove_checkpoint_dir(storage, &target) {
+            tracing::warn!(path = %target.display(), error = %cleanup, "could not withdraw a checkpoint whose directory fsync failed");
+        }
+        return Err(Error::io("sync directory", dir, e));
+    }
     Ok((target, out))
 }
 
