@@ -162,7 +162,7 @@ fn truncating_the_newest_segment_anywhere_recovers_a_committed_prefix() {
                 .unwrap()
         });
         // Positions do not count the segment header.
-        let end = segment_start + cut.saturating_sub(SEGMENT_HEADER_LEN as u64);
+        let end = segment_start + cut.saturating_sub(SEGMENT_HEADER_LEN);
         // Every commit whose record the cut left whole, and no other.
         let intact = commit_ends
             .iter()
