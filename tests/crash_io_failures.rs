@@ -8,13 +8,14 @@ mod common;
 use common::put;
 use common::sampling::{Rng, Settings};
 use common::workload::{count_operations, run, run_new_job, Layout, Model, Plan, Resume};
-use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimOp};
+use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimOp, Storage};
 use highwater::{
     CheckpointConfig, Error, IncrementalCheckpointManager, RecoveryManager, SyncPolicy, WalEntry,
     WalOptions, WriteAheadLog,
 };
 use std::collections::HashMap;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 const COMMITS: u64 = 40;
@@ -301,5 +302,30 @@ fn a_checkpoint_whose_directory_fsync_failed_is_withdrawn() {
     assert_eq!(
         manager.create_checkpoint(request(3)).unwrap().wal_position,
         3
+    );
+}
+
+/// Found in review: a directory that exists was taken to be durable, so when
+/// the process that created the log's directory died before fsyncing its
+/// parent, the next process (same page cache) never fsynced it, and a power
+/// loss took the whole log with its acknowledged commits.
+#[test]
+fn a_log_directory_left_unsynced_by_a_dead_process_is_made_durable() {
+    // What the dead process left: the directories, created but never synced.
+    let sim = CrashSimStorage::new();
+    sim.create_dir_all(Path::new("/job/wal")).unwrap();
+    let wal = open_wal(&sim).unwrap();
+    wal.append(&put("a", "1")).unwrap();
+    wal.append(&commit(1)).unwrap();
+    wal.close().unwrap();
+    sim.crash();
+    let disk = sim.image(CrashImage::LoseUnsynced);
+    let recovered = RecoveryManager::new(Layout::sim(&disk).recovery())
+        .recover()
+        .unwrap();
+    assert_eq!(
+        recovered.source_offsets.get("p0"),
+        Some(&1),
+        "the acknowledged commit survives"
     );
 }

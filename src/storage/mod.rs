@@ -246,35 +246,33 @@ pub trait Storage: Send + Sync + fmt::Debug {
     }
 }
 
-/// Creates `dir` and any missing parents, and makes the new directory entries
-/// durable (fsync of the parent of every directory it created, top down).
+/// Creates `dir` and any missing parents, and makes every directory entry on
+/// the way durable: the parent of each component is fsynced, top down, whether
+/// or not this call created it. An entry that exists is not necessarily
+/// durable: the process that created it may have died before fsyncing its
+/// parent, and the page cache outlives it.
 ///
 /// # Errors
 /// [`crate::Error::Io`] naming the directory that could not be created or synced.
 pub fn create_dir_all_durable(storage: &dyn Storage, dir: &Path) -> crate::Result<()> {
-    let mut missing = Vec::new();
-    let mut at = Some(dir);
-    while let Some(d) = at {
-        if d.as_os_str().is_empty()
-            || storage
-                .exists(d)
-                .map_err(|e| crate::Error::io("stat", d, e))?
-        {
-            break;
-        }
-        missing.push(d);
-        at = d.parent();
+    if !storage
+        .exists(dir)
+        .map_err(|e| crate::Error::io("stat", dir, e))?
+    {
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| crate::Error::io("create directory", dir, e))?;
     }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    storage
-        .create_dir_all(dir)
-        .map_err(|e| crate::Error::io("create directory", dir, e))?;
-    for d in missing.iter().rev() {
+    let mut chain: Vec<&Path> = dir
+        .ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    chain.reverse();
+    for d in chain {
         let parent = match d.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+            Some(_) => Path::new("."),
+            None => continue, // the root has no parent to sync
         };
         storage
             .sync_dir(parent)
