@@ -192,6 +192,9 @@ fn locks_are_exclusive_and_do_not_survive_a_crash() {
         sim.lock(Path::new("/LOCK")).unwrap_err().kind(),
         io::ErrorKind::WouldBlock
     );
+    // One file, however it is spelled (found in review).
+    assert!(sim.lock(Path::new("LOCK")).is_err());
+    assert!(sim.lock(Path::new("/./LOCK")).is_err());
     let image = sim.image(CrashImage::KeepUnsynced);
     assert!(image.lock(Path::new("/LOCK")).is_ok());
     drop(held);
@@ -205,4 +208,25 @@ fn paths_that_climb_are_refused() {
         .open_file(Path::new("/a/../b"), OpenMode::Create)
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_recursive_removal_can_be_half_done_by_a_crash() {
+    let sim = CrashSimStorage::new();
+    sim.create_dir_all(Path::new("/d")).unwrap();
+    for name in ["/d/a", "/d/b"] {
+        sim.open_file(Path::new(name), OpenMode::CreateNew).unwrap();
+    }
+    sim.sync_dir(Path::new("/d")).unwrap();
+    sim.sync_dir(Path::new("/")).unwrap();
+    sim.remove_dir_all(Path::new("/d")).unwrap();
+    assert!(!sim.exists(Path::new("/d")).unwrap());
+    let half_done = (0..64).any(|seed| {
+        let image = sim.image(CrashImage::Torn { seed });
+        image.exists(Path::new("/d")).unwrap() && names(&image, "/d").len() == 1
+    });
+    assert!(
+        half_done,
+        "some crash image keeps the directory with one file removed"
+    );
 }

@@ -15,6 +15,8 @@
 //!   directory;
 //! - a failed file sync forgets the file's unsynced writes: they are still read
 //!   back but never reach the device, even if a later sync succeeds;
+//! - `remove_dir_all` unlinks entry by entry, depth first, so a crash may leave
+//!   a directory half emptied;
 //! - the operation at the crash point is in flight: a write, truncate or
 //!   directory change is applied (unsynced, so the image may tear or drop it),
 //!   a sync is not.
@@ -507,6 +509,7 @@ impl Storage for CrashSimStorage {
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {
+        let path = &Tree::canonical(path)?;
         let mut s = self.state();
         s.alive()?;
         if !s.locks.insert(path.to_path_buf()) {

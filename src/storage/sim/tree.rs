@@ -266,6 +266,14 @@ impl Tree {
         Ok(names)
     }
 
+    /// `path` spelled one way: absolute, without `.` (so that two spellings
+    /// of one file compare equal).
+    pub(super) fn canonical(path: &Path) -> io::Result<std::path::PathBuf> {
+        let mut canonical = std::path::PathBuf::from("/");
+        canonical.extend(Self::names(path)?);
+        Ok(canonical)
+    }
+
     /// The inode `path` names, following live entries.
     pub(super) fn lookup(&self, path: &Path) -> io::Result<Ino> {
         let mut at = ROOT;
@@ -349,7 +357,7 @@ impl Tree {
     }
 
     /// Removes the entry `path` (a file when `dir` is false, a whole directory
-    /// otherwise).
+    /// and everything in it otherwise).
     pub(super) fn remove(&mut self, path: &Path, dir: bool) -> io::Result<()> {
         let (parent, name) = self.parent_of(path)?;
         let ino = *self
@@ -366,8 +374,28 @@ impl Tree {
             }
             _ => {}
         }
+        if dir {
+            self.unlink_children(ino);
+        }
         self.dir_mut(parent).change(DirOp::Unlink { name });
         Ok(())
+    }
+
+    /// Unlinks everything below directory `ino`, one entry at a time and
+    /// depth first, as a recursive removal does: a crash may keep any subset.
+    fn unlink_children(&mut self, ino: Ino) {
+        let children: Vec<(String, Ino)> = self
+            .dir(ino)
+            .live
+            .iter()
+            .map(|(name, &child)| (name.clone(), child))
+            .collect();
+        for (name, child) in children {
+            if self.is_dir(child) {
+                self.unlink_children(child);
+            }
+            self.dir_mut(ino).change(DirOp::Unlink { name });
+        }
     }
 
     /// Renames `from` to `to`, replacing a file or an empty directory at `to`.
