@@ -29,11 +29,11 @@ pub enum Error {
 
     /// An earlier write or fsync of this log failed, so the log's durable state is
     /// unknown. Every later call fails with this error until the log is reopened;
-    /// fsync is never retried. After a failed fsync, reopen from a new process
-    /// (restart): the kernel may have dropped the unsynced pages while still
-    /// showing them to this one, so a reopen here could read records that never
-    /// reach the disk (docs/RECOVERY.md, "After a failed fsync").
-    #[error("write-ahead log {path} is poisoned: {operation} failed earlier ({cause}); reopen it to recover")]
+    /// fsync is never retried. After a failed fsync, a restart is not enough:
+    /// the kernel may have dropped the unsynced pages while still serving them
+    /// from its cache, to any process. Reboot or evict the log's pages before
+    /// reopening (docs/RECOVERY.md, "After a failed fsync").
+    #[error("write-ahead log {path} is poisoned: {operation} failed earlier ({cause}); reopen it to recover (after a failed fsync, only once its cached pages are evicted: docs/RECOVERY.md)")]
     Poisoned {
         /// The log directory.
         path: PathBuf,
