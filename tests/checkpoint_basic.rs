@@ -601,26 +601,14 @@ fn a_failed_fsync_publishes_nothing() {
     )
     .unwrap();
     full(&m, 1, &snapshot(0..5, "a"));
-    faults.fail_sync.store(true, Ordering::SeqCst);
-    assert!(m
-        .create_checkpoint_with_state(
-            2,
-            offsets(2),
-            None,
-            &snapshot(0..5, "b").to_bytes().unwrap()
-        )
-        .is_err());
-    faults.fail_sync.store(false, Ordering::SeqCst);
-    faults.fail_write.store(true, Ordering::SeqCst);
-    assert!(m
-        .create_checkpoint_with_state(
-            2,
-            offsets(2),
-            None,
-            &snapshot(0..5, "b").to_bytes().unwrap()
-        )
-        .is_err());
-    faults.fail_write.store(false, Ordering::SeqCst);
+    let state = snapshot(0..5, "b").to_bytes().unwrap();
+    for switch in [&faults.fail_sync, &faults.fail_write] {
+        switch.store(true, Ordering::SeqCst);
+        assert!(m
+            .create_checkpoint_with_state(2, offsets(2), None, &state)
+            .is_err());
+        switch.store(false, Ordering::SeqCst);
+    }
     let store = highwater::CheckpointStore::new(dir.path());
     assert_eq!(store.checkpoint_ids().unwrap(), [1]);
     assert_eq!(

@@ -6,14 +6,12 @@
 mod common;
 
 use common::*;
-use highwater::storage::{DirEntry, FsStorage, OpenMode, Storage, StorageFile, StorageLock};
+use highwater::storage::{CrashSimStorage, SimFault, SimOp, Storage};
 use highwater::{
     Error, RecoveryConfig, RecoveryManager, SyncPolicy, WalEntry, WalOptions, WalRecoveryMode,
     WriteAheadLog,
 };
-use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 fn ckpt(ckpt_dir: &Path, position: u64, offset: u64, pairs: &[(&str, &str)]) -> u64 {
@@ -107,65 +105,20 @@ fn point_in_time_never_cuts_log_the_checkpoint_needs() {
     assert_eq!(again.state_changes, off.state_changes);
 }
 
-/// Storage that fails `remove_file` of one chosen path (once armed).
-#[derive(Debug)]
-struct FailRemove {
-    inner: FsStorage,
-    armed: AtomicBool,
-    victim: std::sync::Mutex<Option<std::path::PathBuf>>,
-}
-impl Storage for FailRemove {
-    fn open_file(&self, p: &Path, m: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        self.inner.open_file(p, m)
-    }
-    fn create_dir_all(&self, p: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(p)
-    }
-    fn list_dir(&self, p: &Path) -> io::Result<Vec<DirEntry>> {
-        self.inner.list_dir(p)
-    }
-    fn rename(&self, a: &Path, b: &Path) -> io::Result<()> {
-        self.inner.rename(a, b)
-    }
-    fn remove_file(&self, p: &Path) -> io::Result<()> {
-        if self.armed.load(Ordering::SeqCst) && self.victim.lock().unwrap().as_deref() == Some(p) {
-            return Err(io::Error::other("injected remove failure"));
-        }
-        self.inner.remove_file(p)
-    }
-    fn remove_dir_all(&self, p: &Path) -> io::Result<()> {
-        self.inner.remove_dir_all(p)
-    }
-    fn sync_dir(&self, p: &Path) -> io::Result<()> {
-        self.inner.sync_dir(p)
-    }
-    fn exists(&self, p: &Path) -> io::Result<bool> {
-        self.inner.exists(p)
-    }
-    fn file_size(&self, p: &Path) -> io::Result<u64> {
-        self.inner.file_size(p)
-    }
-    fn lock(&self, p: &Path) -> io::Result<Box<dyn StorageLock>> {
-        self.inner.lock(p)
-    }
-}
 #[test]
 fn a_failed_truncate_poisons_the_log() {
-    let tmp = tempfile::tempdir().unwrap();
-    let w = tmp.path().join("w");
-    let storage = Arc::new(FailRemove {
-        inner: FsStorage,
-        armed: AtomicBool::new(false),
-        victim: Default::default(),
-    });
-    let wal = WriteAheadLog::open(
-        &w,
-        WalOptions::default()
-            .with_sync_policy(SyncPolicy::Manual)
-            .with_segment_size(4096)
-            .with_storage(storage.clone()),
-    )
-    .unwrap();
+    let sim = CrashSimStorage::new();
+    let open = || {
+        WriteAheadLog::open(
+            "/w",
+            WalOptions::default()
+                .with_sync_policy(SyncPolicy::Manual)
+                .with_segment_size(4096)
+                .with_storage(Arc::new(sim.clone())),
+        )
+        .unwrap()
+    };
+    let wal = open();
     wal.append(&put("a", "1")).unwrap();
     wal.append(&commit(1)).unwrap();
     let cut = wal.position();
@@ -174,12 +127,17 @@ fn a_failed_truncate_poisons_the_log() {
             .unwrap();
     }
     wal.sync().unwrap();
-    let segs = segments(&w);
+    let segs: Vec<String> = sim
+        .list_dir(Path::new("/w"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n.ends_with(".wal"))
+        .collect();
     assert!(segs.len() >= 3, "{}", segs.len());
-    *storage.victim.lock().unwrap() = Some(segs[segs.len() - 2].clone());
-    storage.armed.store(true, Ordering::SeqCst);
+    // The cut removes the later segments; removing the second newest fails.
+    sim.inject(SimFault::new(SimOp::Remove).on_path(&segs[segs.len() - 2]));
     assert!(wal.truncate_from(cut).is_err());
-    storage.armed.store(false, Ordering::SeqCst);
     // Half cut: the log is poisoned, nothing more is acknowledged.
     assert!(matches!(
         wal.append(&put("new", "1")),
@@ -187,7 +145,7 @@ fn a_failed_truncate_poisons_the_log() {
     ));
     drop(wal);
     // Reopened, the log is consistent and holds everything before the cut.
-    let wal = manual(&w);
+    let wal = open();
     let (entries, _) = read_all(&mut wal.read_from(0).unwrap());
     assert_eq!(&entries[..2], &[put("a", "1"), commit(1)]);
 }
