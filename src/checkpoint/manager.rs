@@ -597,8 +597,9 @@ impl IncrementalCheckpointManager {
 
     /// Drops the WAL segments no retained checkpoint needs: every segment wholly
     /// below the oldest `wal_position` among the retained checkpoints (the newest
-    /// `max_retained` restorable ones and the ancestors their deltas build on). Returns how many segments were removed (0 when there is no
-    /// restorable checkpoint).
+    /// `max_retained` restorable ones and the ancestors their deltas build on).
+    /// Returns how many segments were removed (0 when there is no restorable
+    /// checkpoint).
     ///
     /// # Errors
     /// The WAL's errors (`Poisoned`, `Io`).

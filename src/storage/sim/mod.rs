@@ -153,9 +153,13 @@ struct SimState {
 enum Admit {
     /// Carry it out.
     Run,
-    /// Carry it out as the crash's in-flight operation, then fail.
-    RunThenCrash,
-    /// Fail it with this error (after the injected effect, if any).
+    /// The process crashes here; an `in_flight` operation is carried out
+    /// (unsynced) first.
+    Crash {
+        /// Whether the operation's effect may reach the crash image.
+        in_flight: bool,
+    },
+    /// Fail it with this error, after the fault's effect.
     Fail(io::ErrorKind),
 }
 
@@ -176,11 +180,8 @@ impl SimState {
         self.operations += 1;
         if n >= self.crash_at {
             self.crashed = Some(format!("operation {n}: {op:?} {}", path.display()));
-            let in_flight = !matches!(op, SimOp::SyncFile | SimOp::SyncDir);
-            return Ok(if in_flight {
-                Admit::RunThenCrash
-            } else {
-                Admit::Fail(io::ErrorKind::Other)
+            return Ok(Admit::Crash {
+                in_flight: !matches!(op, SimOp::SyncFile | SimOp::SyncDir),
             });
         }
         for fault in &mut self.faults {
@@ -291,14 +292,14 @@ impl CrashSimStorage {
         let mut s = self.state();
         match s.admit(op, path)? {
             Admit::Run => run(&mut s.tree),
-            Admit::RunThenCrash => {
-                let _ = run(&mut s.tree);
-                s.alive().map(|_| unreachable!("crashed above"))
+            Admit::Crash { in_flight } => {
+                if in_flight {
+                    let _ = run(&mut s.tree);
+                }
+                s.alive()?;
+                unreachable!("admit crashed the process")
             }
             Admit::Fail(kind) => {
-                if s.crashed.is_some() {
-                    return s.alive().map(|_| unreachable!("crashed above"));
-                }
                 on_fault(&mut s.tree);
                 Err(injected(kind, op, path))
             }
