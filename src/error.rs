@@ -274,6 +274,72 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// A [`TransactionalSink`](crate::TransactionalSink) failed a step of the
+    /// two-phase commit (docs/EXACTLY_ONCE.md).
+    #[error("sink {sink:?} failed to {operation} epoch {epoch}: {source}")]
+    Sink {
+        /// The sink's name.
+        sink: String,
+        /// The step: "pre-commit", "commit" (during recovery), "abort" or "begin".
+        operation: &'static str,
+        /// The epoch of the step.
+        epoch: u64,
+        /// The sink's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// Checkpoint `checkpoint_id` is durable, but a sink failed to commit a
+    /// transaction it covers. Nothing is lost: the transaction stays pending,
+    /// is recorded again in the next checkpoint and committed after it, or by
+    /// recovery. Processing may continue.
+    #[error("checkpoint {checkpoint_id} is durable, but sink {sink:?} failed to commit epoch {epoch}; it stays pending and is committed after the next checkpoint or by recovery: {source}")]
+    SinkCommitPending {
+        /// The durable checkpoint that records the transaction.
+        checkpoint_id: u64,
+        /// The sink's name.
+        sink: String,
+        /// The transaction's epoch.
+        epoch: u64,
+        /// The sink's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
+    /// A sink's staged or committed output does not match the transaction
+    /// handle that names it (missing, of another length, or another checksum),
+    /// or the handle itself is malformed.
+    #[error("sink transaction of epoch {epoch} in {path}: {reason}")]
+    SinkTransactionInvalid {
+        /// The staged or committed file (or the sink's directory).
+        path: PathBuf,
+        /// The transaction's epoch.
+        epoch: u64,
+        /// What does not match.
+        reason: String,
+    },
+
+    /// A sink already published output of an epoch after the checkpoint being
+    /// restored (the newer checkpoint that covered it was lost or damaged):
+    /// restoring would produce that output a second time, so the sink refuses.
+    #[error("{path} holds committed output of epoch {committed_epoch}, after epoch {restored_epoch} of the checkpoint being restored: restoring would duplicate it")]
+    SinkAheadOfCheckpoint {
+        /// The committed file.
+        path: PathBuf,
+        /// Its epoch.
+        committed_epoch: u64,
+        /// The restored checkpoint's epoch.
+        restored_epoch: u64,
+    },
+
+    /// A sink step failed earlier, so the sinks' state is unknown: recover
+    /// (create the coordinator again with [`SinkCoordinator::recover`](crate::SinkCoordinator::recover)).
+    #[error("the sink coordinator failed earlier ({cause}); recover before checkpointing again")]
+    SinkCoordinatorFailed {
+        /// The earlier error.
+        cause: String,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -301,6 +367,7 @@ impl Error {
                 | Error::CheckpointCorrupted { .. }
                 | Error::CheckpointFileMismatch { .. }
                 | Error::UnsafeName { .. }
+                | Error::SinkTransactionInvalid { .. }
         )
     }
 }

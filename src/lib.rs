@@ -52,6 +52,8 @@
 pub mod checkpoint;
 mod error;
 pub mod recovery;
+pub mod sink;
+pub mod source;
 pub mod state;
 pub mod storage;
 pub mod wal;
@@ -66,6 +68,8 @@ pub use recovery::{
     validate_checkpoint, CommitInfo, RecoveredState, RecoveryConfig, RecoveryManager,
     RecoveryReport, ReplaySink, TransactionMode,
 };
+pub use sink::{FileSink, SinkCoordinator, TransactionalSink};
+pub use source::SourcePositions;
 pub use state::{
     Lookup, StateBytes, StateDelta, StateFileView, StateKind, StateSnapshot, TrackedState,
 };

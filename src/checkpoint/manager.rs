@@ -434,6 +434,7 @@ impl IncrementalCheckpointManager {
             wal_position: request.wal_position,
             source_offsets: request.source_offsets.clone(),
             watermark: request.watermark,
+            source_watermarks: request.source_watermarks.clone(),
             created_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),

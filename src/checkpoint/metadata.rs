@@ -127,8 +127,13 @@ pub struct IncrementalCheckpointMetadata {
     /// Source offsets (per source or partition) the state reflects.
     #[serde(serialize_with = "sorted_map")]
     pub source_offsets: HashMap<String, u64>,
-    /// The event-time watermark the state reflects.
+    /// The event-time watermark the state reflects (with per-partition
+    /// watermarks: their minimum, see [`SourcePositions`](crate::SourcePositions)).
     pub watermark: Option<i64>,
+    /// Watermark per source partition (empty when the operator keeps only the
+    /// combined one). Absent in files written before it existed.
+    #[serde(default, serialize_with = "sorted_map")]
+    pub source_watermarks: HashMap<String, i64>,
     /// Wall-clock creation time, milliseconds since the Unix epoch.
     pub created_unix_ms: u64,
     /// The state parts written in this checkpoint.
@@ -370,8 +375,8 @@ fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) ->
     Ok(())
 }
 
-fn sorted_map<S: serde::Serializer>(
-    map: &HashMap<String, u64>,
+fn sorted_map<S: serde::Serializer, V: Serialize>(
+    map: &HashMap<String, V>,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     map.iter().collect::<BTreeMap<_, _>>().serialize(s)

@@ -1,6 +1,7 @@
 //! [`CheckpointRequest`]: everything one checkpoint should hold.
 
 use super::metadata::SinkTransaction;
+use crate::source::SourcePositions;
 use crate::state::{StateDelta, StateSnapshot};
 use std::collections::HashMap;
 
@@ -33,6 +34,7 @@ pub struct CheckpointRequest<'a> {
     pub(crate) wal_position: u64,
     pub(crate) source_offsets: HashMap<String, u64>,
     pub(crate) watermark: Option<i64>,
+    pub(crate) source_watermarks: HashMap<String, i64>,
     pub(crate) parts: Vec<(String, PartInput<'a>)>,
     pub(crate) sink_transactions: Vec<SinkTransaction>,
 }
@@ -44,6 +46,7 @@ impl<'a> CheckpointRequest<'a> {
             wal_position,
             source_offsets: HashMap::new(),
             watermark: None,
+            source_watermarks: HashMap::new(),
             parts: Vec::new(),
             sink_transactions: Vec::new(),
         }
@@ -59,6 +62,20 @@ impl<'a> CheckpointRequest<'a> {
     pub fn with_watermark(mut self, watermark: Option<i64>) -> Self {
         self.watermark = watermark;
         self
+    }
+
+    /// The watermark of each source partition the state reflects.
+    pub fn with_source_watermarks(mut self, watermarks: HashMap<String, i64>) -> Self {
+        self.source_watermarks = watermarks;
+        self
+    }
+
+    /// The offsets, per-partition watermarks and combined watermark of
+    /// `sources`, in one call.
+    pub fn with_sources(self, sources: &SourcePositions) -> Self {
+        self.with_offsets(sources.offsets())
+            .with_source_watermarks(sources.watermarks())
+            .with_watermark(sources.combined_watermark())
     }
 
     /// Adds (or replaces) part `name`.

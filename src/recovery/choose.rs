@@ -28,6 +28,7 @@ pub(crate) struct Base {
     pub wal_position: u64,
     pub offsets: HashMap<String, u64>,
     pub watermark: Option<i64>,
+    pub watermarks: HashMap<String, i64>,
 }
 
 impl Base {
@@ -42,6 +43,7 @@ impl Base {
             wal_position: previous.wal_position,
             offsets: previous.source_offsets.clone(),
             watermark: previous.watermark,
+            watermarks: previous.source_watermarks.clone(),
         }
     }
 
@@ -51,6 +53,7 @@ impl Base {
             wal_position: meta.wal_position,
             offsets: meta.source_offsets.clone(),
             watermark: meta.watermark,
+            watermarks: meta.source_watermarks.clone(),
             checkpoint: Some(meta),
             snapshot: None,
             blob: None,

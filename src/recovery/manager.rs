@@ -7,7 +7,7 @@ use super::config::{RecoveryConfig, TransactionMode};
 use super::recovered::RecoveredState;
 use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::report::{RecoveryReport, TornTail};
-use super::sink::{CollectChanges, DiscardChanges, ReplaySink};
+use super::replay_sink::{CollectChanges, DiscardChanges, ReplaySink};
 use crate::error::{Error, IoContext, Result};
 use crate::wal::{sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
 use std::path::Path;
@@ -237,6 +237,7 @@ impl RecoveryManager {
             wal_entries_replayed: outcome.entries_read,
             source_offsets: offsets,
             watermark,
+            source_watermarks: base.watermarks,
             state_changes: Vec::new(),
             has_more: outcome.end == ReplayEnd::Limit,
             report,

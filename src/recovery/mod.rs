@@ -21,12 +21,12 @@ mod manager;
 mod recovered;
 mod replay;
 mod report;
-mod sink;
+mod replay_sink;
 mod validate;
 
 pub use config::{RecoveryConfig, TransactionMode, DEFAULT_TRANSACTION_BUFFER_BYTES};
 pub use manager::RecoveryManager;
 pub use recovered::RecoveredState;
 pub use report::{PhaseTimings, RecoveryReport, TornTail};
-pub use sink::{CommitInfo, ReplaySink, SinkError};
+pub use replay_sink::{CommitInfo, ReplaySink, SinkError};
 pub use validate::{validate_checkpoint, validate_checkpoint_with};

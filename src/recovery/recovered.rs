@@ -38,6 +38,9 @@ pub struct RecoveredState {
     pub source_offsets: HashMap<String, u64>,
     /// The checkpoint's watermark, replaced by every Commit replayed that has one.
     pub watermark: Option<i64>,
+    /// The checkpoint's per-partition watermarks, overlaid by every
+    /// `Watermarks` entry of the transactions replayed.
+    pub source_watermarks: HashMap<String, i64>,
     /// The id of the checkpoint used.
     pub checkpoint_id: Option<u64>,
     /// The committed changes replayed, in log order (`None` value: a Delete);

@@ -13,7 +13,7 @@
 //! - Replay never modifies the log.
 
 use super::config::TransactionMode;
-use super::sink::{CommitInfo, ReplaySink};
+use super::replay_sink::{CommitInfo, ReplaySink};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use crate::wal::{WalEntry, WalEntryRef, WalReadRef, WalReadResult, WalReader, WalRecoveryMode};

@@ -1,0 +1,251 @@
+//! [`SinkCoordinator`]: the two-phase commit between checkpoints and
+//! transactional sinks.
+//!
+//! Invariants:
+//! - A sink commits a transaction only after a durable checkpoint records it.
+//! - Every transaction that was pre-committed and is not known to be committed
+//!   is recorded in every checkpoint the coordinator writes, so the newest
+//!   durable checkpoint always names all output that is owed; commits are
+//!   idempotent, so recording one twice is harmless.
+//! - A checkpoint that fails is not aborted: its outcome is unknown (a crash
+//!   may still leave it durable), so its transactions stay staged and pending.
+//! - After a failed pre-commit the sinks' state is unknown and the coordinator
+//!   refuses to go on; the pipeline recovers instead.
+
+use super::transactional::TransactionalSink;
+use crate::checkpoint::{
+    CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
+    RejectedCheckpoint, SinkTransaction,
+};
+use crate::error::{Error, Result};
+use std::collections::HashSet;
+
+/// Drives the two-phase commit of a pipeline's [`TransactionalSink`]s around
+/// the checkpoints of an [`IncrementalCheckpointManager`]
+/// (docs/EXACTLY_ONCE.md).
+///
+/// Create it with [`recover`](Self::recover) on every start, restore the
+/// operator's state, offsets and watermarks from
+/// [`restored`](Self::restored), then call [`checkpoint`](Self::checkpoint) at
+/// every epoch boundary. Pass the same sinks (by name) to every call.
+///
+/// The restored state is the checkpoint's, not the write-ahead log's tail:
+/// output produced after the checkpoint was never committed, so the sources
+/// must rewind to the checkpoint's offsets and produce it again.
+#[derive(Debug)]
+pub struct SinkCoordinator {
+    manager: IncrementalCheckpointManager,
+    restored: Option<IncrementalCheckpointMetadata>,
+    rejected: Vec<RejectedCheckpoint>,
+    /// Pre-committed transactions not known to be committed, oldest first.
+    pending: Vec<SinkTransaction>,
+    failed: Option<String>,
+}
+
+impl SinkCoordinator {
+    /// Restores the sinks to the newest restorable checkpoint of `manager`:
+    /// commits every transaction it records (again), aborts everything staged
+    /// for later epochs, and begins the next epoch.
+    ///
+    /// # Errors
+    /// `Io` when the checkpoint directory cannot be read;
+    /// [`Error::Sink`] when a sink fails to commit, abort or begin (among them
+    /// a sink refusing because it already published later output);
+    /// `InvalidArgument` when the checkpoint records a transaction of a sink
+    /// not in `sinks`, or two sinks share a name.
+    pub fn recover(
+        manager: IncrementalCheckpointManager,
+        sinks: &mut [&mut dyn TransactionalSink],
+    ) -> Result<Self> {
+        check_names(sinks)?;
+        let latest = manager.latest_checkpoint()?;
+        let epoch = latest.metadata.as_ref().map_or(0, |c| c.epoch);
+        if let Some(checkpoint) = &latest.metadata {
+            for transaction in &checkpoint.sink_transactions {
+                let sink = find(sinks, &transaction.sink)?;
+                sink.commit(transaction.epoch, &transaction.handle)
+                    .map_err(|e| sink_error(&transaction.sink, "commit", transaction.epoch, e))?;
+            }
+        }
+        for sink in sinks.iter_mut() {
+            let name = sink.name().to_string();
+            sink.abort_after(epoch)
+                .map_err(|e| sink_error(&name, "abort", epoch + 1, e))?;
+            sink.begin(epoch + 1)
+                .map_err(|e| sink_error(&name, "begin", epoch + 1, e))?;
+        }
+        manager.set_epoch(epoch + 1);
+        tracing::info!(
+            checkpoint = ?latest.metadata.as_ref().map(|c| c.id),
+            restored_epoch = epoch,
+            rejected = latest.rejected.len(),
+            sinks = sinks.len(),
+            "sinks recovered"
+        );
+        Ok(SinkCoordinator {
+            manager,
+            restored: latest.metadata,
+            rejected: latest.rejected,
+            pending: Vec::new(),
+            failed: None,
+        })
+    }
+
+    /// The checkpoint the sinks were restored to (`None`: start from nothing).
+    /// Restore the operator's state, offsets and watermarks from exactly this
+    /// checkpoint.
+    pub fn restored(&self) -> Option<&IncrementalCheckpointMetadata> {
+        self.restored.as_ref()
+    }
+
+    /// Newer checkpoints that were not restorable, newest first.
+    pub fn rejected(&self) -> &[RejectedCheckpoint] {
+        &self.rejected
+    }
+
+    /// The checkpoint manager (to load the restored state).
+    pub fn manager(&self) -> &IncrementalCheckpointManager {
+        &self.manager
+    }
+
+    /// The epoch being processed: the next checkpoint closes it.
+    pub fn epoch(&self) -> u64 {
+        self.manager.epoch()
+    }
+
+    /// Transactions pre-committed but not yet known to be committed.
+    pub fn pending(&self) -> &[SinkTransaction] {
+        &self.pending
+    }
+
+    /// Closes the current epoch: pre-commits every sink, writes the checkpoint
+    /// `request` describes with every pending transaction in it, and once it
+    /// is durable commits them. The next epoch begins whatever the outcome.
+    ///
+    /// # Errors
+    /// - [`Error::Sink`] when a sink fails to pre-commit or begin; the
+    ///   coordinator then fails every later call with
+    ///   [`Error::SinkCoordinatorFailed`] (recover instead).
+    /// - The checkpoint manager's errors when the checkpoint fails. Its outcome
+    ///   is then unknown: its transactions stay staged and pending, are
+    ///   recorded in the next checkpoint, and processing may continue.
+    /// - [`Error::SinkCommitPending`] when the checkpoint is durable but a sink
+    ///   failed to commit; processing may continue.
+    /// - `InvalidArgument` when a pending transaction's sink is not in `sinks`.
+    pub fn checkpoint(
+        &mut self,
+        request: CheckpointRequest<'_>,
+        sinks: &mut [&mut dyn TransactionalSink],
+    ) -> Result<IncrementalCheckpointMetadata> {
+        if let Some(cause) = &self.failed {
+            return Err(Error::SinkCoordinatorFailed {
+                cause: cause.clone(),
+            });
+        }
+        check_names(sinks)?;
+        let epoch = self.manager.epoch();
+        if let Err(e) = self.pre_commit(epoch, sinks) {
+            self.failed = Some(e.to_string());
+            return Err(e);
+        }
+        self.manager.set_epoch(epoch + 1);
+        let request = self
+            .pending
+            .iter()
+            .cloned()
+            .fold(request, CheckpointRequest::with_sink_transaction);
+        let checkpoint = self.manager.create_checkpoint(request).inspect_err(|e| {
+            tracing::warn!(epoch, pending = self.pending.len(), error = %e, "checkpoint failed; its sink transactions stay pending");
+        })?;
+        self.commit_pending(&checkpoint, sinks)?;
+        Ok(checkpoint)
+    }
+
+    /// Ends `epoch` in every sink and begins the next; the handles join
+    /// `pending`.
+    fn pre_commit(&mut self, epoch: u64, sinks: &mut [&mut dyn TransactionalSink]) -> Result<()> {
+        for sink in sinks.iter_mut() {
+            let name = sink.name().to_string();
+            let handle = sink
+                .pre_commit(epoch)
+                .map_err(|e| sink_error(&name, "pre-commit", epoch, e))?;
+            sink.begin(epoch + 1)
+                .map_err(|e| sink_error(&name, "begin", epoch + 1, e))?;
+            self.pending.push(SinkTransaction {
+                sink: name,
+                epoch,
+                handle,
+            });
+        }
+        Ok(())
+    }
+
+    /// Commits every pending transaction, oldest first, now that `checkpoint`
+    /// records them all; those that fail stay pending.
+    fn commit_pending(
+        &mut self,
+        checkpoint: &IncrementalCheckpointMetadata,
+        sinks: &mut [&mut dyn TransactionalSink],
+    ) -> Result<()> {
+        let mut first_error = None;
+        let mut still_pending = Vec::new();
+        for transaction in std::mem::take(&mut self.pending) {
+            let result = find(sinks, &transaction.sink).and_then(|sink| {
+                sink.commit(transaction.epoch, &transaction.handle)
+                    .map_err(|source| Error::SinkCommitPending {
+                        checkpoint_id: checkpoint.id,
+                        sink: transaction.sink.clone(),
+                        epoch: transaction.epoch,
+                        source,
+                    })
+            });
+            if let Err(e) = result {
+                tracing::warn!(checkpoint = checkpoint.id, sink = %transaction.sink, epoch = transaction.epoch, error = %e, "sink commit failed; it stays pending");
+                first_error.get_or_insert(e);
+                still_pending.push(transaction);
+            }
+        }
+        self.pending = still_pending;
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn sink_error(
+    sink: &str,
+    operation: &'static str,
+    epoch: u64,
+    source: crate::recovery::SinkError,
+) -> Error {
+    Error::Sink {
+        sink: sink.to_string(),
+        operation,
+        epoch,
+        source,
+    }
+}
+
+/// The sink named `name`.
+fn find<'s>(
+    sinks: &'s mut [&mut dyn TransactionalSink],
+    name: &str,
+) -> Result<&'s mut dyn TransactionalSink> {
+    match sinks.iter_mut().find(|s| s.name() == name) {
+        Some(sink) => Ok(&mut **sink),
+        None => Err(Error::InvalidArgument(format!(
+            "a transaction of sink {name:?} is owed but no sink of that name was given"
+        ))),
+    }
+}
+
+fn check_names(sinks: &[&mut dyn TransactionalSink]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for sink in sinks {
+        if !seen.insert(sink.name()) {
+            return Err(Error::InvalidArgument(format!(
+                "two sinks are named {:?}",
+                sink.name()
+            )));
+        }
+    }
+    Ok(())
+}
