@@ -148,13 +148,14 @@ impl SinkCoordinator {
             self.failed = Some(e.to_string());
             return Err(e);
         }
-        self.manager.set_epoch(epoch + 1);
         let request = self
             .pending
             .iter()
             .cloned()
             .fold(request, CheckpointRequest::with_sink_transaction);
-        let checkpoint = self.manager.create_checkpoint(request).inspect_err(|e| {
+        let written = self.manager.create_checkpoint(request);
+        self.manager.set_epoch(epoch + 1);
+        let checkpoint = written.inspect_err(|e| {
             tracing::warn!(epoch, pending = self.pending.len(), error = %e, "checkpoint failed; its sink transactions stay pending");
         })?;
         self.commit_pending(&checkpoint, sinks)?;

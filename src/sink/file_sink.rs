@@ -166,7 +166,8 @@ impl FileSink {
         &self.dir
     }
 
-    /// Appends `bytes` to the current epoch's staged output.
+    /// Appends `bytes` to the current epoch's staged output (nothing is staged
+    /// for an empty slice).
     ///
     /// # Errors
     /// `InvalidArgument` before the sink was recovered (no epoch begun); `Io`
@@ -178,6 +179,9 @@ impl FileSink {
                 self.name
             )));
         };
+        if bytes.is_empty() {
+            return Ok(());
+        }
         if self.stage.is_none() {
             let path = self.dir.join(staged_file_name(epoch));
             let file = self
