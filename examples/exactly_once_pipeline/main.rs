@@ -28,6 +28,7 @@ const JOB: Job = Job {
     partitions: 4,
     records: 100_000,
     batch: 1_000,
+    ms_per_record: 10,
 };
 const CRASHES: usize = 6;
 

@@ -55,6 +55,8 @@ pub struct Job {
     pub records: u64,
     /// Records read from each partition per epoch.
     pub batch: u64,
+    /// Event time between consecutive records of a partition.
+    pub ms_per_record: i64,
 }
 
 /// Where the job keeps its checkpoints and its output.
@@ -103,12 +105,12 @@ fn partition_name(p: u32) -> String {
 }
 
 /// Record `offset` of partition `p`: a word and an event time.
-pub fn record(p: u32, offset: u64) -> (&'static str, i64) {
+pub fn record(job: &Job, p: u32, offset: u64) -> (&'static str, i64) {
     let h = (offset ^ (u64::from(p) << 40))
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
         .rotate_left(29);
     let word = WORDS[(h % WORDS.len() as u64) as usize];
-    let event_time = offset as i64 * 10 + (h >> 32) as i64 % JITTER_MS;
+    let event_time = offset as i64 * job.ms_per_record + (h >> 32) as i64 % JITTER_MS;
     (word, event_time)
 }
 
@@ -226,7 +228,7 @@ fn read_batch(job: &Job, state: &mut TrackedState, sources: &mut SourcePositions
         let from = sources.offset(&name).unwrap_or(0);
         let to = (from + job.batch).min(job.records);
         for offset in from..to {
-            let (word, event_time) = record(p, offset);
+            let (word, event_time) = record(job, p, offset);
             let key = window_key(event_time - event_time.rem_euclid(WINDOW_MS), word);
             let n = state.get(&key).map_or(0, count) + 1;
             state.put(key, n.to_le_bytes().to_vec());
@@ -265,7 +267,7 @@ pub fn expected_counts(job: &Job) -> BTreeMap<(i64, String), u64> {
     let mut counts = BTreeMap::new();
     for p in 0..job.partitions {
         for offset in 0..job.records {
-            let (word, t) = record(p, offset);
+            let (word, t) = record(job, p, offset);
             *counts
                 .entry((t - t.rem_euclid(WINDOW_MS), word.to_string()))
                 .or_insert(0) += 1;
