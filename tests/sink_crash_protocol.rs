@@ -102,8 +102,9 @@ fn recover_and_check(disk: &CrashSimStorage, reference: &Reference) -> Result<u6
         .map_err(|e| format!("open the sink: {e}"))?;
     let config = CheckpointConfig::new(paths().checkpoints).with_storage(storage);
     let manager = IncrementalCheckpointManager::new(config).map_err(|e| e.to_string())?;
-    let coordinator = SinkCoordinator::recover(manager, &mut [&mut sink as &mut dyn TransactionalSink])
-        .map_err(|e| format!("recovery failed: {e}"))?;
+    let coordinator =
+        SinkCoordinator::recover(manager, &mut [&mut sink as &mut dyn TransactionalSink])
+            .map_err(|e| format!("recovery failed: {e}"))?;
     let epoch = coordinator.restored().map_or(0, |c| c.epoch);
     let output = sink.read_committed().map_err(|e| e.to_string())?;
     let expected = &reference.output[..reference.published_after[epoch as usize]];
@@ -119,7 +120,9 @@ fn recover_and_check(disk: &CrashSimStorage, reference: &Reference) -> Result<u6
 
 /// Resumes the job on `disk` to the end and checks its whole output.
 fn finish_and_check(disk: &CrashSimStorage, reference: &Reference) -> Result<(), String> {
-    run(disk).0.map_err(|e| format!("the resumed job failed: {e}"))?;
+    run(disk)
+        .0
+        .map_err(|e| format!("the resumed job failed: {e}"))?;
     let output = published(disk);
     pipeline::verify(&JOB, &output)?;
     if output != reference.output {
@@ -221,6 +224,8 @@ fn a_failure_at_every_step_loses_and_duplicates_nothing() {
         points.len(),
         reference.operations
     );
-    assert!(carried_on > 0, "some failures must be absorbed without a restart");
+    assert!(
+        carried_on > 0,
+        "some failures must be absorbed without a restart"
+    );
 }
-

@@ -170,8 +170,8 @@ pub fn run(
         let epoch = coordinator.epoch();
         let records = read_batch(job, &mut state, &mut sources);
         events(Event::Read { epoch, records });
-        let at_end = (0..job.partitions)
-            .all(|p| sources.offset(&partition_name(p)) == Some(job.records));
+        let at_end =
+            (0..job.partitions).all(|p| sources.offset(&partition_name(p)) == Some(job.records));
         let watermark = if at_end {
             i64::MAX
         } else {
@@ -289,7 +289,8 @@ pub fn verify(job: &Job, output: &[u8]) -> Result<(), String> {
             let n: u64 = fields.next()?.parse().ok()?;
             fields.next().is_none().then_some((start, word, n))
         })();
-        let (start, word, n) = parsed.ok_or_else(|| format!("line {}: malformed {line:?}", i + 1))?;
+        let (start, word, n) =
+            parsed.ok_or_else(|| format!("line {}: malformed {line:?}", i + 1))?;
         if seen.insert((start, word.clone()), n).is_some() {
             return Err(format!(
                 "line {}: window {start} word {word} published twice (duplicated output)",
@@ -300,7 +301,12 @@ pub fn verify(job: &Job, output: &[u8]) -> Result<(), String> {
     let expected = expected_counts(job);
     for (key, n) in &expected {
         match seen.get(key) {
-            None => return Err(format!("window {} word {} missing (lost output)", key.0, key.1)),
+            None => {
+                return Err(format!(
+                    "window {} word {} missing (lost output)",
+                    key.0, key.1
+                ))
+            }
             Some(got) if got != n => {
                 return Err(format!(
                     "window {} word {}: count {got}, expected {n}",
@@ -311,7 +317,10 @@ pub fn verify(job: &Job, output: &[u8]) -> Result<(), String> {
         }
     }
     if let Some(extra) = seen.keys().find(|k| !expected.contains_key(*k)) {
-        return Err(format!("window {} word {} was never in the input", extra.0, extra.1));
+        return Err(format!(
+            "window {} word {} was never in the input",
+            extra.0, extra.1
+        ));
     }
     Ok(())
 }

@@ -20,13 +20,13 @@ mod config;
 mod manager;
 mod recovered;
 mod replay;
-mod report;
 mod replay_sink;
+mod report;
 mod validate;
 
 pub use config::{RecoveryConfig, TransactionMode, DEFAULT_TRANSACTION_BUFFER_BYTES};
 pub use manager::RecoveryManager;
 pub use recovered::RecoveredState;
-pub use report::{PhaseTimings, RecoveryReport, TornTail};
 pub use replay_sink::{CommitInfo, ReplaySink, SinkError};
+pub use report::{PhaseTimings, RecoveryReport, TornTail};
 pub use validate::{validate_checkpoint, validate_checkpoint_with};

@@ -70,7 +70,8 @@ impl Handle {
         if bytes.len() != HANDLE_LEN || bytes[..4] != HANDLE_MAGIC {
             return None;
         }
-        let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+        let u64_at =
+            |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
         Some(Handle {
             epoch: u64_at(4),
             len: u64_at(12),
@@ -291,7 +292,10 @@ impl FileSink {
             if size != handle.len {
                 return Err(invalid(
                     &committed,
-                    format!("published file holds {size} bytes, the handle says {}", handle.len),
+                    format!(
+                        "published file holds {size} bytes, the handle says {}",
+                        handle.len
+                    ),
                 ));
             }
             return Ok(());
@@ -309,7 +313,10 @@ impl FileSink {
         if size != handle.len {
             return Err(invalid(
                 &staged,
-                format!("staged file holds {size} bytes, the handle says {}", handle.len),
+                format!(
+                    "staged file holds {size} bytes, the handle says {}",
+                    handle.len
+                ),
             ));
         }
         let actual = crc32c::crc32c(&read_all(self.storage.as_ref(), &staged)?);
@@ -411,9 +418,8 @@ fn read_all(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
         .open_file(path, OpenMode::Read)
         .map_err(|e| Error::io("open", path, e))?;
     let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-    let len = usize::try_from(len).map_err(|_| {
-        Error::InvalidArgument(format!("{} is too large to read", path.display()))
-    })?;
+    let len = usize::try_from(len)
+        .map_err(|_| Error::InvalidArgument(format!("{} is too large to read", path.display())))?;
     let mut buf = vec![0; len];
     file.read_exact_at(&mut buf, 0)
         .map_err(|e| Error::io("read", path, e))?;
@@ -458,8 +464,16 @@ mod tests {
     #[test]
     fn names_and_handles_round_trip() {
         assert_eq!(parse_name(&committed_file_name(7)), Some((7, false)));
-        assert_eq!(parse_name(&staged_file_name(u64::MAX)), Some((u64::MAX, true)));
-        for bad in ["epoch-7.out", ".epoch-0000000000000000000x.staged", "x", ".lock"] {
+        assert_eq!(
+            parse_name(&staged_file_name(u64::MAX)),
+            Some((u64::MAX, true))
+        );
+        for bad in [
+            "epoch-7.out",
+            ".epoch-0000000000000000000x.staged",
+            "x",
+            ".lock",
+        ] {
             assert_eq!(parse_name(bad), None, "{bad}");
         }
         let h = Handle {
