@@ -11,6 +11,7 @@
 
 use crate::checkpoint::IncrementalCheckpointMetadata;
 use crate::recovery::RecoveredState;
+use crate::wal::WalEntry;
 use std::collections::{BTreeMap, HashMap};
 
 /// The progress of one partition.
@@ -106,6 +107,23 @@ impl SourcePositions {
             .iter()
             .filter_map(|(name, p)| Some((name.clone(), p.watermark?)))
             .collect()
+    }
+
+    /// The log entries that commit these positions with a transaction, to
+    /// append after its changes: a `Watermarks` entry with every partition
+    /// watermark (left out when there is none), then the `Commit` with every
+    /// offset and the combined watermark.
+    pub fn commit_entries(&self) -> Vec<WalEntry> {
+        let watermarks = self.watermarks();
+        let mut entries = Vec::with_capacity(2);
+        if !watermarks.is_empty() {
+            entries.push(WalEntry::Watermarks { watermarks });
+        }
+        entries.push(WalEntry::Commit {
+            offsets: self.offsets(),
+            watermark: self.combined_watermark(),
+        });
+        entries
     }
 
     /// The positions a checkpoint recorded.

@@ -86,6 +86,16 @@ fn payload(e: &WalEntry) -> (u8, Vec<u8>) {
             p.extend_from_slice(&id.to_le_bytes());
             4
         }
+        WalEntry::Watermarks { watermarks } => {
+            p.extend_from_slice(&(watermarks.len() as u32).to_le_bytes());
+            let mut names: Vec<_> = watermarks.iter().collect();
+            names.sort();
+            for (name, wm) in names {
+                bytes(&mut p, name.as_bytes());
+                p.extend_from_slice(&wm.to_le_bytes());
+            }
+            6
+        }
         other => panic!("no fixture encoding for {other:?}"),
     };
     (kind, p)
@@ -136,6 +146,30 @@ fn the_documented_encoding_reproduces_the_fixture() {
         committed, encoded,
         "docs/FORMAT.md and the fixture disagree"
     );
+}
+
+/// Kind 6 came after the v1 fixture was committed: its documented encoding
+/// must match the library's, and a segment holding it must read back.
+#[test]
+fn the_documented_watermarks_encoding_matches_the_library() {
+    let entry = WalEntry::Watermarks {
+        watermarks: HashMap::from([("p1".into(), -7), ("p0".into(), i64::MAX)]),
+    };
+    let (kind, documented) = payload(&entry);
+    let mut encoded = Vec::new();
+    entry.encode_into(&mut encoded);
+    assert_eq!((entry.kind(), encoded), (kind, documented.clone()));
+    assert_eq!(WalEntry::decode(kind, &documented), Ok(entry.clone()));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(format!("{:020}.wal", 0)),
+        encode_segment(std::slice::from_ref(&entry)),
+    )
+    .unwrap();
+    let mut reader = WalReader::open(dir.path(), 0).unwrap();
+    assert_eq!(reader.read_next().unwrap(), WalReadResult::Entry(entry));
+    assert_eq!(reader.read_next().unwrap(), WalReadResult::Eof);
 }
 
 #[test]

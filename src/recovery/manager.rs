@@ -165,6 +165,7 @@ impl RecoveryManager {
         let phase = Instant::now();
         let mut offsets = base.offsets.clone();
         let mut watermark = base.watermark;
+        let mut watermarks = base.watermarks.clone();
         let outcome = if log_exists {
             let request = ReplayRequest {
                 storage: &storage,
@@ -177,8 +178,14 @@ impl RecoveryManager {
                 mode: cfg.wal_recovery_mode,
                 buffer_bytes: cfg.transaction_buffer_bytes,
             };
-            replay(&request, sink, &mut offsets, &mut watermark)
-                .map_err(|e| not_covered(e, &base, cfg))?
+            replay(
+                &request,
+                sink,
+                &mut offsets,
+                &mut watermark,
+                &mut watermarks,
+            )
+            .map_err(|e| not_covered(e, &base, cfg))?
         } else if base.wal_position > 0 {
             return Err(not_covered(
                 Error::PositionBeyondEnd {
@@ -237,7 +244,7 @@ impl RecoveryManager {
             wal_entries_replayed: outcome.entries_read,
             source_offsets: offsets,
             watermark,
-            source_watermarks: base.watermarks,
+            source_watermarks: watermarks,
             state_changes: Vec::new(),
             has_more: outcome.end == ReplayEnd::Limit,
             report,

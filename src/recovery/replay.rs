@@ -90,8 +90,8 @@ impl ReplayOutcome {
     }
 }
 
-/// Replays from `req.from` into `sink`, overlaying `offsets` and `watermark`
-/// with every Commit handed over.
+/// Replays from `req.from` into `sink`, overlaying `offsets`, `watermark` and
+/// the partition `watermarks` with every transaction handed over.
 ///
 /// With `max_entries = n`, at most `n` entries are read, except that a call
 /// always hands over something when the log holds anything to hand over: while
@@ -107,6 +107,7 @@ pub(crate) fn replay(
     sink: &mut dyn ReplaySink,
     offsets: &mut HashMap<String, u64>,
     watermark: &mut Option<i64>,
+    watermarks: &mut HashMap<String, i64>,
 ) -> Result<ReplayOutcome> {
     let mut reader = open_reader(req, req.from)?;
     let mut out = ReplayOutcome {
@@ -163,6 +164,17 @@ pub(crate) fn replay(
             WalEntryRef::Owned(WalEntry::Commit { offsets, watermark }) => {
                 Some((offsets, watermark))
             }
+            WalEntryRef::Owned(WalEntry::Watermarks { watermarks: marks }) => {
+                // Part of the transaction, like a change.
+                if plain {
+                    watermarks.extend(marks);
+                    out.position = reader.position();
+                } else {
+                    pending.entries += 1;
+                    pending.watermarks.extend(marks);
+                }
+                continue;
+            }
             _ if pending.entries > 0 => {
                 // A marker inside a transaction belongs to it.
                 pending.entries += 1;
@@ -173,17 +185,20 @@ pub(crate) fn replay(
         };
         let end = reader.position();
         if let Some((commit_offsets, commit_watermark)) = commit {
+            let commit_watermarks = std::mem::take(&mut pending.watermarks);
             hand_over(req, sink, &mut pending, &mut out, at)?;
             let info = CommitInfo {
                 position: at,
                 end,
                 offsets: &commit_offsets,
                 watermark: commit_watermark,
+                watermarks: &commit_watermarks,
             };
             sink.commit(&info).map_err(|source| Error::ReplaySink {
                 position: at,
                 source,
             })?;
+            watermarks.extend(commit_watermarks);
             offsets.extend(commit_offsets);
             if commit_watermark.is_some() {
                 *watermark = commit_watermark;
@@ -224,6 +239,9 @@ struct Pending {
     entries: u64,
     /// Whether it outgrew the buffer (its changes are read again at its Commit).
     spilled: bool,
+    /// Partition watermarks its `Watermarks` entries set (always in memory:
+    /// they are few and small).
+    watermarks: HashMap<String, i64>,
 }
 
 impl Pending {
@@ -260,6 +278,7 @@ impl Pending {
         self.spans.clear();
         self.entries = 0;
         self.spilled = false;
+        self.watermarks.clear();
     }
 }
 

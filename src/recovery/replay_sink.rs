@@ -23,6 +23,8 @@ pub struct CommitInfo<'a> {
     pub offsets: &'a HashMap<String, u64>,
     /// The watermark it carries.
     pub watermark: Option<i64>,
+    /// The partition watermarks its transaction set (`Watermarks` entries).
+    pub watermarks: &'a HashMap<String, i64>,
 }
 
 /// Receives committed changes during streaming recovery

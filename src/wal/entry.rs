@@ -20,6 +20,8 @@ pub const KIND_CHECKPOINT: u8 = 4;
 /// reader): written after the final fsync of a clean close, so that its sync
 /// distance vouches for every record before it.
 pub const KIND_SYNC_MARKER: u8 = 5;
+/// Record kind of [`WalEntry::Watermarks`].
+pub const KIND_WATERMARKS: u8 = 6;
 
 /// One entry of the write-ahead log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +51,15 @@ pub enum WalEntry {
     Checkpoint {
         /// The checkpoint's id.
         id: u64,
+    },
+    /// The watermark of each named source partition. Part of the transaction
+    /// it is in: like a Put, it becomes visible at the next `Commit`, whose
+    /// `watermark` is the combined one (see
+    /// [`SourcePositions`](crate::SourcePositions)). Partitions it does not
+    /// name keep their watermark.
+    Watermarks {
+        /// Watermark by source partition name.
+        watermarks: HashMap<String, i64>,
     },
 }
 
@@ -103,6 +114,7 @@ impl WalEntry {
             WalEntry::Delete { .. } => KIND_DELETE,
             WalEntry::Commit { .. } => KIND_COMMIT,
             WalEntry::Checkpoint { .. } => KIND_CHECKPOINT,
+            WalEntry::Watermarks { .. } => KIND_WATERMARKS,
         }
     }
 
@@ -111,10 +123,9 @@ impl WalEntry {
         match self {
             WalEntry::Put { key, value } => 8 + key.len() as u64 + value.len() as u64,
             WalEntry::Delete { key } => 4 + key.len() as u64,
-            WalEntry::Commit { offsets, .. } => {
-                13 + offsets.keys().map(|k| 12 + k.len() as u64).sum::<u64>()
-            }
+            WalEntry::Commit { offsets, .. } => 9 + named_map_len(offsets),
             WalEntry::Checkpoint { .. } => 8,
+            WalEntry::Watermarks { watermarks } => named_map_len(watermarks),
         }
     }
 
@@ -122,28 +133,21 @@ impl WalEntry {
     /// [`WalEntry::encoded_len`] fits the maximum record size (so every length fits
     /// in a `u32`).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-            out.extend_from_slice(b);
-        }
         match self {
             WalEntry::Put { key, value } => {
-                bytes(out, key);
-                bytes(out, value);
+                put_bytes(out, key);
+                put_bytes(out, value);
             }
-            WalEntry::Delete { key } => bytes(out, key),
+            WalEntry::Delete { key } => put_bytes(out, key),
             WalEntry::Commit { offsets, watermark } => {
                 out.push(u8::from(watermark.is_some()));
                 out.extend_from_slice(&watermark.unwrap_or(0).to_le_bytes());
-                out.extend_from_slice(&(offsets.len() as u32).to_le_bytes());
-                let mut sorted: Vec<(&String, &u64)> = offsets.iter().collect();
-                sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                for (name, offset) in sorted {
-                    bytes(out, name.as_bytes());
-                    out.extend_from_slice(&offset.to_le_bytes());
-                }
+                encode_named_map(out, offsets, |v| v.to_le_bytes());
             }
             WalEntry::Checkpoint { id } => out.extend_from_slice(&id.to_le_bytes()),
+            WalEntry::Watermarks { watermarks } => {
+                encode_named_map(out, watermarks, |v| v.to_le_bytes());
+            }
         }
     }
 
@@ -155,7 +159,8 @@ impl WalEntry {
         WalEntryRef::decode(kind, payload).map(WalEntryRef::into_owned)
     }
 
-    /// Decodes a Commit or Checkpoint payload (the kinds that own their data).
+    /// Decodes a Commit, Checkpoint or Watermarks payload (the kinds that own
+    /// their data).
     fn decode_owned(kind: u8, payload: &[u8]) -> Result<WalEntry, DecodeError> {
         let mut r = Cursor { b: payload, at: 0 };
         let entry = match kind {
@@ -170,32 +175,42 @@ impl WalEntry {
                     1 => Some(wm),
                     value => return Err(DecodeError::InvalidFlag { at: flag_at, value }),
                 };
-                let count = u32::from_le_bytes(r.array("source count")?) as usize;
-                // Every source takes at least 12 bytes: bound the map by the payload.
-                let mut offsets = HashMap::with_capacity(count.min(r.remaining() / 12));
-                let mut previous: Option<&[u8]> = None;
-                for _ in 0..count {
-                    let name_at = r.at + 4;
-                    let raw = r.bytes("source name")?;
-                    if previous.is_some_and(|p| p >= raw) {
-                        return Err(DecodeError::UnsortedSources(name_at));
-                    }
-                    previous = Some(raw);
-                    let name = std::str::from_utf8(raw)
-                        .map_err(|_| DecodeError::InvalidUtf8(name_at))?
-                        .to_owned();
-                    let offset = u64::from_le_bytes(r.array("source offset")?);
-                    offsets.insert(name, offset);
-                }
+                let offsets = r.named_map("source offset", u64::from_le_bytes)?;
                 WalEntry::Commit { offsets, watermark }
             }
             KIND_CHECKPOINT => WalEntry::Checkpoint {
                 id: u64::from_le_bytes(r.array("checkpoint id")?),
             },
+            KIND_WATERMARKS => WalEntry::Watermarks {
+                watermarks: r.named_map("partition watermark", i64::from_le_bytes)?,
+            },
             other => return Err(DecodeError::UnknownKind(other)),
         };
         r.finish()?;
         Ok(entry)
+    }
+}
+
+/// Appends a length-prefixed byte string.
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Payload bytes of a map of names to 8-byte values.
+fn named_map_len<V>(map: &HashMap<String, V>) -> u64 {
+    4 + map.keys().map(|k| 12 + k.len() as u64).sum::<u64>()
+}
+
+/// Appends a count, then each name (length-prefixed, in ascending byte order)
+/// with its 8-byte value.
+fn encode_named_map<V>(out: &mut Vec<u8>, map: &HashMap<String, V>, le: impl Fn(&V) -> [u8; 8]) {
+    out.extend_from_slice(&(map.len() as u32).to_le_bytes());
+    let mut sorted: Vec<(&String, &V)> = map.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for (name, value) in sorted {
+        put_bytes(out, name.as_bytes());
+        out.extend_from_slice(&le(value));
     }
 }
 
@@ -217,7 +232,7 @@ pub enum WalEntryRef<'a> {
         /// The key.
         key: &'a [u8],
     },
-    /// A Commit or Checkpoint marker.
+    /// A Commit, Checkpoint marker or Watermarks entry.
     Owned(WalEntry),
 }
 
@@ -317,6 +332,31 @@ impl<'a> Cursor<'a> {
         self.take(field, len as u64)
     }
 
+    /// A map written by [`encode_named_map`]: names strictly ascending, UTF-8.
+    fn named_map<V>(
+        &mut self,
+        field: &'static str,
+        value: impl Fn([u8; 8]) -> V,
+    ) -> Result<HashMap<String, V>, DecodeError> {
+        let count = u32::from_le_bytes(self.array("source count")?) as usize;
+        // Every name takes at least 12 bytes: bound the map by the payload.
+        let mut map = HashMap::with_capacity(count.min(self.remaining() / 12));
+        let mut previous: Option<&[u8]> = None;
+        for _ in 0..count {
+            let name_at = self.at + 4;
+            let raw = self.bytes("source name")?;
+            if previous.is_some_and(|p| p >= raw) {
+                return Err(DecodeError::UnsortedSources(name_at));
+            }
+            previous = Some(raw);
+            let name = std::str::from_utf8(raw)
+                .map_err(|_| DecodeError::InvalidUtf8(name_at))?
+                .to_owned();
+            map.insert(name, value(self.array(field)?));
+        }
+        Ok(map)
+    }
+
     /// A length-prefixed field, as a range of the payload.
     fn range(&mut self, field: &'static str) -> Result<Range<usize>, DecodeError> {
         let len = u32::from_le_bytes(self.array(field)?);
@@ -362,6 +402,12 @@ mod tests {
             watermark: None,
         });
         round_trip(&WalEntry::Checkpoint { id: 42 });
+        round_trip(&WalEntry::Watermarks {
+            watermarks: HashMap::from([("p0".into(), i64::MIN), ("p1".into(), 7)]),
+        });
+        round_trip(&WalEntry::Watermarks {
+            watermarks: HashMap::new(),
+        });
     }
 
     #[test]
@@ -395,7 +441,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decode_never_panics(kind in 0u8..6, bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        fn decode_never_panics(kind in 0u8..8, bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = WalEntry::decode(kind, &bytes);
         }
 

@@ -1,0 +1,135 @@
+//! Per-partition offsets and watermarks through checkpoints and the log: a
+//! `Watermarks` entry becomes visible with its transaction's Commit, exactly
+//! like a change; recovery overlays the checkpoint's partition watermarks with
+//! the committed ones, and never takes them from an uncommitted tail.
+
+use highwater::recovery::{CommitInfo, SinkError};
+use highwater::{
+    CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput, RecoveryConfig,
+    RecoveryManager, ReplaySink, SourcePositions, StateSnapshot, TransactionMode, WalEntry,
+    WriteAheadLog,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn put(key: &str) -> WalEntry {
+    WalEntry::Put {
+        key: key.as_bytes().to_vec(),
+        value: b"v".to_vec(),
+    }
+}
+
+fn positions(parts: &[(&str, u64, i64)]) -> SourcePositions {
+    let mut s = SourcePositions::new();
+    for &(name, offset, watermark) in parts {
+        s.set_offset(name, offset);
+        s.advance_watermark(name, watermark);
+    }
+    s
+}
+
+#[test]
+fn committed_partition_watermarks_are_recovered_and_the_uncommitted_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (dir.path().join("ckpt"), dir.path().join("wal"));
+    let wal = WriteAheadLog::new(&wal_dir, Duration::from_millis(5)).unwrap();
+    let committed = positions(&[("p0", 10, 500), ("p1", 4, 300)]);
+    wal.append(&put("a")).unwrap();
+    for e in committed.commit_entries() {
+        wal.append(&e).unwrap();
+    }
+    // An uncommitted tail: a later watermark that must not be recovered.
+    wal.append(&put("b")).unwrap();
+    wal.append(&WalEntry::Watermarks {
+        watermarks: HashMap::from([("p1".into(), 900)]),
+    })
+    .unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    let recovered = RecoveryManager::recover_simple(&ckpt, &wal_dir).unwrap();
+    assert_eq!(
+        recovered.source_watermarks,
+        HashMap::from([("p0".into(), 500), ("p1".into(), 300)])
+    );
+    assert_eq!(recovered.watermark, Some(300), "the combined watermark");
+    assert_eq!(SourcePositions::from_recovered(&recovered), committed);
+    assert_eq!(recovered.report.uncommitted_entries, 2);
+}
+
+#[test]
+fn the_log_overlays_the_checkpoints_partition_watermarks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (dir.path().join("ckpt"), dir.path().join("wal"));
+    let wal = WriteAheadLog::new(&wal_dir, Duration::from_millis(5)).unwrap();
+    let mut sources = positions(&[("p0", 1, 100), ("p1", 1, 200), ("p2", 1, 50)]);
+    let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let state = StateSnapshot::new(vec![]);
+    let meta = manager
+        .create_checkpoint(
+            CheckpointRequest::new(wal.position())
+                .with_sources(&sources)
+                .with_part("state", PartInput::Snapshot(&state)),
+        )
+        .unwrap();
+    assert_eq!(meta.watermark, Some(50));
+    assert_eq!(SourcePositions::from_checkpoint(&meta), sources);
+
+    // One transaction moves p2 only.
+    sources.set_offset("p2", 2);
+    sources.advance_watermark("p2", 400);
+    wal.append(&put("a")).unwrap();
+    wal.append(&WalEntry::Watermarks {
+        watermarks: HashMap::from([("p2".into(), 400)]),
+    })
+    .unwrap();
+    wal.append(&WalEntry::Commit {
+        offsets: HashMap::from([("p2".into(), 2)]),
+        watermark: sources.combined_watermark(),
+    })
+    .unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    struct Seen(Vec<HashMap<String, i64>>);
+    impl ReplaySink for Seen {
+        fn apply(&mut self, _: &[u8], _: Option<&[u8]>) -> Result<(), SinkError> {
+            Ok(())
+        }
+        fn commit(&mut self, c: &CommitInfo<'_>) -> Result<(), SinkError> {
+            self.0.push(c.watermarks.clone());
+            Ok(())
+        }
+    }
+    let mut seen = Seen(Vec::new());
+    let recovered = RecoveryManager::new(RecoveryConfig::new(&ckpt, &wal_dir))
+        .recover_into(&mut seen)
+        .unwrap();
+    assert_eq!(seen.0, [HashMap::from([("p2".into(), 400)])]);
+    assert_eq!(SourcePositions::from_recovered(&recovered), sources);
+    assert_eq!(recovered.watermark, Some(100));
+}
+
+#[test]
+fn without_transactions_watermarks_apply_as_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (dir.path().join("ckpt"), dir.path().join("wal"));
+    let wal = WriteAheadLog::new(&wal_dir, Duration::from_millis(5)).unwrap();
+    wal.append(&put("a")).unwrap();
+    wal.append(&WalEntry::Watermarks {
+        watermarks: HashMap::from([("p0".into(), 7)]),
+    })
+    .unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let recovered = RecoveryManager::new(
+        RecoveryConfig::new(&ckpt, &wal_dir).with_transaction_mode(TransactionMode::NoTransactions),
+    )
+    .recover()
+    .unwrap();
+    assert_eq!(
+        recovered.source_watermarks,
+        HashMap::from([("p0".into(), 7)])
+    );
+    assert_eq!(recovered.report.uncommitted_entries, 0);
+}
