@@ -3,7 +3,8 @@
 //! Incremental checkpoints and exactly-once crash recovery for stream processors.
 //!
 //! An operator's keyed state, the source offsets it consumed and its event-time
-//! watermark are made durable together. This release provides the foundation:
+//! watermarks are made durable together, and sink output is published exactly
+//! once:
 //!
 //! - [`wal`]: a segmented, checksummed write-ahead log with group commit, torn-write
 //!   detection and repair ([`WriteAheadLog`], [`WalEntry`], [`WalReader`]).
@@ -17,6 +18,12 @@
 //! - [`recovery`]: the newest restorable checkpoint plus the committed log
 //!   entries after it, with torn-tail repair, fallback, bounded, streaming and
 //!   point-in-time replay ([`RecoveryManager`], [`RecoveredState`]).
+//! - [`sink`]: exactly-once output — a two-phase commit that publishes a
+//!   sink's output only once the checkpoint covering it is durable
+//!   ([`SinkCoordinator`], [`TransactionalSink`], [`FileSink`]); see
+//!   `docs/EXACTLY_ONCE.md`.
+//! - [`source`]: per-partition offsets and watermarks and the combined
+//!   watermark ([`SourcePositions`]).
 //! - [`storage`]: the trait all file I/O goes through, with a crash simulator
 //!   ([`storage::CrashSimStorage`]) that keeps what a crash would leave apart
 //!   from what the process sees, for crash-testing highwater and pipelines
@@ -82,6 +89,11 @@ pub use wal::{
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// docs/EXACTLY_ONCE.md's code examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/EXACTLY_ONCE.md")]
+struct ExactlyOnceDocDoctests;
 
 /// docs/RECOVERY.md's code examples, compiled as doctests.
 #[cfg(doctest)]
