@@ -283,22 +283,26 @@ impl FileSink {
                 .exists(path)
                 .map_err(|e| Error::io("stat", path, e))
         };
-        if exists(&committed)? {
-            // Committed before (perhaps just before a crash): check it is ours.
+        // The file's length must be the handle's.
+        let check_len = |path: &Path, what: &str| {
             let size = self
                 .storage
-                .file_size(&committed)
-                .map_err(|e| Error::io("stat", &committed, e))?;
+                .file_size(path)
+                .map_err(|e| Error::io("stat", path, e))?;
             if size != handle.len {
                 return Err(invalid(
-                    &committed,
+                    path,
                     format!(
-                        "published file holds {size} bytes, the handle says {}",
+                        "{what} file holds {size} bytes, the handle says {}",
                         handle.len
                     ),
                 ));
             }
-            return Ok(());
+            Ok(())
+        };
+        if exists(&committed)? {
+            // Committed before (perhaps just before a crash): check it is ours.
+            return check_len(&committed, "published");
         }
         if !exists(&staged)? {
             return Err(invalid(
@@ -306,19 +310,7 @@ impl FileSink {
                 "the epoch's output is neither staged nor published".into(),
             ));
         }
-        let size = self
-            .storage
-            .file_size(&staged)
-            .map_err(|e| Error::io("stat", &staged, e))?;
-        if size != handle.len {
-            return Err(invalid(
-                &staged,
-                format!(
-                    "staged file holds {size} bytes, the handle says {}",
-                    handle.len
-                ),
-            ));
-        }
+        check_len(&staged, "staged")?;
         let actual = crc32c::crc32c(&read_all(self.storage.as_ref(), &staged)?);
         if actual != handle.crc32c {
             return Err(invalid(
