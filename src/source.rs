@@ -49,6 +49,10 @@ impl SourcePositions {
 
     /// Registers `partition` without an offset or a watermark, so that it
     /// holds the combined watermark back until it reports one.
+    ///
+    /// A partition with neither an offset nor a watermark is not recorded in
+    /// checkpoints or Commits: register every partition again after a restore
+    /// (or give each an offset from the start).
     pub fn add_partition(&mut self, partition: impl Into<String>) {
         self.partitions.entry(partition.into()).or_default();
     }
@@ -126,7 +130,9 @@ impl SourcePositions {
         entries
     }
 
-    /// The positions a checkpoint recorded.
+    /// The positions a checkpoint recorded (partitions registered without an
+    /// offset or a watermark were not recorded; see
+    /// [`add_partition`](Self::add_partition)).
     pub fn from_checkpoint(checkpoint: &IncrementalCheckpointMetadata) -> Self {
         Self::from_maps(&checkpoint.source_offsets, &checkpoint.source_watermarks)
     }

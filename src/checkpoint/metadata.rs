@@ -23,7 +23,8 @@ pub(crate) const MAX_METADATA_LEN: u64 = 16 << 20;
 /// The name of the metadata file in a checkpoint directory.
 pub const METADATA_FILE: &str = "metadata.json";
 const MAX_NAME_LEN: usize = 128;
-const MAX_HANDLE_LEN: usize = 64 << 10;
+/// The largest sink transaction handle a checkpoint records.
+pub(crate) const MAX_HANDLE_LEN: usize = 64 << 10;
 
 /// Whether a checkpoint stands alone or builds on a parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

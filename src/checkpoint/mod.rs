@@ -23,7 +23,7 @@
 
 mod config;
 mod manager;
-mod metadata;
+pub(crate) mod metadata;
 mod parts;
 mod publish;
 mod request;

@@ -13,6 +13,7 @@
 //!   refuses to go on; the pipeline recovers instead.
 
 use super::transactional::TransactionalSink;
+use crate::checkpoint::metadata::MAX_HANDLE_LEN;
 use crate::checkpoint::{
     CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
     RejectedCheckpoint, SinkTransaction,
@@ -60,6 +61,11 @@ impl SinkCoordinator {
         check_names(sinks)?;
         let latest = manager.latest_checkpoint()?;
         let epoch = latest.metadata.as_ref().map_or(0, |c| c.epoch);
+        if epoch == u64::MAX {
+            return Err(Error::InvalidArgument(
+                "the restored checkpoint's epoch is u64::MAX: no epoch can follow it".into(),
+            ));
+        }
         if let Some(checkpoint) = &latest.metadata {
             for transaction in &checkpoint.sink_transactions {
                 let sink = find(sinks, &transaction.sink)?;
@@ -170,6 +176,13 @@ impl SinkCoordinator {
             let handle = sink
                 .pre_commit(epoch)
                 .map_err(|e| sink_error(&name, "pre-commit", epoch, e))?;
+            if handle.len() > MAX_HANDLE_LEN {
+                let reason = format!(
+                    "its handle is {} bytes; a checkpoint records at most {MAX_HANDLE_LEN}",
+                    handle.len()
+                );
+                return Err(sink_error(&name, "pre-commit", epoch, reason.into()));
+            }
             sink.begin(epoch + 1)
                 .map_err(|e| sink_error(&name, "begin", epoch + 1, e))?;
             self.pending.push(SinkTransaction {
@@ -182,15 +195,20 @@ impl SinkCoordinator {
     }
 
     /// Commits every pending transaction, oldest first, now that `checkpoint`
-    /// records them all; those that fail stay pending.
+    /// records them all. Those that fail stay pending, and so do the later
+    /// ones of the same sink: a sink publishes its epochs in order.
     fn commit_pending(
         &mut self,
         checkpoint: &IncrementalCheckpointMetadata,
         sinks: &mut [&mut dyn TransactionalSink],
     ) -> Result<()> {
         let mut first_error = None;
-        let mut still_pending = Vec::new();
+        let mut still_pending: Vec<SinkTransaction> = Vec::new();
         for transaction in std::mem::take(&mut self.pending) {
+            if still_pending.iter().any(|t| t.sink == transaction.sink) {
+                still_pending.push(transaction);
+                continue;
+            }
             let result = find(sinks, &transaction.sink).and_then(|sink| {
                 sink.commit(transaction.epoch, &transaction.handle)
                     .map_err(|source| Error::SinkCommitPending {

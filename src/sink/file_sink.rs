@@ -5,9 +5,10 @@
 //! - Readers see only `epoch-<E>.out` files, each complete: a staged file is
 //!   renamed into place whole, in the directory it was written in, and only
 //!   after `pre_commit` made its bytes and its directory entry durable.
-//! - A commit publishes exactly the bytes the handle names (length and CRC32C
-//!   checked) or fails; committing again finds the published file and does
-//!   nothing.
+//! - A commit publishes exactly the bytes the handle names (the staged file's
+//!   length and CRC32C are checked) or fails; committing again finds the
+//!   published file (its length checked), makes its rename durable, and
+//!   publishes nothing twice.
 //! - Nothing is published for an epoch without output.
 //! - One process at a time owns the directory (a lock file).
 
@@ -183,6 +184,15 @@ impl FileSink {
         if bytes.is_empty() {
             return Ok(());
         }
+        let written = self.append(epoch, bytes);
+        // After any failure the staged output is unknown: the epoch must not
+        // be pre-committed as if the bytes were there.
+        self.failed |= written.is_err();
+        written
+    }
+
+    /// Appends to the epoch's staged file, creating it first if needed.
+    fn append(&mut self, epoch: u64, bytes: &[u8]) -> Result<()> {
         if self.stage.is_none() {
             let path = self.dir.join(staged_file_name(epoch));
             let file = self
@@ -197,10 +207,10 @@ impl FileSink {
             });
         }
         let stage = self.stage.as_mut().expect("stage was just opened");
-        if let Err(e) = stage.file.write_all_at(bytes, stage.len) {
-            self.failed = true;
-            return Err(Error::io("write", &stage.path, e));
-        }
+        stage
+            .file
+            .write_all_at(bytes, stage.len)
+            .map_err(|e| Error::io("write", &stage.path, e))?;
         stage.len += bytes.len() as u64;
         stage.crc32c = crc32c::crc32c_append(stage.crc32c, bytes);
         Ok(())
@@ -301,8 +311,11 @@ impl FileSink {
             Ok(())
         };
         if exists(&committed)? {
-            // Committed before (perhaps just before a crash): check it is ours.
-            return check_len(&committed, "published");
+            // Committed before, perhaps just before a crash and before the
+            // rename was made durable: check it is ours, then make it durable,
+            // since the caller forgets the transaction once this returns.
+            check_len(&committed, "published")?;
+            return self.sync_dir();
         }
         if !exists(&staged)? {
             return Err(invalid(
@@ -311,7 +324,7 @@ impl FileSink {
             ));
         }
         check_len(&staged, "staged")?;
-        let actual = crc32c::crc32c(&read_all(self.storage.as_ref(), &staged)?);
+        let actual = file_crc32c(self.storage.as_ref(), &staged)?;
         if actual != handle.crc32c {
             return Err(invalid(
                 &staged,
@@ -378,14 +391,19 @@ impl FileSink {
             });
         }
         let mut removed = 0;
+        if let Some(&orphan) = scan.staged.iter().find(|&&e| e <= epoch) {
+            // Every transaction the restored checkpoint owes was committed just
+            // before, so this output is owed but no checkpoint names it.
+            return Err(Error::SinkTransactionInvalid {
+                path: self.dir.join(staged_file_name(orphan)),
+                epoch: orphan,
+                reason: format!(
+                    "output staged for epoch {orphan}, which the restored checkpoint (epoch {epoch}) covers, but no transaction of it names it"
+                ),
+            });
+        }
         for &staged in &scan.staged {
             let path = self.dir.join(staged_file_name(staged));
-            if staged <= epoch {
-                // Every transaction the restored checkpoint owes was committed
-                // just before; this one no checkpoint names. Kept, not guessed at.
-                tracing::warn!(sink = %self.name, path = %path.display(), "staged output of an epoch no restorable checkpoint names; left in place");
-                continue;
-            }
             self.storage
                 .remove_file(&path)
                 .map_err(|e| Error::io("remove", &path, e))?;
@@ -403,6 +421,25 @@ impl FileSink {
 struct Scan {
     committed: Vec<u64>,
     staged: Vec<u64>,
+}
+
+/// The CRC32C of a whole file, read in bounded chunks.
+fn file_crc32c(storage: &dyn Storage, path: &Path) -> Result<u32> {
+    let file = storage
+        .open_file(path, OpenMode::Read)
+        .map_err(|e| Error::io("open", path, e))?;
+    let mut buf = vec![0; 1 << 20];
+    let (mut crc, mut offset) = (0, 0u64);
+    loop {
+        let n = file
+            .read_at(&mut buf, offset)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            return Ok(crc);
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        offset += n as u64;
+    }
 }
 
 fn read_all(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {

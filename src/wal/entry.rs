@@ -175,14 +175,20 @@ impl WalEntry {
                     1 => Some(wm),
                     value => return Err(DecodeError::InvalidFlag { at: flag_at, value }),
                 };
-                let offsets = r.named_map("source offset", u64::from_le_bytes)?;
+                let offsets = r.named_map(
+                    ["source count", "source name", "source offset"],
+                    u64::from_le_bytes,
+                )?;
                 WalEntry::Commit { offsets, watermark }
             }
             KIND_CHECKPOINT => WalEntry::Checkpoint {
                 id: u64::from_le_bytes(r.array("checkpoint id")?),
             },
             KIND_WATERMARKS => WalEntry::Watermarks {
-                watermarks: r.named_map("partition watermark", i64::from_le_bytes)?,
+                watermarks: r.named_map(
+                    ["partition count", "partition name", "partition watermark"],
+                    i64::from_le_bytes,
+                )?,
             },
             other => return Err(DecodeError::UnknownKind(other)),
         };
@@ -333,18 +339,19 @@ impl<'a> Cursor<'a> {
     }
 
     /// A map written by [`encode_named_map`]: names strictly ascending, UTF-8.
+    /// `fields` names the count, a name and a value, for errors.
     fn named_map<V>(
         &mut self,
-        field: &'static str,
+        [count_field, name_field, value_field]: [&'static str; 3],
         value: impl Fn([u8; 8]) -> V,
     ) -> Result<HashMap<String, V>, DecodeError> {
-        let count = u32::from_le_bytes(self.array("source count")?) as usize;
+        let count = u32::from_le_bytes(self.array(count_field)?) as usize;
         // Every name takes at least 12 bytes: bound the map by the payload.
         let mut map = HashMap::with_capacity(count.min(self.remaining() / 12));
         let mut previous: Option<&[u8]> = None;
         for _ in 0..count {
             let name_at = self.at + 4;
-            let raw = self.bytes("source name")?;
+            let raw = self.bytes(name_field)?;
             if previous.is_some_and(|p| p >= raw) {
                 return Err(DecodeError::UnsortedSources(name_at));
             }
@@ -352,7 +359,7 @@ impl<'a> Cursor<'a> {
             let name = std::str::from_utf8(raw)
                 .map_err(|_| DecodeError::InvalidUtf8(name_at))?
                 .to_owned();
-            map.insert(name, value(self.array(field)?));
+            map.insert(name, value(self.array(value_field)?));
         }
         Ok(map)
     }

@@ -1,0 +1,161 @@
+//! `SinkCoordinator` and `FileSink` cases that a single crash or fault cannot
+//! reach: commits that keep failing while later epochs are checkpointed, a
+//! sink whose handle is too large to record, and staged output that no
+//! checkpoint names.
+
+use highwater::recovery::SinkError;
+use highwater::storage::{CrashImage, CrashSimStorage, OpenMode, SimFault, SimOp, Storage};
+use highwater::{
+    CheckpointConfig, CheckpointRequest, Error, FileSink, IncrementalCheckpointManager,
+    SinkCoordinator, TransactionalSink,
+};
+use std::sync::Arc;
+
+fn open(storage: &CrashSimStorage) -> (FileSink, IncrementalCheckpointManager) {
+    let storage: Arc<CrashSimStorage> = Arc::new(storage.clone());
+    let sink = FileSink::open_with(storage.clone(), "/job/out", "out").unwrap();
+    let config = CheckpointConfig::new("/job/ckpt").with_storage(storage);
+    (sink, IncrementalCheckpointManager::new(config).unwrap())
+}
+
+#[test]
+fn a_failing_commit_holds_back_the_later_epochs_of_its_sink() {
+    let storage = CrashSimStorage::new();
+    let (mut sink, manager) = open(&storage);
+    let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    // Epoch 1's publishing rename fails twice.
+    storage.inject(
+        SimFault::new(SimOp::Rename)
+            .on_path(".epoch-00000000000000000001.staged")
+            .times(2),
+    );
+    for (epoch, line) in [(1, "one\n"), (2, "two\n")] {
+        sink.write(line.as_bytes()).unwrap();
+        let result = coordinator.checkpoint(CheckpointRequest::new(0), &mut [&mut sink]);
+        assert!(
+            matches!(result, Err(Error::SinkCommitPending { epoch: 1, .. })),
+            "epoch {epoch}: {result:?}"
+        );
+        assert_eq!(
+            sink.committed_epochs().unwrap(),
+            Vec::<u64>::new(),
+            "epoch 2 must not be published before epoch 1"
+        );
+    }
+    assert_eq!(coordinator.pending().len(), 2);
+    sink.write(b"three\n").unwrap();
+    coordinator
+        .checkpoint(CheckpointRequest::new(0), &mut [&mut sink])
+        .unwrap();
+    assert_eq!(sink.committed_epochs().unwrap(), [1, 2, 3]);
+    assert_eq!(sink.read_committed().unwrap(), b"one\ntwo\nthree\n");
+    assert!(coordinator.pending().is_empty());
+}
+
+#[test]
+fn a_commit_found_done_is_made_durable_before_it_is_forgotten() {
+    // The rename of epoch 1 happens, the directory fsync after it fails; the
+    // next checkpoint finds the file published and forgets the transaction.
+    let storage = CrashSimStorage::new();
+    let (mut sink, manager) = open(&storage);
+    let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    sink.write(b"one\n").unwrap();
+    storage.inject(
+        SimFault::new(SimOp::SyncDir).on_path("/job/out").after(1), // the pre-commit's directory fsync succeeds
+    );
+    let first = coordinator.checkpoint(CheckpointRequest::new(0), &mut [&mut sink]);
+    assert!(
+        matches!(first, Err(Error::SinkCommitPending { .. })),
+        "{first:?}"
+    );
+    // Epochs 2 and 3 have no output: no pre-commit fsyncs the directory, and
+    // checkpoint 3 no longer records epoch 1.
+    for _ in 2..=3 {
+        coordinator
+            .checkpoint(CheckpointRequest::new(0), &mut [&mut sink])
+            .unwrap();
+    }
+    assert!(coordinator.pending().is_empty());
+    drop((coordinator, sink));
+
+    // Power loss.
+    storage.crash();
+    let disk = storage.image(CrashImage::LoseUnsynced);
+    let (mut sink, manager) = open(&disk);
+    let coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    assert_eq!(coordinator.restored().map(|c| c.epoch), Some(3));
+    assert_eq!(sink.read_committed().unwrap(), b"one\n");
+}
+
+/// A sink whose handles do not fit in a checkpoint.
+struct HugeHandles;
+
+impl TransactionalSink for HugeHandles {
+    fn name(&self) -> &str {
+        "huge"
+    }
+    fn begin(&mut self, _: u64) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn pre_commit(&mut self, _: u64) -> Result<Vec<u8>, SinkError> {
+        Ok(vec![0; 70_000])
+    }
+    fn commit(&mut self, _: u64, _: &[u8]) -> Result<(), SinkError> {
+        panic!("a handle that no checkpoint can record must never be committed")
+    }
+    fn abort_after(&mut self, _: u64) -> Result<(), SinkError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_handle_too_large_to_record_fails_the_pre_commit() {
+    let storage = CrashSimStorage::new();
+    let (_, manager) = open(&storage);
+    let mut sink = HugeHandles;
+    let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    let result = coordinator.checkpoint(CheckpointRequest::new(0), &mut [&mut sink]);
+    assert!(
+        matches!(
+            &result,
+            Err(Error::Sink {
+                operation: "pre-commit",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(coordinator.manager().list_checkpoints().unwrap().is_empty());
+    let again = coordinator.checkpoint(CheckpointRequest::new(0), &mut [&mut sink]);
+    assert!(
+        matches!(again, Err(Error::SinkCoordinatorFailed { .. })),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn owed_output_that_no_checkpoint_names_is_an_error_not_a_loss() {
+    let storage = CrashSimStorage::new();
+    let (mut sink, manager) = open(&storage);
+    let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    sink.write(b"one\n").unwrap();
+    coordinator
+        .checkpoint(CheckpointRequest::new(0), &mut [&mut sink])
+        .unwrap();
+    drop((coordinator, sink));
+    // Someone (a bug, a restore from backup) left epoch 1's output staged.
+    let file = storage
+        .open_file(
+            "/job/out/.epoch-00000000000000000001.staged".as_ref(),
+            OpenMode::CreateNew,
+        )
+        .unwrap();
+    file.write_all_at(b"one\n", 0).unwrap();
+    let (mut sink, manager) = open(&storage);
+    let result = SinkCoordinator::recover(manager, &mut [&mut sink]);
+    assert!(
+        matches!(&result, Err(Error::Sink { operation: "abort", source, .. })
+            if source.to_string().contains("no transaction of it names it")),
+        "{result:?}"
+    );
+}
