@@ -7,7 +7,7 @@ use highwater::recovery::SinkError;
 use highwater::storage::{CrashImage, CrashSimStorage, OpenMode, SimFault, SimOp, Storage};
 use highwater::{
     CheckpointConfig, CheckpointRequest, Error, FileSink, IncrementalCheckpointManager,
-    SinkCoordinator, TransactionalSink,
+    SinkCoordinator, SinkTransaction, TransactionalSink,
 };
 use std::sync::Arc;
 
@@ -131,6 +131,23 @@ fn a_handle_too_large_to_record_fails_the_pre_commit() {
         matches!(again, Err(Error::SinkCoordinatorFailed { .. })),
         "{again:?}"
     );
+}
+
+#[test]
+fn the_manager_refuses_to_write_a_handle_it_could_not_read_back() {
+    let storage = CrashSimStorage::new();
+    let (_, manager) = open(&storage);
+    let request = CheckpointRequest::new(0).with_sink_transaction(SinkTransaction {
+        sink: "huge".into(),
+        epoch: 1,
+        handle: vec![0; 70_000],
+    });
+    let result = manager.create_checkpoint(request);
+    assert!(
+        matches!(result, Err(Error::InvalidArgument(_))),
+        "{result:?}"
+    );
+    assert!(manager.list_checkpoints().unwrap().is_empty());
 }
 
 #[test]

@@ -11,7 +11,8 @@
 
 use super::config::CheckpointConfig;
 use super::metadata::{
-    self, check_part_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
+    self, check_handle, check_part_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
+    PartMetadata,
 };
 use super::parts::{plan, PartSource, PlannedPart};
 use super::publish;
@@ -242,6 +243,11 @@ impl IncrementalCheckpointManager {
         let mut inner = self.lock();
         for (name, _) in &request.parts {
             check_part_name(self.config.dir(), name)?;
+        }
+        for t in &request.sink_transactions {
+            check_handle(&t.handle).map_err(|reason| {
+                Error::InvalidArgument(format!("sink {:?} epoch {}: {reason}", t.sink, t.epoch))
+            })?;
         }
         let (ids, _) = self.store.scan()?;
         let id = ids.last().copied().unwrap_or(0).max(inner.last_id) + 1;

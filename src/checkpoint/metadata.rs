@@ -24,7 +24,7 @@ pub(crate) const MAX_METADATA_LEN: u64 = 16 << 20;
 pub const METADATA_FILE: &str = "metadata.json";
 const MAX_NAME_LEN: usize = 128;
 /// The largest sink transaction handle a checkpoint records.
-pub(crate) const MAX_HANDLE_LEN: usize = 64 << 10;
+const MAX_HANDLE_LEN: usize = 64 << 10;
 
 /// Whether a checkpoint stands alone or builds on a parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,12 +366,23 @@ fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) ->
         }
     }
     for t in &m.sink_transactions {
-        if t.handle.len() > MAX_HANDLE_LEN {
-            return bad(format!(
-                "sink {:?} handle exceeds {MAX_HANDLE_LEN} bytes",
-                t.sink
-            ));
-        }
+        check_handle(&t.handle)
+            .map_err(|reason| invalid(path, None, format!("sink {:?}: {reason}", t.sink)))?;
+    }
+    Ok(())
+}
+
+/// Checks that a sink transaction handle fits in a checkpoint: the one rule
+/// for writers (the manager, the sink coordinator) and for readers.
+///
+/// # Errors
+/// Why it does not.
+pub(crate) fn check_handle(handle: &[u8]) -> std::result::Result<(), String> {
+    if handle.len() > MAX_HANDLE_LEN {
+        return Err(format!(
+            "its handle is {} bytes; a checkpoint records at most {MAX_HANDLE_LEN}",
+            handle.len()
+        ));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 //!   refuses to go on; the pipeline recovers instead.
 
 use super::transactional::TransactionalSink;
-use crate::checkpoint::metadata::MAX_HANDLE_LEN;
+use crate::checkpoint::metadata::check_handle;
 use crate::checkpoint::{
     CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
     RejectedCheckpoint, SinkTransaction,
@@ -176,13 +176,10 @@ impl SinkCoordinator {
             let handle = sink
                 .pre_commit(epoch)
                 .map_err(|e| sink_error(&name, "pre-commit", epoch, e))?;
-            if handle.len() > MAX_HANDLE_LEN {
-                let reason = format!(
-                    "its handle is {} bytes; a checkpoint records at most {MAX_HANDLE_LEN}",
-                    handle.len()
-                );
-                return Err(sink_error(&name, "pre-commit", epoch, reason.into()));
-            }
+            // Refused here, not by the manager later: a handle no checkpoint
+            // can record would otherwise stay pending and fail every checkpoint.
+            check_handle(&handle)
+                .map_err(|reason| sink_error(&name, "pre-commit", epoch, reason.into()))?;
             sink.begin(epoch + 1)
                 .map_err(|e| sink_error(&name, "begin", epoch + 1, e))?;
             self.pending.push(SinkTransaction {

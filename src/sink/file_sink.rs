@@ -16,7 +16,8 @@ use super::transactional::TransactionalSink;
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
 use crate::storage::{
-    create_dir_all_durable, default_storage, OpenMode, Storage, StorageFile, StorageLock,
+    create_dir_all_durable, default_storage, load_file, MappedFile, OpenMode, Storage, StorageFile,
+    StorageLock,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -232,7 +233,9 @@ impl FileSink {
         let mut out = Vec::new();
         for epoch in self.committed_epochs()? {
             let path = self.dir.join(committed_file_name(epoch));
-            out.extend_from_slice(&read_all(self.storage.as_ref(), &path)?);
+            let file =
+                load_file(self.storage.as_ref(), &path).map_err(|e| Error::io("read", &path, e))?;
+            out.extend_from_slice(file.bytes());
         }
         Ok(out)
     }
@@ -440,19 +443,6 @@ fn file_crc32c(storage: &dyn Storage, path: &Path) -> Result<u32> {
         crc = crc32c::crc32c_append(crc, &buf[..n]);
         offset += n as u64;
     }
-}
-
-fn read_all(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
-    let file = storage
-        .open_file(path, OpenMode::Read)
-        .map_err(|e| Error::io("open", path, e))?;
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-    let len = usize::try_from(len)
-        .map_err(|_| Error::InvalidArgument(format!("{} is too large to read", path.display())))?;
-    let mut buf = vec![0; len];
-    file.read_exact_at(&mut buf, 0)
-        .map_err(|e| Error::io("read", path, e))?;
-    Ok(buf)
 }
 
 impl TransactionalSink for FileSink {
