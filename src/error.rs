@@ -355,6 +355,45 @@ impl Error {
         }
     }
 
+    /// The file or directory the error is about, when it names one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Io { path, .. }
+            | Error::Poisoned { path, .. }
+            | Error::Locked { path, .. }
+            | Error::WalCorrupted { path, .. }
+            | Error::WalChecksumMismatch { path, .. }
+            | Error::UnsupportedVersion { path, .. }
+            | Error::NotARecordBoundary { path, .. }
+            | Error::PositionNotCovered { path, .. }
+            | Error::PositionBeyondEnd { path, .. }
+            | Error::StateCorrupted { path, .. }
+            | Error::StateChecksumMismatch { path, .. }
+            | Error::WrongStateKind { path, .. }
+            | Error::CheckpointCorrupted { path, .. }
+            | Error::CheckpointFileMismatch { path, .. }
+            | Error::UnsafeName { path, .. }
+            | Error::CheckpointNotCovered { path, .. }
+            | Error::SinkTransactionInvalid { path, .. }
+            | Error::SinkAheadOfCheckpoint { path, .. } => Some(path),
+            Error::CheckpointNotFound { dir, .. } => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// The byte offset in [`path`](Self::path) the error is about, when one is
+    /// known (damage in a segment, state file or metadata file).
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Error::WalCorrupted { offset, .. }
+            | Error::WalChecksumMismatch { offset, .. }
+            | Error::StateCorrupted { offset, .. }
+            | Error::StateChecksumMismatch { offset, .. } => Some(*offset),
+            Error::CheckpointCorrupted { offset, .. } => *offset,
+            _ => None,
+        }
+    }
+
     /// True when this error says that data on disk is damaged (as opposed to an
     /// I/O failure, a lock conflict or a bad argument).
     pub fn is_corruption(&self) -> bool {

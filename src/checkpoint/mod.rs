@@ -21,6 +21,7 @@
 //! Decisions (which checkpoint is latest, delta or full, what retention deletes)
 //! are functions over what was read; I/O stays in `publish` and `store`.
 
+mod audit;
 mod config;
 mod manager;
 pub(crate) mod metadata;
@@ -31,6 +32,7 @@ mod retention;
 mod store;
 mod view;
 
+pub use audit::CheckpointVerification;
 pub use config::CheckpointConfig;
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;

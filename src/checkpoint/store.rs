@@ -157,7 +157,9 @@ impl CheckpointStore {
         Ok(meta)
     }
 
-    fn verify_part(&self, checkpoint: &Path, part: &PartMetadata) -> Result<()> {
+    /// Verifies one part file of the checkpoint in directory `checkpoint`:
+    /// size, structure and CRC32C.
+    pub(crate) fn verify_part(&self, checkpoint: &Path, part: &PartMetadata) -> Result<()> {
         let path = checkpoint.join(&part.file);
         let size = self
             .storage

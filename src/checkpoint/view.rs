@@ -65,6 +65,34 @@ impl CheckpointStateView {
         }
     }
 
+    /// The pairs of the resolved state whose keys are `>= start`, in key order
+    /// (one binary search per layer, then a merge).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), for the searches.
+    pub fn iter_from(&self, start: &[u8]) -> Result<MergedIter<'_>> {
+        let mut iter = self.iter();
+        for (i, layer) in self.layers.iter().enumerate() {
+            (iter.puts[i], iter.deletes[i]) = layer.lower_bound(start)?;
+        }
+        Ok(iter)
+    }
+
+    /// The pairs of the resolved state whose keys start with `prefix`, in key
+    /// order.
+    ///
+    /// # Errors
+    /// As [`iter_from`](Self::iter_from).
+    pub fn prefix<'a>(
+        &'a self,
+        prefix: &'a [u8],
+    ) -> Result<impl Iterator<Item = Result<(&'a [u8], &'a [u8])>> + 'a> {
+        Ok(self.iter_from(prefix)?.take_while(move |r| match r {
+            Ok((k, _)) => k.starts_with(prefix),
+            Err(_) => true,
+        }))
+    }
+
     /// Number of keys in the resolved state. O(1) for a lone snapshot, a merge
     /// walk otherwise.
     ///

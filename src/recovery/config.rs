@@ -37,6 +37,13 @@ pub struct RecoveryConfig {
     /// cut the uncommitted tail after it, durably. Takes the log's lock. Default:
     /// on. Off, recovery never writes.
     pub repair_wal: bool,
+    /// Only read: no repair, no cut, no fsync, nothing created. Recovery reports
+    /// what it would do instead: [`RecoveryReport::wal_repair`](super::RecoveryReport::wal_repair)
+    /// is what the repair would cut (per `wal_recovery_mode`), and the
+    /// uncommitted tail is counted and located but stays. Replay still reads and
+    /// hands committed changes over, so the returned state is the one recovery
+    /// would return. Overrides `repair_wal`. Default: off.
+    pub dry_run: bool,
     /// Return the committed changes replayed in
     /// [`RecoveredState::state_changes`](super::RecoveredState::state_changes).
     /// Default: off (they are counted, not kept).
@@ -74,6 +81,7 @@ impl RecoveryConfig {
             checkpoint_dir: checkpoint_dir.as_ref().to_path_buf(),
             wal_path: wal_path.as_ref().to_path_buf(),
             repair_wal: true,
+            dry_run: false,
             collect_state_changes: false,
             max_wal_entries: 0,
             wal_recovery_mode: WalRecoveryMode::default(),
@@ -89,6 +97,12 @@ impl RecoveryConfig {
     /// Sets [`repair_wal`](Self::repair_wal).
     pub fn with_repair_wal(mut self, repair: bool) -> Self {
         self.repair_wal = repair;
+        self
+    }
+
+    /// Sets [`dry_run`](Self::dry_run).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
         self
     }
 

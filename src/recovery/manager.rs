@@ -137,19 +137,26 @@ impl RecoveryManager {
         let phase = Instant::now();
         let wal = if !log_exists {
             None
+        } else if cfg.dry_run {
+            let planned = WriteAheadLog::plan_repair(&cfg.wal_path, &wal_options(cfg))?;
+            if planned.cut_anything() {
+                if planned.position < base.wal_position {
+                    let damage = Error::WalCorrupted {
+                        path: planned.segment.clone().unwrap_or_default(),
+                        offset: planned.offset,
+                        position: planned.position,
+                        reason: planned.reason.clone(),
+                    };
+                    return Err(cut_below_checkpoint(cfg, &base, planned.position, damage));
+                }
+                report.wal_repair = Some(planned);
+            }
+            None
         } else if cfg.repair_wal {
-            let options = WalOptions::new()
-                .with_sync_policy(SyncPolicy::Manual)
-                .with_recovery_mode(cfg.wal_recovery_mode)
-                .with_max_record_size(cfg.max_record_size)
-                .with_storage(storage.clone());
-            let wal = WriteAheadLog::open(&cfg.wal_path, options)?;
+            let wal = WriteAheadLog::open(&cfg.wal_path, wal_options(cfg))?;
             if let Some((at, damage)) = wal.pending_cut() {
                 if at < base.wal_position {
-                    // PointInTime would cut the log below the checkpoint's
-                    // position, removing log the checkpoint needs: refuse.
-                    tracing::error!(wal = %cfg.wal_path.display(), cut_at = at, checkpoint_position = base.wal_position, %damage, "damage below the checkpoint's log position; not cutting");
-                    return Err(damage);
+                    return Err(cut_below_checkpoint(cfg, &base, at, damage));
                 }
             }
             let repaired = wal.repair()?;
@@ -255,6 +262,27 @@ impl RecoveryManager {
 }
 
 /// Wraps the errors that say the log does not hold the replay's start.
+/// How recovery opens the log for repair.
+fn wal_options(cfg: &RecoveryConfig) -> WalOptions {
+    WalOptions::new()
+        .with_sync_policy(SyncPolicy::Manual)
+        .with_recovery_mode(cfg.wal_recovery_mode)
+        .with_max_record_size(cfg.max_record_size)
+        .with_storage(cfg.storage.clone())
+}
+
+/// PointInTime would cut the log below the checkpoint's position, removing log
+/// the checkpoint needs: recovery refuses with the damage's error.
+fn cut_below_checkpoint(
+    cfg: &RecoveryConfig,
+    base: &Base,
+    at: u64,
+    damage: Error,
+) -> Error {
+    tracing::error!(wal = %cfg.wal_path.display(), cut_at = at, checkpoint_position = base.wal_position, %damage, "damage below the checkpoint's log position; not cutting");
+    damage
+}
+
 fn not_covered(error: Error, base: &Base, cfg: &RecoveryConfig) -> Error {
     match error {
         Error::PositionNotCovered { .. }

@@ -331,6 +331,19 @@ impl StateFileView {
         }))
     }
 
+    /// The index of the first put key and of the first deleted key that are
+    /// `>= key` (each equals its count when there is none).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get), for the two searches.
+    pub(crate) fn lower_bound(&self, key: &[u8]) -> Result<(usize, usize)> {
+        self.require_archive()?;
+        let (Ok(put) | Err(put)) = search(self.keys.count, key, |i| self.item(&self.keys, i))?;
+        let (Ok(del) | Err(del)) =
+            search(self.deleted.count, key, |j| self.item(&self.deleted, j))?;
+        Ok((put, del))
+    }
+
     /// The payload of a blob file, after verifying every block.
     ///
     /// # Errors

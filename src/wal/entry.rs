@@ -283,6 +283,21 @@ impl<'a> WalEntryRef<'a> {
 /// A change's key range and, for a Put, its value range.
 pub(crate) type ChangeRanges = (Range<usize>, Option<Range<usize>>);
 
+/// Checks that a verified payload of `kind` decodes as an entry (or is a sync
+/// marker), without building it.
+///
+/// # Errors
+/// The [`DecodeError`] reading it would fail with.
+pub(crate) fn check_payload(kind: u8, payload: &[u8]) -> Result<(), DecodeError> {
+    if kind == KIND_SYNC_MARKER && payload.is_empty() {
+        return Ok(());
+    }
+    match change_ranges(kind, payload)? {
+        Some(_) => Ok(()),
+        None => WalEntry::decode(kind, payload).map(drop),
+    }
+}
+
 /// Byte ranges in `payload` of a Put's key and value, or a Delete's key (value
 /// `None`); `None` for the other kinds. Ranges, not slices, so that a reader can
 /// validate a record before it lends out its bytes.

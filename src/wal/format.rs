@@ -39,6 +39,7 @@ pub struct SegmentHeader {
 
 /// Why a segment header did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderProblem {
     /// Fewer than [`SEGMENT_HEADER_LEN`] bytes.
     Short(usize),

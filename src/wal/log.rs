@@ -348,6 +348,22 @@ impl WriteAheadLog {
         shared.repair_locked(&mut w)
     }
 
+    /// What [`repair`](Self::repair) would cut in the log in directory `path`
+    /// if it were opened with `options` now, computed by reading only: no lock
+    /// is taken and nothing is created, cut or synced. The report's `bytes_cut`
+    /// is what the repair would remove; a log that needs no repair (or does not
+    /// exist) gives a report that cut nothing. A writer appending at the same
+    /// time can make the answer stale.
+    ///
+    /// # Errors
+    /// The corruption error `open` would fail with for damage the recovery mode
+    /// does not tolerate, [`Error::UnsupportedVersion`], [`Error::InvalidArgument`]
+    /// for unusable options, and I/O errors.
+    pub fn plan_repair(path: impl AsRef<Path>, options: &WalOptions) -> Result<RepairReport> {
+        options.validate()?;
+        planned_repair(options.storage.as_ref(), path.as_ref(), options)
+    }
+
     /// Removes every record at or after `position`, durably, so that the log ends
     /// there and the next record gets `position`. Later segments are removed
     /// (newest first), the segment holding `position` is truncated and fsynced.
@@ -516,87 +532,180 @@ impl Drop for WriteAheadLog {
     }
 }
 
-/// Builds the writer state of an opened log: finds the end of the newest segment
-/// (of every segment in PointInTime mode) and the cut the recovery mode allows.
-fn open_writer(
-    storage: &dyn Storage,
-    segments: Vec<SegmentMeta>,
-    options: &WalOptions,
-) -> Result<Writer> {
+/// Where a log's valid records end, as found by reading it (nothing is
+/// written).
+enum LogEnd {
+    /// The newest segment ends cleanly.
+    Clean {
+        /// File offset of the end of its records.
+        file_end: u64,
+        /// The position of the next record.
+        next_position: u64,
+        /// The newest segment's identity.
+        segment_id: u64,
+        /// The kind of the last record read, if any.
+        last_kind: Option<u8>,
+    },
+    /// Segment `index` is damaged.
+    Damaged {
+        /// Index in the segment list.
+        index: usize,
+        /// What is wrong, where.
+        damage: Damage,
+        /// The segment's identity; `None` when its header is damaged.
+        segment_id: Option<u64>,
+        /// The kind of the last valid record before the damage, if the scan saw one.
+        last_kind: Option<u8>,
+    },
+}
+
+/// Finds where the log ends: scans the newest segment (every segment in
+/// PointInTime mode) and checks every segment header. Only reads.
+fn find_end(storage: &dyn Storage, segments: &[SegmentMeta], options: &WalOptions) -> Result<LogEnd> {
     let newest = segments.len() - 1;
     let full_scan = options.recovery_mode == WalRecoveryMode::PointInTime;
     let mut last_kind = None;
-    for (i, segment) in segments.iter().enumerate() {
-        let next_start = segments.get(i + 1).map(|s| s.start);
+    for (index, segment) in segments.iter().enumerate() {
+        let next_start = segments.get(index + 1).map(|s| s.start);
         let scanner = SegmentScanner::open(storage, segment, next_start, options.max_record_size)?;
-        let damage = match scanner {
-            Err(damage) => Some((damage, None)),
-            Ok(_) if i != newest && !full_scan => None,
-            Ok(mut scanner) => loop {
-                match scanner.next_record()? {
-                    Step::Record { kind, .. } => last_kind = Some(kind),
-                    Step::End if i == newest => {
-                        let active = Active {
-                            file: storage
-                                .open_file(&segment.path, OpenMode::ReadWrite)
-                                .ctx("open", &segment.path)?,
-                            path: segment.path.clone(),
-                            segment_id: scanner.header().segment_id,
-                        };
-                        return Ok(Writer {
-                            file_end: scanner.offset(),
-                            next_position: scanner.position(),
-                            segments,
-                            active: Some(active),
-                            buf: Vec::with_capacity(options.write_buffer_size),
-                            pending: None,
-                            last_kind,
-                        });
-                    }
-                    Step::End => break None,
-                    Step::Damaged(d) => break Some((d, Some(scanner.header().segment_id))),
-                }
-            },
+        let mut scanner = match scanner {
+            Err(damage) => {
+                return Ok(LogEnd::Damaged {
+                    index,
+                    damage,
+                    segment_id: None,
+                    last_kind,
+                })
+            }
+            Ok(_) if index != newest && !full_scan => continue,
+            Ok(scanner) => scanner,
         };
-        if let Some((damage, segment_id)) = damage {
-            let later = segments[i + 1..].iter().map(|s| s.path.clone()).collect();
-            return pending_writer(
-                options,
-                segments.clone(),
-                i,
-                (damage, segment_id),
-                later,
-                last_kind,
-            );
+        loop {
+            match scanner.next_record()? {
+                Step::Record { kind, .. } => last_kind = Some(kind),
+                Step::End if index == newest => {
+                    return Ok(LogEnd::Clean {
+                        file_end: scanner.offset(),
+                        next_position: scanner.position(),
+                        segment_id: scanner.header().segment_id,
+                        last_kind,
+                    })
+                }
+                Step::End => break,
+                Step::Damaged(damage) => {
+                    return Ok(LogEnd::Damaged {
+                        index,
+                        damage,
+                        segment_id: Some(scanner.header().segment_id),
+                        last_kind,
+                    })
+                }
+            }
         }
     }
     unreachable!("the newest segment either ends or is damaged")
 }
 
-/// The writer of a log that must be cut before anything is appended.
-/// `last_kind` is the kind of the last valid record before the damage, if the
-/// scan saw one (so that closing after the cut writes a sync marker).
-fn pending_writer(
+/// The cut the recovery mode makes for damage found by [`find_end`].
+///
+/// # Errors
+/// The typed corruption error for damage the mode does not tolerate.
+fn cut_for(
     options: &WalOptions,
-    segments: Vec<SegmentMeta>,
+    segments: &[SegmentMeta],
     index: usize,
-    (damage, segment_id): (Damage, Option<u64>),
-    later: Vec<PathBuf>,
-    last_kind: Option<u8>,
+    damage: Damage,
+    segment_id: Option<u64>,
+) -> Result<PendingCut> {
+    let later = segments[index + 1..].iter().map(|s| s.path.clone()).collect();
+    decide(
+        options.recovery_mode,
+        damage,
+        segments[index].start,
+        segment_id,
+        later,
+    )
+}
+
+/// Builds the writer state of an opened log: where it ends, and the cut the
+/// recovery mode allows when it is damaged.
+fn open_writer(
+    storage: &dyn Storage,
+    segments: Vec<SegmentMeta>,
+    options: &WalOptions,
 ) -> Result<Writer> {
-    let position = damage.position;
-    let start = segments[index].start;
-    let cut = decide(options.recovery_mode, damage, start, segment_id, later)?;
-    tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
+    let (file_end, next_position, active, pending, last_kind) =
+        match find_end(storage, &segments, options)? {
+            LogEnd::Clean {
+                file_end,
+                next_position,
+                segment_id,
+                last_kind,
+            } => {
+                let path = segments[segments.len() - 1].path.clone();
+                let file = storage
+                    .open_file(&path, OpenMode::ReadWrite)
+                    .ctx("open", &path)?;
+                let active = Active {
+                    file,
+                    path,
+                    segment_id,
+                };
+                (file_end, next_position, Some(active), None, last_kind)
+            }
+            LogEnd::Damaged {
+                index,
+                damage,
+                segment_id,
+                last_kind,
+            } => {
+                let cut = cut_for(options, &segments, index, damage, segment_id)?;
+                tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
+                (0, cut.damage.position, None, Some(cut), last_kind)
+            }
+        };
     Ok(Writer {
         segments,
-        active: None,
-        file_end: 0,
+        active,
+        file_end,
         buf: Vec::with_capacity(options.write_buffer_size),
-        next_position: position,
-        pending: Some(cut),
+        next_position,
+        pending,
         last_kind,
     })
+}
+
+/// What [`WriteAheadLog::plan_repair`] reports: the cut `repair` would make,
+/// with the bytes it would remove, computed without writing.
+fn planned_repair(storage: &dyn Storage, dir: &Path, options: &WalOptions) -> Result<RepairReport> {
+    let mode = options.recovery_mode;
+    let segments = list_segments(storage, dir)?;
+    if segments.is_empty() {
+        return Ok(RepairReport::nothing(mode, 0));
+    }
+    match find_end(storage, &segments, options)? {
+        LogEnd::Clean { next_position, .. } => Ok(RepairReport::nothing(mode, next_position)),
+        LogEnd::Damaged {
+            index,
+            damage,
+            segment_id,
+            ..
+        } => {
+            let cut = cut_for(options, &segments, index, damage, segment_id)?;
+            let path = &cut.damage.path;
+            let len = storage.file_size(path).ctx("stat", path)?;
+            let mut bytes_cut = match cut.segment_id {
+                Some(_) if cut.damage.offset >= SEGMENT_HEADER_LEN => {
+                    len.saturating_sub(cut.damage.offset)
+                }
+                _ => len,
+            };
+            for later in &cut.later_segments {
+                bytes_cut += storage.file_size(later).ctx("stat", later)?;
+            }
+            Ok(RepairReport::of_cut(mode, &cut, bytes_cut))
+        }
+    }
 }
 
 impl Shared {
@@ -761,16 +870,7 @@ impl Shared {
             },
         )?;
         w.pending = None;
-        let report = RepairReport {
-            mode: self.mode,
-            segment: Some(damage.path.clone()),
-            offset: damage.offset,
-            position: damage.position,
-            bytes_cut,
-            segments_removed: cut.later_segments.clone(),
-            torn_tail: damage.class == super::scan::DamageClass::Torn,
-            reason: damage.problem.to_string(),
-        };
+        let report = RepairReport::of_cut(self.mode, &cut, bytes_cut);
         tracing::warn!(segment = %damage.path.display(), offset = damage.offset, position = damage.position, bytes_cut, segments_removed = report.segments_removed.len(), reason = %report.reason, "repaired write-ahead log");
         Ok(report)
     }

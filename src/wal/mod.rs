@@ -23,16 +23,19 @@ mod repair;
 mod scan;
 mod segment;
 mod sync;
+mod verify;
 
 pub use entry::{DecodeError, WalEntry, WalEntryRef};
-pub use format::{SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub use log::{WalStats, WriteAheadLog};
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };
 pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use repair::RepairReport;
+pub use scan::{Damage, DamageClass, Problem};
 pub use segment::segment_file_name;
+pub use verify::{verify_log, LogVerification, SegmentVerification};
 
 use crate::error::Result;
 use crate::storage::{default_storage, Storage};

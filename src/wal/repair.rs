@@ -88,6 +88,21 @@ impl RepairReport {
         }
     }
 
+    /// The report of making `cut`, which removed `bytes_cut` bytes.
+    pub(crate) fn of_cut(mode: WalRecoveryMode, cut: &PendingCut, bytes_cut: u64) -> Self {
+        let damage = &cut.damage;
+        RepairReport {
+            mode,
+            segment: Some(damage.path.clone()),
+            offset: damage.offset,
+            position: damage.position,
+            bytes_cut,
+            segments_removed: cut.later_segments.clone(),
+            torn_tail: damage.class == DamageClass::Torn,
+            reason: damage.problem.to_string(),
+        }
+    }
+
     /// True when the repair cut something.
     pub fn cut_anything(&self) -> bool {
         self.segment.is_some()

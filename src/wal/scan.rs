@@ -23,6 +23,7 @@ const WINDOW: usize = 1 << 20;
 
 /// Whether damage is the expected trace of a crash or real corruption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DamageClass {
     /// An incomplete or garbled tail of the newest segment with nothing valid after.
     Torn,
@@ -32,6 +33,7 @@ pub enum DamageClass {
 
 /// What exactly is wrong at the damaged offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Problem {
     /// The record header's checksum does not match.
     HeaderChecksum {
@@ -122,6 +124,7 @@ impl std::fmt::Display for Problem {
 
 /// Damage found by the scanner.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Damage {
     /// Torn tail or corruption.
     pub class: DamageClass,
