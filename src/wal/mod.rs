@@ -74,3 +74,15 @@ pub(crate) fn sync_newest_segment(storage: &dyn Storage, dir: &Path) -> Result<(
     }
     Ok(())
 }
+
+/// The position of the oldest record the log in `wal_path` still holds: the
+/// start of its oldest segment (0 when it has none or does not exist). A
+/// reader opened there reads the whole log.
+///
+/// # Errors
+/// I/O errors listing the directory.
+pub fn oldest_position_with(storage: &dyn Storage, wal_path: &Path) -> Result<u64> {
+    Ok(segment::list_segments(storage, wal_path)?
+        .first()
+        .map_or(0, |s| s.start))
+}

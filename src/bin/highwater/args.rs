@@ -1,0 +1,203 @@
+//! The command line: every command, argument and flag (clap derive).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Inspect, verify and repair highwater checkpoint directories and write-ahead
+/// logs. Exit codes: 0 success, 1 damage found, 2 usage error, 3 not found,
+/// 4 any other error (docs/CLI.md).
+#[derive(Debug, Parser)]
+#[command(name = "highwater", version)]
+pub struct Cli {
+    /// Print one JSON document on stdout instead of tables (errors included).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Never draw a progress bar (one is drawn on stderr only when it is a
+    /// terminal).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List or show checkpoints.
+    #[command(subcommand)]
+    Checkpoints(CheckpointsCommand),
+    /// Verify every checksum of every checkpoint (and of a log); exit 0 only if
+    /// everything verifies.
+    Verify(VerifyArgs),
+    /// Dump or repair a write-ahead log.
+    #[command(subcommand)]
+    Wal(WalCommand),
+    /// Read a checkpoint's key/value state through the zero-copy view.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Show what recovery would do, without changing anything.
+    Recover(RecoverArgs),
+}
+
+/// `checkpoints ...`
+#[derive(Debug, Subcommand)]
+pub enum CheckpointsCommand {
+    /// Every checkpoint: id, epoch, kind, parent, log position, watermark, size,
+    /// whether it verifies, and the one recovery would use.
+    Ls {
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
+    /// One checkpoint's metadata, source offsets and watermarks, parts and sizes.
+    Show {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The checkpoint id.
+        id: u64,
+    },
+}
+
+/// `verify DIR [--wal WAL]`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// Also verify every segment of this write-ahead log directory.
+    #[arg(long)]
+    pub wal: Option<PathBuf>,
+    /// The log's maximum record size, if it was opened with a non-default one.
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_size: Option<u32>,
+}
+
+/// `wal ...`
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// One line per entry, then what ends the log (clean end, torn tail,
+    /// corruption).
+    Dump(DumpArgs),
+    /// Show what a repair would cut, and cut it (unless --dry-run).
+    Repair(RepairArgs),
+}
+
+/// `wal dump WAL [--from POS] [--limit N]`
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// The write-ahead log directory.
+    pub wal: PathBuf,
+    /// Start at this log position (a record boundary; default: the oldest
+    /// record).
+    #[arg(long, value_name = "POS")]
+    pub from: Option<u64>,
+    /// Stop after this many entries.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// The log's maximum record size, if it was opened with a non-default one.
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_size: Option<u32>,
+}
+
+/// `wal repair WAL [--dry-run]`
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The write-ahead log directory.
+    pub wal: PathBuf,
+    /// Report what would be cut; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Which damage may be cut.
+    #[arg(long, value_enum, default_value_t = Mode::TolerateTornTail)]
+    pub mode: Mode,
+    /// The log's maximum record size, if it was opened with a non-default one.
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_size: Option<u32>,
+}
+
+/// The log recovery modes (docs/RECOVERY.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Cut only a torn tail of the newest segment (the default).
+    TolerateTornTail,
+    /// Cut nothing; any damage is an error.
+    AbsoluteConsistency,
+    /// Cut at the first damage anywhere, with every later segment (loses
+    /// committed entries after it).
+    PointInTime,
+}
+
+/// `state ...`
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// The value of one key.
+    Get(GetArgs),
+    /// Every key and value, in key order.
+    Dump(StateDumpArgs),
+}
+
+/// Which checkpoint and part to read.
+#[derive(Debug, Args)]
+pub struct StateSource {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// The checkpoint to read (default: the one recovery would use).
+    #[arg(long, value_name = "ID")]
+    pub checkpoint: Option<u64>,
+    /// The state part to read (default: `state`, or the only part).
+    #[arg(long, value_name = "NAME")]
+    pub part: Option<String>,
+}
+
+/// `state get DIR KEY`
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Where to read.
+    #[command(flatten)]
+    pub source: StateSource,
+    /// The key (UTF-8 text, or hex digits with --hex).
+    pub key: String,
+    /// KEY is hex digits.
+    #[arg(long)]
+    pub hex: bool,
+}
+
+/// `state dump DIR [--prefix P]`
+#[derive(Debug, Args)]
+pub struct StateDumpArgs {
+    /// Where to read.
+    #[command(flatten)]
+    pub source: StateSource,
+    /// Only keys starting with this prefix.
+    #[arg(long, value_name = "P")]
+    pub prefix: Option<String>,
+    /// The prefix is hex digits.
+    #[arg(long)]
+    pub hex: bool,
+    /// Stop after this many pairs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+}
+
+/// `recover DIR WAL --dry-run`
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// The write-ahead log directory.
+    pub wal: PathBuf,
+    /// Required: report what recovery would do without doing it. (Recovery
+    /// itself belongs to the job; this tool never runs it for real.)
+    #[arg(long, required = true)]
+    pub dry_run: bool,
+    /// The log recovery mode the job uses.
+    #[arg(long, value_enum, default_value_t = Mode::TolerateTornTail)]
+    pub mode: Mode,
+    /// The log holds no Commit entries (a plain change log).
+    #[arg(long)]
+    pub no_transactions: bool,
+    /// The log's maximum record size, if it was opened with a non-default one.
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_size: Option<u32>,
+}

@@ -1,0 +1,144 @@
+//! Printing keys, values and names safely, and parsing keys given on the
+//! command line.
+//!
+//! Rule (docs/CLI.md, "Keys and values"): bytes that are valid UTF-8 without
+//! control characters print as they are; anything else prints as `0x` and hex
+//! digits. Printable text that could be mistaken for that — empty, starting
+//! with `0x` or `"`, or with leading or trailing whitespace — prints quoted, in
+//! JSON string syntax. So every output maps back to exactly one byte string.
+
+use serde::Serialize;
+use std::fmt::Write;
+
+/// `bytes` for a human reader (see the module rule).
+pub fn show(bytes: &[u8]) -> String {
+    match printable(bytes) {
+        Some(text) if needs_quotes(text) => {
+            serde_json::to_string(text).expect("a string always serializes")
+        }
+        Some(text) => text.to_string(),
+        None => format!("0x{}", hex(bytes)),
+    }
+}
+
+/// Like [`show`], but at most `max` bytes of `bytes`, with a note of how many
+/// more there are.
+pub fn show_at_most(bytes: &[u8], max: usize) -> String {
+    if bytes.len() <= max {
+        return show(bytes);
+    }
+    // Cut at a character boundary when the bytes are text.
+    let mut cut = max;
+    if let Some(text) = printable(bytes) {
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+    }
+    format!("{}… (+{} bytes)", show(&bytes[..cut]), bytes.len() - cut)
+}
+
+/// A text from a file (a name, a source): shown by the same rule.
+pub fn show_text(text: &str) -> String {
+    show(text.as_bytes())
+}
+
+/// The text, when `bytes` are valid UTF-8 without control characters.
+fn printable(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    (!text.chars().any(char::is_control)).then_some(text)
+}
+
+fn needs_quotes(text: &str) -> bool {
+    text.is_empty()
+        || text.starts_with("0x")
+        || text.starts_with('"')
+        || text.starts_with(char::is_whitespace)
+        || text.ends_with(char::is_whitespace)
+}
+
+/// Lower-case hex digits of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        write!(out, "{b:02x}").expect("writing to a String cannot fail");
+    }
+    out
+}
+
+/// Parses hex digits (an optional `0x` prefix, even length).
+pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    if digits.len() % 2 != 0 {
+        return Err(format!("{text:?} has an odd number of hex digits"));
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&digits[i..i + 2], 16)
+                .map_err(|_| format!("{text:?} is not hex digits"))
+        })
+        .collect()
+}
+
+/// A byte string in JSON: `utf8` when the bytes are valid UTF-8 (JSON escapes
+/// any control characters), and always `hex`.
+#[derive(Debug, Serialize)]
+pub struct JsonBytes {
+    /// The bytes as text, or `null` when they are not UTF-8.
+    pub utf8: Option<String>,
+    /// The bytes as lower-case hex digits.
+    pub hex: String,
+}
+
+impl JsonBytes {
+    /// `bytes` as JSON.
+    pub fn of(bytes: &[u8]) -> Self {
+        JsonBytes {
+            utf8: std::str::from_utf8(bytes).ok().map(str::to_string),
+            hex: hex(bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_text_is_shown_as_is() {
+        assert_eq!(show(b"user:42"), "user:42");
+        assert_eq!(show("Zürich".as_bytes()), "Zürich");
+    }
+
+    #[test]
+    fn binary_and_control_characters_are_hex() {
+        assert_eq!(show(&[0, 1, 0xff]), "0x0001ff");
+        assert_eq!(show(b"a\nb"), "0x610a62");
+        assert_eq!(show(b"\x1b[31mred"), "0x1b5b33316d726564");
+        assert_eq!(show(&[0xc3]), "0xc3");
+    }
+
+    #[test]
+    fn lookalikes_are_quoted() {
+        assert_eq!(show(b""), "\"\"");
+        assert_eq!(show(b"0xff"), "\"0xff\"");
+        assert_eq!(show(b" padded"), "\" padded\"");
+        assert_eq!(show(b"\"q\""), "\"\\\"q\\\"\"");
+    }
+
+    #[test]
+    fn long_values_are_cut_at_a_character_boundary() {
+        assert_eq!(show_at_most(b"abcdef", 4), "abcd… (+2 bytes)");
+        assert_eq!(show_at_most("ééé".as_bytes(), 3), "é… (+4 bytes)");
+        assert_eq!(show_at_most(&[1, 2, 3], 2), "0x0102… (+1 bytes)");
+        assert_eq!(show_at_most(b"abc", 3), "abc");
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        assert_eq!(parse_hex("0x00ff10").unwrap(), vec![0, 0xff, 0x10]);
+        assert_eq!(parse_hex(&hex(b"key")).unwrap(), b"key");
+        assert!(parse_hex("abc").is_err());
+        assert!(parse_hex("zz").is_err());
+    }
+}

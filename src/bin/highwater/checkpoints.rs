@@ -1,0 +1,291 @@
+//! `checkpoints ls` and `checkpoints show`, and the per-checkpoint summary that
+//! `verify` shares.
+
+use crate::bytes::{hex, show_text};
+use crate::output::{opt, Exit, Failure, Human, Outcome, Problem, Table};
+use crate::progress::Progress;
+use highwater::checkpoint::CheckpointVerification;
+use highwater::{CheckpointKind, CheckpointStore, IncrementalCheckpointMetadata};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// One checkpoint as `ls` and `verify` report it.
+#[derive(Debug, Serialize)]
+pub struct CheckpointRow {
+    id: u64,
+    path: String,
+    epoch: Option<u64>,
+    kind: Option<CheckpointKind>,
+    parent_id: Option<u64>,
+    wal_position: Option<u64>,
+    watermark: Option<i64>,
+    /// Bytes of its part files.
+    bytes: Option<u64>,
+    created_unix_ms: Option<u64>,
+    /// Its own metadata and files verify.
+    verifies: bool,
+    /// It and its whole chain verify.
+    restorable: bool,
+    /// Recovery would use it.
+    recovery_uses: bool,
+    problems: Vec<Problem>,
+    /// Why it cannot be restored, when it cannot.
+    unrestorable: Option<String>,
+}
+
+impl CheckpointRow {
+    fn status(&self) -> &'static str {
+        match (self.verifies, self.restorable) {
+            (true, true) => "ok",
+            (false, _) => "DAMAGED",
+            (true, false) => "CHAIN BROKEN",
+        }
+    }
+}
+
+/// Every checkpoint of a directory, verified, and the one recovery would use.
+#[derive(Debug, Serialize)]
+pub struct CheckpointTable {
+    dir: String,
+    checkpoints: Vec<CheckpointRow>,
+    recovery_checkpoint: Option<u64>,
+    /// Directories of checkpoints that were never published.
+    incomplete: Vec<String>,
+}
+
+impl CheckpointTable {
+    /// Reads and verifies every checkpoint of `dir`.
+    pub fn read(dir: &Path, progress: bool) -> Result<Self, Failure> {
+        let store = CheckpointStore::new(dir);
+        let total = store.list()?.iter().map(|m| m.parts_bytes()).sum();
+        let bar = Progress::bytes(progress, total, "verifying checkpoints");
+        let verified = store.verify_all(&mut |done| bar.set(done))?;
+        drop(bar);
+        let recovery_checkpoint = verified.iter().rev().find(|v| v.is_restorable()).map(|v| v.id);
+        let checkpoints = verified
+            .into_iter()
+            .map(|v| row(v, recovery_checkpoint))
+            .collect();
+        let incomplete = store
+            .incomplete_dirs()?
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        Ok(CheckpointTable {
+            dir: dir.display().to_string(),
+            checkpoints,
+            recovery_checkpoint,
+            incomplete,
+        })
+    }
+
+    /// True when every checkpoint verifies.
+    pub fn all_verify(&self) -> bool {
+        self.checkpoints.iter().all(|c| c.verifies && c.restorable)
+    }
+}
+
+fn row(v: CheckpointVerification, recovery: Option<u64>) -> CheckpointRow {
+    let meta = v.metadata.as_ref();
+    CheckpointRow {
+        id: v.id,
+        path: v.path.display().to_string(),
+        epoch: meta.map(|m| m.epoch),
+        kind: meta.map(|m| m.kind),
+        parent_id: meta.and_then(|m| m.parent_id),
+        wal_position: meta.map(|m| m.wal_position),
+        watermark: meta.and_then(|m| m.watermark),
+        bytes: meta.map(IncrementalCheckpointMetadata::parts_bytes),
+        created_unix_ms: meta.map(|m| m.created_unix_ms),
+        verifies: v.problems.is_empty(),
+        restorable: v.is_restorable(),
+        recovery_uses: recovery == Some(v.id),
+        problems: v.problems.iter().map(Problem::of).collect(),
+        unrestorable: v.unrestorable,
+    }
+}
+
+fn kind_name(kind: Option<CheckpointKind>) -> String {
+    match kind {
+        Some(CheckpointKind::Full) => "full".into(),
+        Some(CheckpointKind::Delta) => "delta".into(),
+        Some(_) => "other".into(),
+        None => "-".into(),
+    }
+}
+
+impl Human for CheckpointTable {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.checkpoints.is_empty() {
+            writeln!(out, "no checkpoints in {}", self.dir)?;
+        } else {
+            let mut table = Table::new(&[
+                "ID", "EPOCH", "KIND", "PARENT", "WAL POS", "WATERMARK", "BYTES", "STATUS", "",
+            ]);
+            for c in &self.checkpoints {
+                table.row(vec![
+                    c.id.to_string(),
+                    opt(c.epoch),
+                    kind_name(c.kind),
+                    opt(c.parent_id),
+                    opt(c.wal_position),
+                    opt(c.watermark),
+                    opt(c.bytes),
+                    c.status().to_string(),
+                    if c.recovery_uses { "<- recovery" } else { "" }.to_string(),
+                ]);
+            }
+            table.write(out)?;
+        }
+        for c in self.checkpoints.iter().filter(|c| !c.restorable) {
+            for p in &c.problems {
+                writeln!(out, "checkpoint {}: {}: {}", c.id, p.location(), p.message)?;
+            }
+            if c.problems.is_empty() {
+                let reason = c.unrestorable.as_deref().unwrap_or("");
+                writeln!(out, "checkpoint {}: not restorable: {reason}", c.id)?;
+            }
+        }
+        for dir in &self.incomplete {
+            writeln!(out, "incomplete checkpoint (never published; removed by the next checkpoint): {dir}")?;
+        }
+        match self.recovery_checkpoint {
+            Some(id) => writeln!(out, "recovery would use checkpoint {id}"),
+            None => writeln!(out, "recovery would use no checkpoint (replay the log from position 0)"),
+        }
+    }
+}
+
+/// `checkpoints ls DIR`: exit 0 whatever the checkpoints' state (use `verify`
+/// to gate on it).
+pub fn ls(dir: &Path, progress: bool) -> Result<Outcome, Failure> {
+    Ok(Outcome::new(CheckpointTable::read(dir, progress)?, Exit::Ok))
+}
+
+/// One checkpoint in full.
+#[derive(Debug, Serialize)]
+struct CheckpointDetail {
+    path: String,
+    metadata: IncrementalCheckpointMetadata,
+    verifies: bool,
+    problems: Vec<Problem>,
+    restorable: bool,
+    /// Parts this delta does not write, carried over from its parents.
+    carried_over_parts: Vec<String>,
+}
+
+/// `checkpoints show DIR ID`.
+pub fn show(dir: &Path, id: u64) -> Result<Outcome, Failure> {
+    let store = CheckpointStore::new(dir);
+    if !store.checkpoint_ids()?.contains(&id) {
+        return Err(highwater::Error::CheckpointNotFound {
+            dir: dir.to_path_buf(),
+            id,
+        }
+        .into());
+    }
+    let metadata = store.read_metadata(id)?;
+    let problems: Vec<Problem> = store
+        .verify_checkpoint(id)
+        .err()
+        .iter()
+        .map(Problem::of)
+        .collect();
+    let restorable = store.is_restorable(id);
+    let carried_over_parts = if restorable {
+        store
+            .part_names(id)?
+            .into_iter()
+            .filter(|n| metadata.part(n).is_none())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let detail = CheckpointDetail {
+        path: store.checkpoint_path(id).display().to_string(),
+        verifies: problems.is_empty(),
+        problems,
+        restorable,
+        carried_over_parts,
+        metadata,
+    };
+    Ok(Outcome::new(detail, Exit::Ok))
+}
+
+impl Human for CheckpointDetail {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let m = &self.metadata;
+        let yes = |b: bool| if b { "yes" } else { "NO" };
+        writeln!(out, "checkpoint {} ({})", m.id, self.path)?;
+        let mut t = Table::new(&["  epoch", &m.epoch.to_string()]);
+        let kind = match m.parent_id {
+            Some(p) => format!(
+                "{} (parent {p}, base {}, chain length {})",
+                kind_name(Some(m.kind)),
+                m.base_id,
+                m.chain_length
+            ),
+            None => kind_name(Some(m.kind)),
+        };
+        t.row(vec!["  kind".into(), kind]);
+        t.row(vec!["  wal position".into(), m.wal_position.to_string()]);
+        t.row(vec!["  watermark".into(), opt(m.watermark)]);
+        t.row(vec!["  created".into(), crate::time::utc(m.created_unix_ms)]);
+        t.row(vec!["  part bytes".into(), m.parts_bytes().to_string()]);
+        t.row(vec!["  verifies".into(), yes(self.verifies).into()]);
+        t.row(vec!["  restorable".into(), yes(self.restorable).into()]);
+        t.write(out)?;
+        for p in &self.problems {
+            writeln!(out, "  problem: {}: {}", p.location(), p.message)?;
+        }
+        writeln!(out, "sources")?;
+        let mut names: Vec<&String> = m.source_offsets.keys().chain(m.source_watermarks.keys()).collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            writeln!(out, "  (none)")?;
+        } else {
+            let mut t = Table::new(&["  SOURCE", "OFFSET", "WATERMARK"]);
+            for name in names {
+                t.row(vec![
+                    format!("  {}", show_text(name)),
+                    opt(m.source_offsets.get(name)),
+                    opt(m.source_watermarks.get(name)),
+                ]);
+            }
+            t.write(out)?;
+        }
+        writeln!(out, "parts")?;
+        let mut t = Table::new(&["  NAME", "KIND", "FILE", "BYTES", "ENTRIES", "DELETED", "CRC32C"]);
+        for p in &m.parts {
+            t.row(vec![
+                format!("  {}", show_text(&p.name)),
+                format!("{:?}", p.kind).to_lowercase(),
+                show_text(&p.file),
+                p.size.to_string(),
+                p.entries.to_string(),
+                p.deleted.to_string(),
+                format!("{:#010x}", p.crc32c),
+            ]);
+        }
+        t.write(out)?;
+        if !self.carried_over_parts.is_empty() {
+            let names: Vec<String> = self.carried_over_parts.iter().map(|n| show_text(n)).collect();
+            writeln!(out, "  carried over from the parent chain: {}", names.join(", "))?;
+        }
+        if !m.sink_transactions.is_empty() {
+            writeln!(out, "sink transactions")?;
+            let mut t = Table::new(&["  SINK", "EPOCH", "HANDLE"]);
+            for s in &m.sink_transactions {
+                t.row(vec![
+                    format!("  {}", show_text(&s.sink)),
+                    s.epoch.to_string(),
+                    format!("0x{}", hex(&s.handle)),
+                ]);
+            }
+            t.write(out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! `state get` and `state dump`: a checkpoint's key/value state read through
+//! the zero-copy view (memory-mapped files, delta chain merged at read time;
+//! only the blocks read are verified).
+
+use crate::args::StateSource;
+use crate::bytes::{parse_hex, show, show_at_most, show_text, JsonBytes};
+use crate::output::{Exit, Failure, Human, Outcome, Problem};
+use highwater::checkpoint::DEFAULT_PART;
+use highwater::{CheckpointStateView, CheckpointStore, PartKind};
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// Human dumps show at most this many bytes of a value.
+const VALUE_PREVIEW: usize = 200;
+
+/// The checkpoint and part a state command reads, opened as a view.
+struct Opened {
+    checkpoint: u64,
+    part: String,
+    view: CheckpointStateView,
+}
+
+fn open(source: &StateSource) -> Result<Opened, Failure> {
+    let store = CheckpointStore::new(&source.dir);
+    let checkpoint = match source.checkpoint {
+        Some(id) => id,
+        None => match store.find_latest()?.metadata {
+            Some(meta) => meta.id,
+            None => {
+                return Err(Failure::message(
+                    format!("no restorable checkpoint in {}", source.dir.display()),
+                    Exit::NotFound,
+                ))
+            }
+        },
+    };
+    let names = store.part_names(checkpoint)?;
+    let part = match (&source.part, names.as_slice()) {
+        (Some(p), _) if names.contains(p) => p.clone(),
+        (None, _) if names.iter().any(|n| n == DEFAULT_PART) => DEFAULT_PART.to_string(),
+        (None, [only]) => only.clone(),
+        (asked, _) => {
+            let listed: Vec<String> = names.iter().map(|n| show_text(n)).collect();
+            let what = match asked {
+                Some(p) => format!("no part {} in", show_text(p)),
+                None => "choose a part with --part; there is no default part in".to_string(),
+            };
+            return Err(Failure::message(
+                format!("{what} checkpoint {checkpoint} (parts: {})", listed.join(", ")),
+                Exit::NotFound,
+            ));
+        }
+    };
+    let layers = store.resolve_part(checkpoint, &part)?;
+    if layers.last().is_some_and(|(_, m)| m.kind == PartKind::Blob) {
+        return Err(Failure::message(
+            format!(
+                "part {} of checkpoint {checkpoint} is a blob (opaque operator bytes), not key/value state",
+                show_text(&part)
+            ),
+            Exit::Failed,
+        ));
+    }
+    let view = store.open_view(checkpoint, &part)?;
+    Ok(Opened {
+        checkpoint,
+        part,
+        view,
+    })
+}
+
+fn key_bytes(text: &str, hex: bool) -> Result<Vec<u8>, Failure> {
+    if hex {
+        parse_hex(text).map_err(|e| Failure::message(e, Exit::Failed))
+    } else {
+        Ok(text.as_bytes().to_vec())
+    }
+}
+
+/// What `state get` found.
+#[derive(Debug, Serialize)]
+struct GetResult {
+    checkpoint: u64,
+    part: String,
+    key: JsonBytes,
+    found: bool,
+    value: Option<JsonBytes>,
+    #[serde(skip)]
+    shown: String,
+}
+
+impl Human for GetResult {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "{}", self.shown)
+    }
+}
+
+/// `state get DIR KEY`: prints the value; exit 3 when the key is absent.
+pub fn get(source: &StateSource, key: &str, hex: bool) -> Result<Outcome, Failure> {
+    let key = key_bytes(key, hex)?;
+    let opened = open(source)?;
+    let value = opened.view.get(&key)?;
+    let Some(value) = value else {
+        return Err(Failure::message(
+            format!(
+                "key {} not found in part {} of checkpoint {}",
+                show(&key),
+                show_text(&opened.part),
+                opened.checkpoint
+            ),
+            Exit::NotFound,
+        ));
+    };
+    let result = GetResult {
+        checkpoint: opened.checkpoint,
+        part: opened.part.clone(),
+        key: JsonBytes::of(&key),
+        found: true,
+        value: Some(JsonBytes::of(value)),
+        shown: show(value),
+    };
+    Ok(Outcome::new(result, Exit::Ok))
+}
+
+/// One pair of a JSON dump.
+#[derive(Debug, Serialize)]
+struct PairJson {
+    key: JsonBytes,
+    value: JsonBytes,
+}
+
+/// `state dump DIR [--prefix P] [--limit N]`: streams the pairs in key order;
+/// exit 1 when a damaged block stops it.
+pub fn dump(
+    source: &StateSource,
+    prefix: Option<&str>,
+    hex: bool,
+    limit: Option<u64>,
+    json: bool,
+) -> Result<Exit, Failure> {
+    let prefix = prefix.map(|p| key_bytes(p, hex)).transpose()?;
+    let opened = open(source)?;
+    let pairs: Box<dyn Iterator<Item = highwater::Result<(&[u8], &[u8])>>> = match &prefix {
+        Some(p) => Box::new(opened.view.prefix(p)?),
+        None => Box::new(opened.view.iter()),
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let w = |r: io::Result<()>| {
+        r.map_err(|e| Failure::message(format!("writing the dump: {e}"), Exit::Failed))
+    };
+    if json {
+        let head = serde_json::json!({ "checkpoint": opened.checkpoint, "part": opened.part });
+        let head = head.to_string();
+        w(write!(out, "{},\"pairs\":[", &head[..head.len() - 1]))?;
+    }
+    let mut count = 0u64;
+    let mut failed = None;
+    for pair in pairs {
+        if limit.is_some_and(|n| count >= n) {
+            break;
+        }
+        let (k, v) = match pair {
+            Ok(kv) => kv,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
+        if json {
+            let sep = if count == 0 { "" } else { "," };
+            let pair = PairJson {
+                key: JsonBytes::of(k),
+                value: JsonBytes::of(v),
+            };
+            let pair = serde_json::to_string(&pair).expect("pairs serialize");
+            w(write!(out, "{sep}\n{pair}"))?;
+        } else {
+            w(writeln!(out, "{}  {}", show(k), show_at_most(v, VALUE_PREVIEW)))?;
+        }
+        count += 1;
+    }
+    let problem = failed.as_ref().map(Problem::of);
+    if json {
+        let tail = serde_json::json!({ "count": count, "error": problem });
+        let tail = tail.to_string();
+        w(writeln!(out, "\n],{}", &tail[1..]))?;
+    } else {
+        w(writeln!(
+            out,
+            "{count} pairs (checkpoint {}, part {})",
+            opened.checkpoint,
+            show_text(&opened.part)
+        ))?;
+    }
+    w(out.flush())?;
+    match failed {
+        Some(e) => {
+            if !json {
+                eprintln!("highwater: error: {e}");
+            }
+            Ok(Failure::of(&e).exit_code())
+        }
+        None => Ok(Exit::Ok),
+    }
+}

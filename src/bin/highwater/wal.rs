@@ -1,0 +1,319 @@
+//! `wal dump` and `wal repair`.
+//!
+//! `dump` streams: one line (or one JSON object) per entry as it is read, so a
+//! log of any size is dumped in constant memory.
+
+use crate::args::Mode;
+use crate::bytes::{show, show_text, JsonBytes};
+use crate::output::{opt, Exit, Failure, Human, Outcome, Problem};
+use crate::progress::Progress;
+use highwater::storage::default_storage;
+use highwater::wal::{oldest_position_with, wal_size_with, WalEntryRef, WalReadRef};
+use highwater::{
+    RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WalRecoveryMode,
+    WriteAheadLog,
+};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::Path;
+
+/// The library's recovery mode for a command-line mode.
+pub fn recovery_mode(mode: Mode) -> WalRecoveryMode {
+    match mode {
+        Mode::TolerateTornTail => WalRecoveryMode::TolerateTornTail,
+        Mode::AbsoluteConsistency => WalRecoveryMode::AbsoluteConsistency,
+        Mode::PointInTime => WalRecoveryMode::PointInTime,
+    }
+}
+
+/// One entry as JSON.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum EntryJson {
+    Put {
+        position: u64,
+        key: JsonBytes,
+        value_len: usize,
+    },
+    Delete {
+        position: u64,
+        key: JsonBytes,
+    },
+    Commit {
+        position: u64,
+        offsets: BTreeMap<String, u64>,
+        watermark: Option<i64>,
+    },
+    Checkpoint {
+        position: u64,
+        id: u64,
+    },
+    Watermarks {
+        position: u64,
+        watermarks: BTreeMap<String, i64>,
+    },
+    Other {
+        position: u64,
+        debug: String,
+    },
+}
+
+fn sorted<V: Copy>(map: &HashMap<String, V>) -> BTreeMap<String, V> {
+    map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+fn entry_json(position: u64, entry: &WalEntryRef<'_>) -> EntryJson {
+    match entry {
+        WalEntryRef::Put { key, value } => EntryJson::Put {
+            position,
+            key: JsonBytes::of(key),
+            value_len: value.len(),
+        },
+        WalEntryRef::Delete { key } => EntryJson::Delete {
+            position,
+            key: JsonBytes::of(key),
+        },
+        WalEntryRef::Owned(WalEntry::Commit { offsets, watermark }) => EntryJson::Commit {
+            position,
+            offsets: sorted(offsets),
+            watermark: *watermark,
+        },
+        WalEntryRef::Owned(WalEntry::Checkpoint { id }) => EntryJson::Checkpoint { position, id: *id },
+        WalEntryRef::Owned(WalEntry::Watermarks { watermarks }) => EntryJson::Watermarks {
+            position,
+            watermarks: sorted(watermarks),
+        },
+        other => EntryJson::Other {
+            position,
+            debug: format!("{other:?}"),
+        },
+    }
+}
+
+/// `name=value` pairs, sorted, names shown safely.
+fn pairs<V: std::fmt::Display>(map: &BTreeMap<String, V>) -> String {
+    let items: Vec<String> = map.iter().map(|(k, v)| format!("{}={v}", show_text(k))).collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+/// One entry as a line: position, type, and the key and value length, or the
+/// offsets and watermark, or the marker's id.
+fn entry_line(position: u64, entry: &WalEntryRef<'_>) -> String {
+    let (kind, detail) = match entry {
+        WalEntryRef::Put { key, value } => (
+            "put",
+            format!("key {}  value {} bytes", show(key), value.len()),
+        ),
+        WalEntryRef::Delete { key } => ("delete", format!("key {}", show(key))),
+        WalEntryRef::Owned(WalEntry::Commit { offsets, watermark }) => (
+            "commit",
+            format!(
+                "offsets {}  watermark {}",
+                pairs(&sorted(offsets)),
+                opt(*watermark)
+            ),
+        ),
+        WalEntryRef::Owned(WalEntry::Checkpoint { id }) => ("checkpoint", format!("id {id}")),
+        WalEntryRef::Owned(WalEntry::Watermarks { watermarks }) => {
+            ("watermarks", pairs(&sorted(watermarks)))
+        }
+        other => ("other", format!("{other:?}")),
+    };
+    format!("{position:>12}  {kind:<10}  {detail}")
+}
+
+/// How the dump ended.
+#[derive(Debug, Serialize)]
+struct DumpEnd {
+    /// "clean_end", "torn_tail", "corruption" or "limit".
+    end: &'static str,
+    /// Where reading stopped: the next position to read (limit, clean end), or
+    /// the end of the valid prefix (damage).
+    position: u64,
+    entries: u64,
+    problem: Option<Problem>,
+}
+
+/// `wal dump WAL [--from POS] [--limit N]`. Prints as it reads; exit 1 when
+/// the log ends in damage (a torn tail included).
+pub fn dump(
+    dir: &Path,
+    from: Option<u64>,
+    limit: Option<u64>,
+    max_record_size: u32,
+    json: bool,
+    progress: bool,
+) -> Result<Exit, Failure> {
+    let storage = default_storage();
+    let start = match from {
+        Some(p) => p,
+        None => oldest_position_with(storage.as_ref(), dir)?,
+    };
+    let total = wal_size_with(storage.as_ref(), dir)?;
+    let mut reader = WalReader::open_with(storage, dir, start, max_record_size)?;
+    let bar = Progress::bytes(progress, total, "reading log");
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let w = |r: io::Result<()>| r.map_err(|e| Failure::message(format!("writing the dump: {e}"), Exit::Failed));
+    if json {
+        w(write!(out, "{{\"wal\":{},\"entries\":[", serde_json::to_string(&dir.display().to_string()).expect("a string serializes")))?;
+    } else {
+        w(writeln!(out, "{:>12}  {:<10}  DETAIL", "POSITION", "TYPE"))?;
+    }
+    let mut entries = 0u64;
+    let end = loop {
+        if limit.is_some_and(|n| entries >= n) {
+            break DumpEnd { end: "limit", position: reader.position(), entries, problem: None };
+        }
+        match reader.read_next_ref()? {
+            WalReadRef::Entry { position, entry } => {
+                if json {
+                    let sep = if entries == 0 { "" } else { "," };
+                    let e = serde_json::to_string(&entry_json(position, &entry))
+                        .expect("entries serialize");
+                    w(write!(out, "{sep}\n{e}"))?;
+                } else {
+                    w(writeln!(out, "{}", entry_line(position, &entry)))?;
+                }
+                entries += 1;
+                if entries % 4096 == 0 {
+                    bar.set(position.saturating_sub(start));
+                }
+            }
+            other => {
+                let result = match other {
+                    WalReadRef::End(result) => result,
+                    _ => WalReadResult::Eof,
+                };
+                let (end, position) = match result {
+                    WalReadResult::Eof => ("clean_end", reader.position()),
+                    WalReadResult::TornWrite { position, .. } => ("torn_tail", position),
+                    WalReadResult::ChecksumMismatch { position, .. } | WalReadResult::Corrupted { position, .. } => {
+                        ("corruption", position)
+                    }
+                    _ => ("corruption", reader.position()),
+                };
+                let problem = reader.damage_error().as_ref().map(Problem::of);
+                break DumpEnd { end, position, entries, problem };
+            }
+        }
+    };
+    drop(bar);
+    if json {
+        w(writeln!(out, "\n],\"end\":{}}}", serde_json::to_string(&end).expect("the end serializes")))?;
+    } else {
+        let text = match end.end {
+            "clean_end" => format!("end: clean end of the log at position {}", end.position),
+            "limit" => format!("end: stopped after {} entries; continue with --from {}", end.entries, end.position),
+            "torn_tail" => format!("end: torn tail at position {} (what a crash leaves; recovery cuts it)", end.position),
+            _ => format!("end: corruption at position {}", end.position),
+        };
+        w(writeln!(out, "{text}"))?;
+        if let Some(p) = &end.problem {
+            w(writeln!(out, "  {}: {}", p.location(), p.message))?;
+        }
+        w(writeln!(out, "{} entries", end.entries))?;
+    }
+    w(out.flush())?;
+    Ok(match end.end {
+        "clean_end" | "limit" => Exit::Ok,
+        _ => Exit::Damage,
+    })
+}
+
+/// What `wal repair` did or would do.
+#[derive(Debug, Serialize)]
+pub struct RepairOutcome {
+    wal: String,
+    dry_run: bool,
+    mode: String,
+    /// Whether anything is (or would be) cut.
+    cut: bool,
+    /// The segment cut.
+    pub segment: Option<String>,
+    /// The file offset of the cut.
+    pub offset: u64,
+    /// Where the log ends after the cut.
+    pub position: u64,
+    /// Bytes removed.
+    pub bytes_cut: u64,
+    segments_removed: Vec<String>,
+    /// The cut is a torn tail (not corruption).
+    pub torn_tail: bool,
+    /// What was wrong.
+    pub reason: String,
+}
+
+impl RepairOutcome {
+    /// The outcome of a repair (or its plan) of the log at `wal`.
+    pub fn of(wal: &Path, dry_run: bool, r: &RepairReport) -> Self {
+        RepairOutcome {
+            wal: wal.display().to_string(),
+            dry_run,
+            mode: format!("{:?}", r.mode),
+            cut: r.cut_anything(),
+            segment: r.segment.as_ref().map(|p| p.display().to_string()),
+            offset: r.offset,
+            position: r.position,
+            bytes_cut: r.bytes_cut,
+            segments_removed: r.segments_removed.iter().map(|p| p.display().to_string()).collect(),
+            torn_tail: r.torn_tail,
+            reason: r.reason.clone(),
+        }
+    }
+}
+
+impl Human for RepairOutcome {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        if !self.cut {
+            return writeln!(out, "{}: nothing to repair; the log ends cleanly at position {}", self.wal, self.position);
+        }
+        let verb = if self.dry_run { "would cut" } else { "cut" };
+        let what = if self.torn_tail { "torn tail" } else { "corruption" };
+        writeln!(
+            out,
+            "{} {what}: {} bytes from {} at offset {} (log position {})",
+            verb,
+            self.bytes_cut,
+            self.segment.as_deref().unwrap_or("-"),
+            self.offset,
+            self.position
+        )?;
+        writeln!(out, "  reason: {}", self.reason)?;
+        for s in &self.segments_removed {
+            writeln!(out, "  {} later segment {s}", if self.dry_run { "would remove" } else { "removed" })?;
+        }
+        if self.dry_run {
+            writeln!(out, "dry run: nothing was changed")?;
+        } else {
+            writeln!(out, "the log now ends at position {}", self.position)?;
+        }
+        Ok(())
+    }
+}
+
+/// `wal repair WAL [--dry-run] [--mode M]`.
+pub fn repair(dir: &Path, dry_run: bool, mode: Mode, max_record_size: u32) -> Result<Outcome, Failure> {
+    // Opening a log creates it: refuse a directory that is not there.
+    if !dir.is_dir() {
+        return Err(Failure::message(
+            format!("no write-ahead log directory at {}", dir.display()),
+            Exit::NotFound,
+        ));
+    }
+    let options = WalOptions::new()
+        .with_sync_policy(SyncPolicy::Manual)
+        .with_recovery_mode(recovery_mode(mode))
+        .with_max_record_size(max_record_size);
+    let report = if dry_run {
+        WriteAheadLog::plan_repair(dir, &options)?
+    } else {
+        let wal = WriteAheadLog::open(dir, options)?;
+        let report = wal.repair()?;
+        wal.close()?;
+        report
+    };
+    Ok(Outcome::new(RepairOutcome::of(dir, dry_run, &report), Exit::Ok))
+}
