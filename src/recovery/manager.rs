@@ -273,12 +273,7 @@ fn wal_options(cfg: &RecoveryConfig) -> WalOptions {
 
 /// PointInTime would cut the log below the checkpoint's position, removing log
 /// the checkpoint needs: recovery refuses with the damage's error.
-fn cut_below_checkpoint(
-    cfg: &RecoveryConfig,
-    base: &Base,
-    at: u64,
-    damage: Error,
-) -> Error {
+fn cut_below_checkpoint(cfg: &RecoveryConfig, base: &Base, at: u64, damage: Error) -> Error {
     tracing::error!(wal = %cfg.wal_path.display(), cut_at = at, checkpoint_position = base.wal_position, %damage, "damage below the checkpoint's log position; not cutting");
     damage
 }

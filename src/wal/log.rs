@@ -561,7 +561,11 @@ enum LogEnd {
 
 /// Finds where the log ends: scans the newest segment (every segment in
 /// PointInTime mode) and checks every segment header. Only reads.
-fn find_end(storage: &dyn Storage, segments: &[SegmentMeta], options: &WalOptions) -> Result<LogEnd> {
+fn find_end(
+    storage: &dyn Storage,
+    segments: &[SegmentMeta],
+    options: &WalOptions,
+) -> Result<LogEnd> {
     let newest = segments.len() - 1;
     let full_scan = options.recovery_mode == WalRecoveryMode::PointInTime;
     let mut last_kind = None;
@@ -617,7 +621,10 @@ fn cut_for(
     damage: Damage,
     segment_id: Option<u64>,
 ) -> Result<PendingCut> {
-    let later = segments[index + 1..].iter().map(|s| s.path.clone()).collect();
+    let later = segments[index + 1..]
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
     decide(
         options.recovery_mode,
         damage,
@@ -634,36 +641,37 @@ fn open_writer(
     segments: Vec<SegmentMeta>,
     options: &WalOptions,
 ) -> Result<Writer> {
-    let (file_end, next_position, active, pending, last_kind) =
-        match find_end(storage, &segments, options)? {
-            LogEnd::Clean {
-                file_end,
-                next_position,
+    let (file_end, next_position, active, pending, last_kind) = match find_end(
+        storage, &segments, options,
+    )? {
+        LogEnd::Clean {
+            file_end,
+            next_position,
+            segment_id,
+            last_kind,
+        } => {
+            let path = segments[segments.len() - 1].path.clone();
+            let file = storage
+                .open_file(&path, OpenMode::ReadWrite)
+                .ctx("open", &path)?;
+            let active = Active {
+                file,
+                path,
                 segment_id,
-                last_kind,
-            } => {
-                let path = segments[segments.len() - 1].path.clone();
-                let file = storage
-                    .open_file(&path, OpenMode::ReadWrite)
-                    .ctx("open", &path)?;
-                let active = Active {
-                    file,
-                    path,
-                    segment_id,
-                };
-                (file_end, next_position, Some(active), None, last_kind)
-            }
-            LogEnd::Damaged {
-                index,
-                damage,
-                segment_id,
-                last_kind,
-            } => {
-                let cut = cut_for(options, &segments, index, damage, segment_id)?;
-                tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
-                (0, cut.damage.position, None, Some(cut), last_kind)
-            }
-        };
+            };
+            (file_end, next_position, Some(active), None, last_kind)
+        }
+        LogEnd::Damaged {
+            index,
+            damage,
+            segment_id,
+            last_kind,
+        } => {
+            let cut = cut_for(options, &segments, index, damage, segment_id)?;
+            tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
+            (0, cut.damage.position, None, Some(cut), last_kind)
+        }
+    };
     Ok(Writer {
         segments,
         active,

@@ -75,7 +75,10 @@ impl LogVerification {
     pub fn only_torn_tail(&self) -> bool {
         let mut problems = self.segments.iter().filter(|s| !s.is_clean());
         match (problems.next(), problems.next()) {
-            (Some(s), None) => s.damage.as_ref().is_some_and(|d| d.class == DamageClass::Torn),
+            (Some(s), None) => s
+                .damage
+                .as_ref()
+                .is_some_and(|d| d.class == DamageClass::Torn),
             _ => false,
         }
     }
@@ -114,9 +117,14 @@ pub fn verify_log(
             .ctx("stat", &segment.path)
             .and_then(|len| {
                 check.file_len = len;
-                scan_segment(storage, segment, next_start, max_record_size, &mut check, &mut |at| {
-                    on_progress(done + at)
-                })
+                scan_segment(
+                    storage,
+                    segment,
+                    next_start,
+                    max_record_size,
+                    &mut check,
+                    &mut |at| on_progress(done + at),
+                )
             });
         if let Err(e) = scanned {
             tracing::warn!(segment = %segment.path.display(), error = %e, "segment could not be verified");
@@ -168,7 +176,7 @@ fn scan_segment(
                 }
                 check.records += 1;
                 check.end = scanner.position();
-                if check.records % PROGRESS_EVERY == 0 {
+                if check.records.is_multiple_of(PROGRESS_EVERY) {
                     on_progress(scanner.offset());
                 }
             }

@@ -68,7 +68,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses hex digits (an optional `0x` prefix, even length).
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("{text:?} has an odd number of hex digits"));
     }
     (0..digits.len())

@@ -62,7 +62,11 @@ impl CheckpointTable {
         let bar = Progress::bytes(progress, total, "verifying checkpoints");
         let verified = store.verify_all(&mut |done| bar.set(done))?;
         drop(bar);
-        let recovery_checkpoint = verified.iter().rev().find(|v| v.is_restorable()).map(|v| v.id);
+        let recovery_checkpoint = verified
+            .iter()
+            .rev()
+            .find(|v| v.is_restorable())
+            .map(|v| v.id);
         let checkpoints = verified
             .into_iter()
             .map(|v| row(v, recovery_checkpoint))
@@ -121,7 +125,15 @@ impl Human for CheckpointTable {
             writeln!(out, "no checkpoints in {}", self.dir)?;
         } else {
             let mut table = Table::new(&[
-                "ID", "EPOCH", "KIND", "PARENT", "WAL POS", "WATERMARK", "BYTES", "STATUS", "",
+                "ID",
+                "EPOCH",
+                "KIND",
+                "PARENT",
+                "WAL POS",
+                "WATERMARK",
+                "BYTES",
+                "STATUS",
+                "",
             ]);
             for c in &self.checkpoints {
                 table.row(vec![
@@ -148,11 +160,17 @@ impl Human for CheckpointTable {
             }
         }
         for dir in &self.incomplete {
-            writeln!(out, "incomplete checkpoint (never published; removed by the next checkpoint): {dir}")?;
+            writeln!(
+                out,
+                "incomplete checkpoint (never published; removed by the next checkpoint): {dir}"
+            )?;
         }
         match self.recovery_checkpoint {
             Some(id) => writeln!(out, "recovery would use checkpoint {id}"),
-            None => writeln!(out, "recovery would use no checkpoint (replay the log from position 0)"),
+            None => writeln!(
+                out,
+                "recovery would use no checkpoint (replay the log from position 0)"
+            ),
         }
     }
 }
@@ -160,7 +178,10 @@ impl Human for CheckpointTable {
 /// `checkpoints ls DIR`: exit 0 whatever the checkpoints' state (use `verify`
 /// to gate on it).
 pub fn ls(dir: &Path, progress: bool) -> Result<Outcome, Failure> {
-    Ok(Outcome::new(CheckpointTable::read(dir, progress)?, Exit::Ok))
+    Ok(Outcome::new(
+        CheckpointTable::read(dir, progress)?,
+        Exit::Ok,
+    ))
 }
 
 /// One checkpoint in full.
@@ -231,7 +252,10 @@ impl Human for CheckpointDetail {
         t.row(vec!["  kind".into(), kind]);
         t.row(vec!["  wal position".into(), m.wal_position.to_string()]);
         t.row(vec!["  watermark".into(), opt(m.watermark)]);
-        t.row(vec!["  created".into(), crate::time::utc(m.created_unix_ms)]);
+        t.row(vec![
+            "  created".into(),
+            crate::time::utc(m.created_unix_ms),
+        ]);
         t.row(vec!["  part bytes".into(), m.parts_bytes().to_string()]);
         t.row(vec!["  verifies".into(), yes(self.verifies).into()]);
         t.row(vec!["  restorable".into(), yes(self.restorable).into()]);
@@ -240,7 +264,11 @@ impl Human for CheckpointDetail {
             writeln!(out, "  problem: {}: {}", p.location(), p.message)?;
         }
         writeln!(out, "sources")?;
-        let mut names: Vec<&String> = m.source_offsets.keys().chain(m.source_watermarks.keys()).collect();
+        let mut names: Vec<&String> = m
+            .source_offsets
+            .keys()
+            .chain(m.source_watermarks.keys())
+            .collect();
         names.sort();
         names.dedup();
         if names.is_empty() {
@@ -257,7 +285,9 @@ impl Human for CheckpointDetail {
             t.write(out)?;
         }
         writeln!(out, "parts")?;
-        let mut t = Table::new(&["  NAME", "KIND", "FILE", "BYTES", "ENTRIES", "DELETED", "CRC32C"]);
+        let mut t = Table::new(&[
+            "  NAME", "KIND", "FILE", "BYTES", "ENTRIES", "DELETED", "CRC32C",
+        ]);
         for p in &m.parts {
             t.row(vec![
                 format!("  {}", show_text(&p.name)),
@@ -271,8 +301,16 @@ impl Human for CheckpointDetail {
         }
         t.write(out)?;
         if !self.carried_over_parts.is_empty() {
-            let names: Vec<String> = self.carried_over_parts.iter().map(|n| show_text(n)).collect();
-            writeln!(out, "  carried over from the parent chain: {}", names.join(", "))?;
+            let names: Vec<String> = self
+                .carried_over_parts
+                .iter()
+                .map(|n| show_text(n))
+                .collect();
+            writeln!(
+                out,
+                "  carried over from the parent chain: {}",
+                names.join(", ")
+            )?;
         }
         if !m.sink_transactions.is_empty() {
             writeln!(out, "sink transactions")?;

@@ -31,9 +31,9 @@ fn main() -> ExitCode {
     let max = |m: Option<u32>| m.unwrap_or(DEFAULT_MAX_RECORD_SIZE);
     let printed = |outcome: Result<Outcome, Failure>| -> Result<Exit, Failure> {
         let outcome = outcome?;
-        outcome.print(cli.json).map_err(|e| {
-            Failure::message(format!("writing the output: {e}"), Exit::Failed)
-        })?;
+        outcome
+            .print(cli.json)
+            .map_err(|e| Failure::message(format!("writing the output: {e}"), Exit::Failed))?;
         Ok(outcome.exit)
     };
     let result = match &cli.command {
@@ -64,13 +64,9 @@ fn main() -> ExitCode {
             max(a.max_record_size),
         )),
         Command::State(StateCommand::Get(a)) => printed(state::get(&a.source, &a.key, a.hex)),
-        Command::State(StateCommand::Dump(a)) => state::dump(
-            &a.source,
-            a.prefix.as_deref(),
-            a.hex,
-            a.limit,
-            cli.json,
-        ),
+        Command::State(StateCommand::Dump(a)) => {
+            state::dump(&a.source, a.prefix.as_deref(), a.hex, a.limit, cli.json)
+        }
         Command::Recover(a) => printed(recover::run(a, max(a.max_record_size))),
     };
     match result {

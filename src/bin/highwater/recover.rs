@@ -124,16 +124,17 @@ impl Human for Plan {
             },
         ]);
         for c in &self.rejected_checkpoints {
-            t.row(vec![
-                "  rejected".into(),
-                format!("{}: {}", c.id, c.reason),
-            ]);
+            t.row(vec!["  rejected".into(), format!("{}: {}", c.id, c.reason)]);
         }
         let repair = match &self.wal_repair {
             Some(w) => format!(
                 "cut {} bytes of {} from {} at offset {} (log position {}): {}",
                 w.bytes_cut,
-                if w.torn_tail { "torn tail" } else { "corruption" },
+                if w.torn_tail {
+                    "torn tail"
+                } else {
+                    "corruption"
+                },
                 w.segment.as_deref().unwrap_or("-"),
                 w.offset,
                 w.position,
@@ -152,7 +153,7 @@ impl Human for Plan {
         ]);
         let tail = match p.uncommitted_position {
             Some(at) if p.uncommitted_entries > 0 => format!(
-                "{} entries from position {at}, never applied; cut",
+                "{} entries from position {at}, never applied; recovery cuts them",
                 p.uncommitted_entries
             ),
             _ => "none".to_string(),
@@ -161,13 +162,19 @@ impl Human for Plan {
         if let Some(d) = &self.stopped_at_damage {
             t.row(vec!["  stops at damage".into(), d.clone()]);
         }
-        t.row(vec!["  resumes at".into(), format!("log position {}", p.to)]);
+        t.row(vec![
+            "  resumes at".into(),
+            format!("log position {}", p.to),
+        ]);
         let offsets: Vec<String> = self
             .source_offsets
             .iter()
             .map(|(k, v)| format!("{}={v}", show_text(k)))
             .collect();
-        t.row(vec!["  offsets".into(), format!("{{{}}}", offsets.join(", "))]);
+        t.row(vec![
+            "  offsets".into(),
+            format!("{{{}}}", offsets.join(", ")),
+        ]);
         t.row(vec!["  watermark".into(), opt(self.watermark)]);
         if !self.source_watermarks.is_empty() {
             let w: Vec<String> = self

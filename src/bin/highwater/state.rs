@@ -46,7 +46,10 @@ fn open(source: &StateSource) -> Result<Opened, Failure> {
                 None => "choose a part with --part; there is no default part in".to_string(),
             };
             return Err(Failure::message(
-                format!("{what} checkpoint {checkpoint} (parts: {})", listed.join(", ")),
+                format!(
+                    "{what} checkpoint {checkpoint} (parts: {})",
+                    listed.join(", ")
+                ),
                 Exit::NotFound,
             ));
         }
@@ -140,10 +143,7 @@ pub fn dump(
 ) -> Result<Exit, Failure> {
     let prefix = prefix.map(|p| key_bytes(p, hex)).transpose()?;
     let opened = open(source)?;
-    let pairs: Box<dyn Iterator<Item = highwater::Result<(&[u8], &[u8])>>> = match &prefix {
-        Some(p) => Box::new(opened.view.prefix(p)?),
-        None => Box::new(opened.view.iter()),
-    };
+    let pairs = opened.view.prefix(prefix.as_deref().unwrap_or_default())?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let w = |r: io::Result<()>| {
@@ -176,7 +176,12 @@ pub fn dump(
             let pair = serde_json::to_string(&pair).expect("pairs serialize");
             w(write!(out, "{sep}\n{pair}"))?;
         } else {
-            w(writeln!(out, "{}  {}", show(k), show_at_most(v, VALUE_PREVIEW)))?;
+            w(writeln!(
+                out,
+                "{}  {}",
+                show(k),
+                show_at_most(v, VALUE_PREVIEW)
+            ))?;
         }
         count += 1;
     }

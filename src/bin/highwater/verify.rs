@@ -86,7 +86,9 @@ pub fn verify_wal(dir: &Path, max_record_size: u32, progress: bool) -> Result<Wa
     let storage = default_storage();
     let total = wal_size_with(storage.as_ref(), dir)?;
     let bar = Progress::bytes(progress, total, "verifying log");
-    let checked = verify_log(storage.as_ref(), dir, max_record_size, &mut |done| bar.set(done))?;
+    let checked = verify_log(storage.as_ref(), dir, max_record_size, &mut |done| {
+        bar.set(done)
+    })?;
     drop(bar);
     Ok(WalReport {
         dir: dir.display().to_string(),

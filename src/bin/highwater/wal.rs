@@ -80,7 +80,9 @@ fn entry_json(position: u64, entry: &WalEntryRef<'_>) -> EntryJson {
             offsets: sorted(offsets),
             watermark: *watermark,
         },
-        WalEntryRef::Owned(WalEntry::Checkpoint { id }) => EntryJson::Checkpoint { position, id: *id },
+        WalEntryRef::Owned(WalEntry::Checkpoint { id }) => {
+            EntryJson::Checkpoint { position, id: *id }
+        }
         WalEntryRef::Owned(WalEntry::Watermarks { watermarks }) => EntryJson::Watermarks {
             position,
             watermarks: sorted(watermarks),
@@ -94,7 +96,10 @@ fn entry_json(position: u64, entry: &WalEntryRef<'_>) -> EntryJson {
 
 /// `name=value` pairs, sorted, names shown safely.
 fn pairs<V: std::fmt::Display>(map: &BTreeMap<String, V>) -> String {
-    let items: Vec<String> = map.iter().map(|(k, v)| format!("{}={v}", show_text(k))).collect();
+    let items: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{}={v}", show_text(k)))
+        .collect();
     format!("{{{}}}", items.join(", "))
 }
 
@@ -156,16 +161,27 @@ pub fn dump(
     let bar = Progress::bytes(progress, total, "reading log");
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let w = |r: io::Result<()>| r.map_err(|e| Failure::message(format!("writing the dump: {e}"), Exit::Failed));
+    let w = |r: io::Result<()>| {
+        r.map_err(|e| Failure::message(format!("writing the dump: {e}"), Exit::Failed))
+    };
     if json {
-        w(write!(out, "{{\"wal\":{},\"entries\":[", serde_json::to_string(&dir.display().to_string()).expect("a string serializes")))?;
+        w(write!(
+            out,
+            "{{\"wal\":{},\"entries\":[",
+            serde_json::to_string(&dir.display().to_string()).expect("a string serializes")
+        ))?;
     } else {
         w(writeln!(out, "{:>12}  {:<10}  DETAIL", "POSITION", "TYPE"))?;
     }
     let mut entries = 0u64;
     let end = loop {
         if limit.is_some_and(|n| entries >= n) {
-            break DumpEnd { end: "limit", position: reader.position(), entries, problem: None };
+            break DumpEnd {
+                end: "limit",
+                position: reader.position(),
+                entries,
+                problem: None,
+            };
         }
         match reader.read_next_ref()? {
             WalReadRef::Entry { position, entry } => {
@@ -178,7 +194,7 @@ pub fn dump(
                     w(writeln!(out, "{}", entry_line(position, &entry)))?;
                 }
                 entries += 1;
-                if entries % 4096 == 0 {
+                if entries.is_multiple_of(4096) {
                     bar.set(position.saturating_sub(start));
                 }
             }
@@ -190,24 +206,38 @@ pub fn dump(
                 let (end, position) = match result {
                     WalReadResult::Eof => ("clean_end", reader.position()),
                     WalReadResult::TornWrite { position, .. } => ("torn_tail", position),
-                    WalReadResult::ChecksumMismatch { position, .. } | WalReadResult::Corrupted { position, .. } => {
-                        ("corruption", position)
-                    }
+                    WalReadResult::ChecksumMismatch { position, .. }
+                    | WalReadResult::Corrupted { position, .. } => ("corruption", position),
                     _ => ("corruption", reader.position()),
                 };
                 let problem = reader.damage_error().as_ref().map(Problem::of);
-                break DumpEnd { end, position, entries, problem };
+                break DumpEnd {
+                    end,
+                    position,
+                    entries,
+                    problem,
+                };
             }
         }
     };
     drop(bar);
     if json {
-        w(writeln!(out, "\n],\"end\":{}}}", serde_json::to_string(&end).expect("the end serializes")))?;
+        w(writeln!(
+            out,
+            "\n],\"end\":{}}}",
+            serde_json::to_string(&end).expect("the end serializes")
+        ))?;
     } else {
         let text = match end.end {
             "clean_end" => format!("end: clean end of the log at position {}", end.position),
-            "limit" => format!("end: stopped after {} entries; continue with --from {}", end.entries, end.position),
-            "torn_tail" => format!("end: torn tail at position {} (what a crash leaves; recovery cuts it)", end.position),
+            "limit" => format!(
+                "end: stopped after {} entries; continue with --from {}",
+                end.entries, end.position
+            ),
+            "torn_tail" => format!(
+                "end: torn tail at position {} (what a crash leaves; recovery cuts it)",
+                end.position
+            ),
             _ => format!("end: corruption at position {}", end.position),
         };
         w(writeln!(out, "{text}"))?;
@@ -258,7 +288,11 @@ impl RepairOutcome {
             offset: r.offset,
             position: r.position,
             bytes_cut: r.bytes_cut,
-            segments_removed: r.segments_removed.iter().map(|p| p.display().to_string()).collect(),
+            segments_removed: r
+                .segments_removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
             torn_tail: r.torn_tail,
             reason: r.reason.clone(),
         }
@@ -268,10 +302,18 @@ impl RepairOutcome {
 impl Human for RepairOutcome {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         if !self.cut {
-            return writeln!(out, "{}: nothing to repair; the log ends cleanly at position {}", self.wal, self.position);
+            return writeln!(
+                out,
+                "{}: nothing to repair; the log ends cleanly at position {}",
+                self.wal, self.position
+            );
         }
         let verb = if self.dry_run { "would cut" } else { "cut" };
-        let what = if self.torn_tail { "torn tail" } else { "corruption" };
+        let what = if self.torn_tail {
+            "torn tail"
+        } else {
+            "corruption"
+        };
         writeln!(
             out,
             "{} {what}: {} bytes from {} at offset {} (log position {})",
@@ -283,7 +325,15 @@ impl Human for RepairOutcome {
         )?;
         writeln!(out, "  reason: {}", self.reason)?;
         for s in &self.segments_removed {
-            writeln!(out, "  {} later segment {s}", if self.dry_run { "would remove" } else { "removed" })?;
+            writeln!(
+                out,
+                "  {} later segment {s}",
+                if self.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                }
+            )?;
         }
         if self.dry_run {
             writeln!(out, "dry run: nothing was changed")?;
@@ -295,7 +345,12 @@ impl Human for RepairOutcome {
 }
 
 /// `wal repair WAL [--dry-run] [--mode M]`.
-pub fn repair(dir: &Path, dry_run: bool, mode: Mode, max_record_size: u32) -> Result<Outcome, Failure> {
+pub fn repair(
+    dir: &Path,
+    dry_run: bool,
+    mode: Mode,
+    max_record_size: u32,
+) -> Result<Outcome, Failure> {
     // Opening a log creates it: refuse a directory that is not there.
     if !dir.is_dir() {
         return Err(Failure::message(
@@ -315,5 +370,8 @@ pub fn repair(dir: &Path, dry_run: bool, mode: Mode, max_record_size: u32) -> Re
         wal.close()?;
         report
     };
-    Ok(Outcome::new(RepairOutcome::of(dir, dry_run, &report), Exit::Ok))
+    Ok(Outcome::new(
+        RepairOutcome::of(dir, dry_run, &report),
+        Exit::Ok,
+    ))
 }

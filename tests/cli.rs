@@ -1,0 +1,524 @@
+//! The `highwater` binary run against directories the library wrote, intact
+//! and damaged: output (human and JSON) and exit codes.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[path = "../examples/cli_demo/job.rs"]
+mod job;
+
+/// Where the first record of a segment starts.
+const HEADER: u64 = highwater::wal::SEGMENT_HEADER_LEN;
+
+/// The demo job in a fresh temporary directory.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    ckpt: PathBuf,
+    wal: PathBuf,
+    delta_position: u64,
+    committed_end: u64,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let job = job::write_demo_job(tmp.path()).unwrap();
+    Fixture {
+        _tmp: tmp,
+        ckpt: job.ckpt,
+        wal: job.wal,
+        delta_position: job.delta_position,
+        committed_end: job.committed_end,
+    }
+}
+
+fn highwater() -> Command {
+    Command::cargo_bin("highwater").unwrap()
+}
+
+/// Runs the binary; returns stdout, stderr and the exit code.
+fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (String, String, i32) {
+    let out = highwater()
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().expect("exited"),
+    )
+}
+
+/// Runs with `--json`; the parsed document and the exit code.
+fn run_json(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (Value, i32) {
+    let mut all: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--json"];
+    all.extend_from_slice(args);
+    let (stdout, stderr, code) = run(&all);
+    let doc = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout:?}, stderr {stderr:?}"));
+    (doc, code)
+}
+
+fn segments(wal: &Path) -> Vec<PathBuf> {
+    let mut s: Vec<PathBuf> = std::fs::read_dir(wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect();
+    s.sort();
+    s
+}
+
+fn part_file(ckpt: &Path, id: u64) -> PathBuf {
+    let dir = ckpt.join(format!("checkpoint-{id:020}"));
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "hwstate"))
+        .unwrap()
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset as usize] ^= 0x40;
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn append_garbage(path: &Path, bytes: &[u8]) {
+    let mut f = OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn checkpoints_ls_lists_both_and_marks_the_one_recovery_uses() {
+    let f = fixture();
+    let (out, _, code) = run(&[&"checkpoints", &"ls", &f.ckpt]);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("ID"), "{out}");
+    assert!(
+        lines[1].starts_with("1 ") && lines[1].contains("full"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("2 ") && lines[2].contains("delta"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("<- recovery") && !lines[1].contains("<- recovery"),
+        "{out}"
+    );
+    assert!(out.contains("recovery would use checkpoint 2"), "{out}");
+
+    let (doc, code) = run_json(&[&"checkpoints", &"ls", &f.ckpt]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["recovery_checkpoint"], 2);
+    let c = &doc["checkpoints"];
+    assert_eq!(c[0]["kind"], "full");
+    assert_eq!(c[1]["kind"], "delta");
+    assert_eq!(c[1]["parent_id"], 1);
+    assert_eq!(c[1]["epoch"], 2);
+    assert_eq!(c[1]["wal_position"], f.delta_position);
+    assert_eq!(c[1]["watermark"], 200);
+    assert_eq!(c[1]["verifies"], true);
+    assert!(c[0]["bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn checkpoints_show_prints_metadata_offsets_and_parts() {
+    let f = fixture();
+    let (out, _, code) = run(&[&"checkpoints", &"show", &f.ckpt, &"2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("delta (parent 1, base 1, chain length 1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("wal position  {}", f.delta_position)),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().eq(["orders-0", "20", "-"])),
+        "{out}"
+    );
+    let part = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("state "))
+        .unwrap();
+    assert!(
+        part.contains("delta") && part.contains("part-state.hwstate"),
+        "{part}"
+    );
+
+    let (doc, code) = run_json(&[&"checkpoints", &"show", &f.ckpt, &"2"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["metadata"]["source_offsets"]["orders-0"], 20);
+    assert_eq!(doc["metadata"]["parts"][0]["entries"], 1);
+    assert_eq!(doc["metadata"]["parts"][0]["deleted"], 1);
+    assert_eq!(doc["verifies"], true);
+
+    let (doc, code) = run_json(&[&"checkpoints", &"show", &f.ckpt, &"9"]);
+    assert_eq!(code, 3, "{doc}");
+    assert_eq!(doc["kind"], "not_found");
+}
+
+#[test]
+fn verify_passes_an_intact_job_and_fails_each_kind_of_damage() {
+    let f = fixture();
+    let (out, _, code) = run(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK: everything verifies"), "{out}");
+
+    // A flipped byte in the full checkpoint's part: it and the delta on top
+    // fail; the problem names the file and the offset.
+    let part = part_file(&f.ckpt, 1);
+    let len = std::fs::metadata(&part).unwrap().len();
+    flip_byte(&part, len - 3);
+    let (doc, code) = run_json(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["ok"], false);
+    let c = &doc["checkpoints"]["checkpoints"];
+    assert_eq!(c[0]["verifies"], false);
+    let problem = &c[0]["problems"][0];
+    assert_eq!(problem["file"], part.display().to_string());
+    assert!(problem["offset"].is_u64(), "{problem}");
+    assert_eq!(c[1]["verifies"], true);
+    assert_eq!(c[1]["restorable"], false);
+    assert!(doc["checkpoints"]["recovery_checkpoint"].is_null());
+    let (out, _, code) = run(&[&"verify", &f.ckpt]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("CHAIN BROKEN") && out.contains("DAMAGED"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{} at offset", part.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn verify_reports_a_torn_tail_and_corruption_in_the_log_with_file_and_offset() {
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    let end = std::fs::metadata(&segment).unwrap().len();
+    append_garbage(&segment, &[0xAB; 7]);
+    let (doc, code) = run_json(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert_eq!(code, 1, "{doc}");
+    let s = &doc["wal"]["segments"][0];
+    assert_eq!(s["status"], "torn tail");
+    assert_eq!(s["problem"]["file"], segment.display().to_string());
+    assert_eq!(s["problem"]["offset"], end);
+    assert_eq!(doc["wal"]["only_torn_tail"], true);
+    let (out, _, _) = run(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert!(out.contains("torn tail"), "{out}");
+
+    // A flipped byte inside the first record, with valid records after it.
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    flip_byte(&segment, HEADER + 30);
+    let (doc, code) = run_json(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert_eq!(code, 1);
+    let s = &doc["wal"]["segments"][0];
+    assert_eq!(s["status"], "corrupt", "{s}");
+    assert_eq!(s["problem"]["offset"], HEADER);
+    assert_eq!(s["records"], 0);
+}
+
+#[test]
+fn wal_dump_prints_every_entry_and_how_the_log_ends() {
+    let f = fixture();
+    let (out, _, code) = run(&[&"wal", &"dump", &f.wal]);
+    assert_eq!(code, 0, "{out}");
+    let kinds: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .take(9)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["put", "put", "commit", "put", "delete", "commit", "put", "commit", "put"]
+    );
+    assert!(out.contains("key user:1  value 5 bytes"), "{out}");
+    assert!(out.contains("key 0x00ff10  value 3 bytes"), "{out}");
+    assert!(
+        out.contains("offsets {orders-0=20}  watermark 200"),
+        "{out}"
+    );
+    assert!(out.contains("end: clean end of the log"), "{out}");
+    assert!(out.contains("9 entries"), "{out}");
+
+    let (doc, code) = run_json(&[&"wal", &"dump", &f.wal, &"--limit", &"2"]);
+    assert_eq!(code, 0);
+    let entries = doc["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["type"], "put");
+    assert_eq!(entries[0]["key"]["utf8"], "user:1");
+    assert_eq!(entries[1]["key"]["hex"], "00ff10");
+    assert_eq!(doc["end"]["end"], "limit");
+    let next = doc["end"]["position"].as_u64().unwrap();
+
+    // Continuing from where the limit stopped gives the rest.
+    let (doc, _) = run_json(&[&"wal", &"dump", &f.wal, &"--from", &next.to_string()]);
+    assert_eq!(doc["entries"][0]["type"], "commit");
+    assert_eq!(doc["entries"][0]["offsets"]["orders-0"], 10);
+    assert_eq!(doc["end"]["entries"], 7);
+
+    // A position inside a record is refused with a clear error.
+    let (_, err, code) = run(&[&"wal", &"dump", &f.wal, &"--from", &(next + 1).to_string()]);
+    assert_eq!(code, 4);
+    assert!(err.contains("not a record boundary"), "{err}");
+}
+
+#[test]
+fn wal_dump_of_a_damaged_log_says_what_ends_it_and_exits_1() {
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    let end = std::fs::metadata(&segment).unwrap().len();
+    append_garbage(&segment, &[0xAB; 7]);
+    let (out, _, code) = run(&[&"wal", &"dump", &f.wal]);
+    assert_eq!(code, 1);
+    assert!(out.contains("end: torn tail at position"), "{out}");
+    assert!(
+        out.contains(&format!("{} at offset {end}", segment.display())),
+        "{out}"
+    );
+
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    flip_byte(&segment, HEADER + 30);
+    let (doc, code) = run_json(&[&"wal", &"dump", &f.wal]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["end"]["end"], "corruption");
+    assert_eq!(doc["end"]["problem"]["offset"], HEADER);
+    assert_eq!(doc["entries"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn wal_repair_dry_run_changes_nothing_and_repair_cuts_exactly_that() {
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    let end = std::fs::metadata(&segment).unwrap().len();
+    append_garbage(&segment, &[0xAB; 7]);
+    let before = std::fs::read(&segment).unwrap();
+    let listing = || {
+        let mut names: Vec<_> = std::fs::read_dir(&f.wal)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let files_before = listing();
+
+    let (doc, code) = run_json(&[&"wal", &"repair", &f.wal, &"--dry-run"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["cut"], true);
+    assert_eq!(doc["torn_tail"], true);
+    assert_eq!(doc["offset"], end);
+    assert_eq!(doc["bytes_cut"], 7);
+    assert_eq!(std::fs::read(&segment).unwrap(), before, "a dry run wrote");
+    assert_eq!(
+        listing(),
+        files_before,
+        "a dry run created or removed files"
+    );
+
+    let (out, _, code) = run(&[&"wal", &"repair", &f.wal]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cut torn tail: 7 bytes"), "{out}");
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), end);
+    let (out, _, code) = run(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert_eq!(code, 0, "{out}");
+    let (out, _, code) = run(&[&"wal", &"repair", &f.wal, &"--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to repair"), "{out}");
+}
+
+#[test]
+fn wal_repair_refuses_corruption_unless_point_in_time_is_asked_for() {
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    flip_byte(&segment, HEADER + 30);
+    let before = std::fs::read(&segment).unwrap();
+    let (doc, code) = run_json(&[&"wal", &"repair", &f.wal]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["kind"], "damage");
+    assert_eq!(doc["file"], segment.display().to_string());
+    assert_eq!(doc["offset"], HEADER);
+    assert_eq!(std::fs::read(&segment).unwrap(), before);
+
+    let (doc, code) = run_json(&[
+        &"wal",
+        &"repair",
+        &f.wal,
+        &"--dry-run",
+        &"--mode",
+        &"point-in-time",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["torn_tail"], false);
+    assert_eq!(doc["position"], 0);
+    assert_eq!(std::fs::read(&segment).unwrap(), before);
+
+    let (_, err, code) = run(&[&"wal", &"repair", &f.ckpt.join("nope")]);
+    assert_eq!(code, 3);
+    assert!(err.contains("no write-ahead log directory"), "{err}");
+    assert!(!f.ckpt.join("nope").exists(), "repair created a directory");
+}
+
+#[test]
+fn state_get_and_dump_read_the_merged_chain() {
+    let f = fixture();
+    let (out, _, code) = run(&[&"state", &"get", &f.ckpt, &"user:2"]);
+    assert_eq!((out.as_str(), code), ("bob\n", 0));
+    // Deleted by the delta: not found, exit 3.
+    let (_, err, code) = run(&[&"state", &"get", &f.ckpt, &"user:1"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("not found"), "{err}");
+    // ...but present in the older checkpoint.
+    let (out, _, code) = run(&[&"state", &"get", &f.ckpt, &"user:1", &"--checkpoint", &"1"]);
+    assert_eq!((out.as_str(), code), ("alice\n", 0));
+    let (doc, code) = run_json(&[&"state", &"get", &f.ckpt, &"--hex", &"00ff10"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["value"]["hex"], "010203");
+    assert_eq!(doc["checkpoint"], 2);
+    let (out, _, _) = run(&[&"state", &"get", &f.ckpt, &"--hex", &"00ff10"]);
+    assert_eq!(out, "0x010203\n");
+
+    let (out, _, code) = run(&[&"state", &"dump", &f.ckpt]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "0x00ff10  0x010203\nuser:2  bob\n2 pairs (checkpoint 2, part state)\n"
+    );
+    let (doc, code) = run_json(&[&"state", &"dump", &f.ckpt, &"--prefix", &"user:"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["count"], 1);
+    assert_eq!(doc["pairs"][0]["key"]["utf8"], "user:2");
+    assert_eq!(doc["pairs"][0]["value"]["utf8"], "bob");
+    assert!(doc["error"].is_null());
+
+    let (_, err, code) = run(&[&"state", &"dump", &f.ckpt, &"--part", &"joins"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("no part joins") && err.contains("parts: state"),
+        "{err}"
+    );
+}
+
+#[test]
+fn state_get_of_a_damaged_part_is_a_typed_error_not_a_panic() {
+    let f = fixture();
+    let part = part_file(&f.ckpt, 2);
+    let len = std::fs::metadata(&part).unwrap().len();
+    flip_byte(&part, len - 3);
+    let (doc, code) = run_json(&[&"state", &"dump", &f.ckpt, &"--checkpoint", &"2"]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["kind"], "damage");
+    assert_eq!(doc["file"], part.display().to_string());
+    // The default checkpoint is then the older one, which still reads.
+    let (out, _, code) = run(&[&"state", &"get", &f.ckpt, &"user:1"]);
+    assert_eq!((out.as_str(), code), ("alice\n", 0));
+}
+
+#[test]
+fn recover_dry_run_reports_the_plan_and_changes_nothing() {
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    append_garbage(&segment, &[0xAB; 7]);
+    let before = std::fs::read(&segment).unwrap();
+    let (doc, code) = run_json(&[&"recover", &f.ckpt, &f.wal, &"--dry-run"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["checkpoint"]["id"], 2);
+    assert_eq!(doc["replay"]["from"], f.delta_position);
+    assert_eq!(doc["replay"]["to"], f.committed_end);
+    assert_eq!(doc["replay"]["committed_transactions"], 1);
+    assert_eq!(doc["replay"]["changes"], 1);
+    assert_eq!(doc["replay"]["uncommitted_entries"], 1);
+    assert_eq!(doc["replay"]["uncommitted_position"], f.committed_end);
+    assert_eq!(doc["wal_repair"]["bytes_cut"], 7);
+    assert_eq!(doc["source_offsets"]["orders-0"], 30);
+    assert_eq!(doc["watermark"], 300);
+    assert_eq!(std::fs::read(&segment).unwrap(), before, "a dry run wrote");
+
+    // The real recovery agrees with the plan.
+    let state = highwater::RecoveryManager::recover_simple(&f.ckpt, &f.wal).unwrap();
+    assert_eq!(state.checkpoint_id, Some(2));
+    assert_eq!(state.wal_position, f.committed_end);
+    assert_eq!(state.source_offsets["orders-0"], 30);
+
+    let (_, err, code) = run(&[&"recover", &f.ckpt, &f.wal]);
+    assert_eq!(code, 2, "--dry-run is required: {err}");
+}
+
+#[test]
+fn recover_dry_run_names_rejected_checkpoints_and_refuses_corruption() {
+    let f = fixture();
+    let part = part_file(&f.ckpt, 2);
+    flip_byte(&part, 70);
+    let (out, _, code) = run(&[&"recover", &f.ckpt, &f.wal, &"--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("rejected          2: "), "{out}");
+    assert!(out.contains("checkpoint        1 (epoch 1"), "{out}");
+
+    let segment = segments(&f.wal).pop().unwrap();
+    flip_byte(&segment, HEADER + 30);
+    let (doc, code) = run_json(&[&"recover", &f.ckpt, &f.wal, &"--dry-run"]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["file"], segment.display().to_string());
+    assert_eq!(doc["offset"], HEADER);
+}
+
+#[test]
+fn missing_and_garbage_inputs_give_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("none");
+    let (out, _, code) = run(&[&"checkpoints", &"ls", &empty]);
+    assert_eq!(code, 0);
+    assert!(out.contains("no checkpoints"), "{out}");
+    let (_, err, code) = run(&[&"state", &"get", &empty, &"k"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("no restorable checkpoint"), "{err}");
+
+    // Garbage metadata.
+    let f = fixture();
+    let meta = f
+        .ckpt
+        .join(format!("checkpoint-{:020}", 2))
+        .join("metadata.json");
+    std::fs::write(&meta, b"{\"not\": \"metadata\"").unwrap();
+    let (doc, code) = run_json(&[&"verify", &f.ckpt]);
+    assert_eq!(code, 1);
+    let problem = &doc["checkpoints"]["checkpoints"][1]["problems"][0];
+    assert!(
+        problem["file"].as_str().unwrap().contains("checkpoint-"),
+        "{problem}"
+    );
+    let (_, err, code) = run(&[&"checkpoints", &"show", &f.ckpt, &"2"]);
+    assert_eq!(code, 1, "{err}");
+
+    // A segment of an unknown format version.
+    let segment = segments(&f.wal).pop().unwrap();
+    let mut file = OpenOptions::new().write(true).open(&segment).unwrap();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.write_all(b"garbage!").unwrap();
+    drop(file);
+    let (doc, code) = run_json(&[&"wal", &"dump", &f.wal]);
+    assert_eq!(code, 1, "{doc}");
+    let (_, _, code) = run(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let (_, err, code) = run(&[&"wal", &"dump"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("Usage"), "{err}");
+    let (_, err, code) = run(&[&"state", &"get", &"x", &"--hex", &"zz"]);
+    assert_eq!(code, 4, "{err}");
+}
