@@ -8,6 +8,10 @@
 mod common;
 
 use common::read_all;
+use highwater::storage::default_storage;
+use highwater::wal::{
+    verify_log, DamageClass, Problem, DEFAULT_MAX_RECORD_SIZE, SEGMENT_HEADER_LEN,
+};
 use highwater::{WalEntry, WalReadResult, WalReader};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -216,6 +220,22 @@ fn a_checksummed_but_undecodable_payload_is_corrupted() {
         matches!(&end, WalReadResult::Corrupted { position: 0, reason } if reason.contains("does not decode")),
         "{end:?}"
     );
+    // Verification finds it too, as corruption at the record's offset.
+    let checked = verify_log(
+        default_storage().as_ref(),
+        dir.path(),
+        DEFAULT_MAX_RECORD_SIZE,
+        &mut |_| {},
+    )
+    .unwrap();
+    let damage = checked.segments[0].damage.as_ref().expect("damage found");
+    assert_eq!(damage.class, DamageClass::Corrupt);
+    assert_eq!(damage.offset, SEGMENT_HEADER_LEN);
+    assert!(
+        matches!(damage.problem, Problem::Undecodable(_)),
+        "{damage:?}"
+    );
+    assert_eq!(checked.records(), 0);
 
     let dir = tempfile::tempdir().unwrap();
     let mut file = segment_header(SEGMENT_ID, 0, 1);
