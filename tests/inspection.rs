@@ -34,6 +34,15 @@ fn image(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
+/// Bytes of the segment files in an image.
+fn wal_bytes(image: &BTreeMap<PathBuf, Vec<u8>>) -> u64 {
+    image
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "wal"))
+        .map(|(_, b)| b.len() as u64)
+        .sum()
+}
+
 /// A log of 4 KiB segments holding `pairs` Put+Commit pairs.
 fn small_segment_log(dir: &Path, pairs: u64) {
     let wal = WriteAheadLog::open(
@@ -92,17 +101,7 @@ fn plan_repair_predicts_repair_exactly_and_writes_nothing() {
         let wal = WriteAheadLog::open(&dir, options).unwrap();
         let done = wal.repair().unwrap();
         assert_eq!(planned, done, "{mode:?}");
-        let removed: u64 = before.values().map(|b| b.len() as u64).sum::<u64>()
-            - image(&dir)
-                .iter()
-                .filter(|(p, _)| p.extension().is_some_and(|e| e == "wal"))
-                .map(|(_, b)| b.len() as u64)
-                .sum::<u64>()
-            - before
-                .iter()
-                .filter(|(p, _)| !p.extension().is_some_and(|e| e == "wal"))
-                .map(|(_, b)| b.len() as u64)
-                .sum::<u64>();
+        let removed = wal_bytes(&before) - wal_bytes(&image(&dir));
         assert_eq!(done.bytes_cut, removed, "{mode:?}");
         drop(wal);
         let again = WriteAheadLog::plan_repair(&dir, &WalOptions::new()).unwrap();
