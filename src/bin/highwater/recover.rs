@@ -128,7 +128,7 @@ impl Human for Plan {
         }
         let repair = match &self.wal_repair {
             Some(w) => format!(
-                "cut {} bytes of {} from {} at offset {} (log position {}): {}",
+                "would cut {} bytes of {} from {} at offset {} (log position {}): {}",
                 w.bytes_cut,
                 if w.torn_tail {
                     "torn tail"

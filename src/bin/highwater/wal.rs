@@ -242,7 +242,7 @@ pub fn dump(
         };
         w(writeln!(out, "{text}"))?;
         if let Some(p) = &end.problem {
-            w(writeln!(out, "  {}: {}", p.location(), p.message))?;
+            w(writeln!(out, "  {}", p.message))?;
         }
         w(writeln!(out, "{} entries", end.entries))?;
     }
