@@ -116,6 +116,11 @@ impl Failure {
         }
     }
 
+    /// The exit code this failure calls for.
+    pub fn exit_code(&self) -> Exit {
+        self.exit
+    }
+
     /// Prints it (JSON on stdout, or a line on stderr) and returns its exit code.
     pub fn report(&self, json: bool) -> Exit {
         if json {
@@ -228,11 +233,4 @@ impl Table {
 /// An optional number as text ("-" for none).
 pub fn opt<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-impl Failure {
-    /// The exit code this failure calls for.
-    pub fn exit_code(&self) -> Exit {
-        self.exit
-    }
 }

@@ -86,7 +86,6 @@ struct GetResult {
     checkpoint: u64,
     part: String,
     key: JsonBytes,
-    found: bool,
     value: Option<JsonBytes>,
     #[serde(skip)]
     shown: String,
@@ -118,7 +117,6 @@ pub fn get(source: &StateSource, key: &str, hex: bool) -> Result<Outcome, Failur
         checkpoint: opened.checkpoint,
         part: opened.part.clone(),
         key: JsonBytes::of(&key),
-        found: true,
         value: Some(JsonBytes::of(value)),
         shown: show(value),
     };

@@ -129,16 +129,33 @@ fn entry_line(position: u64, entry: &WalEntryRef<'_>) -> String {
     format!("{position:>12}  {kind:<10}  {detail}")
 }
 
+/// What ended the dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum EndKind {
+    /// The clean end of the log.
+    CleanEnd,
+    /// A torn tail (what a crash leaves).
+    TornTail,
+    /// Corruption.
+    Corruption,
+    /// `--limit` entries were dumped.
+    Limit,
+    /// Reading failed (an I/O error).
+    Error,
+}
+
 /// How the dump ended.
 #[derive(Debug, Serialize)]
 struct DumpEnd {
-    /// "clean_end", "torn_tail", "corruption" or "limit".
-    end: &'static str,
+    end: EndKind,
     /// Where reading stopped: the next position to read (limit, clean end), or
     /// the end of the valid prefix (damage).
     position: u64,
     entries: u64,
     problem: Option<Problem>,
+    #[serde(skip)]
+    exit: Exit,
 }
 
 /// `wal dump WAL [--from POS] [--limit N]`. Prints as it reads; exit 1 when
@@ -177,13 +194,28 @@ pub fn dump(
     let end = loop {
         if limit.is_some_and(|n| entries >= n) {
             break DumpEnd {
-                end: "limit",
+                exit: Exit::Ok,
+                end: EndKind::Limit,
                 position: reader.position(),
                 entries,
                 problem: None,
             };
         }
-        match reader.read_next_ref()? {
+        let next = match reader.read_next_ref() {
+            Ok(next) => next,
+            Err(e) => {
+                // Ends the document like damage does, so --json output stays one
+                // valid document.
+                break DumpEnd {
+                    end: EndKind::Error,
+                    position: reader.position(),
+                    entries,
+                    problem: Some(Problem::of(&e)),
+                    exit: Failure::of(&e).exit_code(),
+                };
+            }
+        };
+        match next {
             WalReadRef::Entry { position, entry } => {
                 if json {
                     let sep = if entries == 0 { "" } else { "," };
@@ -198,25 +230,33 @@ pub fn dump(
                     bar.set(position.saturating_sub(start));
                 }
             }
-            other => {
-                let result = match other {
-                    WalReadRef::End(result) => result,
-                    _ => WalReadResult::Eof,
-                };
+            WalReadRef::End(result) => {
                 let (end, position) = match result {
-                    WalReadResult::Eof => ("clean_end", reader.position()),
-                    WalReadResult::TornWrite { position, .. } => ("torn_tail", position),
+                    WalReadResult::Eof => (EndKind::CleanEnd, reader.position()),
+                    WalReadResult::TornWrite { position, .. } => (EndKind::TornTail, position),
                     WalReadResult::ChecksumMismatch { position, .. }
-                    | WalReadResult::Corrupted { position, .. } => ("corruption", position),
-                    _ => ("corruption", reader.position()),
+                    | WalReadResult::Corrupted { position, .. } => (EndKind::Corruption, position),
+                    _ => (EndKind::Corruption, reader.position()),
                 };
                 let problem = reader.damage_error().as_ref().map(Problem::of);
+                let exit = if end == EndKind::CleanEnd {
+                    Exit::Ok
+                } else {
+                    Exit::Damage
+                };
                 break DumpEnd {
                     end,
                     position,
                     entries,
                     problem,
+                    exit,
                 };
+            }
+            other => {
+                return Err(Failure::message(
+                    format!("unexpected read result {other:?}"),
+                    Exit::Failed,
+                ))
             }
         }
     };
@@ -229,16 +269,17 @@ pub fn dump(
         ))?;
     } else {
         let text = match end.end {
-            "clean_end" => format!("end: clean end of the log at position {}", end.position),
-            "limit" => format!(
+            EndKind::CleanEnd => format!("end: clean end of the log at position {}", end.position),
+            EndKind::Limit => format!(
                 "end: stopped after {} entries; continue with --from {}",
                 end.entries, end.position
             ),
-            "torn_tail" => format!(
+            EndKind::Error => format!("end: reading failed at position {}", end.position),
+            EndKind::TornTail => format!(
                 "end: torn tail at position {} (what a crash leaves; recovery cuts it)",
                 end.position
             ),
-            _ => format!("end: corruption at position {}", end.position),
+            EndKind::Corruption => format!("end: corruption at position {}", end.position),
         };
         w(writeln!(out, "{text}"))?;
         if let Some(p) = &end.problem {
@@ -247,10 +288,7 @@ pub fn dump(
         w(writeln!(out, "{} entries", end.entries))?;
     }
     w(out.flush())?;
-    Ok(match end.end {
-        "clean_end" | "limit" => Exit::Ok,
-        _ => Exit::Damage,
-    })
+    Ok(end.exit)
 }
 
 /// What `wal repair` did or would do.
