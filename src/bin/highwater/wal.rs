@@ -16,7 +16,7 @@ use highwater::{
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 /// The library's recovery mode for a command-line mode.
@@ -175,7 +175,13 @@ pub fn dump(
     };
     let total = wal_size_with(storage.as_ref(), dir)?;
     let mut reader = WalReader::open_with(storage, dir, start, max_record_size)?;
-    let bar = Progress::bytes(progress, total, "reading log");
+    // Lines printed to a terminal would tear a bar drawn on the same
+    // terminal: draw it only when the dump goes to a file or a pipe.
+    let bar = Progress::bytes(
+        progress && !io::stdout().is_terminal(),
+        total,
+        "reading log",
+    );
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let w = |r: io::Result<()>| {
