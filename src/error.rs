@@ -103,7 +103,7 @@ pub enum Error {
     },
 
     /// A read was asked to start at a position that is not the start of a record.
-    #[error("position {position} is not a record boundary in {path} (nearest boundaries: {before} and {after:?})")]
+    #[error("position {position} is not a record boundary in {path} (nearest boundaries: {before}{})", after.map(|a| format!(" and {a}")).unwrap_or_default())]
     NotARecordBoundary {
         /// The requested position.
         position: u64,

@@ -304,8 +304,104 @@ fn view_iter_from_and_prefix_match_the_merged_state() {
     }
 }
 
+/// The damage a dry-run scenario inflicts on the log after the job ran.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// 11 garbage bytes after the newest segment's last record.
+    TornTail,
+    /// A flipped byte in a record of a sealed segment after the checkpoint.
+    SealedCorruption,
+}
+
+/// Runs a job (checkpoint after 20 commits, 200 more, an uncommitted tail) on
+/// 4 KiB segments, damages it, and checks that a dry run returns what
+/// recovery then returns, and that the dry run wrote nothing.
+fn dry_run_matches_recovery(damage: Damage, mode: WalRecoveryMode) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let wal_dir = tmp.path().join("wal");
+    let wal = WriteAheadLog::open(
+        &wal_dir,
+        WalOptions::new()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_segment_size(4096),
+    )
+    .unwrap();
+    write_pairs(&wal, 20);
+    let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let snapshot = StateSnapshot::new(vec![(b"a".to_vec(), b"b".to_vec())]);
+    let checkpoint_position = wal.position();
+    manager
+        .create_checkpoint(
+            CheckpointRequest::new(checkpoint_position)
+                .with_part("state", PartInput::Snapshot(&snapshot)),
+        )
+        .unwrap();
+    write_pairs(&wal, 200);
+    wal.append(&put("tail", "never committed")).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let segs = segments(&wal_dir);
+    match damage {
+        Damage::TornTail => {
+            let newest = segs.last().unwrap();
+            patch(newest, file_len(newest), &[0xEE; 11]);
+        }
+        Damage::SealedCorruption => {
+            // The sealed segment after the one holding the checkpoint.
+            let name =
+                |p: &PathBuf| -> u64 { p.file_stem().unwrap().to_str().unwrap().parse().unwrap() };
+            let seg = segs.iter().find(|p| name(p) > checkpoint_position).unwrap();
+            assert_ne!(seg, segs.last().unwrap(), "needs a sealed segment");
+            patch(seg, SEGMENT_HEADER_LEN + 200, &[0xEE]);
+        }
+    }
+
+    let config = |dry: bool| {
+        RecoveryConfig::new(&ckpt, &wal_dir)
+            .with_dry_run(dry)
+            .with_wal_recovery_mode(mode)
+            .with_collect_state_changes(true)
+    };
+    let before = image(tmp.path());
+    let planned = RecoveryManager::new(config(true)).recover().unwrap();
+    assert_eq!(image(tmp.path()), before, "a dry run changed files");
+    assert!(
+        planned.report.wal_repair.is_some(),
+        "{damage:?}: no cut planned"
+    );
+    assert_eq!(planned.report.uncommitted_bytes_cut, 0);
+
+    let done = RecoveryManager::new(config(false)).recover().unwrap();
+    let r = (&planned.report, &done.report);
+    assert_eq!(planned.checkpoint_id, done.checkpoint_id);
+    assert_eq!(planned.wal_position, done.wal_position, "{damage:?}");
+    assert_eq!(planned.wal_entries_replayed, done.wal_entries_replayed);
+    assert_eq!(planned.source_offsets, done.source_offsets);
+    assert_eq!(planned.watermark, done.watermark);
+    assert_eq!(planned.state_changes, done.state_changes);
+    assert_eq!(r.0.wal_repair, r.1.wal_repair);
+    assert_eq!(
+        r.0.uncommitted_entries, r.1.uncommitted_entries,
+        "{damage:?}"
+    );
+    assert_eq!(
+        r.0.uncommitted_position, r.1.uncommitted_position,
+        "{damage:?}"
+    );
+    assert_eq!(r.0.stopped_at_damage, r.1.stopped_at_damage, "{damage:?}");
+    assert_eq!(r.0.torn_tail, r.1.torn_tail, "{damage:?}");
+}
+
 #[test]
 fn dry_run_recovery_returns_what_recovery_returns_and_writes_nothing() {
+    dry_run_matches_recovery(Damage::TornTail, WalRecoveryMode::TolerateTornTail);
+    dry_run_matches_recovery(Damage::TornTail, WalRecoveryMode::PointInTime);
+    dry_run_matches_recovery(Damage::SealedCorruption, WalRecoveryMode::PointInTime);
+}
+
+#[test]
+fn dry_run_refuses_damage_below_the_checkpoint_with_recoverys_error() {
     let tmp = tempfile::tempdir().unwrap();
     let ckpt = tmp.path().join("ckpt");
     let wal_dir = tmp.path().join("wal");
@@ -319,35 +415,16 @@ fn dry_run_recovery_returns_what_recovery_returns_and_writes_nothing() {
                 .with_part("state", PartInput::Snapshot(&snapshot)),
         )
         .unwrap();
-    write_pairs(&wal, 5);
-    wal.append(&put("tail", "never committed")).unwrap();
-    wal.sync().unwrap();
     drop(wal);
-    let newest = segments(&wal_dir).pop().unwrap();
-    patch(&newest, file_len(&newest), &[0xEE; 11]);
-
-    let config = RecoveryConfig::new(&ckpt, &wal_dir)
-        .with_dry_run(true)
-        .with_collect_state_changes(true);
+    patch(&segments(&wal_dir)[0], SEGMENT_HEADER_LEN + 3, &[0xEE]);
+    let config = |dry: bool| {
+        RecoveryConfig::new(&ckpt, &wal_dir)
+            .with_dry_run(dry)
+            .with_wal_recovery_mode(WalRecoveryMode::PointInTime)
+    };
     let before = image(tmp.path());
-    let planned = RecoveryManager::new(config).recover().unwrap();
-    assert_eq!(image(tmp.path()), before, "a dry run changed files");
-    let repair = planned.report.wal_repair.as_ref().expect("a planned cut");
-    assert_eq!(repair.bytes_cut, 11);
-    assert_eq!(planned.report.uncommitted_entries, 1);
-    assert_eq!(planned.report.uncommitted_bytes_cut, 0);
-
-    let done = RecoveryManager::recover_with_changes(&ckpt, &wal_dir).unwrap();
-    assert_eq!(planned.checkpoint_id, done.checkpoint_id);
-    assert_eq!(planned.wal_position, done.wal_position);
-    assert_eq!(planned.wal_entries_replayed, done.wal_entries_replayed);
-    assert_eq!(planned.source_offsets, done.source_offsets);
-    assert_eq!(planned.watermark, done.watermark);
-    assert_eq!(planned.state_changes, done.state_changes);
-    assert_eq!(planned.report.wal_repair, done.report.wal_repair);
-    assert_eq!(
-        planned.report.uncommitted_position,
-        done.report.uncommitted_position
-    );
-    assert!(done.report.uncommitted_bytes_cut > 0);
+    let planned = RecoveryManager::new(config(true)).recover().unwrap_err();
+    assert_eq!(image(tmp.path()), before);
+    let done = RecoveryManager::new(config(false)).recover().unwrap_err();
+    assert_eq!(planned.to_string(), done.to_string());
 }

@@ -9,7 +9,7 @@ use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::replay_sink::{CollectChanges, DiscardChanges, ReplaySink};
 use super::report::{RecoveryReport, TornTail};
 use crate::error::{Error, IoContext, Result};
-use crate::wal::{sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
+use crate::wal::{planned_repair, sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
 use std::path::Path;
 use std::time::Instant;
 
@@ -135,20 +135,18 @@ impl RecoveryManager {
 
         // 2. Repair the log's tail (or, read-only, make what is there durable).
         let phase = Instant::now();
+        // A dry run reads the log as if its planned cut were made.
+        let mut log_end = None;
         let wal = if !log_exists {
             None
         } else if cfg.dry_run {
-            let planned = WriteAheadLog::plan_repair(&cfg.wal_path, &wal_options(cfg))?;
-            if planned.cut_anything() {
+            let (planned, damage) =
+                planned_repair(storage.as_ref(), &cfg.wal_path, &wal_options(cfg))?;
+            if let Some(damage) = damage {
                 if planned.position < base.wal_position {
-                    let damage = Error::WalCorrupted {
-                        path: planned.segment.clone().unwrap_or_default(),
-                        offset: planned.offset,
-                        position: planned.position,
-                        reason: planned.reason.clone(),
-                    };
                     return Err(cut_below_checkpoint(cfg, &base, planned.position, damage));
                 }
+                log_end = Some(planned.position);
                 report.wal_repair = Some(planned);
             }
             None
@@ -181,6 +179,7 @@ impl RecoveryManager {
                 from: base.wal_position,
                 max_entries: cfg.max_wal_entries,
                 target: cfg.target_position,
+                log_end,
                 transactions: cfg.transaction_mode,
                 mode: cfg.wal_recovery_mode,
                 buffer_bytes: cfg.transaction_buffer_bytes,

@@ -32,6 +32,9 @@ pub(crate) struct ReplayRequest<'a> {
     pub max_entries: u64,
     /// Entries at or after this position are not replayed.
     pub target: Option<u64>,
+    /// The log is read as if it ended here: a dry run's planned repair cut,
+    /// which real recovery would have made before replaying.
+    pub log_end: Option<u64>,
     pub transactions: TransactionMode,
     pub mode: WalRecoveryMode,
     pub buffer_bytes: usize,
@@ -117,6 +120,10 @@ pub(crate) fn replay(
     let mut pending = Pending::default();
     let plain = req.transactions == TransactionMode::NoTransactions;
     loop {
+        if req.log_end.is_some_and(|end| reader.position() >= end) {
+            out.end = ReplayEnd::Eof;
+            break;
+        }
         // `at`: the entry's own start (sync markers skipped before it excluded).
         let (at, entry) = match reader.read_next_ref()? {
             WalReadRef::Entry { position, entry } => (position, entry),

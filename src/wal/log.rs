@@ -360,8 +360,7 @@ impl WriteAheadLog {
     /// does not tolerate, [`Error::UnsupportedVersion`], [`Error::InvalidArgument`]
     /// for unusable options, and I/O errors.
     pub fn plan_repair(path: impl AsRef<Path>, options: &WalOptions) -> Result<RepairReport> {
-        options.validate()?;
-        planned_repair(options.storage.as_ref(), path.as_ref(), options)
+        Ok(planned_repair(options.storage.as_ref(), path.as_ref(), options)?.0)
     }
 
     /// Removes every record at or after `position`, durably, so that the log ends
@@ -684,15 +683,23 @@ fn open_writer(
 }
 
 /// What [`WriteAheadLog::plan_repair`] reports: the cut `repair` would make,
-/// with the bytes it would remove, computed without writing.
-fn planned_repair(storage: &dyn Storage, dir: &Path, options: &WalOptions) -> Result<RepairReport> {
+/// with the bytes it would remove, computed without writing; and the typed
+/// error describing the damage it would cut, if any.
+pub(crate) fn planned_repair(
+    storage: &dyn Storage,
+    dir: &Path,
+    options: &WalOptions,
+) -> Result<(RepairReport, Option<Error>)> {
+    options.validate()?;
     let mode = options.recovery_mode;
     let segments = list_segments(storage, dir)?;
     if segments.is_empty() {
-        return Ok(RepairReport::nothing(mode, 0));
+        return Ok((RepairReport::nothing(mode, 0), None));
     }
     match find_end(storage, &segments, options)? {
-        LogEnd::Clean { next_position, .. } => Ok(RepairReport::nothing(mode, next_position)),
+        LogEnd::Clean { next_position, .. } => {
+            Ok((RepairReport::nothing(mode, next_position), None))
+        }
         LogEnd::Damaged {
             index,
             damage,
@@ -711,7 +718,8 @@ fn planned_repair(storage: &dyn Storage, dir: &Path, options: &WalOptions) -> Re
             for later in &cut.later_segments {
                 bytes_cut += storage.file_size(later).ctx("stat", later)?;
             }
-            Ok(RepairReport::of_cut(mode, &cut, bytes_cut))
+            let damage = cut.damage.to_error();
+            Ok((RepairReport::of_cut(mode, &cut, bytes_cut), Some(damage)))
         }
     }
 }

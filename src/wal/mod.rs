@@ -27,6 +27,7 @@ mod verify;
 
 pub use entry::{DecodeError, WalEntry, WalEntryRef};
 pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+pub(crate) use log::planned_repair;
 pub use log::{WalStats, WriteAheadLog};
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
