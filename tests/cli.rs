@@ -194,9 +194,13 @@ fn verify_passes_an_intact_job_and_fails_each_kind_of_damage() {
         out.contains("CHAIN BROKEN") && out.contains("DAMAGED"),
         "{out}"
     );
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("checkpoint 1:"))
+        .unwrap();
     assert!(
-        out.contains(&format!("{} at offset", part.display())),
-        "{out}"
+        line.contains(&part.display().to_string()) && line.contains("at offset"),
+        "{line}"
     );
 }
 
@@ -352,6 +356,8 @@ fn wal_repair_refuses_corruption_unless_point_in_time_is_asked_for() {
     assert_eq!(doc["offset"], HEADER);
     assert_eq!(std::fs::read(&segment).unwrap(), before);
 
+    // With no checkpoint to protect, point in time would cut at the damage.
+    let no_checkpoints = tempfile::tempdir().unwrap();
     let (doc, code) = run_json(&[
         &"wal",
         &"repair",
@@ -359,6 +365,8 @@ fn wal_repair_refuses_corruption_unless_point_in_time_is_asked_for() {
         &"--dry-run",
         &"--mode",
         &"point-in-time",
+        &"--checkpoints",
+        &no_checkpoints.path(),
     ]);
     assert_eq!(code, 0, "{doc}");
     assert_eq!(doc["torn_tail"], false);
@@ -367,8 +375,61 @@ fn wal_repair_refuses_corruption_unless_point_in_time_is_asked_for() {
 
     let (_, err, code) = run(&[&"wal", &"repair", &f.ckpt.join("nope")]);
     assert_eq!(code, 3);
-    assert!(err.contains("no write-ahead log directory"), "{err}");
+    assert!(err.contains("no write-ahead log at"), "{err}");
     assert!(!f.ckpt.join("nope").exists(), "repair created a directory");
+    // A directory that is not a log (here: the checkpoint directory) is not
+    // turned into one.
+    let before = std::fs::read_dir(&f.ckpt).unwrap().count();
+    let (_, err, code) = run(&[&"wal", &"repair", &f.ckpt]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("holds no segment files"), "{err}");
+    assert_eq!(std::fs::read_dir(&f.ckpt).unwrap().count(), before);
+}
+
+#[test]
+fn point_in_time_repair_needs_the_checkpoints_and_never_cuts_below_them() {
+    let f = fixture();
+    let segment = segments(&f.wal).pop().unwrap();
+    // Damage in the first transaction, below both checkpoints.
+    flip_byte(&segment, HEADER + 30);
+    let before = std::fs::read(&segment).unwrap();
+    let pit: [&dyn AsRef<std::ffi::OsStr>; 5] =
+        [&"wal", &"repair", &f.wal, &"--mode", &"point-in-time"];
+    let (_, err, code) = run(&pit);
+    assert_eq!(code, 2, "--checkpoints is required: {err}");
+    let mut args = pit.to_vec();
+    args.extend_from_slice(&[&"--checkpoints", &f.ckpt]);
+    let (doc, code) = run_json(&args);
+    assert_eq!(code, 1, "{doc}");
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("checkpoint 2 needs it"),
+        "{doc}"
+    );
+    assert_eq!(
+        std::fs::read(&segment).unwrap(),
+        before,
+        "cut below a checkpoint"
+    );
+}
+
+#[test]
+fn wal_repair_of_a_clean_log_changes_nothing() {
+    let f = fixture();
+    let before: Vec<Vec<u8>> = segments(&f.wal)
+        .iter()
+        .map(|s| std::fs::read(s).unwrap())
+        .collect();
+    let (out, _, code) = run(&[&"wal", &"repair", &f.wal]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to repair"), "{out}");
+    let after: Vec<Vec<u8>> = segments(&f.wal)
+        .iter()
+        .map(|s| std::fs::read(s).unwrap())
+        .collect();
+    assert_eq!(before, after);
 }
 
 #[test]
@@ -421,6 +482,9 @@ fn state_get_of_a_damaged_part_is_a_typed_error_not_a_panic() {
     assert_eq!(code, 1, "{doc}");
     assert_eq!(doc["kind"], "damage");
     assert_eq!(doc["file"], part.display().to_string());
+    let (_, err, code) = run(&[&"state", &"get", &f.ckpt, &"user:2", &"--checkpoint", &"2"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("part-state.hwstate"), "{err}");
     // The default checkpoint is then the older one, which still reads.
     let (out, _, code) = run(&[&"state", &"get", &f.ckpt, &"user:1"]);
     assert_eq!((out.as_str(), code), ("alice\n", 0));
@@ -478,6 +542,7 @@ fn recover_dry_run_names_rejected_checkpoints_and_refuses_corruption() {
 fn missing_and_garbage_inputs_give_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("none");
+    std::fs::create_dir(&empty).unwrap();
     let (out, _, code) = run(&[&"checkpoints", &"ls", &empty]);
     assert_eq!(code, 0);
     assert!(out.contains("no checkpoints"), "{out}");
@@ -502,7 +567,7 @@ fn missing_and_garbage_inputs_give_clear_errors() {
     let (_, err, code) = run(&[&"checkpoints", &"show", &f.ckpt, &"2"]);
     assert_eq!(code, 1, "{err}");
 
-    // A segment of an unknown format version.
+    // A segment whose header is garbage.
     let segment = segments(&f.wal).pop().unwrap();
     let mut file = OpenOptions::new().write(true).open(&segment).unwrap();
     file.seek(SeekFrom::Start(0)).unwrap();
@@ -515,10 +580,73 @@ fn missing_and_garbage_inputs_give_clear_errors() {
 }
 
 #[test]
-fn bad_usage_exits_2() {
+fn bad_usage_exits_2_and_is_json_with_json() {
     let (_, err, code) = run(&[&"wal", &"dump"]);
     assert_eq!(code, 2);
     assert!(err.contains("Usage"), "{err}");
-    let (_, err, code) = run(&[&"state", &"get", &"x", &"--hex", &"zz"]);
-    assert_eq!(code, 4, "{err}");
+    let (doc, code) = run_json(&[&"wal", &"dump"]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["kind"], "usage");
+    let f = fixture();
+    for bad in ["zz", "aé0", "+a+b", "abc"] {
+        let (_, err, code) = run(&[&"state", &"get", &f.ckpt, &"--hex", &bad]);
+        assert_eq!(code, 4, "{bad}: {err}");
+        assert!(err.contains("hex digits"), "{err}");
+    }
+}
+
+#[test]
+fn a_path_that_does_not_exist_is_not_found_never_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("typo");
+    let root = tmp.path().to_path_buf();
+    let cases: [Vec<&dyn AsRef<std::ffi::OsStr>>; 5] = [
+        vec![&"verify", &typo],
+        vec![&"verify", &root, &"--wal", &typo],
+        vec![&"wal", &"dump", &typo],
+        vec![&"recover", &root, &typo, &"--dry-run"],
+        vec![&"checkpoints", &"ls", &typo],
+    ];
+    for args in cases {
+        let (out, err, code) = run(&args);
+        assert_eq!(code, 3, "{out}{err}");
+        assert!(err.contains("typo"), "{err}");
+    }
+    assert!(!typo.exists());
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::process::Stdio;
+    let f = fixture();
+    for args in [["wal", "dump"], ["state", "dump"]] {
+        let dir = if args[0] == "wal" { &f.wal } else { &f.ckpt };
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("highwater"))
+            .arg("--json")
+            .args(args)
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            matches!(out.status.code(), Some(0 | 4)),
+            "{:?}: {err}",
+            out.status
+        );
+    }
+}
+
+#[test]
+fn names_from_disk_cannot_drive_the_terminal() {
+    let f = fixture();
+    std::fs::create_dir(f.ckpt.join(".tmp-\u{1b}[2J\u{1b}[31mevil")).unwrap();
+    let (out, _, code) = run(&[&"checkpoints", &"ls", &f.ckpt]);
+    assert_eq!(code, 0);
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(out.contains("\\u{1b}[2J"), "{out}");
 }

@@ -112,6 +112,29 @@ fn plan_repair_predicts_repair_exactly_and_writes_nothing() {
 }
 
 #[test]
+fn plan_repair_predicts_a_rewritten_header_and_refuses_in_absolute_consistency() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("wal");
+    small_segment_log(&dir, 300);
+    let newest = segments(&dir).pop().unwrap();
+    // Keep only part of the newest segment's header: a torn creation.
+    common::set_file_len(&newest, SEGMENT_HEADER_LEN - 5);
+    let strict = WalOptions::new().with_recovery_mode(WalRecoveryMode::AbsoluteConsistency);
+    let refused = WriteAheadLog::plan_repair(&dir, &strict).unwrap_err();
+    assert!(refused.is_corruption(), "{refused}");
+    let options = WalOptions::new().with_sync_policy(SyncPolicy::Manual);
+    let before = image(&dir);
+    let planned = WriteAheadLog::plan_repair(&dir, &options).unwrap();
+    assert_eq!(image(&dir), before);
+    assert_eq!(
+        (planned.offset, planned.bytes_cut),
+        (0, SEGMENT_HEADER_LEN - 5)
+    );
+    let wal = WriteAheadLog::open(&dir, options).unwrap();
+    assert_eq!(wal.repair().unwrap(), planned);
+}
+
+#[test]
 fn plan_repair_refuses_what_open_refuses_and_handles_a_missing_log() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("wal");
@@ -209,7 +232,7 @@ fn checkpoints(dir: &Path) -> (StateSnapshot, StateDelta) {
 }
 
 #[test]
-fn verify_all_lists_every_damaged_part_and_decides_chains_once() {
+fn verify_all_lists_every_damaged_part_and_agrees_with_find_latest() {
     let tmp = tempfile::tempdir().unwrap();
     checkpoints(tmp.path());
     let store = CheckpointStore::new(tmp.path());

@@ -35,7 +35,7 @@ pub use options::{
 pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use repair::RepairReport;
 pub use scan::{Damage, DamageClass, Problem};
-pub use segment::segment_file_name;
+pub use segment::{parse_segment_name, segment_file_name};
 pub use verify::{verify_log, LogVerification, SegmentVerification};
 
 use crate::error::Result;

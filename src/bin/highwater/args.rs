@@ -111,6 +111,11 @@ pub struct RepairArgs {
     /// Which damage may be cut.
     #[arg(long, value_enum, default_value_t = Mode::TolerateTornTail)]
     pub mode: Mode,
+    /// The job's checkpoint directory: a cut below the log position of the
+    /// checkpoint recovery would use is refused (it would make the job
+    /// unrecoverable). Required with `--mode point-in-time`.
+    #[arg(long, value_name = "DIR", required_if_eq("mode", "point-in-time"))]
+    pub checkpoints: Option<PathBuf>,
     /// The log's maximum record size, if it was opened with a non-default one.
     #[arg(long, value_name = "BYTES")]
     pub max_record_size: Option<u32>,

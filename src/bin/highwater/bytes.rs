@@ -2,10 +2,13 @@
 //! command line.
 //!
 //! Rule (docs/CLI.md, "Keys and values"): bytes that are valid UTF-8 without
-//! control characters print as they are; anything else prints as `0x` and hex
-//! digits. Printable text that could be mistaken for that — empty, starting
-//! with `0x` or `"`, or with leading or trailing whitespace — prints quoted, in
-//! JSON string syntax. So every output maps back to exactly one byte string.
+//! invisible characters (controls, format characters such as bidi overrides
+//! and zero-width spaces, line and paragraph separators) print as they are;
+//! anything else prints as `0x` and hex digits. Printable text that could be
+//! mistaken for something else — empty, starting with `0x` or `"`, with
+//! leading, trailing or repeated spaces, or holding `…` — prints quoted, in
+//! JSON string syntax. So every output maps back to exactly one byte string,
+//! and two columns separated by two spaces cannot run into each other.
 
 use serde::Serialize;
 use std::fmt::Write;
@@ -42,18 +45,54 @@ pub fn show_text(text: &str) -> String {
     show(text.as_bytes())
 }
 
-/// The text, when `bytes` are valid UTF-8 without control characters.
+/// A path by the same rule (its bytes, as the operating system holds them).
+pub fn show_path(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    show(path.as_os_str().as_bytes())
+}
+
+/// A message for a terminal: every invisible character (see [`invisible`])
+/// replaced by its `\u{..}` escape, everything else as it is. For messages
+/// that embed file names, which [`show`] cannot take apart.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if invisible(c) {
+            write!(out, "\\u{{{:x}}}", c as u32).expect("writing to a String cannot fail");
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The text, when `bytes` are valid UTF-8 without invisible characters.
 fn printable(bytes: &[u8]) -> Option<&str> {
     let text = std::str::from_utf8(bytes).ok()?;
-    (!text.chars().any(char::is_control)).then_some(text)
+    (!text.chars().any(invisible)).then_some(text)
+}
+
+/// Characters that do not show as themselves on a terminal: controls (Cc),
+/// the format characters (Cf) that reorder or hide text, the line and
+/// paragraph separators (Zl, Zp), and whitespace other than the plain space.
+fn invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(c,
+            '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}')
 }
 
 fn needs_quotes(text: &str) -> bool {
     text.is_empty()
         || text.starts_with("0x")
         || text.starts_with('"')
-        || text.starts_with(char::is_whitespace)
-        || text.ends_with(char::is_whitespace)
+        || text.starts_with(' ')
+        || text.ends_with(' ')
+        || text.contains("  ")
+        || text.contains('…')
 }
 
 /// Lower-case hex digits of `bytes`.
@@ -68,6 +107,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses hex digits (an optional `0x` prefix, even length).
 pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{text:?} is not hex digits"));
+    }
     if !digits.len().is_multiple_of(2) {
         return Err(format!("{text:?} has an odd number of hex digits"));
     }
@@ -119,7 +161,19 @@ mod tests {
     }
 
     #[test]
+    fn invisible_characters_are_hex() {
+        assert_eq!(show("a\u{202e}b".as_bytes()), "0x61e280ae62");
+        assert_eq!(show("a\u{200b}".as_bytes()), "0x61e2808b");
+        assert_eq!(show("a\u{2028}b".as_bytes()), "0x61e280a862");
+        assert_eq!(show(b"a\tb"), "0x610962");
+        assert_eq!(sanitize("x\u{1b}[2J\u{202e}y"), "x\\u{1b}[2J\\u{202e}y");
+    }
+
+    #[test]
     fn lookalikes_are_quoted() {
+        assert_eq!(show(b"a  b"), "\"a  b\"");
+        assert_eq!(show("x… (+3 bytes)".as_bytes()), "\"x… (+3 bytes)\"");
+        assert_eq!(show(b"a b"), "a b");
         assert_eq!(show(b""), "\"\"");
         assert_eq!(show(b"0xff"), "\"0xff\"");
         assert_eq!(show(b" padded"), "\" padded\"");
@@ -140,5 +194,7 @@ mod tests {
         assert_eq!(parse_hex(&hex(b"key")).unwrap(), b"key");
         assert!(parse_hex("abc").is_err());
         assert!(parse_hex("zz").is_err());
+        assert!(parse_hex("aé0").is_err());
+        assert!(parse_hex("+a+b").is_err());
     }
 }

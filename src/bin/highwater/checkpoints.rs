@@ -152,7 +152,7 @@ impl Human for CheckpointTable {
         }
         for c in self.checkpoints.iter().filter(|c| !c.restorable) {
             for p in &c.problems {
-                writeln!(out, "checkpoint {}: {}: {}", c.id, p.location(), p.message)?;
+                writeln!(out, "checkpoint {}: {}", c.id, p.message)?;
             }
             if c.problems.is_empty() {
                 let reason = c.unrestorable.as_deref().unwrap_or("");
@@ -261,7 +261,7 @@ impl Human for CheckpointDetail {
         t.row(vec!["  restorable".into(), yes(self.restorable).into()]);
         t.write(out)?;
         for p in &self.problems {
-            writeln!(out, "  problem: {}: {}", p.location(), p.message)?;
+            writeln!(out, "  problem: {}", p.message)?;
         }
         writeln!(out, "sources")?;
         let mut names: Vec<&String> = m

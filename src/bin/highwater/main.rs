@@ -12,6 +12,7 @@ mod args;
 mod bytes;
 mod checkpoints;
 mod output;
+mod paths;
 mod progress;
 mod recover;
 mod state;
@@ -26,17 +27,18 @@ use output::{Exit, Failure, Outcome};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let progress = !cli.no_progress;
     let max = |m: Option<u32>| m.unwrap_or(DEFAULT_MAX_RECORD_SIZE);
     let printed = |outcome: Result<Outcome, Failure>| -> Result<Exit, Failure> {
         let outcome = outcome?;
-        outcome
-            .print(cli.json)
-            .map_err(|e| Failure::message(format!("writing the output: {e}"), Exit::Failed))?;
+        outcome.print(cli.json).map_err(|e| Failure::output(&e))?;
         Ok(outcome.exit)
     };
-    let result = match &cli.command {
+    let result = check_paths(&cli.command).and_then(|()| match &cli.command {
         Command::Checkpoints(CheckpointsCommand::Ls { dir }) => {
             printed(checkpoints::ls(dir, progress))
         }
@@ -57,20 +59,62 @@ fn main() -> ExitCode {
             cli.json,
             progress,
         ),
-        Command::Wal(WalCommand::Repair(a)) => printed(wal::repair(
-            &a.wal,
-            a.dry_run,
-            a.mode,
-            max(a.max_record_size),
-        )),
+        Command::Wal(WalCommand::Repair(a)) => printed(wal::repair(a, max(a.max_record_size))),
         Command::State(StateCommand::Get(a)) => printed(state::get(&a.source, &a.key, a.hex)),
         Command::State(StateCommand::Dump(a)) => {
             state::dump(&a.source, a.prefix.as_deref(), a.hex, a.limit, cli.json)
         }
         Command::Recover(a) => printed(recover::run(a, max(a.max_record_size))),
-    };
+    });
     match result {
         Ok(exit) => exit.into(),
         Err(failure) => failure.report(cli.json).into(),
     }
+}
+
+/// Every directory a command reads must exist (docs/CLI.md, exit code 3): the
+/// library reads a missing directory as empty, which would make a typo pass.
+fn check_paths(command: &Command) -> Result<(), Failure> {
+    let optional = |dir: Option<&std::path::Path>,
+                    check: fn(&std::path::Path) -> Result<(), Failure>| {
+        dir.map_or(Ok(()), check)
+    };
+    match command {
+        Command::Checkpoints(CheckpointsCommand::Ls { dir })
+        | Command::Checkpoints(CheckpointsCommand::Show { dir, .. }) => paths::checkpoint_dir(dir),
+        Command::Verify(a) => {
+            paths::checkpoint_dir(&a.dir)?;
+            optional(a.wal.as_deref(), paths::wal_dir)
+        }
+        Command::Wal(WalCommand::Dump(a)) => paths::wal_dir(&a.wal),
+        Command::Wal(WalCommand::Repair(a)) => {
+            paths::wal_dir(&a.wal)?;
+            optional(a.checkpoints.as_deref(), paths::checkpoint_dir)
+        }
+        Command::State(StateCommand::Get(a)) => paths::checkpoint_dir(&a.source.dir),
+        Command::State(StateCommand::Dump(a)) => paths::checkpoint_dir(&a.source.dir),
+        Command::Recover(a) => {
+            paths::checkpoint_dir(&a.dir)?;
+            paths::wal_dir(&a.wal)
+        }
+    }
+}
+
+/// A command line clap refused: its help and version requests print as usual;
+/// with `--json` anywhere on the line, the error is a JSON document on stdout.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if informational || !std::env::args().any(|a| a == "--json") {
+        e.exit();
+    }
+    let message = e.render().to_string();
+    Failure::message(message.trim().to_string(), Exit::Usage)
+        .report(true)
+        .into()
 }

@@ -4,6 +4,7 @@
 //! Every command builds a report value that is both `Serialize` (for `--json`)
 //! and [`Human`] (for tables), so the two outputs always say the same thing.
 
+use crate::bytes::sanitize;
 use serde::Serialize;
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ pub enum Exit {
     Ok = 0,
     /// Damage was found (or the action is refused because of damage).
     Damage = 1,
+    /// The command line is wrong.
+    Usage = 2,
     /// The key, checkpoint or part asked for does not exist.
     NotFound = 3,
     /// Anything else: I/O errors, a locked log, bad arguments found late.
@@ -67,7 +70,13 @@ impl Outcome {
             serde_json::to_writer_pretty(&mut out, &self.json)?;
             writeln!(out)?;
         } else {
-            self.text.human(&mut out)?;
+            // Messages embed file names from disk: nothing in them may reach the
+            // terminal as a control or format character.
+            let mut text = Vec::new();
+            self.text.human(&mut text)?;
+            for line in String::from_utf8_lossy(&text).lines() {
+                writeln!(out, "{}", sanitize(line))?;
+            }
         }
         out.flush()
     }
@@ -82,10 +91,14 @@ pub struct Failure {
     pub file: Option<String>,
     /// The byte offset in that file.
     pub offset: Option<u64>,
-    /// The exit code's meaning: "damage", "not_found" or "failed".
+    /// The exit code's meaning: "damage", "usage", "not_found" or "failed".
     pub kind: &'static str,
     #[serde(skip)]
     exit: Exit,
+    #[serde(skip)]
+    stderr_only: bool,
+    #[serde(skip)]
+    quiet: bool,
 }
 
 impl Failure {
@@ -102,6 +115,8 @@ impl Failure {
             offset: e.offset(),
             kind: kind_name(exit),
             exit,
+            stderr_only: false,
+            quiet: false,
         }
     }
 
@@ -113,6 +128,8 @@ impl Failure {
             offset: None,
             kind: kind_name(exit),
             exit,
+            stderr_only: false,
+            quiet: false,
         }
     }
 
@@ -121,13 +138,28 @@ impl Failure {
         self.exit
     }
 
+    /// A failure writing the output itself: reported on stderr only (stdout
+    /// may hold half a document already), and not at all for a closed pipe
+    /// (`highwater ... | head`).
+    pub fn output(e: &io::Error) -> Self {
+        Failure {
+            stderr_only: true,
+            quiet: e.kind() == io::ErrorKind::BrokenPipe,
+            ..Failure::message(format!("writing the output: {e}"), Exit::Failed)
+        }
+    }
+
     /// Prints it (JSON on stdout, or a line on stderr) and returns its exit code.
     pub fn report(&self, json: bool) -> Exit {
-        if json {
+        if self.quiet {
+            return self.exit;
+        }
+        if json && !self.stderr_only {
             let text = serde_json::to_string_pretty(self).expect("failures serialize");
-            println!("{text}");
+            // Nothing more can be done if stdout is gone.
+            let _ = writeln!(io::stdout(), "{text}");
         } else {
-            eprintln!("highwater: error: {}", self.error);
+            let _ = writeln!(io::stderr(), "highwater: error: {}", sanitize(&self.error));
         }
         self.exit
     }
@@ -143,6 +175,7 @@ fn kind_name(exit: Exit) -> &'static str {
     match exit {
         Exit::Ok => "ok",
         Exit::Damage => "damage",
+        Exit::Usage => "usage",
         Exit::NotFound => "not_found",
         Exit::Failed => "failed",
     }
@@ -166,15 +199,6 @@ impl Problem {
             file: e.path().map(|p| p.display().to_string()),
             offset: e.offset(),
             message: e.to_string(),
-        }
-    }
-
-    /// "file at offset N" (or what of it is known).
-    pub fn location(&self) -> String {
-        match (&self.file, self.offset) {
-            (Some(f), Some(o)) => format!("{f} at offset {o}"),
-            (Some(f), None) => f.clone(),
-            (None, _) => "-".to_string(),
         }
     }
 }

@@ -92,7 +92,7 @@ pub fn run(args: &RecoverArgs, max_record_size: u32) -> Result<Outcome, Failure>
         wal_repair: r
             .wal_repair
             .as_ref()
-            .map(|w| RepairOutcome::of(&args.wal, true, w)),
+            .map(|w| RepairOutcome::of(&args.wal, true, w, w.position)),
         replay: Replay {
             from,
             to: state.wal_position,

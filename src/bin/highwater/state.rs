@@ -34,7 +34,9 @@ fn open(source: &StateSource) -> Result<Opened, Failure> {
             }
         },
     };
-    let names = store.part_names(checkpoint)?;
+    let names = store
+        .part_names(checkpoint)
+        .map_err(|e| why_unreadable(&store, checkpoint, e))?;
     let part = match (&source.part, names.as_slice()) {
         (Some(p), _) if names.contains(p) => p.clone(),
         (None, _) if names.iter().any(|n| n == DEFAULT_PART) => DEFAULT_PART.to_string(),
@@ -70,6 +72,15 @@ fn open(source: &StateSource) -> Result<Opened, Failure> {
         part,
         view,
     })
+}
+
+/// The most precise error for a checkpoint whose chain does not load: the
+/// damage in its own files if any (exit 1), else `e` (it is gone: exit 3).
+fn why_unreadable(store: &CheckpointStore, id: u64, e: highwater::Error) -> Failure {
+    match store.verify_checkpoint(id) {
+        Err(damage) if damage.is_corruption() => damage.into(),
+        _ => e.into(),
+    }
 }
 
 fn key_bytes(text: &str, hex: bool) -> Result<Vec<u8>, Failure> {
@@ -144,9 +155,7 @@ pub fn dump(
     let pairs = opened.view.prefix(prefix.as_deref().unwrap_or_default())?;
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let w = |r: io::Result<()>| {
-        r.map_err(|e| Failure::message(format!("writing the dump: {e}"), Exit::Failed))
-    };
+    let w = |r: io::Result<()>| r.map_err(|e| Failure::output(&e));
     if json {
         let head = serde_json::json!({ "checkpoint": opened.checkpoint, "part": opened.part });
         let head = head.to_string();
@@ -200,7 +209,10 @@ pub fn dump(
     match failed {
         Some(e) => {
             if !json {
-                eprintln!("highwater: error: {e}");
+                eprintln!(
+                    "highwater: error: {}",
+                    crate::bytes::sanitize(&e.to_string())
+                );
             }
             Ok(Failure::of(&e).exit_code())
         }

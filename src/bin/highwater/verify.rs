@@ -59,7 +59,13 @@ pub fn damage_problem(d: &Damage) -> Problem {
     Problem {
         file: Some(d.path.display().to_string()),
         offset: Some(d.offset),
-        message: format!("{what} at log position {}: {}", d.position, d.problem),
+        message: format!(
+            "{what} in {} at offset {} (log position {}): {}",
+            d.path.display(),
+            d.offset,
+            d.position,
+            d.problem
+        ),
     }
 }
 
@@ -151,7 +157,7 @@ impl Human for WalReport {
         }
         t.write(out)?;
         for p in self.segments.iter().filter_map(|s| s.problem.as_ref()) {
-            writeln!(out, "{}: {}", p.location(), p.message)?;
+            writeln!(out, "{}", p.message)?;
         }
         Ok(())
     }

@@ -3,15 +3,15 @@
 //! `dump` streams: one line (or one JSON object) per entry as it is read, so a
 //! log of any size is dumped in constant memory.
 
-use crate::args::Mode;
+use crate::args::{Mode, RepairArgs};
 use crate::bytes::{show, show_text, JsonBytes};
 use crate::output::{opt, Exit, Failure, Human, Outcome, Problem};
 use crate::progress::Progress;
 use highwater::storage::default_storage;
 use highwater::wal::{oldest_position_with, wal_size_with, WalEntryRef, WalReadRef};
 use highwater::{
-    RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WalRecoveryMode,
-    WriteAheadLog,
+    CheckpointStore, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,
+    WalRecoveryMode, WriteAheadLog,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -169,11 +169,10 @@ pub fn dump(
     progress: bool,
 ) -> Result<Exit, Failure> {
     let storage = default_storage();
-    let start = match from {
-        Some(p) => p,
-        None => oldest_position_with(storage.as_ref(), dir)?,
-    };
-    let total = wal_size_with(storage.as_ref(), dir)?;
+    let oldest = oldest_position_with(storage.as_ref(), dir)?;
+    let start = from.unwrap_or(oldest);
+    // Positions count record bytes: from `start`, about the segment bytes left.
+    let total = wal_size_with(storage.as_ref(), dir)?.saturating_sub(start.saturating_sub(oldest));
     let mut reader = WalReader::open_with(storage, dir, start, max_record_size)?;
     // Lines printed to a terminal would tear a bar drawn on the same
     // terminal: draw it only when the dump goes to a file or a pipe.
@@ -184,9 +183,7 @@ pub fn dump(
     );
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
-    let w = |r: io::Result<()>| {
-        r.map_err(|e| Failure::message(format!("writing the dump: {e}"), Exit::Failed))
-    };
+    let w = |r: io::Result<()>| r.map_err(|e| Failure::output(&e));
     if json {
         w(write!(
             out,
@@ -318,11 +315,14 @@ pub struct RepairOutcome {
     pub torn_tail: bool,
     /// What was wrong.
     pub reason: String,
+    /// Where the log ends once the command is done (a real repair's close
+    /// adds a sync marker after the cut).
+    ends_at: u64,
 }
 
 impl RepairOutcome {
     /// The outcome of a repair (or its plan) of the log at `wal`.
-    pub fn of(wal: &Path, dry_run: bool, r: &RepairReport) -> Self {
+    pub fn of(wal: &Path, dry_run: bool, r: &RepairReport, ends_at: u64) -> Self {
         RepairOutcome {
             wal: wal.display().to_string(),
             dry_run,
@@ -339,6 +339,7 @@ impl RepairOutcome {
                 .collect(),
             torn_tail: r.torn_tail,
             reason: r.reason.clone(),
+            ends_at,
         }
     }
 }
@@ -349,7 +350,7 @@ impl Human for RepairOutcome {
             return writeln!(
                 out,
                 "{}: nothing to repair; the log ends cleanly at position {}",
-                self.wal, self.position
+                self.wal, self.ends_at
             );
         }
         let verb = if self.dry_run { "would cut" } else { "cut" };
@@ -382,40 +383,50 @@ impl Human for RepairOutcome {
         if self.dry_run {
             writeln!(out, "dry run: nothing was changed")?;
         } else {
-            writeln!(out, "the log now ends at position {}", self.position)?;
+            writeln!(out, "the log now ends at position {}", self.ends_at)?;
         }
         Ok(())
     }
 }
 
-/// `wal repair WAL [--dry-run] [--mode M]`.
-pub fn repair(
-    dir: &Path,
-    dry_run: bool,
-    mode: Mode,
-    max_record_size: u32,
-) -> Result<Outcome, Failure> {
-    // Opening a log creates it: refuse a directory that is not there.
-    if !dir.is_dir() {
-        return Err(Failure::message(
-            format!("no write-ahead log directory at {}", dir.display()),
-            Exit::NotFound,
-        ));
-    }
+/// `wal repair WAL [--dry-run] [--mode M] [--checkpoints DIR]`. Plans the
+/// cut first (read-only); writes only when there is something to cut, it is
+/// not a dry run, and the cut is not below the checkpoint recovery would use.
+pub fn repair(args: &RepairArgs, max_record_size: u32) -> Result<Outcome, Failure> {
+    let dir = &args.wal;
     let options = WalOptions::new()
         .with_sync_policy(SyncPolicy::Manual)
-        .with_recovery_mode(recovery_mode(mode))
+        .with_recovery_mode(recovery_mode(args.mode))
         .with_max_record_size(max_record_size);
-    let report = if dry_run {
-        WriteAheadLog::plan_repair(dir, &options)?
-    } else {
-        let wal = WriteAheadLog::open(dir, options)?;
-        let report = wal.repair()?;
-        wal.close()?;
-        report
-    };
-    Ok(Outcome::new(
-        RepairOutcome::of(dir, dry_run, &report),
-        Exit::Ok,
-    ))
+    let planned = WriteAheadLog::plan_repair(dir, &options)?;
+    if let (true, Some(checkpoints)) = (planned.cut_anything(), &args.checkpoints) {
+        refuse_cut_below_checkpoint(checkpoints, &planned)?;
+    }
+    if args.dry_run || !planned.cut_anything() {
+        let outcome = RepairOutcome::of(dir, args.dry_run, &planned, planned.position);
+        return Ok(Outcome::new(outcome, Exit::Ok));
+    }
+    let wal = WriteAheadLog::open(dir, options.clone())?;
+    let report = wal.repair()?;
+    wal.close()?;
+    // Closing writes a sync marker after the cut: report the log's real end.
+    let ends_at = WriteAheadLog::plan_repair(dir, &options)?.position;
+    let outcome = RepairOutcome::of(dir, false, &report, ends_at);
+    Ok(Outcome::new(outcome, Exit::Ok))
+}
+
+/// Refuses a cut below the log position of the checkpoint recovery would use:
+/// recovery could no longer restore it (`CheckpointNotCovered`).
+fn refuse_cut_below_checkpoint(checkpoints: &Path, planned: &RepairReport) -> Result<(), Failure> {
+    let latest = CheckpointStore::new(checkpoints).find_latest()?;
+    match latest.metadata {
+        Some(meta) if planned.position < meta.wal_position => Err(Failure::message(
+            format!(
+                "refusing to cut the log at position {}: checkpoint {} needs it from position {}, and recovery could no longer restore it ({})",
+                planned.position, meta.id, meta.wal_position, planned.reason
+            ),
+            Exit::Damage,
+        )),
+        _ => Ok(()),
+    }
 }
