@@ -7,8 +7,11 @@ use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+mod common;
 #[path = "../examples/cli_demo/job.rs"]
 mod job;
+
+use common::segments;
 
 /// Where the first record of a segment starts.
 const HEADER: u64 = highwater::wal::SEGMENT_HEADER_LEN;
@@ -59,16 +62,6 @@ fn run_json(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (Value, i32) {
     let doc = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout:?}, stderr {stderr:?}"));
     (doc, code)
-}
-
-fn segments(wal: &Path) -> Vec<PathBuf> {
-    let mut s: Vec<PathBuf> = std::fs::read_dir(wal)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .collect();
-    s.sort();
-    s
 }
 
 fn part_file(ckpt: &Path, id: u64) -> PathBuf {

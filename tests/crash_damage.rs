@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::read_tree;
 use common::sampling::{Rng, Settings};
 use common::workload::{run, Layout, Model, Plan};
 use highwater::storage::FsStorage;
@@ -18,24 +19,6 @@ use std::sync::Arc;
 const COMMITS: u64 = 30;
 const SAMPLED_CUTS: usize = 200;
 const SAMPLED_FLIPS: usize = 600;
-
-/// Every file under a directory, with its bytes.
-fn read_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push((path.clone(), std::fs::read(&path).unwrap()));
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 /// Puts `root` back exactly as `files` recorded it.
 fn restore(root: &Path, files: &[(PathBuf, Vec<u8>)]) {

@@ -14,29 +14,29 @@ use highwater::{
     RecoveryConfig, RecoveryManager, StateDelta, StateSnapshot, SyncPolicy, WalOptions,
     WalRecoveryMode, WriteAheadLog,
 };
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Every file under `dir` with its bytes.
-fn image(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
+/// Every file under `dir` with its bytes, and every directory.
+fn image(dir: &Path) -> (Vec<(PathBuf, Vec<u8>)>, Vec<PathBuf>) {
+    let mut dirs = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
+                stack.push(p.clone());
+                dirs.push(p);
             }
         }
     }
-    out
+    dirs.sort();
+    (common::read_tree(dir), dirs)
 }
 
 /// Bytes of the segment files in an image.
-fn wal_bytes(image: &BTreeMap<PathBuf, Vec<u8>>) -> u64 {
+fn wal_bytes(image: &(Vec<(PathBuf, Vec<u8>)>, Vec<PathBuf>)) -> u64 {
     image
+        .0
         .iter()
         .filter(|(p, _)| p.extension().is_some_and(|e| e == "wal"))
         .map(|(_, b)| b.len() as u64)
