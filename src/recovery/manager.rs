@@ -260,7 +260,6 @@ impl RecoveryManager {
     }
 }
 
-/// Wraps the errors that say the log does not hold the replay's start.
 /// How recovery opens the log for repair.
 fn wal_options(cfg: &RecoveryConfig) -> WalOptions {
     WalOptions::new()
@@ -277,6 +276,7 @@ fn cut_below_checkpoint(cfg: &RecoveryConfig, base: &Base, at: u64, damage: Erro
     damage
 }
 
+/// Wraps the errors that say the log does not hold the replay's start.
 fn not_covered(error: Error, base: &Base, cfg: &RecoveryConfig) -> Error {
     match error {
         Error::PositionNotCovered { .. }

@@ -95,6 +95,41 @@ struct CutPoint<'a> {
     later_segments: &'a [PathBuf],
 }
 
+impl<'a> CutPoint<'a> {
+    /// The cut that repairs `pending`.
+    fn repairing(pending: &'a PendingCut) -> Self {
+        CutPoint {
+            path: &pending.damage.path,
+            offset: pending.damage.offset,
+            position: pending.damage.position,
+            segment_start: pending.segment_start,
+            segment_id: pending.segment_id,
+            later_segments: &pending.later_segments,
+        }
+    }
+
+    /// Whether the segment is truncated at the cut (its header stays); if not,
+    /// it is rewritten empty.
+    fn keeps_header(&self) -> bool {
+        self.segment_id.is_some() && self.offset >= SEGMENT_HEADER_LEN
+    }
+
+    /// The bytes making the cut removes: the later segments, and the segment's
+    /// bytes from the cut on (all of them when it is rewritten).
+    fn bytes_removed(&self, storage: &dyn Storage) -> Result<u64> {
+        let len = storage.file_size(self.path).ctx("stat", self.path)?;
+        let mut bytes = if self.keeps_header() {
+            len.saturating_sub(self.offset)
+        } else {
+            len
+        };
+        for later in self.later_segments {
+            bytes += storage.file_size(later).ctx("stat", later)?;
+        }
+        Ok(bytes)
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Shared {
     pub dir: PathBuf,
@@ -707,17 +742,7 @@ pub(crate) fn planned_repair(
             ..
         } => {
             let cut = cut_for(options, &segments, index, damage, segment_id)?;
-            let path = &cut.damage.path;
-            let len = storage.file_size(path).ctx("stat", path)?;
-            let mut bytes_cut = match cut.segment_id {
-                Some(_) if cut.damage.offset >= SEGMENT_HEADER_LEN => {
-                    len.saturating_sub(cut.damage.offset)
-                }
-                _ => len,
-            };
-            for later in &cut.later_segments {
-                bytes_cut += storage.file_size(later).ctx("stat", later)?;
-            }
+            let bytes_cut = CutPoint::repairing(&cut).bytes_removed(storage)?;
             let damage = cut.damage.to_error();
             Ok((RepairReport::of_cut(mode, &cut, bytes_cut), Some(damage)))
         }
@@ -874,17 +899,7 @@ impl Shared {
             return Ok(RepairReport::nothing(self.mode, w.next_position));
         };
         let damage = &cut.damage;
-        let bytes_cut = self.cut_locked(
-            w,
-            &CutPoint {
-                path: &damage.path,
-                offset: damage.offset,
-                position: damage.position,
-                segment_start: cut.segment_start,
-                segment_id: cut.segment_id,
-                later_segments: &cut.later_segments,
-            },
-        )?;
+        let bytes_cut = self.cut_locked(w, &CutPoint::repairing(&cut))?;
         w.pending = None;
         let report = RepairReport::of_cut(self.mode, &cut, bytes_cut);
         tracing::warn!(segment = %damage.path.display(), offset = damage.offset, position = damage.position, bytes_cut, segments_removed = report.segments_removed.len(), reason = %report.reason, "repaired write-ahead log");
@@ -955,16 +970,14 @@ impl Shared {
 
     fn cut_files_locked(&self, w: &mut Writer, cut: &CutPoint<'_>) -> Result<u64> {
         let storage = self.storage.as_ref();
-        let mut bytes_cut = 0;
+        let bytes_cut = cut.bytes_removed(storage)?;
         for path in cut.later_segments.iter().rev() {
-            bytes_cut += storage.file_size(path).ctx("stat", path)?;
             storage.remove_file(path).ctx("remove", path)?;
             self.sync_dir()?;
         }
         let path = cut.path;
-        let old_len = storage.file_size(path).ctx("stat", path)?;
         let (file, segment_id, file_end) = match cut.segment_id {
-            Some(segment_id) if cut.offset >= SEGMENT_HEADER_LEN => {
+            Some(segment_id) if cut.keeps_header() => {
                 let file = storage
                     .open_file(path, OpenMode::ReadWrite)
                     .ctx("open", path)?;
@@ -974,14 +987,12 @@ impl Shared {
                 if let Err(e) = file.sync_all() {
                     return Err(self.poison("sync", path, e));
                 }
-                bytes_cut += old_len.saturating_sub(cut.offset);
                 (file, segment_id, cut.offset)
             }
             _ => {
                 // The header itself is damaged: start the segment afresh.
                 let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
                     .map_err(|e| self.poison_with(e))?;
-                bytes_cut += old_len;
                 (file, header.segment_id, SEGMENT_HEADER_LEN)
             }
         };
