@@ -643,3 +643,17 @@ fn names_from_disk_cannot_drive_the_terminal() {
     assert!(!out.contains('\u{1b}'), "{out:?}");
     assert!(out.contains("\\u{1b}[2J"), "{out}");
 }
+
+#[test]
+fn a_blob_part_is_not_read_as_key_value_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manager =
+        highwater::IncrementalCheckpointManager::new(highwater::CheckpointConfig::new(tmp.path()))
+            .unwrap();
+    manager
+        .create_checkpoint_with_state(0, Default::default(), None, b"opaque operator bytes")
+        .unwrap();
+    let (_, err, code) = run(&[&"state", &"dump", &tmp.path()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("holds a blob"), "{err}");
+}

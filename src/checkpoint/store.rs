@@ -437,18 +437,28 @@ impl CheckpointStore {
         }
     }
 
-    /// The default part of checkpoint `id`: `state`, or its only part.
+    /// The part recovery loads and [`load_state_bytes`](Self::load_state_bytes)
+    /// returns: [`DEFAULT_PART`] when checkpoint `id` has it, else its only part
+    /// (parts carried over from parents included), else `None`.
+    ///
+    /// # Errors
+    /// As [`part_names`](Self::part_names).
+    pub fn default_part(&self, id: u64) -> Result<Option<String>> {
+        let names = self.part_names(id)?;
+        Ok(match names.as_slice() {
+            _ if names.iter().any(|n| n == DEFAULT_PART) => Some(DEFAULT_PART.to_string()),
+            [only] => Some(only.clone()),
+            _ => None,
+        })
+    }
+
+    /// [`default_part`](Self::default_part), or an error naming the problem.
     fn default_part_name(&self, id: u64) -> Result<String> {
-        let meta = self.chain_meta(id)?;
-        if meta.part(DEFAULT_PART).is_some() || meta.is_delta() {
-            return Ok(DEFAULT_PART.to_string());
-        }
-        match meta.parts.as_slice() {
-            [only] => Ok(only.name.clone()),
-            _ => Err(Error::InvalidArgument(format!(
+        self.default_part(id)?.ok_or_else(|| {
+            Error::InvalidArgument(format!(
                 "checkpoint {id} has no part named {DEFAULT_PART:?}; name one of its parts"
-            ))),
-        }
+            ))
+        })
     }
 
     /// Opens part `name` of checkpoint `id` for zero-copy reading: every file of

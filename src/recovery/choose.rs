@@ -12,7 +12,6 @@ use super::recovered::RecoveredState;
 use super::report::RecoveryReport;
 use crate::checkpoint::{
     Check, CheckpointStore, IncrementalCheckpointMetadata, Memo, PartKind, RejectedCheckpoint,
-    DEFAULT_PART,
 };
 use crate::error::Result;
 use crate::state::StateSnapshot;
@@ -112,12 +111,10 @@ fn load(
     if !cfg.load_checkpoint_state {
         return Ok(base);
     }
-    let names = store.part_names(meta.id)?;
-    let name = match names.as_slice() {
-        _ if names.iter().any(|n| n == DEFAULT_PART) => DEFAULT_PART,
-        [only] => only.as_str(),
-        _ => return Ok(base),
+    let Some(name) = store.default_part(meta.id)? else {
+        return Ok(base);
     };
+    let name = name.as_str();
     let layers = store.resolve_part(meta.id, name)?;
     if layers
         .first()

@@ -45,6 +45,15 @@ pub fn show_text(text: &str) -> String {
     show(text.as_bytes())
 }
 
+/// A map as `{name=value, ...}` in name order, names shown by the rule.
+pub fn show_map<V: std::fmt::Display>(map: &std::collections::BTreeMap<String, V>) -> String {
+    let items: Vec<String> = map
+        .iter()
+        .map(|(k, v)| format!("{}={v}", show_text(k)))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
 /// A path by the same rule (its bytes, as the operating system holds them).
 pub fn show_path(path: &std::path::Path) -> String {
     use std::os::unix::ffi::OsStrExt;

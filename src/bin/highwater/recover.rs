@@ -3,7 +3,7 @@
 //! ones it would reject, what it would cut, what it would replay.
 
 use crate::args::RecoverArgs;
-use crate::bytes::show_text;
+use crate::bytes::show_map;
 use crate::output::{opt, Exit, Failure, Human, Outcome, Table};
 use crate::wal::{recovery_mode, RepairOutcome};
 use highwater::{RecoveryConfig, RecoveryManager, TransactionMode};
@@ -166,23 +166,13 @@ impl Human for Plan {
             "  resumes at".into(),
             format!("log position {}", p.to),
         ]);
-        let offsets: Vec<String> = self
-            .source_offsets
-            .iter()
-            .map(|(k, v)| format!("{}={v}", show_text(k)))
-            .collect();
-        t.row(vec![
-            "  offsets".into(),
-            format!("{{{}}}", offsets.join(", ")),
-        ]);
+        t.row(vec!["  offsets".into(), show_map(&self.source_offsets)]);
         t.row(vec!["  watermark".into(), opt(self.watermark)]);
         if !self.source_watermarks.is_empty() {
-            let w: Vec<String> = self
-                .source_watermarks
-                .iter()
-                .map(|(k, v)| format!("{}={v}", show_text(k)))
-                .collect();
-            t.row(vec!["  watermarks".into(), format!("{{{}}}", w.join(", "))]);
+            t.row(vec![
+                "  watermarks".into(),
+                show_map(&self.source_watermarks),
+            ]);
         }
         t.write(out)
     }

@@ -5,8 +5,7 @@
 use crate::args::StateSource;
 use crate::bytes::{parse_hex, show, show_at_most, show_text, JsonBytes};
 use crate::output::{Exit, Failure, Human, Outcome, Problem};
-use highwater::checkpoint::DEFAULT_PART;
-use highwater::{CheckpointStateView, CheckpointStore, PartKind};
+use highwater::{CheckpointStateView, CheckpointStore};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -34,38 +33,27 @@ fn open(source: &StateSource) -> Result<Opened, Failure> {
             }
         },
     };
-    let names = store
-        .part_names(checkpoint)
-        .map_err(|e| why_unreadable(&store, checkpoint, e))?;
-    let part = match (&source.part, names.as_slice()) {
-        (Some(p), _) if names.contains(p) => p.clone(),
-        (None, _) if names.iter().any(|n| n == DEFAULT_PART) => DEFAULT_PART.to_string(),
-        (None, [only]) => only.clone(),
-        (asked, _) => {
-            let listed: Vec<String> = names.iter().map(|n| show_text(n)).collect();
-            let what = match asked {
-                Some(p) => format!("no part {} in", show_text(p)),
-                None => "choose a part with --part; there is no default part in".to_string(),
-            };
-            return Err(Failure::message(
-                format!(
-                    "{what} checkpoint {checkpoint} (parts: {})",
-                    listed.join(", ")
-                ),
-                Exit::NotFound,
-            ));
-        }
+    let unreadable = |e| why_unreadable(&store, checkpoint, e);
+    let names = store.part_names(checkpoint).map_err(unreadable)?;
+    let part = match &source.part {
+        Some(p) if names.contains(p) => Some(p.clone()),
+        Some(_) => None,
+        None => store.default_part(checkpoint).map_err(unreadable)?,
     };
-    let layers = store.resolve_part(checkpoint, &part)?;
-    if layers.last().is_some_and(|(_, m)| m.kind == PartKind::Blob) {
+    let Some(part) = part else {
+        let listed: Vec<String> = names.iter().map(|n| show_text(n)).collect();
+        let what = match &source.part {
+            Some(p) => format!("no part {} in", show_text(p)),
+            None => "choose a part with --part; there is no default part in".to_string(),
+        };
         return Err(Failure::message(
             format!(
-                "part {} of checkpoint {checkpoint} is a blob (opaque operator bytes), not key/value state",
-                show_text(&part)
+                "{what} checkpoint {checkpoint} (parts: {})",
+                listed.join(", ")
             ),
-            Exit::Failed,
+            Exit::NotFound,
         ));
-    }
+    };
     let view = store.open_view(checkpoint, &part)?;
     Ok(Opened {
         checkpoint,

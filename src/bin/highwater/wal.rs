@@ -4,7 +4,7 @@
 //! log of any size is dumped in constant memory.
 
 use crate::args::{Mode, RepairArgs};
-use crate::bytes::{show, show_text, JsonBytes};
+use crate::bytes::{show, show_map, JsonBytes};
 use crate::output::{opt, Exit, Failure, Human, Outcome, Problem};
 use crate::progress::Progress;
 use highwater::storage::default_storage;
@@ -94,15 +94,6 @@ fn entry_json(position: u64, entry: &WalEntryRef<'_>) -> EntryJson {
     }
 }
 
-/// `name=value` pairs, sorted, names shown safely.
-fn pairs<V: std::fmt::Display>(map: &BTreeMap<String, V>) -> String {
-    let items: Vec<String> = map
-        .iter()
-        .map(|(k, v)| format!("{}={v}", show_text(k)))
-        .collect();
-    format!("{{{}}}", items.join(", "))
-}
-
 /// One entry as a line: position, type, and the key and value length, or the
 /// offsets and watermark, or the marker's id.
 fn entry_line(position: u64, entry: &WalEntryRef<'_>) -> String {
@@ -116,13 +107,13 @@ fn entry_line(position: u64, entry: &WalEntryRef<'_>) -> String {
             "commit",
             format!(
                 "offsets {}  watermark {}",
-                pairs(&sorted(offsets)),
+                show_map(&sorted(offsets)),
                 opt(*watermark)
             ),
         ),
         WalEntryRef::Owned(WalEntry::Checkpoint { id }) => ("checkpoint", format!("id {id}")),
         WalEntryRef::Owned(WalEntry::Watermarks { watermarks }) => {
-            ("watermarks", pairs(&sorted(watermarks)))
+            ("watermarks", show_map(&sorted(watermarks)))
         }
         other => ("other", format!("{other:?}")),
     };
