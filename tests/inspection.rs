@@ -43,15 +43,21 @@ fn wal_bytes(image: &(Vec<(PathBuf, Vec<u8>)>, Vec<PathBuf>)) -> u64 {
         .sum()
 }
 
-/// A log of 4 KiB segments holding `pairs` Put+Commit pairs.
-fn small_segment_log(dir: &Path, pairs: u64) {
-    let wal = WriteAheadLog::open(
+/// A log of 4 KiB segments, synced by hand, so that a few hundred entries span
+/// several segments.
+fn small_segment_wal(dir: &Path) -> WriteAheadLog {
+    WriteAheadLog::open(
         dir,
         WalOptions::new()
             .with_sync_policy(SyncPolicy::Manual)
             .with_segment_size(4096),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A log of 4 KiB segments holding `pairs` Put+Commit pairs.
+fn small_segment_log(dir: &Path, pairs: u64) {
+    let wal = small_segment_wal(dir);
     write_pairs(&wal, pairs);
     wal.sync().unwrap();
     drop(wal);
@@ -343,13 +349,7 @@ fn dry_run_matches_recovery(damage: Damage, mode: WalRecoveryMode) {
     let tmp = tempfile::tempdir().unwrap();
     let ckpt = tmp.path().join("ckpt");
     let wal_dir = tmp.path().join("wal");
-    let wal = WriteAheadLog::open(
-        &wal_dir,
-        WalOptions::new()
-            .with_sync_policy(SyncPolicy::Manual)
-            .with_segment_size(4096),
-    )
-    .unwrap();
+    let wal = small_segment_wal(&wal_dir);
     write_pairs(&wal, 20);
     let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
     let snapshot = StateSnapshot::new(vec![(b"a".to_vec(), b"b".to_vec())]);
