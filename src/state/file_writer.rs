@@ -9,55 +9,29 @@
 use super::columns::StateColumns;
 use super::format::{BlockCrcs, StateKind, HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::storage::StorageFile;
+use crate::storage::{SequentialWriter, StorageFile};
 use std::io;
 use std::path::Path;
 
-/// Writes larger than this go straight to the file instead of through the buffer.
-const DIRECT_WRITE: usize = 256 << 10;
-const BUFFER: usize = 1 << 20;
-
 /// An rkyv writer over a [`StorageFile`] that checksums what it writes.
 struct FileWriter<'f> {
-    file: &'f dyn StorageFile,
-    /// File offset of `buf[0]`.
-    flushed: u64,
-    buf: Vec<u8>,
+    out: SequentialWriter<'f>,
     crcs: BlockCrcs,
     /// The first I/O error (rkyv's error type cannot carry it structurally).
     failed: Option<io::Error>,
 }
 
 impl FileWriter<'_> {
-    fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.file.write_all_at(&self.buf, self.flushed)?;
-            self.flushed += self.buf.len() as u64;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.crcs.update(bytes);
-        if bytes.len() >= DIRECT_WRITE {
-            self.flush()?;
-            self.file.write_all_at(bytes, self.flushed)?;
-            self.flushed += bytes.len() as u64;
-        } else {
-            if self.buf.len() + bytes.len() > BUFFER {
-                self.flush()?;
-            }
-            self.buf.extend_from_slice(bytes);
-        }
-        Ok(())
+        self.out.put(bytes)
     }
 }
 
 impl rkyv::ser::Positional for FileWriter<'_> {
     fn pos(&self) -> usize {
         // File offsets: the header placeholder counts, as in `codec::encode`.
-        self.flushed as usize + self.buf.len()
+        self.out.position() as usize
     }
 }
 
@@ -89,12 +63,13 @@ fn finish(
     entries: u64,
     deleted: u64,
 ) -> Result<Written> {
-    let payload_len = w.flushed + w.buf.len() as u64 - HEADER_LEN as u64;
+    let payload_len = w.out.position() - HEADER_LEN as u64;
     let crcs = std::mem::replace(&mut w.crcs, BlockCrcs::new());
     let (table, header) = crcs.finish(kind, payload_len, entries, deleted);
-    w.buf.extend_from_slice(&table);
-    w.flush().map_err(|e| write_error(path, e))?;
-    w.file
+    w.out.put(&table).map_err(|e| write_error(path, e))?;
+    w.out.flush().map_err(|e| write_error(path, e))?;
+    w.out
+        .file()
         .write_all_at(&header, 0)
         .map_err(|e| write_error(path, e))?;
     let size = HEADER_LEN as u64 + payload_len + table.len() as u64;
@@ -102,15 +77,11 @@ fn finish(
     Ok(Written { size, crc })
 }
 
+/// A writer whose first [`HEADER_LEN`] bytes are a placeholder for the header
+/// (written last, and not part of the block checksums).
 fn writer(file: &dyn StorageFile) -> FileWriter<'_> {
     FileWriter {
-        file,
-        flushed: 0,
-        buf: {
-            let mut b = Vec::with_capacity(BUFFER);
-            b.extend_from_slice(&[0u8; HEADER_LEN]);
-            b
-        },
+        out: SequentialWriter::with_prefix(file, &[0u8; HEADER_LEN]),
         crcs: BlockCrcs::new(),
         failed: None,
     }

@@ -16,10 +16,12 @@
 
 mod faults;
 mod fs;
+mod sequential;
 mod sim;
 
 pub use faults::{FaultInjectingStorage, Faults};
 pub use fs::FsStorage;
+pub(crate) use sequential::SequentialWriter;
 pub use sim::{CrashImage, CrashSimStorage, SimFault, SimOp, SECTOR};
 
 use std::fmt;
