@@ -186,6 +186,42 @@ pub enum Error {
         max: u64,
     },
 
+    /// An Arrow part file is damaged: its structure, a message or an array does
+    /// not decode or validate (`docs/FORMAT.md` §5).
+    #[error("Arrow part {path} is damaged{}: {reason}", offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
+    ArrowCorrupted {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the damaged region (the block, the footer), when known.
+        offset: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Record batches given for an Arrow part do not all have the part's schema
+    /// (or an Arrow delta's schema differs from the part it appends to).
+    #[error("Arrow part {path}: schema {found} does not match the part's schema {expected}")]
+    ArrowSchemaMismatch {
+        /// The part file being written (or the file holding the expected schema).
+        path: PathBuf,
+        /// The part's schema.
+        expected: String,
+        /// The schema given.
+        found: String,
+    },
+
+    /// Arrow refused to encode an Arrow part's batches (for example a
+    /// dictionary replaced between batches, which the IPC file format cannot
+    /// hold).
+    #[error("cannot write Arrow part {path}: {source}")]
+    ArrowEncode {
+        /// The part file being written.
+        path: PathBuf,
+        /// Arrow's error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+
     /// A checkpoint's metadata or one of its files is damaged, missing or
     /// inconsistent.
     #[error("checkpoint {path} is invalid{}: {reason}", offset.map(|o| format!(" at offset {o}")).unwrap_or_default())]
@@ -370,6 +406,9 @@ impl Error {
             | Error::StateCorrupted { path, .. }
             | Error::StateChecksumMismatch { path, .. }
             | Error::WrongStateKind { path, .. }
+            | Error::ArrowCorrupted { path, .. }
+            | Error::ArrowSchemaMismatch { path, .. }
+            | Error::ArrowEncode { path, .. }
             | Error::CheckpointCorrupted { path, .. }
             | Error::CheckpointFileMismatch { path, .. }
             | Error::UnsafeName { path, .. }
@@ -389,7 +428,9 @@ impl Error {
             | Error::WalChecksumMismatch { offset, .. }
             | Error::StateCorrupted { offset, .. }
             | Error::StateChecksumMismatch { offset, .. } => Some(*offset),
-            Error::CheckpointCorrupted { offset, .. } => *offset,
+            Error::CheckpointCorrupted { offset, .. } | Error::ArrowCorrupted { offset, .. } => {
+                *offset
+            }
             _ => None,
         }
     }
@@ -404,6 +445,7 @@ impl Error {
                 | Error::StateCorrupted { .. }
                 | Error::StateChecksumMismatch { .. }
                 | Error::CheckpointCorrupted { .. }
+                | Error::ArrowCorrupted { .. }
                 | Error::CheckpointFileMismatch { .. }
                 | Error::UnsafeName { .. }
                 | Error::SinkTransactionInvalid { .. }

@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod arrow;
 pub mod checkpoint;
 mod error;
 pub mod recovery;
@@ -65,6 +66,7 @@ pub mod state;
 pub mod storage;
 pub mod wal;
 
+pub use arrow::{ArrowBatches, ArrowPart, ArrowVerification};
 pub use checkpoint::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStateView, CheckpointStore,
     IncrementalCheckpointManager, IncrementalCheckpointMetadata, LatestCheckpoint, PartInput,

@@ -14,13 +14,15 @@ use super::metadata::{
     self, check_handle, check_part_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
     PartMetadata,
 };
-use super::parts::{plan, PartSource, PlannedPart};
+use super::parts::{plan, ArrowSource, PartSource, PlannedPart};
 use super::publish;
 use super::request::{CheckpointRequest, PartInput};
 use super::retention::{plan_retention, RetentionInput, RetentionPlan};
 use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
+use crate::arrow::Layer;
 use crate::error::{Error, Result};
+use arrow::datatypes::Schema;
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
 };
@@ -48,6 +50,19 @@ pub(crate) fn keep_delta(
     let base = parent.base_bytes.max(RATIO_FLOOR_BYTES);
     chain <= config.max_delta_chain() as u64
         && (chain_bytes as f64) <= config.max_delta_ratio() * base as f64
+}
+
+/// Checks that batches of `found` may be appended to the Arrow part whose file
+/// `path` has `schema`.
+fn check_same_schema(path: &std::path::Path, schema: &Schema, found: &Schema) -> Result<()> {
+    if schema != found {
+        return Err(Error::ArrowSchemaMismatch {
+            path: path.to_path_buf(),
+            expected: schema.to_string(),
+            found: found.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Mutable state of the manager, behind one lock so every method takes `&self`.
@@ -257,7 +272,7 @@ impl IncrementalCheckpointManager {
             .iter()
             .map(|(name, input)| plan(self.config.dir(), name, *input))
             .collect::<Result<Vec<_>>>()?;
-        let wants_delta = planned.iter().any(|p| p.kind() == PartKind::Delta);
+        let wants_delta = planned.iter().any(|p| p.kind().is_delta());
         let parent = if wants_delta {
             self.delta_parent(&inner, &ids)?
         } else {
@@ -337,6 +352,9 @@ impl IncrementalCheckpointManager {
         planned
             .into_iter()
             .map(|part| {
+                if part.arrow_delta().is_some() {
+                    return self.rebase_orphan_arrow_delta(part, parent);
+                }
                 let Some(delta) = part.delta()? else {
                     return Ok(part);
                 };
@@ -359,6 +377,40 @@ impl IncrementalCheckpointManager {
             .collect()
     }
 
+    /// An Arrow delta whose part has no Arrow part in the parent chain is
+    /// written as the whole part; one that has must share its schema.
+    fn rebase_orphan_arrow_delta<'a>(
+        &self,
+        part: PlannedPart<'a>,
+        parent: &IncrementalCheckpointMetadata,
+    ) -> Result<PlannedPart<'a>> {
+        let PartSource::Arrow(arrow) = part.source else {
+            return Ok(part);
+        };
+        let source = match self.store.arrow_schema(parent.id, &part.name)? {
+            Some((path, schema)) => {
+                check_same_schema(&path, &schema, &arrow.schema)?;
+                arrow
+            }
+            None => ArrowSource {
+                layer: Layer::Full,
+                ..arrow
+            },
+        };
+        Ok(PlannedPart {
+            name: part.name,
+            source: PartSource::Arrow(source),
+        })
+    }
+
+    /// The whole Arrow part `name` of checkpoint `id` as a source for a full
+    /// checkpoint (every checksum verified, arrays mapped, not copied).
+    fn arrow_base(&self, id: u64, name: &str) -> Result<ArrowSource<'static>> {
+        let part = self.store.open_arrow_part(id, name)?;
+        let schema = part.schema().as_ref().clone();
+        Ok(ArrowSource::full(schema, part.into_batches()))
+    }
+
     /// The parts of a full checkpoint: requested deltas merged into the parent's
     /// state (or an empty one), other requested parts as they are, and (when the
     /// request builds on a parent) the parent's unmentioned parts carried over.
@@ -373,6 +425,23 @@ impl IncrementalCheckpointManager {
         };
         let mut parts = Vec::with_capacity(planned.len() + parent_parts.len());
         for part in &planned {
+            if let Some(appended) = part.arrow_delta() {
+                let mut whole = match parent {
+                    Some(p) => match self.store.arrow_schema(p.id, &part.name)? {
+                        Some((path, schema)) => {
+                            check_same_schema(&path, &schema, &appended.schema)?;
+                            self.arrow_base(p.id, &part.name)?
+                        }
+                        None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),
+                    },
+                    None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),
+                };
+                whole.batches.to_mut().extend(appended.batches.iter().cloned());
+                parts.push(PlannedPart {
+                    name: part.name.clone(),
+                    source: PartSource::Arrow(whole),
+                });
+            }
             if let Some(delta) = part.delta()? {
                 let base = match parent {
                     Some(p) if parent_parts.contains(&part.name) => {
@@ -397,6 +466,9 @@ impl IncrementalCheckpointManager {
                 let source = match layers.as_slice() {
                     [(_, only)] if only.kind == PartKind::Blob => {
                         PartSource::Blob(Cow::Owned(self.store.load_blob(p.id, &name)?))
+                    }
+                    [.., (_, base)] if base.kind == PartKind::Arrow => {
+                        PartSource::Arrow(self.arrow_base(p.id, &name)?)
                     }
                     _ => PartSource::Snapshot(Cow::Owned(self.store.load_snapshot(p.id, &name)?)),
                 };
@@ -542,6 +614,16 @@ impl IncrementalCheckpointManager {
     /// As [`load_checkpoint_state`](Self::load_checkpoint_state).
     pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
         self.store.open_view(id, name)
+    }
+
+    /// Arrow part `name` of checkpoint `id`, delta chain resolved, its arrays
+    /// pointing into the mapped files (see
+    /// [`CheckpointStore::open_arrow_part`]).
+    ///
+    /// # Errors
+    /// As [`CheckpointStore::open_arrow_part`].
+    pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<crate::ArrowPart> {
+        self.store.open_arrow_part(id, name)
     }
 
     /// Metadata of every checkpoint whose metadata verifies, ascending by id.

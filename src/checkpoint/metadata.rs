@@ -39,7 +39,7 @@ pub enum CheckpointKind {
 
 /// How one part of a checkpoint is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PartKind {
     /// A full key/value snapshot.
@@ -48,15 +48,22 @@ pub enum PartKind {
     Delta,
     /// Opaque operator bytes.
     Blob,
+    /// A schema and record batches, in the Arrow IPC file format
+    /// (`docs/FORMAT.md` §5).
+    Arrow,
+    /// Record batches appended since the same Arrow part of the parent chain.
+    ArrowDelta,
 }
 
 impl PartKind {
-    /// The state-file kind a part of this kind is stored as.
-    pub(crate) fn state_kind(self) -> StateKind {
+    /// The state-file kind a part of this kind is stored as (`None` for Arrow
+    /// parts, which are Arrow IPC files).
+    pub(crate) fn state_kind(self) -> Option<StateKind> {
         match self {
-            PartKind::Snapshot => StateKind::Snapshot,
-            PartKind::Delta => StateKind::Delta,
-            PartKind::Blob => StateKind::Blob,
+            PartKind::Snapshot => Some(StateKind::Snapshot),
+            PartKind::Delta => Some(StateKind::Delta),
+            PartKind::Blob => Some(StateKind::Blob),
+            PartKind::Arrow | PartKind::ArrowDelta => None,
         }
     }
 
@@ -68,6 +75,52 @@ impl PartKind {
             StateKind::Blob => PartKind::Blob,
         }
     }
+
+    /// A lower-case name, as in `metadata.json` ("snapshot", "arrow_delta", ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            PartKind::Snapshot => "snapshot",
+            PartKind::Delta => "delta",
+            PartKind::Blob => "blob",
+            PartKind::Arrow => "arrow",
+            PartKind::ArrowDelta => "arrow_delta",
+        }
+    }
+
+    /// True for kinds that build on the same part of the parent chain.
+    pub fn is_delta(self) -> bool {
+        matches!(self, PartKind::Delta | PartKind::ArrowDelta)
+    }
+
+    /// True for Arrow parts (full or delta).
+    pub fn is_arrow(self) -> bool {
+        matches!(self, PartKind::Arrow | PartKind::ArrowDelta)
+    }
+
+    /// The kind at the bottom of a chain of this kind: the snapshot a delta
+    /// applies to, the Arrow part an Arrow delta appends to; itself otherwise.
+    pub fn base(self) -> PartKind {
+        match self {
+            PartKind::Delta => PartKind::Snapshot,
+            PartKind::ArrowDelta => PartKind::Arrow,
+            other => other,
+        }
+    }
+}
+
+/// Checks that a part of kind `found` at `path` is of kind `expected`.
+///
+/// # Errors
+/// `WrongStateKind` naming both kinds.
+pub(crate) fn expect_part_kind(path: &Path, found: PartKind, expected: PartKind) -> Result<()> {
+    if found != expected {
+        return Err(Error::WrongStateKind {
+            path: path.to_path_buf(),
+            expected: expected.name(),
+            found: found.name(),
+        });
+    }
+    Ok(())
 }
 
 /// One named state part of a checkpoint and its file.
@@ -77,13 +130,15 @@ pub struct PartMetadata {
     pub name: String,
     /// How it is stored.
     pub kind: PartKind,
-    /// File name inside the checkpoint directory (`part-<name>.hwstate`).
+    /// File name inside the checkpoint directory (`part-<name>.hwstate`, or
+    /// `part-<name>.arrow` for Arrow parts).
     pub file: String,
     /// File size in bytes.
     pub size: u64,
     /// CRC32C of the whole file.
     pub crc32c: u32,
-    /// Key/value pairs (snapshot) or keys put (delta); 0 for a blob.
+    /// Key/value pairs (snapshot), keys put (delta) or rows (Arrow parts); 0 for
+    /// a blob.
     pub entries: u64,
     /// Keys deleted (delta); 0 otherwise.
     pub deleted: u64,
@@ -179,9 +234,13 @@ pub(crate) fn parse_checkpoint_dir_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The file name of part `name`.
-pub(crate) fn part_file_name(name: &str) -> String {
-    format!("part-{name}.hwstate")
+/// The file name of part `name` of `kind`.
+pub(crate) fn part_file_name(name: &str, kind: PartKind) -> String {
+    if kind.is_arrow() {
+        format!("part-{name}.arrow")
+    } else {
+        format!("part-{name}.hwstate")
+    }
 }
 
 /// Checks that a part name is safe to turn into a file name.
@@ -351,18 +410,22 @@ fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) ->
     let mut names = std::collections::HashSet::new();
     for part in &m.parts {
         check_part_name(path, &part.name)?;
-        if part.file != part_file_name(&part.name) {
+        if part.file != part_file_name(&part.name, part.kind) {
             return Err(Error::UnsafeName {
                 path: path.to_path_buf(),
                 name: part.file.clone(),
-                reason: "a part's file must be named part-<name>.hwstate",
+                reason: "a part's file must be named part-<name>.hwstate (part-<name>.arrow for Arrow parts)",
             });
         }
         if !names.insert(part.name.as_str()) {
             return bad(format!("part {:?} is listed twice", part.name));
         }
-        if m.kind == CheckpointKind::Full && part.kind == PartKind::Delta {
-            return bad(format!("full checkpoint has delta part {:?}", part.name));
+        if m.kind == CheckpointKind::Full && part.kind.is_delta() {
+            return bad(format!(
+                "full checkpoint has {} part {:?}",
+                part.kind.name(),
+                part.name
+            ));
         }
     }
     for t in &m.sink_transactions {

@@ -21,6 +21,7 @@
 //! Decisions (which checkpoint is latest, delta or full, what retention deletes)
 //! are functions over what was read; I/O stays in `publish` and `store`.
 
+mod arrow_parts;
 mod audit;
 mod config;
 mod manager;

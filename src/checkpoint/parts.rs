@@ -4,6 +4,9 @@
 use super::metadata::{part_file_name, PartKind, PartMetadata};
 use super::publish::write_file_durably;
 use super::request::PartInput;
+use crate::arrow::{check_schema, write_part_file, ArrowBatches, Layer};
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
 use crate::error::{Error, Result};
 use crate::state::{
     encoded_file_crc, header_summary, verify_state_file, write_blob, write_columns, StateDelta,
@@ -21,6 +24,41 @@ pub(crate) enum PartSource<'a> {
     Blob(Cow<'a, [u8]>),
     /// A verified state file given by the caller, written verbatim.
     File(&'a [u8], StateKind),
+    /// Record batches of one schema, written as an Arrow IPC file.
+    Arrow(ArrowSource<'a>),
+}
+
+/// The schema and batches of an Arrow part (or delta) to be written.
+#[derive(Debug)]
+pub(crate) struct ArrowSource<'a> {
+    pub schema: Cow<'a, Schema>,
+    pub batches: Cow<'a, [RecordBatch]>,
+    pub layer: Layer,
+}
+
+impl<'a> ArrowSource<'a> {
+    /// The caller's batches, as `layer`.
+    fn borrowed(input: ArrowBatches<'a>, layer: Layer) -> Self {
+        ArrowSource {
+            schema: Cow::Borrowed(input.schema()),
+            batches: Cow::Borrowed(input.batches()),
+            layer,
+        }
+    }
+
+    /// A whole Arrow part made of `batches`.
+    pub(crate) fn full(schema: Schema, batches: Vec<RecordBatch>) -> ArrowSource<'static> {
+        ArrowSource {
+            schema: Cow::Owned(schema),
+            batches: Cow::Owned(batches),
+            layer: Layer::Full,
+        }
+    }
+
+    /// The batches as input.
+    pub(crate) fn input(&self) -> ArrowBatches<'_> {
+        ArrowBatches::new(&self.schema, &self.batches)
+    }
 }
 
 /// One part to be written.
@@ -41,9 +79,20 @@ pub(crate) fn plan<'a>(dir: &Path, name: &str, input: PartInput<'a>) -> Result<P
         PartInput::Delta(d) => PartSource::Delta(Cow::Borrowed(d)),
         PartInput::Blob(b) => PartSource::Blob(Cow::Borrowed(b)),
         PartInput::StateFile(f) => {
-            let origin = dir.join(part_file_name(name));
+            let origin = dir.join(part_file_name(name, PartKind::Snapshot));
             let (kind, _) = verify_state_file(&origin, f)?;
             PartSource::File(f, kind)
+        }
+        PartInput::Arrow(b) | PartInput::ArrowDelta(b) => {
+            let layer = match input {
+                PartInput::ArrowDelta(_) => Layer::Delta,
+                _ => Layer::Full,
+            };
+            let origin = dir.join(part_file_name(name, PartKind::Arrow));
+            for batch in b.batches() {
+                check_schema(&origin, b.schema(), batch)?;
+            }
+            PartSource::Arrow(ArrowSource::borrowed(b, layer))
         }
     };
     Ok(PlannedPart {
@@ -52,7 +101,7 @@ pub(crate) fn plan<'a>(dir: &Path, name: &str, input: PartInput<'a>) -> Result<P
     })
 }
 
-impl PlannedPart<'_> {
+impl<'a> PlannedPart<'a> {
     /// How the part is stored.
     pub(crate) fn kind(&self) -> PartKind {
         match &self.source {
@@ -60,6 +109,8 @@ impl PlannedPart<'_> {
             PartSource::Delta(_) => PartKind::Delta,
             PartSource::Blob(_) => PartKind::Blob,
             PartSource::File(_, kind) => PartKind::of(*kind),
+            PartSource::Arrow(a) if a.layer == Layer::Delta => PartKind::ArrowDelta,
+            PartSource::Arrow(_) => PartKind::Arrow,
         }
     }
 
@@ -71,6 +122,15 @@ impl PlannedPart<'_> {
             PartSource::Delta(d) => archive(d.data_bytes(), d.len()),
             PartSource::Blob(b) => 64 + b.len() as u64,
             PartSource::File(f, _) => f.len() as u64,
+            PartSource::Arrow(a) => a.input().estimated_size(),
+        }
+    }
+
+    /// The Arrow batches this part appends, if it is an Arrow delta.
+    pub(crate) fn arrow_delta(&self) -> Option<&ArrowSource<'a>> {
+        match &self.source {
+            PartSource::Arrow(a) if a.layer == Layer::Delta => Some(a),
+            _ => None,
         }
     }
 
@@ -88,7 +148,7 @@ impl PlannedPart<'_> {
     /// # Errors
     /// `Io` naming the file.
     pub(crate) fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<PartMetadata> {
-        let file_name = part_file_name(&self.name);
+        let file_name = part_file_name(&self.name, self.kind());
         let path = dir.join(&file_name);
         let (written, entries, deleted) = match &self.source {
             PartSource::File(bytes, _) => {
@@ -115,6 +175,13 @@ impl PlannedPart<'_> {
                 d.deletes().len() as u64,
             ),
             PartSource::Blob(b) => (streamed(storage, &path, |f| write_blob(f, &path, b))?, 0, 0),
+            PartSource::Arrow(a) => (
+                streamed(storage, &path, |f| {
+                    write_part_file(f, &path, &a.schema, a.batches.iter(), a.layer)
+                })?,
+                a.input().num_rows(),
+                0,
+            ),
         };
         Ok(PartMetadata {
             name: self.name.clone(),

@@ -1,6 +1,7 @@
 //! [`CheckpointRequest`]: everything one checkpoint should hold.
 
 use super::metadata::SinkTransaction;
+use crate::arrow::ArrowBatches;
 use crate::source::SourcePositions;
 use crate::state::{StateDelta, StateSnapshot};
 use std::collections::HashMap;
@@ -18,13 +19,19 @@ pub enum PartInput<'a> {
     /// The bytes of a state file (`StateSnapshot::to_bytes`,
     /// `StateDelta::to_bytes`); verified before it is written.
     StateFile(&'a [u8]),
+    /// A schema and record batches: the whole Arrow part, stored as an Arrow
+    /// IPC file (`docs/FORMAT.md` §5).
+    Arrow(ArrowBatches<'a>),
+    /// Record batches appended to the same Arrow part of the parent
+    /// checkpoint since it was written (the old batches are not written again).
+    ArrowDelta(ArrowBatches<'a>),
 }
 
 /// What a checkpoint should hold: its WAL position, offsets, watermark, state
 /// parts and sink transactions.
 ///
-/// A request with at least one [`PartInput::Delta`] (or a delta state file) makes
-/// a delta checkpoint over the latest restorable one, in which parts that are not
+/// A request with at least one [`PartInput::Delta`], [`PartInput::ArrowDelta`]
+/// (or a delta state file) makes a delta checkpoint over the latest restorable one, in which parts that are not
 /// mentioned carry over unchanged; the manager writes a full checkpoint instead
 /// when there is no parent or the chain limits of the
 /// [`CheckpointConfig`](super::CheckpointConfig) are reached. A request without

@@ -15,11 +15,12 @@
 //! - Reading never modifies the directory.
 
 use super::metadata::{
-    self, parse_checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
+    self, expect_part_kind, parse_checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
     PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
 };
 use super::publish::TMP_PREFIX;
 use super::view::CheckpointStateView;
+use crate::arrow::ArrowVerification;
 use crate::error::{Error, Result};
 use crate::state::{
     decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
@@ -96,6 +97,11 @@ impl CheckpointStore {
     /// The checkpoint directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The storage the directory is read through.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.storage.as_ref()
     }
 
     /// The ids of every directory named like a checkpoint, ascending (valid or
@@ -175,13 +181,18 @@ impl CheckpointStore {
         if size != part.size {
             return Err(mismatch(size, 0));
         }
+        let Some(expected) = part.kind.state_kind() else {
+            // An Arrow part: every checksum, the structure and every array.
+            self.decode_arrow_file(&path, part, ArrowVerification::Checksums)?;
+            return Ok(());
+        };
         let bytes =
             load_file(self.storage.as_ref(), &path).map_err(|e| Error::io("read", &path, e))?;
         let (kind, crc) = verify_state_file(&path, bytes.bytes())?;
         if crc != part.crc32c {
             return Err(mismatch(size, crc));
         }
-        expect_kind(&path, kind, part.kind.state_kind())
+        expect_kind(&path, kind, expected)
     }
 
     /// Checks checkpoint `id` alone at `level`.
@@ -357,7 +368,7 @@ impl CheckpointStore {
             match meta.part(name) {
                 Some(part) => {
                     layers.push((path.join(&part.file), part.clone()));
-                    if part.kind != PartKind::Delta {
+                    if !part.kind.is_delta() {
                         return Ok(layers);
                     }
                 }
@@ -394,6 +405,7 @@ impl CheckpointStore {
                 "checkpoint {id} has no part {name:?}"
             )));
         };
+        expect_part_kind(&base_path, base_part.kind, PartKind::Snapshot)?;
         let base = self.load(&base_path, &base_part)?;
         let mut state = StateSnapshot::from_file_bytes(&base_path, base.bytes())?;
         drop(base);
@@ -411,7 +423,7 @@ impl CheckpointStore {
     pub fn load_blob(&self, id: u64, name: &str) -> Result<Vec<u8>> {
         let layers = self.resolve_part(id, name)?;
         let (path, part) = newest(&layers, id, name)?;
-        expect_kind(path, part.kind.state_kind(), StateKind::Blob)?;
+        expect_part_kind(path, part.kind, PartKind::Blob)?;
         decode_blob(path, self.load(path, part)?.bytes())
     }
 
@@ -426,7 +438,7 @@ impl CheckpointStore {
             [(path, part)] if part.kind == PartKind::Blob => {
                 decode_blob(path, self.load(path, part)?.bytes())
             }
-            [(path, part)] => {
+            [(path, part)] if part.kind == PartKind::Snapshot => {
                 // A lone snapshot is returned as stored, after full verification.
                 let loaded = self.load(path, part)?;
                 let (kind, _) = verify_state_file(path, loaded.bytes())?;
@@ -439,12 +451,20 @@ impl CheckpointStore {
 
     /// The part recovery loads and [`load_state_bytes`](Self::load_state_bytes)
     /// returns: [`DEFAULT_PART`] when checkpoint `id` has it, else its only part
-    /// (parts carried over from parents included), else `None`.
+    /// (parts carried over from parents included), else `None`. Arrow parts
+    /// are never the default: their owners restore them with
+    /// [`open_arrow_part`](Self::open_arrow_part).
     ///
     /// # Errors
     /// As [`part_names`](Self::part_names).
     pub fn default_part(&self, id: u64) -> Result<Option<String>> {
-        let names = self.part_names(id)?;
+        let mut names = Vec::new();
+        for name in self.part_names(id)? {
+            let layers = self.resolve_part(id, &name)?;
+            if !newest(&layers, id, &name)?.1.kind.is_arrow() {
+                names.push(name);
+            }
+        }
         Ok(match names.as_slice() {
             _ if names.iter().any(|n| n == DEFAULT_PART) => Some(DEFAULT_PART.to_string()),
             [only] => Some(only.clone()),
@@ -471,9 +491,16 @@ impl CheckpointStore {
             .resolve_part(id, name)?
             .into_iter()
             .map(|(path, part)| {
+                let Some(expected) = part.kind.state_kind() else {
+                    return Err(Error::WrongStateKind {
+                        path,
+                        expected: "key/value state",
+                        found: part.kind.name(),
+                    });
+                };
                 let view = StateFileView::open_with(self.storage.as_ref(), &path)?;
                 check_identity(&path, &part, view.mapped_bytes())?;
-                expect_kind(&path, view.kind(), part.kind.state_kind())?;
+                expect_kind(&path, view.kind(), expected)?;
                 Ok(view)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -510,14 +537,17 @@ fn links_to(
 /// applies to a snapshot of the same name further down the chain.
 fn chain_resolves(chain: &[Arc<IncrementalCheckpointMetadata>]) -> std::result::Result<(), String> {
     for (at, meta) in chain.iter().enumerate() {
-        for part in meta.parts.iter().filter(|p| p.kind == PartKind::Delta) {
+        for part in meta.parts.iter().filter(|p| p.kind.is_delta()) {
             let base = chain[at + 1..]
                 .iter()
-                .find_map(|older| older.part(&part.name).filter(|p| p.kind != PartKind::Delta));
-            if base.is_none_or(|b| b.kind != PartKind::Snapshot) {
+                .find_map(|older| older.part(&part.name).filter(|p| !p.kind.is_delta()));
+            if base.is_none_or(|b| b.kind != part.kind.base()) {
                 return Err(format!(
-                    "delta part {:?} of checkpoint {} has no snapshot to apply to",
-                    part.name, meta.id
+                    "{} part {:?} of checkpoint {} has no {} part to apply to",
+                    part.kind.name(),
+                    part.name,
+                    meta.id,
+                    part.kind.base().name()
                 ));
             }
         }

@@ -1,0 +1,48 @@
+//! [`ArrowBatches`]: the schema and record batches of one Arrow part, as given
+//! to a checkpoint.
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
+
+/// A schema and the record batches of one Arrow part (or of one Arrow delta),
+/// borrowed for the duration of a checkpoint.
+///
+/// Every batch must have exactly `schema` (fields, types, nullability and
+/// metadata); the checkpoint refuses others with
+/// [`Error::ArrowSchemaMismatch`](crate::Error::ArrowSchemaMismatch). No batch
+/// at all is a valid (empty) part.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrowBatches<'a> {
+    schema: &'a Schema,
+    batches: &'a [RecordBatch],
+}
+
+impl<'a> ArrowBatches<'a> {
+    /// `batches`, each of schema `schema`.
+    pub fn new(schema: &'a Schema, batches: &'a [RecordBatch]) -> Self {
+        ArrowBatches { schema, batches }
+    }
+
+    /// The part's schema.
+    pub fn schema(&self) -> &'a Schema {
+        self.schema
+    }
+
+    /// The batches, in order.
+    pub fn batches(&self) -> &'a [RecordBatch] {
+        self.batches
+    }
+
+    /// Rows in all batches.
+    pub fn num_rows(&self) -> u64 {
+        self.batches.iter().map(|b| b.num_rows() as u64).sum()
+    }
+
+    /// About how many bytes the part's file will take: the batches' buffers
+    /// (sliced batches count their whole buffers).
+    pub fn estimated_size(&self) -> u64 {
+        let data: usize = self.batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        // Schema, footer and per-batch metadata.
+        4096 + data as u64 + 512 * self.batches.len() as u64
+    }
+}

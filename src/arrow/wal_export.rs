@@ -1,0 +1,229 @@
+//! Write-ahead log entries as Arrow record batches, one row per entry, so a
+//! log range can be queried with Arrow tools.
+//!
+//! Invariant: every entry type maps to one row; a column the type does not
+//! have is null, never a made-up value.
+
+use crate::error::{Error, Result};
+use crate::wal::WalEntryRef;
+use crate::WalEntry;
+use arrow::array::{
+    ArrayRef, Int64Builder, LargeBinaryBuilder, MapBuilder, MapFieldNames, StringBuilder,
+    UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+fn map_type(value: DataType) -> DataType {
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(Fields::from(vec![
+            Field::new("keys", DataType::Utf8, false),
+            Field::new("values", value, true),
+        ])),
+        false,
+    );
+    DataType::Map(Arc::new(entries), false)
+}
+
+/// The schema of exported log entries: `position: UInt64`, `type: Utf8`
+/// (`put`, `delete`, `commit`, `checkpoint`, `watermarks`), `key` and `value:
+/// LargeBinary`, `offsets: Map<Utf8, UInt64>` and `watermark: Int64` (commits),
+/// `checkpoint_id: UInt64` (checkpoint markers), `watermarks: Map<Utf8, Int64>`
+/// (per-partition watermarks). Columns an entry type does not have are null.
+pub fn wal_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("position", DataType::UInt64, false),
+        Field::new("type", DataType::Utf8, false),
+        Field::new("key", DataType::LargeBinary, true),
+        Field::new("value", DataType::LargeBinary, true),
+        Field::new("offsets", map_type(DataType::UInt64), true),
+        Field::new("watermark", DataType::Int64, true),
+        Field::new("checkpoint_id", DataType::UInt64, true),
+        Field::new("watermarks", map_type(DataType::Int64), true),
+    ]))
+}
+
+fn names() -> Option<MapFieldNames> {
+    Some(MapFieldNames {
+        entry: "entries".into(),
+        key: "keys".into(),
+        value: "values".into(),
+    })
+}
+
+/// Builds record batches of [`wal_schema`] entry by entry (from
+/// [`WalReader::read_next_ref`](crate::WalReader::read_next_ref), or from
+/// owned entries with [`append_entry`](Self::append_entry)).
+#[derive(Debug)]
+pub struct WalBatchBuilder {
+    position: UInt64Builder,
+    kind: StringBuilder,
+    key: LargeBinaryBuilder,
+    value: LargeBinaryBuilder,
+    offsets: MapBuilder<StringBuilder, UInt64Builder>,
+    watermark: Int64Builder,
+    checkpoint_id: UInt64Builder,
+    watermarks: MapBuilder<StringBuilder, Int64Builder>,
+    rows: usize,
+    bytes: usize,
+}
+
+impl Default for WalBatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WalBatchBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        WalBatchBuilder {
+            position: UInt64Builder::new(),
+            kind: StringBuilder::new(),
+            key: LargeBinaryBuilder::new(),
+            value: LargeBinaryBuilder::new(),
+            offsets: MapBuilder::new(names(), StringBuilder::new(), UInt64Builder::new()),
+            watermark: Int64Builder::new(),
+            checkpoint_id: UInt64Builder::new(),
+            watermarks: MapBuilder::new(names(), StringBuilder::new(), Int64Builder::new()),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Appends the entry at `position`, as read in place.
+    pub fn append(&mut self, position: u64, entry: &WalEntryRef<'_>) {
+        match entry {
+            WalEntryRef::Put { key, value } => self.change(position, "put", key, Some(value)),
+            WalEntryRef::Delete { key } => self.change(position, "delete", key, None),
+            WalEntryRef::Owned(owned) => self.append_entry(position, owned),
+        }
+    }
+
+    /// Appends the owned entry at `position`.
+    pub fn append_entry(&mut self, position: u64, entry: &WalEntry) {
+        match entry {
+            WalEntry::Put { key, value } => self.change(position, "put", key, Some(value)),
+            WalEntry::Delete { key } => self.change(position, "delete", key, None),
+            WalEntry::Commit { offsets, watermark } => {
+                self.row(position, "commit");
+                append_map(&mut self.offsets, Some(offsets));
+                self.watermark.append_option(*watermark);
+                self.checkpoint_id.append_null();
+                append_map(&mut self.watermarks, None::<&HashMap<String, i64>>);
+            }
+            WalEntry::Checkpoint { id } => {
+                self.row(position, "checkpoint");
+                append_map(&mut self.offsets, None::<&HashMap<String, u64>>);
+                self.watermark.append_null();
+                self.checkpoint_id.append_value(*id);
+                append_map(&mut self.watermarks, None::<&HashMap<String, i64>>);
+            }
+            WalEntry::Watermarks { watermarks } => {
+                self.row(position, "watermarks");
+                append_map(&mut self.offsets, None::<&HashMap<String, u64>>);
+                self.watermark.append_null();
+                self.checkpoint_id.append_null();
+                append_map(&mut self.watermarks, Some(watermarks));
+            }
+        }
+    }
+
+    /// Starts a row without key and value.
+    fn row(&mut self, position: u64, kind: &str) {
+        self.position.append_value(position);
+        self.kind.append_value(kind);
+        self.key.append_null();
+        self.value.append_null();
+        self.rows += 1;
+    }
+
+    /// A put or delete row.
+    fn change(&mut self, position: u64, kind: &str, key: &[u8], value: Option<&[u8]>) {
+        self.position.append_value(position);
+        self.kind.append_value(kind);
+        self.key.append_value(key);
+        self.value.append_option(value);
+        append_map(&mut self.offsets, None::<&HashMap<String, u64>>);
+        self.watermark.append_null();
+        self.checkpoint_id.append_null();
+        append_map(&mut self.watermarks, None::<&HashMap<String, i64>>);
+        self.rows += 1;
+        self.bytes += key.len() + value.map_or(0, <[u8]>::len);
+    }
+
+    /// Entries appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when no entry was appended since the last `finish`.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Key and value bytes appended since the last `finish` (to cut batches at
+    /// a size).
+    pub fn data_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The entries appended so far as a batch; the builder starts empty again.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if Arrow refuses the columns (it does not for entries
+    /// appended here).
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.position.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.key.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.offsets.finish()),
+            Arc::new(self.watermark.finish()),
+            Arc::new(self.checkpoint_id.finish()),
+            Arc::new(self.watermarks.finish()),
+        ];
+        self.rows = 0;
+        self.bytes = 0;
+        RecordBatch::try_new(wal_schema(), columns)
+            .map_err(|e| Error::InvalidArgument(format!("log entry batch: {e}")))
+    }
+}
+
+/// Appends a map row (sorted by key, for stable output) or a null.
+fn append_map<V: Copy, B: arrow::array::ArrayBuilder>(
+    builder: &mut MapBuilder<StringBuilder, B>,
+    map: Option<&HashMap<String, V>>,
+) where
+    B: ValueBuilder<V>,
+{
+    if let Some(map) = map {
+        for (k, v) in map.iter().collect::<BTreeMap<_, _>>() {
+            builder.keys().append_value(k);
+            builder.values().push(*v);
+        }
+    }
+    // Cannot fail: keys and values are appended in pairs above.
+    let _ = builder.append(map.is_some());
+}
+
+/// A builder of map values.
+trait ValueBuilder<V> {
+    fn push(&mut self, v: V);
+}
+
+impl ValueBuilder<u64> for UInt64Builder {
+    fn push(&mut self, v: u64) {
+        self.append_value(v);
+    }
+}
+
+impl ValueBuilder<i64> for Int64Builder {
+    fn push(&mut self, v: i64) {
+        self.append_value(v);
+    }
+}

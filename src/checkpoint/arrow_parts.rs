@@ -1,0 +1,119 @@
+//! Restoring Arrow parts from a checkpoint directory: the chain of an Arrow
+//! part resolved (full part, then deltas oldest first), every file mapped and
+//! decoded zero-copy (`docs/FORMAT.md` §5).
+//!
+//! Invariant: every file of a returned part passed the reading rules at the
+//! requested [`ArrowVerification`] and carries the same schema as the full
+//! part at the bottom of the chain.
+
+use super::metadata::{expect_part_kind, PartKind, PartMetadata};
+use super::store::CheckpointStore;
+use crate::arrow::{decode_part_file, read_schema, ArrowPart, ArrowVerification, Layer};
+use crate::error::{Error, Result};
+use arrow::datatypes::SchemaRef;
+use std::path::{Path, PathBuf};
+
+/// The layer an Arrow part file of `kind` holds.
+fn layer(kind: PartKind) -> Layer {
+    if kind.is_delta() {
+        Layer::Delta
+    } else {
+        Layer::Full
+    }
+}
+
+impl CheckpointStore {
+    /// Restores Arrow part `name` of checkpoint `id`: the full part and every
+    /// delta since, each file memory-mapped, its whole CRC32C verified, and its
+    /// batches decoded in place ([`ArrowVerification::Checksums`]).
+    ///
+    /// # Errors
+    /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a part
+    /// that is not an Arrow part; `CheckpointFileMismatch` or `ArrowCorrupted`
+    /// naming the damaged file (and offset).
+    pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<ArrowPart> {
+        self.open_arrow_part_with(id, name, ArrowVerification::default())
+    }
+
+    /// [`open_arrow_part`](Self::open_arrow_part) at the given verification.
+    ///
+    /// # Errors
+    /// As [`open_arrow_part`](Self::open_arrow_part).
+    pub fn open_arrow_part_with(
+        &self,
+        id: u64,
+        name: &str,
+        verification: ArrowVerification,
+    ) -> Result<ArrowPart> {
+        let mut layers = self.resolve_part(id, name)?;
+        layers.reverse();
+        let mut files = Vec::with_capacity(layers.len());
+        let mut schema: Option<SchemaRef> = None;
+        for (at, (path, part)) in layers.into_iter().enumerate() {
+            let expected = if at == 0 {
+                PartKind::Arrow
+            } else {
+                PartKind::ArrowDelta
+            };
+            expect_part_kind(&path, part.kind, expected)?;
+            let decoded = self.decode_arrow_file(&path, &part, verification)?;
+            match &schema {
+                None => schema = Some(decoded.schema.clone()),
+                Some(base) if base == &decoded.schema => {}
+                Some(base) => {
+                    return Err(Error::ArrowCorrupted {
+                        path,
+                        offset: None,
+                        reason: format!(
+                            "delta schema {} differs from the part's schema {base}",
+                            decoded.schema
+                        ),
+                    })
+                }
+            }
+            files.push((path, decoded));
+        }
+        let schema = schema.ok_or_else(|| {
+            Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}"))
+        })?;
+        Ok(ArrowPart::from_files(schema, files))
+    }
+
+    /// Maps and decodes one Arrow part file.
+    pub(crate) fn decode_arrow_file(
+        &self,
+        path: &Path,
+        part: &PartMetadata,
+        verification: ArrowVerification,
+    ) -> Result<crate::arrow::DecodedFile> {
+        let map = self
+            .storage()
+            .map_file(path)
+            .map_err(|e| Error::io("map", path, e))?;
+        decode_part_file(path, map, part, layer(part.kind), verification)
+    }
+
+    /// The schema of Arrow part `name` of checkpoint `id` (from the footer of
+    /// its newest file, which every file of its chain shares), with that file;
+    /// `None` when the part is missing or not an Arrow part.
+    ///
+    /// # Errors
+    /// `ArrowCorrupted` for a damaged footer; `Io`.
+    pub(crate) fn arrow_schema(&self, id: u64, name: &str) -> Result<Option<(PathBuf, SchemaRef)>> {
+        let layers = match self.resolve_part(id, name) {
+            Ok(layers) => layers,
+            Err(Error::InvalidArgument(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match layers.last() {
+            Some((_, base)) if base.kind == PartKind::Arrow => {}
+            _ => return Ok(None),
+        }
+        let (path, newest) = &layers[0];
+        let map = self
+            .storage()
+            .map_file(path)
+            .map_err(|e| Error::io("map", path, e))?;
+        Ok(Some((path.clone(), read_schema(path, map.as_ref(), layer(newest.kind))?)))
+    }
+}

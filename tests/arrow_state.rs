@@ -1,0 +1,266 @@
+//! Arrow parts in checkpoints: round trips of many schemas, zero-copy restore,
+//! delta chains, and damage detection (docs/FORMAT.md §5).
+
+use arrow::array::{
+    Array, ArrayData, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Float64Array,
+    Int32Array, Int64Array, LargeStringArray, ListArray, StringArray, StructArray,
+    TimestampMillisecondArray,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use highwater::{
+    ArrowBatches, ArrowVerification, CheckpointConfig, CheckpointRequest, CheckpointStore, Error,
+    IncrementalCheckpointManager, PartInput, PartKind, StateSnapshot,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(schema.clone(), columns).unwrap()
+}
+
+/// Window-buffer rows: timestamps, keys, values with nulls.
+fn primitive(start: i64, rows: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new("key", DataType::Int64, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("late", DataType::Boolean, true),
+        Field::new("n", DataType::Int32, true),
+    ]));
+    let r = start..start + rows as i64;
+    batch(
+        &schema,
+        vec![
+            Arc::new(TimestampMillisecondArray::from_iter_values(r.clone())),
+            Arc::new(Int64Array::from_iter_values(r.clone().map(|i| i * 7))),
+            Arc::new(Float64Array::from_iter(
+                r.clone().map(|i| (i % 3 != 0).then_some(i as f64 / 2.0)),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                r.clone().map(|i| (i % 5 != 0).then_some(i % 2 == 0)),
+            )),
+            Arc::new(Int32Array::from_iter(r.map(|i| (i % 4 != 1).then_some(i as i32)))),
+        ],
+    )
+}
+
+fn strings(start: i64, rows: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("s", DataType::Utf8, true),
+        Field::new("ls", DataType::LargeUtf8, false),
+        Field::new("b", DataType::Binary, true),
+    ]));
+    let r = start..start + rows as i64;
+    batch(
+        &schema,
+        vec![
+            Arc::new(StringArray::from_iter(
+                r.clone().map(|i| (i % 3 != 0).then(|| format!("user-{i}-ü"))),
+            )),
+            Arc::new(LargeStringArray::from_iter_values(r.clone().map(|i| "x".repeat(i as usize % 17)))),
+            Arc::new(BinaryArray::from_iter(r.map(|i| {
+                (i % 4 != 0).then(|| vec![i as u8, 0, 255, (i >> 8) as u8])
+            }))),
+        ],
+    )
+}
+
+fn nested(start: i64, rows: usize) -> RecordBatch {
+    let item = Arc::new(Field::new("item", DataType::Int32, true));
+    let struct_fields = Fields::from(vec![
+        Field::new("a", DataType::Int32, true),
+        Field::new("b", DataType::Utf8, true),
+    ]);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("list", DataType::List(item.clone()), true),
+        Field::new("pair", DataType::Struct(struct_fields.clone()), true),
+    ]));
+    let r: Vec<i64> = (start..start + rows as i64).collect();
+    let lists = ListArray::from_iter_primitive::<Int32Type, _, _>(r.iter().map(|&i| {
+        (i % 6 != 0).then(|| (0..i % 5).map(|j| (j != 2).then_some((i + j) as i32)).collect::<Vec<_>>())
+    }));
+    let a = Int32Array::from_iter(r.iter().map(|&i| (i % 2 == 0).then_some(i as i32)));
+    let b = StringArray::from_iter(r.iter().map(|&i| (i % 3 == 0).then(|| format!("b{i}"))));
+    let validity = arrow::buffer::NullBuffer::from_iter(r.iter().map(|&i| i % 7 != 0));
+    let pair = StructArray::new(
+        struct_fields,
+        vec![Arc::new(a) as ArrayRef, Arc::new(b)],
+        Some(validity),
+    );
+    batch(&schema, vec![Arc::new(lists), Arc::new(pair)])
+}
+
+fn dictionary(start: i64, rows: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "city",
+        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        true,
+    )]));
+    let values = StringArray::from(vec!["Lyon", "Oslo", "Quito", "Pune"]);
+    let keys = Int32Array::from_iter(
+        (start..start + rows as i64).map(|i| (i % 5 != 0).then_some((i % 4) as i32)),
+    );
+    let dict = DictionaryArray::<Int32Type>::try_new(keys, Arc::new(values)).unwrap();
+    batch(&schema, vec![Arc::new(dict)])
+}
+
+fn manager(dir: &Path) -> IncrementalCheckpointManager {
+    IncrementalCheckpointManager::new(CheckpointConfig::new(dir)).unwrap()
+}
+
+fn arrow_checkpoint(
+    m: &IncrementalCheckpointManager,
+    position: u64,
+    name: &str,
+    input: PartInput<'_>,
+) -> highwater::Result<highwater::IncrementalCheckpointMetadata> {
+    m.create_checkpoint(
+        CheckpointRequest::new(position)
+            .with_offsets(HashMap::from([("src".to_string(), position)]))
+            .with_part(name, input),
+    )
+}
+
+fn part_path(dir: &Path, id: u64, name: &str) -> PathBuf {
+    let meta = CheckpointStore::new(dir).read_metadata(id).unwrap();
+    meta.checkpoint_path(dir).join(&meta.part(name).unwrap().file)
+}
+
+type Maker = fn(i64, usize) -> RecordBatch;
+
+#[test]
+fn every_schema_round_trips_in_both_verification_modes() {
+    let makers: [(&str, Maker); 4] = [
+        ("primitive", primitive),
+        ("strings", strings),
+        ("nested", nested),
+        ("dictionary", dictionary),
+    ];
+    for (name, make) in makers {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path());
+        let batches = vec![make(0, 1000), make(1000, 1), make(1001, 0), make(1001, 333)];
+        let schema = batches[0].schema();
+        let meta = arrow_checkpoint(
+            &m,
+            10,
+            name,
+            PartInput::Arrow(ArrowBatches::new(&schema, &batches)),
+        )
+        .unwrap();
+        let part = meta.part(name).unwrap();
+        assert_eq!(part.kind, PartKind::Arrow, "{name}");
+        assert_eq!(part.entries, 1334, "{name}");
+        assert_eq!(part.file, format!("part-{name}.arrow"));
+        for verification in [ArrowVerification::Checksums, ArrowVerification::Structure] {
+            let restored = m
+                .store()
+                .open_arrow_part_with(meta.id, name, verification)
+                .unwrap();
+            assert_eq!(restored.schema(), &schema, "{name}");
+            assert_eq!(restored.batches(), &batches[..], "{name} {verification:?}");
+            assert_eq!(restored.num_rows(), 1334);
+        }
+        // The file is a plain Arrow IPC file: Arrow's own reader opens it.
+        let file = std::fs::File::open(part_path(dir.path(), meta.id, name)).unwrap();
+        let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+        assert_eq!(
+            reader.custom_metadata().get("highwater.layer").map(String::as_str),
+            Some("full")
+        );
+        let read: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        assert_eq!(read, batches, "{name}");
+    }
+}
+
+#[test]
+fn an_empty_part_keeps_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    let schema = primitive(0, 1).schema();
+    let meta = arrow_checkpoint(&m, 1, "empty", PartInput::Arrow(ArrowBatches::new(&schema, &[])))
+        .unwrap();
+    let restored = m.open_arrow_part(meta.id, "empty").unwrap();
+    assert_eq!(restored.schema(), &schema);
+    assert!(restored.batches().is_empty());
+}
+
+/// Every buffer of `data` (nulls, children and dictionary values included).
+fn buffers(data: &ArrayData, out: &mut Vec<(usize, usize)>) {
+    for b in data.buffers() {
+        out.push((b.as_ptr() as usize, b.len()));
+    }
+    if let Some(nulls) = data.nulls() {
+        let b = nulls.buffer();
+        out.push((b.as_ptr() as usize, b.len()));
+    }
+    for child in data.child_data() {
+        buffers(child, out);
+    }
+}
+
+#[test]
+fn restored_buffers_point_into_the_mapped_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    let first = vec![primitive(0, 5000), strings(0, 0)];
+    // Two schemas, two parts; then a delta of the first.
+    let p = first[0].schema();
+    let base = [primitive(0, 5000), primitive(5000, 100)];
+    let nest = [nested(0, 700), nested(700, 300)];
+    let dict = [dictionary(0, 900)];
+    let meta = m
+        .create_checkpoint(
+            CheckpointRequest::new(1)
+                .with_part("p", PartInput::Arrow(ArrowBatches::new(&p, &base)))
+                .with_part("n", PartInput::Arrow(ArrowBatches::new(&nest[0].schema(), &nest)))
+                .with_part("d", PartInput::Arrow(ArrowBatches::new(&dict[0].schema(), &dict))),
+        )
+        .unwrap();
+    let appended = [primitive(5100, 77)];
+    let delta = arrow_checkpoint(&m, 2, "p", PartInput::ArrowDelta(ArrowBatches::new(&p, &appended)))
+        .unwrap();
+    assert_eq!(delta.parent_id, Some(meta.id));
+    let mut checked = 0;
+    for (id, name) in [(delta.id, "p"), (delta.id, "n"), (delta.id, "d"), (meta.id, "p")] {
+        let part = m.open_arrow_part(id, name).unwrap();
+        let files = part.files();
+        let mut next_file = 0;
+        let mut left_in_file = files[0].batches();
+        for batch in part.batches() {
+            while left_in_file == 0 {
+                next_file += 1;
+                left_in_file = files[next_file].batches();
+            }
+            left_in_file -= 1;
+            let map = files[next_file].mapped_bytes();
+            let range = map.as_ptr() as usize..map.as_ptr() as usize + map.len();
+            for column in batch.columns() {
+                let mut all = Vec::new();
+                buffers(&column.to_data(), &mut all);
+                if let Some(d) = column.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+                    buffers(&d.values().to_data(), &mut all);
+                }
+                for (ptr, len) in all {
+                    if len == 0 {
+                        continue;
+                    }
+                    assert!(
+                        range.contains(&ptr) && ptr + len <= range.end,
+                        "{name}: a buffer of {len} bytes at {ptr:#x} is outside the mapping {range:x?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} buffers checked");
+    // And the mapping outlives the part: arrays alone keep it alive.
+    let batches = m.open_arrow_part(delta.id, "p").unwrap().into_batches();
+    drop(m);
+    assert_eq!(batches[2], appended[0]);
+    let _ = first;
+}
