@@ -6,7 +6,6 @@ use arrow::array::{
     Int32Array, Int64Array, LargeStringArray, ListArray, StringArray, StructArray,
     TimestampMillisecondArray,
 };
-use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use highwater::{
@@ -206,9 +205,8 @@ fn buffers(data: &ArrayData, out: &mut Vec<(usize, usize)>) {
 fn restored_buffers_point_into_the_mapped_files() {
     let dir = tempfile::tempdir().unwrap();
     let m = manager(dir.path());
-    let first = vec![primitive(0, 5000), strings(0, 0)];
-    // Two schemas, two parts; then a delta of the first.
-    let p = first[0].schema();
+    // Three schemas, three parts; then a delta of the first.
+    let p = primitive(0, 1).schema();
     let base = [primitive(0, 5000), primitive(5000, 100)];
     let nest = [nested(0, 700), nested(700, 300)];
     let dict = [dictionary(0, 900)];
@@ -262,5 +260,167 @@ fn restored_buffers_point_into_the_mapped_files() {
     let batches = m.open_arrow_part(delta.id, "p").unwrap().into_batches();
     drop(m);
     assert_eq!(batches[2], appended[0]);
-    let _ = first;
+}
+
+fn file_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in walk(dir) {
+        out.push((entry.clone(), std::fs::read(&entry).unwrap()));
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn deltas_append_batches_without_rewriting_and_loading_resolves_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(10))
+        .unwrap();
+    let schema = primitive(0, 1).schema();
+    let mut expected: Vec<RecordBatch> = vec![primitive(0, 20_000), primitive(20_000, 20_000)];
+    let full = arrow_checkpoint(&m, 1, "window", PartInput::Arrow(ArrowBatches::new(&schema, &expected)))
+        .unwrap();
+    let full_size = full.part("window").unwrap().size;
+    let mut ids = vec![full.id];
+    let mut next = 40_000;
+    for round in 0..3 {
+        let before = file_bytes(dir.path());
+        let appended = vec![primitive(next, 100 + round), primitive(next + 500, 3)];
+        next += 1000;
+        let meta = arrow_checkpoint(
+            &m,
+            2 + round as u64,
+            "window",
+            PartInput::ArrowDelta(ArrowBatches::new(&schema, &appended)),
+        )
+        .unwrap();
+        assert!(meta.is_delta());
+        let part = meta.part("window").unwrap();
+        assert_eq!(part.kind, PartKind::ArrowDelta);
+        assert_eq!(part.entries, 103 + round as u64);
+        assert!(part.size * 20 < full_size, "a delta of {} bytes is not proportional to its rows", part.size);
+        // Nothing written before changed.
+        for (path, bytes) in before {
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{} was rewritten", path.display());
+        }
+        expected.extend(appended);
+        ids.push(meta.id);
+        let restored = m.open_arrow_part(meta.id, "window").unwrap();
+        assert_eq!(restored.batches(), &expected[..]);
+        assert_eq!(restored.files().len(), round + 2);
+    }
+    // Every checkpoint of the chain still restores its own prefix.
+    let store = CheckpointStore::new(dir.path());
+    let mut rows = 40_000u64;
+    for (at, id) in ids.iter().enumerate() {
+        if at > 0 {
+            rows += 103 + at as u64 - 1;
+        }
+        assert_eq!(store.open_arrow_part(*id, "window").unwrap().num_rows(), rows);
+    }
+    assert_eq!(store.find_latest().unwrap().metadata.unwrap().id, *ids.last().unwrap());
+}
+
+#[test]
+fn a_full_checkpoint_at_the_chain_limit_holds_the_whole_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = IncrementalCheckpointManager::new(
+        CheckpointConfig::new(dir.path()).with_max_delta_chain(1),
+    )
+    .unwrap();
+    let schema = primitive(0, 1).schema();
+    let kv = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+    let base = [primitive(0, 10)];
+    m.create_checkpoint(
+        CheckpointRequest::new(1)
+            .with_part("window", PartInput::Arrow(ArrowBatches::new(&schema, &base)))
+            .with_part("counts", PartInput::Snapshot(&kv)),
+    )
+    .unwrap();
+    let one = [primitive(10, 5)];
+    let d1 = arrow_checkpoint(&m, 2, "window", PartInput::ArrowDelta(ArrowBatches::new(&schema, &one)))
+        .unwrap();
+    assert!(d1.is_delta());
+    // The chain is full: this one is written whole, the KV part carried over.
+    let two = [primitive(15, 7)];
+    let f2 = arrow_checkpoint(&m, 3, "window", PartInput::ArrowDelta(ArrowBatches::new(&schema, &two)))
+        .unwrap();
+    assert!(!f2.is_delta());
+    let part = f2.part("window").unwrap();
+    assert_eq!((part.kind, part.entries), (PartKind::Arrow, 22));
+    let restored = m.open_arrow_part(f2.id, "window").unwrap();
+    assert_eq!(restored.files().len(), 1);
+    assert_eq!(restored.batches(), &[base[0].clone(), one[0].clone(), two[0].clone()]);
+    assert_eq!(m.load_snapshot(f2.id, "counts").unwrap(), kv);
+    // A KV delta over it carries the Arrow part over unchanged.
+    let kv_delta = highwater::StateDelta::from_changes(vec![(b"k".to_vec(), None)]);
+    let d3 = m
+        .create_checkpoint(CheckpointRequest::new(4).with_part("counts", PartInput::Delta(&kv_delta)))
+        .unwrap();
+    assert!(d3.is_delta() && d3.part("window").is_none());
+    assert_eq!(m.open_arrow_part(d3.id, "window").unwrap().batches(), restored.batches());
+}
+
+#[test]
+fn an_arrow_delta_for_a_new_part_is_written_whole_and_a_schema_change_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    let p = primitive(0, 1).schema();
+    let base = [primitive(0, 10)];
+    arrow_checkpoint(&m, 1, "a", PartInput::Arrow(ArrowBatches::new(&p, &base))).unwrap();
+    let s = strings(0, 1).schema();
+    let other = [strings(0, 4)];
+    let meta = arrow_checkpoint(&m, 2, "b", PartInput::ArrowDelta(ArrowBatches::new(&s, &other)))
+        .unwrap();
+    assert!(meta.is_delta());
+    assert_eq!(meta.part("b").unwrap().kind, PartKind::Arrow);
+    assert_eq!(m.open_arrow_part(meta.id, "b").unwrap().batches(), &other);
+    assert_eq!(m.open_arrow_part(meta.id, "a").unwrap().batches(), &base);
+
+    // Batches of another schema cannot be appended to "a".
+    let err = arrow_checkpoint(&m, 3, "a", PartInput::ArrowDelta(ArrowBatches::new(&s, &other)))
+        .unwrap_err();
+    assert!(matches!(err, Error::ArrowSchemaMismatch { .. }), "{err}");
+    // Nor can a batch disagree with the schema it is given with.
+    let err = arrow_checkpoint(&m, 3, "c", PartInput::Arrow(ArrowBatches::new(&p, &other))).unwrap_err();
+    assert!(matches!(err, Error::ArrowSchemaMismatch { .. }), "{err}");
+    assert_eq!(CheckpointStore::new(dir.path()).checkpoint_ids().unwrap().len(), 2);
+}
+
+#[test]
+fn arrow_parts_are_never_read_as_key_value_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    let p = primitive(0, 1).schema();
+    let base = [primitive(0, 10)];
+    let kv = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+    let meta = m
+        .create_checkpoint(
+            CheckpointRequest::new(0)
+                .with_part("window", PartInput::Arrow(ArrowBatches::new(&p, &base)))
+                .with_part("counts", PartInput::Snapshot(&kv)),
+        )
+        .unwrap();
+    let store = m.store();
+    // The key/value part is the default one, whatever the Arrow parts.
+    assert_eq!(store.default_part(meta.id).unwrap().as_deref(), Some("counts"));
+    assert!(matches!(store.load_snapshot(meta.id, "window"), Err(Error::WrongStateKind { .. })));
+    assert!(matches!(store.open_view(meta.id, "window"), Err(Error::WrongStateKind { .. })));
+    assert!(matches!(store.load_blob(meta.id, "window"), Err(Error::WrongStateKind { .. })));
+    assert!(matches!(store.open_arrow_part(meta.id, "counts"), Err(Error::WrongStateKind { .. })));
+    let recovered = highwater::RecoveryManager::recover_simple(dir.path(), &dir.path().join("wal")).unwrap();
+    assert_eq!(recovered.state_snapshot.unwrap(), kv);
 }
