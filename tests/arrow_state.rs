@@ -23,7 +23,11 @@ fn batch(schema: &SchemaRef, columns: Vec<ArrayRef>) -> RecordBatch {
 /// Window-buffer rows: timestamps, keys, values with nulls.
 fn primitive(start: i64, rows: usize) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
         Field::new("key", DataType::Int64, false),
         Field::new("value", DataType::Float64, true),
         Field::new("late", DataType::Boolean, true),
@@ -41,7 +45,9 @@ fn primitive(start: i64, rows: usize) -> RecordBatch {
             Arc::new(BooleanArray::from_iter(
                 r.clone().map(|i| (i % 5 != 0).then_some(i % 2 == 0)),
             )),
-            Arc::new(Int32Array::from_iter(r.map(|i| (i % 4 != 1).then_some(i as i32)))),
+            Arc::new(Int32Array::from_iter(
+                r.map(|i| (i % 4 != 1).then_some(i as i32)),
+            )),
         ],
     )
 }
@@ -57,9 +63,12 @@ fn strings(start: i64, rows: usize) -> RecordBatch {
         &schema,
         vec![
             Arc::new(StringArray::from_iter(
-                r.clone().map(|i| (i % 3 != 0).then(|| format!("user-{i}-ü"))),
+                r.clone()
+                    .map(|i| (i % 3 != 0).then(|| format!("user-{i}-ü"))),
             )),
-            Arc::new(LargeStringArray::from_iter_values(r.clone().map(|i| "x".repeat(i as usize % 17)))),
+            Arc::new(LargeStringArray::from_iter_values(
+                r.clone().map(|i| "x".repeat(i as usize % 17)),
+            )),
             Arc::new(BinaryArray::from_iter(r.map(|i| {
                 (i % 4 != 0).then(|| vec![i as u8, 0, 255, (i >> 8) as u8])
             }))),
@@ -79,7 +88,11 @@ fn nested(start: i64, rows: usize) -> RecordBatch {
     ]));
     let r: Vec<i64> = (start..start + rows as i64).collect();
     let lists = ListArray::from_iter_primitive::<Int32Type, _, _>(r.iter().map(|&i| {
-        (i % 6 != 0).then(|| (0..i % 5).map(|j| (j != 2).then_some((i + j) as i32)).collect::<Vec<_>>())
+        (i % 6 != 0).then(|| {
+            (0..i % 5)
+                .map(|j| (j != 2).then_some((i + j) as i32))
+                .collect::<Vec<_>>()
+        })
     }));
     let a = Int32Array::from_iter(r.iter().map(|&i| (i % 2 == 0).then_some(i as i32)));
     let b = StringArray::from_iter(r.iter().map(|&i| (i % 3 == 0).then(|| format!("b{i}"))));
@@ -125,7 +138,8 @@ fn arrow_checkpoint(
 
 fn part_path(dir: &Path, id: u64, name: &str) -> PathBuf {
     let meta = CheckpointStore::new(dir).read_metadata(id).unwrap();
-    meta.checkpoint_path(dir).join(&meta.part(name).unwrap().file)
+    meta.checkpoint_path(dir)
+        .join(&meta.part(name).unwrap().file)
 }
 
 type Maker = fn(i64, usize) -> RecordBatch;
@@ -167,7 +181,10 @@ fn every_schema_round_trips_in_both_verification_modes() {
         let file = std::fs::File::open(part_path(dir.path(), meta.id, name)).unwrap();
         let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
         assert_eq!(
-            reader.custom_metadata().get("highwater.layer").map(String::as_str),
+            reader
+                .custom_metadata()
+                .get("highwater.layer")
+                .map(String::as_str),
             Some("full")
         );
         let read: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
@@ -180,8 +197,13 @@ fn an_empty_part_keeps_its_schema() {
     let dir = tempfile::tempdir().unwrap();
     let m = manager(dir.path());
     let schema = primitive(0, 1).schema();
-    let meta = arrow_checkpoint(&m, 1, "empty", PartInput::Arrow(ArrowBatches::new(&schema, &[])))
-        .unwrap();
+    let meta = arrow_checkpoint(
+        &m,
+        1,
+        "empty",
+        PartInput::Arrow(ArrowBatches::new(&schema, &[])),
+    )
+    .unwrap();
     let restored = m.open_arrow_part(meta.id, "empty").unwrap();
     assert_eq!(restored.schema(), &schema);
     assert!(restored.batches().is_empty());
@@ -214,16 +236,32 @@ fn restored_buffers_point_into_the_mapped_files() {
         .create_checkpoint(
             CheckpointRequest::new(1)
                 .with_part("p", PartInput::Arrow(ArrowBatches::new(&p, &base)))
-                .with_part("n", PartInput::Arrow(ArrowBatches::new(&nest[0].schema(), &nest)))
-                .with_part("d", PartInput::Arrow(ArrowBatches::new(&dict[0].schema(), &dict))),
+                .with_part(
+                    "n",
+                    PartInput::Arrow(ArrowBatches::new(&nest[0].schema(), &nest)),
+                )
+                .with_part(
+                    "d",
+                    PartInput::Arrow(ArrowBatches::new(&dict[0].schema(), &dict)),
+                ),
         )
         .unwrap();
     let appended = [primitive(5100, 77)];
-    let delta = arrow_checkpoint(&m, 2, "p", PartInput::ArrowDelta(ArrowBatches::new(&p, &appended)))
-        .unwrap();
+    let delta = arrow_checkpoint(
+        &m,
+        2,
+        "p",
+        PartInput::ArrowDelta(ArrowBatches::new(&p, &appended)),
+    )
+    .unwrap();
     assert_eq!(delta.parent_id, Some(meta.id));
     let mut checked = 0;
-    for (id, name) in [(delta.id, "p"), (delta.id, "n"), (delta.id, "d"), (meta.id, "p")] {
+    for (id, name) in [
+        (delta.id, "p"),
+        (delta.id, "n"),
+        (delta.id, "d"),
+        (meta.id, "p"),
+    ] {
         let part = m.open_arrow_part(id, name).unwrap();
         let files = part.files();
         let mut next_file = 0;
@@ -287,12 +325,18 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn deltas_append_batches_without_rewriting_and_loading_resolves_the_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(10))
-        .unwrap();
+    let m =
+        IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(10))
+            .unwrap();
     let schema = primitive(0, 1).schema();
     let mut expected: Vec<RecordBatch> = vec![primitive(0, 20_000), primitive(20_000, 20_000)];
-    let full = arrow_checkpoint(&m, 1, "window", PartInput::Arrow(ArrowBatches::new(&schema, &expected)))
-        .unwrap();
+    let full = arrow_checkpoint(
+        &m,
+        1,
+        "window",
+        PartInput::Arrow(ArrowBatches::new(&schema, &expected)),
+    )
+    .unwrap();
     let full_size = full.part("window").unwrap().size;
     let mut ids = vec![full.id];
     let mut next = 40_000;
@@ -311,10 +355,19 @@ fn deltas_append_batches_without_rewriting_and_loading_resolves_the_chain() {
         let part = meta.part("window").unwrap();
         assert_eq!(part.kind, PartKind::ArrowDelta);
         assert_eq!(part.entries, 103 + round as u64);
-        assert!(part.size * 20 < full_size, "a delta of {} bytes is not proportional to its rows", part.size);
+        assert!(
+            part.size * 20 < full_size,
+            "a delta of {} bytes is not proportional to its rows",
+            part.size
+        );
         // Nothing written before changed.
         for (path, bytes) in before {
-            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{} was rewritten", path.display());
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                bytes,
+                "{} was rewritten",
+                path.display()
+            );
         }
         expected.extend(appended);
         ids.push(meta.id);
@@ -329,9 +382,15 @@ fn deltas_append_batches_without_rewriting_and_loading_resolves_the_chain() {
         if at > 0 {
             rows += 103 + at as u64 - 1;
         }
-        assert_eq!(store.open_arrow_part(*id, "window").unwrap().num_rows(), rows);
+        assert_eq!(
+            store.open_arrow_part(*id, "window").unwrap().num_rows(),
+            rows
+        );
     }
-    assert_eq!(store.find_latest().unwrap().metadata.unwrap().id, *ids.last().unwrap());
+    assert_eq!(
+        store.find_latest().unwrap().metadata.unwrap().id,
+        *ids.last().unwrap()
+    );
 }
 
 #[test]
@@ -346,32 +405,53 @@ fn a_full_checkpoint_at_the_chain_limit_holds_the_whole_part() {
     let base = [primitive(0, 10)];
     m.create_checkpoint(
         CheckpointRequest::new(1)
-            .with_part("window", PartInput::Arrow(ArrowBatches::new(&schema, &base)))
+            .with_part(
+                "window",
+                PartInput::Arrow(ArrowBatches::new(&schema, &base)),
+            )
             .with_part("counts", PartInput::Snapshot(&kv)),
     )
     .unwrap();
     let one = [primitive(10, 5)];
-    let d1 = arrow_checkpoint(&m, 2, "window", PartInput::ArrowDelta(ArrowBatches::new(&schema, &one)))
-        .unwrap();
+    let d1 = arrow_checkpoint(
+        &m,
+        2,
+        "window",
+        PartInput::ArrowDelta(ArrowBatches::new(&schema, &one)),
+    )
+    .unwrap();
     assert!(d1.is_delta());
     // The chain is full: this one is written whole, the KV part carried over.
     let two = [primitive(15, 7)];
-    let f2 = arrow_checkpoint(&m, 3, "window", PartInput::ArrowDelta(ArrowBatches::new(&schema, &two)))
-        .unwrap();
+    let f2 = arrow_checkpoint(
+        &m,
+        3,
+        "window",
+        PartInput::ArrowDelta(ArrowBatches::new(&schema, &two)),
+    )
+    .unwrap();
     assert!(!f2.is_delta());
     let part = f2.part("window").unwrap();
     assert_eq!((part.kind, part.entries), (PartKind::Arrow, 22));
     let restored = m.open_arrow_part(f2.id, "window").unwrap();
     assert_eq!(restored.files().len(), 1);
-    assert_eq!(restored.batches(), &[base[0].clone(), one[0].clone(), two[0].clone()]);
+    assert_eq!(
+        restored.batches(),
+        &[base[0].clone(), one[0].clone(), two[0].clone()]
+    );
     assert_eq!(m.load_snapshot(f2.id, "counts").unwrap(), kv);
     // A KV delta over it carries the Arrow part over unchanged.
     let kv_delta = highwater::StateDelta::from_changes(vec![(b"k".to_vec(), None)]);
     let d3 = m
-        .create_checkpoint(CheckpointRequest::new(4).with_part("counts", PartInput::Delta(&kv_delta)))
+        .create_checkpoint(
+            CheckpointRequest::new(4).with_part("counts", PartInput::Delta(&kv_delta)),
+        )
         .unwrap();
     assert!(d3.is_delta() && d3.part("window").is_none());
-    assert_eq!(m.open_arrow_part(d3.id, "window").unwrap().batches(), restored.batches());
+    assert_eq!(
+        m.open_arrow_part(d3.id, "window").unwrap().batches(),
+        restored.batches()
+    );
 }
 
 #[test]
@@ -383,21 +463,38 @@ fn an_arrow_delta_for_a_new_part_is_written_whole_and_a_schema_change_is_refused
     arrow_checkpoint(&m, 1, "a", PartInput::Arrow(ArrowBatches::new(&p, &base))).unwrap();
     let s = strings(0, 1).schema();
     let other = [strings(0, 4)];
-    let meta = arrow_checkpoint(&m, 2, "b", PartInput::ArrowDelta(ArrowBatches::new(&s, &other)))
-        .unwrap();
+    let meta = arrow_checkpoint(
+        &m,
+        2,
+        "b",
+        PartInput::ArrowDelta(ArrowBatches::new(&s, &other)),
+    )
+    .unwrap();
     assert!(meta.is_delta());
     assert_eq!(meta.part("b").unwrap().kind, PartKind::Arrow);
     assert_eq!(m.open_arrow_part(meta.id, "b").unwrap().batches(), &other);
     assert_eq!(m.open_arrow_part(meta.id, "a").unwrap().batches(), &base);
 
     // Batches of another schema cannot be appended to "a".
-    let err = arrow_checkpoint(&m, 3, "a", PartInput::ArrowDelta(ArrowBatches::new(&s, &other)))
-        .unwrap_err();
+    let err = arrow_checkpoint(
+        &m,
+        3,
+        "a",
+        PartInput::ArrowDelta(ArrowBatches::new(&s, &other)),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::ArrowSchemaMismatch { .. }), "{err}");
     // Nor can a batch disagree with the schema it is given with.
-    let err = arrow_checkpoint(&m, 3, "c", PartInput::Arrow(ArrowBatches::new(&p, &other))).unwrap_err();
+    let err =
+        arrow_checkpoint(&m, 3, "c", PartInput::Arrow(ArrowBatches::new(&p, &other))).unwrap_err();
     assert!(matches!(err, Error::ArrowSchemaMismatch { .. }), "{err}");
-    assert_eq!(CheckpointStore::new(dir.path()).checkpoint_ids().unwrap().len(), 2);
+    assert_eq!(
+        CheckpointStore::new(dir.path())
+            .checkpoint_ids()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -416,11 +513,280 @@ fn arrow_parts_are_never_read_as_key_value_state() {
         .unwrap();
     let store = m.store();
     // The key/value part is the default one, whatever the Arrow parts.
-    assert_eq!(store.default_part(meta.id).unwrap().as_deref(), Some("counts"));
-    assert!(matches!(store.load_snapshot(meta.id, "window"), Err(Error::WrongStateKind { .. })));
-    assert!(matches!(store.open_view(meta.id, "window"), Err(Error::WrongStateKind { .. })));
-    assert!(matches!(store.load_blob(meta.id, "window"), Err(Error::WrongStateKind { .. })));
-    assert!(matches!(store.open_arrow_part(meta.id, "counts"), Err(Error::WrongStateKind { .. })));
-    let recovered = highwater::RecoveryManager::recover_simple(dir.path(), &dir.path().join("wal")).unwrap();
+    assert_eq!(
+        store.default_part(meta.id).unwrap().as_deref(),
+        Some("counts")
+    );
+    assert!(matches!(
+        store.load_snapshot(meta.id, "window"),
+        Err(Error::WrongStateKind { .. })
+    ));
+    assert!(matches!(
+        store.open_view(meta.id, "window"),
+        Err(Error::WrongStateKind { .. })
+    ));
+    assert!(matches!(
+        store.load_blob(meta.id, "window"),
+        Err(Error::WrongStateKind { .. })
+    ));
+    assert!(matches!(
+        store.open_arrow_part(meta.id, "counts"),
+        Err(Error::WrongStateKind { .. })
+    ));
+    let recovered =
+        highwater::RecoveryManager::recover_simple(dir.path(), &dir.path().join("wal")).unwrap();
     assert_eq!(recovered.state_snapshot.unwrap(), kv);
+}
+
+/// Replaces part `name` of checkpoint `id` with `bytes` and reseals
+/// `metadata.json` (size, CRC32C and, if given, rows) so that only the
+/// structure checks stand between the damage and the caller.
+fn reseal(dir: &Path, id: u64, name: &str, bytes: &[u8], rows: Option<u64>) {
+    let meta_path = CheckpointStore::new(dir)
+        .checkpoint_path(id)
+        .join("metadata.json");
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    let mut body = envelope["body"].clone();
+    let parts = body["parts"].as_array_mut().unwrap();
+    let part = parts.iter_mut().find(|p| p["name"] == name).unwrap();
+    std::fs::write(
+        dir.join(format!("checkpoint-{id:020}"))
+            .join(part["file"].as_str().unwrap()),
+        bytes,
+    )
+    .unwrap();
+    part["size"] = (bytes.len() as u64).into();
+    part["crc32c"] = crc32c::crc32c(bytes).into();
+    if let Some(rows) = rows {
+        part["entries"] = rows.into();
+    }
+    let body = serde_json::to_string_pretty(&body).unwrap();
+    let text = format!(
+        "{{\"format\":\"highwater-checkpoint\",\"version\":1,\"body_crc32c\":{},\"body\":{body}}}",
+        crc32c::crc32c(body.as_bytes())
+    );
+    std::fs::write(meta_path, text).unwrap();
+}
+
+/// A checkpoint with one small Arrow part of several kinds of columns.
+fn small_part(dir: &Path) -> (u64, Vec<u8>, RecordBatch) {
+    let m = manager(dir);
+    let b = nested(0, 12);
+    let d = dictionary(0, 9);
+    let merged = RecordBatch::try_new(
+        Arc::new(Schema::new(
+            b.schema()
+                .fields()
+                .iter()
+                .chain(d.schema().fields().iter())
+                .cloned()
+                .collect::<Vec<_>>(),
+        )),
+        b.columns()
+            .iter()
+            .cloned()
+            .chain(d.columns().iter().map(|c| c.slice(0, 9)))
+            .take(3)
+            .collect(),
+    );
+    let batch = merged.unwrap_or(b);
+    let meta = arrow_checkpoint(
+        &m,
+        0,
+        "w",
+        PartInput::Arrow(ArrowBatches::new(
+            &batch.schema(),
+            std::slice::from_ref(&batch),
+        )),
+    )
+    .unwrap();
+    let bytes = std::fs::read(part_path(dir, meta.id, "w")).unwrap();
+    (meta.id, bytes, batch)
+}
+
+#[test]
+fn any_flipped_byte_is_caught_by_the_checksum_and_a_damaged_checkpoint_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path());
+    let schema = primitive(0, 1).schema();
+    let good = [primitive(0, 300)];
+    let older = arrow_checkpoint(
+        &m,
+        0,
+        "w",
+        PartInput::Arrow(ArrowBatches::new(&schema, &good)),
+    )
+    .unwrap();
+    let newer = arrow_checkpoint(
+        &m,
+        0,
+        "w",
+        PartInput::Arrow(ArrowBatches::new(&schema, &good)),
+    )
+    .unwrap();
+    let path = part_path(dir.path(), newer.id, "w");
+    let original = std::fs::read(&path).unwrap();
+    let store = CheckpointStore::new(dir.path());
+    for offset in (0..original.len()).step_by(7).chain([original.len() - 1]) {
+        let mut bytes = original.clone();
+        bytes[offset] ^= 0x10;
+        std::fs::write(&path, &bytes).unwrap();
+        for verification in [ArrowVerification::Checksums] {
+            let err = store
+                .open_arrow_part_with(newer.id, "w", verification)
+                .unwrap_err();
+            match &err {
+                Error::CheckpointFileMismatch {
+                    path: p,
+                    expected_crc,
+                    actual_crc,
+                    ..
+                } => {
+                    assert_eq!(p, &path);
+                    assert_ne!(expected_crc, actual_crc);
+                }
+                other => panic!("offset {offset}: {other}"),
+            }
+        }
+        assert!(store.verify_checkpoint(newer.id).is_err());
+        let latest = store.find_latest().unwrap();
+        assert_eq!(latest.metadata.unwrap().id, older.id, "offset {offset}");
+        assert_eq!(latest.rejected[0].id, newer.id);
+    }
+    // Truncated or extended: the size says so before anything is read (the
+    // chain check refuses the checkpoint; verification names the file).
+    for len in [
+        0,
+        8,
+        original.len() / 2,
+        original.len() - 1,
+        original.len() + 64,
+    ] {
+        let mut bytes = original.clone();
+        bytes.resize(len, 0);
+        std::fs::write(&path, &bytes).unwrap();
+        for verification in [ArrowVerification::Checksums, ArrowVerification::Structure] {
+            let err = store
+                .open_arrow_part_with(newer.id, "w", verification)
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::CheckpointNotFound { id, .. } if id == newer.id),
+                "{len}: {err}"
+            );
+        }
+        let err = store.verify_checkpoint(newer.id).unwrap_err();
+        assert!(
+            matches!(&err, Error::CheckpointFileMismatch { actual_size, path: p, .. } if *actual_size == len as u64 && p == &path),
+            "{len}: {err}"
+        );
+    }
+}
+
+#[test]
+fn structure_checks_name_file_and_offset_and_never_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, original, batch) = small_part(dir.path());
+    let path = part_path(dir.path(), id, "w");
+    let rows = batch.num_rows() as u64;
+    // A new store each time: a store trusts metadata it has read once.
+    let open =
+        |verification| CheckpointStore::new(dir.path()).open_arrow_part_with(id, "w", verification);
+
+    // Truncated files whose metadata agrees: the magic or footer is missing.
+    for len in [
+        0,
+        7,
+        9,
+        20,
+        original.len() / 2,
+        original.len() - 11,
+        original.len() - 1,
+    ] {
+        reseal(dir.path(), id, "w", &original[..len], None);
+        let err = open(ArrowVerification::Checksums).unwrap_err();
+        assert!(
+            matches!(&err, Error::ArrowCorrupted { path: p, .. } if p == &path),
+            "{len}: {err}"
+        );
+    }
+    // A footer length pointing outside the file.
+    let mut bytes = original.clone();
+    let at = bytes.len() - 10;
+    bytes[at..at + 4].copy_from_slice(&i32::MAX.to_le_bytes());
+    reseal(dir.path(), id, "w", &bytes, None);
+    let err = open(ArrowVerification::Checksums).unwrap_err();
+    assert_eq!(err.offset(), Some(at as u64), "{err}");
+    assert!(err.to_string().contains("footer length"), "{err}");
+
+    // A delta file listed as a full part: the footer's layer says otherwise.
+    let layer_at = original
+        .windows(4)
+        .rposition(|w| w == b"full")
+        .expect("layer value in the footer");
+    let mut bytes = original.clone();
+    bytes[layer_at..layer_at + 4].copy_from_slice(b"dlta");
+    reseal(dir.path(), id, "w", &bytes, None);
+    let err = open(ArrowVerification::Checksums).unwrap_err();
+    assert!(err.to_string().contains("highwater.layer"), "{err}");
+    assert!(err.is_corruption());
+
+    // Rows that disagree with the metadata.
+    reseal(dir.path(), id, "w", &original, Some(rows + 1));
+    let err = open(ArrowVerification::Structure).unwrap_err();
+    assert!(err.to_string().contains("rows"), "{err}");
+    reseal(dir.path(), id, "w", &original, Some(rows));
+    assert_eq!(
+        open(ArrowVerification::Checksums).unwrap().batches(),
+        &[batch.clone()]
+    );
+
+    // Every single flipped byte, resealed so the checksum passes: a typed
+    // error naming the file, or arrays that passed Arrow's validation; never
+    // a panic.
+    let (mut ok, mut caught) = (0, 0);
+    for offset in 0..original.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut bytes = original.clone();
+            bytes[offset] ^= flip;
+            reseal(dir.path(), id, "w", &bytes, None);
+            match open(ArrowVerification::Structure) {
+                Ok(part) => {
+                    for b in part.batches() {
+                        for c in b.columns() {
+                            c.to_data().validate_full().unwrap();
+                        }
+                    }
+                    ok += 1;
+                }
+                Err(Error::ArrowCorrupted { path: p, .. }) => {
+                    assert_eq!(p, path);
+                    caught += 1;
+                }
+                Err(other) => panic!("offset {offset}: unexpected {other}"),
+            }
+        }
+    }
+    assert!(caught > original.len() / 4, "{caught} caught, {ok} decoded");
+}
+
+#[test]
+fn verification_of_the_directory_reports_damaged_arrow_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, original, _) = small_part(dir.path());
+    let store = CheckpointStore::new(dir.path());
+    assert!(store.verify_checkpoint(id).is_ok());
+    let mut bytes = original.clone();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 0xff;
+    reseal(dir.path(), id, "w", &bytes, None);
+    let report = store.verify_all(&mut |_| {}).unwrap();
+    assert_eq!(report.len(), 1);
+    assert!(!report[0].is_restorable());
+    assert!(
+        matches!(report[0].problems[0], Error::ArrowCorrupted { .. }),
+        "{}",
+        report[0].problems[0]
+    );
+    assert!(store.find_latest().unwrap().metadata.is_none());
 }

@@ -41,7 +41,11 @@ impl<'a> ArrowBatches<'a> {
     /// About how many bytes the part's file will take: the batches' buffers
     /// (sliced batches count their whole buffers).
     pub fn estimated_size(&self) -> u64 {
-        let data: usize = self.batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let data: usize = self
+            .batches
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum();
         // Schema, footer and per-batch metadata.
         4096 + data as u64 + 512 * self.batches.len() as u64
     }

@@ -75,10 +75,8 @@ impl KvBatchBuilder {
     /// `InvalidArgument` if Arrow refuses the columns (it does not for rows
     /// appended here).
     pub fn finish(&mut self) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.keys.finish()),
-            Arc::new(self.values.finish()),
-        ];
+        let columns: Vec<ArrayRef> =
+            vec![Arc::new(self.keys.finish()), Arc::new(self.values.finish())];
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(kv_schema(), columns)

@@ -40,6 +40,6 @@ pub use part::{ArrowPart, ArrowPartFile, ArrowVerification};
 pub use wal_export::{wal_schema, WalBatchBuilder};
 pub use write::{ExportSummary, IpcFileExport};
 
-pub(crate) use read::{decode_part_file, DecodedFile};
 pub(crate) use read::read_schema;
+pub(crate) use read::{decode_part_file, DecodedFile};
 pub(crate) use write::{check_schema, write_part_file, Layer};

@@ -92,10 +92,7 @@ pub(crate) fn decode_part_file(
         return Err(corrupted(
             path,
             None,
-            format!(
-                "holds {rows} rows, its metadata lists {}",
-                part.entries
-            ),
+            format!("holds {rows} rows, its metadata lists {}", part.entries),
         ));
     }
     Ok(decoded)
@@ -208,7 +205,10 @@ fn decode(path: &Path, mapped: Buffer, layer: Layer) -> Result<DecodedFile> {
 }
 
 /// Checks the footer's `highwater.*` keys: format, version and layer.
-fn check_identity(footer: &arrow::ipc::Footer<'_>, layer: Layer) -> std::result::Result<(), String> {
+fn check_identity(
+    footer: &arrow::ipc::Footer<'_>,
+    layer: Layer,
+) -> std::result::Result<(), String> {
     let mut found = std::collections::HashMap::new();
     for kv in footer.custom_metadata().iter().flatten() {
         if let (Some(k), Some(v)) = (kv.key(), kv.value()) {
@@ -241,9 +241,14 @@ fn block_data(
 ) -> Result<Buffer> {
     let offset = block.offset();
     let bad = |reason: String| corrupted(path, u64::try_from(offset).ok(), reason);
-    let start = usize::try_from(offset).map_err(|_| bad(format!("block offset {offset} is negative")))?;
-    let meta_len = usize::try_from(block.metaDataLength())
-        .map_err(|_| bad(format!("negative metadata length {}", block.metaDataLength())))?;
+    let start =
+        usize::try_from(offset).map_err(|_| bad(format!("block offset {offset} is negative")))?;
+    let meta_len = usize::try_from(block.metaDataLength()).map_err(|_| {
+        bad(format!(
+            "negative metadata length {}",
+            block.metaDataLength()
+        ))
+    })?;
     let body_len = usize::try_from(block.bodyLength())
         .map_err(|_| bad(format!("negative body length {}", block.bodyLength())))?;
     let block_end = start
@@ -255,9 +260,9 @@ fn block_data(
             "block of {meta_len} + {body_len} bytes runs past the footer at {footer_start}"
         )));
     };
-    if start < *end || start % 8 != 0 {
+    if start < *end || start % 8 != 0 || meta_len % 8 != 0 {
         return Err(bad(format!(
-            "block starts at {start}: not a multiple of 8, or before the end of the previous block ({})",
+            "block at {start} with {meta_len} bytes of metadata: not 8-byte aligned, or before the end of the previous block ({})",
             *end
         )));
     }
@@ -270,7 +275,11 @@ fn block_data(
         .ok()
         .and_then(|l| (start + 8).checked_add(l))
         .filter(|e| *e <= start + meta_len)
-        .ok_or_else(|| bad(format!("message length {fb_len} exceeds the block's metadata")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "message length {fb_len} exceeds the block's metadata"
+            ))
+        })?;
     let message = root_as_message(&bytes[start + 8..fb_end])
         .map_err(|e| bad(format!("message is not a valid flatbuffer: {e}")))?;
     if message.bodyLength() != block.bodyLength() {
@@ -281,7 +290,9 @@ fn block_data(
     }
     let batch = match message.header_type() {
         MessageHeader::RecordBatch => message.header_as_record_batch(),
-        MessageHeader::DictionaryBatch => message.header_as_dictionary_batch().and_then(|d| d.data()),
+        MessageHeader::DictionaryBatch => {
+            message.header_as_dictionary_batch().and_then(|d| d.data())
+        }
         other => return Err(bad(format!("unexpected {other:?} message in a block"))),
     }
     .ok_or_else(|| bad("message has no batch".into()))?;
@@ -294,9 +305,9 @@ fn block_data(
             .zip(u64::try_from(buffer.length()).ok())
             .and_then(|(o, l)| o.checked_add(l))
             .is_some_and(|e| e <= body_len as u64);
-        if !in_body {
+        if !in_body || buffer.offset() % 8 != 0 {
             return Err(bad(format!(
-                "buffer at {} of {} bytes lies outside the {body_len}-byte body",
+                "buffer at {} of {} bytes is not 8-byte aligned inside the {body_len}-byte body",
                 buffer.offset(),
                 buffer.length()
             )));
@@ -316,14 +327,22 @@ fn guarded<T>(
     let offset = u64::try_from(block.offset()).ok();
     match catch_unwind(AssertUnwindSafe(decode)) {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(corrupted(path, offset, format!("block does not decode: {e}"))),
+        Ok(Err(e)) => Err(corrupted(
+            path,
+            offset,
+            format!("block does not decode: {e}"),
+        )),
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(corrupted(path, offset, format!("block does not decode (Arrow panicked: {what})")))
+            Err(corrupted(
+                path,
+                offset,
+                format!("block does not decode (Arrow panicked: {what})"),
+            ))
         }
     }
 }

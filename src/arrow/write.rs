@@ -51,8 +51,10 @@ impl Layer {
 
 /// The IPC options of every file highwater writes.
 fn options() -> std::result::Result<IpcWriteOptions, ArrowError> {
-    Ok(IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?
-        .with_dictionary_handling(DictionaryHandling::Delta))
+    Ok(
+        IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?
+            .with_dictionary_handling(DictionaryHandling::Delta),
+    )
 }
 
 /// An Arrow error met while writing `path`: I/O errors become [`Error::Io`].
@@ -236,9 +238,7 @@ impl IpcFileExport {
         let writer = self.writer.as_mut().ok_or_else(|| {
             Error::InvalidArgument("the export has already failed or finished".into())
         })?;
-        writer
-            .write(batch)
-            .map_err(|e| write_error(&self.tmp, e))?;
+        writer.write(batch).map_err(|e| write_error(&self.tmp, e))?;
         self.batches += 1;
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -272,8 +272,7 @@ impl IpcFileExport {
             .metadata()
             .map_err(|e| Error::io("stat", &self.tmp, e))?
             .len();
-        std::fs::rename(&self.tmp, &self.path)
-            .map_err(|e| Error::io("rename", &self.tmp, e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io("rename", &self.tmp, e))?;
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),

@@ -114,6 +114,9 @@ impl CheckpointStore {
             .storage()
             .map_file(path)
             .map_err(|e| Error::io("map", path, e))?;
-        Ok(Some((path.clone(), read_schema(path, map.as_ref(), layer(newest.kind))?)))
+        Ok(Some((
+            path.clone(),
+            read_schema(path, map.as_ref(), layer(newest.kind))?,
+        )))
     }
 }

@@ -22,12 +22,12 @@ use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::arrow::Layer;
 use crate::error::{Error, Result};
-use arrow::datatypes::Schema;
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
 };
 use crate::storage::create_dir_all_durable;
 use crate::wal::WriteAheadLog;
+use arrow::datatypes::Schema;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -436,7 +436,10 @@ impl IncrementalCheckpointManager {
                     },
                     None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),
                 };
-                whole.batches.to_mut().extend(appended.batches.iter().cloned());
+                whole
+                    .batches
+                    .to_mut()
+                    .extend(appended.batches.iter().cloned());
                 parts.push(PlannedPart {
                     name: part.name.clone(),
                     source: PartSource::Arrow(whole),

@@ -5,14 +5,14 @@ use super::metadata::{part_file_name, PartKind, PartMetadata};
 use super::publish::write_file_durably;
 use super::request::PartInput;
 use crate::arrow::{check_schema, write_part_file, ArrowBatches, Layer};
-use arrow::datatypes::Schema;
-use arrow::record_batch::RecordBatch;
 use crate::error::{Error, Result};
 use crate::state::{
     encoded_file_crc, header_summary, verify_state_file, write_blob, write_columns, StateDelta,
     StateKind, StateSnapshot, Written,
 };
 use crate::storage::{OpenMode, Storage, StorageFile};
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
 use std::borrow::Cow;
 use std::path::Path;
 

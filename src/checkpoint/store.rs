@@ -15,8 +15,8 @@
 //! - Reading never modifies the directory.
 
 use super::metadata::{
-    self, expect_part_kind, parse_checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
-    PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
+    self, expect_part_kind, parse_checkpoint_dir_name, CheckpointKind,
+    IncrementalCheckpointMetadata, PartKind, PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
 };
 use super::publish::TMP_PREFIX;
 use super::view::CheckpointStateView;
