@@ -195,12 +195,10 @@ impl WalBatchBuilder {
 }
 
 /// Appends a map row (sorted by key, for stable output) or a null.
-fn append_map<V: Copy, B: arrow::array::ArrayBuilder>(
+fn append_map<V: Copy, B: arrow::array::ArrayBuilder + ValueBuilder<V>>(
     builder: &mut MapBuilder<StringBuilder, B>,
     map: Option<&HashMap<String, V>>,
-) where
-    B: ValueBuilder<V>,
-{
+) {
     if let Some(map) = map {
         for (k, v) in map.iter().collect::<BTreeMap<_, _>>() {
             builder.keys().append_value(k);
