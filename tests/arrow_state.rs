@@ -736,7 +736,7 @@ fn structure_checks_name_file_and_offset_and_never_panic() {
     reseal(dir.path(), id, "w", &original, Some(rows));
     assert_eq!(
         open(ArrowVerification::Checksums).unwrap().batches(),
-        &[batch.clone()]
+        std::slice::from_ref(&batch)
     );
 
     // Every single flipped byte, resealed so the checksum passes: a typed
