@@ -569,28 +569,20 @@ fn reseal(dir: &Path, id: u64, name: &str, bytes: &[u8], rows: Option<u64>) {
     std::fs::write(meta_path, text).unwrap();
 }
 
-/// A checkpoint with one small Arrow part of several kinds of columns.
+/// A checkpoint with one small Arrow part of several kinds of columns: a list,
+/// a struct with nulls and a dictionary.
 fn small_part(dir: &Path) -> (u64, Vec<u8>, RecordBatch) {
     let m = manager(dir);
-    let b = nested(0, 12);
-    let d = dictionary(0, 9);
-    let merged = RecordBatch::try_new(
-        Arc::new(Schema::new(
-            b.schema()
-                .fields()
-                .iter()
-                .chain(d.schema().fields().iter())
-                .cloned()
-                .collect::<Vec<_>>(),
-        )),
-        b.columns()
-            .iter()
-            .cloned()
-            .chain(d.columns().iter().map(|c| c.slice(0, 9)))
-            .take(3)
-            .collect(),
-    );
-    let batch = merged.unwrap_or(b);
+    let (n, d) = (nested(0, 9), dictionary(0, 9));
+    let fields: Vec<_> = n
+        .schema()
+        .fields()
+        .iter()
+        .chain(d.schema().fields())
+        .cloned()
+        .collect();
+    let columns = n.columns().iter().chain(d.columns()).cloned().collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
     let meta = arrow_checkpoint(
         &m,
         0,
