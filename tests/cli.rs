@@ -657,3 +657,184 @@ fn a_blob_part_is_not_read_as_key_value_state() {
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("holds a blob"), "{err}");
 }
+
+/// Every batch of the Arrow IPC file at `path`, read by Arrow's own reader.
+fn read_ipc(path: &Path) -> Vec<arrow::record_batch::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    arrow::ipc::reader::FileReader::try_new(file, None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The key and value columns of an exported key/value state.
+fn kv_rows(path: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    use arrow::array::{Array, LargeBinaryArray};
+    let mut rows = Vec::new();
+    for batch in read_ipc(path) {
+        let keys = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<LargeBinaryArray>()
+            .unwrap();
+        let values = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<LargeBinaryArray>()
+            .unwrap();
+        for i in 0..batch.num_rows() {
+            let value = (!values.is_null(i)).then(|| values.value(i).to_vec());
+            rows.push((keys.value(i).to_vec(), value));
+        }
+    }
+    rows
+}
+
+#[test]
+fn export_state_writes_the_merged_state_or_one_delta_as_arrow() {
+    let f = fixture();
+    let out = f.ckpt.parent().unwrap().join("state.arrow");
+    let (doc, code) = run_json(&[&"export", &"state", &f.ckpt, &out]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        (doc["rows"].as_u64(), doc["checkpoint"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        kv_rows(&out),
+        vec![
+            (job::BINARY_KEY.to_vec(), Some(vec![1, 2, 3])),
+            (b"user:2".to_vec(), Some(b"bob".to_vec())),
+        ]
+    );
+    // An existing file is only replaced when asked to.
+    let (_, err, code) = run(&[&"export", &"state", &f.ckpt, &out, &"--delta"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--force"), "{err}");
+    let (text, _, code) = run(&[&"export", &"state", &f.ckpt, &out, &"--delta", &"--force"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("exported the delta of part state (delta) of checkpoint 2: 2 rows"),
+        "{text}"
+    );
+    assert_eq!(
+        kv_rows(&out),
+        vec![
+            (b"user:2".to_vec(), Some(b"bob".to_vec())),
+            (b"user:1".to_vec(), None)
+        ]
+    );
+    // The full checkpoint's own file is its snapshot.
+    let (_, _, code) = run(&[
+        &"export",
+        &"state",
+        &f.ckpt,
+        &out,
+        &"--force",
+        &"--delta",
+        &"--checkpoint",
+        &"1",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(kv_rows(&out).len(), 2);
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn export_state_of_an_arrow_part_keeps_its_schema_and_resolves_its_chain() {
+    use arrow::array::{ArrayRef, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use highwater::{
+        ArrowBatches, CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let schema = std::sync::Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let batch = |from: i64, n: i64| {
+        let col: ArrayRef = std::sync::Arc::new(Int64Array::from_iter_values(from..from + n));
+        arrow::record_batch::RecordBatch::try_new(schema.clone(), vec![col]).unwrap()
+    };
+    let first = [batch(0, 10), batch(10, 5)];
+    m.create_checkpoint(
+        CheckpointRequest::new(0)
+            .with_part("rows", PartInput::Arrow(ArrowBatches::new(&schema, &first))),
+    )
+    .unwrap();
+    let more = [batch(15, 3)];
+    m.create_checkpoint(CheckpointRequest::new(0).with_part(
+        "rows",
+        PartInput::ArrowDelta(ArrowBatches::new(&schema, &more)),
+    ))
+    .unwrap();
+    let out = tmp.path().join("rows.arrow");
+    // Arrow parts are never the default part: name it.
+    let (_, err, code) = run(&[&"export", &"state", &ckpt, &out]);
+    assert_eq!(code, 3, "{err}");
+    let (doc, code) = run_json(&[&"export", &"state", &ckpt, &out, &"--part", &"rows"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["kind"], "arrow_delta");
+    assert_eq!(
+        read_ipc(&out),
+        vec![first[0].clone(), first[1].clone(), more[0].clone()]
+    );
+    let (_, _, code) = run(&[
+        &"export", &"state", &ckpt, &out, &"--part", &"rows", &"--delta", &"--force",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(read_ipc(&out), more.to_vec());
+}
+
+#[test]
+fn export_wal_writes_one_row_per_entry_and_stops_at_damage() {
+    use arrow::array::{Array, MapArray, StringArray, UInt64Array};
+    let f = fixture();
+    let out = f.wal.parent().unwrap().join("wal.arrow");
+    let (doc, code) = run_json(&[&"export", &"wal", &f.wal, &out]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["end"], "clean_end");
+    let batches = read_ipc(&out);
+    assert_eq!(batches.len(), 1);
+    let b = &batches[0];
+    let types = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+    let kinds: Vec<&str> = (0..b.num_rows()).map(|i| types.value(i)).collect();
+    assert_eq!(
+        kinds,
+        ["put", "put", "commit", "put", "delete", "commit", "put", "commit", "put"]
+    );
+    let positions = b.column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+    assert_eq!(positions.value(0), 0);
+    assert!(positions.values().windows(2).all(|w| w[0] < w[1]));
+    let offsets = b.column(4).as_any().downcast_ref::<MapArray>().unwrap();
+    assert!(offsets.is_null(0) && !offsets.is_null(2));
+    let commit = offsets.value(2);
+    let values = commit
+        .column(1)
+        .as_any()
+        .downcast_ref::<UInt64Array>()
+        .unwrap();
+    assert_eq!(values.value(0), 10);
+    assert!(b.column(3).is_null(4), "a delete has no value");
+
+    // Damage ends the range: what came before is exported, exit 1.
+    let segment = segments(&f.wal).pop().unwrap();
+    append_garbage(&segment, &[0xAB; 7]);
+    let (doc, code) = run_json(&[
+        &"export",
+        &"wal",
+        &f.wal,
+        &out,
+        &"--force",
+        &"--from",
+        &f.delta_position.to_string(),
+    ]);
+    assert_eq!(code, 1, "{doc}");
+    assert_eq!(doc["end"], "torn_tail");
+    assert_eq!(doc["rows"], 3);
+    assert_eq!(read_ipc(&out)[0].num_rows(), 3);
+}

@@ -95,28 +95,18 @@ impl KvBatchBuilder {
         b.finish()
     }
 
-    /// A delta as one batch, in key order: puts with their values, deletes
-    /// with a null value.
+    /// A delta as one batch: its puts with their values in key order, then
+    /// its deletes with null values in key order.
     ///
     /// # Errors
     /// As [`finish`](Self::finish).
     pub fn from_delta(delta: &StateDelta) -> Result<RecordBatch> {
         let mut b = Self::new();
-        let mut puts = delta.puts().peekable();
-        let mut deletes = delta.deletes().peekable();
-        loop {
-            let put_first = match (puts.peek(), deletes.peek()) {
-                (Some((k, _)), Some(d)) => k <= d,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            if put_first {
-                let (k, v) = puts.next().expect("peeked");
-                b.append(k, Some(v));
-            } else {
-                b.append(deletes.next().expect("peeked"), None);
-            }
+        for (key, value) in delta.puts() {
+            b.append(key, Some(value));
+        }
+        for key in delta.deletes() {
+            b.append(key, None);
         }
         b.finish()
     }

@@ -40,6 +40,59 @@ pub enum Command {
     State(StateCommand),
     /// Show what recovery would do, without changing anything.
     Recover(RecoverArgs),
+    /// Write a checkpoint's state or a log range to an Arrow IPC file.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+/// `export ...`
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A part of a checkpoint: key/value state as `key`/`value` columns (a
+    /// delta's deletes with null values), an Arrow part with its own schema.
+    State(ExportStateArgs),
+    /// Log entries, one row each (position, type, key, value, commit offsets
+    /// and watermark, checkpoint id, partition watermarks).
+    Wal(ExportWalArgs),
+}
+
+/// `export state DIR OUT`
+#[derive(Debug, Args)]
+pub struct ExportStateArgs {
+    /// Where to read.
+    #[command(flatten)]
+    pub source: StateSource,
+    /// The Arrow IPC file to write.
+    pub out: PathBuf,
+    /// Only what the checkpoint itself wrote for the part (its delta, or the
+    /// batches it appended), not the state its chain adds up to.
+    #[arg(long)]
+    pub delta: bool,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `export wal WAL OUT`
+#[derive(Debug, Args)]
+pub struct ExportWalArgs {
+    /// The write-ahead log directory.
+    pub wal: PathBuf,
+    /// The Arrow IPC file to write.
+    pub out: PathBuf,
+    /// Start at this log position (a record boundary; default: the oldest
+    /// record).
+    #[arg(long, value_name = "POS")]
+    pub from: Option<u64>,
+    /// Stop after this many entries.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// The log's maximum record size, if it was opened with a non-default one.
+    #[arg(long, value_name = "BYTES")]
+    pub max_record_size: Option<u32>,
 }
 
 /// `checkpoints ...`
@@ -150,7 +203,8 @@ pub struct StateSource {
     /// The checkpoint to read (default: the one recovery would use).
     #[arg(long, value_name = "ID")]
     pub checkpoint: Option<u64>,
-    /// The state part to read (default: `state`, or the only part).
+    /// The state part to read (default: `state`, or the only key/value or
+    /// blob part).
     #[arg(long, value_name = "NAME")]
     pub part: Option<String>,
 }

@@ -1,8 +1,9 @@
-//! `highwater`: inspect, verify, dump and repair checkpoint directories and
-//! write-ahead logs (docs/CLI.md).
+//! `highwater`: inspect, verify, dump, export and repair checkpoint
+//! directories and write-ahead logs (docs/CLI.md).
 //!
 //! Invariants:
-//! - Only `wal repair` without `--dry-run` writes; every other command only
+//! - Only `wal repair` without `--dry-run` writes to a log or checkpoint
+//!   directory; `export` writes only its output file; every other command only
 //!   reads (no lock is taken, nothing is created, cut or synced).
 //! - With `--json`, stdout carries exactly one JSON document, errors included;
 //!   progress bars go to stderr and only when it is a terminal.
@@ -11,6 +12,7 @@
 mod args;
 mod bytes;
 mod checkpoints;
+mod export;
 mod output;
 mod paths;
 mod progress;
@@ -20,7 +22,7 @@ mod time;
 mod verify;
 mod wal;
 
-use args::{CheckpointsCommand, Cli, Command, StateCommand, WalCommand};
+use args::{CheckpointsCommand, Cli, Command, ExportCommand, StateCommand, WalCommand};
 use clap::Parser;
 use highwater::wal::DEFAULT_MAX_RECORD_SIZE;
 use output::{Exit, Failure, Outcome};
@@ -65,6 +67,8 @@ fn main() -> ExitCode {
             state::dump(&a.source, a.prefix.as_deref(), a.hex, a.limit, cli.json)
         }
         Command::Recover(a) => printed(recover::run(a, max(a.max_record_size))),
+        Command::Export(ExportCommand::State(a)) => printed(export::state(a)),
+        Command::Export(ExportCommand::Wal(a)) => printed(export::wal(a, max(a.max_record_size))),
     });
     match result {
         Ok(exit) => exit.into(),
@@ -97,6 +101,8 @@ fn check_paths(command: &Command) -> Result<(), Failure> {
             paths::checkpoint_dir(&a.dir)?;
             paths::wal_dir(&a.wal)
         }
+        Command::Export(ExportCommand::State(a)) => paths::checkpoint_dir(&a.source.dir),
+        Command::Export(ExportCommand::Wal(a)) => paths::wal_dir(&a.wal),
     }
 }
 

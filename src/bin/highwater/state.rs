@@ -20,6 +20,19 @@ struct Opened {
 }
 
 fn open(source: &StateSource) -> Result<Opened, Failure> {
+    let (store, checkpoint, part) = resolve(source)?;
+    let view = store.open_view(checkpoint, &part)?;
+    Ok(Opened {
+        checkpoint,
+        part,
+        view,
+    })
+}
+
+/// The store, checkpoint and part a command reading state names: the
+/// checkpoint recovery would use unless `--checkpoint`, the default part
+/// unless `--part`.
+pub fn resolve(source: &StateSource) -> Result<(CheckpointStore, u64, String), Failure> {
     let store = CheckpointStore::new(&source.dir);
     let checkpoint = match source.checkpoint {
         Some(id) => id,
@@ -54,12 +67,7 @@ fn open(source: &StateSource) -> Result<Opened, Failure> {
             Exit::NotFound,
         ));
     };
-    let view = store.open_view(checkpoint, &part)?;
-    Ok(Opened {
-        checkpoint,
-        part,
-        view,
-    })
+    Ok((store, checkpoint, part))
 }
 
 /// The most precise error for a checkpoint whose chain does not load: the

@@ -123,7 +123,7 @@ fn entry_line(position: u64, entry: &WalEntryRef<'_>) -> String {
 /// What ended the dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum EndKind {
+pub enum EndKind {
     /// The clean end of the log.
     CleanEnd,
     /// A torn tail (what a crash leaves).
@@ -134,6 +134,28 @@ enum EndKind {
     Limit,
     /// Reading failed (an I/O error).
     Error,
+}
+
+/// What ends a log read: its kind, the position (the end of the valid
+/// prefix for damage), the damage and the exit code it calls for.
+pub fn log_end(
+    reader: &WalReader,
+    result: &WalReadResult,
+) -> (EndKind, u64, Option<Problem>, Exit) {
+    let (end, position) = match result {
+        WalReadResult::Eof => (EndKind::CleanEnd, reader.position()),
+        WalReadResult::TornWrite { position, .. } => (EndKind::TornTail, *position),
+        WalReadResult::ChecksumMismatch { position, .. }
+        | WalReadResult::Corrupted { position, .. } => (EndKind::Corruption, *position),
+        _ => (EndKind::Corruption, reader.position()),
+    };
+    let problem = reader.damage_error().as_ref().map(Problem::of);
+    let exit = if end == EndKind::CleanEnd {
+        Exit::Ok
+    } else {
+        Exit::Damage
+    };
+    (end, position, problem, exit)
 }
 
 /// How the dump ended.
@@ -225,19 +247,7 @@ pub fn dump(
                 }
             }
             WalReadRef::End(result) => {
-                let (end, position) = match result {
-                    WalReadResult::Eof => (EndKind::CleanEnd, reader.position()),
-                    WalReadResult::TornWrite { position, .. } => (EndKind::TornTail, position),
-                    WalReadResult::ChecksumMismatch { position, .. }
-                    | WalReadResult::Corrupted { position, .. } => (EndKind::Corruption, position),
-                    _ => (EndKind::Corruption, reader.position()),
-                };
-                let problem = reader.damage_error().as_ref().map(Problem::of);
-                let exit = if end == EndKind::CleanEnd {
-                    Exit::Ok
-                } else {
-                    Exit::Damage
-                };
+                let (end, position, problem, exit) = log_end(&reader, &result);
                 break DumpEnd {
                     end,
                     position,
