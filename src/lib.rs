@@ -24,6 +24,10 @@
 //!   `docs/EXACTLY_ONCE.md`.
 //! - [`source`]: per-partition offsets and watermarks and the combined
 //!   watermark ([`SourcePositions`]).
+//! - [`arrow`]: columnar operator state — Arrow record batches checkpointed as
+//!   Arrow IPC part files (full and appending deltas) and restored zero-copy
+//!   from memory maps ([`ArrowBatches`], [`ArrowPart`]); key/value state and
+//!   WAL ranges exported as record batches.
 //! - [`storage`]: the trait all file I/O goes through, with a crash simulator
 //!   ([`storage::CrashSimStorage`]) that keeps what a crash would leave apart
 //!   from what the process sees, for crash-testing highwater and pipelines
