@@ -201,7 +201,7 @@ impl IncrementalCheckpointManager {
     }
 
     /// Writes a delta checkpoint over the latest restorable checkpoint: `delta` is
-    /// the bytes of a [`StateDelta`] (changes to the `state` part since then),
+    /// the bytes of a [`StateDelta`](crate::StateDelta) (changes to the `state` part since then),
     /// verified once and written as it is. Becomes a full checkpoint when there is
     /// no parent or the chain limits are reached.
     ///
