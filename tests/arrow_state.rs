@@ -780,3 +780,94 @@ fn verification_of_the_directory_reports_damaged_arrow_parts() {
     );
     assert!(store.find_latest().unwrap().metadata.is_none());
 }
+
+/// A manager over `/ckpt` of a simulated machine.
+fn sim_manager(
+    sim: &highwater::storage::CrashSimStorage,
+) -> highwater::Result<IncrementalCheckpointManager> {
+    IncrementalCheckpointManager::new(
+        CheckpointConfig::new("/ckpt").with_storage(Arc::new(sim.clone())),
+    )
+}
+
+#[test]
+fn a_crash_at_any_operation_of_an_arrow_delta_leaves_the_old_part_or_the_new_one() {
+    use highwater::storage::{CrashImage, CrashSimStorage};
+    let schema = primitive(0, 1).schema();
+    let base = [primitive(0, 200), primitive(200, 50)];
+    let appended = [primitive(250, 30)];
+    let setup = |sim: &CrashSimStorage| {
+        let m = sim_manager(sim).unwrap();
+        arrow_checkpoint(
+            &m,
+            0,
+            "w",
+            PartInput::Arrow(ArrowBatches::new(&schema, &base)),
+        )
+        .unwrap();
+        m
+    };
+    let delta = |m: &IncrementalCheckpointManager| {
+        arrow_checkpoint(
+            m,
+            0,
+            "w",
+            PartInput::ArrowDelta(ArrowBatches::new(&schema, &appended)),
+        )
+    };
+    // The operations of a clean delta checkpoint.
+    let clean = CrashSimStorage::new();
+    let m = setup(&clean);
+    let first = clean.operations();
+    delta(&m).unwrap();
+    let last = clean.operations();
+    assert!(last > first + 4, "{first}..{last}");
+    let with_delta: Vec<RecordBatch> = base.iter().chain(&appended).cloned().collect();
+    let mut outcomes = [0usize; 2];
+    for n in first..=last {
+        for image in [
+            CrashImage::LoseUnsynced,
+            CrashImage::KeepUnsynced,
+            CrashImage::Torn { seed: n },
+        ] {
+            let sim = CrashSimStorage::new();
+            let m = setup(&sim);
+            sim.crash_at(n);
+            let acknowledged = delta(&m).is_ok();
+            drop(m);
+            let after = sim.image(image);
+            let m = sim_manager(&after).unwrap();
+            let latest = m
+                .find_latest_checkpoint()
+                .unwrap()
+                .expect("a checkpoint survives");
+            let restored = m.open_arrow_part(latest.id, "w").unwrap();
+            if restored.batches() == &with_delta[..] {
+                outcomes[1] += 1;
+            } else {
+                assert!(
+                    !acknowledged,
+                    "crash at {n} ({image:?}) lost an acknowledged delta"
+                );
+                assert_eq!(restored.batches(), &base[..], "crash at {n} ({image:?})");
+                outcomes[0] += 1;
+            }
+            // The job goes on: a new delta lands on whatever survived.
+            let more = [primitive(900, 3)];
+            let next = arrow_checkpoint(
+                &m,
+                0,
+                "w",
+                PartInput::ArrowDelta(ArrowBatches::new(&schema, &more)),
+            )
+            .unwrap();
+            let expected: Vec<RecordBatch> =
+                restored.batches().iter().chain(&more).cloned().collect();
+            assert_eq!(
+                m.open_arrow_part(next.id, "w").unwrap().batches(),
+                &expected[..]
+            );
+        }
+    }
+    assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+}
