@@ -111,7 +111,10 @@ fn dictionary(start: i64, rows: usize) -> RecordBatch {
         DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
         true,
     )]));
-    let values = StringArray::from(vec!["Lyon", "Oslo", "Quito", "Pune"]);
+    // Each batch builds its own dictionary (as independent builders do): the
+    // part must still hold one per file.
+    let cities = ["Lyon", "Oslo", "Quito", "Pune", "Accra"];
+    let values = StringArray::from_iter_values((0..4).map(|j| cities[(start as usize + j) % 5]));
     let keys = Int32Array::from_iter(
         (start..start + rows as i64).map(|i| (i % 5 != 0).then_some((i % 4) as i32)),
     );
@@ -733,8 +736,10 @@ fn structure_checks_name_file_and_offset_and_never_panic() {
 
     // Every single flipped byte, resealed so the checksum passes: a typed
     // error naming the file, or arrays that passed Arrow's validation; never
-    // a panic.
-    let (mut ok, mut caught) = (0, 0);
+    // a panic reaching the caller. (Arrow's decoder asserts on a few damaged
+    // buffer lengths; the guard turns those into `ArrowCorrupted` and they
+    // are counted apart: docs/FORMAT.md §5.)
+    let (mut ok, mut caught, mut arrow_panics) = (0, 0, 0);
     for offset in 0..original.len() {
         for flip in [0x01u8, 0x80] {
             let mut bytes = original.clone();
@@ -749,8 +754,13 @@ fn structure_checks_name_file_and_offset_and_never_panic() {
                     }
                     ok += 1;
                 }
-                Err(Error::ArrowCorrupted { path: p, .. }) => {
+                Err(Error::ArrowCorrupted {
+                    path: p, reason, ..
+                }) => {
                     assert_eq!(p, path);
+                    if reason.contains("Arrow panicked") {
+                        arrow_panics += 1;
+                    }
                     caught += 1;
                 }
                 Err(other) => panic!("offset {offset}: unexpected {other}"),
@@ -758,6 +768,11 @@ fn structure_checks_name_file_and_offset_and_never_panic() {
         }
     }
     assert!(caught > original.len() / 4, "{caught} caught, {ok} decoded");
+    // Our own checks, not the guard, must catch nearly everything.
+    assert!(
+        arrow_panics * 100 < caught,
+        "{arrow_panics} of {caught} caught only as Arrow panics"
+    );
 }
 
 #[test]
@@ -870,4 +885,74 @@ fn a_crash_at_any_operation_of_an_arrow_delta_leaves_the_old_part_or_the_new_one
         }
     }
     assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+}
+
+#[test]
+fn dictionaries_that_differ_between_batches_and_files_round_trip_and_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = IncrementalCheckpointManager::new(
+        CheckpointConfig::new(dir.path()).with_max_delta_chain(1),
+    )
+    .unwrap();
+    let schema = dictionary(0, 1).schema();
+    let base = [dictionary(0, 10), dictionary(1, 7), dictionary(3, 5)];
+    let one = [dictionary(2, 4)];
+    let two = [dictionary(4, 6), dictionary(0, 2)];
+    let mut expected: Vec<RecordBatch> = base.to_vec();
+    arrow_checkpoint(
+        &m,
+        0,
+        "d",
+        PartInput::Arrow(ArrowBatches::new(&schema, &base)),
+    )
+    .unwrap();
+    let d1 = arrow_checkpoint(
+        &m,
+        0,
+        "d",
+        PartInput::ArrowDelta(ArrowBatches::new(&schema, &one)),
+    )
+    .unwrap();
+    assert!(d1.is_delta());
+    expected.extend(one.iter().cloned());
+    assert_eq!(
+        m.open_arrow_part(d1.id, "d").unwrap().batches(),
+        &expected[..]
+    );
+    // The chain limit merges three files with different dictionaries into one.
+    let f2 = arrow_checkpoint(
+        &m,
+        0,
+        "d",
+        PartInput::ArrowDelta(ArrowBatches::new(&schema, &two)),
+    )
+    .unwrap();
+    assert!(!f2.is_delta());
+    expected.extend(two.iter().cloned());
+    let restored = m.open_arrow_part(f2.id, "d").unwrap();
+    assert_eq!(restored.batches(), &expected[..]);
+    // One dictionary in the file, shared by every batch, pointing into the map.
+    let map = restored.files()[0].mapped_bytes();
+    let range = map.as_ptr() as usize..map.as_ptr() as usize + map.len();
+    let values: Vec<usize> = restored
+        .batches()
+        .iter()
+        .map(|b| {
+            let d = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<DictionaryArray<Int32Type>>()
+                .unwrap();
+            let v = d.values().to_data();
+            v.buffers()[1].as_ptr() as usize
+        })
+        .collect();
+    assert!(values.iter().all(|v| *v == values[0] && range.contains(v)));
+    // Arrow's own reader opens the merged file.
+    let file = std::fs::File::open(part_path(dir.path(), f2.id, "d")).unwrap();
+    let read: Vec<RecordBatch> = arrow::ipc::reader::FileReader::try_new(file, None)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(read, expected);
 }

@@ -35,18 +35,26 @@ impl<'a> ArrowBatches<'a> {
 
     /// Rows in all batches.
     pub fn num_rows(&self) -> u64 {
-        self.batches.iter().map(|b| b.num_rows() as u64).sum()
+        self.batches
+            .iter()
+            .fold(0u64, |sum, b| sum.saturating_add(b.num_rows() as u64))
     }
 
-    /// About how many bytes the part's file will take: the batches' buffers
-    /// (sliced batches count their whole buffers).
+    /// About how many bytes the part's file will take: the bytes of the
+    /// batches' rows (only the sliced ranges, not whole shared buffers), plus
+    /// metadata.
     pub fn estimated_size(&self) -> u64 {
-        let data: usize = self
+        let data = self
             .batches
             .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum();
+            .flat_map(|b| b.columns())
+            .map(|c| {
+                let data = c.to_data();
+                data.get_slice_memory_size()
+                    .unwrap_or_else(|_| c.get_array_memory_size()) as u64
+            })
+            .fold(0u64, u64::saturating_add);
         // Schema, footer and per-batch metadata.
-        4096 + data as u64 + 512 * self.batches.len() as u64
+        data.saturating_add(4096 + 512 * self.batches.len() as u64)
     }
 }

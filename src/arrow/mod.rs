@@ -16,14 +16,20 @@
 //! File layout and reading rules: `docs/FORMAT.md` §5. Invariants:
 //! - an Arrow part file is a plain Arrow IPC file (every Arrow tool opens it)
 //!   whose footer names it as a highwater part of a given layer (full or delta);
-//! - every block and every buffer is 64-byte aligned in the file, and a reader
-//!   refuses a misaligned buffer instead of copying it: a restored array never
-//!   silently stops pointing into the mapping;
+//! - every block and every buffer of a file highwater writes is 64-byte
+//!   aligned, and a reader refuses a buffer that is not aligned for its type
+//!   instead of copying it: a restored array never silently stops pointing
+//!   into the mapping;
+//! - a file holds one dictionary per dictionary-encoded column (batches'
+//!   dictionaries are merged when written), so dictionary values are mapped,
+//!   not rebuilt;
 //! - with [`ArrowVerification::Checksums`] no byte of a file is interpreted
 //!   before the whole file's CRC32C matched its metadata; in every mode, block
 //!   and buffer bounds are checked before Arrow slices anything and every array
 //!   passes Arrow's full validation, so a damaged file gives
-//!   [`Error::ArrowCorrupted`](crate::Error::ArrowCorrupted) and never a panic;
+//!   [`Error::ArrowCorrupted`](crate::Error::ArrowCorrupted); a panic of
+//!   Arrow's decoder on damage that passes these checks is caught and reported
+//!   the same way (it cannot be under `panic = "abort"`: checksums first there);
 //! - a chain's files all carry the same schema; a delta never rewrites the
 //!   files it builds on.
 

@@ -105,7 +105,9 @@ impl ArrowPart {
 
     /// Rows in all batches.
     pub fn num_rows(&self) -> u64 {
-        self.batches.iter().map(|b| b.num_rows() as u64).sum()
+        self.batches
+            .iter()
+            .fold(0u64, |sum, b| sum.saturating_add(b.num_rows() as u64))
     }
 
     /// The files the batches came from, oldest first (the full part, then each

@@ -87,8 +87,12 @@ pub(crate) fn decode_part_file(
     }
     let mapped = Buffer::from(bytes::Bytes::from_owner(MapOwner(map)));
     let decoded = decode(path, mapped, layer)?;
-    let rows: u64 = decoded.batches.iter().map(|b| b.num_rows() as u64).sum();
-    if rows != part.entries {
+    let rows = decoded
+        .batches
+        .iter()
+        .try_fold(0u64, |sum, b| sum.checked_add(b.num_rows() as u64));
+    if rows != Some(part.entries) {
+        let rows = rows.map_or("more than 2^64".to_string(), |r| r.to_string());
         return Err(corrupted(
             path,
             None,
@@ -178,14 +182,14 @@ fn decode(path: &Path, mapped: Buffer, layer: Layer) -> Result<DecodedFile> {
     } = footer(path, mapped.as_slice(), layer)?;
     let mut decoder =
         FileDecoder::new(schema.clone(), MetadataVersion::V5).with_require_alignment(true);
-    let mut end = HEAD;
+    check_no_overlap(path, &footer)?;
     for block in footer.dictionaries().iter().flatten() {
-        let data = block_data(path, &mapped, block, &mut end, footer_start)?;
+        let data = block_data(path, &mapped, block, footer_start)?;
         guarded(path, block, || decoder.read_dictionary(block, &data))?;
     }
     let mut batches = Vec::new();
     for block in footer.recordBatches().iter().flatten() {
-        let data = block_data(path, &mapped, block, &mut end, footer_start)?;
+        let data = block_data(path, &mapped, block, footer_start)?;
         match guarded(path, block, || decoder.read_record_batch(block, &data))? {
             Some(batch) => batches.push(batch),
             None => {
@@ -230,15 +234,39 @@ fn check_identity(
     Ok(())
 }
 
-/// Step 4 for one block: bounds, order and its message's buffers; returns the
-/// block's bytes. `end` is where the previous block ended.
-fn block_data(
-    path: &Path,
-    mapped: &Buffer,
-    block: &Block,
-    end: &mut usize,
-    footer_start: usize,
-) -> Result<Buffer> {
+/// Step 4 across blocks: dictionary and record batch blocks, in file order
+/// (they interleave when a dictionary grows), do not overlap. Lengths are
+/// checked per block by [`block_data`]; saturating sums keep garbage from
+/// overflowing here.
+fn check_no_overlap(path: &Path, footer: &arrow::ipc::Footer<'_>) -> Result<()> {
+    let mut blocks: Vec<(i64, i64)> = footer
+        .dictionaries()
+        .iter()
+        .flatten()
+        .chain(footer.recordBatches().iter().flatten())
+        .map(|b| {
+            let len = i64::from(b.metaDataLength()).saturating_add(b.bodyLength());
+            (b.offset(), b.offset().saturating_add(len))
+        })
+        .collect();
+    blocks.sort_unstable();
+    let mut end = HEAD as i64;
+    for (start, block_end) in blocks {
+        if start < end {
+            return Err(corrupted(
+                path,
+                u64::try_from(start).ok(),
+                format!("block at {start} overlaps the magic or the block that ends at {end}"),
+            ));
+        }
+        end = block_end;
+    }
+    Ok(())
+}
+
+/// Step 4 for one block: bounds, alignment and its message's buffers; returns
+/// the block's bytes.
+fn block_data(path: &Path, mapped: &Buffer, block: &Block, footer_start: usize) -> Result<Buffer> {
     let offset = block.offset();
     let bad = |reason: String| corrupted(path, u64::try_from(offset).ok(), reason);
     let start =
@@ -260,10 +288,9 @@ fn block_data(
             "block of {meta_len} + {body_len} bytes runs past the footer at {footer_start}"
         )));
     };
-    if start < *end || start % 8 != 0 || meta_len % 8 != 0 {
+    if start < HEAD || start % 8 != 0 || meta_len % 8 != 0 {
         return Err(bad(format!(
-            "block at {start} with {meta_len} bytes of metadata: not 8-byte aligned, or before the end of the previous block ({})",
-            *end
+            "block at {start} with {meta_len} bytes of metadata: not 8-byte aligned, or inside the magic"
         )));
     }
     let bytes = mapped.as_slice();
@@ -313,7 +340,6 @@ fn block_data(
             )));
         }
     }
-    *end = block_end;
     Ok(mapped.slice_with_length(start, block_end - start))
 }
 

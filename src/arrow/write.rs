@@ -2,20 +2,24 @@
 //! their CRC32C is computed) and standalone exports (`IpcFileExport`).
 //!
 //! Both use one set of IPC options (`options`): format V5, 64-byte alignment,
-//! no compression, delta dictionaries. The alignment is what lets a reader hand
+//! no compression, one dictionary per column per file. The alignment is what lets a reader hand
 //! out buffers that point into a page-aligned mapping.
 
 use crate::error::{Error, Result};
 use crate::state::Written;
 use crate::storage::{SequentialWriter, StorageFile};
-use arrow::datatypes::Schema;
+use arrow::array::{Array, ArrayRef};
+use arrow::compute::concat;
+use arrow::datatypes::{DataType, Schema};
 use arrow::error::ArrowError;
 use arrow::ipc::writer::{DictionaryHandling, FileWriter, IpcWriteOptions};
 use arrow::ipc::MetadataVersion;
 use arrow::record_batch::RecordBatch;
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Footer key naming the file's format.
 pub(crate) const FORMAT_KEY: &str = "highwater.format";
@@ -49,12 +53,85 @@ impl Layer {
     }
 }
 
-/// The IPC options of every file highwater writes.
+/// The IPC options of every file highwater writes. Dictionaries are written
+/// once per file: [`one_dictionary_per_column`] makes batches share them.
 fn options() -> std::result::Result<IpcWriteOptions, ArrowError> {
     Ok(
         IpcWriteOptions::try_new(ALIGNMENT, false, MetadataVersion::V5)?
-            .with_dictionary_handling(DictionaryHandling::Delta),
+            .with_dictionary_handling(DictionaryHandling::Resend),
     )
+}
+
+/// Whether values of `t` hold a dictionary anywhere.
+fn has_dictionary(t: &DataType) -> bool {
+    match t {
+        DataType::Dictionary(..) => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::Map(f, _) => has_dictionary(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
+        DataType::RunEndEncoded(_, v) => has_dictionary(v.data_type()),
+        _ => false,
+    }
+}
+
+/// True when every batch's column `i` is a top-level dictionary array with the
+/// very same values array as the first batch's.
+fn shares_dictionary(batches: &[RecordBatch], i: usize) -> bool {
+    let values = |b: &RecordBatch| b.column(i).to_data().child_data().first().cloned();
+    let Some(first) = batches.first().and_then(values) else {
+        return false;
+    };
+    matches!(batches[0].column(i).data_type(), DataType::Dictionary(..))
+        && batches[1..]
+            .iter()
+            .all(|b| values(b).is_some_and(|v| v.ptr_eq(&first)))
+}
+
+/// The batches with one dictionary per dictionary-holding column across all
+/// of them. The IPC file format holds one dictionary per column: a replaced
+/// one cannot be written, and delta dictionaries are copied by readers and
+/// refused by some. Batches built independently, or taken from several files
+/// of a chain, each carry their own, so such columns are concatenated (their
+/// dictionaries merged) and sliced back to the batches' lengths. Other
+/// columns are untouched, and batches that already share their dictionaries
+/// are returned as they are.
+fn one_dictionary_per_column<'b>(
+    path: &Path,
+    schema: &Schema,
+    batches: &'b [RecordBatch],
+) -> Result<Cow<'b, [RecordBatch]>> {
+    let columns: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| has_dictionary(schema.field(i).data_type()))
+        .filter(|&i| batches.len() > 1 && !shares_dictionary(batches, i))
+        .collect();
+    if columns.is_empty() {
+        return Ok(Cow::Borrowed(batches));
+    }
+    let err = |source| Error::ArrowEncode {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out: Vec<Vec<ArrayRef>> = batches.iter().map(|b| b.columns().to_vec()).collect();
+    for i in columns {
+        let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        let merged = concat(&arrays).map_err(err)?;
+        let mut at = 0;
+        for (b, batch) in batches.iter().enumerate() {
+            out[b][i] = merged.slice(at, batch.num_rows());
+            at += batch.num_rows();
+        }
+    }
+    let schema = Arc::new(schema.clone());
+    let normalized = out
+        .into_iter()
+        .map(|columns| RecordBatch::try_new(schema.clone(), columns).map_err(err))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cow::Owned(normalized))
 }
 
 /// An Arrow error met while writing `path`: I/O errors become [`Error::Io`].
@@ -109,13 +186,17 @@ impl Write for PartSink<'_> {
 /// # Errors
 /// `ArrowSchemaMismatch` for a batch of another schema; `ArrowEncode` when
 /// Arrow cannot encode a batch; `Io` naming `path`.
-pub(crate) fn write_part_file<'b>(
+pub(crate) fn write_part_file(
     file: &dyn StorageFile,
     path: &Path,
     schema: &Schema,
-    batches: impl IntoIterator<Item = &'b RecordBatch>,
+    batches: &[RecordBatch],
     layer: Layer,
 ) -> Result<Written> {
+    for batch in batches {
+        check_schema(path, schema, batch)?;
+    }
+    let batches = one_dictionary_per_column(path, schema, batches)?;
     let sink = PartSink {
         out: SequentialWriter::new(file),
         crc: 0,
@@ -123,8 +204,7 @@ pub(crate) fn write_part_file<'b>(
     let err = |e| write_error(path, e);
     let mut writer =
         FileWriter::try_new_with_options(sink, schema, options().map_err(err)?).map_err(err)?;
-    for batch in batches {
-        check_schema(path, schema, batch)?;
+    for batch in batches.iter() {
         writer.write(batch).map_err(err)?;
     }
     writer.write_metadata(FORMAT_KEY, FORMAT_VALUE);
@@ -141,8 +221,8 @@ pub(crate) fn write_part_file<'b>(
 
 /// Record batches written to a standalone Arrow IPC file, for Arrow tools
 /// (`highwater export`). The file appears at its path only when
-/// [`finish`](Self::finish) succeeds: it is written as `<path>.tmp`, fsynced and
-/// renamed, so an interrupted export never leaves a half-written file under the
+/// [`finish`](Self::finish) succeeds: it is written as `<path>.tmp-<pid>`,
+/// fsynced and renamed, so an interrupted export never leaves a half-written file under the
 /// final name.
 ///
 /// ```
@@ -193,11 +273,11 @@ impl IpcFileExport {
     /// `path` is replaced only when `finish` succeeds.
     ///
     /// # Errors
-    /// `Io` naming `<path>.tmp` when it cannot be created (it must not exist);
+    /// `Io` naming `<path>.tmp-<pid>` when it cannot be created;
     /// `ArrowEncode` when Arrow cannot encode the schema.
     pub fn create(path: &Path, schema: &Schema) -> Result<Self> {
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
+        tmp.push(format!(".tmp-{}", std::process::id()));
         let tmp = PathBuf::from(tmp);
         let file = OpenOptions::new()
             .write(true)
@@ -238,9 +318,32 @@ impl IpcFileExport {
         let writer = self.writer.as_mut().ok_or_else(|| {
             Error::InvalidArgument("the export has already failed or finished".into())
         })?;
-        writer.write(batch).map_err(|e| write_error(&self.tmp, e))?;
+        if let Err(e) = writer.write(batch) {
+            // The file may hold part of the batch: it can never be finished.
+            self.writer = None;
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(write_error(&self.tmp, e));
+        }
         self.batches += 1;
         self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    /// Appends `batches`, first giving them one dictionary per
+    /// dictionary-holding column (the IPC file format holds one; see
+    /// `docs/FORMAT.md` §5). Use it for batches that do not share their
+    /// dictionaries, such as the batches of an Arrow part's chain.
+    ///
+    /// # Errors
+    /// As [`write`](Self::write); `ArrowEncode` when the dictionaries cannot
+    /// be merged (for example a merged dictionary too large for its key type).
+    pub fn write_all(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        for batch in batches {
+            check_schema(&self.tmp, &self.schema, batch)?;
+        }
+        for batch in one_dictionary_per_column(&self.tmp, &self.schema, batches)?.iter() {
+            self.write(batch)?;
+        }
         Ok(())
     }
 

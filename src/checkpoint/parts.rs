@@ -177,7 +177,7 @@ impl<'a> PlannedPart<'a> {
             PartSource::Blob(b) => (streamed(storage, &path, |f| write_blob(f, &path, b))?, 0, 0),
             PartSource::Arrow(a) => (
                 streamed(storage, &path, |f| {
-                    write_part_file(f, &path, &a.schema, a.batches.iter(), a.layer)
+                    write_part_file(f, &path, &a.schema, &a.batches, a.layer)
                 })?,
                 a.input().num_rows(),
                 0,

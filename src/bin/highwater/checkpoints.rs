@@ -291,7 +291,7 @@ impl Human for CheckpointDetail {
         for p in &m.parts {
             t.row(vec![
                 format!("  {}", show_text(&p.name)),
-                format!("{:?}", p.kind).to_lowercase(),
+                p.kind.name().to_string(),
                 show_text(&p.file),
                 p.size.to_string(),
                 p.entries.to_string(),

@@ -160,9 +160,7 @@ fn export_arrow(
         0
     };
     let mut export = IpcFileExport::create(out, restored.schema())?;
-    for batch in &restored.batches()[skip..] {
-        export.write(batch)?;
-    }
+    export.write_all(&restored.batches()[skip..])?;
     Ok(export.finish()?)
 }
 
