@@ -145,16 +145,17 @@ fn write_error(path: &Path, e: ArrowError) -> Error {
     }
 }
 
-/// Checks that `batch` has exactly `schema`.
+/// Checks that `found` (a batch's schema, or a delta's) is exactly `schema`,
+/// the schema of the part at `path`.
 ///
 /// # Errors
 /// `ArrowSchemaMismatch` naming `path`.
-pub(crate) fn check_schema(path: &Path, schema: &Schema, batch: &RecordBatch) -> Result<()> {
-    if batch.schema_ref().as_ref() != schema {
+pub(crate) fn check_schema(path: &Path, schema: &Schema, found: &Schema) -> Result<()> {
+    if found != schema {
         return Err(Error::ArrowSchemaMismatch {
             path: path.to_path_buf(),
             expected: schema.to_string(),
-            found: batch.schema_ref().to_string(),
+            found: found.to_string(),
         });
     }
     Ok(())
@@ -194,7 +195,7 @@ pub(crate) fn write_part_file(
     layer: Layer,
 ) -> Result<Written> {
     for batch in batches {
-        check_schema(path, schema, batch)?;
+        check_schema(path, schema, batch.schema_ref())?;
     }
     let batches = one_dictionary_per_column(path, schema, batches)?;
     let sink = PartSink {
@@ -314,7 +315,7 @@ impl IpcFileExport {
     /// # Errors
     /// `ArrowSchemaMismatch` for a batch of another schema; `ArrowEncode`; `Io`.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        check_schema(&self.tmp, &self.schema, batch)?;
+        check_schema(&self.tmp, &self.schema, batch.schema_ref())?;
         let writer = self.writer.as_mut().ok_or_else(|| {
             Error::InvalidArgument("the export has already failed or finished".into())
         })?;
@@ -339,7 +340,7 @@ impl IpcFileExport {
     /// be merged (for example a merged dictionary too large for its key type).
     pub fn write_all(&mut self, batches: &[RecordBatch]) -> Result<()> {
         for batch in batches {
-            check_schema(&self.tmp, &self.schema, batch)?;
+            check_schema(&self.tmp, &self.schema, batch.schema_ref())?;
         }
         for batch in one_dictionary_per_column(&self.tmp, &self.schema, batches)?.iter() {
             self.write(batch)?;

@@ -20,14 +20,13 @@ use super::request::{CheckpointRequest, PartInput};
 use super::retention::{plan_retention, RetentionInput, RetentionPlan};
 use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
-use crate::arrow::Layer;
+use crate::arrow::{check_schema, Layer};
 use crate::error::{Error, Result};
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
 };
 use crate::storage::create_dir_all_durable;
 use crate::wal::WriteAheadLog;
-use arrow::datatypes::Schema;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -50,19 +49,6 @@ pub(crate) fn keep_delta(
     let base = parent.base_bytes.max(RATIO_FLOOR_BYTES);
     chain <= config.max_delta_chain() as u64
         && (chain_bytes as f64) <= config.max_delta_ratio() * base as f64
-}
-
-/// Checks that batches of `found` may be appended to the Arrow part whose file
-/// `path` has `schema`.
-fn check_same_schema(path: &std::path::Path, schema: &Schema, found: &Schema) -> Result<()> {
-    if schema != found {
-        return Err(Error::ArrowSchemaMismatch {
-            path: path.to_path_buf(),
-            expected: schema.to_string(),
-            found: found.to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// Mutable state of the manager, behind one lock so every method takes `&self`.
@@ -389,7 +375,7 @@ impl IncrementalCheckpointManager {
         };
         let source = match self.store.arrow_schema(parent.id, &part.name)? {
             Some((path, schema)) => {
-                check_same_schema(&path, &schema, &arrow.schema)?;
+                check_schema(&path, &schema, &arrow.schema)?;
                 arrow
             }
             None => ArrowSource {
@@ -429,7 +415,7 @@ impl IncrementalCheckpointManager {
                 let mut whole = match parent {
                     Some(p) => match self.store.arrow_schema(p.id, &part.name)? {
                         Some((path, schema)) => {
-                            check_same_schema(&path, &schema, &appended.schema)?;
+                            check_schema(&path, &schema, &appended.schema)?;
                             self.arrow_base(p.id, &part.name)?
                         }
                         None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),

@@ -90,7 +90,7 @@ pub(crate) fn plan<'a>(dir: &Path, name: &str, input: PartInput<'a>) -> Result<P
             };
             let origin = dir.join(part_file_name(name, PartKind::Arrow));
             for batch in b.batches() {
-                check_schema(&origin, b.schema(), batch)?;
+                check_schema(&origin, b.schema(), batch.schema_ref())?;
             }
             PartSource::Arrow(ArrowSource::borrowed(b, layer))
         }
