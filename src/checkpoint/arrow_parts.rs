@@ -6,10 +6,11 @@
 //! requested [`ArrowVerification`] and carries the same schema as the full
 //! part at the bottom of the chain.
 
-use super::metadata::{expect_part_kind, PartKind, PartMetadata};
+use super::metadata::{PartKind, PartMetadata};
 use super::store::CheckpointStore;
 use crate::arrow::{decode_part_file, read_schema, ArrowPart, ArrowVerification, Layer};
 use crate::error::{Error, Result};
+use crate::state::expect_kind;
 use arrow::datatypes::SchemaRef;
 use std::path::{Path, PathBuf};
 
@@ -55,7 +56,7 @@ impl CheckpointStore {
             } else {
                 PartKind::ArrowDelta
             };
-            expect_part_kind(&path, part.kind, expected)?;
+            expect_kind(&path, part.kind, expected)?;
             let decoded = self.decode_arrow_file(&path, &part, verification)?;
             match &schema {
                 None => schema = Some(decoded.schema.clone()),

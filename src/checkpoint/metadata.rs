@@ -108,19 +108,10 @@ impl PartKind {
     }
 }
 
-/// Checks that a part of kind `found` at `path` is of kind `expected`.
-///
-/// # Errors
-/// `WrongStateKind` naming both kinds.
-pub(crate) fn expect_part_kind(path: &Path, found: PartKind, expected: PartKind) -> Result<()> {
-    if found != expected {
-        return Err(Error::WrongStateKind {
-            path: path.to_path_buf(),
-            expected: expected.name(),
-            found: found.name(),
-        });
+impl crate::state::NamedKind for PartKind {
+    fn kind_name(self) -> &'static str {
+        self.name()
     }
-    Ok(())
 }
 
 /// One named state part of a checkpoint and its file.

@@ -15,8 +15,8 @@
 //! - Reading never modifies the directory.
 
 use super::metadata::{
-    self, expect_part_kind, parse_checkpoint_dir_name, CheckpointKind,
-    IncrementalCheckpointMetadata, PartKind, PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
+    self, parse_checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
+    PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
 };
 use super::publish::TMP_PREFIX;
 use super::view::CheckpointStateView;
@@ -296,17 +296,27 @@ impl CheckpointStore {
     /// # Errors
     /// `CheckpointNotFound` when `id` or an ancestor is not restorable.
     pub fn part_names(&self, id: u64) -> Result<Vec<String>> {
-        let mut names: Vec<String> = Vec::new();
+        Ok(self
+            .parts_of(id)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Every part of checkpoint `id` (carried-over ones included) with the kind
+    /// of its newest file, from one walk down the chain.
+    fn parts_of(&self, id: u64) -> Result<Vec<(String, PartKind)>> {
+        let mut parts: Vec<(String, PartKind)> = Vec::new();
         let mut meta = self.chain_meta(id)?;
         loop {
             for part in &meta.parts {
-                if !names.contains(&part.name) {
-                    names.push(part.name.clone());
+                if !parts.iter().any(|(name, _)| *name == part.name) {
+                    parts.push((part.name.clone(), part.kind));
                 }
             }
             match meta.parent_id {
                 Some(parent) if meta.is_delta() => meta = self.chain_meta(parent)?,
-                _ => return Ok(names),
+                _ => return Ok(parts),
             }
         }
     }
@@ -405,7 +415,7 @@ impl CheckpointStore {
                 "checkpoint {id} has no part {name:?}"
             )));
         };
-        expect_part_kind(&base_path, base_part.kind, PartKind::Snapshot)?;
+        expect_kind(&base_path, base_part.kind, PartKind::Snapshot)?;
         let base = self.load(&base_path, &base_part)?;
         let mut state = StateSnapshot::from_file_bytes(&base_path, base.bytes())?;
         drop(base);
@@ -423,7 +433,7 @@ impl CheckpointStore {
     pub fn load_blob(&self, id: u64, name: &str) -> Result<Vec<u8>> {
         let layers = self.resolve_part(id, name)?;
         let (path, part) = newest(&layers, id, name)?;
-        expect_part_kind(path, part.kind, PartKind::Blob)?;
+        expect_kind(path, part.kind, PartKind::Blob)?;
         decode_blob(path, self.load(path, part)?.bytes())
     }
 
@@ -458,13 +468,12 @@ impl CheckpointStore {
     /// # Errors
     /// As [`part_names`](Self::part_names).
     pub fn default_part(&self, id: u64) -> Result<Option<String>> {
-        let mut names = Vec::new();
-        for name in self.part_names(id)? {
-            let layers = self.resolve_part(id, &name)?;
-            if !newest(&layers, id, &name)?.1.kind.is_arrow() {
-                names.push(name);
-            }
-        }
+        let names: Vec<String> = self
+            .parts_of(id)?
+            .into_iter()
+            .filter(|(_, kind)| !kind.is_arrow())
+            .map(|(name, _)| name)
+            .collect();
         Ok(match names.as_slice() {
             _ if names.iter().any(|n| n == DEFAULT_PART) => Some(DEFAULT_PART.to_string()),
             [only] => Some(only.clone()),

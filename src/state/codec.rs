@@ -145,13 +145,26 @@ pub(crate) fn access<'a>(path: &Path, payload: &'a [u8]) -> Result<&'a ArchivedS
     })
 }
 
+/// A kind of stored state with a name for errors: a state file's kind or a
+/// checkpoint part's kind.
+pub(crate) trait NamedKind: Copy + PartialEq {
+    /// Its lower-case name.
+    fn kind_name(self) -> &'static str;
+}
+
+impl NamedKind for StateKind {
+    fn kind_name(self) -> &'static str {
+        self.name()
+    }
+}
+
 /// `WrongStateKind` unless `found` is `expected`.
-pub(crate) fn expect_kind(path: &Path, found: StateKind, expected: StateKind) -> Result<()> {
+pub(crate) fn expect_kind<K: NamedKind>(path: &Path, found: K, expected: K) -> Result<()> {
     if found != expected {
         return Err(Error::WrongStateKind {
             path: path.to_path_buf(),
-            expected: expected.name(),
-            found: found.name(),
+            expected: expected.kind_name(),
+            found: found.kind_name(),
         });
     }
     Ok(())

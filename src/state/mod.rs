@@ -35,7 +35,7 @@ pub use view::{Lookup, StateFileView, ViewIter};
 
 pub(crate) use codec::{
     decode_blob, encoded_file_crc, expect_kind, header_summary, memory_path,
-    verify as verify_state_file,
+    verify as verify_state_file, NamedKind,
 };
 pub(crate) use file_writer::{write_blob, write_columns, Written};
 pub(crate) use format::is_state_file;
