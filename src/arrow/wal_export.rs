@@ -8,9 +8,10 @@ use crate::error::{Error, Result};
 use crate::wal::WalEntryRef;
 use crate::WalEntry;
 use arrow::array::{
-    ArrayRef, Int64Builder, LargeBinaryBuilder, MapBuilder, MapFieldNames, StringBuilder,
-    UInt64Builder,
+    ArrayRef, Int64Builder, LargeBinaryBuilder, MapBuilder, MapFieldNames, PrimitiveBuilder,
+    StringBuilder, UInt64Builder,
 };
+use arrow::datatypes::ArrowPrimitiveType;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use std::collections::{BTreeMap, HashMap};
@@ -97,62 +98,66 @@ impl WalBatchBuilder {
     /// Appends the entry at `position`, as read in place.
     pub fn append(&mut self, position: u64, entry: &WalEntryRef<'_>) {
         match entry {
-            WalEntryRef::Put { key, value } => self.change(position, "put", key, Some(value)),
-            WalEntryRef::Delete { key } => self.change(position, "delete", key, None),
+            WalEntryRef::Put { key, value } => {
+                self.row(position, "put", Some(key), Some(value), Row::default())
+            }
+            WalEntryRef::Delete { key } => {
+                self.row(position, "delete", Some(key), None, Row::default())
+            }
             WalEntryRef::Owned(owned) => self.append_entry(position, owned),
         }
     }
 
     /// Appends the owned entry at `position`.
     pub fn append_entry(&mut self, position: u64, entry: &WalEntry) {
+        let none = Row::default();
         match entry {
-            WalEntry::Put { key, value } => self.change(position, "put", key, Some(value)),
-            WalEntry::Delete { key } => self.change(position, "delete", key, None),
+            WalEntry::Put { key, value } => self.row(position, "put", Some(key), Some(value), none),
+            WalEntry::Delete { key } => self.row(position, "delete", Some(key), None, none),
             WalEntry::Commit { offsets, watermark } => {
-                self.row(position, "commit");
-                append_map(&mut self.offsets, Some(offsets));
-                self.watermark.append_option(*watermark);
-                self.checkpoint_id.append_null();
-                append_map(&mut self.watermarks, None::<&HashMap<String, i64>>);
+                let row = Row {
+                    offsets: Some(offsets),
+                    watermark: *watermark,
+                    ..none
+                };
+                self.row(position, "commit", None, None, row)
             }
             WalEntry::Checkpoint { id } => {
-                self.row(position, "checkpoint");
-                append_map(&mut self.offsets, None::<&HashMap<String, u64>>);
-                self.watermark.append_null();
-                self.checkpoint_id.append_value(*id);
-                append_map(&mut self.watermarks, None::<&HashMap<String, i64>>);
+                let row = Row {
+                    checkpoint_id: Some(*id),
+                    ..none
+                };
+                self.row(position, "checkpoint", None, None, row)
             }
             WalEntry::Watermarks { watermarks } => {
-                self.row(position, "watermarks");
-                append_map(&mut self.offsets, None::<&HashMap<String, u64>>);
-                self.watermark.append_null();
-                self.checkpoint_id.append_null();
-                append_map(&mut self.watermarks, Some(watermarks));
+                let row = Row {
+                    watermarks: Some(watermarks),
+                    ..none
+                };
+                self.row(position, "watermarks", None, None, row)
             }
         }
     }
 
-    /// Starts a row without key and value.
-    fn row(&mut self, position: u64, kind: &str) {
+    /// Appends one row; every column gets a value or a null.
+    fn row(
+        &mut self,
+        position: u64,
+        kind: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        rest: Row<'_>,
+    ) {
         self.position.append_value(position);
         self.kind.append_value(kind);
-        self.key.append_null();
-        self.value.append_null();
-        self.rows += 1;
-    }
-
-    /// A put or delete row.
-    fn change(&mut self, position: u64, kind: &str, key: &[u8], value: Option<&[u8]>) {
-        self.position.append_value(position);
-        self.kind.append_value(kind);
-        self.key.append_value(key);
+        self.key.append_option(key);
         self.value.append_option(value);
-        append_map(&mut self.offsets, None::<&HashMap<String, u64>>);
-        self.watermark.append_null();
-        self.checkpoint_id.append_null();
-        append_map(&mut self.watermarks, None::<&HashMap<String, i64>>);
+        append_map(&mut self.offsets, rest.offsets);
+        self.watermark.append_option(rest.watermark);
+        self.checkpoint_id.append_option(rest.checkpoint_id);
+        append_map(&mut self.watermarks, rest.watermarks);
         self.rows += 1;
-        self.bytes += key.len() + value.map_or(0, <[u8]>::len);
+        self.bytes += key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
     }
 
     /// Entries appended since the last [`finish`](Self::finish).
@@ -194,34 +199,26 @@ impl WalBatchBuilder {
     }
 }
 
+/// The columns only some entry types have.
+#[derive(Debug, Clone, Copy, Default)]
+struct Row<'a> {
+    offsets: Option<&'a HashMap<String, u64>>,
+    watermark: Option<i64>,
+    checkpoint_id: Option<u64>,
+    watermarks: Option<&'a HashMap<String, i64>>,
+}
+
 /// Appends a map row (sorted by key, for stable output) or a null.
-fn append_map<V: Copy, B: arrow::array::ArrayBuilder + ValueBuilder<V>>(
-    builder: &mut MapBuilder<StringBuilder, B>,
-    map: Option<&HashMap<String, V>>,
+fn append_map<T: ArrowPrimitiveType>(
+    builder: &mut MapBuilder<StringBuilder, PrimitiveBuilder<T>>,
+    map: Option<&HashMap<String, T::Native>>,
 ) {
     if let Some(map) = map {
         for (k, v) in map.iter().collect::<BTreeMap<_, _>>() {
             builder.keys().append_value(k);
-            builder.values().push(*v);
+            builder.values().append_value(*v);
         }
     }
     // Cannot fail: keys and values are appended in pairs above.
     let _ = builder.append(map.is_some());
-}
-
-/// A builder of map values.
-trait ValueBuilder<V> {
-    fn push(&mut self, v: V);
-}
-
-impl ValueBuilder<u64> for UInt64Builder {
-    fn push(&mut self, v: u64) {
-        self.append_value(v);
-    }
-}
-
-impl ValueBuilder<i64> for Int64Builder {
-    fn push(&mut self, v: i64) {
-        self.append_value(v);
-    }
 }

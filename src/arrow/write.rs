@@ -184,9 +184,12 @@ impl Write for PartSink<'_> {
 /// the new, empty `file` at `path`, and returns its size and CRC32C. The
 /// caller fsyncs.
 ///
+/// Batches given by a caller were checked against `schema` when the
+/// checkpoint was planned (before any I/O); Arrow's writer refuses any other
+/// schema too.
+///
 /// # Errors
-/// `ArrowSchemaMismatch` for a batch of another schema; `ArrowEncode` when
-/// Arrow cannot encode a batch; `Io` naming `path`.
+/// `ArrowEncode` when Arrow cannot encode a batch; `Io` naming `path`.
 pub(crate) fn write_part_file(
     file: &dyn StorageFile,
     path: &Path,
@@ -194,9 +197,6 @@ pub(crate) fn write_part_file(
     batches: &[RecordBatch],
     layer: Layer,
 ) -> Result<Written> {
-    for batch in batches {
-        check_schema(path, schema, batch.schema_ref())?;
-    }
     let batches = one_dictionary_per_column(path, schema, batches)?;
     let sink = PartSink {
         out: SequentialWriter::new(file),

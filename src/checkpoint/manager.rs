@@ -412,14 +412,18 @@ impl IncrementalCheckpointManager {
         let mut parts = Vec::with_capacity(planned.len() + parent_parts.len());
         for part in &planned {
             if let Some(appended) = part.arrow_delta() {
-                let mut whole = match parent {
-                    Some(p) => match self.store.arrow_schema(p.id, &part.name)? {
-                        Some((path, schema)) => {
-                            check_schema(&path, &schema, &appended.schema)?;
-                            self.arrow_base(p.id, &part.name)?
-                        }
-                        None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),
-                    },
+                let existing = match parent {
+                    Some(p) => self
+                        .store
+                        .arrow_schema(p.id, &part.name)?
+                        .map(|s| (p.id, s)),
+                    None => None,
+                };
+                let mut whole = match existing {
+                    Some((id, (path, schema))) => {
+                        check_schema(&path, &schema, &appended.schema)?;
+                        self.arrow_base(id, &part.name)?
+                    }
                     None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),
                 };
                 whole

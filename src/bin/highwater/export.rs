@@ -93,16 +93,10 @@ fn check_out(out: &Path, force: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Writes `batch` when `full`, or at the end (`last`).
-fn flush_kv(
-    export: &mut IpcFileExport,
-    rows: &mut KvBatchBuilder,
-    last: bool,
-) -> Result<(), Failure> {
-    if (last && !rows.is_empty()) || rows.len() >= BATCH_ROWS || rows.data_bytes() >= BATCH_BYTES {
-        export.write(&rows.finish()?)?;
-    }
-    Ok(())
+/// Whether a batch of `rows` rows holding `bytes` of keys and values is
+/// complete.
+fn batch_full(rows: usize, bytes: usize) -> bool {
+    rows >= BATCH_ROWS || bytes >= BATCH_BYTES
 }
 
 /// `export state DIR OUT [--checkpoint ID] [--part NAME] [--delta]`.
@@ -174,28 +168,28 @@ fn export_kv(
     delta: bool,
     out: &Path,
 ) -> Result<ExportSummary, Failure> {
+    type Row<'a> = highwater::Result<(&'a [u8], Option<&'a [u8]>)>;
     let view = store.open_view(checkpoint, part)?;
+    let source: Box<dyn Iterator<Item = Row<'_>>> = if delta {
+        let own = &view.layers()[0];
+        let puts = own.iter().map(|p| p.map(|(k, v)| (k, Some(v))));
+        let deletes = (0..own.deleted_len()).map(|j| own.deleted_key(j).map(|k| (k, None)));
+        Box::new(puts.chain(deletes))
+    } else {
+        Box::new(view.iter().map(|p| p.map(|(k, v)| (k, Some(v)))))
+    };
     let mut export = IpcFileExport::create(out, &kv_schema())?;
     let mut rows = KvBatchBuilder::new();
-    if delta {
-        let own = &view.layers()[0];
-        for pair in own.iter() {
-            let (k, v) = pair?;
-            rows.append(k, Some(v));
-            flush_kv(&mut export, &mut rows, false)?;
-        }
-        for j in 0..own.deleted_len() {
-            rows.append(own.deleted_key(j)?, None);
-            flush_kv(&mut export, &mut rows, false)?;
-        }
-    } else {
-        for pair in view.iter() {
-            let (k, v) = pair?;
-            rows.append(k, Some(v));
-            flush_kv(&mut export, &mut rows, false)?;
+    for row in source {
+        let (key, value) = row?;
+        rows.append(key, value);
+        if batch_full(rows.len(), rows.data_bytes()) {
+            export.write(&rows.finish()?)?;
         }
     }
-    flush_kv(&mut export, &mut rows, true)?;
+    if !rows.is_empty() {
+        export.write(&rows.finish()?)?;
+    }
     Ok(export.finish()?)
 }
 
@@ -221,7 +215,7 @@ pub fn wal(a: &ExportWalArgs, max_record_size: u32) -> Result<Outcome, Failure> 
             WalReadRef::Entry { position, entry } => {
                 rows.append(position, &entry);
                 entries += 1;
-                if rows.len() >= BATCH_ROWS || rows.data_bytes() >= BATCH_BYTES {
+                if batch_full(rows.len(), rows.data_bytes()) {
                     export.write(&rows.finish()?)?;
                 }
             }
