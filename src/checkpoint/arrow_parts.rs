@@ -11,8 +11,10 @@ use super::store::CheckpointStore;
 use crate::arrow::{decode_part_file, read_schema, ArrowPart, ArrowVerification, Layer};
 use crate::error::{Error, Result};
 use crate::state::expect_kind;
+use crate::storage::MappedFile;
 use arrow::datatypes::SchemaRef;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The layer an Arrow part file of `kind` holds.
 fn layer(kind: PartKind) -> Layer {
@@ -87,11 +89,14 @@ impl CheckpointStore {
         part: &PartMetadata,
         verification: ArrowVerification,
     ) -> Result<crate::arrow::DecodedFile> {
-        let map = self
-            .storage()
+        decode_part_file(path, self.map(path)?, part, layer(part.kind), verification)
+    }
+
+    /// Maps the part file at `path`.
+    fn map(&self, path: &Path) -> Result<Arc<dyn MappedFile>> {
+        self.storage()
             .map_file(path)
-            .map_err(|e| Error::io("map", path, e))?;
-        decode_part_file(path, map, part, layer(part.kind), verification)
+            .map_err(|e| Error::io("map", path, e))
     }
 
     /// The schema of Arrow part `name` of checkpoint `id` (from the footer of
@@ -111,10 +116,7 @@ impl CheckpointStore {
             _ => return Ok(None),
         }
         let (path, newest) = &layers[0];
-        let map = self
-            .storage()
-            .map_file(path)
-            .map_err(|e| Error::io("map", path, e))?;
+        let map = self.map(path)?;
         Ok(Some((
             path.clone(),
             read_schema(path, map.as_ref(), layer(newest.kind))?,
