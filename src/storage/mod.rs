@@ -22,7 +22,7 @@ mod sim;
 pub use faults::{FaultInjectingStorage, Faults};
 pub use fs::FsStorage;
 pub(crate) use sequential::SequentialWriter;
-pub use sim::{CrashImage, CrashSimStorage, SimFault, SimOp, SECTOR};
+pub use sim::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp, SECTOR};
 
 use std::fmt;
 use std::io;

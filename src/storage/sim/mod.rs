@@ -14,7 +14,15 @@
 //!   only after `sync_data`/`sync_all` of the file or `sync_dir` of the
 //!   directory;
 //! - a failed file sync forgets the file's unsynced writes: they are still read
-//!   back but never reach the device, even if a later sync succeeds;
+//!   back but never reach the device, even if a later sync succeeds. The error
+//!   is reported once, to the sync that failed; the next sync of the file
+//!   succeeds. A failed background write-back
+//!   ([`CrashSimStorage::fail_writeback`]) forgets them too and reports its
+//!   error to the next sync of the file, whichever thread makes it, and to that
+//!   one only;
+//! - an operation can be held at a [`SimGate`] (before it runs, or after a
+//!   failure took effect and before its error is returned), so that a test
+//!   decides how threads interleave;
 //! - `remove_dir_all` unlinks entry by entry, depth first, so a crash may leave
 //!   a directory half emptied;
 //! - the operation at the crash point is in flight: a write, truncate or
@@ -26,9 +34,11 @@
 //! parent, each durable with its own directory's sync; highwater only renames
 //! within a directory).
 
+mod gate;
 mod image;
 mod tree;
 
+pub use gate::SimGate;
 pub use image::{CrashImage, SECTOR};
 
 use super::{DirEntry, OpenMode, Storage, StorageFile, StorageLock};
@@ -68,7 +78,12 @@ pub enum SimOp {
 /// A failed write writes the first half of its sectors, as a full device
 /// would; a failed file sync forgets the file's unsynced writes (see the module
 /// documentation); other failed operations change nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A fault can also hold the matching operation at a [`SimGate`]:
+/// [`SimFault::pause`] holds it before it runs (it then succeeds),
+/// [`SimFault::paused`] holds a failing one after its failure took effect and
+/// before the error is returned (an error that comes back late).
+#[derive(Debug, Clone)]
 pub struct SimFault {
     op: Option<SimOp>,
     at: Option<u64>,
@@ -76,6 +91,8 @@ pub struct SimFault {
     skip: u64,
     times: u64,
     kind: io::ErrorKind,
+    fails: bool,
+    gate: Option<SimGate>,
 }
 
 impl SimFault {
@@ -88,7 +105,27 @@ impl SimFault {
             skip: 0,
             times: 1,
             kind: io::ErrorKind::Other,
+            fails: true,
+            gate: None,
         }
+    }
+
+    /// Holds the next `op` at `gate` before it runs; once the gate is open it
+    /// runs and succeeds (unless the process crashed meanwhile).
+    pub fn pause(op: SimOp, gate: &SimGate) -> Self {
+        SimFault {
+            fails: false,
+            gate: Some(gate.clone()),
+            ..Self::new(op)
+        }
+    }
+
+    /// Holds the failing operation at `gate` after its failure took effect (a
+    /// failed sync has forgotten the unsynced writes) and before its error is
+    /// returned.
+    pub fn paused(mut self, gate: &SimGate) -> Self {
+        self.gate = Some(gate.clone());
+        self
     }
 
     /// Fails mutating operation number `n` (as counted by
@@ -159,8 +196,11 @@ enum Admit {
         /// Whether the operation's effect may reach the crash image.
         in_flight: bool,
     },
-    /// Fail it with this error, after the fault's effect.
-    Fail(io::ErrorKind),
+    /// Fail it with this error, after the fault's effect, then wait at the
+    /// gate, if any, before returning the error.
+    Fail(io::ErrorKind, Option<SimGate>),
+    /// Wait at the gate, then carry it out.
+    Pause(SimGate),
 }
 
 impl SimState {
@@ -191,7 +231,11 @@ impl SimState {
                     continue;
                 }
                 fault.times -= 1;
-                return Ok(Admit::Fail(fault.kind));
+                return Ok(match (fault.fails, &fault.gate) {
+                    (false, Some(gate)) => Admit::Pause(gate.clone()),
+                    (false, None) => Admit::Run,
+                    (true, gate) => Admit::Fail(fault.kind, gate.clone()),
+                });
             }
         }
         Ok(Admit::Run)
@@ -271,6 +315,23 @@ impl CrashSimStorage {
         self.state().faults.push(fault);
     }
 
+    /// A background write-back of `path` fails now, as when the device reports
+    /// an error for pages the kernel flushed on its own: the file's unsynced
+    /// writes are forgotten (still read back, never durable) and the next sync
+    /// of the file, by whichever handle or thread, fails once; the syncs after
+    /// it succeed. Not counted as an operation of the process.
+    ///
+    /// # Errors
+    /// `NotFound` when there is no such file.
+    pub fn fail_writeback(&self, path: &Path) -> io::Result<()> {
+        let mut s = self.state();
+        let ino = s.tree.lookup_file(path)?;
+        let file = s.tree.file_mut(ino);
+        file.fail_sync();
+        file.writeback_error = true;
+        Ok(())
+    }
+
     /// The machine after a reboot: a new storage holding what `image` says a
     /// crash leaves of this one, all of it durable, with no locks held and no
     /// faults set. This storage is left as it is (crash it first to stop the
@@ -299,9 +360,20 @@ impl CrashSimStorage {
                 s.alive()?;
                 unreachable!("admit crashed the process")
             }
-            Admit::Fail(kind) => {
+            Admit::Fail(kind, gate) => {
                 on_fault(&mut s.tree);
+                drop(s);
+                if let Some(gate) = gate {
+                    gate.pass();
+                }
                 Err(injected(kind, op, path))
+            }
+            Admit::Pause(gate) => {
+                drop(s);
+                gate.pass();
+                let mut s = self.state();
+                s.alive()?;
+                run(&mut s.tree)
             }
         }
     }
@@ -392,7 +464,14 @@ impl StorageFile for SimFile {
             SimOp::SyncFile,
             &self.path,
             |t| {
-                t.file_mut(self.ino).sync();
+                let file = t.file_mut(self.ino);
+                if std::mem::take(&mut file.writeback_error) {
+                    return Err(io::Error::other(format!(
+                        "simulated write-back error reported by sync of {}",
+                        self.path.display()
+                    )));
+                }
+                file.sync();
                 Ok(())
             },
             |t| t.file_mut(self.ino).fail_sync(),

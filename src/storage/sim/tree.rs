@@ -58,6 +58,8 @@ pub(super) struct FileNode {
     pub(super) live: Vec<u8>,
     pub(super) durable: Vec<u8>,
     pub(super) pending: Vec<FileOp>,
+    /// A failed background write-back not yet reported: the next sync fails.
+    pub(super) writeback_error: bool,
 }
 
 impl FileNode {
@@ -67,6 +69,7 @@ impl FileNode {
             live: bytes.clone(),
             durable: bytes,
             pending: Vec::new(),
+            writeback_error: false,
         }
     }
 
