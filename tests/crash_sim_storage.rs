@@ -1,6 +1,9 @@
 //! The crash simulator itself: what survives a crash under each image policy.
 
-use highwater::storage::{CrashImage, CrashSimStorage, OpenMode, SimFault, SimOp, Storage};
+use highwater::storage::{
+    CrashImage, CrashSimStorage, OpenMode, SimFault, SimGate, SimOp, Storage,
+};
+use std::time::Duration;
 use std::io;
 use std::path::Path;
 
@@ -229,4 +232,58 @@ fn a_recursive_removal_can_be_half_done_by_a_crash() {
         half_done,
         "some crash image keeps the directory with one file removed"
     );
+}
+
+#[test]
+fn a_failed_write_back_is_reported_to_the_next_sync_only() {
+    let sim = file_with_tail(b"a", b"b");
+    sim.fail_writeback(Path::new("/d/f")).unwrap();
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    assert!(f.sync_data().is_err(), "the next sync reports the error");
+    f.sync_data().unwrap(); // reported once: the next one succeeds...
+    assert_eq!(
+        read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(),
+        b"a",
+        "...over the forgotten byte"
+    );
+    assert_eq!(read(&sim, "/d/f").unwrap(), b"ab", "still read back");
+}
+
+#[test]
+fn a_gate_holds_an_operation_before_it_runs() {
+    let sim = file_with_tail(b"a", b"b");
+    let gate = SimGate::new();
+    sim.inject(SimFault::pause(SimOp::SyncFile, &gate).on_path("/d/f"));
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    let syncing = std::thread::spawn(move || f.sync_data());
+    assert!(gate.wait_arrivals(1, Duration::from_secs(10)));
+    // Held before it ran: nothing is durable yet, and others still run.
+    assert_eq!(read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(), b"a");
+    gate.open();
+    syncing.join().unwrap().unwrap();
+    assert_eq!(read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(), b"ab");
+}
+
+#[test]
+fn a_gate_holds_a_failure_after_it_took_effect() {
+    let sim = file_with_tail(b"a", b"b");
+    let gate = SimGate::new();
+    sim.inject(SimFault::new(SimOp::SyncFile).on_path("/d/f").paused(&gate));
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    let other = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    let failing = std::thread::spawn(move || f.sync_data());
+    assert!(gate.wait_arrivals(1, Duration::from_secs(10)));
+    // The pages are already dropped: a second sync meanwhile succeeds over them.
+    other.sync_data().unwrap();
+    assert_eq!(read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(), b"a");
+    gate.open();
+    assert!(failing.join().unwrap().is_err(), "the error comes back late");
 }

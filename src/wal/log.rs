@@ -143,8 +143,9 @@ pub(super) struct Shared {
     pub durability: Mutex<Durability>,
     pub poisoned: AtomicBool,
     pub poison: Mutex<Option<(&'static str, String)>>,
-    /// Held across every data fsync, so that two fsyncs of one file never overlap
-    /// (Linux reports a write-back error to only one of them).
+    /// Held across every fsync of a segment ([`Shared::fsync`]), so that two
+    /// fsyncs of one file never overlap (Linux reports a write-back error to
+    /// only one of them); see `sync.rs` for the rule.
     pub sync_lock: Mutex<()>,
     /// Mirror of `durability.durable`, read without the lock when encoding a
     /// record's sync distance.
@@ -214,8 +215,18 @@ impl WriteAheadLog {
         let writer = open_writer(storage.as_ref(), segments, &options)?;
         // A previous process may have crashed with written but unsynced records
         // (still in the page cache): make them durable before calling them so.
-        if let Some(active) = &writer.active {
-            active.file.sync_data().ctx("sync", &active.path)?;
+        // With damage pending, the log ends at the damage, in the damaged
+        // segment: that one is synced (its bytes are not changed).
+        match (&writer.active, &writer.pending) {
+            (Some(active), _) => active.file.sync_data().ctx("sync", &active.path)?,
+            (None, Some(cut)) => {
+                let path = &cut.damage.path;
+                storage
+                    .open_file(path, OpenMode::ReadWrite)
+                    .and_then(|file| file.sync_data())
+                    .ctx("sync", path)?;
+            }
+            (None, None) => {}
         }
         storage.sync_dir(&dir).ctx("sync directory", &dir)?;
         let durable = writer.next_position;
@@ -856,13 +867,7 @@ impl Shared {
         let Some(active) = &w.active else {
             unreachable!("rotation needs an active segment")
         };
-        let synced = {
-            let _serial = lock(&self.sync_lock);
-            active.file.sync_data()
-        };
-        if let Err(e) = synced {
-            return Err(self.poison("sync", &active.path.clone(), e));
-        }
+        self.fsync(active.file.as_ref(), &active.path, false)?;
         let sealed_end = w.next_position;
         let (file, header, path) = create_segment(self.storage.as_ref(), &self.dir, sealed_end)
             .map_err(|e| self.poison_with(e))?;
@@ -984,9 +989,7 @@ impl Shared {
                 if let Err(e) = file.truncate(cut.offset) {
                     return Err(self.poison("truncate", path, e));
                 }
-                if let Err(e) = file.sync_all() {
-                    return Err(self.poison("sync", path, e));
-                }
+                self.fsync(file.as_ref(), path, true)?;
                 (file, segment_id, cut.offset)
             }
             _ => {

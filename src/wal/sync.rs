@@ -8,9 +8,25 @@
 //! covered. A failed fsync poisons the log and wakes everyone with the error; it is
 //! never retried. Waiters are parked individually and the leader wakes only those
 //! its fsync covered, plus one that was not covered to lead the next round.
+//!
+//! The fsync rule (what makes `durable` true):
+//! - Every fsync of a segment goes through [`Shared::fsync`]: the group-commit
+//!   leader's, `sync()`'s and the flusher's (all through [`Shared::sync_to`]),
+//!   rotation's seal and a cut's. It holds `sync_lock` across the call, so two
+//!   fsyncs of the log's files never overlap: Linux reports a write-back error
+//!   to one fsync only and drops the failed pages, so an overlapping fsync
+//!   could succeed over lost data.
+//! - Under that lock the poison is checked before the fsync and set, on
+//!   failure, before the lock is released: no fsync that starts after a
+//!   failure can succeed, and no result is acted on before the poison is set.
+//! - `durable` only grows after an fsync of the file holding those records
+//!   returned `Ok` in this process (or, at open, an fsync of the newest
+//!   segment); a cut resets it to the cut position. Nothing else moves it.
 
 use super::log::{lock, Shared};
 use crate::error::Result;
+use crate::storage::StorageFile;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, MutexGuard};
 use std::thread::{JoinHandle, Thread};
@@ -188,9 +204,27 @@ impl Shared {
             }
         };
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        file.sync_data()
-            .map_err(|e| self.poison("sync", &path, e))?;
+        self.fsync(file.as_ref(), &path, false)?;
         Ok(upto)
+    }
+
+    /// The one way the log fsyncs one of its files (`all`: data and metadata,
+    /// else data). Serialised with every other fsync of the log by
+    /// `sync_lock`; refused with [`Error::Poisoned`](crate::Error::Poisoned)
+    /// once the log is poisoned (a failed fsync is never retried); a failure
+    /// poisons the log before the lock is released.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`](crate::Error::Poisoned), or the fsync's I/O error.
+    pub(super) fn fsync(&self, file: &dyn StorageFile, path: &Path, all: bool) -> Result<()> {
+        let _serial = lock(&self.sync_lock);
+        self.check_poison()?;
+        let synced = if all {
+            file.sync_all()
+        } else {
+            file.sync_data()
+        };
+        synced.map_err(|e| self.poison("sync", path, e))
     }
 
     /// Records that the log was cut at `position`: everything before it is
