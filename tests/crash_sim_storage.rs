@@ -3,9 +3,9 @@
 use highwater::storage::{
     CrashImage, CrashSimStorage, OpenMode, SimFault, SimGate, SimOp, Storage,
 };
-use std::time::Duration;
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 fn read(storage: &dyn Storage, path: &str) -> io::Result<Vec<u8>> {
     let file = storage.open_file(Path::new(path), OpenMode::Read)?;
@@ -262,10 +262,16 @@ fn a_gate_holds_an_operation_before_it_runs() {
     let syncing = std::thread::spawn(move || f.sync_data());
     assert!(gate.wait_arrivals(1, Duration::from_secs(10)));
     // Held before it ran: nothing is durable yet, and others still run.
-    assert_eq!(read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(), b"a");
+    assert_eq!(
+        read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(),
+        b"a"
+    );
     gate.open();
     syncing.join().unwrap().unwrap();
-    assert_eq!(read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(), b"ab");
+    assert_eq!(
+        read(&sim.image(CrashImage::LoseUnsynced), "/d/f").unwrap(),
+        b"ab"
+    );
 }
 
 #[test]
@@ -283,7 +289,13 @@ fn a_gate_holds_a_failure_after_it_took_effect() {
     assert!(gate.wait_arrivals(1, Duration::from_secs(10)));
     // The pages are already dropped: a second sync meanwhile succeeds over them.
     other.sync_data().unwrap();
-    assert_eq!(read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(), b"a");
+    assert_eq!(
+        read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(),
+        b"a"
+    );
     gate.open();
-    assert!(failing.join().unwrap().is_err(), "the error comes back late");
+    assert!(
+        failing.join().unwrap().is_err(),
+        "the error comes back late"
+    );
 }

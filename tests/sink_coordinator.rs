@@ -54,8 +54,10 @@ fn a_failing_commit_holds_back_the_later_epochs_of_its_sink() {
 
 #[test]
 fn a_commit_found_done_is_made_durable_before_it_is_forgotten() {
-    // The rename of epoch 1 happens, the directory fsync after it fails; the
-    // next checkpoint finds the file published and forgets the transaction.
+    // The rename of epoch 1 happens, the directory fsync after it fails (the
+    // simulator forgets the rename, as Linux may); the next checkpoint finds
+    // the file published and forgets the transaction. Fsyncing the directory
+    // again would succeed without the rename: the commit must publish again.
     let storage = CrashSimStorage::new();
     let (mut sink, manager) = open(&storage);
     let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
@@ -85,6 +87,45 @@ fn a_commit_found_done_is_made_durable_before_it_is_forgotten() {
     let coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
     assert_eq!(coordinator.restored().map(|c| c.epoch), Some(3));
     assert_eq!(sink.read_committed().unwrap(), b"one\n");
+}
+
+#[test]
+fn a_restart_after_a_failed_directory_fsync_publishes_the_output_durably_once() {
+    // The commit's directory fsync fails, the process exits (no reboot), a new
+    // one recovers on the same machine, then the machine loses power.
+    let storage = CrashSimStorage::new();
+    let (mut sink, manager) = open(&storage);
+    let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    sink.write(b"one\n").unwrap();
+    storage.inject(SimFault::new(SimOp::SyncDir).on_path("/job/out").after(1));
+    let first = coordinator.checkpoint(CheckpointRequest::new(0), &mut [&mut sink]);
+    assert!(
+        matches!(first, Err(Error::SinkCommitPending { .. })),
+        "{first:?}"
+    );
+    drop((coordinator, sink));
+    let (mut sink, manager) = open(&storage);
+    SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    assert_eq!(sink.read_committed().unwrap(), b"one\n");
+    drop(sink);
+
+    storage.crash();
+    let disk = storage.image(CrashImage::LoseUnsynced);
+    let (mut sink, manager) = open(&disk);
+    SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    assert_eq!(sink.read_committed().unwrap(), b"one\n");
+    let names: Vec<String> = disk
+        .list_dir("/job/out".as_ref())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n != ".lock")
+        .collect();
+    assert_eq!(
+        names,
+        ["epoch-00000000000000000001.out"],
+        "no staged or copied leftovers"
+    );
 }
 
 /// A sink whose handles do not fit in a checkpoint.

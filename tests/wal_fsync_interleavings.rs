@@ -193,7 +193,10 @@ fn opening_a_log_with_a_torn_tail_makes_its_records_durable_before_vouching_for_
     .unwrap();
     wal.sync().unwrap();
     let vouched = wal.durable_position();
-    assert!(vouched > synced_end, "the log ends after the unsynced records");
+    assert!(
+        vouched > synced_end,
+        "the log ends after the unsynced records"
+    );
     drop(wal);
 
     let kept = after_power_loss(&sim);

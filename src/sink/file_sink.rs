@@ -7,11 +7,13 @@
 //!   after `pre_commit` made its bytes and its directory entry durable.
 //! - A commit publishes exactly the bytes the handle names (the staged file's
 //!   length and CRC32C are checked) or fails; committing again finds the
-//!   published file (its length checked), makes its rename durable, and
-//!   publishes nothing twice.
+//!   published file, checks it, and makes it durable by publishing it again
+//!   through a fresh change (never by retrying a directory fsync that may
+//!   have failed: `republish.rs`); it publishes nothing twice.
 //! - Nothing is published for an epoch without output.
 //! - One process at a time owns the directory (a lock file).
 
+use super::republish::{is_republish_file, republish, republish_file_name, Expected, Names};
 use super::transactional::TransactionalSink;
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
@@ -251,6 +253,7 @@ impl FileSink {
             match parse_name(&entry.name) {
                 Some((epoch, true)) => scan.staged.push(epoch),
                 Some((epoch, false)) => scan.committed.push(epoch),
+                None if is_republish_file(&entry.name) => scan.leftovers.push(entry.name.clone()),
                 None => {}
             }
         }
@@ -314,11 +317,24 @@ impl FileSink {
             Ok(())
         };
         if exists(&committed)? {
-            // Committed before, perhaps just before a crash and before the
-            // rename was made durable: check it is ours, then make it durable,
-            // since the caller forgets the transaction once this returns.
+            // Committed before, perhaps just before a crash, or by a commit
+            // whose directory fsync failed: the rename may not be durable, and
+            // fsyncing the directory again would not make it so. Publish it
+            // again by a fresh change (republish.rs), since the caller forgets
+            // the transaction once this returns.
             check_len(&committed, "published")?;
-            return self.sync_dir();
+            let names = Names {
+                published: &committed,
+                staged: &staged,
+                copy: &self.dir.join(republish_file_name(epoch)),
+            };
+            let expected = Expected {
+                len: handle.len,
+                crc32c: handle.crc32c,
+            };
+            republish(self.storage.as_ref(), &self.dir, names, epoch, expected)?;
+            tracing::info!(sink = %self.name, epoch, "published epoch found again and republished");
+            return Ok(());
         }
         if !exists(&staged)? {
             return Err(invalid(
@@ -405,8 +421,13 @@ impl FileSink {
                 ),
             });
         }
-        for &staged in &scan.staged {
-            let path = self.dir.join(staged_file_name(staged));
+        let leftovers = scan.leftovers.iter().map(|name| self.dir.join(name));
+        for path in scan
+            .staged
+            .iter()
+            .map(|&staged| self.dir.join(staged_file_name(staged)))
+            .chain(leftovers)
+        {
             self.storage
                 .remove_file(&path)
                 .map_err(|e| Error::io("remove", &path, e))?;
@@ -424,6 +445,8 @@ impl FileSink {
 struct Scan {
     committed: Vec<u64>,
     staged: Vec<u64>,
+    /// Copies an interrupted republish left behind.
+    leftovers: Vec<String>,
 }
 
 /// The CRC32C of a whole file, read in bounded chunks.

@@ -19,6 +19,7 @@
 
 mod coordinator;
 mod file_sink;
+mod republish;
 mod transactional;
 
 pub use crate::recovery::SinkError;

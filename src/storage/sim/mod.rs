@@ -20,6 +20,8 @@
 //!   ([`CrashSimStorage::fail_writeback`]) forgets them too and reports its
 //!   error to the next sync of the file, whichever thread makes it, and to that
 //!   one only;
+//! - a failed directory sync forgets the directory's unsynced changes in the
+//!   same way: still seen by the process, never made durable by a later sync;
 //! - an operation can be held at a [`SimGate`] (before it runs, or after a
 //!   failure took effect and before its error is returned), so that a test
 //!   decides how threads interleave;
@@ -76,8 +78,8 @@ pub enum SimOp {
 /// number ([`SimFault::at`]), optionally only on some paths.
 ///
 /// A failed write writes the first half of its sectors, as a full device
-/// would; a failed file sync forgets the file's unsynced writes (see the module
-/// documentation); other failed operations change nothing.
+/// would; a failed file or directory sync forgets its unsynced changes (see
+/// the module documentation); other failed operations change nothing.
 ///
 /// A fault can also hold the matching operation at a [`SimGate`]:
 /// [`SimFault::pause`] holds it before it runs (it then succeeds),
@@ -565,7 +567,11 @@ impl Storage for CrashSimStorage {
                 t.sync_dir(ino);
                 Ok(())
             },
-            |_| {},
+            |t| {
+                if let Ok(ino) = t.lookup_dir(path) {
+                    t.fail_sync_dir(ino);
+                }
+            },
         )
     }
 

@@ -9,8 +9,9 @@
 //!   too, except after a failed sync, whose pending writes are dropped from
 //!   `pending` but stay in `live` (Linux marks the pages clean: they are never
 //!   written, yet still read back).
-//! - For a directory, `durable` with every `pending` op applied equals `live`.
-//!   Directory entries name inodes, so a renamed file keeps its contents.
+//! - For a directory, `durable` with every `pending` op applied equals `live`,
+//!   except after a failed sync, whose pending changes are dropped in the same
+//!   way. Directory entries name inodes, so a renamed file keeps its contents.
 //! - Inodes are never freed while the simulation runs: an unlinked file may still
 //!   be durable under its old name, and an open handle keeps working.
 
@@ -152,6 +153,12 @@ impl DirNode {
         for op in self.pending.drain(..) {
             op.apply(&mut self.durable);
         }
+    }
+
+    /// A failed sync: the pending changes are forgotten (never made durable
+    /// by a later sync) while the process still sees them.
+    fn fail_sync(&mut self) {
+        self.pending.clear();
     }
 }
 
@@ -445,6 +452,11 @@ impl Tree {
     /// Makes a directory's entries durable.
     pub(super) fn sync_dir(&mut self, ino: Ino) {
         self.dir_mut(ino).sync();
+    }
+
+    /// A failed `sync_dir`: the directory's unsynced changes are forgotten.
+    pub(super) fn fail_sync_dir(&mut self, ino: Ino) {
+        self.dir_mut(ino).fail_sync();
     }
 
     /// A directory's live entries as (name, is_dir), sorted by name.

@@ -1,0 +1,126 @@
+//! Making a published epoch durable again without retrying a failed fsync.
+//!
+//! A commit renames the staged file into place and fsyncs the directory. When
+//! that fsync fails, the rename is still visible but may never reach the
+//! device, and a later fsync of the directory can succeed without carrying it
+//! (a failed fsync's changes are dropped; the error is reported once). So a
+//! commit that finds its file already published (a retry, or a restart after
+//! a crash) does not just fsync the directory: it makes both halves of the
+//! lost rename again, as fresh changes, then fsyncs the directory once:
+//! - the published name: a verified copy of the file, fsynced, renamed over
+//!   it (readers see the published file at every moment: the rename replaces
+//!   it atomically with the same bytes);
+//! - the staged name, which the device may still hold: created empty and
+//!   removed again, so its removal is a change made after the failure.
+//!
+//! The fsync that vouches for the entries then covers changes made after any
+//! earlier failure.
+//!
+//! Invariants:
+//! - The copy is written under a hidden name (`republish_file_name`) that
+//!   readers and the staged-file scan ignore; a crash leaves it behind for
+//!   `abort_epochs_after` to remove.
+//! - Nothing is renamed unless the copy's length and CRC32C are the handle's.
+
+use crate::error::{Error, Result};
+use crate::storage::{OpenMode, Storage};
+use std::path::Path;
+
+/// The hidden name of a copy made to publish epoch `epoch` again.
+pub(super) fn republish_file_name(epoch: u64) -> String {
+    format!(".epoch-{epoch:020}.republish")
+}
+
+/// Whether `name` is a leftover copy of [`republish`].
+pub(super) fn is_republish_file(name: &str) -> bool {
+    name.starts_with(".epoch-") && name.ends_with(".republish")
+}
+
+/// What the published file must hold.
+pub(super) struct Expected {
+    pub len: u64,
+    pub crc32c: u32,
+}
+
+/// The names one epoch's output has had (all in one directory).
+pub(super) struct Names<'a> {
+    /// The published file.
+    pub published: &'a Path,
+    /// Its staged name before the rename (absent now).
+    pub staged: &'a Path,
+    /// Where the copy is written.
+    pub copy: &'a Path,
+}
+
+/// Publishes an epoch's file (in `dir`) again, as the module documentation
+/// describes.
+///
+/// # Errors
+/// `SinkTransactionInvalid` when the published file is not what the handle
+/// names; I/O errors naming the file.
+pub(super) fn republish(
+    storage: &dyn Storage,
+    dir: &Path,
+    names: Names<'_>,
+    epoch: u64,
+    expected: Expected,
+) -> Result<()> {
+    let (published, temp) = (names.published, names.copy);
+    let source = storage
+        .open_file(published, OpenMode::Read)
+        .map_err(|e| Error::io("open", published, e))?;
+    let copy = storage
+        .open_file(temp, OpenMode::Create)
+        .map_err(|e| Error::io("create", temp, e))?;
+    copy.truncate(0)
+        .map_err(|e| Error::io("truncate", temp, e))?;
+    let mut buf = vec![0; 1 << 20];
+    let (mut crc, mut offset) = (0u32, 0u64);
+    loop {
+        let n = source
+            .read_at(&mut buf, offset)
+            .map_err(|e| Error::io("read", published, e))?;
+        if n == 0 {
+            break;
+        }
+        copy.write_all_at(&buf[..n], offset)
+            .map_err(|e| Error::io("write", temp, e))?;
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        offset += n as u64;
+    }
+    if offset != expected.len || crc != expected.crc32c {
+        drop(copy);
+        storage
+            .remove_file(temp)
+            .map_err(|e| Error::io("remove", temp, e))?;
+        return Err(Error::SinkTransactionInvalid {
+            path: published.to_path_buf(),
+            epoch,
+            reason: format!(
+                "published file holds {offset} bytes with CRC32C {crc:#010x}, the handle says {} bytes with {:#010x}",
+                expected.len, expected.crc32c
+            ),
+        });
+    }
+    copy.sync_all().map_err(|e| Error::io("sync", temp, e))?;
+    storage
+        .rename(temp, published)
+        .map_err(|e| Error::io("rename", temp, e))?;
+    // A staged file that is really there is not ours to remove: recovery's
+    // abort step judges it.
+    let staged = names.staged;
+    let exists = storage
+        .exists(staged)
+        .map_err(|e| Error::io("stat", staged, e))?;
+    if !exists {
+        storage
+            .open_file(staged, OpenMode::CreateNew)
+            .map_err(|e| Error::io("create", staged, e))?;
+        storage
+            .remove_file(staged)
+            .map_err(|e| Error::io("remove", staged, e))?;
+    }
+    storage
+        .sync_dir(dir)
+        .map_err(|e| Error::io("sync directory", dir, e))
+}
