@@ -376,6 +376,28 @@ pub enum Error {
         cause: String,
     },
 
+    /// [`SinkCoordinator::checkpoint`](crate::SinkCoordinator::checkpoint) was
+    /// given other sinks than the ones it recovered. Nothing was done (no
+    /// pre-commit, no checkpoint, the coordinator is unchanged): call it again
+    /// with exactly the sinks given to
+    /// [`SinkCoordinator::recover`](crate::SinkCoordinator::recover).
+    #[error("the coordinator recovered sinks {registered:?} but this call gave {given:?}: pass exactly the sinks given to SinkCoordinator::recover, every time (nothing was done)")]
+    SinkMismatch {
+        /// The names of the sinks the coordinator recovered, sorted.
+        registered: Vec<String>,
+        /// The names of the sinks this call gave, sorted.
+        given: Vec<String>,
+    },
+
+    /// A sink is already driven by another coordinator that is still alive in
+    /// this process; a second one would abort the first one's staged output.
+    /// Use the first coordinator, or drop it before recovering a new one.
+    #[error("sink {sink:?} is driven by another live coordinator in this process: use that one, or drop it before recovering a new one")]
+    SinkInUse {
+        /// The sink's name.
+        sink: String,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -217,3 +217,62 @@ fn owed_output_that_no_checkpoint_names_is_an_error_not_a_loss() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_checkpoint_without_the_recovered_sinks_is_refused_and_changes_nothing() {
+    let storage = CrashSimStorage::new();
+    let (mut sink, manager) = open(&storage);
+    let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    sink.write(b"one\n").unwrap();
+    let forgotten = coordinator.checkpoint(CheckpointRequest::new(0), &mut []);
+    match forgotten {
+        Err(Error::SinkMismatch { registered, given }) => {
+            assert_eq!(registered, ["out"]);
+            assert!(given.is_empty());
+        }
+        other => panic!("expected SinkMismatch, got {other:?}"),
+    }
+    assert!(coordinator.manager().list_checkpoints().unwrap().is_empty());
+    // The right call still works: the refusal did not fail the coordinator.
+    coordinator
+        .checkpoint(CheckpointRequest::new(0), &mut [&mut sink])
+        .unwrap();
+    assert_eq!(sink.read_committed().unwrap(), b"one\n");
+    drop((coordinator, sink));
+    let (mut sink, manager) = open(&storage);
+    SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    assert_eq!(sink.read_committed().unwrap(), b"one\n");
+}
+
+#[test]
+fn a_second_live_coordinator_over_the_same_sink_is_refused() {
+    let storage = CrashSimStorage::new();
+    let (mut sink, manager) = open(&storage);
+    let first = SinkCoordinator::recover(manager, &mut [&mut sink]).unwrap();
+    sink.write(b"one\n").unwrap();
+    let other: Arc<CrashSimStorage> = Arc::new(storage.clone());
+    let second_manager =
+        IncrementalCheckpointManager::new(CheckpointConfig::new("/job/ckpt2").with_storage(other))
+            .unwrap();
+    let second = SinkCoordinator::recover(second_manager, &mut [&mut sink]);
+    match &second {
+        Err(Error::Sink {
+            operation: "attach",
+            source,
+            ..
+        }) => assert!(
+            matches!(
+                source.downcast_ref::<Error>(),
+                Some(Error::SinkInUse { .. })
+            ),
+            "{source}"
+        ),
+        other => panic!("expected SinkInUse, got {other:?}"),
+    }
+    drop(first);
+    let second_manager = IncrementalCheckpointManager::new(
+        CheckpointConfig::new("/job/ckpt3").with_storage(Arc::new(storage.clone())),
+    )
+    .unwrap();
+    SinkCoordinator::recover(second_manager, &mut [&mut sink]).unwrap();
+}

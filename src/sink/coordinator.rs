@@ -12,7 +12,7 @@
 //! - After a failed pre-commit the sinks' state is unknown and the coordinator
 //!   refuses to go on; the pipeline recovers instead.
 
-use super::transactional::TransactionalSink;
+use super::transactional::{SinkOwner, TransactionalSink};
 use crate::checkpoint::metadata::check_handle;
 use crate::checkpoint::{
     CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
@@ -20,6 +20,7 @@ use crate::checkpoint::{
 };
 use crate::error::{Error, Result};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// Drives the two-phase commit of a pipeline's [`TransactionalSink`]s around
 /// the checkpoints of an [`IncrementalCheckpointManager`]
@@ -28,7 +29,9 @@ use std::collections::HashSet;
 /// Create it with [`recover`](Self::recover) on every start, restore the
 /// operator's state, offsets and watermarks from
 /// [`restored`](Self::restored), then call [`checkpoint`](Self::checkpoint) at
-/// every epoch boundary. Pass the same sinks (by name) to every call.
+/// every epoch boundary. The sinks given to `recover` are the coordinator's:
+/// every `checkpoint` call must pass exactly those (by name), and a call that
+/// does not is refused before anything is done ([`Error::SinkMismatch`]).
 ///
 /// The restored state is the checkpoint's, not the write-ahead log's tail:
 /// output produced after the checkpoint was never committed, so the sources
@@ -41,6 +44,10 @@ pub struct SinkCoordinator {
     /// Pre-committed transactions not known to be committed, oldest first.
     pending: Vec<SinkTransaction>,
     failed: Option<String>,
+    /// The names of the sinks given to `recover`, sorted.
+    sinks: Vec<String>,
+    /// Alive as long as the coordinator: what [`SinkOwner`]s point at.
+    _token: Arc<()>,
 }
 
 impl SinkCoordinator {
@@ -53,12 +60,21 @@ impl SinkCoordinator {
     /// [`Error::Sink`] when a sink fails to commit, abort or begin (among them
     /// a sink refusing because it already published later output);
     /// `InvalidArgument` when the checkpoint records a transaction of a sink
-    /// not in `sinks`, or two sinks share a name.
+    /// not in `sinks`, or two sinks share a name; [`Error::Sink`] with
+    /// operation "attach" (its source [`Error::SinkInUse`]) when a sink is
+    /// driven by another live coordinator.
     pub fn recover(
         manager: IncrementalCheckpointManager,
         sinks: &mut [&mut dyn TransactionalSink],
     ) -> Result<Self> {
-        check_names(sinks)?;
+        let names = check_names(sinks)?;
+        let token = Arc::new(());
+        let owner = SinkOwner::of(&token);
+        for sink in sinks.iter_mut() {
+            let name = sink.name().to_string();
+            sink.attach(&owner)
+                .map_err(|e| sink_error(&name, "attach", manager.epoch(), e))?;
+        }
         let latest = manager.latest_checkpoint()?;
         let epoch = latest.metadata.as_ref().map_or(0, |c| c.epoch);
         if epoch == u64::MAX {
@@ -94,6 +110,8 @@ impl SinkCoordinator {
             rejected: latest.rejected,
             pending: Vec::new(),
             failed: None,
+            sinks: names,
+            _token: token,
         })
     }
 
@@ -137,7 +155,8 @@ impl SinkCoordinator {
     ///   recorded in the next checkpoint, and processing may continue.
     /// - [`Error::SinkCommitPending`] when the checkpoint is durable but a sink
     ///   failed to commit; processing may continue.
-    /// - `InvalidArgument` when a pending transaction's sink is not in `sinks`.
+    /// - [`Error::SinkMismatch`] when `sinks` are not exactly the sinks given
+    ///   to [`recover`](Self::recover) (by name); nothing is done.
     pub fn checkpoint(
         &mut self,
         request: CheckpointRequest<'_>,
@@ -148,7 +167,13 @@ impl SinkCoordinator {
                 cause: cause.clone(),
             });
         }
-        check_names(sinks)?;
+        let given = check_names(sinks)?;
+        if given != self.sinks {
+            return Err(Error::SinkMismatch {
+                registered: self.sinks.clone(),
+                given,
+            });
+        }
         let epoch = self.manager.epoch();
         if let Err(e) = self.pre_commit(epoch, sinks) {
             self.failed = Some(e.to_string());
@@ -253,7 +278,8 @@ fn find<'s>(
     }
 }
 
-fn check_names(sinks: &[&mut dyn TransactionalSink]) -> Result<()> {
+/// The sinks' names, sorted; two sinks may not share one.
+fn check_names(sinks: &[&mut dyn TransactionalSink]) -> Result<Vec<String>> {
     let mut seen = HashSet::new();
     for sink in sinks {
         if !seen.insert(sink.name()) {
@@ -263,5 +289,7 @@ fn check_names(sinks: &[&mut dyn TransactionalSink]) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    let mut names: Vec<String> = seen.into_iter().map(str::to_string).collect();
+    names.sort_unstable();
+    Ok(names)
 }

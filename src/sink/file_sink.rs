@@ -14,7 +14,7 @@
 //! - One process at a time owns the directory (a lock file).
 
 use super::republish::{is_republish_file, republish, republish_file_name, Expected, Names};
-use super::transactional::TransactionalSink;
+use super::transactional::{SinkOwner, TransactionalSink};
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
 use crate::storage::{
@@ -124,6 +124,8 @@ pub struct FileSink {
     /// A write failed: the staged file's contents are unknown until recovery
     /// aborts it.
     failed: bool,
+    /// The coordinator driving the sink.
+    owner: Option<SinkOwner>,
 }
 
 impl FileSink {
@@ -163,6 +165,7 @@ impl FileSink {
             epoch: None,
             stage: None,
             failed: false,
+            owner: None,
         })
     }
 
@@ -492,6 +495,18 @@ impl TransactionalSink for FileSink {
 
     fn commit(&mut self, epoch: u64, handle: &[u8]) -> std::result::Result<(), SinkError> {
         Ok(self.commit_handle(epoch, handle)?)
+    }
+
+    fn attach(&mut self, owner: &SinkOwner) -> std::result::Result<(), SinkError> {
+        if let Some(current) = &self.owner {
+            if current.is_alive() && !current.is(owner) {
+                return Err(Box::new(Error::SinkInUse {
+                    sink: self.name.clone(),
+                }));
+            }
+        }
+        self.owner = Some(owner.clone());
+        Ok(())
     }
 
     fn abort_after(&mut self, epoch: u64) -> std::result::Result<(), SinkError> {

@@ -25,4 +25,4 @@ mod transactional;
 pub use crate::recovery::SinkError;
 pub use coordinator::SinkCoordinator;
 pub use file_sink::{committed_file_name, FileSink};
-pub use transactional::TransactionalSink;
+pub use transactional::{SinkOwner, TransactionalSink};

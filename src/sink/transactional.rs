@@ -2,6 +2,7 @@
 //! commit that [`SinkCoordinator`](super::SinkCoordinator) drives.
 
 use crate::recovery::SinkError;
+use std::sync::{Arc, Weak};
 
 /// An output that publishes exactly once, epoch by epoch (docs/EXACTLY_ONCE.md).
 ///
@@ -57,4 +58,39 @@ pub trait TransactionalSink {
     /// Any error of the sink; also when output of a later epoch was already
     /// published.
     fn abort_after(&mut self, epoch: u64) -> Result<(), SinkError>;
+
+    /// Called first by [`SinkCoordinator::recover`](super::SinkCoordinator::recover):
+    /// `owner` identifies the coordinator that will drive the sink. A sink
+    /// object that can be handed to more than one coordinator should keep it
+    /// and refuse (with [`Error::SinkInUse`](crate::Error::SinkInUse)) while
+    /// another owner [is alive](SinkOwner::is_alive). The default accepts.
+    ///
+    /// # Errors
+    /// [`Error::SinkInUse`](crate::Error::SinkInUse), or any error of the sink.
+    fn attach(&mut self, owner: &SinkOwner) -> Result<(), SinkError> {
+        let _ = owner;
+        Ok(())
+    }
+}
+
+/// Which [`SinkCoordinator`](super::SinkCoordinator) drives a sink (see
+/// [`TransactionalSink::attach`]). It stays alive as long as the coordinator.
+#[derive(Debug, Clone)]
+pub struct SinkOwner(Weak<()>);
+
+impl SinkOwner {
+    /// The owner a coordinator hands out while it holds `token`.
+    pub(super) fn of(token: &Arc<()>) -> Self {
+        SinkOwner(Arc::downgrade(token))
+    }
+
+    /// Whether the coordinator is still alive.
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
+    /// Whether `self` and `other` are the same coordinator.
+    pub fn is(&self, other: &SinkOwner) -> bool {
+        Weak::ptr_eq(&self.0, &other.0)
+    }
 }
