@@ -276,3 +276,17 @@ fn a_second_live_coordinator_over_the_same_sink_is_refused() {
     .unwrap();
     SinkCoordinator::recover(second_manager, &mut [&mut sink]).unwrap();
 }
+
+#[test]
+fn a_sink_opened_on_a_file_says_it_is_not_a_directory_not_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out");
+    std::fs::write(&file, b"not a directory").unwrap();
+    match FileSink::open(&file, "out") {
+        Err(Error::Io { path, source, .. }) => {
+            assert_eq!(path, file);
+            assert_eq!(source.kind(), std::io::ErrorKind::NotADirectory, "{source}");
+        }
+        other => panic!("expected an I/O error naming the file, got {other:?}"),
+    }
+}

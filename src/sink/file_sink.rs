@@ -18,8 +18,8 @@ use super::transactional::{SinkOwner, TransactionalSink};
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
 use crate::storage::{
-    create_dir_all_durable, default_storage, load_file, MappedFile, OpenMode, Storage, StorageFile,
-    StorageLock,
+    create_dir_all_durable, default_storage, load_file, lock_exclusive, MappedFile, OpenMode,
+    Storage, StorageFile, StorageLock,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -153,10 +153,7 @@ impl FileSink {
         let dir = dir.as_ref().to_path_buf();
         create_dir_all_durable(storage.as_ref(), &dir)?;
         let lock_path = dir.join(LOCK_FILE);
-        let lock = storage.lock(&lock_path).map_err(|source| Error::Locked {
-            path: lock_path.clone(),
-            source,
-        })?;
+        let lock = lock_exclusive(storage.as_ref(), &lock_path)?;
         Ok(FileSink {
             storage,
             dir,

@@ -257,10 +257,16 @@ pub trait Storage: Send + Sync + fmt::Debug {
 /// # Errors
 /// [`crate::Error::Io`] naming the directory that could not be created or synced.
 pub fn create_dir_all_durable(storage: &dyn Storage, dir: &Path) -> crate::Result<()> {
-    if !storage
+    if storage
         .exists(dir)
         .map_err(|e| crate::Error::io("stat", dir, e))?
     {
+        // Something is there: it must be a directory (a file is an error
+        // naming it, not a lock conflict later).
+        storage
+            .list_dir(dir)
+            .map_err(|e| crate::Error::io("open directory", dir, e))?;
+    } else {
         storage
             .create_dir_all(dir)
             .map_err(|e| crate::Error::io("create directory", dir, e))?;
@@ -281,6 +287,25 @@ pub fn create_dir_all_durable(storage: &dyn Storage, dir: &Path) -> crate::Resul
             .map_err(|e| crate::Error::io("sync directory", parent, e))?;
     }
     Ok(())
+}
+
+/// Takes the exclusive lock `lock_path` for the one writer of a directory
+/// (a log, a checkpoint directory, a sink).
+///
+/// # Errors
+/// [`crate::Error::Locked`] when another writer (in this process or another)
+/// holds it; [`crate::Error::Io`] for any other failure, naming the file.
+pub fn lock_exclusive(
+    storage: &dyn Storage,
+    lock_path: &Path,
+) -> crate::Result<Box<dyn StorageLock>> {
+    storage.lock(lock_path).map_err(|e| match e.kind() {
+        io::ErrorKind::WouldBlock => crate::Error::Locked {
+            path: lock_path.to_path_buf(),
+            source: e,
+        },
+        _ => crate::Error::io("lock", lock_path, e),
+    })
 }
 
 /// The storage used when none is configured: the real file system.

@@ -198,13 +198,7 @@ impl WriteAheadLog {
         let storage = options.storage.clone();
         crate::storage::create_dir_all_durable(storage.as_ref(), &dir)?;
         let lock_path = dir.join(LOCK_FILE_NAME);
-        let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked {
-                path: lock_path.clone(),
-                source: e,
-            },
-            _ => Error::io("lock", &lock_path, e),
-        })?;
+        let lock = crate::storage::lock_exclusive(storage.as_ref(), &lock_path)?;
         let mut segments = list_segments(storage.as_ref(), &dir)?;
         let mut created = 0;
         if segments.is_empty() {
