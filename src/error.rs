@@ -398,6 +398,20 @@ pub enum Error {
         sink: String,
     },
 
+    /// [`SourcePositions::set_offset`](crate::SourcePositions::set_offset)
+    /// would move a partition's offset backwards; nothing changed. Use
+    /// [`SourcePositions::seek_offset`](crate::SourcePositions::seek_offset)
+    /// to rewind on purpose.
+    #[error("partition {partition:?} is at offset {current}; setting {requested} would move it backwards (use seek_offset to rewind on purpose)")]
+    OffsetRegression {
+        /// The partition.
+        partition: String,
+        /// Its offset (the next record to read).
+        current: u64,
+        /// The lower offset asked for.
+        requested: u64,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

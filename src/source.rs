@@ -6,10 +6,14 @@
 //! - The combined watermark is the minimum over every known partition, and
 //!   `None` while any known partition has no watermark yet (a partition that
 //!   has said nothing could still deliver any event time).
-//! - Offsets are stored as given: what an offset means (the next record to
-//!   read, or the last one consumed) is the source's convention.
+//! - An offset is the position of the **next record to read** in its
+//!   partition (Kafka's committed-offset convention): a partition restored at
+//!   offset 120 resumes by reading record 120. Offsets never move backwards
+//!   unless the caller says so ([`SourcePositions::seek_offset`]): moving one
+//!   back by mistake would make a restore read records twice.
 
 use crate::checkpoint::IncrementalCheckpointMetadata;
+use crate::error::{Error, Result};
 use crate::recovery::RecoveredState;
 use crate::wal::WalEntry;
 use std::collections::{BTreeMap, HashMap};
@@ -27,14 +31,18 @@ struct Progress {
 /// ```
 /// use highwater::SourcePositions;
 /// let mut sources = SourcePositions::new();
-/// sources.set_offset("clicks-0", 120);
-/// sources.set_offset("clicks-1", 80);
+/// sources.set_offset("clicks-0", 120)?; // the next record to read is 120
+/// sources.set_offset("clicks-1", 80)?;
+/// assert!(sources.set_offset("clicks-0", 100).is_err()); // never backwards...
+/// sources.seek_offset("clicks-0", 100); // ...unless asked
+/// assert_eq!(sources.offset("clicks-0"), Some(100));
 /// sources.advance_watermark("clicks-0", 5_000);
 /// assert_eq!(sources.combined_watermark(), None); // clicks-1 has none yet
 /// sources.advance_watermark("clicks-1", 4_000);
 /// assert_eq!(sources.combined_watermark(), Some(4_000));
 /// sources.advance_watermark("clicks-1", 3_000); // never backwards
 /// assert_eq!(sources.watermark("clicks-1"), Some(4_000));
+/// # Ok::<(), highwater::Error>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourcePositions {
@@ -57,8 +65,32 @@ impl SourcePositions {
         self.partitions.entry(partition.into()).or_default();
     }
 
-    /// Sets `partition`'s offset (registering the partition).
-    pub fn set_offset(&mut self, partition: impl Into<String>, offset: u64) {
+    /// Sets `partition`'s offset, the next record to read (registering the
+    /// partition). Setting the offset it already has is a no-op.
+    ///
+    /// # Errors
+    /// [`Error::OffsetRegression`] when `offset` is below the partition's
+    /// offset; nothing changes. To move back on purpose (a replay, a reset),
+    /// use [`seek_offset`](Self::seek_offset).
+    pub fn set_offset(&mut self, partition: impl Into<String>, offset: u64) -> Result<()> {
+        let partition = partition.into();
+        let progress = self.partitions.entry(partition.clone()).or_default();
+        match progress.offset {
+            Some(current) if offset < current => Err(Error::OffsetRegression {
+                partition,
+                current,
+                requested: offset,
+            }),
+            _ => {
+                progress.offset = Some(offset);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sets `partition`'s offset to `offset` even when that moves it back: the
+    /// caller rewinds the source on purpose (registering the partition).
+    pub fn seek_offset(&mut self, partition: impl Into<String>, offset: u64) {
         self.partitions.entry(partition.into()).or_default().offset = Some(offset);
     }
 
@@ -146,7 +178,7 @@ impl SourcePositions {
     fn from_maps(offsets: &HashMap<String, u64>, watermarks: &HashMap<String, i64>) -> Self {
         let mut positions = Self::new();
         for (name, offset) in offsets {
-            positions.set_offset(name.clone(), *offset);
+            positions.seek_offset(name.clone(), *offset);
         }
         for (name, watermark) in watermarks {
             positions.advance_watermark(name.clone(), *watermark);
@@ -180,8 +212,8 @@ mod tests {
     #[test]
     fn offsets_round_trip_through_maps() {
         let mut s = SourcePositions::new();
-        s.set_offset("a", 7);
-        s.set_offset("b", 0);
+        s.set_offset("a", 7).unwrap();
+        s.set_offset("b", 0).unwrap();
         s.advance_watermark("b", -3);
         let back = SourcePositions::from_maps(&s.offsets(), &s.watermarks());
         assert_eq!(back, s);

@@ -22,7 +22,7 @@ fn put(key: &str) -> WalEntry {
 fn positions(parts: &[(&str, u64, i64)]) -> SourcePositions {
     let mut s = SourcePositions::new();
     for &(name, offset, watermark) in parts {
-        s.set_offset(name, offset);
+        s.set_offset(name, offset).unwrap();
         s.advance_watermark(name, watermark);
     }
     s
@@ -76,7 +76,7 @@ fn the_log_overlays_the_checkpoints_partition_watermarks() {
     assert_eq!(SourcePositions::from_checkpoint(&meta), sources);
 
     // One transaction moves p2 only.
-    sources.set_offset("p2", 2);
+    sources.set_offset("p2", 2).unwrap();
     sources.advance_watermark("p2", 400);
     wal.append(&put("a")).unwrap();
     wal.append(&WalEntry::Watermarks {
@@ -132,4 +132,26 @@ fn without_transactions_watermarks_apply_as_they_are_read() {
         HashMap::from([("p0".into(), 7)])
     );
     assert_eq!(recovered.report.uncommitted_entries, 0);
+}
+
+#[test]
+fn an_offset_never_moves_backwards_unless_the_caller_seeks() {
+    let mut sources = SourcePositions::new();
+    sources.set_offset("p0", 10).unwrap();
+    sources.set_offset("p0", 10).unwrap(); // the same offset again is fine
+    match sources.set_offset("p0", 9) {
+        Err(highwater::Error::OffsetRegression {
+            partition,
+            current,
+            requested,
+        }) => assert_eq!((partition.as_str(), current, requested), ("p0", 10, 9)),
+        other => panic!("expected OffsetRegression, got {other:?}"),
+    }
+    assert_eq!(
+        sources.offset("p0"),
+        Some(10),
+        "a refused offset changes nothing"
+    );
+    sources.seek_offset("p0", 3);
+    assert_eq!(sources.offset("p0"), Some(3));
 }

@@ -155,7 +155,7 @@ pub fn run(
         None => {
             let mut sources = SourcePositions::new();
             for p in 0..job.partitions {
-                sources.set_offset(partition_name(p), 0);
+                sources.set_offset(partition_name(p), 0)?;
             }
             (TrackedState::new(), sources)
         }
@@ -168,7 +168,7 @@ pub fn run(
 
     loop {
         let epoch = coordinator.epoch();
-        let records = read_batch(job, &mut state, &mut sources);
+        let records = read_batch(job, &mut state, &mut sources)?;
         events(Event::Read { epoch, records });
         let at_end =
             (0..job.partitions).all(|p| sources.offset(&partition_name(p)) == Some(job.records));
@@ -221,7 +221,11 @@ pub fn run(
 
 /// Reads up to `job.batch` records from each partition into the window
 /// counts; returns how many were read.
-fn read_batch(job: &Job, state: &mut TrackedState, sources: &mut SourcePositions) -> u64 {
+fn read_batch(
+    job: &Job,
+    state: &mut TrackedState,
+    sources: &mut SourcePositions,
+) -> highwater::Result<u64> {
     let mut read = 0;
     for p in 0..job.partitions {
         let name = partition_name(p);
@@ -234,10 +238,10 @@ fn read_batch(job: &Job, state: &mut TrackedState, sources: &mut SourcePositions
             state.put(key, n.to_le_bytes().to_vec());
             sources.advance_watermark(name.clone(), event_time - LATENESS_MS);
         }
-        sources.set_offset(name, to);
+        sources.set_offset(name, to)?; // the next record to read
         read += to - from;
     }
-    read
+    Ok(read)
 }
 
 /// Removes every window that ends at or before `watermark` from the state
