@@ -838,3 +838,28 @@ fn export_wal_writes_one_row_per_entry_and_stops_at_damage() {
     assert_eq!(doc["rows"], 3);
     assert_eq!(read_ipc(&out)[0].num_rows(), 3);
 }
+
+#[test]
+fn state_dump_and_wal_dump_cut_long_keys_as_they_cut_long_values() {
+    use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateSnapshot};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let key = vec![b'k'; 1 << 20];
+    let snapshot = StateSnapshot::new(vec![(key.clone(), b"v".to_vec())]);
+    let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    manager
+        .create_checkpoint_with_state(0, Default::default(), None, &snapshot.to_bytes().unwrap())
+        .unwrap();
+    drop(manager);
+    let wal = highwater::WriteAheadLog::new(&wal_dir, std::time::Duration::ZERO).unwrap();
+    wal.append(&highwater::WalEntry::Delete { key }).unwrap();
+    wal.close().unwrap();
+
+    let (out, _, code) = run(&[&"state", &"dump", &ckpt]);
+    assert_eq!(code, 0);
+    assert!(out.len() < 1000, "{} bytes of output", out.len());
+    assert!(out.contains("(+1048376 bytes)"), "{out}");
+    let (out, _, code) = run(&[&"wal", &"dump", &wal_dir]);
+    assert_eq!(code, 0);
+    assert!(out.len() < 2000, "{} bytes of output", out.len());
+}

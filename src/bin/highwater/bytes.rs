@@ -24,6 +24,10 @@ pub fn show(bytes: &[u8]) -> String {
     }
 }
 
+/// How many bytes of a key or a value human output shows before
+/// `… (+N bytes)`.
+pub const PREVIEW: usize = 200;
+
 /// Like [`show`], but at most `max` bytes of `bytes`, with a note of how many
 /// more there are.
 pub fn show_at_most(bytes: &[u8], max: usize) -> String {

@@ -3,14 +3,13 @@
 //! only the blocks read are verified).
 
 use crate::args::StateSource;
-use crate::bytes::{parse_hex, show, show_at_most, show_text, JsonBytes};
+use crate::bytes::{parse_hex, show, show_at_most, show_text, JsonBytes, PREVIEW};
 use crate::output::{Exit, Failure, Human, Outcome, Problem};
 use highwater::{CheckpointStateView, CheckpointStore};
 use serde::Serialize;
 use std::io::{self, Write};
 
 /// Human dumps show at most this many bytes of a value.
-const VALUE_PREVIEW: usize = 200;
 
 /// The checkpoint and part a state command reads, opened as a view.
 struct Opened {
@@ -182,8 +181,8 @@ pub fn dump(
             w(writeln!(
                 out,
                 "{}  {}",
-                show(k),
-                show_at_most(v, VALUE_PREVIEW)
+                show_at_most(k, PREVIEW),
+                show_at_most(v, PREVIEW)
             ))?;
         }
         count += 1;

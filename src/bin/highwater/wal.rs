@@ -4,7 +4,7 @@
 //! log of any size is dumped in constant memory.
 
 use crate::args::{Mode, RepairArgs};
-use crate::bytes::{show, show_map, JsonBytes};
+use crate::bytes::{show_at_most, show_map, JsonBytes, PREVIEW};
 use crate::output::{opt, Exit, Failure, Human, Outcome, Problem};
 use crate::progress::Progress;
 use highwater::storage::default_storage;
@@ -100,9 +100,13 @@ fn entry_line(position: u64, entry: &WalEntryRef<'_>) -> String {
     let (kind, detail) = match entry {
         WalEntryRef::Put { key, value } => (
             "put",
-            format!("key {}  value {} bytes", show(key), value.len()),
+            format!(
+                "key {}  value {} bytes",
+                show_at_most(key, PREVIEW),
+                value.len()
+            ),
         ),
-        WalEntryRef::Delete { key } => ("delete", format!("key {}", show(key))),
+        WalEntryRef::Delete { key } => ("delete", format!("key {}", show_at_most(key, PREVIEW))),
         WalEntryRef::Owned(WalEntry::Commit { offsets, watermark }) => (
             "commit",
             format!(
