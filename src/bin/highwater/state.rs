@@ -9,8 +9,6 @@ use highwater::{CheckpointStateView, CheckpointStore};
 use serde::Serialize;
 use std::io::{self, Write};
 
-/// Human dumps show at most this many bytes of a value.
-
 /// The checkpoint and part a state command reads, opened as a view.
 struct Opened {
     checkpoint: u64,
