@@ -11,7 +11,9 @@
 //! verified" only if they match (the exit code is non-zero otherwise).
 //!
 //! Run: `cargo run --release --example exactly_once_pipeline`
-//! (`HIGHWATER_EXAMPLE_SEED=n` repeats a run's kill points.)
+//! (`HIGHWATER_EXAMPLE_SEED=n` repeats a run's kill points). With
+//! `-- --dir DIR` the job runs in `DIR` (which must be empty or absent) and
+//! the directory is kept, to inspect with the `highwater` tool.
 
 mod pipeline;
 mod supervisor;
@@ -36,7 +38,11 @@ fn main() -> ExitCode {
         [_, flag, dir] if flag == "--child" => {
             supervisor::child(Path::new(dir), &JOB).map_err(|e| e.to_string())
         }
-        _ => parent(),
+        [_, flag, dir] if flag == "--dir" => kept_dir(Path::new(dir)).and_then(|d| parent(&d)),
+        [_] => tempfile::tempdir()
+            .map_err(|e| e.to_string())
+            .and_then(|d| parent(d.path())),
+        _ => Err("usage: exactly_once_pipeline [--dir DIR]".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,7 +53,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn parent() -> Result<(), String> {
+/// `dir`, created if absent; refused unless empty (a job must start fresh).
+fn kept_dir(dir: &Path) -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if entries.next().is_some() {
+        return Err(format!(
+            "{} is not empty: give an empty or new directory",
+            dir.display()
+        ));
+    }
+    Ok(dir.to_path_buf())
+}
+
+fn parent(dir: &Path) -> Result<(), String> {
     let seed = std::env::var("HIGHWATER_EXAMPLE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -56,18 +75,17 @@ fn parent() -> Result<(), String> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     println!(
         "highwater exactly-once pipeline: window word counts over {} partitions x {} records, \
          a checkpoint every {} records per partition, {CRASHES} SIGKILLs",
         JOB.partitions, JOB.records, JOB.batch
     );
-    println!("job directory {} (seed {seed})", dir.path().display());
+    println!("job directory {} (seed {seed})", dir.display());
     let started = Instant::now();
     let command = || {
         let mut c = Command::new(&exe);
-        c.arg("--child").arg(dir.path());
+        c.arg("--child").arg(dir);
         c
     };
     let (totals, crashes) = supervisor::supervise(&command, CRASHES, seed, &mut |run| {
@@ -91,8 +109,8 @@ fn parent() -> Result<(), String> {
         );
     })?;
 
-    let sink = FileSink::open(Paths::under(dir.path()).output, pipeline::SINK)
-        .map_err(|e| e.to_string())?;
+    let sink =
+        FileSink::open(Paths::under(dir).output, pipeline::SINK).map_err(|e| e.to_string())?;
     let output = sink.read_committed().map_err(|e| e.to_string())?;
     let files = sink.committed_epochs().map_err(|e| e.to_string())?.len();
     let unique = u64::from(JOB.partitions) * JOB.records;
@@ -130,5 +148,11 @@ fn parent() -> Result<(), String> {
     );
     pipeline::verify(&JOB, &output).map_err(|e| format!("exactly-once check FAILED: {e}"))?;
     println!("exactly-once: verified");
+    if std::env::args().any(|a| a == "--dir") {
+        println!(
+            "job directory kept: inspect it with `highwater checkpoints ls {}`",
+            Paths::under(dir).checkpoints.display()
+        );
+    }
     Ok(())
 }
