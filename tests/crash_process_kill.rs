@@ -6,7 +6,8 @@
 //! acknowledged commit must survive, with exactly the model's state, offsets
 //! and watermark.
 //!
-//! `HIGHWATER_CRASH_EXHAUSTIVE=1` runs 200 kills instead of 25;
+//! `HIGHWATER_CRASH_EXHAUSTIVE=1` runs 200 kills instead of 25
+//! (`HIGHWATER_CRASH_KILLS=n`: n kills);
 //! `HIGHWATER_CRASH_SEED=n` changes the kill times. (No test harness: the
 //! binary is its own child.)
 
@@ -125,7 +126,10 @@ fn live_and_die(root: &Path, rng: &mut Rng) -> Life {
 
 fn parent() {
     let settings = Settings::from_env();
-    let kills = if settings.exhaustive { 200 } else { 25 };
+    let kills = std::env::var("HIGHWATER_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if settings.exhaustive { 200 } else { 25 });
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("job");
     let layout = Layout::new(Arc::new(FsStorage), &root);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The long crash run (not in CI): every crash point of the crash suite under
+# SEEDS different seeds (other torn images and recovery crash points each
+# time), and KILLS real SIGKILLs of a committing child process.
+#
+#   SEEDS=8 KILLS=1000 scripts/crash-long-run.sh
+#
+# Prints each test's own summary line; the totals in docs/TESTING.md are the
+# sums of those lines. Any failure stops the run and prints the seed that
+# reproduces it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEEDS=${SEEDS:-8}
+KILLS=${KILLS:-1000}
+cargo test --release --no-run --test crash_consistency --test crash_process_kill \
+  --test crash_io_failures --test crash_damage --test crash_properties
+for seed in $(seq 1 "$SEEDS"); do
+  echo "== seed $seed"
+  HIGHWATER_CRASH_EXHAUSTIVE=1 HIGHWATER_CRASH_SEED=$seed cargo test -q --release \
+    --test crash_consistency --test crash_io_failures --test crash_damage \
+    --test crash_properties -- --nocapture 2>&1 | grep -E "seed|passed|recovered|flips|cuts|operations|FAILED|panicked" || true
+done
+echo "== $KILLS kills"
+HIGHWATER_CRASH_KILLS=$KILLS cargo test -q --release --test crash_process_kill -- --nocapture
