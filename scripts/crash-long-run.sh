@@ -14,11 +14,16 @@ SEEDS=${SEEDS:-8}
 KILLS=${KILLS:-1000}
 cargo test --release --no-run --test crash_consistency --test crash_process_kill \
   --test crash_io_failures --test crash_damage --test crash_properties
+LOG=${LOG:-target/crash-long-run.log}
+: > "$LOG"
 for seed in $(seq 1 "$SEEDS"); do
-  echo "== seed $seed"
+  echo "== seed $seed" | tee -a "$LOG"
   HIGHWATER_CRASH_EXHAUSTIVE=1 HIGHWATER_CRASH_SEED=$seed cargo test -q --release \
     --test crash_consistency --test crash_io_failures --test crash_damage \
-    --test crash_properties -- --nocapture 2>&1 | grep -E "seed|passed|recovered|flips|cuts|operations|FAILED|panicked" || true
+    --test crash_properties -- --nocapture >>"$LOG" 2>&1 \
+    || { echo "FAILED at seed $seed: see $LOG"; exit 1; }
 done
-echo "== $KILLS kills"
-HIGHWATER_CRASH_KILLS=$KILLS cargo test -q --release --test crash_process_kill -- --nocapture
+echo "== $KILLS kills" | tee -a "$LOG"
+HIGHWATER_CRASH_KILLS=$KILLS cargo test -q --release --test crash_process_kill \
+  -- --nocapture >>"$LOG" 2>&1 || { echo "FAILED in the kill test: see $LOG"; exit 1; }
+grep -E "^seed|SIGKILL|crash images|flips|cuts|operations" "$LOG"
