@@ -471,6 +471,37 @@ impl Error {
         }
     }
 
+    /// True when repeating the same call later, unchanged, may succeed: the
+    /// cause can pass without anyone changing the call, the data or the
+    /// configuration.
+    ///
+    /// - Retryable: [`Error::Io`] (a transient device, network or resource
+    ///   failure; a writer that must not go on after it — the log after a
+    ///   failed write or fsync — fails the retry with [`Error::Poisoned`]),
+    ///   [`Error::Locked`] (another writer holds the directory: retry once it
+    ///   is gone), [`Error::SinkCommitPending`] (the commit is retried by the
+    ///   next checkpoint or by recovery), [`Error::SinkInUse`] (once the other
+    ///   coordinator is dropped).
+    /// - Not retryable: [`Error::Poisoned`] (reopen instead), damage
+    ///   ([`is_corruption`](Self::is_corruption): repair, or restore from an
+    ///   older checkpoint; docs/OPERATIONS.md), unsupported versions, and
+    ///   every error that names a wrong argument or call order (fix the call).
+    ///
+    /// # Examples
+    /// ```
+    /// let e = highwater::Error::InvalidArgument("no such part".into());
+    /// assert!(!e.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { .. }
+                | Error::Locked { .. }
+                | Error::SinkCommitPending { .. }
+                | Error::SinkInUse { .. }
+        )
+    }
+
     /// True when this error says that data on disk is damaged (as opposed to an
     /// I/O failure, a lock conflict or a bad argument).
     pub fn is_corruption(&self) -> bool {

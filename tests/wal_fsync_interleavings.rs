@@ -243,10 +243,19 @@ fn a_write_back_error_reported_to_any_fsync_poisons_the_log_and_is_never_retried
     assert_eq!(wal.durable_position(), durable);
     for result in [wal.sync(), wal.append(&big("later")).map(|_| ())] {
         assert!(
-            matches!(result, Err(highwater::Error::Poisoned { .. })),
-            "{result:?}"
+            matches!(&result, Err(e @ highwater::Error::Poisoned { .. }) if !e.is_retryable()),
+            "{result:?}: poisoned, and a retry cannot fix it (reopen)"
         );
     }
+    // Another writer of the same directory is refused, and that one may retry.
+    let second = WriteAheadLog::open(
+        WAL,
+        WalOptions::default().with_storage(Arc::new(sim.clone())),
+    );
+    assert!(
+        matches!(&second, Err(e @ highwater::Error::Locked { .. }) if e.is_retryable()),
+        "{second:?}"
+    );
     drop(wal);
     assert_eq!(after_power_loss(&sim), vec![big("synced")]);
 }
