@@ -310,6 +310,39 @@ fn a_chain_limit_full_checkpoint_keeps_the_carried_over_state() {
     assert_eq!(kinds, [Delta, Full, Delta]);
 }
 
+/// The manager's parent was damaged after it was written: a delta over it is
+/// refused with the damage, and the whole state is still written in full.
+#[test]
+fn a_damaged_parent_refuses_deltas_but_takes_the_whole_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager_on(dir.path(), Arc::new(FsStorage));
+    two_checkpoints(&m);
+    let part = checkpoint_dir(dir.path(), 2).join("part-state.hwstate");
+    let len = std::fs::metadata(&part).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&part)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let refused = m.create_delta_checkpoint_with_state(
+        3,
+        offsets(3),
+        None,
+        &put("c", "3").to_bytes().unwrap(),
+    );
+    assert!(
+        matches!(refused, Err(Error::CheckpointFileMismatch { .. })),
+        "{refused:?}"
+    );
+    let whole = kv(&[("a", "1"), ("b", "2"), ("c", "3")]);
+    let meta = m
+        .create_checkpoint_with_state(3, offsets(3), None, &whole.to_bytes().unwrap())
+        .unwrap();
+    assert_eq!(meta.kind, CheckpointKind::Full);
+    assert_eq!(state_of(&m, meta.id), whole);
+}
+
 /// The obvious flows keep working: full then deltas in one process, and
 /// after a restart once the state was loaded through the manager.
 #[test]

@@ -81,19 +81,20 @@ pub(crate) fn choose(
     let unknown = || Error::DeltaParentUnknown {
         path: store.dir().to_path_buf(),
     };
+    // A full request needs no parent if it names every part the latest
+    // checkpoint holds.
+    let whole_without_parent = || match latest_restorable(store, ids, None)? {
+        Some(latest) if !store.part_names(latest.id)?.iter().all(|n| mentioned(n)) => {
+            Err(unknown())
+        }
+        _ => Ok(Choice::none()),
+    };
     match candidate {
         Base::Unknown => {
             if wants_delta {
                 return Err(unknown());
             }
-            // A full request needs no parent if it names every part the
-            // latest checkpoint holds.
-            match latest_restorable(store, ids, None)? {
-                Some(latest) if !store.part_names(latest.id)?.iter().all(|n| mentioned(n)) => {
-                    Err(unknown())
-                }
-                _ => Ok(Choice::none()),
-            }
+            whole_without_parent()
         }
         Base::Empty => {
             if !wants_delta {
@@ -115,7 +116,16 @@ pub(crate) fn choose(
                     id,
                 });
             }
-            verify_chain(store, id, Check::Light)?;
+            match verify_chain(store, id, Check::Light) {
+                Ok(_) => {}
+                // The parent was damaged since it was restored or written: a
+                // request that gives the whole state is still written in full.
+                Err(e) if !wants_delta && is_damage(&e) => {
+                    tracing::warn!(checkpoint = id, error = %e, "the parent checkpoint is damaged; writing the request only if it holds the whole state");
+                    return whole_without_parent();
+                }
+                Err(e) => return Err(e),
+            }
             let names = store.part_names(id)?;
             let carries = names.iter().any(|n| !mentioned(n));
             let drops_a_part = request.drops.iter().any(|d| names.contains(d));
