@@ -1,5 +1,7 @@
-//! [`IncrementalCheckpointManager`]: writes full and delta checkpoints atomically,
-//! finds the latest restorable one, enforces retention and releases WAL segments.
+//! [`IncrementalCheckpointManager`]: writes full and delta checkpoints atomically
+//! and finds the latest restorable one. What a request builds on is decided in
+//! `parent`, its parts composed in `compose`; retention, deletion and WAL
+//! release are in `prune`.
 //!
 //! Invariants:
 //! - A new checkpoint id is greater than every id present in the directory, valid
@@ -26,16 +28,14 @@ use super::parent::{self, Base};
 use super::parts::plan;
 use super::publish::{self, LOCK_FILE};
 use super::request::{CheckpointRequest, PartInput};
-use super::retention::{plan_retention, RetentionInput, RetentionPlan};
-use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
+use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
 };
 use crate::storage::{create_dir_all_durable, StorageLock};
-use crate::wal::WriteAheadLog;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,16 +60,16 @@ pub(crate) fn keep_delta(
 
 /// Mutable state of the manager, behind one lock so every method takes `&self`.
 #[derive(Debug)]
-struct Inner {
+pub(super) struct Inner {
     epoch: u64,
     last_id: u64,
-    wal_needed_from: Option<u64>,
+    pub(super) wal_needed_from: Option<u64>,
     /// What the caller's state was built from: the parent of the next
     /// checkpoint that builds on one (see `parent`).
-    base: Base,
+    pub(super) base: Base,
     /// Checkpoints whose every checksum (and their chain's) verified in this
     /// process, or that it wrote: retention does not read them again.
-    verified: BTreeSet<u64>,
+    pub(super) verified: BTreeSet<u64>,
 }
 
 /// Writes and reads the checkpoints of one directory.
@@ -106,7 +106,7 @@ struct Inner {
 ///
 /// ```
 /// use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
-/// use std::collections::{BTreeMap, BTreeSet, HashMap};
+/// use std::collections::{BTreeSet, HashMap};
 /// # fn main() -> highwater::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
@@ -127,8 +127,8 @@ struct Inner {
 /// ```
 #[derive(Debug)]
 pub struct IncrementalCheckpointManager {
-    config: CheckpointConfig,
-    store: CheckpointStore,
+    pub(super) config: CheckpointConfig,
+    pub(super) store: CheckpointStore,
     inner: Mutex<Inner>,
     /// The directory's lock, held for the manager's life.
     _lock: Box<dyn StorageLock>,
@@ -188,7 +188,7 @@ impl IncrementalCheckpointManager {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -286,10 +286,19 @@ impl IncrementalCheckpointManager {
     /// enforces retention. Returns once the checkpoint is durable.
     ///
     /// # Errors
-    /// `UnsafeName` for a part name that cannot be a file name; `Io` for a failed
-    /// write, fsync or rename (nothing is published); corruption errors for a
-    /// given state file that does not verify, or a parent that cannot be read
-    /// when a delta must be merged into a full checkpoint.
+    /// Nothing is written after any of these:
+    /// - [`Error::DeltaParentUnknown`]: the request builds on a parent (a delta,
+    ///   or a part left out) and none is known (see the parent rule above);
+    /// - [`Error::DeltaParentMismatch`]: its parent is not the latest
+    ///   restorable checkpoint (write the whole state instead);
+    /// - `CheckpointNotFound` for a named parent that is not in the directory;
+    /// - `Io` or a corruption error when the parent (or a newer checkpoint)
+    ///   cannot be read or verified now — never a fallback to another parent;
+    /// - [`Error::CheckpointIdExhausted`] when the directory holds id `u64::MAX`;
+    /// - `UnsafeName` for a part name that cannot be a file name; corruption
+    ///   errors for a given state file that does not verify;
+    /// - `Io` for a failed write, fsync or rename (nothing is published; see
+    ///   `docs/FORMAT.md` §3 for a failed final directory fsync).
     pub fn create_checkpoint(
         &self,
         request: CheckpointRequest<'_>,
@@ -445,53 +454,6 @@ impl IncrementalCheckpointManager {
         })
     }
 
-    /// Plans retention over the directory and deletes what the plan says.
-    fn apply_retention(&self, verified: &mut BTreeSet<u64>) -> Result<RetentionPlan> {
-        let (mut light, mut full) = (BTreeMap::new(), BTreeMap::new());
-        let mut restorable = |id: u64| {
-            let meta = self.store.check_chain(id, Check::Light, &mut light).ok()?;
-            if !verified.contains(&id) {
-                // Every checksum of the chain, once per checkpoint per manager.
-                self.store.check_chain(id, Check::Full, &mut full).ok()?;
-                verified.insert(id);
-            }
-            Some(meta)
-        };
-        let inputs: Vec<RetentionInput> = self
-            .store
-            .checkpoint_ids()?
-            .into_iter()
-            .map(|id| match restorable(id) {
-                Some(m) => RetentionInput {
-                    id,
-                    parent_id: m.parent_id,
-                    restorable: true,
-                    wal_position: m.wal_position,
-                },
-                None => RetentionInput {
-                    id,
-                    parent_id: None,
-                    restorable: false,
-                    wal_position: 0,
-                },
-            })
-            .collect();
-        let plan = plan_retention(&inputs, self.config.max_retained());
-        for id in &plan.delete {
-            let path = self.store.checkpoint_path(*id);
-            publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
-            self.store.forget(*id);
-            tracing::debug!(checkpoint = id, path = %path.display(), "retention removed checkpoint");
-        }
-        if !plan.delete.is_empty() {
-            self.config
-                .storage()
-                .sync_dir(self.config.dir())
-                .map_err(|e| Error::io("sync directory", self.config.dir(), e))?;
-        }
-        Ok(plan)
-    }
-
     /// The newest checkpoint whose metadata and files (and whole delta chain)
     /// verify. Newer damaged checkpoints are skipped with a warning; see
     /// [`latest_checkpoint`](Self::latest_checkpoint) for the list.
@@ -560,84 +522,5 @@ impl IncrementalCheckpointManager {
     /// `Io` when the directory cannot be listed.
     pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
         self.store.list()
-    }
-
-    /// Deletes checkpoint `id` durably. When it is the manager's base, the base
-    /// is forgotten (see the parent rule).
-    ///
-    /// # Errors
-    /// `CheckpointNotFound` when it does not exist; `CheckpointHasDependents` when
-    /// a delta checkpoint builds on it; `Io` when it cannot be removed.
-    pub fn delete_checkpoint(&self, id: u64) -> Result<()> {
-        let mut inner = self.lock();
-        // What the WAL must keep is recomputed at the next truncation.
-        inner.wal_needed_from = None;
-        let ids = self.store.checkpoint_ids()?;
-        if !ids.contains(&id) {
-            return Err(Error::CheckpointNotFound {
-                dir: self.config.dir().to_path_buf(),
-                id,
-            });
-        }
-        let dependents: Vec<u64> = ids
-            .iter()
-            .filter(|other| **other > id)
-            .filter_map(|other| self.store.read_metadata(*other).ok())
-            .filter(|m| m.parent_id == Some(id))
-            .map(|m| m.id)
-            .collect();
-        if !dependents.is_empty() {
-            return Err(Error::CheckpointHasDependents { id, dependents });
-        }
-        let path = self.store.checkpoint_path(id);
-        if inner.base == Base::Checkpoint(id) {
-            inner.base = Base::Unknown;
-        }
-        publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
-        self.store.forget(id);
-        self.config
-            .storage()
-            .sync_dir(self.config.dir())
-            .map_err(|e| Error::io("sync directory", self.config.dir(), e))
-    }
-
-    /// Applies retention now (it also runs after every checkpoint) and returns
-    /// the plan it carried out.
-    ///
-    /// # Errors
-    /// `Io` when a checkpoint cannot be removed.
-    pub fn enforce_retention(&self) -> Result<RetentionPlan> {
-        let mut inner = self.lock();
-        let plan = self.apply_retention(&mut inner.verified)?;
-        inner.wal_needed_from = plan.wal_needed_from;
-        Ok(plan)
-    }
-
-    /// Drops the WAL segments no retained checkpoint needs: every segment wholly
-    /// below the oldest `wal_position` among the retained checkpoints (the newest
-    /// `max_retained` restorable ones and the ancestors their deltas build on).
-    /// Returns how many segments were removed (0 when there is no restorable
-    /// checkpoint).
-    ///
-    /// # Errors
-    /// The WAL's errors (`Poisoned`, `Io`).
-    pub fn truncate_wal(&self, wal: &WriteAheadLog) -> Result<usize> {
-        let known = self.lock().wal_needed_from;
-        let needed = match known {
-            Some(p) => Some(p),
-            None => self.enforce_retention()?.wal_needed_from,
-        };
-        match needed {
-            Some(position) => {
-                let removed = wal.drop_segments_before(position)?;
-                tracing::debug!(
-                    position,
-                    removed,
-                    "dropped WAL segments below the oldest retained checkpoint"
-                );
-                Ok(removed)
-            }
-            None => Ok(0),
-        }
     }
 }

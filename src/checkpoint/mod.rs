@@ -34,6 +34,7 @@ mod manager;
 pub(crate) mod metadata;
 mod parent;
 mod parts;
+mod prune;
 mod publish;
 mod request;
 mod retention;
