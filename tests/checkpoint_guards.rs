@@ -258,6 +258,36 @@ fn a_transient_read_error_of_a_newer_checkpoint_refuses_the_delta() {
     assert_eq!(m.store().checkpoint_ids().unwrap(), [1, 2]);
 }
 
+/// A writer restores what it builds on: a read error of the newest
+/// checkpoint while recovering through the coordinator (or asking the
+/// manager for the latest) is an error, never a restore of an older
+/// checkpoint (whose recovery would abort output the newest one owes).
+#[test]
+fn a_transient_read_error_at_sink_recovery_never_restores_an_older_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("ckpt");
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    two_checkpoints(&manager_on(&ckpt, storage.clone()));
+    let mut sink = FileSink::open(tmp.path().join("out"), "out").unwrap();
+
+    let m = manager_on(&ckpt, storage.clone());
+    faults.fail_reads_under(checkpoint_dir(&ckpt, 2), 2);
+    let latest = m.find_latest_checkpoint();
+    assert!(matches!(latest, Err(Error::Io { .. })), "{latest:?}");
+    faults.fail_reads_under(checkpoint_dir(&ckpt, 2), 2);
+    let recovered = SinkCoordinator::recover(m, &mut [&mut sink]);
+    assert!(matches!(recovered, Err(Error::Io { .. })), "{recovered:?}");
+
+    // One failed read that does not repeat is not a reason to fall back.
+    let m = manager_on(&ckpt, storage);
+    faults.fail_reads_under(checkpoint_dir(&ckpt, 2), 1);
+    let coordinator = SinkCoordinator::recover(m, &mut [&mut sink]).unwrap();
+    assert_eq!(coordinator.restored().map(|c| c.id), Some(2));
+    assert!(coordinator.rejected().is_empty());
+}
+
 /// `SinkCoordinator::recover` makes the restored checkpoint the parent: the
 /// next delta builds on it after a restart without further ado.
 #[test]

@@ -459,18 +459,22 @@ impl IncrementalCheckpointManager {
     /// [`latest_checkpoint`](Self::latest_checkpoint) for the list.
     ///
     /// # Errors
-    /// `Io` when the directory cannot be listed.
+    /// As [`latest_checkpoint`](Self::latest_checkpoint).
     pub fn find_latest_checkpoint(&self) -> Result<Option<IncrementalCheckpointMetadata>> {
-        Ok(self.store.find_latest()?.metadata)
+        Ok(self.latest_checkpoint()?.metadata)
     }
 
     /// The newest restorable checkpoint and every newer one that was rejected,
-    /// with the reason.
+    /// with the reason. Unlike [`CheckpointStore::find_latest`], a checkpoint
+    /// that cannot be read now (a failed read, not damage: its restorability
+    /// is unknown) is an error, never skipped for an older one: what a writer
+    /// restores is what it builds on.
     ///
     /// # Errors
-    /// `Io` when the directory cannot be listed.
+    /// `Io` when the directory cannot be listed, or when a checkpoint newer
+    /// than the one that would be returned cannot be read (retry).
     pub fn latest_checkpoint(&self) -> Result<LatestCheckpoint> {
-        self.store.find_latest()
+        parent::find_latest_strict(&self.store)
     }
 
     /// The full state of checkpoint `id`'s default part (`state`), delta chain

@@ -17,7 +17,9 @@
 
 use super::metadata::IncrementalCheckpointMetadata;
 use super::request::CheckpointRequest;
-use super::store::{chain_resolves, links_to, Check, CheckpointStore};
+use super::store::{
+    chain_resolves, links_to, Check, CheckpointStore, LatestCheckpoint, Memo, RejectedCheckpoint,
+};
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -221,6 +223,44 @@ pub(crate) fn latest_restorable(
         }
     }
     Ok(None)
+}
+
+/// [`CheckpointStore::find_latest`] for a writer: a checkpoint whose check
+/// fails is checked once more with typed errors, and one that fails with a
+/// read error (not damage) stops the search with that error instead of being
+/// skipped for an older checkpoint. Rejected reasons are the store's.
+///
+/// # Errors
+/// `Io` when the directory cannot be listed or a checkpoint cannot be read.
+pub(crate) fn find_latest_strict(store: &CheckpointStore) -> Result<LatestCheckpoint> {
+    let mut out = LatestCheckpoint::default();
+    let mut memo = Memo::new();
+    for id in store.checkpoint_ids()?.into_iter().rev() {
+        let reason = match store.check_chain(id, Check::Full, &mut memo) {
+            Ok(meta) => {
+                out.metadata = Some((*meta).clone());
+                break;
+            }
+            Err(reason) => reason,
+        };
+        match verify_chain(store, id, Check::Full) {
+            // The first check met a failed read that did not repeat.
+            Ok(meta) => {
+                out.metadata = Some((*meta).clone());
+                break;
+            }
+            Err(e) if !is_damage(&e) => {
+                tracing::warn!(checkpoint = id, error = %e, "cannot tell whether a checkpoint is restorable; not falling back to an older one");
+                return Err(e);
+            }
+            Err(_) => {
+                let path = store.checkpoint_path(id);
+                tracing::warn!(checkpoint = id, path = %path.display(), %reason, "skipping checkpoint that is not restorable");
+                out.rejected.push(RejectedCheckpoint { id, path, reason });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// True for errors that say a checkpoint is damaged for good (as opposed to

@@ -51,7 +51,9 @@ impl SinkCoordinator {
     /// next delta (see [`IncrementalCheckpointManager`]).
     ///
     /// # Errors
-    /// `Io` when the checkpoint directory cannot be read;
+    /// `Io` when the checkpoint directory cannot be read, or a checkpoint
+    /// cannot be read now (an older one is never restored in its place, see
+    /// [`IncrementalCheckpointManager::latest_checkpoint`]; retry);
     /// [`Error::EpochExhausted`] when the checkpoint's epoch is `u64::MAX`;
     /// [`Error::Sink`] when a sink fails to commit, abort or begin (among them
     /// a sink refusing because it already published later output);
