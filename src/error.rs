@@ -281,6 +281,52 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A checkpoint request builds on a parent (it holds a delta, or carries
+    /// over parts it does not mention) but the manager does not know what the
+    /// caller's state was built from: it restored nothing through the manager
+    /// and wrote nothing, and the request names no parent. Load the state
+    /// through the manager (or recover through the `SinkCoordinator`), name the
+    /// parent with `CheckpointRequest::with_parent`, or give the whole state.
+    #[error("checkpoint directory {path}: the request builds on a parent, but none is known (nothing was restored or written through this manager); name it with CheckpointRequest::with_parent, restore through the manager, or give the whole state")]
+    DeltaParentUnknown {
+        /// The checkpoint directory.
+        path: PathBuf,
+    },
+
+    /// A checkpoint request builds on `parent` (`None`: the empty state), but
+    /// the newest restorable checkpoint is `latest`: applying the request to
+    /// `latest` would give a state the caller never had. Nothing was written.
+    /// Write the whole state (a full checkpoint) instead.
+    #[error("checkpoint directory {path}: the request builds on {}, but the latest restorable checkpoint is {}; nothing was written (write the whole state as a full checkpoint)", parent.map_or("the empty state".to_string(), |p| format!("checkpoint {p}")), latest.map_or("none".to_string(), |l| l.to_string()))]
+    DeltaParentMismatch {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// The parent the request builds on.
+        parent: Option<u64>,
+        /// The newest restorable checkpoint.
+        latest: Option<u64>,
+    },
+
+    /// A checkpoint directory holds checkpoint `id` (valid or not), and a new
+    /// checkpoint's id must be greater: none is left. Remove or rename `path`.
+    #[error("{path} has checkpoint id {id}, so no greater id is left for a new checkpoint; remove or rename it")]
+    CheckpointIdExhausted {
+        /// The checkpoint (directory) with the largest id.
+        path: PathBuf,
+        /// Its id.
+        id: u64,
+    },
+
+    /// The epoch `epoch` (read from the checkpoint at `path`, or set by the
+    /// caller) has no successor, so no epoch can follow it.
+    #[error("{path}: epoch {epoch} has no successor")]
+    EpochExhausted {
+        /// The checkpoint that records the epoch (or the checkpoint directory).
+        path: PathBuf,
+        /// The epoch.
+        epoch: u64,
+    },
+
     /// Recovery found a checkpoint (or, with none, the start of the log) whose
     /// write-ahead log position the log no longer holds: its segments were
     /// deleted or lost, the log ends before it, or no record starts there.
@@ -450,7 +496,11 @@ impl Error {
             | Error::UnsafeName { path, .. }
             | Error::CheckpointNotCovered { path, .. }
             | Error::SinkTransactionInvalid { path, .. }
-            | Error::SinkAheadOfCheckpoint { path, .. } => Some(path),
+            | Error::SinkAheadOfCheckpoint { path, .. }
+            | Error::DeltaParentUnknown { path }
+            | Error::DeltaParentMismatch { path, .. }
+            | Error::CheckpointIdExhausted { path, .. }
+            | Error::EpochExhausted { path, .. } => Some(path),
             Error::CheckpointNotFound { dir, .. } => Some(dir),
             _ => None,
         }

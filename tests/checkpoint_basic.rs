@@ -77,6 +77,7 @@ fn full_checkpoint_round_trip_with_offsets_and_watermark() {
         .exists());
 
     // A fresh manager sees the same checkpoint and the same epoch.
+    drop(m); // one writer per directory
     let m = manager(dir.path());
     assert_eq!(m.epoch(), 7);
     let latest = m.find_latest_checkpoint().unwrap().unwrap();
@@ -261,6 +262,7 @@ fn damaged_newest_checkpoint_falls_back_and_is_reported() {
     bytes[at] ^= 0xff;
     std::fs::write(&path, bytes).unwrap();
 
+    drop(m); // one writer per directory
     let m = manager(dir.path());
     let report = m.latest_checkpoint().unwrap();
     let latest = report.metadata.unwrap();
@@ -302,6 +304,7 @@ fn a_delta_over_a_damaged_parent_is_never_used() {
         .unwrap();
     assert_eq!(third.parent_id, Some(2));
     std::fs::remove_file(part_file(dir.path(), 2, "state")).unwrap();
+    drop(m); // one writer per directory
     let m = manager(dir.path());
     let report = m.latest_checkpoint().unwrap();
     assert_eq!(report.metadata.unwrap().id, 1);
@@ -620,6 +623,7 @@ fn a_failed_fsync_publishes_nothing() {
             .source_offsets,
         offsets(1)
     );
+    drop(m); // one writer per directory
     let m = manager(dir.path());
     let meta = full(&m, 3, &snapshot(0..5, "c"));
     assert_eq!(meta.id, 2);
@@ -670,12 +674,19 @@ fn streamed_part_files_equal_the_in_memory_encoding() {
         std::fs::read(part_file(dir.path(), 1, "big")).unwrap(),
         big.to_bytes().unwrap().to_vec()
     );
+    drop(m); // one writer per directory
     let m2 = IncrementalCheckpointManager::new(
         CheckpointConfig::new(dir.path()).with_max_delta_ratio(100.0),
     )
     .unwrap();
+    // A new manager knows nothing of the caller's state: the delta names its
+    // parent.
     let meta = m2
-        .create_checkpoint(CheckpointRequest::new(2).with_part("big", PartInput::Delta(&delta)))
+        .create_checkpoint(
+            CheckpointRequest::new(2)
+                .with_parent(1)
+                .with_part("big", PartInput::Delta(&delta)),
+        )
         .unwrap();
     assert_eq!(meta.kind, CheckpointKind::Delta);
     assert_eq!(
@@ -788,6 +799,7 @@ fn retention_does_not_count_a_damaged_checkpoint() {
     let at = bytes.len() / 2;
     bytes[at] ^= 4;
     std::fs::write(&path, bytes).unwrap();
+    drop(m); // one writer per directory
     let m =
         IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()).with_max_retained(2))
             .unwrap();

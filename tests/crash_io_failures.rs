@@ -282,14 +282,13 @@ fn a_checkpoint_whose_directory_fsync_failed_is_withdrawn() {
         err.to_string().contains("sync directory /job/checkpoints"),
         "{err}"
     );
+    // A reader: the manager above still holds the directory's lock.
     let latest = |storage: CrashSimStorage| {
-        IncrementalCheckpointManager::new(
-            CheckpointConfig::new("/job/checkpoints").with_storage(Arc::new(storage)),
-        )
-        .unwrap()
-        .find_latest_checkpoint()
-        .unwrap()
-        .map(|m| m.id)
+        highwater::CheckpointStore::with_storage(Arc::new(storage), "/job/checkpoints")
+            .find_latest()
+            .unwrap()
+            .metadata
+            .map(|m| m.id)
     };
     assert_eq!(
         latest(sim.clone()),

@@ -73,7 +73,7 @@ impl CheckpointStore {
                         if let Err(e) = self.verify_part(&path, part) {
                             check.problems.push(e);
                         }
-                        done += part.size;
+                        done = u64::saturating_add(done, part.size);
                         on_progress(done);
                     }
                     check.metadata = Some(meta);

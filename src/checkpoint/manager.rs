@@ -1,34 +1,41 @@
-//! [`IncrementalCheckpointManager`]: writes full and delta checkpoints atomically,
-//! finds the latest restorable one, enforces retention and releases WAL segments.
+//! [`IncrementalCheckpointManager`]: writes full and delta checkpoints atomically
+//! and finds the latest restorable one. What a request builds on is decided in
+//! `parent`, its parts composed in `compose`; retention, deletion and WAL
+//! release are in `prune`.
 //!
 //! Invariants:
 //! - A new checkpoint id is greater than every id present in the directory, valid
 //!   or not, and than every id this manager issued.
-//! - A delta's parent is restorable when the delta is written, and retention
-//!   never deletes a checkpoint a kept delta depends on (see `retention`).
+//! - A checkpoint builds only on the checkpoint the caller's state was built
+//!   from, when that is the latest restorable one and verifies (see `parent`);
+//!   retention never deletes a checkpoint a kept delta depends on (see
+//!   `retention`).
+//! - One manager writes a directory at a time: it holds the directory's lock
+//!   file from `new` until it is dropped, and only the holder removes
+//!   leftovers.
+//! - Ids, epochs and chain lengths read from disk are never incremented
+//!   without a check: a value with no successor is a typed error.
 //! - Old checkpoints are deleted only after the new one is durable; WAL segments
 //!   are dropped only below the oldest checkpoint retention keeps for recovery.
 
+use super::compose::{full_parts, rebase_orphan_deltas};
 use super::config::CheckpointConfig;
 use super::metadata::{
-    self, check_handle, check_part_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
+    self, check_handle, check_part_name, CheckpointKind, IncrementalCheckpointMetadata,
     PartMetadata,
 };
-use super::parts::{plan, ArrowSource, PartSource, PlannedPart};
-use super::publish;
+use super::parent::{self, Base};
+use super::parts::plan;
+use super::publish::{self, LOCK_FILE};
 use super::request::{CheckpointRequest, PartInput};
-use super::retention::{plan_retention, RetentionInput, RetentionPlan};
-use super::store::{Check, CheckpointStore, LatestCheckpoint, DEFAULT_PART};
+use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
-use crate::arrow::{check_schema, Layer};
 use crate::error::{Error, Result};
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
 };
-use crate::storage::create_dir_all_durable;
-use crate::wal::WriteAheadLog;
-use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::storage::{create_dir_all_durable, StorageLock};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -53,25 +60,53 @@ pub(crate) fn keep_delta(
 
 /// Mutable state of the manager, behind one lock so every method takes `&self`.
 #[derive(Debug)]
-struct Inner {
+pub(super) struct Inner {
     epoch: u64,
     last_id: u64,
-    wal_needed_from: Option<u64>,
-    /// The checkpoint this manager published last (the parent of its next delta,
-    /// while it is still the newest one present and passes a light check).
-    last_published: Option<IncrementalCheckpointMetadata>,
+    pub(super) wal_needed_from: Option<u64>,
+    /// What the caller's state was built from: the parent of the next
+    /// checkpoint that builds on one (see `parent`).
+    pub(super) base: Base,
     /// Checkpoints whose every checksum (and their chain's) verified in this
     /// process, or that it wrote: retention does not read them again.
-    verified: BTreeSet<u64>,
+    pub(super) verified: BTreeSet<u64>,
 }
 
-/// Writes and reads the checkpoints of one directory. One manager (one process)
-/// should write a directory at a time; readers ([`CheckpointStore`],
-/// recovery) may run alongside.
+/// Writes and reads the checkpoints of one directory.
+///
+/// One manager writes a directory at a time: [`new`](Self::new) takes the
+/// directory's lock file ([`LOCK_FILE`](super::LOCK_FILE), `.lock`) and a
+/// second manager, in this process or another, gets [`Error::Locked`] until
+/// the first is dropped. Readers ([`CheckpointStore`], recovery, the CLI)
+/// take no lock and may run alongside.
+///
+/// **The parent rule.** A request that builds on a parent (a delta, or one
+/// that does not mention every part: those are carried over, see
+/// [`CheckpointRequest`]) builds on the checkpoint the caller's state was
+/// built from, never on whichever is latest. That is the one named with
+/// [`CheckpointRequest::with_parent`], else the manager's *base*, set by:
+/// - every checkpoint it writes ([`create_checkpoint`](Self::create_checkpoint)
+///   and the `create_*` forms) — the new checkpoint;
+/// - loading a checkpoint's state through it:
+///   [`load_checkpoint_state`](Self::load_checkpoint_state),
+///   [`load_snapshot`](Self::load_snapshot),
+///   [`open_state_view`](Self::open_state_view) and
+///   [`open_arrow_part`](Self::open_arrow_part) — that checkpoint (reading
+///   through [`store`](Self::store) sets nothing);
+/// - [`SinkCoordinator::recover`](crate::SinkCoordinator::recover) — the
+///   restored checkpoint, or the empty state when there is none.
+///
+/// A fresh manager has no base, unless the directory holds no checkpoint at
+/// all (then the base is the empty state); deleting the base checkpoint
+/// forgets it. A request that builds on a parent is refused, with nothing
+/// written, when no parent is known ([`Error::DeltaParentUnknown`]), when the
+/// parent is not the latest restorable checkpoint
+/// ([`Error::DeltaParentMismatch`]; write the whole state instead), or when the
+/// parent cannot be read or verified now (that error is returned).
 ///
 /// ```
 /// use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
-/// use std::collections::{BTreeMap, BTreeSet, HashMap};
+/// use std::collections::{BTreeSet, HashMap};
 /// # fn main() -> highwater::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
@@ -92,21 +127,34 @@ struct Inner {
 /// ```
 #[derive(Debug)]
 pub struct IncrementalCheckpointManager {
-    config: CheckpointConfig,
-    store: CheckpointStore,
+    pub(super) config: CheckpointConfig,
+    pub(super) store: CheckpointStore,
     inner: Mutex<Inner>,
+    /// The directory's lock, held for the manager's life.
+    _lock: Box<dyn StorageLock>,
 }
 
 impl IncrementalCheckpointManager {
-    /// Opens (creating if missing) the checkpoint directory, removes leftovers of
-    /// interrupted checkpoints, and takes the epoch of the newest checkpoint whose
-    /// metadata reads.
+    /// Opens (creating if missing) the checkpoint directory, takes its lock
+    /// file, removes leftovers of interrupted checkpoints (only the lock holder
+    /// does), and takes the epoch of the newest checkpoint whose metadata
+    /// reads.
     ///
     /// # Errors
-    /// `Io` when the directory cannot be created, listed or cleaned.
+    /// [`Error::Locked`] when another manager (in this process or another)
+    /// writes the directory; `Io` when the directory cannot be created, locked,
+    /// listed or cleaned.
     pub fn new(config: CheckpointConfig) -> Result<Self> {
         let storage = config.storage().clone();
         create_dir_all_durable(storage.as_ref(), config.dir())?;
+        let lock_path = config.dir().join(LOCK_FILE);
+        let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => Error::Locked {
+                path: lock_path.clone(),
+                source: e,
+            },
+            _ => Error::io("lock", &lock_path, e),
+        })?;
         let store = CheckpointStore::with_storage(storage.clone(), config.dir());
         let (ids, leftovers) = store.scan()?;
         for name in &leftovers {
@@ -131,15 +179,16 @@ impl IncrementalCheckpointManager {
                 epoch,
                 last_id: ids.last().copied().unwrap_or(0),
                 wal_needed_from: None,
-                last_published: None,
+                base: Base::Unknown,
                 verified: BTreeSet::new(),
             }),
             config,
             store,
+            _lock: lock,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -163,9 +212,11 @@ impl IncrementalCheckpointManager {
         self.lock().epoch
     }
 
-    /// Writes a full checkpoint whose one part, `state`, holds `state`: the bytes
-    /// of a [`StateSnapshot`] (from `to_bytes`, verified first) or any other
-    /// bytes, stored as an opaque blob.
+    /// Writes a checkpoint whose part `state` holds `state`: the bytes of a
+    /// [`StateSnapshot`] (from `to_bytes`, verified first) or any other bytes,
+    /// stored as an opaque blob. Other parts of the base are carried over (the
+    /// checkpoint is then a delta that replaces `state`); with none, it is a
+    /// full checkpoint.
     ///
     /// # Errors
     /// `Io` for a failed write, fsync or rename (nothing is published);
@@ -186,14 +237,17 @@ impl IncrementalCheckpointManager {
         self.create_single_part(wal_position, offsets, watermark, part)
     }
 
-    /// Writes a delta checkpoint over the latest restorable checkpoint: `delta` is
-    /// the bytes of a [`StateDelta`](crate::StateDelta) (changes to the `state` part since then),
-    /// verified once and written as it is. Becomes a full checkpoint when there is
-    /// no parent or the chain limits are reached.
+    /// Writes a delta checkpoint over the manager's base (see the parent rule
+    /// above: the checkpoint it last wrote, or whose state was loaded through
+    /// it): `delta` is the bytes of a [`StateDelta`](crate::StateDelta)
+    /// (changes to the `state` part since then), verified once and written as
+    /// it is. Becomes a full checkpoint when the base is the empty state or the
+    /// chain limits are reached.
     ///
     /// # Errors
-    /// As [`create_checkpoint_with_state`](Self::create_checkpoint_with_state);
-    /// `WrongStateKind` when `delta` is not a delta file.
+    /// As [`create_checkpoint`](Self::create_checkpoint) (among them
+    /// `DeltaParentUnknown` and `DeltaParentMismatch`); `WrongStateKind` when
+    /// `delta` is not a delta file.
     pub fn create_delta_checkpoint_with_state(
         &self,
         wal_position: u64,
@@ -232,10 +286,19 @@ impl IncrementalCheckpointManager {
     /// enforces retention. Returns once the checkpoint is durable.
     ///
     /// # Errors
-    /// `UnsafeName` for a part name that cannot be a file name; `Io` for a failed
-    /// write, fsync or rename (nothing is published); corruption errors for a
-    /// given state file that does not verify, or a parent that cannot be read
-    /// when a delta must be merged into a full checkpoint.
+    /// Nothing is written after any of these:
+    /// - [`Error::DeltaParentUnknown`]: the request builds on a parent (a delta,
+    ///   or a part left out) and none is known (see the parent rule above);
+    /// - [`Error::DeltaParentMismatch`]: its parent is not the latest
+    ///   restorable checkpoint (write the whole state instead);
+    /// - `CheckpointNotFound` for a named parent that is not in the directory;
+    /// - `Io` or a corruption error when the parent (or a newer checkpoint)
+    ///   cannot be read or verified now — never a fallback to another parent;
+    /// - [`Error::CheckpointIdExhausted`] when the directory holds id `u64::MAX`;
+    /// - `UnsafeName` for a part name that cannot be a file name; corruption
+    ///   errors for a given state file that does not verify;
+    /// - `Io` for a failed write, fsync or rename (nothing is published; see
+    ///   `docs/FORMAT.md` §3 for a failed final directory fsync).
     pub fn create_checkpoint(
         &self,
         request: CheckpointRequest<'_>,
@@ -251,7 +314,7 @@ impl IncrementalCheckpointManager {
             })?;
         }
         let (ids, _) = self.store.scan()?;
-        let id = ids.last().copied().unwrap_or(0).max(inner.last_id) + 1;
+        let id = self.next_id(&ids, inner.last_id)?;
 
         let planned = request
             .parts
@@ -259,20 +322,27 @@ impl IncrementalCheckpointManager {
             .map(|(name, input)| plan(self.config.dir(), name, *input))
             .collect::<Result<Vec<_>>>()?;
         let wants_delta = planned.iter().any(|p| p.kind().is_delta());
-        let parent = if wants_delta {
-            self.delta_parent(&inner, &ids)?
-        } else {
-            None
-        };
-        let delta_bytes = planned.iter().map(PlannedPart::estimated_size).sum();
-        let (kind, parts) = match &parent {
-            Some(p) if keep_delta(p, delta_bytes, &self.config) => (
+        let base = inner.base;
+        let choice = parent::choose(
+            &self.store,
+            &mut inner.verified,
+            base,
+            &request,
+            wants_delta,
+            &ids,
+        )?;
+        let parent = choice.parent.as_deref();
+        let delta_bytes = planned
+            .iter()
+            .fold(0, |n: u64, p| n.saturating_add(p.estimated_size()));
+        let (kind, parts) = match parent {
+            Some(p) if !choice.drops_a_part && keep_delta(p, delta_bytes, &self.config) => (
                 CheckpointKind::Delta,
-                self.rebase_orphan_deltas(planned, p)?,
+                rebase_orphan_deltas(&self.store, planned, p)?,
             ),
             _ => (
                 CheckpointKind::Full,
-                self.full_parts(planned, parent.as_ref())?,
+                full_parts(&self.store, planned, parent, &request.drops)?,
             ),
         };
         let storage = self.config.storage().as_ref();
@@ -281,11 +351,11 @@ impl IncrementalCheckpointManager {
                 .iter()
                 .map(|p| p.write(storage, tmp))
                 .collect::<Result<Vec<_>>>()?;
-            let meta = self.metadata(id, inner.epoch, kind, parent.as_ref(), &request, written);
+            let meta = self.metadata(id, inner.epoch, kind, parent, &request, written)?;
             Ok((metadata::encode(&meta)?, meta))
         })?;
         inner.last_id = id;
-        inner.last_published = Some(meta.clone());
+        inner.base = Base::Checkpoint(id);
         tracing::info!(
             checkpoint = id,
             epoch = meta.epoch,
@@ -306,169 +376,33 @@ impl IncrementalCheckpointManager {
         Ok(meta)
     }
 
-    /// The parent of a new delta: the checkpoint this manager published last if
-    /// it is still the newest present and passes a light check (it verified when
-    /// it was written), else the latest restorable one after full verification.
-    fn delta_parent(
-        &self,
-        inner: &Inner,
-        ids: &[u64],
-    ) -> Result<Option<IncrementalCheckpointMetadata>> {
-        if let Some(last) = &inner.last_published {
-            if ids.last() == Some(&last.id)
-                && self
-                    .store
-                    .check_chain(last.id, Check::Light, &mut BTreeMap::new())
-                    .is_ok()
-            {
-                return Ok(Some(last.clone()));
-            }
-        }
-        Ok(self.store.find_latest()?.metadata)
-    }
-
-    /// In a delta checkpoint, a delta part whose name has no snapshot in the
-    /// parent chain (a new part, or one stored as a blob) is written as the
-    /// snapshot it yields over an empty state, so every delta part resolves.
-    fn rebase_orphan_deltas<'a>(
-        &self,
-        planned: Vec<PlannedPart<'a>>,
-        parent: &IncrementalCheckpointMetadata,
-    ) -> Result<Vec<PlannedPart<'a>>> {
-        planned
-            .into_iter()
-            .map(|part| {
-                if part.arrow_delta().is_some() {
-                    return self.rebase_orphan_arrow_delta(part, parent);
-                }
-                let Some(delta) = part.delta()? else {
-                    return Ok(part);
-                };
-                let has_base = match self.store.resolve_part(parent.id, &part.name) {
-                    Ok(layers) => layers
-                        .last()
-                        .is_some_and(|(_, base)| base.kind == PartKind::Snapshot),
-                    Err(Error::InvalidArgument(_)) => false,
-                    Err(e) => return Err(e),
-                };
-                if has_base {
-                    return Ok(part);
-                }
-                let snapshot = StateSnapshot::default().apply(&delta);
-                Ok(PlannedPart {
-                    name: part.name.clone(),
-                    source: PartSource::Snapshot(Cow::Owned(snapshot)),
-                })
+    /// The id of the next checkpoint: one more than every id present (valid or
+    /// not) and every id this manager issued.
+    ///
+    /// # Errors
+    /// `CheckpointIdExhausted` when the largest is `u64::MAX`.
+    fn next_id(&self, ids: &[u64], last_issued: u64) -> Result<u64> {
+        let largest = ids.last().copied().unwrap_or(0).max(last_issued);
+        largest
+            .checked_add(1)
+            .ok_or_else(|| Error::CheckpointIdExhausted {
+                path: self.store.checkpoint_path(largest),
+                id: largest,
             })
-            .collect()
     }
 
-    /// An Arrow delta whose part has no Arrow part in the parent chain is
-    /// written as the whole part; one that has must share its schema.
-    fn rebase_orphan_arrow_delta<'a>(
-        &self,
-        part: PlannedPart<'a>,
-        parent: &IncrementalCheckpointMetadata,
-    ) -> Result<PlannedPart<'a>> {
-        let PartSource::Arrow(arrow) = part.source else {
-            return Ok(part);
-        };
-        let source = match self.store.arrow_schema(parent.id, &part.name)? {
-            Some((path, schema)) => {
-                check_schema(&path, &schema, &arrow.schema)?;
-                arrow
-            }
-            None => ArrowSource {
-                layer: Layer::Full,
-                ..arrow
-            },
-        };
-        Ok(PlannedPart {
-            name: part.name,
-            source: PartSource::Arrow(source),
-        })
+    /// Makes checkpoint `id` (or the empty state) what the caller's state is
+    /// built from: the parent of the next request that builds on one.
+    pub(crate) fn set_base(&self, base: Base) {
+        self.lock().base = base;
     }
 
-    /// The whole Arrow part `name` of checkpoint `id` as a source for a full
-    /// checkpoint (every checksum verified, arrays mapped, not copied).
-    fn arrow_base(&self, id: u64, name: &str) -> Result<ArrowSource<'static>> {
-        let part = self.store.open_arrow_part(id, name)?;
-        let schema = part.schema().as_ref().clone();
-        Ok(ArrowSource::full(schema, part.into_batches()))
-    }
-
-    /// The parts of a full checkpoint: requested deltas merged into the parent's
-    /// state (or an empty one), other requested parts as they are, and (when the
-    /// request builds on a parent) the parent's unmentioned parts carried over.
-    fn full_parts<'a>(
-        &self,
-        planned: Vec<PlannedPart<'a>>,
-        parent: Option<&IncrementalCheckpointMetadata>,
-    ) -> Result<Vec<PlannedPart<'a>>> {
-        let parent_parts = match parent {
-            Some(p) => self.store.part_names(p.id)?,
-            None => Vec::new(),
-        };
-        let mut parts = Vec::with_capacity(planned.len() + parent_parts.len());
-        for part in &planned {
-            if let Some(appended) = part.arrow_delta() {
-                let existing = match parent {
-                    Some(p) => self
-                        .store
-                        .arrow_schema(p.id, &part.name)?
-                        .map(|s| (p.id, s)),
-                    None => None,
-                };
-                let mut whole = match existing {
-                    Some((id, (path, schema))) => {
-                        check_schema(&path, &schema, &appended.schema)?;
-                        self.arrow_base(id, &part.name)?
-                    }
-                    None => ArrowSource::full(appended.schema.as_ref().clone(), Vec::new()),
-                };
-                whole
-                    .batches
-                    .to_mut()
-                    .extend(appended.batches.iter().cloned());
-                parts.push(PlannedPart {
-                    name: part.name.clone(),
-                    source: PartSource::Arrow(whole),
-                });
-            }
-            if let Some(delta) = part.delta()? {
-                let base = match parent {
-                    Some(p) if parent_parts.contains(&part.name) => {
-                        self.store.load_snapshot(p.id, &part.name)?
-                    }
-                    _ => StateSnapshot::default(),
-                };
-                parts.push(PlannedPart {
-                    name: part.name.clone(),
-                    source: PartSource::Snapshot(Cow::Owned(base.apply(&delta))),
-                });
-            }
+    /// Records that the caller loaded the state of checkpoint `id`.
+    fn loaded<T>(&self, id: u64, loaded: Result<T>) -> Result<T> {
+        if loaded.is_ok() {
+            self.set_base(Base::Checkpoint(id));
         }
-        let merged: Vec<String> = parts.iter().map(|p| p.name.clone()).collect();
-        parts.extend(planned.into_iter().filter(|p| !merged.contains(&p.name)));
-        if let Some(p) = parent {
-            for name in parent_parts {
-                if parts.iter().any(|part| part.name == name) {
-                    continue;
-                }
-                let layers = self.store.resolve_part(p.id, &name)?;
-                let source = match layers.as_slice() {
-                    [(_, only)] if only.kind == PartKind::Blob => {
-                        PartSource::Blob(Cow::Owned(self.store.load_blob(p.id, &name)?))
-                    }
-                    [.., (_, base)] if base.kind == PartKind::Arrow => {
-                        PartSource::Arrow(self.arrow_base(p.id, &name)?)
-                    }
-                    _ => PartSource::Snapshot(Cow::Owned(self.store.load_snapshot(p.id, &name)?)),
-                };
-                parts.push(PlannedPart { name, source });
-            }
-        }
-        Ok(parts)
+        loaded
     }
 
     /// The metadata of a checkpoint about to be published.
@@ -480,20 +414,26 @@ impl IncrementalCheckpointManager {
         parent: Option<&IncrementalCheckpointMetadata>,
         request: &CheckpointRequest<'_>,
         parts: Vec<PartMetadata>,
-    ) -> IncrementalCheckpointMetadata {
-        let bytes: u64 = parts.iter().map(|p| p.size).sum();
+    ) -> Result<IncrementalCheckpointMetadata> {
+        let bytes = parts.iter().fold(0, |n: u64, p| n.saturating_add(p.size));
         let (parent_id, base_id, chain_length, chain_delta_bytes, base_bytes) = match (kind, parent)
         {
             (CheckpointKind::Delta, Some(p)) => (
                 Some(p.id),
                 p.base_id,
-                p.chain_length + 1,
+                p.chain_length
+                    .checked_add(1)
+                    .ok_or_else(|| Error::CheckpointCorrupted {
+                        path: p.checkpoint_path(self.config.dir()),
+                        offset: None,
+                        reason: format!("chain length {} has no successor", p.chain_length),
+                    })?,
                 p.chain_delta_bytes.saturating_add(bytes),
                 p.base_bytes,
             ),
             _ => (None, id, 0, 0, bytes),
         };
-        IncrementalCheckpointMetadata {
+        Ok(IncrementalCheckpointMetadata {
             id,
             epoch,
             kind,
@@ -511,54 +451,7 @@ impl IncrementalCheckpointManager {
                 .map_or(0, |d| d.as_millis() as u64),
             parts,
             sink_transactions: request.sink_transactions.clone(),
-        }
-    }
-
-    /// Plans retention over the directory and deletes what the plan says.
-    fn apply_retention(&self, verified: &mut BTreeSet<u64>) -> Result<RetentionPlan> {
-        let (mut light, mut full) = (BTreeMap::new(), BTreeMap::new());
-        let mut restorable = |id: u64| {
-            let meta = self.store.check_chain(id, Check::Light, &mut light).ok()?;
-            if !verified.contains(&id) {
-                // Every checksum of the chain, once per checkpoint per manager.
-                self.store.check_chain(id, Check::Full, &mut full).ok()?;
-                verified.insert(id);
-            }
-            Some(meta)
-        };
-        let inputs: Vec<RetentionInput> = self
-            .store
-            .checkpoint_ids()?
-            .into_iter()
-            .map(|id| match restorable(id) {
-                Some(m) => RetentionInput {
-                    id,
-                    parent_id: m.parent_id,
-                    restorable: true,
-                    wal_position: m.wal_position,
-                },
-                None => RetentionInput {
-                    id,
-                    parent_id: None,
-                    restorable: false,
-                    wal_position: 0,
-                },
-            })
-            .collect();
-        let plan = plan_retention(&inputs, self.config.max_retained());
-        for id in &plan.delete {
-            let path = self.store.checkpoint_path(*id);
-            publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
-            self.store.forget(*id);
-            tracing::debug!(checkpoint = id, path = %path.display(), "retention removed checkpoint");
-        }
-        if !plan.delete.is_empty() {
-            self.config
-                .storage()
-                .sync_dir(self.config.dir())
-                .map_err(|e| Error::io("sync directory", self.config.dir(), e))?;
-        }
-        Ok(plan)
+        })
     }
 
     /// The newest checkpoint whose metadata and files (and whole delta chain)
@@ -566,57 +459,65 @@ impl IncrementalCheckpointManager {
     /// [`latest_checkpoint`](Self::latest_checkpoint) for the list.
     ///
     /// # Errors
-    /// `Io` when the directory cannot be listed.
+    /// As [`latest_checkpoint`](Self::latest_checkpoint).
     pub fn find_latest_checkpoint(&self) -> Result<Option<IncrementalCheckpointMetadata>> {
-        Ok(self.store.find_latest()?.metadata)
+        Ok(self.latest_checkpoint()?.metadata)
     }
 
     /// The newest restorable checkpoint and every newer one that was rejected,
-    /// with the reason.
+    /// with the reason. Unlike [`CheckpointStore::find_latest`], a checkpoint
+    /// that cannot be read now (a failed read, not damage: its restorability
+    /// is unknown) is an error, never skipped for an older one: what a writer
+    /// restores is what it builds on.
     ///
     /// # Errors
-    /// `Io` when the directory cannot be listed.
+    /// `Io` when the directory cannot be listed, or when a checkpoint newer
+    /// than the one that would be returned cannot be read (retry).
     pub fn latest_checkpoint(&self) -> Result<LatestCheckpoint> {
-        self.store.find_latest()
+        parent::find_latest_strict(&self.store)
     }
 
     /// The full state of checkpoint `id`'s default part (`state`), delta chain
     /// merged: the bytes of a [`StateSnapshot`] for key/value state, or the bytes
-    /// given to `create_checkpoint_with_state` for opaque state.
+    /// given to `create_checkpoint_with_state` for opaque state. On success
+    /// checkpoint `id` becomes the manager's base (the parent rule).
     ///
     /// # Errors
     /// `CheckpointNotFound` when `id` is missing or not restorable; corruption
     /// errors for damage found while reading.
     pub fn load_checkpoint_state(&self, id: u64) -> Result<Vec<u8>> {
-        self.store.load_state_bytes(id)
+        self.loaded(id, self.store.load_state_bytes(id))
     }
 
-    /// Part `name` of checkpoint `id` as a snapshot, delta chain merged.
+    /// Part `name` of checkpoint `id` as a snapshot, delta chain merged. On
+    /// success checkpoint `id` becomes the manager's base.
     ///
     /// # Errors
     /// As [`load_checkpoint_state`](Self::load_checkpoint_state); `WrongStateKind`
     /// for a blob part.
     pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
-        self.store.load_snapshot(id, name)
+        self.loaded(id, self.store.load_snapshot(id, name))
     }
 
     /// Part `name` of checkpoint `id`, read in place through memory maps (the
-    /// zero-copy way to read a checkpoint's state).
+    /// zero-copy way to read a checkpoint's state). On success checkpoint `id`
+    /// becomes the manager's base.
     ///
     /// # Errors
     /// As [`load_checkpoint_state`](Self::load_checkpoint_state).
     pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
-        self.store.open_view(id, name)
+        self.loaded(id, self.store.open_view(id, name))
     }
 
     /// Arrow part `name` of checkpoint `id`, delta chain resolved, its arrays
     /// pointing into the mapped files (see
-    /// [`CheckpointStore::open_arrow_part`]).
+    /// [`CheckpointStore::open_arrow_part`]). On success checkpoint `id`
+    /// becomes the manager's base.
     ///
     /// # Errors
     /// As [`CheckpointStore::open_arrow_part`].
     pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<crate::ArrowPart> {
-        self.store.open_arrow_part(id, name)
+        self.loaded(id, self.store.open_arrow_part(id, name))
     }
 
     /// Metadata of every checkpoint whose metadata verifies, ascending by id.
@@ -625,83 +526,5 @@ impl IncrementalCheckpointManager {
     /// `Io` when the directory cannot be listed.
     pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
         self.store.list()
-    }
-
-    /// Deletes checkpoint `id` durably.
-    ///
-    /// # Errors
-    /// `CheckpointNotFound` when it does not exist; `CheckpointHasDependents` when
-    /// a delta checkpoint builds on it; `Io` when it cannot be removed.
-    pub fn delete_checkpoint(&self, id: u64) -> Result<()> {
-        let mut inner = self.lock();
-        // What the WAL must keep is recomputed at the next truncation.
-        inner.wal_needed_from = None;
-        if inner.last_published.as_ref().is_some_and(|m| m.id == id) {
-            inner.last_published = None;
-        }
-        let ids = self.store.checkpoint_ids()?;
-        if !ids.contains(&id) {
-            return Err(Error::CheckpointNotFound {
-                dir: self.config.dir().to_path_buf(),
-                id,
-            });
-        }
-        let dependents: Vec<u64> = ids
-            .iter()
-            .filter(|other| **other > id)
-            .filter_map(|other| self.store.read_metadata(*other).ok())
-            .filter(|m| m.parent_id == Some(id))
-            .map(|m| m.id)
-            .collect();
-        if !dependents.is_empty() {
-            return Err(Error::CheckpointHasDependents { id, dependents });
-        }
-        let path = self.store.checkpoint_path(id);
-        publish::remove_checkpoint_dir(self.config.storage().as_ref(), &path)?;
-        self.store.forget(id);
-        self.config
-            .storage()
-            .sync_dir(self.config.dir())
-            .map_err(|e| Error::io("sync directory", self.config.dir(), e))
-    }
-
-    /// Applies retention now (it also runs after every checkpoint) and returns
-    /// the plan it carried out.
-    ///
-    /// # Errors
-    /// `Io` when a checkpoint cannot be removed.
-    pub fn enforce_retention(&self) -> Result<RetentionPlan> {
-        let mut inner = self.lock();
-        let plan = self.apply_retention(&mut inner.verified)?;
-        inner.wal_needed_from = plan.wal_needed_from;
-        Ok(plan)
-    }
-
-    /// Drops the WAL segments no retained checkpoint needs: every segment wholly
-    /// below the oldest `wal_position` among the retained checkpoints (the newest
-    /// `max_retained` restorable ones and the ancestors their deltas build on).
-    /// Returns how many segments were removed (0 when there is no restorable
-    /// checkpoint).
-    ///
-    /// # Errors
-    /// The WAL's errors (`Poisoned`, `Io`).
-    pub fn truncate_wal(&self, wal: &WriteAheadLog) -> Result<usize> {
-        let known = self.lock().wal_needed_from;
-        let needed = match known {
-            Some(p) => Some(p),
-            None => self.enforce_retention()?.wal_needed_from,
-        };
-        match needed {
-            Some(position) => {
-                let removed = wal.drop_segments_before(position)?;
-                tracing::debug!(
-                    position,
-                    removed,
-                    "dropped WAL segments below the oldest retained checkpoint"
-                );
-                Ok(removed)
-            }
-            None => Ok(0),
-        }
     }
 }

@@ -205,9 +205,12 @@ impl IncrementalCheckpointMetadata {
         self.parts.iter().find(|p| p.name == name)
     }
 
-    /// Total size of this checkpoint's part files.
+    /// Total size of this checkpoint's part files (saturating: the sizes are
+    /// read from disk).
     pub fn parts_bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.size).sum()
+        self.parts
+            .iter()
+            .fold(0, |total: u64, p| total.saturating_add(p.size))
     }
 }
 

@@ -11,7 +11,12 @@
 //! here:
 //! - a checkpoint directory becomes visible only complete and durable (rename of
 //!   a fully fsynced temporary directory), and leftovers of interrupted publishes
-//!   are invisible to readers and removed when a manager opens the directory;
+//!   are invisible to readers and removed when a manager opens the directory
+//!   (only the manager holding the directory's lock file, `.lock`, removes
+//!   anything);
+//! - a checkpoint builds only on the checkpoint the caller's state was built
+//!   from, and only when that is the latest restorable one (`parent`); a part
+//!   a request does not mention is carried over, never dropped;
 //! - nothing is used from a checkpoint unless its metadata, every file it lists
 //!   and its whole parent chain verify;
 //! - retention never deletes a checkpoint a kept delta depends on, nor the WAL a
@@ -23,10 +28,13 @@
 
 mod arrow_parts;
 mod audit;
+mod compose;
 mod config;
 mod manager;
 pub(crate) mod metadata;
+mod parent;
 mod parts;
+mod prune;
 mod publish;
 mod request;
 mod retention;
@@ -41,6 +49,8 @@ pub use metadata::{
     checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
     SinkTransaction, METADATA_FILE,
 };
+pub(crate) use parent::Base;
+pub use publish::LOCK_FILE;
 pub use request::{CheckpointRequest, PartInput};
 pub use retention::{plan_retention, RetentionInput, RetentionPlan};
 pub(crate) use store::{Check, Memo};

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 
 /// Prefix of temporary checkpoint directories.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
+/// The lock file a writer ([`IncrementalCheckpointManager`](super::IncrementalCheckpointManager))
+/// holds in the checkpoint directory; readers neither take it nor list it.
+pub const LOCK_FILE: &str = ".lock";
 
 fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Error + 'p {
     move |e| Error::io(op, path, e)

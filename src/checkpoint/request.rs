@@ -30,12 +30,31 @@ pub enum PartInput<'a> {
 /// What a checkpoint should hold: its WAL position, offsets, watermark, state
 /// parts and sink transactions.
 ///
-/// A request with at least one [`PartInput::Delta`], [`PartInput::ArrowDelta`]
-/// (or a delta state file) makes a delta checkpoint over the latest restorable one, in which parts that are not
-/// mentioned carry over unchanged; the manager writes a full checkpoint instead
-/// when there is no parent or the chain limits of the
-/// [`CheckpointConfig`](super::CheckpointConfig) are reached. A request without
-/// deltas makes a full checkpoint holding exactly the parts listed.
+/// One rule for every request: **a part that is not mentioned is carried over**
+/// from the parent unchanged, and a part is removed only by
+/// [`drop_part`](Self::drop_part). The parent is the checkpoint the caller's
+/// state was built from: the one named by [`with_parent`](Self::with_parent),
+/// else the manager's *base* — the checkpoint it last wrote, or the one whose
+/// state was last loaded through it (see
+/// [`IncrementalCheckpointManager`](super::IncrementalCheckpointManager)).
+///
+/// - A request whose parts name every part of the parent in full (or that
+///   has no parent) makes a full checkpoint of exactly those parts.
+/// - A request holding a [`PartInput::Delta`], a [`PartInput::ArrowDelta`]
+///   (or a delta state file), or not mentioning some part of the parent,
+///   *builds on* the parent: it becomes a delta checkpoint over it, where
+///   unmentioned parts are carried by reference; when the chain limits of the
+///   [`CheckpointConfig`](super::CheckpointConfig) are reached it is written
+///   as a full checkpoint holding the parent's whole state with the request
+///   applied. An epoch in which nothing changed checkpoints its offsets only
+///   and keeps the whole state.
+/// - A request that builds on a parent is refused (nothing is written) unless
+///   the parent is known ([`Error::DeltaParentUnknown`](crate::Error::DeltaParentUnknown)),
+///   is the latest restorable checkpoint
+///   ([`Error::DeltaParentMismatch`](crate::Error::DeltaParentMismatch)), and
+///   verifies now (a read error is returned as it is; the request is never
+///   applied to another checkpoint instead).
+/// - Dropping a part the parent holds writes a full checkpoint without it.
 #[derive(Debug, Clone)]
 pub struct CheckpointRequest<'a> {
     pub(crate) wal_position: u64,
@@ -43,6 +62,8 @@ pub struct CheckpointRequest<'a> {
     pub(crate) watermark: Option<i64>,
     pub(crate) source_watermarks: HashMap<String, i64>,
     pub(crate) parts: Vec<(String, PartInput<'a>)>,
+    pub(crate) drops: Vec<String>,
+    pub(crate) parent: Option<u64>,
     pub(crate) sink_transactions: Vec<SinkTransaction>,
 }
 
@@ -55,6 +76,8 @@ impl<'a> CheckpointRequest<'a> {
             watermark: None,
             source_watermarks: HashMap::new(),
             parts: Vec::new(),
+            drops: Vec::new(),
+            parent: None,
             sink_transactions: Vec::new(),
         }
     }
@@ -85,11 +108,37 @@ impl<'a> CheckpointRequest<'a> {
             .with_watermark(sources.combined_watermark())
     }
 
-    /// Adds (or replaces) part `name`.
+    /// Adds (or replaces) part `name` (and cancels a [`drop_part`](Self::drop_part)
+    /// of it).
     pub fn with_part(mut self, name: impl Into<String>, part: PartInput<'a>) -> Self {
         let name = name.into();
         self.parts.retain(|(n, _)| *n != name);
+        self.drops.retain(|n| *n != name);
         self.parts.push((name, part));
+        self
+    }
+
+    /// Removes part `name` from the checkpoint: it is not carried over from
+    /// the parent (and a part of that name given before is withdrawn).
+    /// Dropping a part the parent has writes a full checkpoint; dropping one it
+    /// does not have changes nothing.
+    pub fn drop_part(mut self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.parts.retain(|(n, _)| *n != name);
+        if !self.drops.contains(&name) {
+            self.drops.push(name);
+        }
+        self
+    }
+
+    /// Names the checkpoint the caller's state was built from (the one it
+    /// restored, or last wrote): deltas apply to it and unmentioned parts are
+    /// carried over from it. Without it the manager's base is used (see
+    /// [`IncrementalCheckpointManager`](super::IncrementalCheckpointManager)).
+    /// It must be the latest restorable checkpoint when the request builds on
+    /// it, or the request is refused.
+    pub fn with_parent(mut self, id: u64) -> Self {
+        self.parent = Some(id);
         self
     }
 

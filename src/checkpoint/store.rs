@@ -18,7 +18,7 @@ use super::metadata::{
     self, parse_checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
     PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
 };
-use super::publish::TMP_PREFIX;
+use super::publish::{LOCK_FILE, TMP_PREFIX};
 use super::view::CheckpointStateView;
 use crate::arrow::ArrowVerification;
 use crate::error::{Error, Result};
@@ -127,6 +127,8 @@ impl CheckpointStore {
                 ids.push(id);
             } else if entry.name.starts_with(TMP_PREFIX) {
                 leftovers.push(entry.name);
+            } else if entry.name == LOCK_FILE {
+                // The writer's lock file: not a checkpoint.
             } else {
                 tracing::debug!(dir = %self.dir.display(), name = %entry.name, "ignoring unknown entry in checkpoint directory");
             }
@@ -196,7 +198,11 @@ impl CheckpointStore {
     }
 
     /// Checks checkpoint `id` alone at `level`.
-    fn check_one(&self, id: u64, level: Check) -> Result<Arc<IncrementalCheckpointMetadata>> {
+    pub(crate) fn check_one(
+        &self,
+        id: u64,
+        level: Check,
+    ) -> Result<Arc<IncrementalCheckpointMetadata>> {
         if level == Check::Full {
             return self.verify_checkpoint(id).map(Arc::new);
         }
@@ -528,12 +534,15 @@ fn newest<'a>(
         .ok_or_else(|| Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}")))
 }
 
-/// Checks that `child`'s chain fields agree with its parent's.
-fn links_to(
+/// Checks that `child`'s chain fields agree with its parent's (values read
+/// from disk: no arithmetic that can overflow).
+pub(crate) fn links_to(
     child: &IncrementalCheckpointMetadata,
     parent: &IncrementalCheckpointMetadata,
 ) -> std::result::Result<(), String> {
-    if child.base_id != parent.base_id || child.chain_length != parent.chain_length + 1 {
+    if child.base_id != parent.base_id
+        || parent.chain_length.checked_add(1) != Some(child.chain_length)
+    {
         return Err(format!(
             "checkpoint {} claims base {} and chain length {}, but its parent {} has base {} and chain length {}",
             child.id, child.base_id, child.chain_length, parent.id, parent.base_id, parent.chain_length
@@ -544,7 +553,9 @@ fn links_to(
 
 /// Checks that every delta part of every checkpoint of `chain` (newest first)
 /// applies to a snapshot of the same name further down the chain.
-fn chain_resolves(chain: &[Arc<IncrementalCheckpointMetadata>]) -> std::result::Result<(), String> {
+pub(crate) fn chain_resolves(
+    chain: &[Arc<IncrementalCheckpointMetadata>],
+) -> std::result::Result<(), String> {
     for (at, meta) in chain.iter().enumerate() {
         for part in meta.parts.iter().filter(|p| p.kind.is_delta()) {
             let base = chain[at + 1..]

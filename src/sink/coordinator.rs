@@ -15,7 +15,7 @@
 use super::transactional::{SinkOwner, TransactionalSink};
 use crate::checkpoint::metadata::check_handle;
 use crate::checkpoint::{
-    CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
+    Base, CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
     RejectedCheckpoint, SinkTransaction,
 };
 use crate::error::{Error, Result};
@@ -53,10 +53,15 @@ pub struct SinkCoordinator {
 impl SinkCoordinator {
     /// Restores the sinks to the newest restorable checkpoint of `manager`:
     /// commits every transaction it records (again), aborts everything staged
-    /// for later epochs, and begins the next epoch.
+    /// for later epochs, and begins the next epoch. That checkpoint (or, with
+    /// none, the empty state) becomes the manager's base: the parent of the
+    /// next delta (see [`IncrementalCheckpointManager`]).
     ///
     /// # Errors
-    /// `Io` when the checkpoint directory cannot be read;
+    /// `Io` when the checkpoint directory cannot be read, or a checkpoint
+    /// cannot be read now (an older one is never restored in its place, see
+    /// [`IncrementalCheckpointManager::latest_checkpoint`]; retry);
+    /// [`Error::EpochExhausted`] when the checkpoint's epoch is `u64::MAX`;
     /// [`Error::Sink`] when a sink fails to commit, abort or begin (among them
     /// a sink refusing because it already published later output);
     /// `InvalidArgument` when the checkpoint records a transaction of a sink
@@ -77,11 +82,13 @@ impl SinkCoordinator {
         }
         let latest = manager.latest_checkpoint()?;
         let epoch = latest.metadata.as_ref().map_or(0, |c| c.epoch);
-        if epoch == u64::MAX {
-            return Err(Error::InvalidArgument(
-                "the restored checkpoint's epoch is u64::MAX: no epoch can follow it".into(),
-            ));
-        }
+        let next = epoch.checked_add(1).ok_or_else(|| Error::EpochExhausted {
+            path: latest.metadata.as_ref().map_or_else(
+                || manager.config().dir().to_path_buf(),
+                |c| c.checkpoint_path(manager.config().dir()),
+            ),
+            epoch,
+        })?;
         if let Some(checkpoint) = &latest.metadata {
             for transaction in &checkpoint.sink_transactions {
                 let sink = find(sinks, &transaction.sink)?;
@@ -92,11 +99,17 @@ impl SinkCoordinator {
         for sink in sinks.iter_mut() {
             let name = sink.name().to_string();
             sink.abort_after(epoch)
-                .map_err(|e| sink_error(&name, "abort", epoch + 1, e))?;
-            sink.begin(epoch + 1)
-                .map_err(|e| sink_error(&name, "begin", epoch + 1, e))?;
+                .map_err(|e| sink_error(&name, "abort", next, e))?;
+            sink.begin(next)
+                .map_err(|e| sink_error(&name, "begin", next, e))?;
         }
-        manager.set_epoch(epoch + 1);
+        manager.set_epoch(next);
+        // The caller restores exactly this checkpoint (or nothing): the
+        // parent of its next delta.
+        manager.set_base(match &latest.metadata {
+            Some(c) => Base::Checkpoint(c.id),
+            None => Base::Empty,
+        });
         tracing::info!(
             checkpoint = ?latest.metadata.as_ref().map(|c| c.id),
             restored_epoch = epoch,
@@ -157,6 +170,8 @@ impl SinkCoordinator {
     ///   failed to commit; processing may continue.
     /// - [`Error::SinkMismatch`] when `sinks` are not exactly the sinks given
     ///   to [`recover`](Self::recover) (by name); nothing is done.
+    /// - [`Error::EpochExhausted`] when the current epoch is `u64::MAX`
+    ///   (nothing is done).
     pub fn checkpoint(
         &mut self,
         request: CheckpointRequest<'_>,
@@ -175,7 +190,11 @@ impl SinkCoordinator {
             });
         }
         let epoch = self.manager.epoch();
-        if let Err(e) = self.pre_commit(epoch, sinks) {
+        let next = epoch.checked_add(1).ok_or_else(|| Error::EpochExhausted {
+            path: self.manager.config().dir().to_path_buf(),
+            epoch,
+        })?;
+        if let Err(e) = self.pre_commit(epoch, next, sinks) {
             self.failed = Some(e.to_string());
             return Err(e);
         }
@@ -185,7 +204,7 @@ impl SinkCoordinator {
             .cloned()
             .fold(request, CheckpointRequest::with_sink_transaction);
         let written = self.manager.create_checkpoint(request);
-        self.manager.set_epoch(epoch + 1);
+        self.manager.set_epoch(next);
         let checkpoint = written.inspect_err(|e| {
             tracing::warn!(epoch, pending = self.pending.len(), error = %e, "checkpoint failed; its sink transactions stay pending");
         })?;
@@ -195,7 +214,12 @@ impl SinkCoordinator {
 
     /// Ends `epoch` in every sink and begins the next; the handles join
     /// `pending`.
-    fn pre_commit(&mut self, epoch: u64, sinks: &mut [&mut dyn TransactionalSink]) -> Result<()> {
+    fn pre_commit(
+        &mut self,
+        epoch: u64,
+        next: u64,
+        sinks: &mut [&mut dyn TransactionalSink],
+    ) -> Result<()> {
         for sink in sinks.iter_mut() {
             let name = sink.name().to_string();
             let handle = sink
@@ -205,8 +229,8 @@ impl SinkCoordinator {
             // can record would otherwise stay pending and fail every checkpoint.
             check_handle(&handle)
                 .map_err(|reason| sink_error(&name, "pre-commit", epoch, reason.into()))?;
-            sink.begin(epoch + 1)
-                .map_err(|e| sink_error(&name, "begin", epoch + 1, e))?;
+            sink.begin(next)
+                .map_err(|e| sink_error(&name, "begin", next, e))?;
             self.pending.push(SinkTransaction {
                 sink: name,
                 epoch,

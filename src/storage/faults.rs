@@ -1,12 +1,13 @@
 //! [`FaultInjectingStorage`]: a [`Storage`] that delegates to another one and fails
 //! or slows chosen operations on command. For tests of poisoning and of what is
-//! acknowledged when the device misbehaves, and for benchmarks of slow devices.
+//! acknowledged when the device misbehaves, of transient read errors, and for
+//! benchmarks of slow devices.
 
 use super::{DirEntry, OpenMode, Storage, StorageFile, StorageLock};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Switches shared by a [`FaultInjectingStorage`] and every file it opened.
@@ -28,6 +29,10 @@ pub struct Faults {
     /// without doing anything: the process "crashed" before it. `u64::MAX` (the
     /// default) never fails.
     pub crash_after_mutations: AtomicU64,
+    /// Transient read faults: reads (opening a file for reading, a file's size)
+    /// of paths under each prefix fail while its count is above zero; every
+    /// failed read takes one off. Set with [`Faults::fail_reads_under`].
+    read_faults: Mutex<Vec<(PathBuf, u64)>>,
 }
 
 impl Default for Faults {
@@ -39,6 +44,7 @@ impl Default for Faults {
             syncs: AtomicU64::new(0),
             mutations: AtomicU64::new(0),
             crash_after_mutations: AtomicU64::new(u64::MAX),
+            read_faults: Mutex::new(Vec::new()),
         }
     }
 }
@@ -56,6 +62,35 @@ impl Faults {
         let n = self.mutations.fetch_add(1, Ordering::SeqCst);
         if n >= self.crash_after_mutations.load(Ordering::SeqCst) {
             return Err(io::Error::other("injected: crashed before this operation"));
+        }
+        Ok(())
+    }
+
+    /// Makes the next `n` reads of files under `prefix` fail with an I/O error
+    /// (`EIO`, as a flaky device or network file system would), then succeed
+    /// again: a transient read error. A read is opening a file for reading or
+    /// asking a file's size (`open_file` in `Read` mode, `file_size`; a whole
+    /// file load or map opens it first). Positional reads of files already
+    /// open are not failed.
+    pub fn fail_reads_under(&self, prefix: impl Into<PathBuf>, n: u64) {
+        self.read_faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((prefix.into(), n));
+    }
+
+    /// Fails this read of `path` if a read fault covers it.
+    fn read(&self, path: &Path) -> io::Result<()> {
+        let mut faults = self.read_faults.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, left)) = faults
+            .iter_mut()
+            .find(|(prefix, left)| *left > 0 && path.starts_with(prefix))
+        {
+            *left -= 1;
+            return Err(io::Error::other(format!(
+                "injected: read of {} failed (EIO)",
+                path.display()
+            )));
         }
         Ok(())
     }
@@ -151,6 +186,9 @@ impl Storage for FaultInjectingStorage {
         if matches!(mode, OpenMode::Create | OpenMode::CreateNew) {
             self.faults.mutation()?;
         }
+        if mode == OpenMode::Read {
+            self.faults.read(path)?;
+        }
         Ok(Arc::new(FaultInjectingFile {
             inner: self.inner.open_file(path, mode)?,
             faults: self.faults.clone(),
@@ -192,6 +230,7 @@ impl Storage for FaultInjectingStorage {
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {
+        self.faults.read(path)?;
         self.inner.file_size(path)
     }
 

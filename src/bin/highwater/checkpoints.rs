@@ -58,7 +58,10 @@ impl CheckpointTable {
     /// Reads and verifies every checkpoint of `dir`.
     pub fn read(dir: &Path, progress: bool) -> Result<Self, Failure> {
         let store = CheckpointStore::new(dir);
-        let total = store.list()?.iter().map(|m| m.parts_bytes()).sum();
+        let total = store
+            .list()?
+            .iter()
+            .fold(0, |t: u64, m| t.saturating_add(m.parts_bytes()));
         let bar = Progress::bytes(progress, total, "verifying checkpoints");
         let verified = store.verify_all(&mut |done| bar.set(done))?;
         drop(bar);
