@@ -259,3 +259,41 @@ fn a_write_back_error_reported_to_any_fsync_poisons_the_log_and_is_never_retried
     drop(wal);
     assert_eq!(after_power_loss(&sim), vec![big("synced")]);
 }
+
+#[test]
+fn a_log_reopened_after_a_failed_fsync_never_vouches_for_the_lost_records() {
+    // Process 1's fsync fails: its records are read back from the page cache
+    // but will never reach the device. It exits; process 2 opens the log on
+    // the same machine (no reboot), as "reopen after poisoning" tells it to.
+    let sim = CrashSimStorage::new();
+    let wal = Arc::new(open(&sim));
+    wal.append(&big("synced")).unwrap();
+    wal.set_sync_on_write(false);
+    wal.append(&big("lost")).unwrap();
+    let _ = wal.read_from(0).unwrap(); // written to the file, not synced
+    sim.fail_writeback(&segment_path(&sim)).unwrap();
+    assert!(wal.sync().is_err(), "the write-back error is reported");
+    drop(wal);
+
+    let wal = WriteAheadLog::open(
+        WAL,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(sim.clone())),
+    )
+    .unwrap();
+    let vouched = wal.durable_position();
+    let (seen, _) = read_all(&mut wal.read_from(0).unwrap());
+    // Everything it vouches for and builds on must survive a power loss.
+    wal.append(&commit(1)).unwrap();
+    wal.sync().unwrap();
+    let acknowledged = wal.durable_position();
+    drop(wal);
+    let kept = after_power_loss(&sim);
+    assert!(
+        kept.len() >= seen.len() + 1,
+        "the reopened log vouched for {vouched} (then {acknowledged}) bytes holding {} entries, \
+         but a power loss kept only {kept:?}",
+        seen.len() + 1
+    );
+}
