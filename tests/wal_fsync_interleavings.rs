@@ -297,3 +297,59 @@ fn a_log_reopened_after_a_failed_fsync_never_vouches_for_the_lost_records() {
         seen.len() + 1
     );
 }
+
+#[test]
+fn an_open_whose_fsync_failed_is_not_retryable_into_vouching_for_lost_records() {
+    // A killed process left two records in the page cache only. The next
+    // open's fsync of them fails; the error says it may be retried.
+    let source = CrashSimStorage::new();
+    let wal = WriteAheadLog::open(
+        WAL,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(source.clone())),
+    )
+    .unwrap();
+    wal.append(&put("a", "1")).unwrap();
+    wal.append(&commit(1)).unwrap();
+    wal.close().unwrap();
+    let segment = segment_path(&source);
+    let bytes = read_file(&source, &segment);
+
+    let sim = CrashSimStorage::new();
+    sim.create_dir_all(Path::new(WAL)).unwrap();
+    let file = sim
+        .open_file(&segment, highwater::storage::OpenMode::CreateNew)
+        .unwrap();
+    file.write_all_at(&bytes[..40], 0).unwrap(); // the segment header
+    file.sync_data().unwrap();
+    for dir in [WAL, "/job", "/"] {
+        sim.sync_dir(Path::new(dir)).unwrap();
+    }
+    file.write_all_at(&bytes[40..], 40).unwrap(); // unsynced records
+    drop(file);
+
+    let options = || {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(sim.clone()))
+    };
+    sim.inject(SimFault::new(SimOp::SyncFile).on_path(".wal"));
+    let first = WriteAheadLog::open(WAL, options());
+    let Err(error) = first else {
+        panic!("the open's fsync failed, the open must fail")
+    };
+    if !error.is_retryable() {
+        return; // the caller is told not to retry: sound
+    }
+    // The caller retries, as told.
+    let wal = WriteAheadLog::open(WAL, options()).unwrap();
+    let vouched = wal.durable_position();
+    let (seen, _) = read_all(&mut wal.read_from(0).unwrap());
+    drop(wal);
+    let kept = after_power_loss(&sim);
+    assert_eq!(
+        kept, seen,
+        "{error} was retryable; the retried open vouched for {vouched} bytes ({seen:?}), a power loss kept {kept:?}"
+    );
+}
