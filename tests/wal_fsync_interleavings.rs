@@ -353,3 +353,51 @@ fn an_open_whose_fsync_failed_is_not_retryable_into_vouching_for_lost_records() 
         "{error} was retryable; the retried open vouched for {vouched} bytes ({seen:?}), a power loss kept {kept:?}"
     );
 }
+
+#[test]
+fn acknowledged_appends_survive_a_write_back_error_at_any_moment_of_group_commit() {
+    for round in 0..40u64 {
+        let sim = CrashSimStorage::new();
+        let wal = Arc::new(open(&sim));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let wal = wal.clone();
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    for i in 0..30 {
+                        let e = big(&format!("t{t}-{i}"));
+                        match wal.append(&e) {
+                            Ok(_) => acked.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(200 * (round % 10)));
+        let _ = sim.fail_writeback(&{
+            let entries = sim.list_dir(Path::new(WAL)).unwrap();
+            let name = entries
+                .iter()
+                .map(|e| e.name.clone())
+                .filter(|n| n.ends_with(".wal"))
+                .max()
+                .unwrap();
+            Path::new(WAL).join(name)
+        });
+        let acked: Vec<WalEntry> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let durable = wal.durable_position();
+        drop(wal);
+        let kept = after_power_loss(&sim);
+        for e in &acked {
+            assert!(
+                kept.contains(e),
+                "round {round}: acknowledged {e:?} lost (durable {durable})"
+            );
+        }
+    }
+}
