@@ -307,7 +307,11 @@ fn a_failed_directory_sync_forgets_its_changes_and_reports_once() {
     sim.inject(SimFault::new(SimOp::SyncDir).on_path("/d"));
     assert!(sim.sync_dir(Path::new("/d")).is_err());
     sim.sync_dir(Path::new("/d")).unwrap(); // reported once
-    assert_eq!(names(&sim, "/d"), ["g"], "the process still sees the rename");
+    assert_eq!(
+        names(&sim, "/d"),
+        ["g"],
+        "the process still sees the rename"
+    );
     assert_eq!(
         names(&sim.image(CrashImage::KeepUnsynced), "/d"),
         ["f"],
