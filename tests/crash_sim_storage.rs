@@ -299,3 +299,51 @@ fn a_gate_holds_a_failure_after_it_took_effect() {
         "the error comes back late"
     );
 }
+
+#[test]
+fn a_failed_directory_sync_forgets_its_changes_and_reports_once() {
+    let sim = file_with_tail(b"a", b"");
+    sim.rename(Path::new("/d/f"), Path::new("/d/g")).unwrap();
+    sim.inject(SimFault::new(SimOp::SyncDir).on_path("/d"));
+    assert!(sim.sync_dir(Path::new("/d")).is_err());
+    sim.sync_dir(Path::new("/d")).unwrap(); // reported once
+    assert_eq!(
+        names(&sim, "/d"),
+        ["g"],
+        "the process still sees the rename"
+    );
+    assert_eq!(
+        names(&sim.image(CrashImage::KeepUnsynced), "/d"),
+        ["f"],
+        "a later successful sync did not carry the forgotten rename"
+    );
+    // A fresh change after the failure is made durable by the next sync.
+    sim.rename(Path::new("/d/g"), Path::new("/d/h")).unwrap();
+    sim.sync_dir(Path::new("/d")).unwrap();
+    assert_eq!(names(&sim.image(CrashImage::LoseUnsynced), "/d"), ["f"]);
+}
+
+#[test]
+fn a_crash_while_a_thread_waits_at_a_gate_neither_deadlocks_nor_runs_the_operation() {
+    let sim = file_with_tail(b"a", b"");
+    let gate = SimGate::new();
+    sim.inject(SimFault::pause(SimOp::Write, &gate).on_path("/d/f"));
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    let writing = std::thread::spawn(move || f.write_all_at(b"X", 0));
+    assert!(gate.wait_arrivals(1, Duration::from_secs(10)));
+    // The simulator is not locked by the waiting thread.
+    assert_eq!(read(&sim, "/d/f").unwrap(), b"a");
+    sim.crash();
+    let disk = sim.image(CrashImage::KeepUnsynced);
+    gate.open();
+    let written = writing.join().unwrap();
+    assert!(written.is_err(), "the process is gone: {written:?}");
+    assert_eq!(read(&disk, "/d/f").unwrap(), b"a");
+    assert_eq!(
+        read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(),
+        b"a",
+        "the held write never ran"
+    );
+}

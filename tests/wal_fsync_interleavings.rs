@@ -259,3 +259,145 @@ fn a_write_back_error_reported_to_any_fsync_poisons_the_log_and_is_never_retried
     drop(wal);
     assert_eq!(after_power_loss(&sim), vec![big("synced")]);
 }
+
+#[test]
+fn a_log_reopened_after_a_failed_fsync_never_vouches_for_the_lost_records() {
+    // Process 1's fsync fails: its records are read back from the page cache
+    // but will never reach the device. It exits; process 2 opens the log on
+    // the same machine (no reboot), as "reopen after poisoning" tells it to.
+    let sim = CrashSimStorage::new();
+    let wal = Arc::new(open(&sim));
+    wal.append(&big("synced")).unwrap();
+    wal.set_sync_on_write(false);
+    wal.append(&big("lost")).unwrap();
+    let _ = wal.read_from(0).unwrap(); // written to the file, not synced
+    sim.fail_writeback(&segment_path(&sim)).unwrap();
+    assert!(wal.sync().is_err(), "the write-back error is reported");
+    drop(wal);
+
+    let wal = WriteAheadLog::open(
+        WAL,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(sim.clone())),
+    )
+    .unwrap();
+    let vouched = wal.durable_position();
+    let (seen, _) = read_all(&mut wal.read_from(0).unwrap());
+    // Everything it vouches for and builds on must survive a power loss.
+    wal.append(&commit(1)).unwrap();
+    wal.sync().unwrap();
+    let acknowledged = wal.durable_position();
+    drop(wal);
+    let kept = after_power_loss(&sim);
+    assert!(
+        kept.len() > seen.len(),
+        "the reopened log vouched for {vouched} (then {acknowledged}) bytes holding {} entries, \
+         but a power loss kept only {kept:?}",
+        seen.len() + 1
+    );
+}
+
+#[test]
+fn an_open_whose_fsync_failed_is_not_retryable_into_vouching_for_lost_records() {
+    // A killed process left two records in the page cache only. The next
+    // open's fsync of them fails; the error says it may be retried.
+    let source = CrashSimStorage::new();
+    let wal = WriteAheadLog::open(
+        WAL,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(source.clone())),
+    )
+    .unwrap();
+    wal.append(&put("a", "1")).unwrap();
+    wal.append(&commit(1)).unwrap();
+    wal.close().unwrap();
+    let segment = segment_path(&source);
+    let bytes = read_file(&source, &segment);
+
+    let sim = CrashSimStorage::new();
+    sim.create_dir_all(Path::new(WAL)).unwrap();
+    let file = sim
+        .open_file(&segment, highwater::storage::OpenMode::CreateNew)
+        .unwrap();
+    file.write_all_at(&bytes[..40], 0).unwrap(); // the segment header
+    file.sync_data().unwrap();
+    for dir in [WAL, "/job", "/"] {
+        sim.sync_dir(Path::new(dir)).unwrap();
+    }
+    file.write_all_at(&bytes[40..], 40).unwrap(); // unsynced records
+    drop(file);
+
+    let options = || {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(Arc::new(sim.clone()))
+    };
+    sim.inject(SimFault::new(SimOp::SyncFile).on_path(".wal"));
+    let first = WriteAheadLog::open(WAL, options());
+    let Err(error) = first else {
+        panic!("the open's fsync failed, the open must fail")
+    };
+    if !error.is_retryable() {
+        return; // the caller is told not to retry: sound
+    }
+    // The caller retries, as told.
+    let wal = WriteAheadLog::open(WAL, options()).unwrap();
+    let vouched = wal.durable_position();
+    let (seen, _) = read_all(&mut wal.read_from(0).unwrap());
+    drop(wal);
+    let kept = after_power_loss(&sim);
+    assert_eq!(
+        kept, seen,
+        "{error} was retryable; the retried open vouched for {vouched} bytes ({seen:?}), a power loss kept {kept:?}"
+    );
+}
+
+#[test]
+fn acknowledged_appends_survive_a_write_back_error_at_any_moment_of_group_commit() {
+    for round in 0..40u64 {
+        let sim = CrashSimStorage::new();
+        let wal = Arc::new(open(&sim));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let wal = wal.clone();
+                std::thread::spawn(move || {
+                    let mut acked = Vec::new();
+                    for i in 0..30 {
+                        let e = big(&format!("t{t}-{i}"));
+                        match wal.append(&e) {
+                            Ok(_) => acked.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(200 * (round % 10)));
+        let _ = sim.fail_writeback(&{
+            let entries = sim.list_dir(Path::new(WAL)).unwrap();
+            let name = entries
+                .iter()
+                .map(|e| e.name.clone())
+                .filter(|n| n.ends_with(".wal"))
+                .max()
+                .unwrap();
+            Path::new(WAL).join(name)
+        });
+        let acked: Vec<WalEntry> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let durable = wal.durable_position();
+        drop(wal);
+        let kept = after_power_loss(&sim);
+        for e in &acked {
+            assert!(
+                kept.contains(e),
+                "round {round}: acknowledged {e:?} lost (durable {durable})"
+            );
+        }
+    }
+}

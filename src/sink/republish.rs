@@ -11,7 +11,8 @@
 //!   it (readers see the published file at every moment: the rename replaces
 //!   it atomically with the same bytes);
 //! - the staged name, which the device may still hold: created empty and
-//!   removed again, so its removal is a change made after the failure.
+//!   removed again, so its removal is a change made after the failure (an
+//!   empty staged file left by an interrupted republish is just removed).
 //!
 //! The fsync that vouches for the entries then covers changes made after any
 //! earlier failure.
@@ -106,13 +107,24 @@ pub(super) fn republish(
     storage
         .rename(temp, published)
         .map_err(|e| Error::io("rename", temp, e))?;
-    // A staged file that is really there is not ours to remove: recovery's
-    // abort step judges it.
+    // An empty staged file next to the published one is ours: an earlier
+    // republish was interrupted between creating and removing it (its
+    // removal now is the fresh change). A staged file with bytes is not ours
+    // to remove: recovery's abort step judges it.
     let staged = names.staged;
     let exists = storage
         .exists(staged)
         .map_err(|e| Error::io("stat", staged, e))?;
-    if !exists {
+    if exists {
+        let size = storage
+            .file_size(staged)
+            .map_err(|e| Error::io("stat", staged, e))?;
+        if size == 0 {
+            storage
+                .remove_file(staged)
+                .map_err(|e| Error::io("remove", staged, e))?;
+        }
+    } else {
         storage
             .open_file(staged, OpenMode::CreateNew)
             .map_err(|e| Error::io("create", staged, e))?;
