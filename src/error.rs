@@ -525,14 +525,19 @@ impl Error {
     /// cause can pass without anyone changing the call, the data or the
     /// configuration.
     ///
-    /// - Retryable: [`Error::Io`] (a transient device, network or resource
-    ///   failure; a writer that must not go on after it — the log after a
-    ///   failed write or fsync — fails the retry with [`Error::Poisoned`]),
+    /// - Retryable: [`Error::Io`] of any operation but an fsync (a transient
+    ///   device, network or resource failure; a writer that must not go on
+    ///   after it — the log after a failed write — fails the retry with
+    ///   [`Error::Poisoned`]),
     ///   [`Error::Locked`] (another writer holds the directory: retry once it
     ///   is gone), [`Error::SinkCommitPending`] (the commit is retried by the
     ///   next checkpoint or by recovery), [`Error::SinkInUse`] (once the other
     ///   coordinator is dropped).
-    /// - Not retryable: [`Error::Poisoned`] (reopen instead), damage
+    /// - Not retryable: a failed fsync ([`Error::Io`] whose operation is
+    ///   "sync" or "sync directory": the writes it covered may be lost while
+    ///   the page cache still serves them, and a later fsync in the same boot
+    ///   succeeds without them — see docs/RECOVERY.md, "After a failed
+    ///   fsync"), [`Error::Poisoned`] (reopen instead), damage
     ///   ([`is_corruption`](Self::is_corruption): repair, or restore from an
     ///   older checkpoint; docs/OPERATIONS.md), unsupported versions, and
     ///   every error that names a wrong argument or call order (fix the call).
@@ -543,10 +548,12 @@ impl Error {
     /// assert!(!e.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
+        if let Error::Io { operation, .. } = self {
+            return !operation.starts_with("sync");
+        }
         matches!(
             self,
-            Error::Io { .. }
-                | Error::Locked { .. }
+            Error::Locked { .. }
                 | Error::SinkCommitPending { .. }
                 | Error::SinkInUse { .. }
         )
