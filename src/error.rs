@@ -553,9 +553,7 @@ impl Error {
         }
         matches!(
             self,
-            Error::Locked { .. }
-                | Error::SinkCommitPending { .. }
-                | Error::SinkInUse { .. }
+            Error::Locked { .. } | Error::SinkCommitPending { .. } | Error::SinkInUse { .. }
         )
     }
 

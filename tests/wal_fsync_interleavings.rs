@@ -401,3 +401,37 @@ fn acknowledged_appends_survive_a_write_back_error_at_any_moment_of_group_commit
         }
     }
 }
+
+#[test]
+fn a_poison_mark_is_consumed_once_and_never_cuts_later_commits() {
+    let sim = CrashSimStorage::new();
+    let wal = Arc::new(open(&sim));
+    wal.append(&big("synced")).unwrap();
+    wal.set_sync_on_write(false);
+    wal.append(&big("lost")).unwrap();
+    let _ = wal.read_from(0).unwrap();
+    sim.fail_writeback(&segment_path(&sim)).unwrap();
+    assert!(wal.sync().is_err());
+    drop(wal);
+    let mark = Path::new(WAL).join(highwater::wal::POISON_MARK_FILE_NAME);
+    assert!(
+        sim.exists(&mark).unwrap(),
+        "the poisoned writer left its mark"
+    );
+
+    // The next open consumes it; commits after that survive later opens.
+    let wal = open(&sim);
+    assert!(
+        !sim.exists(&mark).unwrap(),
+        "the mark is gone once acted on"
+    );
+    wal.append(&big("after")).unwrap();
+    drop(wal);
+    let wal = open(&sim);
+    let (entries, _) = read_all(&mut wal.read_from(0).unwrap());
+    drop(wal);
+    assert_eq!(entries.first(), Some(&big("synced")));
+    assert!(entries.contains(&big("after")), "{entries:?}");
+    assert!(!entries.contains(&big("lost")), "{entries:?}");
+    assert_eq!(&after_power_loss(&sim)[..2], &[big("synced"), big("after")]);
+}

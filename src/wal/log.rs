@@ -245,6 +245,12 @@ impl WriteAheadLog {
             segments_created: AtomicU64::new(created),
             _lock: lock,
         });
+        // A writer poisoned in this boot may have left records the device
+        // dropped but the page cache still serves: cut back to what it knew
+        // durable before anyone reads or appends (poison_mark.rs).
+        if let Some(position) = super::poison_mark::read(shared.storage.as_ref(), &shared.dir)? {
+            shared.cut_back_after_poisoning(position)?;
+        }
         let flusher = match options.sync_policy {
             SyncPolicy::Interval(interval) => {
                 Some(super::sync::spawn_flusher(shared.clone(), interval)?)
@@ -422,58 +428,7 @@ impl WriteAheadLog {
         let shared = &self.shared;
         shared.check_poison()?;
         let mut w = lock(&shared.writer);
-        if w.pending.is_some() {
-            shared.repair_locked(&mut w)?;
-        }
-        shared.flush_locked(&mut w)?;
-        if position == w.next_position {
-            return Ok(0);
-        }
-        if position > w.next_position {
-            return Err(Error::PositionBeyondEnd {
-                position,
-                path: shared.dir.clone(),
-                end: w.next_position,
-            });
-        }
-        let first = w.segments[0].start;
-        if position < first {
-            return Err(Error::PositionNotCovered {
-                position,
-                path: shared.dir.clone(),
-                first_available: first,
-            });
-        }
-        {
-            let d = lock(&shared.durability);
-            if d.has_waiters() {
-                return Err(Error::InvalidArgument(
-                    "truncate_from while appends are waiting to become durable".into(),
-                ));
-            }
-        }
-        let index = w.segments.partition_point(|s| s.start <= position) - 1;
-        let (offset, segment_id, last_kind) = shared.find_boundary(&w.segments, index, position)?;
-        let later: Vec<PathBuf> = w.segments[index + 1..]
-            .iter()
-            .map(|s| s.path.clone())
-            .collect();
-        let path = w.segments[index].path.clone();
-        let segment_start = w.segments[index].start;
-        let bytes_cut = shared.cut_locked(
-            &mut w,
-            &CutPoint {
-                path: &path,
-                offset,
-                position,
-                segment_start,
-                segment_id: Some(segment_id),
-                later_segments: &later,
-            },
-        )?;
-        w.last_kind = last_kind;
-        tracing::info!(dir = %shared.dir.display(), position, bytes_cut, segments_removed = later.len(), "truncated write-ahead log");
-        Ok(bytes_cut)
+        shared.truncate_locked(&mut w, position, true)
     }
 
     /// A reader positioned at `position`. Buffered records are written to the
@@ -772,13 +727,19 @@ impl Shared {
 
     /// Poisons the log and returns the original error, typed.
     pub(super) fn poison(&self, operation: &'static str, path: &Path, e: std::io::Error) -> Error {
-        {
+        let first = {
             let mut p = lock(&self.poison);
-            if p.is_none() {
+            let first = p.is_none();
+            if first {
                 *p = Some((operation, format!("{}: {e}", path.display())));
             }
-        }
+            first
+        };
         self.poisoned.store(true, Ordering::SeqCst);
+        if first {
+            let durable = self.durable_hint.load(Ordering::Acquire);
+            super::poison_mark::leave(self.storage.as_ref(), &self.dir, durable);
+        }
         self.wake_all();
         tracing::error!(dir = %self.dir.display(), path = %path.display(), operation, error = %e, "write-ahead log poisoned");
         Error::io(operation, path, e)
@@ -878,6 +839,88 @@ impl Shared {
         w.file_end = SEGMENT_HEADER_LEN;
         self.mark_durable(sealed_end);
         Ok(())
+    }
+
+    /// [`WriteAheadLog::truncate_from`] with the writer lock held; with
+    /// `refuse_waiters`, refused while appends wait to become durable.
+    fn truncate_locked(
+        &self,
+        w: &mut MutexGuard<'_, Writer>,
+        position: u64,
+        refuse_waiters: bool,
+    ) -> Result<u64> {
+        let shared = self;
+        if w.pending.is_some() {
+            shared.repair_locked(w)?;
+        }
+        shared.flush_locked(w)?;
+        if position == w.next_position {
+            return Ok(0);
+        }
+        if position > w.next_position {
+            return Err(Error::PositionBeyondEnd {
+                position,
+                path: shared.dir.clone(),
+                end: w.next_position,
+            });
+        }
+        let first = w.segments[0].start;
+        if position < first {
+            return Err(Error::PositionNotCovered {
+                position,
+                path: shared.dir.clone(),
+                first_available: first,
+            });
+        }
+        if refuse_waiters {
+            let d = lock(&shared.durability);
+            if d.has_waiters() {
+                return Err(Error::InvalidArgument(
+                    "truncate_from while appends are waiting to become durable".into(),
+                ));
+            }
+        }
+        let index = w.segments.partition_point(|s| s.start <= position) - 1;
+        let (offset, segment_id, last_kind) = shared.find_boundary(&w.segments, index, position)?;
+        let later: Vec<PathBuf> = w.segments[index + 1..]
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        let path = w.segments[index].path.clone();
+        let segment_start = w.segments[index].start;
+        let bytes_cut = shared.cut_locked(
+            w,
+            &CutPoint {
+                path: &path,
+                offset,
+                position,
+                segment_start,
+                segment_id: Some(segment_id),
+                later_segments: &later,
+            },
+        )?;
+        w.last_kind = last_kind;
+        tracing::info!(dir = %shared.dir.display(), position, bytes_cut, segments_removed = later.len(), "truncated write-ahead log");
+        Ok(bytes_cut)
+    }
+
+    /// Cuts the log back to `position`, the durable position a poisoned
+    /// writer left in its poison mark (`poison_mark.rs`), and removes the
+    /// mark durably.
+    ///
+    /// # Errors
+    /// As [`WriteAheadLog::truncate_from`]; I/O errors removing the mark.
+    fn cut_back_after_poisoning(&self, position: u64) -> Result<()> {
+        let mut w = lock(&self.writer);
+        if w.pending.is_some() {
+            self.repair_locked(&mut w)?;
+        }
+        if position < w.next_position {
+            let bytes_cut = self.truncate_locked(&mut w, position, true)?;
+            tracing::warn!(dir = %self.dir.display(), position, bytes_cut, "cut the log back to where a poisoned writer left it durable");
+        }
+        drop(w);
+        super::poison_mark::clear(self.storage.as_ref(), &self.dir)
     }
 
     /// Poisons the log with an already typed error.

@@ -18,6 +18,7 @@ mod entry;
 mod format;
 mod log;
 mod options;
+mod poison_mark;
 mod reader;
 mod repair;
 mod scan;
@@ -32,6 +33,7 @@ pub use log::{WalStats, WriteAheadLog};
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };
+pub use poison_mark::POISON_MARK_FILE_NAME;
 pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use repair::RepairReport;
 pub use scan::{Damage, DamageClass, Problem};

@@ -10,9 +10,12 @@
 //! its fsync covered, plus one that was not covered to lead the next round.
 //!
 //! The fsync rule (what makes `durable` true):
-//! - Every fsync of a segment goes through [`Shared::fsync`]: the group-commit
-//!   leader's, `sync()`'s and the flusher's (all through [`Shared::sync_to`]),
-//!   rotation's seal and a cut's. It holds `sync_lock` across the call, so two
+//! - Every fsync of a segment other threads can reach goes through
+//!   [`Shared::fsync`]: the group-commit leader's, `sync()`'s and the
+//!   flusher's (all through [`Shared::sync_to`]), rotation's seal and a cut's.
+//!   (A segment being created is fsynced before it is published to other
+//!   threads, under the writer lock; open's fsyncs run before the log is
+//!   shared.) It holds `sync_lock` across the call, so two
 //!   fsyncs of the log's files never overlap: Linux reports a write-back error
 //!   to one fsync only and drops the failed pages, so an overlapping fsync
 //!   could succeed over lost data.

@@ -1,0 +1,142 @@
+//! The poison mark: what a poisoned log leaves for the next process that opens
+//! it in the same boot.
+//!
+//! After a failed fsync (or write), Linux may have dropped the log's dirty
+//! pages: they are never written, yet the page cache still serves them, and
+//! reports the error only once. A new process that opened the log would read
+//! those records, its first fsync would succeed without writing them, and the
+//! records it appended after them would vouch for them; after a power loss the
+//! log would have a hole. So the poisoned writer writes this small file with
+//! the position up to which it knows the log is durable, and the next open
+//! cuts the log back to it (truncating drops the stale pages) and removes the
+//! mark, durably, before anything is appended.
+//!
+//! Invariants:
+//! - The mark's position is at most the durable position of the process that
+//!   wrote it, and nothing after it was acknowledged (the poison is set before
+//!   any waiter is acknowledged), so the cut never removes an acknowledged
+//!   record.
+//! - The mark is only written, never fsynced: it matters while the page cache
+//!   that holds the stale pages holds it too. After a reboot it may or may not
+//!   be there; either way cutting at its position is safe (see above).
+//! - The mark is removed, and the removal made durable, before the log that
+//!   consumed it appends: a stale mark could otherwise cut records acknowledged
+//!   later.
+//! - A mark that does not verify (torn by a reboot) is ignored with a warning.
+//!
+//! Layout (20 bytes, little-endian): magic `HWPM`, format version (u32 = 1),
+//! the position (u64), CRC32C of the first 16 bytes (u32).
+
+use crate::error::{IoContext, Result};
+use crate::storage::{OpenMode, Storage};
+use std::path::Path;
+
+/// The mark's file name in the log directory.
+pub const POISON_MARK_FILE_NAME: &str = "POISONED";
+const MAGIC: [u8; 4] = *b"HWPM";
+const VERSION: u32 = 1;
+const LEN: usize = 20;
+
+fn encode(position: u64) -> [u8; LEN] {
+    let mut out = [0u8; LEN];
+    out[..4].copy_from_slice(&MAGIC);
+    out[4..8].copy_from_slice(&VERSION.to_le_bytes());
+    out[8..16].copy_from_slice(&position.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..16]);
+    out[16..].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The position in `bytes`, or what is wrong with them.
+fn decode(bytes: &[u8]) -> std::result::Result<u64, String> {
+    if bytes.len() != LEN {
+        return Err(format!("{} bytes, expected {LEN}", bytes.len()));
+    }
+    let stored = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
+    let computed = crc32c::crc32c(&bytes[..16]);
+    if stored != computed {
+        return Err(format!(
+            "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+        ));
+    }
+    if bytes[..4] != MAGIC {
+        return Err("wrong magic".into());
+    }
+    let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    if version != VERSION {
+        return Err(format!("format version {version}, expected {VERSION}"));
+    }
+    let mut position = [0u8; 8];
+    position.copy_from_slice(&bytes[8..16]);
+    Ok(u64::from_le_bytes(position))
+}
+
+/// Leaves the mark in `dir` saying the log is durable up to `durable`. Best
+/// effort: the log is already failing, so a failure is only logged.
+pub(super) fn leave(storage: &dyn Storage, dir: &Path, durable: u64) {
+    let path = dir.join(POISON_MARK_FILE_NAME);
+    let written = storage.open_file(&path, OpenMode::Create).and_then(|file| {
+        file.truncate(0)?;
+        file.write_all_at(&encode(durable), 0)
+    });
+    match written {
+        Ok(()) => {
+            tracing::warn!(path = %path.display(), durable, "left a poison mark: the next open cuts the log back to the durable position")
+        }
+        Err(error) => {
+            tracing::error!(path = %path.display(), durable, %error, "could not leave a poison mark: reboot (or drop the page cache of the log directory) before reopening the log")
+        }
+    }
+}
+
+/// The position a mark in `dir` asks the log to be cut back to; `None` when
+/// there is no mark or it does not verify.
+///
+/// # Errors
+/// I/O errors reading the mark.
+pub(super) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(POISON_MARK_FILE_NAME);
+    if !storage.exists(&path).ctx("stat", &path)? {
+        return Ok(None);
+    }
+    let file = storage
+        .open_file(&path, OpenMode::Read)
+        .ctx("open", &path)?;
+    let len = file.len().ctx("stat", &path)?;
+    let mut bytes = vec![0u8; len.min(LEN as u64 + 1) as usize];
+    file.read_exact_at(&mut bytes, 0).ctx("read", &path)?;
+    match decode(&bytes) {
+        Ok(position) => Ok(Some(position)),
+        Err(problem) => {
+            tracing::warn!(path = %path.display(), %problem, "ignoring a poison mark that does not verify");
+            Ok(None)
+        }
+    }
+}
+
+/// Removes the mark in `dir`, durably.
+///
+/// # Errors
+/// I/O errors of the removal or of the directory fsync.
+pub(super) fn clear(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let path = dir.join(POISON_MARK_FILE_NAME);
+    storage.remove_file(&path).ctx("remove", &path)?;
+    storage.sync_dir(dir).ctx("sync directory", dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_round_trips_and_every_flipped_byte_is_refused() {
+        let bytes = encode(1234);
+        assert_eq!(decode(&bytes), Ok(1234));
+        for i in 0..LEN {
+            let mut damaged = bytes;
+            damaged[i] ^= 0x10;
+            assert!(decode(&damaged).is_err(), "byte {i}");
+        }
+        assert!(decode(&bytes[..LEN - 1]).is_err());
+    }
+}
