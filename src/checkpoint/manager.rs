@@ -397,6 +397,31 @@ impl IncrementalCheckpointManager {
         self.lock().base = base;
     }
 
+    /// Tells the manager which checkpoint the caller's state was restored
+    /// from by other means, e.g. `RecoveredState::checkpoint_id` after
+    /// [`RecoveryManager::recover`](crate::RecoveryManager::recover) (`None`:
+    /// from nothing, the empty state). The next request that builds on a
+    /// parent (a delta, or one that leaves parts out) builds on it, and is
+    /// refused if it is not the latest restorable checkpoint. Loading state
+    /// through the manager, writing a checkpoint and
+    /// [`SinkCoordinator::recover`](crate::SinkCoordinator::recover) set it
+    /// already.
+    ///
+    /// # Examples
+    /// ```
+    /// # use highwater::*;
+    /// # fn main() -> highwater::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let (ckpt, wal) = (dir.path().join("ckpt"), dir.path().join("wal"));
+    /// let recovered = RecoveryManager::recover_simple(&ckpt, &wal)?;
+    /// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt))?;
+    /// manager.restored_from(recovered.checkpoint_id);
+    /// # Ok(()) }
+    /// ```
+    pub fn restored_from(&self, checkpoint_id: Option<u64>) {
+        self.set_base(checkpoint_id.map_or(Base::Empty, Base::Checkpoint));
+    }
+
     /// Records that the caller loaded the state of checkpoint `id`.
     fn loaded<T>(&self, id: u64, loaded: Result<T>) -> Result<T> {
         if loaded.is_ok() {
