@@ -15,7 +15,7 @@ use super::choose::Base;
 use super::config::RecoveryConfig;
 use super::report::{RecoveryReport, WalShort};
 use crate::error::{Error, Result};
-use crate::wal::{plan_release, probe_release, release, Coverage};
+use crate::wal::{plan_release, probe_release, release, Coverage, WalRecoveryMode};
 
 /// Whether replay reads the log after [`release_below_checkpoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,9 @@ pub(crate) enum AfterRelease {
 }
 
 /// Looks at the log relative to `base`'s position, reports what is absent,
-/// short or damaged below it, and (when recovery may write) releases the log
-/// below it.
+/// short or damaged below it (in the segment holding the position, and in the
+/// older segments as far as opening the log in the configured mode would
+/// read them), and (when recovery may write) releases the log below it.
 ///
 /// # Errors
 /// `CheckpointNotCovered` (through `not_covered`) when the log no longer holds
@@ -45,7 +46,9 @@ pub(crate) fn release_below_checkpoint(
     let position = base.wal_position;
     let dir = &cfg.wal_path;
     let storage = cfg.storage.as_ref();
-    let probe = probe_release(storage, dir, position, cfg.max_record_size).map_err(not_covered)?;
+    let full_scan = cfg.wal_recovery_mode == WalRecoveryMode::PointInTime;
+    let probe = probe_release(storage, dir, position, cfg.max_record_size, full_scan)
+        .map_err(not_covered)?;
     let checkpoint = base.checkpoint.as_ref().map(|c| c.id);
     let after = match (&probe.coverage, checkpoint) {
         (Coverage::Absent, None) => return Ok(AfterRelease::CheckpointOnly),

@@ -85,7 +85,8 @@ pub struct RecoveryReport {
     pub wal_short: Option<WalShort>,
     /// Damage found in the log below the checkpoint's position, in records
     /// the checkpoint already covers: released, not fatal (the first damage
-    /// of the segment holding the position; older segments are not read).
+    /// found: in the older segments as far as opening the log in the mode
+    /// checks them, then in the segment holding the position).
     pub released_damage: Option<Damage>,
     /// The release of the log below the checkpoint's position (the floor
     /// raised, segments removed, a fresh segment at the position), made or,

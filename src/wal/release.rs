@@ -40,9 +40,9 @@ pub(crate) struct Probe {
     pub files: LogFiles,
     /// Where it ends relative to the position.
     pub coverage: Coverage,
-    /// The first damage found in the records below the position (in the
-    /// segment holding it; older segments are not read). Releasing the log
-    /// below the position makes it harmless.
+    /// The first damage found below the position (in the older segments as
+    /// far as `probe` checks them, then in the segment holding it). Releasing
+    /// the log below the position makes it harmless.
     pub damage_below: Option<Damage>,
 }
 
@@ -72,11 +72,16 @@ pub struct WalRelease {
 /// [`Error::NotARecordBoundary`] when no record starts there; the damage's
 /// corruption error when damage below `position` hides whether the log
 /// reaches it; I/O errors.
+///
+/// The segments wholly below `position` are checked as opening the log would
+/// check them (`full_scan`: every record, as `PointInTime` does; otherwise
+/// their headers), so that damage there is found and released too.
 pub(crate) fn probe(
     storage: &dyn Storage,
     dir: &Path,
     position: u64,
     max_record_size: u32,
+    full_scan: bool,
 ) -> Result<Probe> {
     let files = live_segments(storage, dir)?;
     let first_available = files.first_position();
@@ -98,6 +103,8 @@ pub(crate) fn probe(
     }
     // first_available <= position, so segment 0 starts at or before it.
     let index = segments.partition_point(|s| s.start <= position) - 1;
+    found.damage_below = older_damage(storage, &found.files, index, max_record_size, full_scan)?;
+    let segments = &found.files.segments;
     let newest = index + 1 == segments.len();
     let segment = &segments[index];
     let next_start = segments.get(index + 1).map(|s| s.start);
@@ -179,6 +186,35 @@ pub(crate) fn probe(
             }
         }
     }
+}
+
+/// The first damage in the segments before `segments[index]`: a header that
+/// does not verify, or (`full_scan`) a record.
+fn older_damage(
+    storage: &dyn Storage,
+    files: &LogFiles,
+    index: usize,
+    max_record_size: u32,
+    full_scan: bool,
+) -> Result<Option<Damage>> {
+    let segments = &files.segments;
+    for (i, segment) in segments[..index].iter().enumerate() {
+        let next_start = segments.get(i + 1).map(|s| s.start);
+        let from = files.read_start(i);
+        let mut scanner =
+            match SegmentScanner::open_from(storage, segment, from, next_start, max_record_size)? {
+                Ok(scanner) => scanner,
+                Err(damage) => return Ok(Some(damage)),
+            };
+        while full_scan {
+            match scanner.next_record()? {
+                Step::Record { .. } => {}
+                Step::End => break,
+                Step::Damaged(damage) => return Ok(Some(damage)),
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The release of the log in `dir` below `position` that `probe` calls for,
