@@ -206,7 +206,10 @@ fn older_damage(
                 Ok(scanner) => scanner,
                 Err(damage) => return Ok(Some(damage)),
             };
-        while full_scan {
+        if !full_scan {
+            continue;
+        }
+        loop {
             match scanner.next_record()? {
                 Step::Record { .. } => {}
                 Step::End => break,
