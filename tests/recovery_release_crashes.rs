@@ -48,15 +48,16 @@ fn recovery(sim: &CrashSimStorage, mode: WalRecoveryMode) -> RecoveryConfig {
         .with_storage(Arc::new(sim.clone()))
 }
 
-/// What a recovery returned that must not depend on crashes.
-fn facts(
-    r: &RecoveredState,
-) -> (
+/// What a recovery returned that must not depend on crashes: state, offsets,
+/// watermark and epoch.
+type Facts = (
     Vec<(Vec<u8>, Vec<u8>)>,
     HashMap<String, u64>,
     Option<i64>,
     u64,
-) {
+);
+
+fn facts(r: &RecoveredState) -> Facts {
     let state = r
         .current_state()
         .unwrap()
