@@ -194,3 +194,52 @@ fn damage_in_an_older_segment_below_the_checkpoint_is_released_in_every_mode() {
         assert!(crashes > 0, "{mode:?}");
     }
 }
+
+/// A release that wrote the floor and crashed before it started the fresh
+/// segment, over a torn tail that reaches past the floor: the next recovery
+/// finishes the release, even in `AbsoluteConsistency` (the garbage lies in
+/// records the checkpoint covers or after the log's end, never in a record).
+#[test]
+fn a_release_interrupted_after_its_floor_is_finished_by_the_next_recovery() {
+    for mode in [
+        WalRecoveryMode::TolerateTornTail,
+        WalRecoveryMode::AbsoluteConsistency,
+        WalRecoveryMode::PointInTime,
+    ] {
+        let sim = short_log();
+        let reference = facts(
+            &RecoveryManager::new(recovery(&sim.image(CrashImage::KeepUnsynced), mode))
+                .recover()
+                .unwrap(),
+        );
+        let checkpoint_position = RecoveryManager::new(recovery(&sim, mode).with_dry_run(true))
+            .recover()
+            .unwrap()
+            .wal_position;
+        let segment = Path::new(WAL).join("00000000000000000000.wal");
+        let file = sim.open_file(&segment, OpenMode::ReadWrite).unwrap();
+        let len = file.len().unwrap();
+        let past = 40 + checkpoint_position + 64;
+        file.write_all_at(&vec![0x5A; (past - len) as usize], len)
+            .unwrap();
+        file.sync_data().unwrap();
+        let floor = sim
+            .open_file(&Path::new(WAL).join("FLOOR"), OpenMode::Create)
+            .unwrap();
+        floor
+            .write_all_at(&highwater::wal::encode_floor(checkpoint_position), 0)
+            .unwrap();
+        floor.sync_all().unwrap();
+        sim.sync_dir(Path::new(WAL)).unwrap();
+
+        let r = RecoveryManager::new(recovery(&sim, mode))
+            .recover()
+            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(facts(&r), reference, "{mode:?}");
+        let release = r.report.wal_release.clone().expect("finished");
+        assert!(release.segment_created.is_some(), "{mode:?}");
+        let wal = WriteAheadLog::open(WAL, options(&sim).with_recovery_mode(mode)).unwrap();
+        assert_eq!(wal.position(), checkpoint_position, "{mode:?}");
+        assert_eq!(wal.append(&put("d", "4")).unwrap(), checkpoint_position);
+    }
+}

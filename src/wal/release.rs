@@ -14,6 +14,7 @@
 //!   at the position.
 
 use super::floor::{live_segments, write_floor, LogFiles};
+use super::format::RECORD_ALIGN;
 use super::scan::{Damage, DamageClass, SegmentScanner, Step};
 use super::segment::{create_segment, LOCK_FILE_NAME};
 use crate::error::{Error, IoContext, Result};
@@ -44,6 +45,11 @@ pub(crate) struct Probe {
     /// far as `probe` checks them, then in the segment holding it). Releasing
     /// the log below the position makes it harmless.
     pub damage_below: Option<Damage>,
+    /// The floor is the position, inside the newest segment, and no record
+    /// verifies there or after it: a release that wrote the floor and crashed before it
+    /// started the fresh segment. The release is finished (fresh segment at
+    /// the position, older ones removed).
+    pub restart: bool,
 }
 
 /// What releasing the log below a position does (or, read-only, would do).
@@ -95,6 +101,7 @@ pub(crate) fn probe(
     let mut found = Probe {
         coverage: Coverage::Absent,
         damage_below: None,
+        restart: false,
         files,
     };
     let segments = &found.files.segments;
@@ -133,6 +140,12 @@ pub(crate) fn probe(
         let at = scanner.position();
         if at == position {
             found.coverage = Coverage::Holds;
+            found.restart = newest
+                && at == from
+                && from > segment.start
+                && scanner
+                    .verified_record_after(until.saturating_sub(RECORD_ALIGN), u64::MAX)?
+                    .is_none();
             return Ok(found);
         }
         if at > position {
@@ -228,7 +241,8 @@ fn older_damage(
 /// segments an interrupted release left below the floor are removed.
 pub(crate) fn plan(probe: &Probe, dir: &Path, position: u64) -> Option<WalRelease> {
     let files = &probe.files;
-    let raise = probe.coverage != Coverage::Holds || probe.damage_below.is_some();
+    let fresh = probe.coverage != Coverage::Holds || probe.restart;
+    let raise = fresh || probe.damage_below.is_some();
     if !raise && files.released.is_empty() {
         return None;
     }
@@ -244,7 +258,7 @@ pub(crate) fn plan(probe: &Probe, dir: &Path, position: u64) -> Option<WalReleas
         segment_created: None,
         applied: false,
     };
-    if probe.coverage != Coverage::Holds {
+    if fresh {
         // Every segment lies wholly below the position: all go, and the log
         // continues in a fresh segment at the position.
         release.segments_removed = files

@@ -129,12 +129,15 @@ impl SegmentScanner {
     /// # Errors
     /// I/O errors.
     pub fn verified_record_after(&mut self, after: u64, until: u64) -> Result<Option<u64>> {
-        let mut at = after.saturating_add(RECORD_ALIGN);
-        while at <= until {
-            if self.verified_record_at(at)?.is_some() {
-                return Ok(Some(at));
+        // No record header fits past this offset.
+        let last = self.file_len.saturating_sub(RECORD_HEADER_LEN as u64);
+        let until = until.min(last);
+        let mut at = after.checked_add(RECORD_ALIGN);
+        while let Some(offset) = at.filter(|&o| o <= until) {
+            if self.verified_record_at(offset)?.is_some() {
+                return Ok(Some(offset));
             }
-            at = at.saturating_add(RECORD_ALIGN);
+            at = offset.checked_add(RECORD_ALIGN);
         }
         Ok(None)
     }
