@@ -31,8 +31,9 @@ pub struct RecoveryConfig {
     /// The checkpoint directory (as given to `CheckpointConfig::new`). A missing
     /// directory holds no checkpoints.
     pub checkpoint_dir: PathBuf,
-    /// The write-ahead log directory. A missing directory is an empty log (with
-    /// a checkpoint: an absent log, see `require_wal`).
+    /// The write-ahead log directory. A missing directory is an empty log; with
+    /// a checkpoint it is an absent log: the checkpoint is returned and (repair
+    /// on) the log is started at its position (see `require_wal`).
     pub wal_path: PathBuf,
     /// Repair the log before replay (cut a torn tail, per `wal_recovery_mode`) and
     /// cut the uncommitted tail after it, durably. Takes the log's lock. Default:

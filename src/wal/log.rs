@@ -187,7 +187,8 @@ impl WriteAheadLog {
     ///
     /// Opening only reads: it takes the directory's lock, checks every segment
     /// header and scans the newest segment (every segment in `PointInTime` mode) to
-    /// find where the log ends. Damage the recovery mode tolerates is remembered
+    /// find where the log ends, from the log's floor on (records below it were
+    /// released by recovery and are never read; an empty log starts at it). Damage the recovery mode tolerates is remembered
     /// and cut by [`repair`](Self::repair) or the first append.
     ///
     /// # Errors
