@@ -143,10 +143,10 @@ impl RecoveryManager {
                 release_below_checkpoint(cfg, &base, &mut report, |e| not_covered(e, &base, cfg))?
             }
         };
-        let log_exists = after == AfterRelease::Replay;
+        let read_log = after == AfterRelease::Replay;
         // A dry run reads the log as if its planned cut were made.
         let mut log_end = None;
-        let wal = if !log_exists {
+        let wal = if !read_log {
             None
         } else if cfg.dry_run {
             let (planned, damage) = planned_repair(
@@ -184,7 +184,7 @@ impl RecoveryManager {
         let mut offsets = base.offsets.clone();
         let mut watermark = base.watermark;
         let mut watermarks = base.watermarks.clone();
-        let outcome = if log_exists {
+        let outcome = if read_log {
             let request = ReplayRequest {
                 storage: &storage,
                 dir: &cfg.wal_path,
