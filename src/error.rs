@@ -345,6 +345,23 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// Recovery was told to require the log
+    /// ([`RecoveryConfig::with_require_wal`](crate::RecoveryConfig::with_require_wal)),
+    /// and the log is absent or ends below the checkpoint's position. (By
+    /// default recovery returns the checkpoint and the log continues at its
+    /// position: docs/RECOVERY.md, "The log below a checkpoint".)
+    #[error("checkpoint {checkpoint_id} is at write-ahead log position {position}, but the log {path} {}, and recovery requires the log", match end { Some(end) => format!("ends at position {end}"), None => "does not exist".to_string() })]
+    WalBehindCheckpoint {
+        /// The checkpoint chosen.
+        checkpoint_id: u64,
+        /// Its log position.
+        position: u64,
+        /// The log directory.
+        path: PathBuf,
+        /// Where the log ends; `None` when it has no segment at all.
+        end: Option<u64>,
+    },
+
     /// A [`ReplaySink`](crate::ReplaySink) given to streaming recovery failed.
     #[error("replay sink failed at write-ahead log position {position}: {source}")]
     ReplaySink {
@@ -495,6 +512,7 @@ impl Error {
             | Error::CheckpointFileMismatch { path, .. }
             | Error::UnsafeName { path, .. }
             | Error::CheckpointNotCovered { path, .. }
+            | Error::WalBehindCheckpoint { path, .. }
             | Error::SinkTransactionInvalid { path, .. }
             | Error::SinkAheadOfCheckpoint { path, .. }
             | Error::DeltaParentUnknown { path }

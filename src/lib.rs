@@ -79,7 +79,7 @@ pub use checkpoint::{
 pub use error::{Error, Result};
 pub use recovery::{
     validate_checkpoint, CommitInfo, RecoveredState, RecoveryConfig, RecoveryManager,
-    RecoveryReport, ReplaySink, TransactionMode,
+    RecoveryReport, ReplaySink, TransactionMode, WalShort,
 };
 pub use sink::{FileSink, SinkCoordinator, TransactionalSink};
 pub use source::SourcePositions;
@@ -88,7 +88,7 @@ pub use state::{
 };
 pub use wal::{
     wal_size, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,
-    WalRecoveryMode, WalStats, WriteAheadLog,
+    WalRecoveryMode, WalRelease, WalStats, WriteAheadLog,
 };
 
 /// The README's code examples, compiled and run as doctests.

@@ -523,12 +523,25 @@ fn recover_dry_run_names_rejected_checkpoints_and_refuses_corruption() {
     assert!(out.contains("rejected          2: "), "{out}");
     assert!(out.contains("checkpoint        1 (epoch 1"), "{out}");
 
+    // Damage below the checkpoint's position is released, not fatal.
     let segment = segments(&f.wal).pop().unwrap();
     flip_byte(&segment, HEADER + 30);
     let (doc, code) = run_json(&[&"recover", &f.ckpt, &f.wal, &"--dry-run"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(
+        doc["released_damage"]["file"],
+        segment.display().to_string()
+    );
+    assert_eq!(doc["released_damage"]["offset"], HEADER);
+
+    // Damage from the checkpoint's position on (followed by valid records)
+    // is refused, naming the file and the offset.
+    let at = HEADER + f.delta_position;
+    flip_byte(&segment, at + 2);
+    let (doc, code) = run_json(&[&"recover", &f.ckpt, &f.wal, &"--dry-run"]);
     assert_eq!(code, 1, "{doc}");
     assert_eq!(doc["file"], segment.display().to_string());
-    assert_eq!(doc["offset"], HEADER);
+    assert_eq!(doc["offset"], at);
 }
 
 #[test]

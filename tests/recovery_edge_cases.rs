@@ -90,19 +90,24 @@ fn point_in_time_never_cuts_log_the_checkpoint_needs() {
         60,
         "read-only replay after the checkpoint"
     );
-    // With repair, cutting at the damage would remove the log the checkpoint
-    // needs: recovery refuses, naming the damage, and changes nothing.
-    let err = RecoveryManager::new(cfg.clone()).recover().unwrap_err();
-    assert!(err.is_corruption(), "{err}");
-    assert!(
-        err.to_string().contains(&segs[0].display().to_string()),
-        "{err}"
-    );
-    assert_eq!(segments(&w).len(), before, "segments were removed");
+    assert!(before >= 2);
+    // With repair, the damage lies in records the checkpoint covers: it is
+    // released (docs/RECOVERY.md, "The log below a checkpoint"), never cut
+    // at: everything from the checkpoint's position on stays.
+    let on = RecoveryManager::new(cfg.clone()).recover().unwrap();
+    assert_eq!(on.state_changes, off.state_changes);
+    let damage = on.report.released_damage.as_ref().expect("reported");
+    assert_eq!(damage.path, segs[0]);
+    assert!(on.report.wal_repair.is_none(), "nothing was cut");
+    let mut reader = highwater::WalReader::open(&w, p).unwrap();
+    let (entries, end) = read_all(&mut reader);
+    assert_eq!(entries.len(), 120);
+    assert_eq!(end, highwater::WalReadResult::Eof);
     let again = RecoveryManager::new(cfg.with_repair_wal(false))
         .recover()
         .unwrap();
     assert_eq!(again.state_changes, off.state_changes);
+    assert!(again.report.released_damage.is_none(), "released for good");
 }
 
 #[test]

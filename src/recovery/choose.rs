@@ -25,6 +25,11 @@ pub(crate) struct Base {
     pub blob: Option<Vec<u8>>,
     pub epoch: u64,
     pub wal_position: u64,
+    /// Where reading resumes (after `wal_position` when a bounded call stopped
+    /// inside a transaction).
+    pub resume_position: u64,
+    /// Entries of that open transaction already read.
+    pub open_entries: u64,
     pub offsets: HashMap<String, u64>,
     pub watermark: Option<i64>,
     pub watermarks: HashMap<String, i64>,
@@ -40,6 +45,12 @@ impl Base {
             blob: None,
             epoch: previous.epoch,
             wal_position: previous.wal_position,
+            resume_position: previous.resume_position.max(previous.wal_position),
+            open_entries: if previous.resume_position > previous.wal_position {
+                previous.report.open_transaction_entries
+            } else {
+                0
+            },
             offsets: previous.source_offsets.clone(),
             watermark: previous.watermark,
             watermarks: previous.source_watermarks.clone(),
@@ -50,6 +61,8 @@ impl Base {
         Base {
             epoch: meta.epoch,
             wal_position: meta.wal_position,
+            resume_position: meta.wal_position,
+            open_entries: 0,
             offsets: meta.source_offsets.clone(),
             watermark: meta.watermark,
             watermarks: meta.source_watermarks.clone(),

@@ -31,7 +31,9 @@ pub struct RecoveryConfig {
     /// The checkpoint directory (as given to `CheckpointConfig::new`). A missing
     /// directory holds no checkpoints.
     pub checkpoint_dir: PathBuf,
-    /// The write-ahead log directory. A missing directory is an empty log.
+    /// The write-ahead log directory. A missing directory is an empty log; with
+    /// a checkpoint it is an absent log: the checkpoint is returned and (repair
+    /// on) the log is started at its position (see `require_wal`).
     pub wal_path: PathBuf,
     /// Repair the log before replay (cut a torn tail, per `wal_recovery_mode`) and
     /// cut the uncommitted tail after it, durably. Takes the log's lock. Default:
@@ -48,7 +50,8 @@ pub struct RecoveryConfig {
     /// [`RecoveredState::state_changes`](super::RecoveredState::state_changes).
     /// Default: off (they are counted, not kept).
     pub collect_state_changes: bool,
-    /// Read at most this many log entries per call (0 = no limit); see
+    /// Read at most this many log entries per call (0 = no limit; entries read
+    /// again to return a transaction that spans calls do not count); see
     /// docs/RECOVERY.md, "Bounded replay".
     pub max_wal_entries: u64,
     /// What log damage is tolerated. Default: [`WalRecoveryMode::TolerateTornTail`].
@@ -66,6 +69,12 @@ pub struct RecoveryConfig {
     /// A transaction's changes are held in memory up to this many bytes; a larger
     /// transaction is read from the log a second time at its Commit instead.
     pub transaction_buffer_bytes: usize,
+    /// Fail with [`Error::WalBehindCheckpoint`](crate::Error::WalBehindCheckpoint)
+    /// when a checkpoint was chosen and the log is absent or ends below its
+    /// position, instead of returning the checkpoint and continuing the log at
+    /// its position (docs/RECOVERY.md, "The log below a checkpoint"). Default:
+    /// off.
+    pub require_wal: bool,
     /// Largest log record accepted, as configured for the log.
     pub max_record_size: u32,
     /// The storage all I/O goes through.
@@ -89,6 +98,7 @@ impl RecoveryConfig {
             target_position: None,
             load_checkpoint_state: true,
             transaction_buffer_bytes: DEFAULT_TRANSACTION_BUFFER_BYTES,
+            require_wal: false,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             storage: default_storage(),
         }
@@ -145,6 +155,12 @@ impl RecoveryConfig {
     /// Sets [`transaction_buffer_bytes`](Self::transaction_buffer_bytes).
     pub fn with_transaction_buffer_bytes(mut self, bytes: usize) -> Self {
         self.transaction_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets [`require_wal`](Self::require_wal).
+    pub fn with_require_wal(mut self, require: bool) -> Self {
+        self.require_wal = require;
         self
     }
 

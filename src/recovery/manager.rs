@@ -5,10 +5,11 @@
 use super::choose::{choose_checkpoint, Base};
 use super::config::{RecoveryConfig, TransactionMode};
 use super::recovered::RecoveredState;
+use super::release::{release_below_checkpoint, AfterRelease};
 use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::replay_sink::{CollectChanges, DiscardChanges, ReplaySink};
 use super::report::{RecoveryReport, TornTail};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::wal::{planned_repair, sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
 use std::path::Path;
 use std::time::Instant;
@@ -122,7 +123,6 @@ impl RecoveryManager {
         let started = Instant::now();
         let mut report = RecoveryReport::default();
         let storage = cfg.storage.clone();
-        let log_exists = storage.exists(&cfg.wal_path).ctx("stat", &cfg.wal_path)?;
 
         // 1. Choose the checkpoint first (it only reads): the repair must know
         // which part of the log the checkpoint still needs.
@@ -133,15 +133,28 @@ impl RecoveryManager {
         };
         report.timings.checkpoint = phase.elapsed();
 
-        // 2. Repair the log's tail (or, read-only, make what is there durable).
+        // 2. Release the log below the checkpoint (absent, short, or damaged
+        // there: none of it is needed), then repair its tail (or, read-only,
+        // make what is there durable).
         let phase = Instant::now();
+        let after = match previous {
+            Some(_) => AfterRelease::Replay,
+            None => {
+                release_below_checkpoint(cfg, &base, &mut report, |e| not_covered(e, &base, cfg))?
+            }
+        };
+        let read_log = after == AfterRelease::Replay;
         // A dry run reads the log as if its planned cut were made.
         let mut log_end = None;
-        let wal = if !log_exists {
+        let wal = if !read_log {
             None
         } else if cfg.dry_run {
-            let (planned, damage) =
-                planned_repair(storage.as_ref(), &cfg.wal_path, &wal_options(cfg))?;
+            let (planned, damage) = planned_repair(
+                storage.as_ref(),
+                &cfg.wal_path,
+                &wal_options(cfg),
+                base.wal_position,
+            )?;
             if let Some(damage) = damage {
                 if planned.position < base.wal_position {
                     return Err(cut_below_checkpoint(cfg, &base, planned.position, damage));
@@ -171,12 +184,14 @@ impl RecoveryManager {
         let mut offsets = base.offsets.clone();
         let mut watermark = base.watermark;
         let mut watermarks = base.watermarks.clone();
-        let outcome = if log_exists {
+        let outcome = if read_log {
             let request = ReplayRequest {
                 storage: &storage,
                 dir: &cfg.wal_path,
                 max_record_size: cfg.max_record_size,
                 from: base.wal_position,
+                resume: base.resume_position,
+                open_entries: base.open_entries,
                 max_entries: cfg.max_wal_entries,
                 target: cfg.target_position,
                 log_end,
@@ -192,18 +207,12 @@ impl RecoveryManager {
                 &mut watermarks,
             )
             .map_err(|e| not_covered(e, &base, cfg))?
-        } else if base.wal_position > 0 {
-            return Err(not_covered(
-                Error::PositionBeyondEnd {
-                    position: base.wal_position,
-                    path: cfg.wal_path.clone(),
-                    end: 0,
-                },
-                &base,
-                cfg,
-            ));
         } else {
-            ReplayOutcome::nothing()
+            ReplayOutcome {
+                position: base.wal_position,
+                resume: base.wal_position,
+                ..ReplayOutcome::nothing()
+            }
         };
         report.timings.replay = phase.elapsed();
 
@@ -239,6 +248,10 @@ impl RecoveryManager {
         report.committed_transactions = outcome.transactions;
         report.changes_applied = outcome.changes;
         report.transactions_reread = outcome.transactions_reread;
+        report.entries_reread = outcome.entries_reread;
+        if outcome.end == ReplayEnd::Limit {
+            report.open_transaction_entries = outcome.pending_entries;
+        }
         report.timings.total = started.elapsed();
         let state = RecoveredState {
             epoch: base.epoch,
@@ -247,6 +260,7 @@ impl RecoveryManager {
             checkpoint_id: base.checkpoint.as_ref().map(|c| c.id),
             checkpoint: base.checkpoint,
             wal_position: outcome.position,
+            resume_position: outcome.resume,
             wal_entries_replayed: outcome.entries_read,
             source_offsets: offsets,
             watermark,

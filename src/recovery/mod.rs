@@ -10,7 +10,11 @@
 //! - A checkpoint is used only if it verifies completely and its state loads;
 //!   otherwise it is reported and an older one is tried.
 //! - Replay starts exactly at the chosen checkpoint's log position, or fails
-//!   with `CheckpointNotCovered`; it never silently starts elsewhere.
+//!   with `CheckpointNotCovered` (the log lost positions the checkpoint
+//!   needs); it never silently starts elsewhere. A log that is absent or ends
+//!   below the position returns the checkpoint alone and continues at the
+//!   position; damage below it is reported and released (`release`).
+//! - Bounded replay reads at most `max_wal_entries` entries per call.
 //! - Damage that is not a torn tail is an error naming segment file and offset,
 //!   unless `PointInTime` mode was chosen.
 //! - With repair off, recovery never writes.
@@ -19,6 +23,7 @@ mod choose;
 mod config;
 mod manager;
 mod recovered;
+mod release;
 mod replay;
 mod replay_sink;
 mod report;
@@ -28,5 +33,5 @@ pub use config::{RecoveryConfig, TransactionMode, DEFAULT_TRANSACTION_BUFFER_BYT
 pub use manager::RecoveryManager;
 pub use recovered::RecoveredState;
 pub use replay_sink::{CommitInfo, ReplaySink, SinkError};
-pub use report::{PhaseTimings, RecoveryReport, TornTail};
+pub use report::{PhaseTimings, RecoveryReport, TornTail, WalShort};
 pub use validate::{validate_checkpoint, validate_checkpoint_with};

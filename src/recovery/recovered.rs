@@ -32,8 +32,14 @@ pub struct RecoveredState {
     /// up to here. Resume a bounded replay from here.
     pub wal_position: u64,
     /// Every entry read during replay (Puts, Deletes, Commits, markers and
-    /// uncommitted entries).
+    /// uncommitted entries), each once: at most `max_wal_entries` (entries read
+    /// again to return a transaction whole are in `report.entries_reread`).
     pub wal_entries_replayed: u64,
+    /// Where a bounded replay that stopped at its limit continues reading
+    /// ([`resume`](super::RecoveryManager::resume) does this): `wal_position`,
+    /// or after it when the limit fell inside a transaction (its entries up to
+    /// here were read, not returned). Equal to `wal_position` otherwise.
+    pub resume_position: u64,
     /// The checkpoint's source offsets, overlaid by every Commit replayed.
     pub source_offsets: HashMap<String, u64>,
     /// The checkpoint's watermark, replaced by every Commit replayed that has one.

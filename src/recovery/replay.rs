@@ -26,8 +26,15 @@ pub(crate) struct ReplayRequest<'a> {
     pub storage: &'a Arc<dyn Storage>,
     pub dir: &'a Path,
     pub max_record_size: u32,
-    /// First position to read (a record boundary).
+    /// Where the returned state starts (a verified record boundary: the
+    /// checkpoint's position, or where the previous piece's state ends);
+    /// nothing before it is read.
     pub from: u64,
+    /// Where reading starts: `from`, or later when the previous bounded piece
+    /// stopped inside a transaction that began at `from`.
+    pub resume: u64,
+    /// Entries of that transaction the previous pieces read.
+    pub open_entries: u64,
     /// Entries to read at most (0 = no limit); see [`replay`].
     pub max_entries: u64,
     /// Entries at or after this position are not replayed.
@@ -73,9 +80,14 @@ pub(crate) struct ReplayOutcome {
     pub transactions: u64,
     pub changes: u64,
     /// Entries read after `position` (the uncommitted tail, or the unfinished
-    /// transaction a limit cut back).
+    /// transaction a limit cut back), by this call and the pieces before it.
     pub pending_entries: u64,
     pub transactions_reread: u64,
+    /// Entries read a second time to hand a transaction over (not counted in
+    /// `entries_read`).
+    pub entries_reread: u64,
+    /// Where the next bounded piece reads on (after a limit).
+    pub resume: u64,
 }
 
 impl ReplayOutcome {
@@ -89,6 +101,8 @@ impl ReplayOutcome {
             changes: 0,
             pending_entries: 0,
             transactions_reread: 0,
+            entries_reread: 0,
+            resume: 0,
         }
     }
 }
@@ -96,10 +110,11 @@ impl ReplayOutcome {
 /// Replays from `req.from` into `sink`, overlaying `offsets`, `watermark` and
 /// the partition `watermarks` with every transaction handed over.
 ///
-/// With `max_entries = n`, at most `n` entries are read, except that a call
-/// always hands over something when the log holds anything to hand over: while
-/// nothing has been handed over, reading goes on past `n` to the end of the
-/// first transaction.
+/// With `max_entries = n`, at most `n` entries are read (and counted). A call
+/// that stops at the limit inside a transaction hands nothing of it over and
+/// says where to read on (`resume`); the piece that reads its Commit reads it
+/// again from its start (`entries_reread`, not counted) and hands it over
+/// whole. Every piece that reads an entry moves `position` or `resume`.
 ///
 /// # Errors
 /// Opening errors of the reader (`PositionNotCovered`, `PositionBeyondEnd`,
@@ -112,13 +127,20 @@ pub(crate) fn replay(
     watermark: &mut Option<i64>,
     watermarks: &mut HashMap<String, i64>,
 ) -> Result<ReplayOutcome> {
-    let mut reader = open_reader(req, req.from)?;
+    let mut reader = open_reader(req, req.resume)?;
     let mut out = ReplayOutcome {
         position: req.from,
         ..ReplayOutcome::nothing()
     };
     let mut pending = Pending::default();
     let plain = req.transactions == TransactionMode::NoTransactions;
+    if req.resume > req.from && !plain {
+        // A transaction a previous piece began: its first entries are not in
+        // memory, so it is read again from `from` at its Commit.
+        pending.entries = req.open_entries;
+        pending.spilled = true;
+    }
+    let mut resume = req.resume;
     loop {
         if req.log_end.is_some_and(|end| reader.position() >= end) {
             out.end = ReplayEnd::Eof;
@@ -152,9 +174,13 @@ pub(crate) fn replay(
             out.end = ReplayEnd::Target;
             break;
         }
-        let limit_hit = req.max_entries > 0 && out.entries_read >= req.max_entries;
-        if limit_hit && out.position > req.from {
+        if req.max_entries > 0 && out.entries_read >= req.max_entries {
+            // `at` is not read: the next piece starts there (or, with no
+            // transaction open, at the end of what was handed over).
             out.end = ReplayEnd::Limit;
+            if pending.entries > 0 {
+                resume = at;
+            }
             break;
         }
         out.entries_read += 1;
@@ -192,8 +218,10 @@ pub(crate) fn replay(
         };
         let end = reader.position();
         if let Some((commit_offsets, commit_watermark)) = commit {
-            let commit_watermarks = std::mem::take(&mut pending.watermarks);
-            hand_over(req, sink, &mut pending, &mut out, at)?;
+            let mut commit_watermarks = std::mem::take(&mut pending.watermarks);
+            if let Some(reread) = hand_over(req, sink, &mut pending, &mut out, at)? {
+                commit_watermarks = reread;
+            }
             let info = CommitInfo {
                 position: at,
                 end,
@@ -215,6 +243,11 @@ pub(crate) fn replay(
         out.position = end;
     }
     out.pending_entries = pending.entries;
+    out.resume = if out.end == ReplayEnd::Limit && pending.entries > 0 {
+        resume
+    } else {
+        out.position
+    };
     Ok(out)
 }
 
@@ -291,27 +324,36 @@ impl Pending {
 
 /// Hands the pending changes to the sink: from the arena, or for a spilled
 /// transaction by reading the log again from where it started (right after
-/// the last thing handed over, `out.position`) up to its Commit at `until`.
+/// the last thing handed over, `out.position`) up to its Commit at `until`;
+/// then it returns the partition watermarks the transaction set, read again
+/// too.
 fn hand_over(
     req: &ReplayRequest<'_>,
     sink: &mut dyn ReplaySink,
     pending: &mut Pending,
     out: &mut ReplayOutcome,
     until: u64,
-) -> Result<()> {
+) -> Result<Option<HashMap<String, i64>>> {
+    let mut reread = None;
     if pending.spilled {
         out.transactions_reread += 1;
+        let mut marks = HashMap::new();
         let mut again = open_reader(req, out.position)?;
         while again.position() < until {
             match again.read_next_ref()? {
+                WalReadRef::Entry { position, .. } if position >= until => break,
                 WalReadRef::Entry { entry, .. } => {
+                    out.entries_reread += 1;
                     if let Some((key, value)) = entry.change() {
                         apply(sink, out, key, value, until)?;
+                    } else if let WalEntryRef::Owned(WalEntry::Watermarks { watermarks }) = entry {
+                        marks.extend(watermarks);
                     }
                 }
                 WalReadRef::End(_) => return Err(damage_error(&again)),
             }
         }
+        reread = Some(marks);
     } else {
         for &(at, key_len, value_len) in &pending.spans {
             let key = &pending.arena[at..at + key_len];
@@ -320,11 +362,19 @@ fn hand_over(
         }
     }
     pending.clear();
-    Ok(())
+    Ok(reread)
 }
 
+/// A reader at `position`, scanning nothing before `req.from` (a verified
+/// boundary: damage below it is released, not read).
 fn open_reader(req: &ReplayRequest<'_>, position: u64) -> Result<WalReader> {
-    WalReader::open_with(req.storage.clone(), req.dir, position, req.max_record_size)
+    WalReader::open_at_boundary(
+        req.storage.clone(),
+        req.dir,
+        req.from,
+        position,
+        req.max_record_size,
+    )
 }
 
 /// The typed error for the damage `reader` stopped at.

@@ -2,7 +2,7 @@
 //! took.
 
 use crate::checkpoint::RejectedCheckpoint;
-use crate::wal::RepairReport;
+use crate::wal::{Damage, RepairReport, WalRelease};
 use std::time::Duration;
 
 /// Time spent in each phase of one recovery call.
@@ -29,6 +29,20 @@ pub struct TornTail {
     pub position: u64,
     /// What is torn, in which segment file, at which offset.
     pub reason: String,
+}
+
+/// A log that ends below the chosen checkpoint's position (its unsynced tail
+/// lost in a crash): recovery returned the checkpoint, and the log continues
+/// at its position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WalShort {
+    /// Where the log's valid records end.
+    pub end: u64,
+    /// The checkpoint's position (above `end`).
+    pub checkpoint_position: u64,
+    /// The torn tail the log ends in, if it does not end cleanly.
+    pub torn: Option<Damage>,
 }
 
 /// What one recovery call did (docs/RECOVERY.md, "The report").
@@ -63,6 +77,29 @@ pub struct RecoveryReport {
     pub changes_applied: u64,
     /// Transactions larger than the buffer, read from the log a second time.
     pub transactions_reread: u64,
+    /// A checkpoint was chosen and the log has no segment at all (its
+    /// directory does not exist, or holds none): the checkpoint was returned.
+    pub wal_absent: bool,
+    /// A checkpoint was chosen and the log ends below its position: the
+    /// checkpoint was returned.
+    pub wal_short: Option<WalShort>,
+    /// Damage found in the log below the checkpoint's position, in records
+    /// the checkpoint already covers: released, not fatal (the first damage
+    /// found: in the older segments as far as opening the log in the mode
+    /// checks them, then in the segment holding the position).
+    pub released_damage: Option<Damage>,
+    /// The release of the log below the checkpoint's position (the floor
+    /// raised, segments removed, a fresh segment at the position), made or,
+    /// when `applied` is false (dry run, repair off), the one recovery would
+    /// make.
+    pub wal_release: Option<WalRelease>,
+    /// Entries read a second time to return a transaction whole (one larger
+    /// than the buffer, or one a previous bounded call began): not counted in
+    /// `wal_entries_replayed`.
+    pub entries_reread: u64,
+    /// Entries of the transaction still open where a bounded call stopped
+    /// (read, not returned; the call that reads its Commit returns it whole).
+    pub open_transaction_entries: u64,
     /// Time per phase.
     pub timings: PhaseTimings,
 }

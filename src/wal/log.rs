@@ -13,16 +13,18 @@
 //!   nothing is retried, and closing does not sync.
 //! - Lock order: `writer` before `durability`, never the reverse.
 
+use super::end::{cut_for, find_end, LogEnd};
 use super::entry::WalEntry;
 use super::entry::KIND_SYNC_MARKER;
+use super::floor::{live_segments, LogFiles};
 use super::format::{
     record_size, sync_distance, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::options::{SyncPolicy, WalOptions, WalRecoveryMode};
 use super::reader::WalReader;
-use super::repair::{decide, PendingCut, RepairReport};
-use super::scan::{Damage, SegmentScanner, Step};
-use super::segment::{create_segment, list_segments, SegmentMeta, LOCK_FILE_NAME};
+use super::repair::{PendingCut, RepairReport};
+use super::scan::{SegmentScanner, Step};
+use super::segment::{create_segment, SegmentMeta, LOCK_FILE_NAME};
 use super::sync::Durability;
 use crate::error::{Error, IoContext, Result};
 use crate::storage::{OpenMode, Storage, StorageFile, StorageLock};
@@ -64,7 +66,10 @@ pub(super) struct Active {
 
 #[derive(Debug)]
 pub(super) struct Writer {
-    /// Every segment on disk, oldest first; the last one is the active one.
+    /// The log's floor: records below it are released (never read).
+    pub floor: u64,
+    /// Every segment on disk not wholly below the floor, oldest first; the
+    /// last one is the active one.
     pub segments: Vec<SegmentMeta>,
     /// `None` only while a cut is pending.
     pub active: Option<Active>,
@@ -183,7 +188,8 @@ impl WriteAheadLog {
     ///
     /// Opening only reads: it takes the directory's lock, checks every segment
     /// header and scans the newest segment (every segment in `PointInTime` mode) to
-    /// find where the log ends. Damage the recovery mode tolerates is remembered
+    /// find where the log ends, from the log's floor on (records below it were
+    /// released by recovery and are never read; an empty log starts at it). Damage the recovery mode tolerates is remembered
     /// and cut by [`repair`](Self::repair) or the first append.
     ///
     /// # Errors
@@ -199,14 +205,15 @@ impl WriteAheadLog {
         crate::storage::create_dir_all_durable(storage.as_ref(), &dir)?;
         let lock_path = dir.join(LOCK_FILE_NAME);
         let lock = crate::storage::lock_exclusive(storage.as_ref(), &lock_path)?;
-        let mut segments = list_segments(storage.as_ref(), &dir)?;
+        let mut files = live_segments(storage.as_ref(), &dir)?;
         let mut created = 0;
-        if segments.is_empty() {
-            let (_, _, path) = create_segment(storage.as_ref(), &dir, 0)?;
-            segments.push(SegmentMeta { start: 0, path });
+        if files.segments.is_empty() {
+            let start = files.floor;
+            let (_, _, path) = create_segment(storage.as_ref(), &dir, start)?;
+            files.segments.push(SegmentMeta { start, path });
             created = 1;
         }
-        let writer = open_writer(storage.as_ref(), segments, &options)?;
+        let writer = open_writer(storage.as_ref(), files, &options)?;
         // A previous process may have crashed with written but unsynced records
         // (still in the page cache): make them durable before calling them so.
         // With damage pending, the log ends at the damage, in the damaged
@@ -349,9 +356,11 @@ impl WriteAheadLog {
         lock(&self.shared.durability).durable
     }
 
-    /// The oldest position still on disk (the start of the oldest segment).
+    /// The oldest position still readable: the start of the oldest segment, or
+    /// the log's floor when that is later (records below it are released).
     pub fn first_position(&self) -> u64 {
-        lock(&self.shared.writer).segments[0].start
+        let w = lock(&self.shared.writer);
+        w.segments[0].start.max(w.floor)
     }
 
     /// Counters since the log was opened.
@@ -406,7 +415,7 @@ impl WriteAheadLog {
     /// does not tolerate, [`Error::UnsupportedVersion`], [`Error::InvalidArgument`]
     /// for unusable options, and I/O errors.
     pub fn plan_repair(path: impl AsRef<Path>, options: &WalOptions) -> Result<RepairReport> {
-        Ok(planned_repair(options.storage.as_ref(), path.as_ref(), options)?.0)
+        Ok(planned_repair(options.storage.as_ref(), path.as_ref(), options, 0)?.0)
     }
 
     /// Removes every record at or after `position`, durably, so that the log ends
@@ -526,117 +535,11 @@ impl Drop for WriteAheadLog {
     }
 }
 
-/// Where a log's valid records end, as found by reading it (nothing is
-/// written).
-enum LogEnd {
-    /// The newest segment ends cleanly.
-    Clean {
-        /// File offset of the end of its records.
-        file_end: u64,
-        /// The position of the next record.
-        next_position: u64,
-        /// The newest segment's identity.
-        segment_id: u64,
-        /// The kind of the last record read, if any.
-        last_kind: Option<u8>,
-    },
-    /// Segment `index` is damaged.
-    Damaged {
-        /// Index in the segment list.
-        index: usize,
-        /// What is wrong, where.
-        damage: Damage,
-        /// The segment's identity; `None` when its header is damaged.
-        segment_id: Option<u64>,
-        /// The kind of the last valid record before the damage, if the scan saw one.
-        last_kind: Option<u8>,
-    },
-}
-
-/// Finds where the log ends: scans the newest segment (every segment in
-/// PointInTime mode) and checks every segment header. Only reads.
-fn find_end(
-    storage: &dyn Storage,
-    segments: &[SegmentMeta],
-    options: &WalOptions,
-) -> Result<LogEnd> {
-    let newest = segments.len() - 1;
-    let full_scan = options.recovery_mode == WalRecoveryMode::PointInTime;
-    let mut last_kind = None;
-    for (index, segment) in segments.iter().enumerate() {
-        let next_start = segments.get(index + 1).map(|s| s.start);
-        let scanner = SegmentScanner::open(storage, segment, next_start, options.max_record_size)?;
-        let mut scanner = match scanner {
-            Err(damage) => {
-                return Ok(LogEnd::Damaged {
-                    index,
-                    damage,
-                    segment_id: None,
-                    last_kind,
-                })
-            }
-            Ok(_) if index != newest && !full_scan => continue,
-            Ok(scanner) => scanner,
-        };
-        loop {
-            match scanner.next_record()? {
-                Step::Record { kind, .. } => last_kind = Some(kind),
-                Step::End if index == newest => {
-                    return Ok(LogEnd::Clean {
-                        file_end: scanner.offset(),
-                        next_position: scanner.position(),
-                        segment_id: scanner.header().segment_id,
-                        last_kind,
-                    })
-                }
-                Step::End => break,
-                Step::Damaged(damage) => {
-                    return Ok(LogEnd::Damaged {
-                        index,
-                        damage,
-                        segment_id: Some(scanner.header().segment_id),
-                        last_kind,
-                    })
-                }
-            }
-        }
-    }
-    unreachable!("the newest segment either ends or is damaged")
-}
-
-/// The cut the recovery mode makes for damage found by [`find_end`].
-///
-/// # Errors
-/// The typed corruption error for damage the mode does not tolerate.
-fn cut_for(
-    options: &WalOptions,
-    segments: &[SegmentMeta],
-    index: usize,
-    damage: Damage,
-    segment_id: Option<u64>,
-) -> Result<PendingCut> {
-    let later = segments[index + 1..]
-        .iter()
-        .map(|s| s.path.clone())
-        .collect();
-    decide(
-        options.recovery_mode,
-        damage,
-        segments[index].start,
-        segment_id,
-        later,
-    )
-}
-
 /// Builds the writer state of an opened log: where it ends, and the cut the
 /// recovery mode allows when it is damaged.
-fn open_writer(
-    storage: &dyn Storage,
-    segments: Vec<SegmentMeta>,
-    options: &WalOptions,
-) -> Result<Writer> {
+fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> Result<Writer> {
     let (file_end, next_position, active, pending, last_kind) = match find_end(
-        storage, &segments, options,
+        storage, &files, options,
     )? {
         LogEnd::Clean {
             file_end,
@@ -644,7 +547,7 @@ fn open_writer(
             segment_id,
             last_kind,
         } => {
-            let path = segments[segments.len() - 1].path.clone();
+            let path = files.segments[files.segments.len() - 1].path.clone();
             let file = storage
                 .open_file(&path, OpenMode::ReadWrite)
                 .ctx("open", &path)?;
@@ -661,13 +564,14 @@ fn open_writer(
             segment_id,
             last_kind,
         } => {
-            let cut = cut_for(options, &segments, index, damage, segment_id)?;
+            let cut = cut_for(options, &files, index, damage, segment_id)?;
             tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
             (0, cut.damage.position, None, Some(cut), last_kind)
         }
     };
     Ok(Writer {
-        segments,
+        floor: files.floor,
+        segments: files.segments,
         active,
         file_end,
         buf: Vec::with_capacity(options.write_buffer_size),
@@ -680,18 +584,22 @@ fn open_writer(
 /// What [`WriteAheadLog::plan_repair`] reports: the cut `repair` would make,
 /// with the bytes it would remove, computed without writing; and the typed
 /// error describing the damage it would cut, if any.
+///
+/// `floor` is read as the log's floor when it is above the one on disk (a dry
+/// run of recovery that would release the log below it first).
 pub(crate) fn planned_repair(
     storage: &dyn Storage,
     dir: &Path,
     options: &WalOptions,
+    floor: u64,
 ) -> Result<(RepairReport, Option<Error>)> {
     options.validate()?;
     let mode = options.recovery_mode;
-    let segments = list_segments(storage, dir)?;
-    if segments.is_empty() {
-        return Ok((RepairReport::nothing(mode, 0), None));
+    let files = live_segments(storage, dir)?.with_floor(floor);
+    if files.segments.is_empty() {
+        return Ok((RepairReport::nothing(mode, files.floor), None));
     }
-    match find_end(storage, &segments, options)? {
+    match find_end(storage, &files, options)? {
         LogEnd::Clean { next_position, .. } => {
             Ok((RepairReport::nothing(mode, next_position), None))
         }
@@ -701,7 +609,7 @@ pub(crate) fn planned_repair(
             segment_id,
             ..
         } => {
-            let cut = cut_for(options, &segments, index, damage, segment_id)?;
+            let cut = cut_for(options, &files, index, damage, segment_id)?;
             let bytes_cut = CutPoint::repairing(&cut).bytes_removed(storage)?;
             let damage = cut.damage.to_error();
             Ok((RepairReport::of_cut(mode, &cut, bytes_cut), Some(damage)))
@@ -864,7 +772,7 @@ impl Shared {
                 end: w.next_position,
             });
         }
-        let first = w.segments[0].start;
+        let first = w.segments[0].start.max(w.floor);
         if position < first {
             return Err(Error::PositionNotCovered {
                 position,
@@ -881,7 +789,9 @@ impl Shared {
             }
         }
         let index = w.segments.partition_point(|s| s.start <= position) - 1;
-        let (offset, segment_id, last_kind) = shared.find_boundary(&w.segments, index, position)?;
+        let from = w.segments[index].start.max(w.floor);
+        let (offset, segment_id, last_kind) =
+            shared.find_boundary(&w.segments, index, from, position)?;
         let later: Vec<PathBuf> = w.segments[index + 1..]
             .iter()
             .map(|s| s.path.clone())
@@ -948,20 +858,23 @@ impl Shared {
         Ok(report)
     }
 
-    /// Walks segment `index` of `segments` up to `position`: its file offset, the
+    /// Walks segment `index` of `segments` from `from` (its start, or the
+    /// floor) up to `position`: its file offset, the
     /// segment's identity, and the kind of the last record before it (if any
     /// in that segment).
     fn find_boundary(
         &self,
         segments: &[SegmentMeta],
         index: usize,
+        from: u64,
         position: u64,
     ) -> Result<(u64, u64, Option<u8>)> {
         let segment = &segments[index];
         let next_start = segments.get(index + 1).map(|s| s.start);
-        let mut scanner = SegmentScanner::open(
+        let mut scanner = SegmentScanner::open_from(
             self.storage.as_ref(),
             segment,
+            from,
             next_start,
             self.max_record_size,
         )?

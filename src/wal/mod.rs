@@ -14,12 +14,16 @@
 //! - Readers never modify files; only [`WriteAheadLog::repair`] (or the first append
 //!   after opening a damaged log) cuts, and it reports what it cut.
 
+mod damage;
+mod end;
 mod entry;
+mod floor;
 mod format;
 mod log;
 mod options;
 mod poison_mark;
 mod reader;
+mod release;
 mod repair;
 mod scan;
 mod segment;
@@ -27,6 +31,9 @@ mod sync;
 mod verify;
 
 pub use entry::{DecodeError, WalEntry, WalEntryRef};
+pub use floor::{
+    decode_floor, encode_floor, read_floor, FLOOR_FILE_NAME, FLOOR_LEN, FLOOR_MAGIC, FLOOR_VERSION,
+};
 pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub(crate) use log::planned_repair;
 pub use log::{WalStats, WriteAheadLog};
@@ -35,6 +42,8 @@ pub use options::{
 };
 pub use poison_mark::POISON_MARK_FILE_NAME;
 pub use reader::{WalReadRef, WalReadResult, WalReader};
+pub use release::WalRelease;
+pub(crate) use release::{plan as plan_release, probe as probe_release, release, Coverage};
 pub use repair::RepairReport;
 pub use scan::{Damage, DamageClass, Problem};
 pub use segment::{parse_segment_name, segment_file_name};
@@ -79,13 +88,12 @@ pub(crate) fn sync_newest_segment(storage: &dyn Storage, dir: &Path) -> Result<(
 }
 
 /// The position of the oldest record the log in `wal_path` still holds: the
-/// start of its oldest segment (0 when it has none or does not exist). A
+/// start of its oldest segment, or its floor when that is later (0 when it
+/// has none or does not exist). A
 /// reader opened there reads the whole log.
 ///
 /// # Errors
 /// I/O errors listing the directory.
 pub fn oldest_position_with(storage: &dyn Storage, wal_path: &Path) -> Result<u64> {
-    Ok(segment::list_segments(storage, wal_path)?
-        .first()
-        .map_or(0, |s| s.start))
+    Ok(floor::live_segments(storage, wal_path)?.first_position())
 }

@@ -9,8 +9,9 @@
 //! writes out the log's buffer first, so it sees everything appended before it.
 
 use super::entry::{change_ranges, WalEntry, WalEntryRef, KIND_SYNC_MARKER};
+use super::floor::{live_segments, LogFiles};
 use super::scan::{Damage, DamageClass, Problem, SegmentScanner, Step};
-use super::segment::{list_segments, SegmentMeta};
+use super::segment::SegmentMeta;
 use super::DEFAULT_MAX_RECORD_SIZE;
 use crate::error::{Error, Result};
 use crate::storage::{default_storage, Storage};
@@ -90,6 +91,9 @@ impl WalReadResult {
 /// Reads entries from a log directory, starting at a record boundary.
 #[derive(Debug)]
 pub struct WalReader {
+    /// Records below this position are not read (the log's floor, or the
+    /// boundary the reader was opened at).
+    floor: u64,
     storage: Arc<dyn Storage>,
     dir: PathBuf,
     segments: Vec<SegmentMeta>,
@@ -123,7 +127,7 @@ impl WalReader {
     ///
     /// # Errors
     /// [`Error::PositionNotCovered`] when `position` is older than the oldest
-    /// segment, [`Error::PositionBeyondEnd`] when it is past the last valid record,
+    /// segment or below the log's floor (released), [`Error::PositionBeyondEnd`] when it is past the last valid record,
     /// [`Error::NotARecordBoundary`] when no record starts there, a corruption error
     /// when damage before `position` in its segment makes that impossible to tell,
     /// [`Error::UnsupportedVersion`], and I/O errors.
@@ -133,8 +137,43 @@ impl WalReader {
         position: u64,
         max_record_size: u32,
     ) -> Result<Self> {
-        let segments = list_segments(storage.as_ref(), dir)?;
+        let files = live_segments(storage.as_ref(), dir)?;
+        Self::open_in(storage, dir, files, position, max_record_size)
+    }
+
+    /// A reader at `position`, a record boundary the caller has verified
+    /// (recovery's checkpoint position): nothing before it is scanned, as if
+    /// it were the log's floor.
+    ///
+    /// # Errors
+    /// As [`open_with`](Self::open_with).
+    pub(crate) fn open_at_boundary(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        boundary: u64,
+        position: u64,
+        max_record_size: u32,
+    ) -> Result<Self> {
+        let files = live_segments(storage.as_ref(), dir)?;
+        if position < files.first_position() {
+            return Self::open_in(storage, dir, files, position, max_record_size);
+        }
+        let files = files.with_floor(boundary.min(position));
+        Self::open_in(storage, dir, files, position, max_record_size)
+    }
+
+    fn open_in(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        files: LogFiles,
+        position: u64,
+        max_record_size: u32,
+    ) -> Result<Self> {
+        let first_available = files.first_position();
+        let floor = files.floor;
+        let segments = files.segments;
         let mut reader = WalReader {
+            floor,
             storage,
             dir: dir.to_path_buf(),
             index: 0,
@@ -146,22 +185,22 @@ impl WalReader {
             damage_yielded: false,
             segments,
         };
-        let Some(first) = reader.segments.first() else {
-            if position == 0 {
+        if reader.segments.is_empty() {
+            if position == first_available {
                 reader.terminal = Some(WalReadResult::Eof);
                 return Ok(reader);
             }
             return Err(Error::PositionBeyondEnd {
                 position,
                 path: dir.to_path_buf(),
-                end: 0,
+                end: first_available,
             });
-        };
-        if position < first.start {
+        }
+        if position < first_available {
             return Err(Error::PositionNotCovered {
                 position,
                 path: dir.to_path_buf(),
-                first_available: first.start,
+                first_available,
             });
         }
         reader.index = reader.segments.partition_point(|s| s.start <= position) - 1;
@@ -204,9 +243,10 @@ impl WalReader {
     fn open_segment(&mut self) -> Result<bool> {
         let segment = &self.segments[self.index];
         let next_start = self.segments.get(self.index + 1).map(|s| s.start);
-        match SegmentScanner::open(
+        match SegmentScanner::open_from(
             self.storage.as_ref(),
             segment,
+            segment.start.max(self.floor),
             next_start,
             self.max_record_size,
         )? {

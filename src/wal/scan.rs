@@ -8,9 +8,10 @@
 //! torn tail"): only the newest segment can have a torn tail, and only when no
 //! valid record follows the damage.
 
+pub use super::damage::{Damage, DamageClass, Problem};
 use super::format::{
-    record_size, HeaderProblem, RecordHeader, RecordHeaderProblem, SegmentHeader, RECORD_ALIGN,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    record_size, RecordHeader, RecordHeaderProblem, SegmentHeader, RECORD_ALIGN, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use super::segment::{read_header, SegmentMeta};
 use crate::error::{IoContext, Result};
@@ -20,151 +21,6 @@ use std::sync::Arc;
 
 /// Bytes read from the file at a time.
 const WINDOW: usize = 1 << 20;
-
-/// Whether damage is the expected trace of a crash or real corruption.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DamageClass {
-    /// An incomplete or garbled tail of the newest segment with nothing valid after.
-    Torn,
-    /// Anything else.
-    Corrupt,
-}
-
-/// What exactly is wrong at the damaged offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Problem {
-    /// The record header's checksum does not match.
-    HeaderChecksum {
-        /// Stored.
-        expected: u32,
-        /// Computed.
-        actual: u32,
-    },
-    /// The payload's checksum does not match.
-    PayloadChecksum {
-        /// Stored.
-        expected: u32,
-        /// Computed.
-        actual: u32,
-    },
-    /// The record extends past the end of the file.
-    Incomplete {
-        /// Bytes the record needs.
-        needed: u64,
-        /// Bytes present.
-        available: u64,
-    },
-    /// A verified header announces a payload above the maximum record size.
-    TooLarge {
-        /// Announced payload length.
-        len: u32,
-        /// The limit.
-        max: u32,
-    },
-    /// A verified header's sync distance points before position 0.
-    BadSyncDistance,
-    /// A zeroed record header followed by non-zero bytes.
-    GarbageAfterZeros,
-    /// A sealed segment's records stop before the next segment starts.
-    EndsEarly {
-        /// Where the next segment starts.
-        next_start: u64,
-    },
-    /// A record of a sealed segment runs into the next segment's range.
-    CrossesNext {
-        /// Where the next segment starts.
-        next_start: u64,
-    },
-    /// The payload verified but does not decode as an entry.
-    Undecodable(String),
-    /// The segment header does not verify.
-    SegmentHeader(HeaderProblem),
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Problem::HeaderChecksum { expected, actual } => write!(
-                f,
-                "record header checksum mismatch (stored {expected:#010x}, computed {actual:#010x})"
-            ),
-            Problem::PayloadChecksum { expected, actual } => write!(
-                f,
-                "payload checksum mismatch (stored {expected:#010x}, computed {actual:#010x})"
-            ),
-            Problem::Incomplete { needed, available } => write!(
-                f,
-                "incomplete record: needs {needed} bytes, {available} present"
-            ),
-            Problem::TooLarge { len, max } => write!(
-                f,
-                "record length {len} exceeds the maximum record size {max}"
-            ),
-            Problem::BadSyncDistance => {
-                write!(f, "sync distance points before the start of the log")
-            }
-            Problem::GarbageAfterZeros => {
-                write!(f, "zeroed record header followed by non-zero bytes")
-            }
-            Problem::EndsEarly { next_start } => write!(
-                f,
-                "segment ends before the next segment's start position {next_start}"
-            ),
-            Problem::CrossesNext { next_start } => write!(
-                f,
-                "record crosses the next segment's start position {next_start}"
-            ),
-            Problem::Undecodable(why) => write!(f, "payload does not decode: {why}"),
-            Problem::SegmentHeader(p) => write!(f, "{p}"),
-        }
-    }
-}
-
-/// Damage found by the scanner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Damage {
-    /// Torn tail or corruption.
-    pub class: DamageClass,
-    /// The segment file.
-    pub path: PathBuf,
-    /// File offset of the damaged record.
-    pub offset: u64,
-    /// Log position of the damaged record (the end of the valid prefix).
-    pub position: u64,
-    /// What is wrong.
-    pub problem: Problem,
-}
-
-impl Damage {
-    /// The typed error for this damage.
-    pub fn to_error(&self) -> crate::Error {
-        match self.problem {
-            Problem::HeaderChecksum { expected, actual }
-            | Problem::PayloadChecksum { expected, actual }
-            | Problem::SegmentHeader(HeaderProblem::Checksum { expected, actual }) => {
-                crate::Error::WalChecksumMismatch {
-                    path: self.path.clone(),
-                    offset: self.offset,
-                    position: self.position,
-                    expected,
-                    actual,
-                }
-            }
-            _ => crate::Error::WalCorrupted {
-                path: self.path.clone(),
-                offset: self.offset,
-                position: self.position,
-                reason: match self.class {
-                    DamageClass::Torn => format!("torn tail: {}", self.problem),
-                    DamageClass::Corrupt => self.problem.to_string(),
-                },
-            },
-        }
-    }
-}
 
 /// One step of a scan.
 #[derive(Debug)]
@@ -203,33 +59,48 @@ pub struct SegmentScanner {
 }
 
 impl SegmentScanner {
-    /// Opens `segment` for scanning. `next_start` is the start of the following
-    /// segment, or `None` if this is the newest. A header that does not verify is
-    /// returned as damage: torn when the segment is the newest and holds nothing
-    /// but (part of) its header, corrupt otherwise.
+    /// Opens `segment` for scanning from position `from`: its start, or the
+    /// log's floor (the record there is verified when it is read, and nothing
+    /// before it is). `next_start` is the start of the following segment, or
+    /// `None` if this is the newest. A header that does not verify is returned
+    /// as damage: torn when the segment is the newest, holds nothing but (part
+    /// of) its header and is read from its start; corrupt otherwise.
     ///
     /// # Errors
-    /// I/O errors and [`crate::Error::UnsupportedVersion`].
-    pub fn open(
+    /// I/O errors, [`crate::Error::UnsupportedVersion`], and
+    /// [`crate::Error::InvalidArgument`] for a `from` before the segment's
+    /// start or above 2^62.
+    pub fn open_from(
         storage: &dyn Storage,
         segment: &SegmentMeta,
+        from: u64,
         next_start: Option<u64>,
         max_record_size: u32,
     ) -> Result<std::result::Result<Self, Damage>> {
+        let skip = from
+            .checked_sub(segment.start)
+            .filter(|_| from <= super::format::MAX_POSITION)
+            .ok_or_else(|| {
+                crate::Error::InvalidArgument(format!(
+                    "scan of {} from position {from}, before its start {}",
+                    segment.path.display(),
+                    segment.start
+                ))
+            })?;
         let file = storage
             .open_file(&segment.path, OpenMode::Read)
             .ctx("open", &segment.path)?;
         match read_header(file.as_ref(), segment)? {
-            Ok(header) => Ok(Ok(Self::new(
-                file,
-                &segment.path,
-                header,
-                next_start,
-                max_record_size,
-            )?)),
+            Ok(header) => {
+                let mut scanner =
+                    Self::new(file, &segment.path, header, next_start, max_record_size)?;
+                // Cannot overflow: both are at most 2^62.
+                scanner.offset = SEGMENT_HEADER_LEN + skip;
+                Ok(Ok(scanner))
+            }
             Err(problem) => {
                 let file_len = file.len().ctx("stat", &segment.path)?;
-                let class = if next_start.is_none() && file_len <= SEGMENT_HEADER_LEN {
+                let class = if next_start.is_none() && file_len <= SEGMENT_HEADER_LEN && skip == 0 {
                     DamageClass::Torn
                 } else {
                     DamageClass::Corrupt
@@ -238,11 +109,64 @@ impl SegmentScanner {
                     class,
                     path: segment.path.clone(),
                     offset: 0,
-                    position: segment.start,
+                    position: from,
                     problem: Problem::SegmentHeader(problem),
                 }))
             }
         }
+    }
+
+    /// Moves the scanner to file `offset` (a record verified there by
+    /// [`verified_record_at`](Self::verified_record_at)).
+    pub fn seek_offset(&mut self, offset: u64) {
+        self.offset = offset.max(SEGMENT_HEADER_LEN);
+    }
+
+    /// The first 8-aligned file offset in `(after, until]` where a record
+    /// verifies (header and payload checksums, at its own position, within the
+    /// file and the maximum record size), if any. Only reads.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn verified_record_after(&mut self, after: u64, until: u64) -> Result<Option<u64>> {
+        // No record header fits past this offset.
+        let last = self.file_len.saturating_sub(RECORD_HEADER_LEN as u64);
+        let until = until.min(last);
+        let mut at = after.checked_add(RECORD_ALIGN);
+        while let Some(offset) = at.filter(|&o| o <= until) {
+            if self.verified_record_at(offset)?.is_some() {
+                return Ok(Some(offset));
+            }
+            at = offset.checked_add(RECORD_ALIGN);
+        }
+        Ok(None)
+    }
+
+    /// The header of the record at file offset `at`, if one verifies there
+    /// (header and payload checksums, at its own position, within the file and
+    /// the maximum record size).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn verified_record_at(&mut self, at: u64) -> Result<Option<RecordHeader>> {
+        let Some(end) = at.checked_add(RECORD_HEADER_LEN as u64) else {
+            return Ok(None);
+        };
+        if at < SEGMENT_HEADER_LEN || end > self.file_len {
+            return Ok(None);
+        }
+        let mut raw = [0u8; RECORD_HEADER_LEN];
+        raw.copy_from_slice(self.bytes_at(at, RECORD_HEADER_LEN)?);
+        let position = self.position_of(at);
+        let Ok(h) = RecordHeader::decode(&raw, self.header.segment_id, position) else {
+            return Ok(None);
+        };
+        let size = record_size(h.payload_len);
+        if h.payload_len > self.max_record_size || at.saturating_add(size) > self.file_len {
+            return Ok(None);
+        }
+        let payload = self.bytes_at(end, h.payload_len as usize)?;
+        Ok((crc32c::crc32c(payload) == h.payload_crc).then_some(h))
     }
 
     /// A scanner positioned at the first record. `next_start` is the start of the
@@ -482,21 +406,12 @@ impl SegmentScanner {
         let damaged = self.position_of(offset);
         let mut at = offset + RECORD_ALIGN;
         while at + RECORD_HEADER_LEN as u64 <= self.file_len {
-            let mut raw = [0u8; RECORD_HEADER_LEN];
-            raw.copy_from_slice(self.bytes_at(at, RECORD_HEADER_LEN)?);
-            let position = self.position_of(at);
-            if let Ok(h) = RecordHeader::decode(&raw, self.header.segment_id, position) {
-                let size = record_size(h.payload_len);
-                let vouches = h
-                    .durable_when_written(position)
-                    .is_some_and(|d| d > damaged);
-                if vouches && h.payload_len <= self.max_record_size && at + size <= self.file_len {
-                    let payload =
-                        self.bytes_at(at + RECORD_HEADER_LEN as u64, h.payload_len as usize)?;
-                    if crc32c::crc32c(payload) == h.payload_crc {
-                        tracing::debug!(path = %self.path.display(), damaged_offset = offset, valid_offset = at, "a later record shows the damaged record was durable");
-                        return Ok(true);
-                    }
+            if let Some(h) = self.verified_record_at(at)? {
+                if h.durable_when_written(self.position_of(at))
+                    .is_some_and(|d| d > damaged)
+                {
+                    tracing::debug!(path = %self.path.display(), damaged_offset = offset, valid_offset = at, "a later record shows the damaged record was durable");
+                    return Ok(true);
                 }
             }
             at += RECORD_ALIGN;

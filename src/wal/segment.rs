@@ -62,7 +62,9 @@ pub fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<SegmentMet
                 start,
                 path: dir.join(&entry.name),
             }),
-            _ if entry.name == LOCK_FILE_NAME => {}
+            _ if entry.name == LOCK_FILE_NAME
+                || entry.name == super::floor::FLOOR_FILE_NAME
+                || entry.name == super::floor::FLOOR_TEMP_NAME => {}
             _ => {
                 tracing::debug!(dir = %dir.display(), file = %entry.name, "ignoring non-segment file in log directory")
             }

@@ -9,8 +9,8 @@
 //! newest segment, corruption anywhere else.
 
 use super::entry::check_payload;
+use super::floor::live_segments;
 use super::scan::{Damage, DamageClass, Problem, SegmentScanner, Step};
-use super::segment::list_segments;
 use crate::error::{Error, IoContext, Result};
 use crate::storage::Storage;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,9 @@ const PROGRESS_EVERY: u64 = 4096;
 pub struct SegmentVerification {
     /// The segment file.
     pub path: PathBuf,
-    /// Log position of its first record (from its name).
+    /// Log position of its first record verified: its start (from its name),
+    /// or the log's floor for the segment holding it (records below it are
+    /// released and not read).
     pub start: u64,
     /// Its size in bytes.
     pub file_len: u64,
@@ -84,7 +86,8 @@ impl LogVerification {
     }
 }
 
-/// Verifies every segment of the log in `dir` through `storage`, reading only.
+/// Verifies every segment of the log in `dir` through `storage`, reading only,
+/// from the log's floor on (released records below it are not read).
 /// `on_progress` is called now and then with the bytes of segment files read
 /// so far (compare with [`wal_size_with`](super::wal_size_with)). A missing
 /// directory is an empty, clean log.
@@ -98,17 +101,19 @@ pub fn verify_log(
     max_record_size: u32,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<LogVerification> {
-    let segments = list_segments(storage, dir)?;
+    let files = live_segments(storage, dir)?;
+    let segments = &files.segments;
     let mut out = LogVerification::default();
     let mut done = 0;
     for (i, segment) in segments.iter().enumerate() {
         let next_start = segments.get(i + 1).map(|s| s.start);
+        let from = files.read_start(i);
         let mut check = SegmentVerification {
             path: segment.path.clone(),
-            start: segment.start,
+            start: from,
             file_len: 0,
             records: 0,
-            end: segment.start,
+            end: from,
             damage: None,
             error: None,
         };
@@ -120,6 +125,7 @@ pub fn verify_log(
                 scan_segment(
                     storage,
                     segment,
+                    from,
                     next_start,
                     max_record_size,
                     &mut check,
@@ -144,12 +150,14 @@ pub fn verify_log(
 fn scan_segment(
     storage: &dyn Storage,
     segment: &super::segment::SegmentMeta,
+    from: u64,
     next_start: Option<u64>,
     max_record_size: u32,
     check: &mut SegmentVerification,
     on_progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let mut scanner = match SegmentScanner::open(storage, segment, next_start, max_record_size)? {
+    let opened = SegmentScanner::open_from(storage, segment, from, next_start, max_record_size)?;
+    let mut scanner = match opened {
         Ok(scanner) => scanner,
         Err(damage) => {
             check.damage = Some(damage);

@@ -41,12 +41,29 @@ struct Replay {
     uncommitted_position: Option<u64>,
 }
 
+/// Damage in log records below the checkpoint's position: released.
+#[derive(Debug, Serialize)]
+struct Released {
+    file: String,
+    offset: u64,
+    position: u64,
+    reason: String,
+}
+
 /// What recovery would do.
 #[derive(Debug, Serialize)]
 struct Plan {
     dry_run: bool,
     checkpoint: Option<ChosenCheckpoint>,
     rejected_checkpoints: Vec<Rejected>,
+    /// A checkpoint was chosen and the log does not exist.
+    wal_absent: bool,
+    /// Where the log ends, when that is below the checkpoint's position.
+    wal_ends_below_checkpoint_at: Option<u64>,
+    /// Damage below the checkpoint's position, released.
+    released_damage: Option<Released>,
+    /// The floor recovery raises the log to (records below it released).
+    wal_floor: Option<u64>,
     wal_repair: Option<RepairOutcome>,
     replay: Replay,
     /// Damage replay stopped at (point-in-time mode), in words.
@@ -89,6 +106,15 @@ pub fn run(args: &RecoverArgs, max_record_size: u32) -> Result<Outcome, Failure>
                 reason: c.reason.clone(),
             })
             .collect(),
+        wal_absent: r.wal_absent,
+        wal_ends_below_checkpoint_at: r.wal_short.as_ref().map(|s| s.end),
+        released_damage: r.released_damage.as_ref().map(|d| Released {
+            file: d.path.display().to_string(),
+            offset: d.offset,
+            position: d.position,
+            reason: d.problem.to_string(),
+        }),
+        wal_floor: r.wal_release.as_ref().map(|w| w.floor),
         wal_repair: r
             .wal_repair
             .as_ref()
@@ -125,6 +151,34 @@ impl Human for Plan {
         ]);
         for c in &self.rejected_checkpoints {
             t.row(vec!["  rejected".into(), format!("{}: {}", c.id, c.reason)]);
+        }
+        if self.wal_absent {
+            t.row(vec![
+                "  log".into(),
+                "absent: the checkpoint alone is recovered; the log continues at its position"
+                    .into(),
+            ]);
+        }
+        if let Some(end) = self.wal_ends_below_checkpoint_at {
+            t.row(vec![
+                "  log".into(),
+                format!("ends at position {end}, below the checkpoint: the checkpoint alone is recovered; the log continues at its position"),
+            ]);
+        }
+        if let Some(d) = &self.released_damage {
+            t.row(vec![
+                "  released damage".into(),
+                format!(
+                    "{} at offset {} (log position {}), below the checkpoint: {}",
+                    d.file, d.offset, d.position, d.reason
+                ),
+            ]);
+        }
+        if let Some(floor) = self.wal_floor {
+            t.row(vec![
+                "  log floor".into(),
+                format!("would be raised to {floor}: records below it released"),
+            ]);
         }
         let repair = match &self.wal_repair {
             Some(w) => format!(
