@@ -475,6 +475,20 @@ pub enum Error {
         requested: u64,
     },
 
+    /// A checkpoint was asked for at a log position that does not end a
+    /// transaction (a Put, Delete or Watermarks before it has no Commit before
+    /// it), or that is too old for the log to tell. Nothing was written. Take
+    /// checkpoints at `WriteAheadLog::position()` right after a Commit.
+    #[error("log position {position} in {path} does not end a transaction (or is older than the boundaries the log remembers); the last commit ends at {last_commit_end:?}: checkpoint at the log's position right after a Commit")]
+    NotACommitBoundary {
+        /// The position asked for.
+        position: u64,
+        /// The log directory.
+        path: PathBuf,
+        /// The newest position known to end a transaction.
+        last_commit_end: Option<u64>,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -515,6 +529,7 @@ impl Error {
             | Error::WalBehindCheckpoint { path, .. }
             | Error::SinkTransactionInvalid { path, .. }
             | Error::SinkAheadOfCheckpoint { path, .. }
+            | Error::NotACommitBoundary { path, .. }
             | Error::DeltaParentUnknown { path }
             | Error::DeltaParentMismatch { path, .. }
             | Error::CheckpointIdExhausted { path, .. }

@@ -672,3 +672,116 @@ fn a_second_manager_in_another_process_is_locked_out() {
     );
     assert!(String::from_utf8_lossy(&status.stdout).contains("1 passed"));
 }
+
+mod checkpoints_given_the_log {
+    use super::*;
+    use highwater::{SyncPolicy, WalEntry, WalOptions, WriteAheadLog};
+
+    fn wal_put(key: &str) -> WalEntry {
+        WalEntry::Put {
+            key: key.as_bytes().to_vec(),
+            value: b"v".to_vec(),
+        }
+    }
+
+    fn commit() -> WalEntry {
+        WalEntry::Commit {
+            offsets: offsets(1),
+            watermark: None,
+        }
+    }
+
+    fn manual_log(dir: &Path) -> WriteAheadLog {
+        WriteAheadLog::open(
+            dir,
+            WalOptions::default().with_sync_policy(SyncPolicy::Manual),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_beyond_the_log_or_inside_a_transaction_is_refused_when_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = manual_log(&dir.path().join("wal"));
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path().join("ckpt")))
+            .unwrap();
+        wal.append(&wal_put("a")).unwrap();
+        let inside = wal.position();
+        wal.append(&wal_put("b")).unwrap();
+        wal.append(&commit()).unwrap();
+        let end = wal.position();
+
+        let beyond = m.create_checkpoint(CheckpointRequest::new(1_000_000).with_wal(&wal));
+        assert!(
+            matches!(beyond, Err(Error::PositionBeyondEnd { position: 1_000_000, end: e, .. }) if e == end),
+            "{beyond:?}"
+        );
+        let mid = m.create_checkpoint(CheckpointRequest::new(inside).with_wal(&wal));
+        assert!(
+            matches!(mid, Err(Error::NotACommitBoundary { position, last_commit_end: Some(e), .. }) if position == inside && e == end),
+            "{mid:?}"
+        );
+        assert!(
+            m.list_checkpoints().unwrap().is_empty(),
+            "nothing was written"
+        );
+
+        // At the commit's end: accepted, and the log is durable through it.
+        assert!(wal.durable_position() < end);
+        m.create_checkpoint(CheckpointRequest::new(end).with_wal(&wal))
+            .unwrap();
+        assert!(wal.durable_position() >= end, "the manager synced the log");
+    }
+
+    #[test]
+    fn after_a_reopen_the_log_knows_whether_its_end_closes_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal_dir = dir.path().join("wal");
+        let wal = manual_log(&wal_dir);
+        wal.append(&wal_put("a")).unwrap();
+        wal.append(&commit()).unwrap();
+        wal.close().unwrap(); // appends a sync marker after the Commit
+        let wal = manual_log(&wal_dir);
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path().join("ckpt")))
+            .unwrap();
+        m.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
+            .unwrap();
+        // An uncommitted Put at the end: not a boundary until its Commit.
+        wal.append(&wal_put("b")).unwrap();
+        let open = m.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal));
+        assert!(
+            matches!(open, Err(Error::NotACommitBoundary { .. })),
+            "{open:?}"
+        );
+        wal.append(&commit()).unwrap();
+        m.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
+            .unwrap();
+    }
+}
+
+#[test]
+fn after_a_seed_style_recovery_restored_from_names_the_parent_of_the_next_delta() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, wal) = (dir.path().join("ckpt"), dir.path().join("wal"));
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    two_checkpoints(&m);
+    drop(m);
+
+    let recovered = highwater::RecoveryManager::recover_simple(&ckpt, &wal).unwrap();
+    assert_eq!(recovered.checkpoint_id, Some(2));
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let delta = put("c", "3").to_bytes().unwrap();
+    let unknown = m.create_delta_checkpoint_with_state(3, offsets(3), None, &delta);
+    assert!(
+        matches!(unknown, Err(Error::DeltaParentUnknown { .. })),
+        "{unknown:?}"
+    );
+    m.restored_from(recovered.checkpoint_id);
+    let third = m
+        .create_delta_checkpoint_with_state(3, offsets(3), None, &delta)
+        .unwrap();
+    assert_eq!(third.parent_id, Some(2));
+    let state = state_of(&m, third.id);
+    assert_eq!(state.get(b"a"), Some(&b"1"[..]));
+    assert_eq!(state.get(b"c"), Some(&b"3"[..]));
+}

@@ -66,6 +66,7 @@ pub fn write_demo_job(root: &Path) -> highwater::Result<DemoJob> {
     manager.set_epoch(1);
     manager.create_checkpoint(
         CheckpointRequest::new(wal.position())
+            .with_wal(&wal)
             .with_offsets(offsets(10))
             .with_watermark(Some(100))
             .with_part("state", PartInput::Snapshot(&full)),
@@ -84,6 +85,7 @@ pub fn write_demo_job(root: &Path) -> highwater::Result<DemoJob> {
     manager.set_epoch(2);
     manager.create_checkpoint(
         CheckpointRequest::new(delta_position)
+            .with_wal(&wal)
             .with_offsets(offsets(20))
             .with_watermark(Some(200))
             .with_part("state", PartInput::Delta(&delta)),

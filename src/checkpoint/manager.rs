@@ -298,12 +298,18 @@ impl IncrementalCheckpointManager {
     /// - `UnsafeName` for a part name that cannot be a file name; corruption
     ///   errors for a given state file that does not verify;
     /// - `Io` for a failed write, fsync or rename (nothing is published; see
-    ///   `docs/FORMAT.md` §3 for a failed final directory fsync).
+    ///   `docs/FORMAT.md` §3 for a failed final directory fsync);
+    /// - with [`CheckpointRequest::with_wal`]: [`Error::PositionBeyondEnd`],
+    ///   [`Error::PositionNotCovered`], [`Error::NotACommitBoundary`] and the
+    ///   log's sync errors, before anything is written.
     pub fn create_checkpoint(
         &self,
         request: CheckpointRequest<'_>,
     ) -> Result<IncrementalCheckpointMetadata> {
         let started = Instant::now();
+        if let Some(wal) = request.wal {
+            wal.sync_to_commit_boundary(request.wal_position)?;
+        }
         let mut inner = self.lock();
         for (name, _) in &request.parts {
             check_part_name(self.config.dir(), name)?;

@@ -4,6 +4,7 @@ use super::metadata::SinkTransaction;
 use crate::arrow::ArrowBatches;
 use crate::source::SourcePositions;
 use crate::state::{StateDelta, StateSnapshot};
+use crate::wal::WriteAheadLog;
 use std::collections::HashMap;
 
 /// The state of one named part, as given to a checkpoint.
@@ -65,10 +66,15 @@ pub struct CheckpointRequest<'a> {
     pub(crate) drops: Vec<String>,
     pub(crate) parent: Option<u64>,
     pub(crate) sink_transactions: Vec<SinkTransaction>,
+    pub(crate) wal: Option<&'a WriteAheadLog>,
 }
 
 impl<'a> CheckpointRequest<'a> {
-    /// A checkpoint covering the WAL up to `wal_position`.
+    /// A checkpoint covering the write-ahead log up to `wal_position`: the
+    /// state reflects every transaction committed before that position, and
+    /// recovery replays the log from there. Give the log too
+    /// ([`with_wal`](Self::with_wal)) so the position is checked; a job that
+    /// keeps no log passes 0.
     pub fn new(wal_position: u64) -> Self {
         CheckpointRequest {
             wal_position,
@@ -79,7 +85,34 @@ impl<'a> CheckpointRequest<'a> {
             drops: Vec::new(),
             parent: None,
             sink_transactions: Vec::new(),
+            wal: None,
         }
+    }
+
+    /// The log the position belongs to. Before anything is written the
+    /// manager makes the log durable through the position and checks that it
+    /// ends a transaction and lies within the log
+    /// ([`WriteAheadLog::sync_to_commit_boundary`]), so a checkpoint that could
+    /// not be recovered is refused when it is made, not at the next restart.
+    /// Give it whenever the job has a log; a job without one uses position 0.
+    ///
+    /// # Examples
+    /// ```
+    /// # use highwater::*;
+    /// # fn main() -> highwater::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let wal = WriteAheadLog::new(dir.path().join("wal"), std::time::Duration::ZERO)?;
+    /// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path().join("ckpt")))?;
+    /// wal.append(&WalEntry::Put { key: b"k".to_vec(), value: b"v".to_vec() })?;
+    /// let inside = wal.position(); // the Put has no Commit yet
+    /// wal.append(&WalEntry::Commit { offsets: Default::default(), watermark: None })?;
+    /// assert!(manager.create_checkpoint(CheckpointRequest::new(inside).with_wal(&wal)).is_err());
+    /// manager.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_wal(mut self, wal: &'a WriteAheadLog) -> Self {
+        self.wal = Some(wal);
+        self
     }
 
     /// The source offsets the state reflects.

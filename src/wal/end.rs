@@ -2,6 +2,7 @@
 //! `plan_repair` make (reading only), and the cut the recovery mode allows for
 //! the damage it finds.
 
+use super::boundary::Tail;
 use super::floor::LogFiles;
 use super::options::{WalOptions, WalRecoveryMode};
 use super::repair::{decide, PendingCut};
@@ -20,8 +21,8 @@ pub(super) enum LogEnd {
         next_position: u64,
         /// The newest segment's identity.
         segment_id: u64,
-        /// The kind of the last record read, if any.
-        last_kind: Option<u8>,
+        /// What the records read say about the end.
+        tail: Tail,
     },
     /// Segment `index` is damaged.
     Damaged {
@@ -31,8 +32,8 @@ pub(super) enum LogEnd {
         damage: Damage,
         /// The segment's identity; `None` when its header is damaged.
         segment_id: Option<u64>,
-        /// The kind of the last valid record before the damage, if the scan saw one.
-        last_kind: Option<u8>,
+        /// What the valid records before the damage say about the end.
+        tail: Tail,
     },
 }
 
@@ -48,7 +49,7 @@ pub(super) fn find_end(
         return Err(no_segment());
     };
     let full_scan = options.recovery_mode == WalRecoveryMode::PointInTime;
-    let mut last_kind = None;
+    let mut tail = Tail::default();
     for (index, segment) in segments.iter().enumerate() {
         let next_start = segments.get(index + 1).map(|s| s.start);
         let scanner = SegmentScanner::open_from(
@@ -64,7 +65,7 @@ pub(super) fn find_end(
                     index,
                     damage,
                     segment_id: None,
-                    last_kind,
+                    tail,
                 })
             }
             Ok(_) if index != newest && !full_scan => continue,
@@ -72,13 +73,13 @@ pub(super) fn find_end(
         };
         loop {
             match scanner.next_record()? {
-                Step::Record { kind, .. } => last_kind = Some(kind),
+                Step::Record { kind, .. } => tail.push(kind),
                 Step::End if index == newest => {
                     return Ok(LogEnd::Clean {
                         file_end: scanner.offset(),
                         next_position: scanner.position(),
                         segment_id: scanner.header().segment_id,
-                        last_kind,
+                        tail,
                     })
                 }
                 Step::End => break,
@@ -87,7 +88,7 @@ pub(super) fn find_end(
                         index,
                         damage,
                         segment_id: Some(scanner.header().segment_id),
-                        last_kind,
+                        tail,
                     })
                 }
             }

@@ -13,6 +13,7 @@
 //!   nothing is retried, and closing does not sync.
 //! - Lock order: `writer` before `durability`, never the reverse.
 
+use super::boundary::{CommitEnds, Tail};
 use super::end::{cut_for, find_end, LogEnd};
 use super::entry::WalEntry;
 use super::entry::KIND_SYNC_MARKER;
@@ -79,9 +80,12 @@ pub(super) struct Writer {
     pub buf: Vec<u8>,
     pub next_position: u64,
     pub pending: Option<PendingCut>,
-    /// Kind of the last record in the log, if known (a sync marker is written at
-    /// close unless the log already ends with one).
-    pub last_kind: Option<u8>,
+    /// What the log's last records say about its end: the last record's kind
+    /// (a sync marker is written at close unless the log already ends with
+    /// one) and whether a transaction is open there.
+    pub tail: Tail,
+    /// Recent positions known to end a transaction (`boundary.rs`).
+    pub commit_ends: CommitEnds,
 }
 
 /// Where [`Shared::cut_locked`] cuts the log.
@@ -346,6 +350,54 @@ impl WriteAheadLog {
         self.shared.sync_to(target)
     }
 
+    /// Makes the log durable through `position` and checks that a checkpoint
+    /// may be taken there: it is not beyond the log's end, not below what the
+    /// log still holds, and it ends a transaction (the last Put, Delete or
+    /// Watermarks entry before it is followed by a Commit before it; `0` and
+    /// the log's floor qualify too). The check uses what this writer appended
+    /// and found at open (the newest [`KEPT`](super::boundary::KEPT) commit
+    /// boundaries); it reads nothing. A checkpoint request given the log
+    /// ([`CheckpointRequest::with_wal`](crate::CheckpointRequest::with_wal))
+    /// calls it before anything is written.
+    ///
+    /// # Errors
+    /// [`Error::PositionBeyondEnd`], [`Error::PositionNotCovered`],
+    /// [`Error::NotACommitBoundary`] (also for a boundary older than the ones
+    /// remembered: take checkpoints at `position()` after a Commit),
+    /// [`Error::Poisoned`] and I/O errors of the sync.
+    pub fn sync_to_commit_boundary(&self, position: u64) -> Result<()> {
+        let shared = &self.shared;
+        shared.check_poison()?;
+        {
+            let w = lock(&shared.writer);
+            let end = w.next_position;
+            if position > end {
+                return Err(Error::PositionBeyondEnd {
+                    position,
+                    path: shared.dir.clone(),
+                    end,
+                });
+            }
+            let first = w.segments[0].start.max(w.floor);
+            if position < first {
+                return Err(Error::PositionNotCovered {
+                    position,
+                    path: shared.dir.clone(),
+                    first_available: first,
+                });
+            }
+            let boundary = position == 0 || position == w.floor || w.commit_ends.contains(position);
+            if !boundary {
+                return Err(Error::NotACommitBoundary {
+                    position,
+                    path: shared.dir.clone(),
+                    last_commit_end: w.commit_ends.last(),
+                });
+            }
+        }
+        shared.sync_to(position)
+    }
+
     /// The position the next entry will get (the end of the log).
     pub fn position(&self) -> u64 {
         lock(&self.shared.writer).next_position
@@ -505,7 +557,7 @@ impl WriteAheadLog {
         let shared = &self.shared;
         let target = {
             let mut w = lock(&shared.writer);
-            if w.active.is_none() || matches!(w.last_kind, None | Some(KIND_SYNC_MARKER)) {
+            if w.active.is_none() || matches!(w.tail.last_kind, None | Some(KIND_SYNC_MARKER)) {
                 return Ok(());
             }
             shared.write_record_locked(&mut w, KIND_SYNC_MARKER, 0, |_| {})?;
@@ -538,14 +590,13 @@ impl Drop for WriteAheadLog {
 /// Builds the writer state of an opened log: where it ends, and the cut the
 /// recovery mode allows when it is damaged.
 fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> Result<Writer> {
-    let (file_end, next_position, active, pending, last_kind) = match find_end(
-        storage, &files, options,
-    )? {
+    let (file_end, next_position, active, pending, tail) = match find_end(storage, &files, options)?
+    {
         LogEnd::Clean {
             file_end,
             next_position,
             segment_id,
-            last_kind,
+            tail,
         } => {
             let path = files.segments[files.segments.len() - 1].path.clone();
             let file = storage
@@ -556,19 +607,21 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
                 path,
                 segment_id,
             };
-            (file_end, next_position, Some(active), None, last_kind)
+            (file_end, next_position, Some(active), None, tail)
         }
         LogEnd::Damaged {
             index,
             damage,
             segment_id,
-            last_kind,
+            tail,
         } => {
             let cut = cut_for(options, &files, index, damage, segment_id)?;
             tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
-            (0, cut.damage.position, None, Some(cut), last_kind)
+            (0, cut.damage.position, None, Some(cut), tail)
         }
     };
+    let mut commit_ends = CommitEnds::default();
+    commit_ends.after(tail, next_position);
     Ok(Writer {
         floor: files.floor,
         segments: files.segments,
@@ -577,7 +630,8 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
         buf: Vec::with_capacity(options.write_buffer_size),
         next_position,
         pending,
-        last_kind,
+        tail,
+        commit_ends,
     })
 }
 
@@ -700,7 +754,9 @@ impl Shared {
         w.buf[start..start + RECORD_HEADER_LEN].copy_from_slice(&encoded);
         w.buf.resize(start + size as usize, 0);
         w.next_position += size;
-        w.last_kind = Some(kind);
+        w.tail.push(kind);
+        let (tail, end) = (w.tail, w.next_position);
+        w.commit_ends.after(tail, end);
         if w.buf.len() >= self.write_buffer_size {
             self.flush_locked(w)?;
         }
@@ -790,7 +846,7 @@ impl Shared {
         }
         let index = w.segments.partition_point(|s| s.start <= position) - 1;
         let from = w.segments[index].start.max(w.floor);
-        let (offset, segment_id, last_kind) =
+        let (offset, segment_id, tail) =
             shared.find_boundary(&w.segments, index, from, position)?;
         let later: Vec<PathBuf> = w.segments[index + 1..]
             .iter()
@@ -809,7 +865,8 @@ impl Shared {
                 later_segments: &later,
             },
         )?;
-        w.last_kind = last_kind;
+        w.tail = tail;
+        w.commit_ends.cut(tail, position);
         tracing::info!(dir = %shared.dir.display(), position, bytes_cut, segments_removed = later.len(), "truncated write-ahead log");
         Ok(bytes_cut)
     }
@@ -860,15 +917,15 @@ impl Shared {
 
     /// Walks segment `index` of `segments` from `from` (its start, or the
     /// floor) up to `position`: its file offset, the
-    /// segment's identity, and the kind of the last record before it (if any
-    /// in that segment).
+    /// segment's identity, and what the records before it in that segment say
+    /// about the end there.
     fn find_boundary(
         &self,
         segments: &[SegmentMeta],
         index: usize,
         from: u64,
         position: u64,
-    ) -> Result<(u64, u64, Option<u8>)> {
+    ) -> Result<(u64, u64, Tail)> {
         let segment = &segments[index];
         let next_start = segments.get(index + 1).map(|s| s.start);
         let mut scanner = SegmentScanner::open_from(
@@ -879,12 +936,12 @@ impl Shared {
             self.max_record_size,
         )?
         .map_err(|d| d.to_error())?;
-        let mut last_kind = None;
+        let mut tail = Tail::default();
         let mut before = scanner.position();
         while scanner.position() < position {
             before = scanner.position();
             match scanner.next_record()? {
-                Step::Record { kind, .. } => last_kind = Some(kind),
+                Step::Record { kind, .. } => tail.push(kind),
                 Step::End => break,
                 Step::Damaged(d) => return Err(d.to_error()),
             }
@@ -897,7 +954,7 @@ impl Shared {
                 after: Some(scanner.position()),
             });
         }
-        Ok((scanner.offset(), scanner.header().segment_id, last_kind))
+        Ok((scanner.offset(), scanner.header().segment_id, tail))
     }
 
     /// Cuts the log at `cut`, durably: removes the later segments (newest first,

@@ -14,6 +14,7 @@
 //! - Readers never modify files; only [`WriteAheadLog::repair`] (or the first append
 //!   after opening a damaged log) cuts, and it reports what it cut.
 
+mod boundary;
 mod damage;
 mod end;
 mod entry;
