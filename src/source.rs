@@ -165,8 +165,19 @@ impl SourcePositions {
     /// The positions a checkpoint recorded (partitions registered without an
     /// offset or a watermark were not recorded; see
     /// [`add_partition`](Self::add_partition)).
+    ///
+    /// A checkpoint that recorded only a combined watermark (the seed-style
+    /// `create_checkpoint_with_state`) gives each of its partitions that
+    /// watermark, so [`combined_watermark`](Self::combined_watermark) equals
+    /// it; no partition's watermark is below the combined one.
     pub fn from_checkpoint(checkpoint: &IncrementalCheckpointMetadata) -> Self {
-        Self::from_maps(&checkpoint.source_offsets, &checkpoint.source_watermarks)
+        let mut watermarks = checkpoint.source_watermarks.clone();
+        crate::recovery::watermarks::settle(
+            &mut watermarks,
+            &checkpoint.source_offsets,
+            checkpoint.watermark,
+        );
+        Self::from_maps(&checkpoint.source_offsets, &watermarks)
     }
 
     /// The positions recovery returned (the checkpoint's, overlaid by the

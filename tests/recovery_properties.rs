@@ -99,7 +99,8 @@ fn write(ops: &[Op]) -> (Log, Model) {
                 }
                 pending_entries = 0;
                 model.offsets.insert(format!("s{s}"), offset);
-                if w.is_some() {
+                // A watermark only grows: recovery keeps the maximum.
+                if w.is_some() && *w > model.watermark {
                     model.watermark = *w;
                 }
                 WalEntry::Commit {

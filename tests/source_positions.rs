@@ -155,3 +155,93 @@ fn an_offset_never_moves_backwards_unless_the_caller_seeks() {
     sources.seek_offset("p0", 3);
     assert_eq!(sources.offset("p0"), Some(3));
 }
+
+mod watermarks_only_grow {
+    use super::*;
+    use highwater::{
+        CheckpointConfig, IncrementalCheckpointManager, RecoveryManager, StateSnapshot,
+        WriteAheadLog,
+    };
+    use std::collections::HashMap;
+
+    fn commit(watermark: i64) -> WalEntry {
+        WalEntry::Commit {
+            offsets: HashMap::from([("p0".to_string(), watermark as u64)]),
+            watermark: Some(watermark),
+        }
+    }
+
+    #[test]
+    fn a_lower_watermark_in_the_log_never_lowers_the_recovered_one_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ckpt, wal_dir) = (dir.path().join("ckpt"), dir.path().join("wal"));
+        let wal = WriteAheadLog::new(&wal_dir, std::time::Duration::ZERO).unwrap();
+        wal.append(&put("a")).unwrap();
+        wal.append(&commit(100)).unwrap();
+        wal.append(&put("b")).unwrap();
+        wal.append(&commit(50)).unwrap();
+        wal.close().unwrap();
+        let recovered = RecoveryManager::recover_with_changes(&ckpt, &wal_dir).unwrap();
+        assert_eq!(recovered.watermark, Some(100));
+        assert_eq!(recovered.report.watermark_regressions, 1);
+        assert_eq!(
+            recovered.source_offsets["p0"], 50,
+            "offsets are the last Commit's"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_never_records_a_watermark_below_its_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path())).unwrap();
+        let state = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+        let offsets = HashMap::from([("p0".to_string(), 1)]);
+        m.create_checkpoint_with_state(0, offsets.clone(), Some(100), &state.to_bytes().unwrap())
+            .unwrap();
+        let delta = highwater::StateDelta::from_changes(vec![(b"j".to_vec(), Some(b"w".to_vec()))]);
+        let second = m
+            .create_delta_checkpoint_with_state(0, offsets, Some(40), &delta.to_bytes().unwrap())
+            .unwrap();
+        assert_eq!(second.watermark, Some(100));
+    }
+
+    #[test]
+    fn a_seed_style_checkpoint_gives_back_per_partition_watermarks_and_advances_the_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ckpt, wal_dir) = (dir.path().join("ckpt"), dir.path().join("wal"));
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+        let state = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+        let offsets = HashMap::from([("p0".to_string(), 10), ("p1".to_string(), 20)]);
+        let first = m
+            .create_checkpoint_with_state(0, offsets.clone(), Some(77), &state.to_bytes().unwrap())
+            .unwrap();
+        let second = m
+            .create_checkpoint_with_state(0, offsets, Some(78), &state.to_bytes().unwrap())
+            .unwrap();
+        assert_eq!(
+            (first.epoch, second.epoch),
+            (0, 1),
+            "the epoch advances by itself"
+        );
+        drop(m);
+
+        let recovered = RecoveryManager::recover_simple(&ckpt, &wal_dir).unwrap();
+        assert_eq!(recovered.epoch, 1);
+        assert_eq!(
+            recovered.source_watermarks,
+            HashMap::from([("p0".to_string(), 78), ("p1".to_string(), 78)])
+        );
+        let sources = SourcePositions::from_recovered(&recovered);
+        assert_eq!(sources.combined_watermark(), Some(78));
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+        let third = m
+            .create_checkpoint_with_state(0, Default::default(), None, &state.to_bytes().unwrap())
+            .unwrap();
+        assert_eq!(third.epoch, 2, "after a restart too");
+        m.set_epoch(10);
+        let fourth = m
+            .create_checkpoint_with_state(0, Default::default(), None, &state.to_bytes().unwrap())
+            .unwrap();
+        assert_eq!(fourth.epoch, 10, "unless the caller sets it");
+    }
+}

@@ -31,6 +31,7 @@ use super::request::{CheckpointRequest, PartInput};
 use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::error::{Error, Result};
+use crate::recovery::watermarks;
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
 };
@@ -61,7 +62,14 @@ pub(crate) fn keep_delta(
 /// Mutable state of the manager, behind one lock so every method takes `&self`.
 #[derive(Debug)]
 pub(super) struct Inner {
+    /// The epoch set for the next checkpoint (`epoch_set`), or else the
+    /// epoch of the newest checkpoint, whose successor the next one records.
     epoch: u64,
+    /// `set_epoch` was called since the last checkpoint.
+    epoch_set: bool,
+    /// A checkpoint exists (written or found at open): without `epoch_set`
+    /// the next one records `epoch + 1`.
+    has_checkpoint: bool,
     last_id: u64,
     pub(super) wal_needed_from: Option<u64>,
     /// What the caller's state was built from: the parent of the next
@@ -138,7 +146,8 @@ impl IncrementalCheckpointManager {
     /// Opens (creating if missing) the checkpoint directory, takes its lock
     /// file, removes leftovers of interrupted checkpoints (only the lock holder
     /// does), and takes the epoch of the newest checkpoint whose metadata
-    /// reads.
+    /// reads (the next checkpoint records the one after it unless
+    /// [`set_epoch`](Self::set_epoch) says otherwise).
     ///
     /// # Errors
     /// [`Error::Locked`] when another manager (in this process or another)
@@ -169,14 +178,16 @@ impl IncrementalCheckpointManager {
                 .sync_dir(config.dir())
                 .map_err(|e| Error::io("sync directory", config.dir(), e))?;
         }
-        let epoch = ids
+        let newest_epoch = ids
             .iter()
             .rev()
             .find_map(|id| store.read_metadata(*id).ok())
-            .map_or(0, |m| m.epoch);
+            .map(|m| m.epoch);
         Ok(IncrementalCheckpointManager {
             inner: Mutex::new(Inner {
-                epoch,
+                epoch: newest_epoch.unwrap_or(0),
+                epoch_set: false,
+                has_checkpoint: newest_epoch.is_some(),
                 last_id: ids.last().copied().unwrap_or(0),
                 wal_needed_from: None,
                 base: Base::Unknown,
@@ -202,12 +213,17 @@ impl IncrementalCheckpointManager {
         &self.store
     }
 
-    /// Sets the epoch recorded in the next checkpoints.
+    /// Sets the epoch recorded in the next checkpoint. Without a call the
+    /// epoch advances by itself: each checkpoint records the one after the
+    /// previous checkpoint's (the first of a new job records 0).
     pub fn set_epoch(&self, epoch: u64) {
-        self.lock().epoch = epoch;
+        let mut inner = self.lock();
+        inner.epoch = epoch;
+        inner.epoch_set = true;
     }
 
-    /// The epoch the next checkpoint records.
+    /// The epoch set for the next checkpoint, or else that of the newest
+    /// checkpoint (0 for a new job); see [`set_epoch`](Self::set_epoch).
     pub fn epoch(&self) -> u64 {
         self.lock().epoch
     }
@@ -351,17 +367,31 @@ impl IncrementalCheckpointManager {
                 full_parts(&self.store, planned, parent, &request.drops)?,
             ),
         };
+        let epoch = if inner.has_checkpoint && !inner.epoch_set {
+            inner
+                .epoch
+                .checked_add(1)
+                .ok_or_else(|| Error::EpochExhausted {
+                    path: self.config.dir().to_path_buf(),
+                    epoch: inner.epoch,
+                })?
+        } else {
+            inner.epoch
+        };
         let storage = self.config.storage().as_ref();
         let (_, meta) = publish::publish(storage, self.config.dir(), id, |tmp| {
             let written = parts
                 .iter()
                 .map(|p| p.write(storage, tmp))
                 .collect::<Result<Vec<_>>>()?;
-            let meta = self.metadata(id, inner.epoch, kind, parent, &request, written)?;
+            let meta = self.metadata(id, epoch, kind, parent, &request, written)?;
             Ok((metadata::encode(&meta)?, meta))
         })?;
         inner.last_id = id;
         inner.base = Base::Checkpoint(id);
+        inner.epoch = meta.epoch;
+        inner.epoch_set = false;
+        inner.has_checkpoint = true;
         tracing::info!(
             checkpoint = id,
             epoch = meta.epoch,
@@ -464,6 +494,30 @@ impl IncrementalCheckpointManager {
             ),
             _ => (None, id, 0, 0, bytes),
         };
+        // A watermark only grows: never below the parent's.
+        let (mut watermark, mut source_watermarks) =
+            (request.watermark, request.source_watermarks.clone());
+        if let Some(p) = parent {
+            let mut combined = p.watermark;
+            let mut regressions = u64::from(watermarks::raise(&mut combined, watermark));
+            watermark = combined.or(watermark);
+            for (partition, mark) in source_watermarks.iter_mut() {
+                if let Some(&before) = p.source_watermarks.get(partition) {
+                    if *mark < before {
+                        *mark = before;
+                        regressions += 1;
+                    }
+                }
+            }
+            if regressions > 0 {
+                tracing::warn!(
+                    checkpoint = id,
+                    parent = p.id,
+                    regressions,
+                    "checkpoint watermarks below the parent's were raised to the parent's"
+                );
+            }
+        }
         Ok(IncrementalCheckpointMetadata {
             id,
             epoch,
@@ -475,8 +529,8 @@ impl IncrementalCheckpointManager {
             base_bytes,
             wal_position: request.wal_position,
             source_offsets: request.source_offsets.clone(),
-            watermark: request.watermark,
-            source_watermarks: request.source_watermarks.clone(),
+            watermark,
+            source_watermarks,
             created_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),

@@ -249,10 +249,12 @@ impl RecoveryManager {
         report.changes_applied = outcome.changes;
         report.transactions_reread = outcome.transactions_reread;
         report.entries_reread = outcome.entries_reread;
+        report.watermark_regressions = outcome.watermark_regressions;
         if outcome.end == ReplayEnd::Limit {
             report.open_transaction_entries = outcome.pending_entries;
         }
         report.timings.total = started.elapsed();
+        super::watermarks::settle(&mut watermarks, &offsets, watermark);
         let state = RecoveredState {
             epoch: base.epoch,
             state_snapshot: base.snapshot,

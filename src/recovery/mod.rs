@@ -28,6 +28,7 @@ mod replay;
 mod replay_sink;
 mod report;
 mod validate;
+pub(crate) mod watermarks;
 
 pub use config::{RecoveryConfig, TransactionMode, DEFAULT_TRANSACTION_BUFFER_BYTES};
 pub use manager::RecoveryManager;

@@ -14,6 +14,7 @@
 
 use super::config::TransactionMode;
 use super::replay_sink::{CommitInfo, ReplaySink};
+use super::watermarks::{raise, raise_each};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use crate::wal::{WalEntry, WalEntryRef, WalReadRef, WalReadResult, WalReader, WalRecoveryMode};
@@ -88,6 +89,8 @@ pub(crate) struct ReplayOutcome {
     pub entries_reread: u64,
     /// Where the next bounded piece reads on (after a limit).
     pub resume: u64,
+    /// Watermarks in the log lower than the one already recovered (ignored).
+    pub watermark_regressions: u64,
 }
 
 impl ReplayOutcome {
@@ -103,6 +106,7 @@ impl ReplayOutcome {
             transactions_reread: 0,
             entries_reread: 0,
             resume: 0,
+            watermark_regressions: 0,
         }
     }
 }
@@ -200,7 +204,7 @@ pub(crate) fn replay(
             WalEntryRef::Owned(WalEntry::Watermarks { watermarks: marks }) => {
                 // Part of the transaction, like a change.
                 if plain {
-                    watermarks.extend(marks);
+                    out.watermark_regressions += raise_each(watermarks, marks);
                     out.position = reader.position();
                 } else {
                     pending.entries += 1;
@@ -233,11 +237,9 @@ pub(crate) fn replay(
                 position: at,
                 source,
             })?;
-            watermarks.extend(commit_watermarks);
+            out.watermark_regressions += raise_each(watermarks, commit_watermarks);
             offsets.extend(commit_offsets);
-            if commit_watermark.is_some() {
-                *watermark = commit_watermark;
-            }
+            out.watermark_regressions += u64::from(raise(watermark, commit_watermark));
             out.transactions += 1;
         }
         out.position = end;

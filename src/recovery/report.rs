@@ -100,6 +100,10 @@ pub struct RecoveryReport {
     /// Entries of the transaction still open where a bounded call stopped
     /// (read, not returned; the call that reads its Commit returns it whole).
     pub open_transaction_entries: u64,
+    /// Watermarks (combined or per partition) in replayed Commits or
+    /// `Watermarks` entries that were lower than the one already recovered:
+    /// ignored, since a watermark only grows.
+    pub watermark_regressions: u64,
     /// Time per phase.
     pub timings: PhaseTimings,
 }
