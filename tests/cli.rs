@@ -549,12 +549,16 @@ fn missing_and_garbage_inputs_give_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("none");
     std::fs::create_dir(&empty).unwrap();
-    let (out, _, code) = run(&[&"checkpoints", &"ls", &empty]);
-    assert_eq!(code, 0);
-    assert!(out.contains("no checkpoints"), "{out}");
-    let (_, err, code) = run(&[&"state", &"get", &empty, &"k"]);
-    assert_eq!(code, 3);
-    assert!(err.contains("no restorable checkpoint"), "{err}");
+    // An empty directory is not a checkpoint directory: never "OK".
+    for args in [
+        vec![&"checkpoints" as &dyn AsRef<std::ffi::OsStr>, &"ls", &empty],
+        vec![&"verify", &empty],
+        vec![&"state", &"get", &empty, &"k"],
+    ] {
+        let (_, err, code) = run(&args);
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("not a checkpoint directory"), "{err}");
+    }
 
     // Garbage metadata.
     let f = fixture();
@@ -875,4 +879,75 @@ fn state_dump_and_wal_dump_cut_long_keys_as_they_cut_long_values() {
     let (out, _, code) = run(&[&"wal", &"dump", &wal_dir]);
     assert_eq!(code, 0);
     assert!(out.len() < 2000, "{} bytes of output", out.len());
+}
+
+#[test]
+fn verify_says_a_job_that_will_not_recover_is_not_ok() {
+    use highwater::{CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager};
+    use highwater::{SyncPolicy, WalEntry, WalOptions, WriteAheadLog};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("checkpoints"), tmp.path().join("wal"));
+    let wal = WriteAheadLog::open(
+        &wal_dir,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_segment_size(4096),
+    )
+    .unwrap();
+    let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let commit = || WalEntry::Commit {
+        offsets: Default::default(),
+        watermark: None,
+    };
+    wal.append(&commit()).unwrap();
+    manager
+        .create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
+        .unwrap();
+    for i in 0..40u32 {
+        wal.append(&WalEntry::Put {
+            key: i.to_le_bytes().to_vec(),
+            value: vec![0; 500],
+        })
+        .unwrap();
+        wal.append(&commit()).unwrap();
+    }
+    // Segments the checkpoint needs are dropped by hand (what a wrong
+    // retention script would do): the log no longer covers its position.
+    wal.sync().unwrap();
+    assert!(wal.drop_segments_before(wal.position()).unwrap() > 0);
+    drop((wal, manager));
+
+    let (out, _, code) = run(&[&"verify", &ckpt, &"--wal", &wal_dir]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("WILL NOT RECOVER"), "{out}");
+    assert!(!out.contains("OK"), "{out}");
+    let (doc, code) = run_json(&[&"verify", &ckpt, &"--wal", &wal_dir]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["recovery"]["will_recover"], false);
+    // recover --dry-run agrees, with the exit code docs/CLI.md gives.
+    let (_, _, code) = run(&[&"recover", &ckpt, &wal_dir, &"--dry-run"]);
+    assert_eq!(code, 1);
+
+    // The job's root is not a checkpoint directory; the error says which is.
+    let (_, err, code) = run(&[&"verify", &tmp.path()]);
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("not a checkpoint directory") && err.contains("checkpoints"),
+        "{err}"
+    );
+}
+
+#[test]
+fn state_get_says_which_checkpoint_answered_and_why_newer_ones_were_skipped() {
+    let f = fixture();
+    let part = part_file(&f.ckpt, 2);
+    let len = std::fs::metadata(&part).unwrap().len();
+    flip_byte(&part, len - 3);
+    let (out, err, code) = run(&[&"state", &"get", &f.ckpt, &"user:1"]);
+    assert_eq!((out.as_str(), code), ("alice\n", 0), "{err}");
+    assert!(
+        err.contains("answering from checkpoint 1") && err.contains("skipped newer checkpoint 2"),
+        "{err}"
+    );
 }

@@ -87,18 +87,18 @@ fn check_paths(command: &Command) -> Result<(), Failure> {
         Command::Checkpoints(CheckpointsCommand::Ls { dir })
         | Command::Checkpoints(CheckpointsCommand::Show { dir, .. }) => paths::checkpoint_dir(dir),
         Command::Verify(a) => {
-            paths::checkpoint_dir(&a.dir)?;
-            optional(a.wal.as_deref(), paths::wal_dir)
+            optional(a.wal.as_deref(), paths::wal_dir)?;
+            paths::checkpoint_dir(&a.dir)
         }
         Command::Wal(WalCommand::Dump(a)) => paths::wal_dir(&a.wal),
         Command::Wal(WalCommand::Repair(a)) => {
             paths::wal_dir(&a.wal)?;
-            optional(a.checkpoints.as_deref(), paths::checkpoint_dir)
+            optional(a.checkpoints.as_deref(), paths::existing_dir)
         }
         Command::State(StateCommand::Get(a)) => paths::checkpoint_dir(&a.source.dir),
         Command::State(StateCommand::Dump(a)) => paths::checkpoint_dir(&a.source.dir),
         Command::Recover(a) => {
-            paths::checkpoint_dir(&a.dir)?;
+            paths::existing_dir(&a.dir)?;
             paths::wal_dir(&a.wal)
         }
         Command::Export(ExportCommand::State(a)) => paths::checkpoint_dir(&a.source.dir),

@@ -106,6 +106,9 @@ impl Failure {
     pub fn of(e: &highwater::Error) -> Self {
         let exit = match e {
             _ if e.is_corruption() => Exit::Damage,
+            // What is on disk cannot be recovered as it is (docs/CLI.md: 1).
+            highwater::Error::CheckpointNotCovered { .. }
+            | highwater::Error::WalBehindCheckpoint { .. } => Exit::Damage,
             highwater::Error::CheckpointNotFound { .. } => Exit::NotFound,
             _ => Exit::Failed,
         };

@@ -11,13 +11,63 @@ use crate::output::{Exit, Failure};
 use highwater::wal::parse_segment_name;
 use std::path::Path;
 
-/// `dir` must be an existing directory.
-pub fn checkpoint_dir(dir: &Path) -> Result<(), Failure> {
+/// `dir` must be an existing directory (a job's checkpoint directory that may
+/// hold no checkpoint yet: `recover`, `wal repair --checkpoints`).
+pub fn existing_dir(dir: &Path) -> Result<(), Failure> {
     if dir.is_dir() {
         return Ok(());
     }
     Err(Failure::message(
         format!("no checkpoint directory at {}", show_path(dir)),
+        Exit::NotFound,
+    ))
+}
+
+/// Whether `dir` looks like a checkpoint directory: it holds a checkpoint
+/// (or the leftover of one) or a manager's lock file.
+fn holds_checkpoints(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(Result::ok).any(|e| {
+            e.file_name().to_str().is_some_and(|name| {
+                name.starts_with("checkpoint-") || name == highwater::checkpoint::LOCK_FILE
+            })
+        })
+    })
+}
+
+/// `dir` must be an existing checkpoint directory: one that holds a
+/// checkpoint or a manager's lock file. An empty directory or a job's root is
+/// refused (naming the subdirectory that is one, if any), so that a wrong
+/// path is never reported as "OK".
+pub fn checkpoint_dir(dir: &Path) -> Result<(), Failure> {
+    if !dir.is_dir() {
+        return Err(Failure::message(
+            format!("no checkpoint directory at {}", show_path(dir)),
+            Exit::NotFound,
+        ));
+    }
+    if holds_checkpoints(dir) {
+        return Ok(());
+    }
+    let inside: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && holds_checkpoints(p))
+                .map(|p| show_path(&p))
+                .collect()
+        })
+        .unwrap_or_default();
+    let hint = match inside.as_slice() {
+        [] => "it holds no checkpoints".to_string(),
+        found => format!(
+            "it holds no checkpoints; did you mean {}?",
+            found.join(" or ")
+        ),
+    };
+    Err(Failure::message(
+        format!("{} is not a checkpoint directory: {hint}", show_path(dir)),
         Exit::NotFound,
     ))
 }

@@ -33,9 +33,24 @@ pub fn resolve(source: &StateSource) -> Result<(CheckpointStore, u64, String), F
     let store = CheckpointStore::new(&source.dir);
     let checkpoint = match source.checkpoint {
         Some(id) => id,
-        None => match store.find_latest()?.metadata {
-            Some(meta) => meta.id,
-            None => {
+        None => match store.find_latest()? {
+            highwater::LatestCheckpoint {
+                metadata: Some(meta),
+                rejected,
+                ..
+            } => {
+                // Never answer from an older checkpoint silently.
+                for skipped in &rejected {
+                    eprintln!(
+                        "highwater: note: answering from checkpoint {} (the newest restorable); skipped newer checkpoint {}: {}",
+                        meta.id,
+                        skipped.id,
+                        crate::bytes::sanitize(&skipped.reason)
+                    );
+                }
+                meta.id
+            }
+            _ => {
                 return Err(Failure::message(
                     format!("no restorable checkpoint in {}", source.dir.display()),
                     Exit::NotFound,

@@ -5,6 +5,7 @@ use crate::output::{Exit, Failure, Human, Outcome, Problem, Table};
 use crate::progress::Progress;
 use highwater::storage::default_storage;
 use highwater::wal::{verify_log, wal_size_with, Damage, DamageClass, SegmentVerification};
+use highwater::{RecoveryConfig, RecoveryManager};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::Path;
@@ -12,10 +13,86 @@ use std::path::Path;
 /// What `verify` found.
 #[derive(Debug, Serialize)]
 struct VerifyReport {
-    /// True when everything verified (exit code 0).
+    /// True when everything verified and (with `--wal`) the job will recover
+    /// (exit code 0).
     ok: bool,
     checkpoints: CheckpointTable,
     wal: Option<WalReport>,
+    /// With `--wal`: what recovery would do, from a read-only run of it.
+    recovery: Option<RecoveryCheck>,
+}
+
+/// Whether the job recovers: recovery run read-only (`recover --dry-run`).
+#[derive(Debug, Serialize)]
+struct RecoveryCheck {
+    will_recover: bool,
+    /// The checkpoint recovery would use.
+    checkpoint: Option<u64>,
+    /// Where the job would resume appending to the log.
+    resumes_at: Option<u64>,
+    /// What recovery would do besides replaying (absent or short log, damage
+    /// released below the checkpoint, a cut), in words.
+    notes: Vec<String>,
+    /// Why it would not recover.
+    problem: Option<Problem>,
+    #[serde(skip)]
+    exit: Exit,
+}
+
+impl RecoveryCheck {
+    fn run(dir: &Path, wal: &Path, max_record_size: u32) -> Self {
+        let config = RecoveryConfig::new(dir, wal)
+            .with_dry_run(true)
+            .with_load_checkpoint_state(false)
+            .with_max_record_size(max_record_size);
+        match RecoveryManager::new(config).recover() {
+            Ok(state) => {
+                let r = &state.report;
+                let mut notes = Vec::new();
+                if r.wal_absent {
+                    notes.push("the log is absent: the checkpoint alone is recovered".into());
+                }
+                if let Some(short) = &r.wal_short {
+                    notes.push(format!(
+                        "the log ends at {}, below the checkpoint's position {}: the checkpoint alone is recovered and the log continues there",
+                        short.end, short.checkpoint_position
+                    ));
+                }
+                if let Some(d) = &r.released_damage {
+                    notes.push(format!(
+                        "damage below the checkpoint is released: {} at offset {}",
+                        d.path.display(),
+                        d.offset
+                    ));
+                }
+                if let Some(repair) = &r.wal_repair {
+                    notes.push(format!(
+                        "recovery cuts {} bytes at log position {}: {}",
+                        repair.bytes_cut, repair.position, repair.reason
+                    ));
+                }
+                for c in &r.rejected_checkpoints {
+                    notes.push(format!("checkpoint {} is skipped: {}", c.id, c.reason));
+                }
+                RecoveryCheck {
+                    will_recover: true,
+                    checkpoint: state.checkpoint_id,
+                    resumes_at: Some(state.wal_position),
+                    notes,
+                    problem: None,
+                    exit: Exit::Ok,
+                }
+            }
+            Err(e) => RecoveryCheck {
+                will_recover: false,
+                checkpoint: None,
+                resumes_at: None,
+                notes: Vec::new(),
+                problem: Some(Problem::of(&e)),
+                exit: Failure::of(&e).exit_code(),
+            },
+        }
+    }
 }
 
 /// A log, segment by segment.
@@ -116,13 +193,23 @@ pub fn run(
     let wal = wal
         .map(|w| verify_wal(w, max_record_size, progress))
         .transpose()?;
-    let ok = checkpoints.all_verify() && wal.as_ref().is_none_or(WalReport::clean);
-    let exit = if ok { Exit::Ok } else { Exit::Damage };
+    let recovery = wal
+        .as_ref()
+        .map(|w| RecoveryCheck::run(dir, Path::new(&w.dir), max_record_size));
+    let verified = checkpoints.all_verify() && wal.as_ref().is_none_or(WalReport::clean);
+    let recovers = recovery.as_ref().is_none_or(|r| r.will_recover);
+    let ok = verified && recovers;
+    let exit = match &recovery {
+        Some(r) if !r.will_recover => r.exit,
+        _ if ok => Exit::Ok,
+        _ => Exit::Damage,
+    };
     Ok(Outcome::new(
         VerifyReport {
             ok,
             checkpoints,
             wal,
+            recovery,
         },
         exit,
     ))
@@ -170,8 +257,33 @@ impl Human for VerifyReport {
             writeln!(out)?;
             wal.human(out)?;
         }
+        if let Some(r) = &self.recovery {
+            writeln!(out)?;
+            match (&r.problem, r.checkpoint) {
+                (Some(p), _) => writeln!(out, "recovery: WILL NOT RECOVER: {}", p.message)?,
+                (None, Some(id)) => writeln!(
+                    out,
+                    "recovery: recovers checkpoint {id} and the committed log after it; resumes at log position {}",
+                    r.resumes_at.unwrap_or_default()
+                )?,
+                (None, None) => writeln!(
+                    out,
+                    "recovery: no checkpoint; replays the log from its start; resumes at log position {}",
+                    r.resumes_at.unwrap_or_default()
+                )?,
+            }
+            for note in &r.notes {
+                writeln!(out, "  {note}")?;
+            }
+        }
         let verdict = if self.ok {
-            "OK: everything verifies"
+            if self.recovery.is_some() {
+                "OK: everything verifies and the job recovers"
+            } else {
+                "OK: everything verifies (give --wal to check that the job recovers)"
+            }
+        } else if self.recovery.as_ref().is_some_and(|r| !r.will_recover) {
+            "FAILED: this job will not recover (see docs/OPERATIONS.md)"
         } else if self.checkpoints.all_verify()
             && self.wal.as_ref().is_some_and(|w| w.only_torn_tail)
         {
