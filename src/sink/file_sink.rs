@@ -13,7 +13,8 @@
 //! - Nothing is published for an epoch without output.
 //! - One process at a time owns the directory (a lock file).
 
-use super::republish::{is_republish_file, republish, republish_file_name, Expected, Names};
+use super::file_sink_dir::{committed_file_name, scan, staged_file_name, FileSinkContents, Scan};
+use super::republish::{republish, republish_file_name, Expected, Names};
 use super::transactional::{SinkOwner, TransactionalSink};
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
@@ -29,28 +30,6 @@ const HANDLE_MAGIC: [u8; 4] = *b"HWF1";
 /// Magic, epoch, length, CRC32C.
 const HANDLE_LEN: usize = 4 + 8 + 8 + 4;
 const LOCK_FILE: &str = ".lock";
-
-/// The file name of epoch `epoch`'s published output.
-pub fn committed_file_name(epoch: u64) -> String {
-    format!("epoch-{epoch:020}.out")
-}
-
-fn staged_file_name(epoch: u64) -> String {
-    format!(".epoch-{epoch:020}.staged")
-}
-
-/// The epoch of a published (`false`) or staged (`true`) file name.
-fn parse_name(name: &str) -> Option<(u64, bool)> {
-    let (digits, staged) = if let Some(rest) = name.strip_prefix(".epoch-") {
-        (rest.strip_suffix(".staged")?, true)
-    } else {
-        (name.strip_prefix("epoch-")?.strip_suffix(".out")?, false)
-    };
-    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((digits.parse().ok()?, staged))
-}
 
 /// What a handle names: the epoch's output length and checksum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +198,16 @@ impl FileSink {
         Ok(())
     }
 
+    /// What the sink directory `dir` holds — published and staged epochs with
+    /// their sizes — read without taking its lock (beside a running job; the
+    /// answer can be stale). For inspection (`highwater sink ls`).
+    ///
+    /// # Errors
+    /// `Io` when the directory cannot be listed or a file's size read.
+    pub fn contents(dir: impl AsRef<Path>) -> Result<FileSinkContents> {
+        super::file_sink_dir::contents(dir.as_ref())
+    }
+
     /// The epochs with published output, in order.
     ///
     /// # Errors
@@ -244,22 +233,7 @@ impl FileSink {
 
     /// Published and staged epochs in the directory, sorted.
     fn scan(&self) -> Result<Scan> {
-        let entries = self
-            .storage
-            .list_dir(&self.dir)
-            .map_err(|e| Error::io("list", &self.dir, e))?;
-        let mut scan = Scan::default();
-        for entry in entries.iter().filter(|e| !e.is_dir) {
-            match parse_name(&entry.name) {
-                Some((epoch, true)) => scan.staged.push(epoch),
-                Some((epoch, false)) => scan.committed.push(epoch),
-                None if is_republish_file(&entry.name) => scan.leftovers.push(entry.name.clone()),
-                None => {}
-            }
-        }
-        scan.staged.sort_unstable();
-        scan.committed.sort_unstable();
-        Ok(scan)
+        scan(self.storage.as_ref(), &self.dir)
     }
 
     fn sync_dir(&self) -> Result<()> {
@@ -441,14 +415,6 @@ impl FileSink {
     }
 }
 
-#[derive(Debug, Default)]
-struct Scan {
-    committed: Vec<u64>,
-    staged: Vec<u64>,
-    /// Copies an interrupted republish left behind.
-    leftovers: Vec<String>,
-}
-
 /// The CRC32C of a whole file, read in bounded chunks.
 fn file_crc32c(storage: &dyn Storage, path: &Path) -> Result<u32> {
     let file = storage
@@ -516,20 +482,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_handles_round_trip() {
-        assert_eq!(parse_name(&committed_file_name(7)), Some((7, false)));
-        assert_eq!(
-            parse_name(&staged_file_name(u64::MAX)),
-            Some((u64::MAX, true))
-        );
-        for bad in [
-            "epoch-7.out",
-            ".epoch-0000000000000000000x.staged",
-            "x",
-            ".lock",
-        ] {
-            assert_eq!(parse_name(bad), None, "{bad}");
-        }
+    fn handles_round_trip() {
         let h = Handle {
             epoch: 3,
             len: 99,

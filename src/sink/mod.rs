@@ -19,10 +19,12 @@
 
 mod coordinator;
 mod file_sink;
+mod file_sink_dir;
 mod republish;
 mod transactional;
 
 pub use crate::recovery::SinkError;
 pub use coordinator::SinkCoordinator;
-pub use file_sink::{committed_file_name, FileSink};
+pub use file_sink::FileSink;
+pub use file_sink_dir::{committed_file_name, FileSinkContents, SinkEpochFile};
 pub use transactional::{SinkOwner, TransactionalSink};

@@ -43,6 +43,9 @@ pub enum Command {
     /// Write a checkpoint's state or a log range to an Arrow IPC file.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Inspect an exactly-once file sink's directory.
+    #[command(subcommand)]
+    Sink(SinkCommand),
 }
 
 /// `export ...`
@@ -110,6 +113,28 @@ pub enum CheckpointsCommand {
         dir: PathBuf,
         /// The checkpoint id.
         id: u64,
+    },
+    /// Delete one checkpoint, durably, as the job's checkpoint manager would:
+    /// refused for the parent of a kept delta and while the job runs (its
+    /// lock). Run it with --dry-run first.
+    Delete {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// The checkpoint id.
+        id: u64,
+        /// Only say what would be deleted and what recovery would then use.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `sink ...`
+#[derive(Debug, Subcommand)]
+pub enum SinkCommand {
+    /// A file sink's published and staged epochs, with their sizes.
+    Ls {
+        /// The file sink's directory.
+        dir: PathBuf,
     },
 }
 
@@ -256,6 +281,10 @@ pub struct RecoverArgs {
     /// The log holds no Commit entries (a plain change log).
     #[arg(long)]
     pub no_transactions: bool,
+    /// A file sink directory of the job: report what recovery would do to it
+    /// (repeat for several sinks).
+    #[arg(long = "sink", value_name = "DIR")]
+    pub sinks: Vec<PathBuf>,
     /// The log's maximum record size, if it was opened with a non-default one.
     #[arg(long, value_name = "BYTES")]
     pub max_record_size: Option<u32>,

@@ -12,17 +12,21 @@
 mod args;
 mod bytes;
 mod checkpoints;
+mod delete;
 mod export;
 mod output;
 mod paths;
 mod progress;
 mod recover;
+mod sink;
 mod state;
 mod time;
 mod verify;
 mod wal;
 
-use args::{CheckpointsCommand, Cli, Command, ExportCommand, StateCommand, WalCommand};
+use args::{
+    CheckpointsCommand, Cli, Command, ExportCommand, SinkCommand, StateCommand, WalCommand,
+};
 use clap::Parser;
 use highwater::wal::DEFAULT_MAX_RECORD_SIZE;
 use output::{Exit, Failure, Outcome};
@@ -47,6 +51,10 @@ fn main() -> ExitCode {
         Command::Checkpoints(CheckpointsCommand::Show { dir, id }) => {
             printed(checkpoints::show(dir, *id))
         }
+        Command::Checkpoints(CheckpointsCommand::Delete { dir, id, dry_run }) => {
+            printed(delete::run(dir, *id, *dry_run))
+        }
+        Command::Sink(SinkCommand::Ls { dir }) => printed(sink::ls(dir)),
         Command::Verify(a) => printed(verify::run(
             &a.dir,
             a.wal.as_deref(),
@@ -85,7 +93,11 @@ fn check_paths(command: &Command) -> Result<(), Failure> {
     };
     match command {
         Command::Checkpoints(CheckpointsCommand::Ls { dir })
-        | Command::Checkpoints(CheckpointsCommand::Show { dir, .. }) => paths::checkpoint_dir(dir),
+        | Command::Checkpoints(CheckpointsCommand::Show { dir, .. })
+        | Command::Checkpoints(CheckpointsCommand::Delete { dir, .. }) => {
+            paths::checkpoint_dir(dir)
+        }
+        Command::Sink(SinkCommand::Ls { dir }) => paths::existing_dir(dir),
         Command::Verify(a) => {
             optional(a.wal.as_deref(), paths::wal_dir)?;
             paths::checkpoint_dir(&a.dir)
@@ -99,6 +111,7 @@ fn check_paths(command: &Command) -> Result<(), Failure> {
         Command::State(StateCommand::Dump(a)) => paths::checkpoint_dir(&a.source.dir),
         Command::Recover(a) => {
             paths::existing_dir(&a.dir)?;
+            a.sinks.iter().try_for_each(|d| paths::existing_dir(d))?;
             paths::wal_dir(&a.wal)
         }
         Command::Export(ExportCommand::State(a)) => paths::checkpoint_dir(&a.source.dir),

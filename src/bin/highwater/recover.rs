@@ -5,6 +5,7 @@
 use crate::args::RecoverArgs;
 use crate::bytes::show_map;
 use crate::output::{opt, Exit, Failure, Human, Outcome, Table};
+use crate::sink::SinkPlan;
 use crate::wal::{recovery_mode, RepairOutcome};
 use highwater::{RecoveryConfig, RecoveryManager, TransactionMode};
 use serde::Serialize;
@@ -71,6 +72,8 @@ struct Plan {
     source_offsets: BTreeMap<String, u64>,
     watermark: Option<i64>,
     source_watermarks: BTreeMap<String, i64>,
+    /// What recovery would do to each `--sink` directory.
+    sinks: Vec<SinkPlan>,
 }
 
 /// Runs recovery read-only and reports its plan; exit 1 when recovery would
@@ -132,8 +135,20 @@ pub fn run(args: &RecoverArgs, max_record_size: u32) -> Result<Outcome, Failure>
         source_offsets: state.source_offsets.clone().into_iter().collect(),
         watermark: state.watermark,
         source_watermarks: state.source_watermarks.clone().into_iter().collect(),
+        sinks: args
+            .sinks
+            .iter()
+            .map(|dir| SinkPlan::of(dir, state.checkpoint.as_ref()))
+            .collect::<Result<_, _>>()?,
     };
-    Ok(Outcome::new(plan, Exit::Ok))
+    // A sink that recovery would refuse stops the job: what is on disk does
+    // not recover as it is (exit 1, as for damage).
+    let exit = if plan.sinks.iter().any(SinkPlan::refused) {
+        Exit::Damage
+    } else {
+        Exit::Ok
+    };
+    Ok(Outcome::new(plan, exit))
 }
 
 impl Human for Plan {
@@ -227,6 +242,9 @@ impl Human for Plan {
                 "  watermarks".into(),
                 show_map(&self.source_watermarks),
             ]);
+        }
+        for sink in &self.sinks {
+            t.row(vec!["  sink".into(), sink.line()]);
         }
         t.write(out)
     }
