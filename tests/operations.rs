@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 #[path = "../examples/cli_demo/job.rs"]
+#[allow(dead_code)]
 mod job;
 
 /// Runs the tool; stdout + stderr and the exit code.
