@@ -489,6 +489,25 @@ pub enum Error {
         last_commit_end: Option<u64>,
     },
 
+    /// A log record whose header verifies is longer than the maximum record
+    /// size this reader was opened with: the log was written with a larger
+    /// limit. A configuration mismatch, not damage: open it with a limit of at
+    /// least `len` (`WalOptions::with_max_record_size`, the CLI's
+    /// `--max-record-size`, `RecoveryConfig::with_max_record_size`).
+    #[error("record in {path} at offset {offset} (log position {position}) is {len} bytes, above this reader's maximum record size {max}: the log was written with a larger limit; open it with a maximum record size of at least {len}")]
+    RecordExceedsMaxSize {
+        /// The segment.
+        path: PathBuf,
+        /// File offset of the record.
+        offset: u64,
+        /// Its log position.
+        position: u64,
+        /// Its payload length.
+        len: u32,
+        /// The reader's limit.
+        max: u32,
+    },
+
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -530,6 +549,7 @@ impl Error {
             | Error::SinkTransactionInvalid { path, .. }
             | Error::SinkAheadOfCheckpoint { path, .. }
             | Error::NotACommitBoundary { path, .. }
+            | Error::RecordExceedsMaxSize { path, .. }
             | Error::DeltaParentUnknown { path }
             | Error::DeltaParentMismatch { path, .. }
             | Error::CheckpointIdExhausted { path, .. }
@@ -545,6 +565,7 @@ impl Error {
         match self {
             Error::WalCorrupted { offset, .. }
             | Error::WalChecksumMismatch { offset, .. }
+            | Error::RecordExceedsMaxSize { offset, .. }
             | Error::StateCorrupted { offset, .. }
             | Error::StateChecksumMismatch { offset, .. } => Some(*offset),
             Error::CheckpointCorrupted { offset, .. } | Error::ArrowCorrupted { offset, .. } => {

@@ -137,6 +137,15 @@ impl Damage {
                     actual,
                 }
             }
+            // The header verified, so the length is what the writer wrote: a
+            // reader configured with a smaller limit, not damage.
+            Problem::TooLarge { len, max } => crate::Error::RecordExceedsMaxSize {
+                path: self.path.clone(),
+                offset: self.offset,
+                position: self.position,
+                len,
+                max,
+            },
             _ => crate::Error::WalCorrupted {
                 path: self.path.clone(),
                 offset: self.offset,
