@@ -265,7 +265,7 @@ pub(crate) fn find_latest_strict(store: &CheckpointStore) -> Result<LatestCheckp
 
 /// True for errors that say a checkpoint is damaged for good (as opposed to
 /// a read that failed and may succeed later).
-fn is_damage(e: &Error) -> bool {
+pub(crate) fn is_damage(e: &Error) -> bool {
     match e {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         _ => true,
