@@ -73,3 +73,71 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
     assert_eq!(state.get(b"a"), Some(&b"1"[..]));
     assert_eq!(state.get(b"b"), Some(&b"2"[..]));
 }
+
+#[path = "common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
+use highwater::{RecoveryConfig, RecoveryManager, SyncPolicy, WalOptions, WriteAheadLog};
+use std::sync::atomic::Ordering;
+
+/// A job checkpoints at `wal.position()` (the case issue 17 case 9 names),
+/// then the log's fsync fails: the poisoned writer leaves its mark at the
+/// durable position, below the checkpoint's. Recovery returns the checkpoint;
+/// the reopened log cuts back to the mark. It must not then reuse positions
+/// the checkpoint already covers: commits acknowledged after the restart must
+/// be replayed by the next recovery.
+#[test]
+fn a_poison_mark_below_a_checkpoint_never_makes_the_log_reuse_its_positions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let options = || {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(storage.clone())
+    };
+    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    wal.append(&common::put("a", "1")).unwrap();
+    wal.append(&common::commit(1)).unwrap();
+    wal.sync().unwrap();
+    let durable = wal.durable_position();
+    wal.append(&common::put("b", "2")).unwrap();
+    wal.append(&common::commit(2)).unwrap();
+    let position = wal.position();
+    assert!(position > durable);
+    // The checkpoint holds the state after both transactions.
+    common::checkpoint_at(&ckpt, position, "src-0", 2, &[("a", "1"), ("b", "2")]);
+    faults.fail_sync.store(true, Ordering::SeqCst);
+    assert!(wal.sync().is_err());
+    drop(wal);
+    faults.fail_sync.store(false, Ordering::SeqCst);
+
+    // Restart: recover, reopen, append and acknowledge two transactions.
+    let config = || {
+        RecoveryConfig::new(&ckpt, &wal_dir)
+            .with_collect_state_changes(true)
+            .with_storage(storage.clone())
+    };
+    let first = RecoveryManager::new(config()).recover().unwrap();
+    assert_eq!(first.wal_position, position);
+    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    assert!(
+        wal.position() >= position,
+        "the log continues at {} after a checkpoint at {position}: positions are reused",
+        wal.position()
+    );
+    wal.append(&common::put("c", "3")).unwrap();
+    wal.append(&common::commit(3)).unwrap();
+    wal.append(&common::put("d", "4")).unwrap();
+    wal.append(&common::commit(4)).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+
+    let second = RecoveryManager::new(config()).recover().unwrap();
+    let state = second.current_state().unwrap();
+    assert_eq!(state.get(b"c"), Some(&b"3"[..]), "acknowledged commit 3 lost");
+    assert_eq!(state.get(b"d"), Some(&b"4"[..]), "acknowledged commit 4 lost");
+}
