@@ -1,9 +1,7 @@
 //! Attacks from review 17 on the checkpoint guards and the WAL floor.
 
 use highwater::storage::{FaultInjectingStorage, FsStorage, Storage};
-use highwater::{
-    CheckpointConfig, Error, IncrementalCheckpointManager, StateDelta, StateSnapshot,
-};
+use highwater::{CheckpointConfig, Error, IncrementalCheckpointManager, StateDelta, StateSnapshot};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,7 +63,10 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
         "checkpoint 1 was deleted while delta 2 builds on it"
     );
     assert!(
-        matches!(deleted, Err(Error::Io { .. }) | Err(Error::CheckpointHasDependents { .. })),
+        matches!(
+            deleted,
+            Err(Error::Io { .. }) | Err(Error::CheckpointHasDependents { .. })
+        ),
         "{deleted:?}"
     );
     // Checkpoint 2 is still restorable.
@@ -138,6 +139,148 @@ fn a_poison_mark_below_a_checkpoint_never_makes_the_log_reuse_its_positions() {
 
     let second = RecoveryManager::new(config()).recover().unwrap();
     let state = second.current_state().unwrap();
-    assert_eq!(state.get(b"c"), Some(&b"3"[..]), "acknowledged commit 3 lost");
-    assert_eq!(state.get(b"d"), Some(&b"4"[..]), "acknowledged commit 4 lost");
+    assert_eq!(
+        state.get(b"c"),
+        Some(&b"3"[..]),
+        "acknowledged commit 3 lost"
+    );
+    assert_eq!(
+        state.get(b"d"),
+        Some(&b"4"[..]),
+        "acknowledged commit 4 lost"
+    );
+}
+
+/// The poisoned writer's mark is below a floor that recovery raised (damage
+/// below the checkpoint released). The next open must still open the log (the
+/// records below the floor are released anyway), not refuse it for good.
+#[test]
+fn a_poison_mark_below_the_floor_never_makes_the_log_unopenable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let options = || {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(storage.clone())
+    };
+    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    wal.append(&common::put("a", "1")).unwrap();
+    wal.append(&common::commit(1)).unwrap();
+    wal.sync().unwrap();
+    wal.append(&common::put("b", "2")).unwrap();
+    wal.append(&common::commit(2)).unwrap();
+    let position = wal.position();
+    common::checkpoint_at(&ckpt, position, "src-0", 2, &[("a", "1"), ("b", "2")]);
+    faults.fail_sync.store(true, Ordering::SeqCst);
+    assert!(wal.sync().is_err());
+    drop(wal);
+    faults.fail_sync.store(false, Ordering::SeqCst);
+    // One flipped bit in the first record, which the checkpoint covers.
+    let segment = wal_dir.join(highwater::wal::segment_file_name(0));
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[highwater::wal::SEGMENT_HEADER_LEN as usize + 12] ^= 1;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let recovered =
+        RecoveryManager::new(RecoveryConfig::new(&ckpt, &wal_dir).with_storage(storage.clone()))
+            .recover()
+            .unwrap();
+    assert_eq!(recovered.wal_position, position);
+    let wal = WriteAheadLog::open(&wal_dir, options());
+    assert!(wal.is_ok(), "{:?}", wal.err());
+    let wal = wal.unwrap();
+    assert!(wal.position() >= position, "{}", wal.position());
+}
+
+mod mark_rewrite {
+    use super::common::read_all;
+    use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimOp, Storage};
+    use highwater::{SyncPolicy, WalEntry, WalOptions, WalReadResult, WriteAheadLog};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    const WAL: &str = "/job/wal";
+
+    fn big(key: &str) -> WalEntry {
+        WalEntry::Put {
+            key: key.as_bytes().to_vec(),
+            value: vec![7; 1000],
+        }
+    }
+
+    fn open(sim: &CrashSimStorage) -> highwater::Result<WriteAheadLog> {
+        WriteAheadLog::open(
+            WAL,
+            WalOptions::default()
+                .with_sync_policy(SyncPolicy::EveryWrite)
+                .with_segment_size(4096)
+                .with_storage(Arc::new(sim.clone())),
+        )
+    }
+
+    fn segment_path(sim: &CrashSimStorage) -> std::path::PathBuf {
+        let entries = sim.list_dir(Path::new(WAL)).unwrap();
+        let name = entries
+            .iter()
+            .map(|e| e.name.clone())
+            .find(|n| n.ends_with(".wal"))
+            .unwrap();
+        Path::new(WAL).join(name)
+    }
+
+    /// A poisoned writer left its mark at the durable position. The next open
+    /// fails while cutting back to it (one failed truncate). That failure must
+    /// not replace the mark with the reopened log's own end (which includes
+    /// the records the device dropped): the open after it must still cut them.
+    #[test]
+    fn a_failed_cut_back_never_rewrites_the_poison_mark_past_the_lost_records() {
+        let sim = CrashSimStorage::new();
+        let wal = open(&sim).unwrap();
+        wal.append(&big("synced")).unwrap();
+        wal.set_sync_on_write(false);
+        wal.append(&big("lost")).unwrap();
+        let _ = wal.read_from(0).unwrap();
+        sim.fail_writeback(&segment_path(&sim)).unwrap();
+        assert!(wal.sync().is_err());
+        drop(wal);
+
+        sim.inject(SimFault::new(SimOp::Truncate).on_path(".wal"));
+        assert!(open(&sim).is_err(), "the cut back failed");
+
+        let wal = open(&sim).unwrap();
+        let (entries, _) = read_all(&mut wal.read_from(0).unwrap());
+        let keys: Vec<String> = entries
+            .iter()
+            .map(|e| match e {
+                WalEntry::Put { key, .. } => String::from_utf8_lossy(key).into_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert!(
+            !entries.contains(&big("lost")),
+            "the reopened log vouches for a record the device dropped: {keys:?}"
+        );
+        wal.append(&big("after")).unwrap();
+        drop(wal);
+        sim.crash();
+        let image = sim.image(CrashImage::LoseUnsynced);
+        let wal = WriteAheadLog::open(
+            WAL,
+            WalOptions::default()
+                .with_sync_policy(SyncPolicy::Manual)
+                .with_storage(Arc::new(image)),
+        )
+        .expect("the log of a power loss opens");
+        wal.repair().unwrap();
+        let (kept, end) = read_all(&mut wal.read_from(0).unwrap());
+        assert_eq!(end, WalReadResult::Eof);
+        assert!(
+            kept.contains(&big("after")),
+            "acknowledged 'after' lost ({} entries kept)",
+            kept.len()
+        );
+    }
 }
