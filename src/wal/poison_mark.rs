@@ -73,8 +73,17 @@ fn decode(bytes: &[u8]) -> std::result::Result<u64, String> {
 
 /// Leaves the mark in `dir` saying the log is durable up to `durable`. Best
 /// effort: the log is already failing, so a failure is only logged.
+///
+/// A mark already there that verifies and asks for a lower position was not
+/// consumed yet (this process poisoned while acting on it): the lower one is
+/// kept, since this process's durable position may count records the device
+/// dropped before the mark was written.
 pub(super) fn leave(storage: &dyn Storage, dir: &Path, durable: u64) {
     let path = dir.join(POISON_MARK_FILE_NAME);
+    let durable = match read(storage, dir) {
+        Ok(Some(earlier)) => earlier.min(durable),
+        _ => durable,
+    };
     let written = storage.open_file(&path, OpenMode::Create).and_then(|file| {
         file.truncate(0)?;
         file.write_all_at(&encode(durable), 0)
