@@ -825,6 +825,9 @@ impl Shared {
         if w.pending.is_some() {
             self.repair_locked(&mut w)?;
         }
+        // Records below the log's first position were released (a checkpoint
+        // covers them): cut back only to there.
+        let position = position.max(w.segments[0].start.max(w.floor));
         if position < w.next_position {
             let bytes_cut = self.truncate_locked(&mut w, position, true)?;
             tracing::warn!(dir = %self.dir.display(), position, bytes_cut, "cut the log back to where a poisoned writer left it durable");
