@@ -284,3 +284,53 @@ mod mark_rewrite {
         );
     }
 }
+
+/// The poisoned writer's mark is at the checkpoint's position; one more
+/// transaction was written after it, never acknowledged (its fsync failed).
+/// A read-only recovery (repair off) must not return that transaction: the
+/// next open of the log cuts it, so a state built on it would hold changes the
+/// log no longer has (and the device may never have had).
+#[test]
+fn a_read_only_recovery_never_returns_records_after_a_poison_mark() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let options = || {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(storage.clone())
+    };
+    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    wal.append(&common::put("a", "1")).unwrap();
+    wal.append(&common::commit(1)).unwrap();
+    wal.sync().unwrap();
+    let durable = wal.durable_position();
+    common::checkpoint_at(&ckpt, durable, "src-0", 1, &[("a", "1")]);
+    wal.append(&common::put("b", "2")).unwrap();
+    wal.append(&common::commit(2)).unwrap();
+    faults.fail_sync.store(true, Ordering::SeqCst);
+    assert!(wal.sync().is_err(), "transaction 2 is never acknowledged");
+    drop(wal);
+    faults.fail_sync.store(false, Ordering::SeqCst);
+
+    let config = || {
+        RecoveryConfig::new(&ckpt, &wal_dir)
+            .with_collect_state_changes(true)
+            .with_storage(storage.clone())
+    };
+    let read_only = RecoveryManager::new(config().with_repair_wal(false))
+        .recover()
+        .unwrap();
+    let writing = RecoveryManager::new(config()).recover().unwrap();
+    assert_eq!(writing.current_state().unwrap().get(b"b"), None);
+    assert_eq!(
+        read_only.current_state().unwrap().get(b"b"),
+        None,
+        "a read-only recovery returned a transaction the poisoned writer never acknowledged \
+         and the next open cut (positions {} vs {})",
+        read_only.wal_position,
+        writing.wal_position
+    );
+}
