@@ -10,7 +10,10 @@ use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::replay_sink::{CollectChanges, DiscardChanges, ReplaySink};
 use super::report::{RecoveryReport, TornTail};
 use crate::error::{Error, Result};
-use crate::wal::{planned_repair, sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
+use crate::wal::{
+    planned_repair, poison_mark_position, sync_newest_segment, SyncPolicy, WalOptions,
+    WriteAheadLog,
+};
 use std::path::Path;
 use std::time::Instant;
 
@@ -177,6 +180,14 @@ impl RecoveryManager {
             sync_newest_segment(storage.as_ref(), &cfg.wal_path)?;
             None
         };
+        // A log that was not opened (read-only) still has a poisoned writer's
+        // mark: what follows it was never acknowledged, the next open cuts it,
+        // and it is not replayed.
+        if read_log && wal.is_none() {
+            if let Some(mark) = poison_mark_position(storage.as_ref(), &cfg.wal_path)? {
+                log_end = Some(log_end.map_or(mark, |end| end.min(mark)));
+            }
+        }
         report.timings.repair = phase.elapsed();
 
         // 3 and 4. Check coverage and replay.

@@ -40,6 +40,7 @@ pub use log::{WalStats, WriteAheadLog};
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };
+pub(crate) use poison_mark::read as poison_mark_position;
 pub use poison_mark::POISON_MARK_FILE_NAME;
 pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use release::WalRelease;

@@ -103,7 +103,7 @@ pub(super) fn leave(storage: &dyn Storage, dir: &Path, durable: u64) {
 ///
 /// # Errors
 /// I/O errors reading the mark.
-pub(super) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
+pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
     let path = dir.join(POISON_MARK_FILE_NAME);
     if !storage.exists(&path).ctx("stat", &path)? {
         return Ok(None);
