@@ -334,3 +334,115 @@ fn a_read_only_recovery_never_returns_records_after_a_poison_mark() {
         writing.wal_position
     );
 }
+
+/// Bounded replay over logs holding Checkpoint markers (between and inside
+/// transactions), Watermarks entries and uncommitted tails, with repair on:
+/// the pieces joined equal one unbounded replay.
+mod joined_pieces_with_markers {
+    use super::common::{checkpoint_at, manual};
+    use highwater::{RecoveryConfig, RecoveryManager, WalEntry};
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8, u8),
+        Delete(u8),
+        Commit(u8),
+        Watermarks(u8),
+        Marker(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..8u8, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+            1 => (0..8u8).prop_map(Op::Delete),
+            2 => any::<u8>().prop_map(Op::Commit),
+            1 => any::<u8>().prop_map(Op::Watermarks),
+            2 => any::<u8>().prop_map(Op::Marker),
+        ]
+    }
+
+    fn entry(op: &Op) -> WalEntry {
+        match op {
+            Op::Put(k, v) => WalEntry::Put {
+                key: vec![*k],
+                value: vec![*v],
+            },
+            Op::Delete(k) => WalEntry::Delete { key: vec![*k] },
+            Op::Commit(o) => WalEntry::Commit {
+                offsets: HashMap::from([(format!("s{}", o % 3), u64::from(*o))]),
+                watermark: (o % 2 == 0).then_some(i64::from(*o)),
+            },
+            Op::Watermarks(w) => WalEntry::Watermarks {
+                watermarks: HashMap::from([(format!("p{}", w % 2), i64::from(*w))]),
+            },
+            Op::Marker(id) => WalEntry::Checkpoint { id: u64::from(*id) },
+        }
+    }
+
+    fn write(dir: &Path, ops: &[Op], checkpoint_after: usize) {
+        let wal = manual(&dir.join("wal"));
+        for (i, op) in ops.iter().enumerate() {
+            if i == checkpoint_after && matches!(ops[i.saturating_sub(1)], Op::Commit(_)) {
+                wal.sync().unwrap();
+                checkpoint_at(&dir.join("ckpt"), wal.position(), "s0", 1, &[("x", "y")]);
+            }
+            wal.append(&entry(op)).unwrap();
+        }
+        wal.close().unwrap();
+    }
+
+    fn run(ops: &[Op], checkpoint_after: usize, n: u64, buffer: usize) {
+        let whole_dir = tempfile::tempdir().unwrap();
+        let piece_dir = tempfile::tempdir().unwrap();
+        write(whole_dir.path(), ops, checkpoint_after);
+        write(piece_dir.path(), ops, checkpoint_after);
+        let config = |d: &Path| {
+            RecoveryConfig::new(d.join("ckpt"), d.join("wal"))
+                .with_collect_state_changes(true)
+                .with_transaction_buffer_bytes(buffer)
+        };
+        let whole = RecoveryManager::new(config(whole_dir.path())).recover().unwrap();
+        let manager = RecoveryManager::new(config(piece_dir.path()).with_max_wal_entries(n));
+        let mut piece = manager.recover().unwrap();
+        assert!(piece.wal_entries_replayed <= n);
+        let mut changes = piece.state_changes.clone();
+        let mut read = piece.wal_entries_replayed;
+        let mut calls = 1;
+        while piece.has_more {
+            let next = manager.resume(&piece).unwrap();
+            assert!(next.wal_entries_replayed <= n);
+            assert!(next.wal_entries_replayed > 0, "no progress");
+            changes.extend(next.state_changes.iter().cloned());
+            read += next.wal_entries_replayed;
+            piece = next;
+            calls += 1;
+            assert!(calls <= ops.len() + 2, "no progress");
+        }
+        assert_eq!(changes, whole.state_changes);
+        assert_eq!(read, whole.wal_entries_replayed);
+        assert_eq!(piece.source_offsets, whole.source_offsets);
+        assert_eq!(piece.watermark, whole.watermark);
+        assert_eq!(piece.source_watermarks, whole.source_watermarks);
+        assert_eq!(piece.wal_position, whole.wal_position);
+        assert_eq!(
+            piece.report.uncommitted_entries,
+            whole.report.uncommitted_entries
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn bounded_pieces_with_markers_joined_equal_one_unbounded_replay(
+            ops in proptest::collection::vec(op(), 0..50),
+            checkpoint_after in 0..50usize,
+            n in 1..8u64,
+            small_buffer in any::<bool>(),
+        ) {
+            run(&ops, checkpoint_after, n, if small_buffer { 40 } else { 1 << 20 });
+        }
+    }
+}
