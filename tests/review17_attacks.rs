@@ -404,7 +404,9 @@ mod joined_pieces_with_markers {
                 .with_collect_state_changes(true)
                 .with_transaction_buffer_bytes(buffer)
         };
-        let whole = RecoveryManager::new(config(whole_dir.path())).recover().unwrap();
+        let whole = RecoveryManager::new(config(whole_dir.path()))
+            .recover()
+            .unwrap();
         let manager = RecoveryManager::new(config(piece_dir.path()).with_max_wal_entries(n));
         let mut piece = manager.recover().unwrap();
         assert!(piece.wal_entries_replayed <= n);
@@ -444,5 +446,43 @@ mod joined_pieces_with_markers {
         ) {
             run(&ops, checkpoint_after, n, if small_buffer { 40 } else { 1 << 20 });
         }
+    }
+}
+
+/// A manager opened while the newest checkpoint's metadata cannot be read
+/// (one transient read error) must not take an older checkpoint's epoch: the
+/// next checkpoint would record an epoch below one already published.
+#[test]
+fn a_transient_read_error_at_open_never_makes_the_epoch_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    {
+        let m = manager_on(dir.path(), storage.clone());
+        m.set_epoch(5);
+        m.create_checkpoint_with_state(1, offsets(1), None, &kv(&[("a", "1")]).to_bytes().unwrap())
+            .unwrap();
+        m.set_epoch(6);
+        m.create_delta_checkpoint_with_state(
+            2,
+            offsets(2),
+            None,
+            &put("b", "2").to_bytes().unwrap(),
+        )
+        .unwrap();
+    }
+    faults.fail_reads_under(checkpoint_dir(dir.path(), 2), 1);
+    match IncrementalCheckpointManager::new(
+        CheckpointConfig::new(dir.path())
+            .with_storage(storage.clone())
+            .with_max_retained(10),
+    ) {
+        Err(e) => assert!(matches!(e, Error::Io { .. }), "{e:?}"),
+        Ok(m) => assert_eq!(
+            m.epoch(),
+            6,
+            "the manager took the epoch of checkpoint 1 after a failed read of checkpoint 2"
+        ),
     }
 }
