@@ -143,7 +143,8 @@ impl IncrementalCheckpointManager {
     /// # Errors
     /// [`Error::Locked`] when another manager (in this process or another)
     /// writes the directory; `Io` when the directory cannot be created, locked,
-    /// listed or cleaned.
+    /// listed or cleaned, or when the newest checkpoint's metadata cannot be
+    /// read now (retry).
     pub fn new(config: CheckpointConfig) -> Result<Self> {
         let storage = config.storage().clone();
         create_dir_all_durable(storage.as_ref(), config.dir())?;
@@ -169,11 +170,20 @@ impl IncrementalCheckpointManager {
                 .sync_dir(config.dir())
                 .map_err(|e| Error::io("sync directory", config.dir(), e))?;
         }
-        let epoch = ids
-            .iter()
-            .rev()
-            .find_map(|id| store.read_metadata(*id).ok())
-            .map_or(0, |m| m.epoch);
+        // The newest metadata that reads; one that cannot be read now (a
+        // failed read, not damage) is an error, never skipped for an older
+        // checkpoint's epoch (the epoch would go back).
+        let mut epoch = 0;
+        for id in ids.iter().rev() {
+            match store.read_metadata(*id) {
+                Ok(m) => {
+                    epoch = m.epoch;
+                    break;
+                }
+                Err(e) if parent::is_damage(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(IncrementalCheckpointManager {
             inner: Mutex::new(Inner {
                 epoch,
