@@ -486,3 +486,59 @@ fn a_transient_read_error_at_open_never_makes_the_epoch_go_back() {
         ),
     }
 }
+
+/// Damage at position 0, below both retained checkpoints (at 80 and 240).
+/// Recovery uses the newest and releases the damage; the release must not take
+/// the older checkpoint's log with it: it does not need the damaged record,
+/// and it is the fallback when the newest is damaged later.
+#[test]
+fn releasing_damage_below_the_newest_checkpoint_keeps_the_log_an_older_one_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let wal = common::manual(&wal_dir);
+    let mut at = Vec::new();
+    for t in 0..3u64 {
+        wal.append(&common::put(&format!("k{t}"), "v")).unwrap();
+        wal.append(&common::commit(t)).unwrap();
+        at.push(wal.position());
+    }
+    wal.close().unwrap();
+    let older = common::checkpoint_at(&ckpt, at[0], "src-0", 0, &[("k0", "v")]);
+    let newest = common::checkpoint_at(
+        &ckpt,
+        at[2],
+        "src-0",
+        2,
+        &[("k0", "v"), ("k1", "v"), ("k2", "v")],
+    );
+    assert!(newest > older);
+    // One flipped bit in the first record (position 0).
+    let seg = common::segments(&wal_dir).remove(0);
+    let mut byte = [0u8; 1];
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&seg).unwrap();
+        f.read_exact_at(&mut byte, 52).unwrap();
+    }
+    common::patch(&seg, 52, &[byte[0] ^ 1]);
+
+    let config = || RecoveryConfig::new(&ckpt, &wal_dir).with_collect_state_changes(true);
+    let first = RecoveryManager::new(config()).recover().unwrap();
+    assert_eq!(first.checkpoint_id, Some(newest));
+
+    // Later the newest checkpoint is damaged: recovery falls back to the older.
+    let part = std::fs::read_dir(checkpoint_dir(&ckpt, newest))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap() != "metadata.json")
+        .unwrap();
+    let len = common::file_len(&part);
+    common::patch(&part, len - 1, &[0x5A]);
+    let fallback = RecoveryManager::new(config()).recover();
+    let fallback = fallback.unwrap_or_else(|e| {
+        panic!("the fallback checkpoint {older} lost its log to the release: {e}")
+    });
+    assert_eq!(fallback.checkpoint_id, Some(older));
+    let state = fallback.current_state().unwrap();
+    assert_eq!(state.get(b"k2"), Some(&b"v"[..]));
+}
