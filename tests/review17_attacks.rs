@@ -542,3 +542,40 @@ fn releasing_damage_below_the_newest_checkpoint_keeps_the_log_an_older_one_needs
     let state = fallback.current_state().unwrap();
     assert_eq!(state.get(b"k2"), Some(&b"v"[..]));
 }
+
+/// A write fails half way (a full device): the log is poisoned with a torn
+/// record after its durable position, and the writer leaves its mark there.
+/// In `AbsoluteConsistency` mode the next open must act on the mark (the torn
+/// bytes are after it, never acknowledged) rather than refuse the log for the
+/// torn record the mark already accounts for.
+#[test]
+fn a_torn_record_after_a_poison_mark_is_cut_in_absolute_consistency_mode() {
+    use highwater::WalRecoveryMode;
+    let tmp = tempfile::tempdir().unwrap();
+    let wal_dir = tmp.path().join("wal");
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let options = || {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::EveryWrite)
+            .with_recovery_mode(WalRecoveryMode::AbsoluteConsistency)
+            .with_storage(storage.clone())
+    };
+    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    wal.append(&common::put("a", "1")).unwrap();
+    wal.append(&common::commit(1)).unwrap();
+    let durable = wal.durable_position();
+    faults.fail_write.store(true, Ordering::SeqCst);
+    assert!(wal.append(&common::put("b", &"x".repeat(5000))).is_err());
+    drop(wal);
+    faults.fail_write.store(false, Ordering::SeqCst);
+    assert!(
+        wal_dir.join(highwater::wal::POISON_MARK_FILE_NAME).exists(),
+        "the poisoned writer left its mark"
+    );
+    let reopened = WriteAheadLog::open(&wal_dir, options());
+    let wal =
+        reopened.unwrap_or_else(|e| panic!("the log with a mark at {durable} is refused: {e}"));
+    assert_eq!(wal.position(), durable);
+}
