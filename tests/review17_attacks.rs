@@ -579,3 +579,35 @@ fn a_torn_record_after_a_poison_mark_is_cut_in_absolute_consistency_mode() {
         reopened.unwrap_or_else(|e| panic!("the log with a mark at {durable} is refused: {e}"));
     assert_eq!(wal.position(), durable);
 }
+
+/// A checkpoint whose `wal_position` is above every log position (2^62): the
+/// manager refuses it, or recovery reports a typed error; never a panic or a
+/// wrapped offset.
+#[test]
+fn a_checkpoint_position_above_the_log_range_is_a_typed_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let wal = common::manual(&wal_dir);
+    wal.append(&common::put("a", "1")).unwrap();
+    wal.append(&common::commit(1)).unwrap();
+    wal.close().unwrap();
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let made = m.create_checkpoint_with_state(
+        u64::MAX,
+        offsets(1),
+        None,
+        &kv(&[("a", "1")]).to_bytes().unwrap(),
+    );
+    drop(m);
+    if made.is_err() {
+        return; // refused up front: sound
+    }
+    let outcome = std::panic::catch_unwind(|| {
+        RecoveryManager::new(RecoveryConfig::new(&ckpt, &wal_dir)).recover()
+    });
+    match outcome {
+        Err(_) => panic!("recovery panicked on a checkpoint at position u64::MAX"),
+        Ok(Ok(r)) => panic!("recovery accepted a checkpoint at u64::MAX: {:?}", r.wal_position),
+        Ok(Err(e)) => eprintln!("typed: {e}"),
+    }
+}
