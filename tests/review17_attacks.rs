@@ -581,8 +581,8 @@ fn a_torn_record_after_a_poison_mark_is_cut_in_absolute_consistency_mode() {
 }
 
 /// A checkpoint whose `wal_position` is above every log position (2^62): the
-/// manager refuses it, or recovery reports a typed error; never a panic or a
-/// wrapped offset.
+/// manager refuses to write it, and one found on disk (its metadata checksum
+/// valid) is rejected as damaged; never a panic or a wrapped offset.
 #[test]
 fn a_checkpoint_position_above_the_log_range_is_a_typed_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
@@ -592,22 +592,38 @@ fn a_checkpoint_position_above_the_log_range_is_a_typed_error_not_a_panic() {
     wal.append(&common::commit(1)).unwrap();
     wal.close().unwrap();
     let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
-    let made = m.create_checkpoint_with_state(
-        u64::MAX,
-        offsets(1),
-        None,
-        &kv(&[("a", "1")]).to_bytes().unwrap(),
-    );
+    let state = kv(&[("a", "1")]).to_bytes().unwrap();
+    let made = m.create_checkpoint_with_state(u64::MAX, offsets(1), None, &state);
+    assert!(matches!(made, Err(Error::InvalidArgument(_))), "{made:?}");
+    let id = m
+        .create_checkpoint_with_state(80, offsets(1), None, &state)
+        .unwrap()
+        .id;
     drop(m);
-    if made.is_err() {
-        return; // refused up front: sound
-    }
+    // The same position read from disk.
+    let path = checkpoint_dir(&ckpt, id).join("metadata.json");
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut body = envelope["body"].clone();
+    body["wal_position"] = serde_json::json!(u64::MAX);
+    let body_text = serde_json::to_string(&body).unwrap();
+    let out = serde_json::json!({
+        "format": envelope["format"].take(),
+        "version": envelope["version"].take(),
+        "body_crc32c": crc32c::crc32c(body_text.as_bytes()),
+        "body": serde_json::value::RawValue::from_string(body_text).unwrap(),
+    });
+    std::fs::write(&path, serde_json::to_vec(&out).unwrap()).unwrap();
     let outcome = std::panic::catch_unwind(|| {
         RecoveryManager::new(RecoveryConfig::new(&ckpt, &wal_dir)).recover()
     });
     match outcome {
         Err(_) => panic!("recovery panicked on a checkpoint at position u64::MAX"),
-        Ok(Ok(r)) => panic!("recovery accepted a checkpoint at u64::MAX: {:?}", r.wal_position),
+        Ok(Ok(r)) => assert_eq!(
+            r.checkpoint_id, None,
+            "recovery used a checkpoint at u64::MAX (position {})",
+            r.wal_position
+        ),
         Ok(Err(e)) => eprintln!("typed: {e}"),
     }
 }
