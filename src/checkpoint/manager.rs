@@ -305,6 +305,7 @@ impl IncrementalCheckpointManager {
     /// - `Io` or a corruption error when the parent (or a newer checkpoint)
     ///   cannot be read or verified now — never a fallback to another parent;
     /// - [`Error::CheckpointIdExhausted`] when the directory holds id `u64::MAX`;
+    /// - `InvalidArgument` for a WAL position above 2^62 (no log reaches it);
     /// - `UnsafeName` for a part name that cannot be a file name; corruption
     ///   errors for a given state file that does not verify;
     /// - `Io` for a failed write, fsync or rename (nothing is published; see
@@ -315,6 +316,12 @@ impl IncrementalCheckpointManager {
     ) -> Result<IncrementalCheckpointMetadata> {
         let started = Instant::now();
         let mut inner = self.lock();
+        if request.wal_position > crate::wal::MAX_POSITION {
+            return Err(Error::InvalidArgument(format!(
+                "WAL position {} is above the largest log position (2^62)",
+                request.wal_position
+            )));
+        }
         for (name, _) in &request.parts {
             check_part_name(self.config.dir(), name)?;
         }

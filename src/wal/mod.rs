@@ -35,6 +35,7 @@ pub use floor::{
     decode_floor, encode_floor, read_floor, FLOOR_FILE_NAME, FLOOR_LEN, FLOOR_MAGIC, FLOOR_VERSION,
 };
 pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
+pub(crate) use format::MAX_POSITION;
 pub(crate) use log::planned_repair;
 pub use log::{WalStats, WriteAheadLog};
 pub use options::{
