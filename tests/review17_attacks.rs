@@ -627,3 +627,54 @@ fn a_checkpoint_position_above_the_log_range_is_a_typed_error_not_a_panic() {
         Ok(Err(e)) => eprintln!("typed: {e}"),
     }
 }
+
+/// A job that only checkpoints (no log) has checkpoints at 80 and 240. One
+/// transient read error of the newest makes recovery fall back to the older
+/// one; the log it starts must still not reuse positions the newest covers:
+/// once the newest reads again, recovery must not replay records written
+/// after the restart as if they followed it.
+#[test]
+fn a_fallback_after_a_transient_read_error_never_starts_the_log_below_a_newer_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
+    let older = common::checkpoint_at(&ckpt, 80, "src-0", 1, &[("a", "1")]);
+    let newest = common::checkpoint_at(&ckpt, 240, "src-0", 3, &[("a", "1"), ("b", "2")]);
+    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
+    let faults = faulty.faults();
+    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let config = || {
+        RecoveryConfig::new(&ckpt, &wal_dir)
+            .with_collect_state_changes(true)
+            .with_storage(storage.clone())
+    };
+    faults.fail_reads_under(checkpoint_dir(&ckpt, newest), 2);
+    let first = RecoveryManager::new(config()).recover();
+    let Ok(first) = first else {
+        return; // refused on the failed read: sound
+    };
+    if first.checkpoint_id == Some(newest) {
+        return;
+    }
+    assert_eq!(first.checkpoint_id, Some(older));
+    // The job goes on from the older checkpoint and logs four transactions.
+    let wal = WriteAheadLog::open(
+        &wal_dir,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_storage(storage.clone()),
+    )
+    .unwrap();
+    assert!(
+        wal.position() >= 240,
+        "after a fallback to checkpoint {older}, the log continues at {}, below checkpoint {newest}'s 240",
+        wal.position()
+    );
+    for t in 0..4u64 {
+        wal.append(&common::put(&format!("k{t}"), "v")).unwrap();
+        wal.append(&common::commit(10 + t)).unwrap();
+    }
+    wal.close().unwrap();
+    let second = RecoveryManager::new(config()).recover().unwrap();
+    assert_eq!(second.checkpoint_id, Some(newest));
+    assert_eq!(second.source_offsets["src-0"], 13);
+}
