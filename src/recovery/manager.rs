@@ -67,7 +67,9 @@ impl RecoveryManager {
     /// [`Error::Locked`] when a writer holds the log (repair on); a corruption
     /// error naming the segment file and offset for log damage the mode does
     /// not tolerate; [`Error::CheckpointNotCovered`] when the log no longer holds
-    /// the chosen checkpoint's position; I/O errors.
+    /// the chosen checkpoint's position; I/O errors, among them a failed read
+    /// of a checkpoint newer than the one that would be restored (damaged
+    /// checkpoints are skipped; one whose restorability is unknown is not).
     pub fn recover(&self) -> Result<RecoveredState> {
         self.collecting(|manager, sink| manager.run(None, sink))
     }
