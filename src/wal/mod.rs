@@ -34,8 +34,8 @@ pub use entry::{DecodeError, WalEntry, WalEntryRef};
 pub use floor::{
     decode_floor, encode_floor, read_floor, FLOOR_FILE_NAME, FLOOR_LEN, FLOOR_MAGIC, FLOOR_VERSION,
 };
-pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub(crate) use format::MAX_POSITION;
+pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub(crate) use log::planned_repair;
 pub use log::{WalStats, WriteAheadLog};
 pub use options::{
