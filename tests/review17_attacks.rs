@@ -76,7 +76,6 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
 }
 
 #[path = "common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use highwater::{RecoveryConfig, RecoveryManager, SyncPolicy, WalOptions, WriteAheadLog};
