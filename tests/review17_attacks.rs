@@ -677,3 +677,30 @@ fn a_fallback_after_a_transient_read_error_never_starts_the_log_below_a_newer_ch
     assert_eq!(second.checkpoint_id, Some(newest));
     assert_eq!(second.source_offsets["src-0"], 13);
 }
+
+/// Part `state` of the parent is an opaque blob; a delta to it cannot apply.
+/// It must be refused (as the full-checkpoint path does), not written as the
+/// delta over an empty state, which drops the blob without being asked.
+#[test]
+fn a_delta_to_a_blob_part_is_refused_not_rebased_onto_an_empty_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager_on(dir.path(), Arc::new(FsStorage));
+    m.create_checkpoint_with_state(1, offsets(1), None, b"opaque operator bytes")
+        .unwrap();
+    let made = m.create_delta_checkpoint_with_state(
+        2,
+        offsets(2),
+        None,
+        &put("k", "v").to_bytes().unwrap(),
+    );
+    if made.is_err() {
+        return; // refused: sound
+    }
+    let latest = m.find_latest_checkpoint().unwrap().unwrap();
+    let bytes = m.store().load_state_bytes(latest.id).unwrap();
+    assert_eq!(
+        bytes, b"opaque operator bytes",
+        "the blob part was replaced by a delta over an empty state ({:?}, checkpoint {:?})",
+        latest.kind, latest.id
+    );
+}
