@@ -704,3 +704,58 @@ fn a_delta_to_a_blob_part_is_refused_not_rebased_onto_an_empty_state() {
         latest.kind, latest.id
     );
 }
+
+/// The caller's state came from checkpoint 2 (parts x, y and z; z added by
+/// 2). Part z's file of checkpoint 2 is damaged since. A request giving x and
+/// y in full (z unchanged, so not mentioned: carried over) cannot carry z. It
+/// must be refused, not written as a full checkpoint of x and y that drops z
+/// because the latest restorable checkpoint (1) never had it.
+#[test]
+fn a_damaged_parent_never_lets_a_request_drop_a_part_it_did_not_mention() {
+    use highwater::{CheckpointRequest, PartInput};
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager_on(dir.path(), Arc::new(FsStorage));
+    let (x, y, z) = (kv(&[("x", "1")]), kv(&[("y", "1")]), kv(&[("z", "1")]));
+    m.create_checkpoint(
+        CheckpointRequest::new(1)
+            .with_offsets(offsets(1))
+            .with_part("x", PartInput::Snapshot(&x))
+            .with_part("y", PartInput::Snapshot(&y)),
+    )
+    .unwrap();
+    let second = m
+        .create_checkpoint(
+            CheckpointRequest::new(2)
+                .with_offsets(offsets(2))
+                .with_part("z", PartInput::Snapshot(&z)),
+        )
+        .unwrap();
+    assert_eq!(second.id, 2);
+    assert!(m.store().part_names(2).unwrap().contains(&"z".to_string()));
+    let part = checkpoint_dir(dir.path(), 2).join("part-z.hwstate");
+    let len = std::fs::metadata(&part).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&part)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+
+    let (x2, y2) = (kv(&[("x", "2")]), kv(&[("y", "2")]));
+    let made = m.create_checkpoint(
+        CheckpointRequest::new(3)
+            .with_offsets(offsets(3))
+            .with_part("x", PartInput::Snapshot(&x2))
+            .with_part("y", PartInput::Snapshot(&y2)),
+    );
+    match made {
+        Err(_) => {}
+        Ok(meta) => {
+            let names = m.store().part_names(meta.id).unwrap();
+            panic!(
+                "checkpoint {} ({:?}) was written with parts {names:?}: part z of the caller's state is gone",
+                meta.id, meta.kind
+            );
+        }
+    }
+}
