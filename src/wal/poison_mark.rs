@@ -23,6 +23,13 @@
 //!   consumed it appends: a stale mark could otherwise cut records acknowledged
 //!   later.
 //! - A mark that does not verify (torn by a reboot) is ignored with a warning.
+//! - The cut never goes below the log's first position (a floor raised since
+//!   the mark was left released those records). Recovery reads a mark below
+//!   the checkpoint's position as a log that ends there (released, continued
+//!   at the position, so positions are never reused), and a read-only
+//!   recovery replays nothing after a mark.
+//! - A writer poisoned while an earlier mark is still unconsumed keeps the
+//!   lower position.
 //!
 //! Layout (20 bytes, little-endian): magic `HWPM`, format version (u32 = 1),
 //! the position (u64), CRC32C of the first 16 bytes (u32).
