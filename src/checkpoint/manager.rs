@@ -152,7 +152,8 @@ impl IncrementalCheckpointManager {
     /// # Errors
     /// [`Error::Locked`] when another manager (in this process or another)
     /// writes the directory; `Io` when the directory cannot be created, locked,
-    /// listed or cleaned.
+    /// listed or cleaned, or when the newest checkpoint's metadata cannot be
+    /// read now (retry).
     pub fn new(config: CheckpointConfig) -> Result<Self> {
         let storage = config.storage().clone();
         create_dir_all_durable(storage.as_ref(), config.dir())?;
@@ -178,11 +179,20 @@ impl IncrementalCheckpointManager {
                 .sync_dir(config.dir())
                 .map_err(|e| Error::io("sync directory", config.dir(), e))?;
         }
-        let newest_epoch = ids
-            .iter()
-            .rev()
-            .find_map(|id| store.read_metadata(*id).ok())
-            .map(|m| m.epoch);
+        // The newest metadata that reads; one that cannot be read now (a
+        // failed read, not damage) is an error, never skipped for an older
+        // checkpoint's epoch (the epoch would go back).
+        let mut newest_epoch = None;
+        for id in ids.iter().rev() {
+            match store.read_metadata(*id) {
+                Ok(m) => {
+                    newest_epoch = Some(m.epoch);
+                    break;
+                }
+                Err(e) if parent::is_damage(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
         Ok(IncrementalCheckpointManager {
             inner: Mutex::new(Inner {
                 epoch: newest_epoch.unwrap_or(0),
@@ -311,6 +321,7 @@ impl IncrementalCheckpointManager {
     /// - `Io` or a corruption error when the parent (or a newer checkpoint)
     ///   cannot be read or verified now — never a fallback to another parent;
     /// - [`Error::CheckpointIdExhausted`] when the directory holds id `u64::MAX`;
+    /// - `InvalidArgument` for a WAL position above 2^62 (no log reaches it);
     /// - `UnsafeName` for a part name that cannot be a file name; corruption
     ///   errors for a given state file that does not verify;
     /// - `Io` for a failed write, fsync or rename (nothing is published; see
@@ -327,6 +338,12 @@ impl IncrementalCheckpointManager {
             wal.sync_to_commit_boundary(request.wal_position)?;
         }
         let mut inner = self.lock();
+        if request.wal_position > crate::wal::MAX_POSITION {
+            return Err(Error::InvalidArgument(format!(
+                "WAL position {} is above the largest log position (2^62)",
+                request.wal_position
+            )));
+        }
         for (name, _) in &request.parts {
             check_part_name(self.config.dir(), name)?;
         }

@@ -391,6 +391,12 @@ fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) ->
             m.id
         ));
     }
+    if m.wal_position > crate::wal::MAX_POSITION {
+        return bad(format!(
+            "WAL position {} is above the largest log position (2^62)",
+            m.wal_position
+        ));
+    }
     match (m.kind, m.parent_id) {
         (CheckpointKind::Full, None) if m.chain_length == 0 && m.base_id == m.id => {}
         (CheckpointKind::Delta, Some(p)) if p < m.id && m.chain_length > 0 && m.base_id <= p => {}

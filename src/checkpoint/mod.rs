@@ -49,7 +49,7 @@ pub use metadata::{
     checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
     SinkTransaction, METADATA_FILE,
 };
-pub(crate) use parent::Base;
+pub(crate) use parent::{is_damage, verify_chain, Base};
 pub use publish::LOCK_FILE;
 pub use request::{CheckpointRequest, PartInput};
 pub use retention::{plan_retention, RetentionInput, RetentionPlan};

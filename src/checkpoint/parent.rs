@@ -124,7 +124,13 @@ pub(crate) fn choose(
                 // request that gives the whole state is still written in full.
                 Err(e) if !wants_delta && is_damage(&e) => {
                     tracing::warn!(checkpoint = id, error = %e, "the parent checkpoint is damaged; writing the request only if it holds the whole state");
-                    return whole_without_parent();
+                    // Its parts cannot be carried over: the request must name
+                    // every part the parent's metadata lists (or drop it),
+                    // else a part of the caller's state would be lost.
+                    return match listed_parts(store, id) {
+                        Ok(names) if names.iter().all(|n| mentioned(n)) => whole_without_parent(),
+                        _ => Err(e),
+                    };
                 }
                 Err(e) => return Err(e),
             }
@@ -156,6 +162,30 @@ pub(crate) fn choose(
             })
         }
     }
+}
+
+/// Every part checkpoint `id` holds as its metadata (and its parents', for a
+/// delta) lists them, without checking any file.
+///
+/// # Errors
+/// The error reading a metadata file.
+fn listed_parts(store: &CheckpointStore, id: u64) -> Result<Vec<String>> {
+    let mut names: Vec<String> = Vec::new();
+    let mut at = Some(id);
+    while let Some(current) = at {
+        let meta = store.read_metadata(current)?;
+        for part in &meta.parts {
+            if !names.contains(&part.name) {
+                names.push(part.name.clone());
+            }
+        }
+        at = if meta.is_delta() {
+            meta.parent_id
+        } else {
+            None
+        };
+    }
+    Ok(names)
 }
 
 /// Checks checkpoint `id` and its whole chain at `level`, returning the first
@@ -265,7 +295,7 @@ pub(crate) fn find_latest_strict(store: &CheckpointStore) -> Result<LatestCheckp
 
 /// True for errors that say a checkpoint is damaged for good (as opposed to
 /// a read that failed and may succeed later).
-fn is_damage(e: &Error) -> bool {
+pub(crate) fn is_damage(e: &Error) -> bool {
     match e {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         _ => true,

@@ -3,7 +3,7 @@
 //! (the holder of the directory's lock) removes anything.
 
 use super::manager::IncrementalCheckpointManager;
-use super::parent::Base;
+use super::parent::{self, Base};
 use super::publish;
 use super::retention::{plan_retention, RetentionInput, RetentionPlan};
 use super::store::Check;
@@ -64,7 +64,8 @@ impl IncrementalCheckpointManager {
     ///
     /// # Errors
     /// `CheckpointNotFound` when it does not exist; `CheckpointHasDependents` when
-    /// a delta checkpoint builds on it; `Io` when it cannot be removed.
+    /// a delta checkpoint builds on it; `Io` when it cannot be removed, or when
+    /// a newer checkpoint's metadata cannot be read now (it may build on `id`).
     pub fn delete_checkpoint(&self, id: u64) -> Result<()> {
         let mut inner = self.lock();
         // What the WAL must keep is recomputed at the next truncation.
@@ -76,13 +77,17 @@ impl IncrementalCheckpointManager {
                 id,
             });
         }
-        let dependents: Vec<u64> = ids
-            .iter()
-            .filter(|other| **other > id)
-            .filter_map(|other| self.store.read_metadata(*other).ok())
-            .filter(|m| m.parent_id == Some(id))
-            .map(|m| m.id)
-            .collect();
+        // A newer checkpoint whose metadata cannot be read now (a failed
+        // read, not damage) may be a delta on `id`: refuse rather than guess.
+        let mut dependents: Vec<u64> = Vec::new();
+        for other in ids.iter().filter(|other| **other > id) {
+            match self.store.read_metadata(*other) {
+                Ok(m) if m.parent_id == Some(id) => dependents.push(m.id),
+                Ok(_) => {}
+                Err(e) if parent::is_damage(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
         if !dependents.is_empty() {
             return Err(Error::CheckpointHasDependents { id, dependents });
         }

@@ -11,7 +11,8 @@ use super::config::RecoveryConfig;
 use super::recovered::RecoveredState;
 use super::report::RecoveryReport;
 use crate::checkpoint::{
-    Check, CheckpointStore, IncrementalCheckpointMetadata, Memo, PartKind, RejectedCheckpoint,
+    is_damage, verify_chain, Check, CheckpointStore, IncrementalCheckpointMetadata, Memo, PartKind,
+    RejectedCheckpoint,
 };
 use crate::error::Result;
 use crate::state::StateSnapshot;
@@ -78,7 +79,9 @@ impl Base {
 /// base (position 0) when there is none. Rejections go to `report`.
 ///
 /// # Errors
-/// `Io` when the checkpoint directory cannot be listed.
+/// `Io` when the checkpoint directory cannot be listed, or when a checkpoint
+/// newer than the one that would be chosen cannot be read now (a failed read
+/// is not damage: an older checkpoint is never restored in its place).
 pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryReport) -> Result<Base> {
     let store = CheckpointStore::with_storage(cfg.storage.clone(), &cfg.checkpoint_dir);
     let mut memo = Memo::new();
@@ -97,12 +100,25 @@ pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryRepor
                 }
             }
         }
-        let loaded = store
-            .check_chain(id, Check::Full, &mut memo)
-            .and_then(|meta| load(cfg, &store, &meta).map_err(|e| e.to_string()));
+        let (loaded, first_reason) = match store.check_chain(id, Check::Full, &mut memo) {
+            Ok(meta) => (load(cfg, &store, &meta), None),
+            // Checked once more with typed errors: a failed read (not
+            // damage) leaves whether this checkpoint is restorable unknown,
+            // and an older one must not be restored in its place (the log
+            // would continue below this one's position).
+            Err(reason) => (
+                verify_chain(&store, id, Check::Full).and_then(|meta| load(cfg, &store, &meta)),
+                Some(reason),
+            ),
+        };
         match loaded {
             Ok(base) => return Ok(base),
-            Err(reason) => {
+            Err(e) if !is_damage(&e) => {
+                tracing::warn!(checkpoint = id, error = %e, "cannot tell whether a checkpoint is restorable; not falling back to an older one");
+                return Err(e);
+            }
+            Err(e) => {
+                let reason = first_reason.unwrap_or_else(|| e.to_string());
                 let path = store.checkpoint_path(id);
                 tracing::warn!(checkpoint = id, path = %path.display(), %reason, "recovery skips a checkpoint that is not restorable");
                 report

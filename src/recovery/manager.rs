@@ -10,7 +10,10 @@ use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::replay_sink::{CollectChanges, DiscardChanges, ReplaySink};
 use super::report::{RecoveryReport, TornTail};
 use crate::error::{Error, Result};
-use crate::wal::{planned_repair, sync_newest_segment, SyncPolicy, WalOptions, WriteAheadLog};
+use crate::wal::{
+    planned_repair, poison_mark_position, sync_newest_segment, SyncPolicy, WalOptions,
+    WriteAheadLog,
+};
 use std::path::Path;
 use std::time::Instant;
 
@@ -64,7 +67,9 @@ impl RecoveryManager {
     /// [`Error::Locked`] when a writer holds the log (repair on); a corruption
     /// error naming the segment file and offset for log damage the mode does
     /// not tolerate; [`Error::CheckpointNotCovered`] when the log no longer holds
-    /// the chosen checkpoint's position; I/O errors.
+    /// the chosen checkpoint's position; I/O errors, among them a failed read
+    /// of a checkpoint newer than the one that would be restored (damaged
+    /// checkpoints are skipped; one whose restorability is unknown is not).
     pub fn recover(&self) -> Result<RecoveredState> {
         self.collecting(|manager, sink| manager.run(None, sink))
     }
@@ -177,6 +182,14 @@ impl RecoveryManager {
             sync_newest_segment(storage.as_ref(), &cfg.wal_path)?;
             None
         };
+        // A log that was not opened (read-only) still has a poisoned writer's
+        // mark: what follows it was never acknowledged, the next open cuts it,
+        // and it is not replayed.
+        if read_log && wal.is_none() {
+            if let Some(mark) = poison_mark_position(storage.as_ref(), &cfg.wal_path)? {
+                log_end = Some(log_end.map_or(mark, |end| end.min(mark)));
+            }
+        }
         report.timings.repair = phase.elapsed();
 
         // 3 and 4. Check coverage and replay.

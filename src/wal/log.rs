@@ -217,7 +217,26 @@ impl WriteAheadLog {
             files.segments.push(SegmentMeta { start, path });
             created = 1;
         }
-        let writer = open_writer(storage.as_ref(), files, &options)?;
+        // A poison mark (poison_mark.rs) says everything after its position
+        // is to be cut: damage there, torn or not, is accounted for. Under
+        // AbsoluteConsistency the end is found as for a torn tail then, and
+        // damage below the mark is still refused.
+        let mark = super::poison_mark::read(storage.as_ref(), &dir)?;
+        let marked_strict =
+            mark.is_some() && options.recovery_mode == WalRecoveryMode::AbsoluteConsistency;
+        let scan_options = if marked_strict {
+            options
+                .clone()
+                .with_recovery_mode(WalRecoveryMode::TolerateTornTail)
+        } else {
+            options.clone()
+        };
+        let writer = open_writer(storage.as_ref(), files, &scan_options)?;
+        if let (Some(position), Some(cut), true) = (mark, &writer.pending, marked_strict) {
+            if cut.damage.position < position {
+                return Err(cut.damage.to_error());
+            }
+        }
         // A previous process may have crashed with written but unsynced records
         // (still in the page cache): make them durable before calling them so.
         // With damage pending, the log ends at the damage, in the damaged
@@ -259,7 +278,7 @@ impl WriteAheadLog {
         // A writer poisoned in this boot may have left records the device
         // dropped but the page cache still serves: cut back to what it knew
         // durable before anyone reads or appends (poison_mark.rs).
-        if let Some(position) = super::poison_mark::read(shared.storage.as_ref(), &shared.dir)? {
+        if let Some(position) = mark {
             shared.cut_back_after_poisoning(position)?;
         }
         let flusher = match options.sync_policy {
@@ -882,6 +901,9 @@ impl Shared {
         if w.pending.is_some() {
             self.repair_locked(&mut w)?;
         }
+        // Records below the log's first position were released (a checkpoint
+        // covers them): cut back only to there.
+        let position = position.max(w.segments[0].start.max(w.floor));
         if position < w.next_position {
             let bytes_cut = self.truncate_locked(&mut w, position, true)?;
             tracing::warn!(dir = %self.dir.display(), position, bytes_cut, "cut the log back to where a poisoned writer left it durable");

@@ -35,12 +35,14 @@ pub use entry::{DecodeError, WalEntry, WalEntryRef};
 pub use floor::{
     decode_floor, encode_floor, read_floor, FLOOR_FILE_NAME, FLOOR_LEN, FLOOR_MAGIC, FLOOR_VERSION,
 };
+pub(crate) use format::MAX_POSITION;
 pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub(crate) use log::planned_repair;
 pub use log::{WalStats, WriteAheadLog};
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };
+pub(crate) use poison_mark::read as poison_mark_position;
 pub use poison_mark::POISON_MARK_FILE_NAME;
 pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use release::WalRelease;

@@ -23,6 +23,13 @@
 //!   consumed it appends: a stale mark could otherwise cut records acknowledged
 //!   later.
 //! - A mark that does not verify (torn by a reboot) is ignored with a warning.
+//! - The cut never goes below the log's first position (a floor raised since
+//!   the mark was left released those records). Recovery reads a mark below
+//!   the checkpoint's position as a log that ends there (released, continued
+//!   at the position, so positions are never reused), and a read-only
+//!   recovery replays nothing after a mark.
+//! - A writer poisoned while an earlier mark is still unconsumed keeps the
+//!   lower position.
 //!
 //! Layout (20 bytes, little-endian): magic `HWPM`, format version (u32 = 1),
 //! the position (u64), CRC32C of the first 16 bytes (u32).
@@ -73,8 +80,17 @@ fn decode(bytes: &[u8]) -> std::result::Result<u64, String> {
 
 /// Leaves the mark in `dir` saying the log is durable up to `durable`. Best
 /// effort: the log is already failing, so a failure is only logged.
+///
+/// A mark already there that verifies and asks for a lower position was not
+/// consumed yet (this process poisoned while acting on it): the lower one is
+/// kept, since this process's durable position may count records the device
+/// dropped before the mark was written.
 pub(super) fn leave(storage: &dyn Storage, dir: &Path, durable: u64) {
     let path = dir.join(POISON_MARK_FILE_NAME);
+    let durable = match read(storage, dir) {
+        Ok(Some(earlier)) => earlier.min(durable),
+        _ => durable,
+    };
     let written = storage.open_file(&path, OpenMode::Create).and_then(|file| {
         file.truncate(0)?;
         file.write_all_at(&encode(durable), 0)
@@ -94,7 +110,7 @@ pub(super) fn leave(storage: &dyn Storage, dir: &Path, durable: u64) {
 ///
 /// # Errors
 /// I/O errors reading the mark.
-pub(super) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
+pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
     let path = dir.join(POISON_MARK_FILE_NAME);
     if !storage.exists(&path).ctx("stat", &path)? {
         return Ok(None);

@@ -108,6 +108,18 @@ pub(crate) fn probe(
     if segments.is_empty() {
         return Ok(found);
     }
+    // A poisoned writer's mark says the log is durable only up to its
+    // position; what follows may be pages the device dropped, and the next
+    // open cuts them. Below `position`, the log ends there.
+    if let Some(mark) = super::poison_mark::read(storage, dir)? {
+        if mark < position {
+            found.coverage = Coverage::Short {
+                end: mark.max(first_available),
+                torn: None,
+            };
+            return Ok(found);
+        }
+    }
     // first_available <= position, so segment 0 starts at or before it.
     let index = segments.partition_point(|s| s.start <= position) - 1;
     found.damage_below = older_damage(storage, &found.files, index, max_record_size, full_scan)?;
