@@ -68,8 +68,11 @@ pub enum Error {
     },
 
     /// A checksum of the log did not match.
-    #[error("checksum mismatch in {path} at offset {offset} (log position {position}): expected {expected:#010x}, found {actual:#010x}")]
+    #[error("{region} checksum mismatch in {path} at offset {offset} (log position {position}): stored {expected:#010x}, computed {actual:#010x}")]
     WalChecksumMismatch {
+        /// What the checksum covers: "record header", "payload", "segment
+        /// header" or "floor file".
+        region: &'static str,
         /// The segment file.
         path: PathBuf,
         /// Byte offset in that file.

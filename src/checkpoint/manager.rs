@@ -158,13 +158,7 @@ impl IncrementalCheckpointManager {
         let storage = config.storage().clone();
         create_dir_all_durable(storage.as_ref(), config.dir())?;
         let lock_path = config.dir().join(LOCK_FILE);
-        let lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => Error::Locked {
-                path: lock_path.clone(),
-                source: e,
-            },
-            _ => Error::io("lock", &lock_path, e),
-        })?;
+        let lock = crate::storage::lock_exclusive(storage.as_ref(), &lock_path)?;
         let store = CheckpointStore::with_storage(storage.clone(), config.dir());
         let (ids, leftovers) = store.scan()?;
         for name in &leftovers {

@@ -8,6 +8,10 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
+/// How long a held lock is tried again before it is reported held (see
+/// `FsStorage::lock`).
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The real file system (Unix: positional I/O through `pread`/`pwrite`, locks
 /// through `flock`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -135,13 +139,26 @@ impl Storage for FsStorage {
             .create(true)
             .truncate(false)
             .open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Box::new(FsLock(file))),
-            Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "the lock is held by another handle",
-            )),
-            Err(fs::TryLockError::Error(e)) => Err(e),
+        // A child process this one is starting holds a copy of every lock's
+        // descriptor between fork and exec (flock belongs to the open file
+        // description): a lock released meanwhile still looks held for a few
+        // microseconds. So a held lock is tried again for a short while
+        // before it is reported held; a real second writer is still refused.
+        let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Box::new(FsLock(file))),
+                Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "the lock is held by another handle",
+                    ))
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(e),
+            }
         }
     }
 

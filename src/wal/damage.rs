@@ -130,6 +130,11 @@ impl Damage {
             | Problem::PayloadChecksum { expected, actual }
             | Problem::SegmentHeader(HeaderProblem::Checksum { expected, actual }) => {
                 crate::Error::WalChecksumMismatch {
+                    region: match self.problem {
+                        Problem::HeaderChecksum { .. } => "record header",
+                        Problem::PayloadChecksum { .. } => "payload",
+                        _ => "segment header",
+                    },
                     path: self.path.clone(),
                     offset: self.offset,
                     position: self.position,

@@ -65,6 +65,7 @@ pub fn decode_floor(path: &Path, b: &[u8]) -> Result<u64> {
     let actual = crc32c::crc32c(&b[0..24]);
     if stored != actual {
         return Err(Error::WalChecksumMismatch {
+            region: "floor file",
             path: path.to_path_buf(),
             offset: 24,
             position: 0,

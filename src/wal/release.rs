@@ -294,13 +294,7 @@ pub(crate) fn plan(probe: &Probe, dir: &Path, position: u64) -> Option<WalReleas
 pub(crate) fn release(storage: &dyn Storage, dir: &Path, release: &mut WalRelease) -> Result<()> {
     crate::storage::create_dir_all_durable(storage, dir)?;
     let lock_path = dir.join(LOCK_FILE_NAME);
-    let _lock = storage.lock(&lock_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::WouldBlock => Error::Locked {
-            path: lock_path.clone(),
-            source: e,
-        },
-        _ => Error::io("lock", &lock_path, e),
-    })?;
+    let _lock = crate::storage::lock_exclusive(storage, &lock_path)?;
     if release.floor > release.previous_floor {
         write_floor(storage, dir, release.floor)?;
     }

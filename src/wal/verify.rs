@@ -32,6 +32,9 @@ pub struct SegmentVerification {
     pub file_len: u64,
     /// Records that verified (sync markers included).
     pub records: u64,
+    /// Of those, sync markers (written at a clean close; not entries: a
+    /// reader skips them, so `records - sync_markers` is what a dump shows).
+    pub sync_markers: u64,
     /// Log position just after the last record that verified.
     pub end: u64,
     /// The damage that stopped the scan of this segment, if any.
@@ -65,6 +68,11 @@ impl LogVerification {
     /// Records that verified, in all segments.
     pub fn records(&self) -> u64 {
         self.segments.iter().map(|s| s.records).sum()
+    }
+
+    /// Sync markers among them (records that are not entries).
+    pub fn sync_markers(&self) -> u64 {
+        self.segments.iter().map(|s| s.sync_markers).sum()
     }
 
     /// Bytes of all segment files.
@@ -113,6 +121,7 @@ pub fn verify_log(
             start: from,
             file_len: 0,
             records: 0,
+            sync_markers: 0,
             end: from,
             damage: None,
             error: None,
@@ -183,6 +192,7 @@ fn scan_segment(
                     return Ok(());
                 }
                 check.records += 1;
+                check.sync_markers += u64::from(kind == super::entry::KIND_SYNC_MARKER);
                 check.end = scanner.position();
                 if check.records.is_multiple_of(PROGRESS_EVERY) {
                     on_progress(scanner.offset());

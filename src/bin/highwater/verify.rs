@@ -101,6 +101,9 @@ pub struct WalReport {
     dir: String,
     segments: Vec<SegmentRow>,
     records: u64,
+    /// Records that are entries (`records` less the sync markers): what
+    /// `wal dump` lists.
+    entries: u64,
     bytes: u64,
     /// The only damage is a torn tail of the newest segment (what a crash
     /// leaves; recovery or `wal repair` cuts it).
@@ -177,6 +180,7 @@ pub fn verify_wal(dir: &Path, max_record_size: u32, progress: bool) -> Result<Wa
         dir: dir.display().to_string(),
         segments: checked.segments.iter().map(segment_row).collect(),
         records: checked.records(),
+        entries: checked.records() - checked.sync_markers(),
         bytes: checked.bytes(),
         only_torn_tail: checked.only_torn_tail(),
     })
@@ -219,10 +223,12 @@ impl Human for WalReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
-            "write-ahead log {}: {} segments, {} records, {} bytes",
+            "write-ahead log {}: {} segments, {} records ({} entries, {} sync markers), {} bytes",
             self.dir,
             self.segments.len(),
             self.records,
+            self.entries,
+            self.records - self.entries,
             self.bytes
         )?;
         if self.segments.is_empty() {
