@@ -886,36 +886,7 @@ fn verify_says_a_job_that_will_not_recover_is_not_ok() {
     use highwater::{CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager};
     use highwater::{SyncPolicy, WalEntry, WalOptions, WriteAheadLog};
     let tmp = tempfile::tempdir().unwrap();
-    let (ckpt, wal_dir) = (tmp.path().join("checkpoints"), tmp.path().join("wal"));
-    let wal = WriteAheadLog::open(
-        &wal_dir,
-        WalOptions::default()
-            .with_sync_policy(SyncPolicy::Manual)
-            .with_segment_size(4096),
-    )
-    .unwrap();
-    let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
-    let commit = || WalEntry::Commit {
-        offsets: Default::default(),
-        watermark: None,
-    };
-    wal.append(&commit()).unwrap();
-    manager
-        .create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
-        .unwrap();
-    for i in 0..40u32 {
-        wal.append(&WalEntry::Put {
-            key: i.to_le_bytes().to_vec(),
-            value: vec![0; 500],
-        })
-        .unwrap();
-        wal.append(&commit()).unwrap();
-    }
-    // Segments the checkpoint needs are dropped by hand (what a wrong
-    // retention script would do): the log no longer covers its position.
-    wal.sync().unwrap();
-    assert!(wal.drop_segments_before(wal.position()).unwrap() > 0);
-    drop((wal, manager));
+    let (ckpt, wal_dir) = unrecoverable_job(tmp.path());
 
     let (out, _, code) = run(&[&"verify", &ckpt, &"--wal", &wal_dir]);
     assert_eq!(code, 1, "{out}");
@@ -950,4 +921,116 @@ fn state_get_says_which_checkpoint_answered_and_why_newer_ones_were_skipped() {
         err.contains("answering from checkpoint 1") && err.contains("skipped newer checkpoint 2"),
         "{err}"
     );
+}
+
+/// A job whose log no longer covers its only checkpoint: the segments it
+/// needs were dropped by hand. Returns its checkpoint and log directories.
+fn unrecoverable_job(root: &Path) -> (PathBuf, PathBuf) {
+    use highwater::{CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager};
+    use highwater::{SyncPolicy, WalEntry, WalOptions, WriteAheadLog};
+    let (ckpt, wal_dir) = (root.join("checkpoints"), root.join("wal"));
+    let wal = WriteAheadLog::open(
+        &wal_dir,
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_segment_size(4096),
+    )
+    .unwrap();
+    let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+    let commit = || WalEntry::Commit {
+        offsets: Default::default(),
+        watermark: None,
+    };
+    wal.append(&commit()).unwrap();
+    manager
+        .create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
+        .unwrap();
+    for i in 0..40u32 {
+        wal.append(&WalEntry::Put {
+            key: i.to_le_bytes().to_vec(),
+            value: vec![0; 500],
+        })
+        .unwrap();
+        wal.append(&commit()).unwrap();
+    }
+    // Segments the checkpoint needs are dropped by hand (what a wrong
+    // retention script would do): the log no longer covers its position.
+    wal.sync().unwrap();
+    assert!(wal.drop_segments_before(wal.position()).unwrap() > 0);
+    drop((wal, manager));
+    (ckpt, wal_dir)
+}
+
+/// docs/CLI.md's exit codes, command by command, against an intact job, one
+/// with a damaged checkpoint (it still recovers, from the older one) and one
+/// that will not recover.
+#[test]
+fn every_command_exits_as_the_exit_code_table_says() {
+    let intact = fixture();
+    let damaged = fixture();
+    let part = part_file(&damaged.ckpt, 2);
+    let len = std::fs::metadata(&part).unwrap().len();
+    flip_byte(&part, len - 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let (lost_ckpt, lost_wal) = unrecoverable_job(tmp.path());
+    let jobs = [
+        ("intact", intact.ckpt.clone(), intact.wal.clone()),
+        ("damaged", damaged.ckpt.clone(), damaged.wal.clone()),
+        ("unrecoverable", lost_ckpt, lost_wal),
+    ];
+    // (command, exit codes for the three jobs)
+    type Args = fn(&Path, &Path) -> Vec<std::ffi::OsString>;
+    let table: [(&str, Args, [i32; 3]); 6] = [
+        (
+            "checkpoints ls",
+            |c, _| vec!["checkpoints".into(), "ls".into(), c.into()],
+            [0, 0, 0],
+        ),
+        (
+            "checkpoints show newest",
+            |c, _| {
+                let newest = std::fs::read_dir(c)
+                    .unwrap()
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter_map(|n| n.strip_prefix("checkpoint-")?.parse::<u64>().ok())
+                    .max()
+                    .unwrap();
+                vec![
+                    "checkpoints".into(),
+                    "show".into(),
+                    c.into(),
+                    newest.to_string().into(),
+                ]
+            },
+            [0, 1, 0],
+        ),
+        (
+            "verify --wal",
+            |c, w| vec!["verify".into(), c.into(), "--wal".into(), w.into()],
+            [0, 1, 1],
+        ),
+        ("verify", |c, _| vec!["verify".into(), c.into()], [0, 1, 0]),
+        (
+            "wal dump",
+            |_, w| vec!["wal".into(), "dump".into(), w.into()],
+            [0, 0, 0],
+        ),
+        (
+            "recover --dry-run",
+            |c, w| vec!["recover".into(), c.into(), w.into(), "--dry-run".into()],
+            [0, 0, 1],
+        ),
+    ];
+    for (name, args, codes) in table {
+        for ((job, ckpt, wal), expected) in jobs.iter().zip(codes) {
+            let out = highwater().args(args(ckpt, wal)).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(expected),
+                "{name} on the {job} job: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
 }

@@ -234,7 +234,14 @@ pub fn show(dir: &Path, id: u64) -> Result<Outcome, Failure> {
         carried_over_parts,
         metadata,
     };
-    Ok(Outcome::new(detail, Exit::Ok))
+    // A checkpoint `ls` calls DAMAGED or CHAIN BROKEN exits 1 here too
+    // (damage found), whatever part of it is damaged.
+    let exit = if detail.verifies && detail.restorable {
+        Exit::Ok
+    } else {
+        Exit::Damage
+    };
+    Ok(Outcome::new(detail, exit))
 }
 
 impl Human for CheckpointDetail {
