@@ -883,8 +883,6 @@ fn state_dump_and_wal_dump_cut_long_keys_as_they_cut_long_values() {
 
 #[test]
 fn verify_says_a_job_that_will_not_recover_is_not_ok() {
-    use highwater::{CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager};
-    use highwater::{SyncPolicy, WalEntry, WalOptions, WriteAheadLog};
     let tmp = tempfile::tempdir().unwrap();
     let (ckpt, wal_dir) = unrecoverable_job(tmp.path());
 
