@@ -7,8 +7,9 @@ use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
-#[path = "../examples/cli_demo/job.rs"]
+#[path = "../../examples/cli_demo/job.rs"]
 mod job;
 
 use common::segments;

@@ -8,8 +8,9 @@ use highwater::{
 };
 use std::path::{Path, PathBuf};
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
-#[path = "../examples/cli_demo/job.rs"]
+#[path = "../../examples/cli_demo/job.rs"]
 #[allow(dead_code)]
 mod job;
 
@@ -59,6 +60,11 @@ fn runbook_damage_below_the_checkpoint() {
     let recovered = start(&demo.ckpt, &demo.wal).unwrap();
     assert_eq!(recovered.checkpoint_id, Some(2));
     let (out, code) = highwater(&[&"verify", &demo.ckpt, &"--wal", &demo.wal]);
+    assert_eq!(code, 0, "{out}");
+    // The released log opens for every tool too.
+    let (out, code) = highwater(&[&"wal", &"repair", &demo.wal]);
+    assert_eq!(code, 0, "{out}");
+    let (out, code) = highwater(&[&"wal", &"dump", &demo.wal]);
     assert_eq!(code, 0, "{out}");
 }
 
