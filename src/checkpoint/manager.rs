@@ -403,6 +403,12 @@ impl IncrementalCheckpointManager {
         inner.epoch = meta.epoch;
         inner.epoch_set = false;
         inner.has_checkpoint = true;
+        crate::metrics::checkpoint_published(
+            meta.kind,
+            started.elapsed(),
+            meta.parts_bytes(),
+            meta.chain_length,
+        );
         tracing::info!(
             checkpoint = id,
             epoch = meta.epoch,

@@ -326,6 +326,7 @@ fn not_covered(error: Error, base: &Base, cfg: &RecoveryConfig) -> Error {
 
 fn log_outcome(cfg: &RecoveryConfig, state: &RecoveredState, from: u64) {
     let r = &state.report;
+    crate::metrics::recovered(&r.timings, r.rejected_checkpoints.len());
     tracing::info!(
         checkpoint_dir = %cfg.checkpoint_dir.display(),
         wal = %cfg.wal_path.display(),

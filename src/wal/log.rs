@@ -353,6 +353,7 @@ impl WriteAheadLog {
         shared
             .appends
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        ::metrics::counter!(crate::metrics::WAL_APPENDS).increment(entries.len() as u64);
         if shared.sync_on_write.load(Ordering::SeqCst) {
             shared.sync_to(range.end)?;
         }

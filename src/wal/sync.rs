@@ -154,6 +154,10 @@ impl Shared {
                 self.durable_hint.store(d.durable, Ordering::Release);
             }
             d.last_round_covered = d.wake(result.is_err());
+            if result.is_ok() {
+                ::metrics::histogram!(crate::metrics::WAL_GROUP_COMMIT_SIZE)
+                    .record(d.last_round_covered as f64);
+            }
             if result? < target {
                 // The log was cut below `target` (truncate_from) after the caller
                 // took it: those records no longer exist and never will.
@@ -222,12 +226,18 @@ impl Shared {
     pub(super) fn fsync(&self, file: &dyn StorageFile, path: &Path, all: bool) -> Result<()> {
         let _serial = lock(&self.sync_lock);
         self.check_poison()?;
+        let started = Instant::now();
         let synced = if all {
             file.sync_all()
         } else {
             file.sync_data()
         };
-        synced.map_err(|e| self.poison("sync", path, e))
+        ::metrics::histogram!(crate::metrics::WAL_FSYNC_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        synced.map_err(|e| {
+            ::metrics::counter!(crate::metrics::WAL_FSYNC_FAILURES).increment(1);
+            self.poison("sync", path, e)
+        })
     }
 
     /// Records that the log was cut at `position`: everything before it is

@@ -1,0 +1,68 @@
+//! What highwater measures, through the [`metrics`](https://docs.rs/metrics)
+//! facade: the library records, the application installs the recorder and
+//! exporter it wants (Prometheus, StatsD, a test recorder). With no recorder
+//! installed, recording costs an atomic load.
+//!
+//! The names below are part of the public contract (docs/OPERATIONS.md,
+//! "Metrics"); every histogram of durations is in seconds.
+
+use crate::checkpoint::CheckpointKind;
+use std::time::Duration;
+
+/// Counter: records appended to write-ahead logs.
+pub const WAL_APPENDS: &str = "highwater_wal_appends_total";
+/// Histogram: duration of each fsync of a log segment, in seconds.
+pub const WAL_FSYNC_SECONDS: &str = "highwater_wal_fsync_seconds";
+/// Counter: failed fsyncs of log segments (each poisons its log).
+pub const WAL_FSYNC_FAILURES: &str = "highwater_wal_fsync_failures_total";
+/// Histogram: committers one group-commit fsync made durable.
+pub const WAL_GROUP_COMMIT_SIZE: &str = "highwater_wal_group_commit_size";
+/// Counter: checkpoints published, labelled `kind` = `full` or `delta`.
+pub const CHECKPOINTS: &str = "highwater_checkpoints_total";
+/// Histogram: duration of a checkpoint, labelled `kind`, in seconds.
+pub const CHECKPOINT_SECONDS: &str = "highwater_checkpoint_seconds";
+/// Histogram: bytes of the part files a checkpoint wrote, labelled `kind`.
+pub const CHECKPOINT_BYTES: &str = "highwater_checkpoint_bytes";
+/// Gauge: the delta chain length of the newest checkpoint (0 for a full one).
+pub const CHECKPOINT_CHAIN_LENGTH: &str = "highwater_checkpoint_chain_length";
+/// Histogram: duration of each recovery phase, labelled `phase` = `checkpoint`,
+/// `repair`, `replay`, `tail_cut` or `total`, in seconds.
+pub const RECOVERY_PHASE_SECONDS: &str = "highwater_recovery_phase_seconds";
+/// Counter: newer checkpoints a recovery rejected (damaged, or their chain
+/// broken) before the one it restored.
+pub const RECOVERY_REJECTED_CHECKPOINTS: &str = "highwater_recovery_rejected_checkpoints_total";
+
+fn kind_label(kind: CheckpointKind) -> &'static str {
+    match kind {
+        CheckpointKind::Full => "full",
+        CheckpointKind::Delta => "delta",
+    }
+}
+
+/// A checkpoint was published.
+pub(crate) fn checkpoint_published(
+    kind: CheckpointKind,
+    elapsed: Duration,
+    bytes: u64,
+    chain: u32,
+) {
+    let kind = kind_label(kind);
+    ::metrics::counter!(CHECKPOINTS, "kind" => kind).increment(1);
+    ::metrics::histogram!(CHECKPOINT_SECONDS, "kind" => kind).record(elapsed.as_secs_f64());
+    ::metrics::histogram!(CHECKPOINT_BYTES, "kind" => kind).record(bytes as f64);
+    ::metrics::gauge!(CHECKPOINT_CHAIN_LENGTH).set(f64::from(chain));
+}
+
+/// A recovery finished.
+pub(crate) fn recovered(timings: &crate::recovery::PhaseTimings, rejected: usize) {
+    for (phase, d) in [
+        ("checkpoint", timings.checkpoint),
+        ("repair", timings.repair),
+        ("replay", timings.replay),
+        ("tail_cut", timings.tail_cut),
+        ("total", timings.total),
+    ] {
+        ::metrics::histogram!(RECOVERY_PHASE_SECONDS, "phase" => phase).record(d.as_secs_f64());
+    }
+    ::metrics::counter!(RECOVERY_REJECTED_CHECKPOINTS).increment(rejected as u64);
+}
