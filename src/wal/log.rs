@@ -14,21 +14,18 @@
 //! - Lock order: `writer` before `durability`, never the reverse.
 
 use super::boundary::{CommitEnds, Tail};
-use super::end::{cut_for, find_end, LogEnd};
 use super::entry::WalEntry;
 use super::entry::KIND_SYNC_MARKER;
-use super::floor::{live_segments, LogFiles};
 use super::format::{
     record_size, sync_distance, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::options::{SyncPolicy, WalOptions, WalRecoveryMode};
 use super::reader::WalReader;
 use super::repair::{PendingCut, RepairReport};
-use super::scan::{SegmentScanner, Step};
-use super::segment::{create_segment, SegmentMeta, LOCK_FILE_NAME};
+use super::segment::{create_segment, SegmentMeta};
 use super::sync::Durability;
 use crate::error::{Error, IoContext, Result};
-use crate::storage::{OpenMode, Storage, StorageFile, StorageLock};
+use crate::storage::{Storage, StorageFile, StorageLock};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,8 +37,8 @@ use std::time::Duration;
 /// threads behind an `Arc`; every method takes `&self`.
 #[derive(Debug)]
 pub struct WriteAheadLog {
-    shared: Arc<Shared>,
-    flusher: Option<JoinHandle<()>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) flusher: Option<JoinHandle<()>>,
 }
 
 /// Counters describing what the log has done since it was opened.
@@ -86,57 +83,6 @@ pub(super) struct Writer {
     pub tail: Tail,
     /// Recent positions known to end a transaction (`boundary.rs`).
     pub commit_ends: CommitEnds,
-}
-
-/// Where [`Shared::cut_locked`] cuts the log.
-struct CutPoint<'a> {
-    /// The segment cut (it stays, as the active segment).
-    path: &'a Path,
-    /// File offset of the cut in that segment.
-    offset: u64,
-    /// Log position of the cut: the new end of the log.
-    position: u64,
-    /// Start position of the segment.
-    segment_start: u64,
-    /// Its identity; `None` when its header is damaged (it is rewritten empty).
-    segment_id: Option<u64>,
-    /// Every segment after it, all removed.
-    later_segments: &'a [PathBuf],
-}
-
-impl<'a> CutPoint<'a> {
-    /// The cut that repairs `pending`.
-    fn repairing(pending: &'a PendingCut) -> Self {
-        CutPoint {
-            path: &pending.damage.path,
-            offset: pending.damage.offset,
-            position: pending.damage.position,
-            segment_start: pending.segment_start,
-            segment_id: pending.segment_id,
-            later_segments: &pending.later_segments,
-        }
-    }
-
-    /// Whether the segment is truncated at the cut (its header stays); if not,
-    /// it is rewritten empty.
-    fn keeps_header(&self) -> bool {
-        self.segment_id.is_some() && self.offset >= SEGMENT_HEADER_LEN
-    }
-
-    /// The bytes making the cut removes: the later segments, and the segment's
-    /// bytes from the cut on (all of them when it is rewritten).
-    fn bytes_removed(&self, storage: &dyn Storage) -> Result<u64> {
-        let len = storage.file_size(self.path).ctx("stat", self.path)?;
-        let mut bytes = if self.keeps_header() {
-            len.saturating_sub(self.offset)
-        } else {
-            len
-        };
-        for later in self.later_segments {
-            bytes += storage.file_size(later).ctx("stat", later)?;
-        }
-        Ok(bytes)
-    }
 }
 
 #[derive(Debug)]
@@ -186,109 +132,6 @@ impl WriteAheadLog {
             SyncPolicy::Interval(sync_interval)
         };
         Self::open(path, WalOptions::default().with_sync_policy(policy))
-    }
-
-    /// Opens (or creates) the log in directory `path`.
-    ///
-    /// Opening only reads: it takes the directory's lock, checks every segment
-    /// header and scans the newest segment (every segment in `PointInTime` mode) to
-    /// find where the log ends, from the log's floor on (records below it were
-    /// released by recovery and are never read; an empty log starts at it). Damage the recovery mode tolerates is remembered
-    /// and cut by [`repair`](Self::repair) or the first append.
-    ///
-    /// # Errors
-    /// [`Error::Locked`] when another writer has the directory,
-    /// [`Error::UnsupportedVersion`] for a segment of another format version, a
-    /// corruption error ([`Error::WalCorrupted`], [`Error::WalChecksumMismatch`])
-    /// for damage the recovery mode does not tolerate, [`Error::InvalidArgument`]
-    /// for unusable options, and I/O errors.
-    pub fn open(path: impl AsRef<Path>, options: WalOptions) -> Result<Self> {
-        options.validate()?;
-        let dir = path.as_ref().to_path_buf();
-        let storage = options.storage.clone();
-        crate::storage::create_dir_all_durable(storage.as_ref(), &dir)?;
-        let lock_path = dir.join(LOCK_FILE_NAME);
-        let lock = crate::storage::lock_exclusive(storage.as_ref(), &lock_path)?;
-        let mut files = live_segments(storage.as_ref(), &dir)?;
-        let mut created = 0;
-        if files.segments.is_empty() {
-            let start = files.floor;
-            let (_, _, path) = create_segment(storage.as_ref(), &dir, start)?;
-            files.segments.push(SegmentMeta { start, path });
-            created = 1;
-        }
-        // A poison mark (poison_mark.rs) says everything after its position
-        // is to be cut: damage there, torn or not, is accounted for. Under
-        // AbsoluteConsistency the end is found as for a torn tail then, and
-        // damage below the mark is still refused.
-        let mark = super::poison_mark::read(storage.as_ref(), &dir)?;
-        let marked_strict =
-            mark.is_some() && options.recovery_mode == WalRecoveryMode::AbsoluteConsistency;
-        let scan_options = if marked_strict {
-            options
-                .clone()
-                .with_recovery_mode(WalRecoveryMode::TolerateTornTail)
-        } else {
-            options.clone()
-        };
-        let writer = open_writer(storage.as_ref(), files, &scan_options)?;
-        if let (Some(position), Some(cut), true) = (mark, &writer.pending, marked_strict) {
-            if cut.damage.position < position {
-                return Err(cut.damage.to_error());
-            }
-        }
-        // A previous process may have crashed with written but unsynced records
-        // (still in the page cache): make them durable before calling them so.
-        // With damage pending, the log ends at the damage, in the damaged
-        // segment: that one is synced (its bytes are not changed).
-        match (&writer.active, &writer.pending) {
-            (Some(active), _) => active.file.sync_data().ctx("sync", &active.path)?,
-            (None, Some(cut)) => {
-                let path = &cut.damage.path;
-                storage
-                    .open_file(path, OpenMode::ReadWrite)
-                    .and_then(|file| file.sync_data())
-                    .ctx("sync", path)?;
-            }
-            (None, None) => {}
-        }
-        storage.sync_dir(&dir).ctx("sync directory", &dir)?;
-        let durable = writer.next_position;
-        let shared = Arc::new(Shared {
-            dir,
-            storage,
-            segment_size: options.segment_size,
-            max_record_size: options.max_record_size,
-            write_buffer_size: options.write_buffer_size,
-            mode: options.recovery_mode,
-            sync_on_write: AtomicBool::new(options.sync_policy == SyncPolicy::EveryWrite),
-            writer: Mutex::new(writer),
-            durability: Mutex::new(Durability::new(durable)),
-            poisoned: AtomicBool::new(false),
-            poison: Mutex::new(None),
-            durable_hint: AtomicU64::new(durable),
-            sync_lock: Mutex::new(()),
-            shutdown: Mutex::new(false),
-            shutdown_cv: Condvar::new(),
-            appends: AtomicU64::new(0),
-            syncs: AtomicU64::new(0),
-            segments_created: AtomicU64::new(created),
-            _lock: lock,
-        });
-        // A writer poisoned in this boot may have left records the device
-        // dropped but the page cache still serves: cut back to what it knew
-        // durable before anyone reads or appends (poison_mark.rs).
-        if let Some(position) = mark {
-            shared.cut_back_after_poisoning(position)?;
-        }
-        let flusher = match options.sync_policy {
-            SyncPolicy::Interval(interval) => {
-                Some(super::sync::spawn_flusher(shared.clone(), interval)?)
-            }
-            _ => None,
-        };
-        tracing::debug!(dir = %shared.dir.display(), position = durable, "opened write-ahead log");
-        Ok(WriteAheadLog { shared, flusher })
     }
 
     /// The log directory.
@@ -487,7 +330,7 @@ impl WriteAheadLog {
     /// does not tolerate, [`Error::UnsupportedVersion`], [`Error::InvalidArgument`]
     /// for unusable options, and I/O errors.
     pub fn plan_repair(path: impl AsRef<Path>, options: &WalOptions) -> Result<RepairReport> {
-        Ok(planned_repair(options.storage.as_ref(), path.as_ref(), options, 0)?.0)
+        Ok(super::open::planned_repair(options.storage.as_ref(), path.as_ref(), options, 0)?.0)
     }
 
     /// Removes every record at or after `position`, durably, so that the log ends
@@ -607,90 +450,6 @@ impl Drop for WriteAheadLog {
     }
 }
 
-/// Builds the writer state of an opened log: where it ends, and the cut the
-/// recovery mode allows when it is damaged.
-fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> Result<Writer> {
-    let (file_end, next_position, active, pending, tail) = match find_end(storage, &files, options)?
-    {
-        LogEnd::Clean {
-            file_end,
-            next_position,
-            segment_id,
-            tail,
-        } => {
-            let path = files.segments[files.segments.len() - 1].path.clone();
-            let file = storage
-                .open_file(&path, OpenMode::ReadWrite)
-                .ctx("open", &path)?;
-            let active = Active {
-                file,
-                path,
-                segment_id,
-            };
-            (file_end, next_position, Some(active), None, tail)
-        }
-        LogEnd::Damaged {
-            index,
-            damage,
-            segment_id,
-            tail,
-        } => {
-            let cut = cut_for(options, &files, index, damage, segment_id)?;
-            tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
-            (0, cut.damage.position, None, Some(cut), tail)
-        }
-    };
-    let mut commit_ends = CommitEnds::default();
-    commit_ends.after(tail, next_position);
-    Ok(Writer {
-        floor: files.floor,
-        segments: files.segments,
-        active,
-        file_end,
-        buf: Vec::with_capacity(options.write_buffer_size),
-        next_position,
-        pending,
-        tail,
-        commit_ends,
-    })
-}
-
-/// What [`WriteAheadLog::plan_repair`] reports: the cut `repair` would make,
-/// with the bytes it would remove, computed without writing; and the typed
-/// error describing the damage it would cut, if any.
-///
-/// `floor` is read as the log's floor when it is above the one on disk (a dry
-/// run of recovery that would release the log below it first).
-pub(crate) fn planned_repair(
-    storage: &dyn Storage,
-    dir: &Path,
-    options: &WalOptions,
-    floor: u64,
-) -> Result<(RepairReport, Option<Error>)> {
-    options.validate()?;
-    let mode = options.recovery_mode;
-    let files = live_segments(storage, dir)?.with_floor(floor);
-    if files.segments.is_empty() {
-        return Ok((RepairReport::nothing(mode, files.floor), None));
-    }
-    match find_end(storage, &files, options)? {
-        LogEnd::Clean { next_position, .. } => {
-            Ok((RepairReport::nothing(mode, next_position), None))
-        }
-        LogEnd::Damaged {
-            index,
-            damage,
-            segment_id,
-            ..
-        } => {
-            let cut = cut_for(options, &files, index, damage, segment_id)?;
-            let bytes_cut = CutPoint::repairing(&cut).bytes_removed(storage)?;
-            let damage = cut.damage.to_error();
-            Ok((RepairReport::of_cut(mode, &cut, bytes_cut), Some(damage)))
-        }
-    }
-}
-
 impl Shared {
     /// Fails with [`Error::Poisoned`] once the log is poisoned.
     pub(super) fn check_poison(&self) -> Result<()> {
@@ -727,7 +486,7 @@ impl Shared {
         Error::io(operation, path, e)
     }
 
-    fn sync_dir(&self) -> Result<()> {
+    pub(super) fn sync_dir(&self) -> Result<()> {
         self.storage
             .sync_dir(&self.dir)
             .map_err(|e| self.poison("sync directory", &self.dir, e))
@@ -825,96 +584,8 @@ impl Shared {
         Ok(())
     }
 
-    /// [`WriteAheadLog::truncate_from`] with the writer lock held; with
-    /// `refuse_waiters`, refused while appends wait to become durable.
-    fn truncate_locked(
-        &self,
-        w: &mut MutexGuard<'_, Writer>,
-        position: u64,
-        refuse_waiters: bool,
-    ) -> Result<u64> {
-        let shared = self;
-        if w.pending.is_some() {
-            shared.repair_locked(w)?;
-        }
-        shared.flush_locked(w)?;
-        if position == w.next_position {
-            return Ok(0);
-        }
-        if position > w.next_position {
-            return Err(Error::PositionBeyondEnd {
-                position,
-                path: shared.dir.clone(),
-                end: w.next_position,
-            });
-        }
-        let first = w.segments[0].start.max(w.floor);
-        if position < first {
-            return Err(Error::PositionNotCovered {
-                position,
-                path: shared.dir.clone(),
-                first_available: first,
-            });
-        }
-        if refuse_waiters {
-            let d = lock(&shared.durability);
-            if d.has_waiters() {
-                return Err(Error::InvalidArgument(
-                    "truncate_from while appends are waiting to become durable".into(),
-                ));
-            }
-        }
-        let index = w.segments.partition_point(|s| s.start <= position) - 1;
-        let from = w.segments[index].start.max(w.floor);
-        let (offset, segment_id, tail) =
-            shared.find_boundary(&w.segments, index, from, position)?;
-        let later: Vec<PathBuf> = w.segments[index + 1..]
-            .iter()
-            .map(|s| s.path.clone())
-            .collect();
-        let path = w.segments[index].path.clone();
-        let segment_start = w.segments[index].start;
-        let bytes_cut = shared.cut_locked(
-            w,
-            &CutPoint {
-                path: &path,
-                offset,
-                position,
-                segment_start,
-                segment_id: Some(segment_id),
-                later_segments: &later,
-            },
-        )?;
-        w.tail = tail;
-        w.commit_ends.cut(tail, position);
-        tracing::info!(dir = %shared.dir.display(), position, bytes_cut, segments_removed = later.len(), "truncated write-ahead log");
-        Ok(bytes_cut)
-    }
-
-    /// Cuts the log back to `position`, the durable position a poisoned
-    /// writer left in its poison mark (`poison_mark.rs`), and removes the
-    /// mark durably.
-    ///
-    /// # Errors
-    /// As [`WriteAheadLog::truncate_from`]; I/O errors removing the mark.
-    fn cut_back_after_poisoning(&self, position: u64) -> Result<()> {
-        let mut w = lock(&self.writer);
-        if w.pending.is_some() {
-            self.repair_locked(&mut w)?;
-        }
-        // Records below the log's first position were released (a checkpoint
-        // covers them): cut back only to there.
-        let position = position.max(w.segments[0].start.max(w.floor));
-        if position < w.next_position {
-            let bytes_cut = self.truncate_locked(&mut w, position, true)?;
-            tracing::warn!(dir = %self.dir.display(), position, bytes_cut, "cut the log back to where a poisoned writer left it durable");
-        }
-        drop(w);
-        super::poison_mark::clear(self.storage.as_ref(), &self.dir)
-    }
-
     /// Poisons the log with an already typed error.
-    fn poison_with(&self, e: Error) -> Error {
+    pub(super) fn poison_with(&self, e: Error) -> Error {
         match e {
             Error::Io {
                 operation,
@@ -923,127 +594,5 @@ impl Shared {
             } => self.poison(operation, &path, source),
             other => other,
         }
-    }
-
-    /// Makes the pending cut, if any.
-    fn repair_locked(&self, w: &mut Writer) -> Result<RepairReport> {
-        let Some(cut) = w.pending.clone() else {
-            return Ok(RepairReport::nothing(self.mode, w.next_position));
-        };
-        let damage = &cut.damage;
-        let bytes_cut = self.cut_locked(w, &CutPoint::repairing(&cut))?;
-        w.pending = None;
-        let report = RepairReport::of_cut(self.mode, &cut, bytes_cut);
-        tracing::warn!(segment = %damage.path.display(), offset = damage.offset, position = damage.position, bytes_cut, segments_removed = report.segments_removed.len(), reason = %report.reason, "repaired write-ahead log");
-        Ok(report)
-    }
-
-    /// Walks segment `index` of `segments` from `from` (its start, or the
-    /// floor) up to `position`: its file offset, the
-    /// segment's identity, and what the records before it in that segment say
-    /// about the end there.
-    fn find_boundary(
-        &self,
-        segments: &[SegmentMeta],
-        index: usize,
-        from: u64,
-        position: u64,
-    ) -> Result<(u64, u64, Tail)> {
-        let segment = &segments[index];
-        let next_start = segments.get(index + 1).map(|s| s.start);
-        let mut scanner = SegmentScanner::open_from(
-            self.storage.as_ref(),
-            segment,
-            from,
-            next_start,
-            self.max_record_size,
-        )?
-        .map_err(|d| d.to_error())?;
-        let mut tail = Tail::default();
-        let mut before = scanner.position();
-        while scanner.position() < position {
-            before = scanner.position();
-            match scanner.next_record()? {
-                Step::Record { kind, .. } => tail.push(kind),
-                Step::End => break,
-                Step::Damaged(d) => return Err(d.to_error()),
-            }
-        }
-        if scanner.position() != position {
-            return Err(Error::NotARecordBoundary {
-                position,
-                path: segment.path.clone(),
-                before,
-                after: Some(scanner.position()),
-            });
-        }
-        Ok((scanner.offset(), scanner.header().segment_id, tail))
-    }
-
-    /// Cuts the log at `cut`, durably: removes the later segments (newest first,
-    /// fsyncing the directory after each, so an interrupted cut leaves a
-    /// contiguous log that still ends at or after the cut), truncates the segment at
-    /// the cut offset (or rewrites it empty when its header is damaged) and fsyncs
-    /// it. The segment becomes the active one and the log ends at `cut.position`.
-    /// Returns the bytes removed.
-    fn cut_locked(&self, w: &mut Writer, cut: &CutPoint<'_>) -> Result<u64> {
-        // A cut that fails half way leaves files and the writer's view of them
-        // apart: poison, so nothing is appended until the log is reopened.
-        self.cut_files_locked(w, cut).map_err(|e| match e {
-            Error::Poisoned { .. } => e,
-            Error::Io {
-                operation,
-                path,
-                source,
-            } => self.poison(operation, &path, source),
-            other => {
-                self.poison("cut", &self.dir, std::io::Error::other(other.to_string()));
-                other
-            }
-        })
-    }
-
-    fn cut_files_locked(&self, w: &mut Writer, cut: &CutPoint<'_>) -> Result<u64> {
-        let storage = self.storage.as_ref();
-        let bytes_cut = cut.bytes_removed(storage)?;
-        for path in cut.later_segments.iter().rev() {
-            storage.remove_file(path).ctx("remove", path)?;
-            self.sync_dir()?;
-        }
-        let path = cut.path;
-        let (file, segment_id, file_end) = match cut.segment_id {
-            Some(segment_id) if cut.keeps_header() => {
-                let file = storage
-                    .open_file(path, OpenMode::ReadWrite)
-                    .ctx("open", path)?;
-                if let Err(e) = file.truncate(cut.offset) {
-                    return Err(self.poison("truncate", path, e));
-                }
-                self.fsync(file.as_ref(), path, true)?;
-                (file, segment_id, cut.offset)
-            }
-            _ => {
-                // The header itself is damaged: start the segment afresh.
-                let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
-                    .map_err(|e| self.poison_with(e))?;
-                (file, header.segment_id, SEGMENT_HEADER_LEN)
-            }
-        };
-        let keep = w
-            .segments
-            .iter()
-            .position(|s| s.path == path)
-            .map_or(w.segments.len(), |i| i + 1);
-        w.segments.truncate(keep);
-        w.active = Some(Active {
-            file,
-            path: path.to_path_buf(),
-            segment_id,
-        });
-        w.buf.clear();
-        w.file_end = file_end;
-        w.next_position = cut.position;
-        self.reset_durable(cut.position);
-        Ok(bytes_cut)
     }
 }

@@ -15,12 +15,14 @@
 //!   after opening a damaged log) cuts, and it reports what it cut.
 
 mod boundary;
+mod cut;
 mod damage;
 mod end;
 mod entry;
 mod floor;
 mod format;
 mod log;
+mod open;
 mod options;
 mod poison_mark;
 mod reader;
@@ -37,8 +39,8 @@ pub use floor::{
 };
 pub(crate) use format::MAX_POSITION;
 pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
-pub(crate) use log::planned_repair;
 pub use log::{WalStats, WriteAheadLog};
+pub(crate) use open::planned_repair;
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };

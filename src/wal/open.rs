@@ -1,0 +1,214 @@
+//! Opening a log: taking its lock, finding where it ends (and the damage a
+//! recovery mode tolerates), making what a crashed writer left durable before
+//! vouching for it, and acting on a poison mark.
+//!
+//! Invariants:
+//! - Opening reads and fsyncs, but changes no byte: a pending cut is made by
+//!   `repair` or the first append (a poison mark's cut back is made here,
+//!   before anything is read or appended).
+//! - The durable position the opened log starts with was fsynced by this
+//!   open (the newest segment, or the damaged one).
+
+use super::boundary::CommitEnds;
+use super::cut::CutPoint;
+use super::end::{cut_for, find_end, LogEnd};
+use super::floor::{live_segments, LogFiles};
+use super::log::{Active, Shared, WriteAheadLog, Writer};
+use super::options::{SyncPolicy, WalOptions, WalRecoveryMode};
+use super::repair::RepairReport;
+use super::segment::{create_segment, SegmentMeta, LOCK_FILE_NAME};
+use super::sync::Durability;
+use crate::error::{Error, IoContext, Result};
+use crate::storage::{OpenMode, Storage};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Condvar, Mutex};
+
+impl WriteAheadLog {
+    /// Opens (or creates) the log in directory `path`.
+    ///
+    /// Opening only reads: it takes the directory's lock, checks every segment
+    /// header and scans the newest segment (every segment in `PointInTime` mode) to
+    /// find where the log ends, from the log's floor on (records below it were
+    /// released by recovery and are never read; an empty log starts at it). Damage the recovery mode tolerates is remembered
+    /// and cut by [`repair`](Self::repair) or the first append.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another writer has the directory,
+    /// [`Error::UnsupportedVersion`] for a segment of another format version, a
+    /// corruption error ([`Error::WalCorrupted`], [`Error::WalChecksumMismatch`])
+    /// for damage the recovery mode does not tolerate, [`Error::InvalidArgument`]
+    /// for unusable options, and I/O errors.
+    pub fn open(path: impl AsRef<Path>, options: WalOptions) -> Result<Self> {
+        options.validate()?;
+        let dir = path.as_ref().to_path_buf();
+        let storage = options.storage.clone();
+        crate::storage::create_dir_all_durable(storage.as_ref(), &dir)?;
+        let lock_path = dir.join(LOCK_FILE_NAME);
+        let lock = crate::storage::lock_exclusive(storage.as_ref(), &lock_path)?;
+        let mut files = live_segments(storage.as_ref(), &dir)?;
+        let mut created = 0;
+        if files.segments.is_empty() {
+            let start = files.floor;
+            let (_, _, path) = create_segment(storage.as_ref(), &dir, start)?;
+            files.segments.push(SegmentMeta { start, path });
+            created = 1;
+        }
+        // A poison mark (poison_mark.rs) says everything after its position
+        // is to be cut: damage there, torn or not, is accounted for. Under
+        // AbsoluteConsistency the end is found as for a torn tail then, and
+        // damage below the mark is still refused.
+        let mark = super::poison_mark::read(storage.as_ref(), &dir)?;
+        let marked_strict =
+            mark.is_some() && options.recovery_mode == WalRecoveryMode::AbsoluteConsistency;
+        let scan_options = if marked_strict {
+            options
+                .clone()
+                .with_recovery_mode(WalRecoveryMode::TolerateTornTail)
+        } else {
+            options.clone()
+        };
+        let writer = open_writer(storage.as_ref(), files, &scan_options)?;
+        if let (Some(position), Some(cut), true) = (mark, &writer.pending, marked_strict) {
+            if cut.damage.position < position {
+                return Err(cut.damage.to_error());
+            }
+        }
+        // A previous process may have crashed with written but unsynced records
+        // (still in the page cache): make them durable before calling them so.
+        // With damage pending, the log ends at the damage, in the damaged
+        // segment: that one is synced (its bytes are not changed).
+        match (&writer.active, &writer.pending) {
+            (Some(active), _) => active.file.sync_data().ctx("sync", &active.path)?,
+            (None, Some(cut)) => {
+                let path = &cut.damage.path;
+                storage
+                    .open_file(path, OpenMode::ReadWrite)
+                    .and_then(|file| file.sync_data())
+                    .ctx("sync", path)?;
+            }
+            (None, None) => {}
+        }
+        storage.sync_dir(&dir).ctx("sync directory", &dir)?;
+        let durable = writer.next_position;
+        let shared = Arc::new(Shared {
+            dir,
+            storage,
+            segment_size: options.segment_size,
+            max_record_size: options.max_record_size,
+            write_buffer_size: options.write_buffer_size,
+            mode: options.recovery_mode,
+            sync_on_write: AtomicBool::new(options.sync_policy == SyncPolicy::EveryWrite),
+            writer: Mutex::new(writer),
+            durability: Mutex::new(Durability::new(durable)),
+            poisoned: AtomicBool::new(false),
+            poison: Mutex::new(None),
+            durable_hint: AtomicU64::new(durable),
+            sync_lock: Mutex::new(()),
+            shutdown: Mutex::new(false),
+            shutdown_cv: Condvar::new(),
+            appends: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            segments_created: AtomicU64::new(created),
+            _lock: lock,
+        });
+        // A writer poisoned in this boot may have left records the device
+        // dropped but the page cache still serves: cut back to what it knew
+        // durable before anyone reads or appends (poison_mark.rs).
+        if let Some(position) = mark {
+            shared.cut_back_after_poisoning(position)?;
+        }
+        let flusher = match options.sync_policy {
+            SyncPolicy::Interval(interval) => {
+                Some(super::sync::spawn_flusher(shared.clone(), interval)?)
+            }
+            _ => None,
+        };
+        tracing::debug!(dir = %shared.dir.display(), position = durable, "opened write-ahead log");
+        Ok(WriteAheadLog { shared, flusher })
+    }
+}
+
+/// Builds the writer state of an opened log: where it ends, and the cut the
+/// recovery mode allows when it is damaged.
+fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> Result<Writer> {
+    let (file_end, next_position, active, pending, tail) = match find_end(storage, &files, options)?
+    {
+        LogEnd::Clean {
+            file_end,
+            next_position,
+            segment_id,
+            tail,
+        } => {
+            let path = files.segments[files.segments.len() - 1].path.clone();
+            let file = storage
+                .open_file(&path, OpenMode::ReadWrite)
+                .ctx("open", &path)?;
+            let active = Active {
+                file,
+                path,
+                segment_id,
+            };
+            (file_end, next_position, Some(active), None, tail)
+        }
+        LogEnd::Damaged {
+            index,
+            damage,
+            segment_id,
+            tail,
+        } => {
+            let cut = cut_for(options, &files, index, damage, segment_id)?;
+            tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
+            (0, cut.damage.position, None, Some(cut), tail)
+        }
+    };
+    let mut commit_ends = CommitEnds::default();
+    commit_ends.after(tail, next_position);
+    Ok(Writer {
+        floor: files.floor,
+        segments: files.segments,
+        active,
+        file_end,
+        buf: Vec::with_capacity(options.write_buffer_size),
+        next_position,
+        pending,
+        tail,
+        commit_ends,
+    })
+}
+
+/// What [`WriteAheadLog::plan_repair`] reports: the cut `repair` would make,
+/// with the bytes it would remove, computed without writing; and the typed
+/// error describing the damage it would cut, if any.
+///
+/// `floor` is read as the log's floor when it is above the one on disk (a dry
+/// run of recovery that would release the log below it first).
+pub(crate) fn planned_repair(
+    storage: &dyn Storage,
+    dir: &Path,
+    options: &WalOptions,
+    floor: u64,
+) -> Result<(RepairReport, Option<Error>)> {
+    options.validate()?;
+    let mode = options.recovery_mode;
+    let files = live_segments(storage, dir)?.with_floor(floor);
+    if files.segments.is_empty() {
+        return Ok((RepairReport::nothing(mode, files.floor), None));
+    }
+    match find_end(storage, &files, options)? {
+        LogEnd::Clean { next_position, .. } => {
+            Ok((RepairReport::nothing(mode, next_position), None))
+        }
+        LogEnd::Damaged {
+            index,
+            damage,
+            segment_id,
+            ..
+        } => {
+            let cut = cut_for(options, &files, index, damage, segment_id)?;
+            let bytes_cut = CutPoint::repairing(&cut).bytes_removed(storage)?;
+            let damage = cut.damage.to_error();
+            Ok((RepairReport::of_cut(mode, &cut, bytes_cut), Some(damage)))
+        }
+    }
+}
