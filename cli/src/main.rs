@@ -2,9 +2,10 @@
 //! directories and write-ahead logs (docs/CLI.md).
 //!
 //! Invariants:
-//! - Only `wal repair` without `--dry-run` writes to a log or checkpoint
-//!   directory; `export` writes only its output file; every other command only
-//!   reads (no lock is taken, nothing is created, cut or synced).
+//! - Only `wal repair` and `checkpoints delete` without `--dry-run` write to a
+//!   log or checkpoint directory (under its lock); `export` writes only its
+//!   output file; every other command only reads (no lock is taken, nothing is
+//!   created, cut or synced).
 //! - With `--json`, stdout carries exactly one JSON document, errors included;
 //!   progress bars go to stderr and only when it is a terminal.
 //! - Keys, values and names are printed by one rule (`bytes::show`).

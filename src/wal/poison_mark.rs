@@ -31,8 +31,9 @@
 //! - A writer poisoned while an earlier mark is still unconsumed keeps the
 //!   lower position.
 //!
-//! Layout (20 bytes, little-endian): magic `HWPM`, format version (u32 = 1),
-//! the position (u64), CRC32C of the first 16 bytes (u32).
+//! Layout (28 bytes, little-endian): magic `HWPOISON`, format version (u32 =
+//! 1), reserved (u32 = 0), the position (u64), CRC32C of the first 24 bytes
+//! (u32).
 
 use crate::error::{IoContext, Result};
 use crate::storage::{OpenMode, Storage};
@@ -40,17 +41,17 @@ use std::path::Path;
 
 /// The mark's file name in the log directory.
 pub const POISON_MARK_FILE_NAME: &str = "POISONED";
-const MAGIC: [u8; 4] = *b"HWPM";
+const MAGIC: [u8; 8] = *b"HWPOISON";
 const VERSION: u32 = 1;
-const LEN: usize = 20;
+const LEN: usize = 28;
 
 fn encode(position: u64) -> [u8; LEN] {
     let mut out = [0u8; LEN];
-    out[..4].copy_from_slice(&MAGIC);
-    out[4..8].copy_from_slice(&VERSION.to_le_bytes());
-    out[8..16].copy_from_slice(&position.to_le_bytes());
-    let crc = crc32c::crc32c(&out[..16]);
-    out[16..].copy_from_slice(&crc.to_le_bytes());
+    out[..8].copy_from_slice(&MAGIC);
+    out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    out[16..24].copy_from_slice(&position.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..24]);
+    out[24..].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
@@ -59,22 +60,22 @@ fn decode(bytes: &[u8]) -> std::result::Result<u64, String> {
     if bytes.len() != LEN {
         return Err(format!("{} bytes, expected {LEN}", bytes.len()));
     }
-    let stored = u32::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19]]);
-    let computed = crc32c::crc32c(&bytes[..16]);
+    let u32_at =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let (stored, computed) = (u32_at(24), crc32c::crc32c(&bytes[..24]));
     if stored != computed {
         return Err(format!(
             "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
         ));
     }
-    if bytes[..4] != MAGIC {
+    if bytes[..8] != MAGIC {
         return Err("wrong magic".into());
     }
-    let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    if version != VERSION {
-        return Err(format!("format version {version}, expected {VERSION}"));
+    if u32_at(8) != VERSION || u32_at(12) != 0 {
+        return Err(format!("format version {}, expected {VERSION}", u32_at(8)));
     }
     let mut position = [0u8; 8];
-    position.copy_from_slice(&bytes[8..16]);
+    position.copy_from_slice(&bytes[16..24]);
     Ok(u64::from_le_bytes(position))
 }
 
