@@ -7,45 +7,13 @@ use highwater::checkpoint::METADATA_FILE;
 use highwater::storage::{CrashSimStorage, FaultInjectingStorage, FsStorage, Storage};
 use highwater::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStore, Error, FileSink,
-    IncrementalCheckpointManager, PartInput, RecoveryManager, SinkCoordinator, StateDelta,
-    StateSnapshot,
+    IncrementalCheckpointManager, PartInput, RecoveryManager, SinkCoordinator, StateSnapshot,
 };
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-fn offsets(n: u64) -> HashMap<String, u64> {
-    HashMap::from([("src-0".to_string(), n)])
-}
-
-fn kv(pairs: &[(&str, &str)]) -> StateSnapshot {
-    StateSnapshot::new(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect(),
-    )
-}
-
-fn put(key: &str, value: &str) -> StateDelta {
-    StateDelta::from_changes(vec![(
-        key.as_bytes().to_vec(),
-        Some(value.as_bytes().to_vec()),
-    )])
-}
-
-fn checkpoint_dir(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("checkpoint-{id:020}"))
-}
-
-fn manager_on(dir: &Path, storage: Arc<dyn Storage>) -> IncrementalCheckpointManager {
-    IncrementalCheckpointManager::new(
-        CheckpointConfig::new(dir)
-            .with_storage(storage)
-            .with_max_retained(10),
-    )
-    .unwrap()
-}
+mod common;
+use common::guards::{checkpoint_dir, kv, manager_on, offsets, put};
 
 /// Full checkpoint 1 holding `a`, delta checkpoint 2 adding `b`: the state of
 /// checkpoint 2 is {a, b}, its offsets 2.

@@ -1,43 +1,11 @@
 //! Attacks from review 17 on the checkpoint guards and the WAL floor.
 
 use highwater::storage::{FaultInjectingStorage, FsStorage, Storage};
-use highwater::{CheckpointConfig, Error, IncrementalCheckpointManager, StateDelta, StateSnapshot};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use highwater::{CheckpointConfig, Error, IncrementalCheckpointManager, StateSnapshot};
+use std::path::Path;
 use std::sync::Arc;
 
-fn offsets(n: u64) -> HashMap<String, u64> {
-    HashMap::from([("src-0".to_string(), n)])
-}
-
-fn kv(pairs: &[(&str, &str)]) -> StateSnapshot {
-    StateSnapshot::new(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect(),
-    )
-}
-
-fn put(key: &str, value: &str) -> StateDelta {
-    StateDelta::from_changes(vec![(
-        key.as_bytes().to_vec(),
-        Some(value.as_bytes().to_vec()),
-    )])
-}
-
-fn checkpoint_dir(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("checkpoint-{id:020}"))
-}
-
-fn manager_on(dir: &Path, storage: Arc<dyn Storage>) -> IncrementalCheckpointManager {
-    IncrementalCheckpointManager::new(
-        CheckpointConfig::new(dir)
-            .with_storage(storage)
-            .with_max_retained(10),
-    )
-    .unwrap()
-}
+use common::guards::{checkpoint_dir, kv, manager_on, offsets, put};
 
 /// One transient read error of a delta's metadata must not let
 /// `delete_checkpoint` remove the checkpoint that delta builds on: the

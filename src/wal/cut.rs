@@ -90,21 +90,7 @@ impl Shared {
         if position == w.next_position {
             return Ok(0);
         }
-        if position > w.next_position {
-            return Err(Error::PositionBeyondEnd {
-                position,
-                path: shared.dir.clone(),
-                end: w.next_position,
-            });
-        }
-        let first = w.segments[0].start.max(w.floor);
-        if position < first {
-            return Err(Error::PositionNotCovered {
-                position,
-                path: shared.dir.clone(),
-                first_available: first,
-            });
-        }
+        w.check_held(&shared.dir, position)?;
         if refuse_waiters {
             let d = lock(&shared.durability);
             if d.has_waiters() {

@@ -85,6 +85,30 @@ pub(super) struct Writer {
     pub commit_ends: CommitEnds,
 }
 
+impl Writer {
+    /// Fails unless `position` lies in the log: not after its end
+    /// ([`Error::PositionBeyondEnd`]) and not below its first position, the
+    /// oldest segment's start or the floor ([`Error::PositionNotCovered`]).
+    pub(super) fn check_held(&self, dir: &Path, position: u64) -> Result<()> {
+        if position > self.next_position {
+            return Err(Error::PositionBeyondEnd {
+                position,
+                path: dir.to_path_buf(),
+                end: self.next_position,
+            });
+        }
+        let first = self.segments[0].start.max(self.floor);
+        if position < first {
+            return Err(Error::PositionNotCovered {
+                position,
+                path: dir.to_path_buf(),
+                first_available: first,
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Shared {
     pub dir: PathBuf,
@@ -233,22 +257,7 @@ impl WriteAheadLog {
         shared.check_poison()?;
         {
             let w = lock(&shared.writer);
-            let end = w.next_position;
-            if position > end {
-                return Err(Error::PositionBeyondEnd {
-                    position,
-                    path: shared.dir.clone(),
-                    end,
-                });
-            }
-            let first = w.segments[0].start.max(w.floor);
-            if position < first {
-                return Err(Error::PositionNotCovered {
-                    position,
-                    path: shared.dir.clone(),
-                    first_available: first,
-                });
-            }
+            w.check_held(&shared.dir, position)?;
             let boundary = position == 0 || position == w.floor || w.commit_ends.contains(position);
             if !boundary {
                 return Err(Error::NotACommitBoundary {
