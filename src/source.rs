@@ -169,7 +169,7 @@ impl SourcePositions {
     /// A checkpoint that recorded only a combined watermark (the seed-style
     /// `create_checkpoint_with_state`) gives each of its partitions that
     /// watermark, so [`combined_watermark`](Self::combined_watermark) equals
-    /// it; no partition's watermark is below the combined one.
+    /// it; a partition's own recorded watermark is kept as it is.
     pub fn from_checkpoint(checkpoint: &IncrementalCheckpointMetadata) -> Self {
         let mut watermarks = checkpoint.source_watermarks.clone();
         crate::recovery::watermarks::settle(

@@ -725,6 +725,67 @@ mod checkpoints_given_the_log {
         m.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
             .unwrap();
     }
+
+    #[test]
+    fn the_position_recovery_returns_is_a_boundary_after_the_log_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal_dir, ckpt) = (dir.path().join("wal"), dir.path().join("ckpt"));
+        let wal = WriteAheadLog::open(
+            &wal_dir,
+            WalOptions::default()
+                .with_sync_policy(SyncPolicy::Manual)
+                .with_segment_size(4096),
+        )
+        .unwrap();
+        for i in 0..6u8 {
+            wal.append(&WalEntry::Put {
+                key: vec![i],
+                value: vec![0; 900],
+            })
+            .unwrap();
+            wal.append(&commit()).unwrap();
+        }
+        wal.close().unwrap(); // a sync marker after the last Commit
+        let recovered = highwater::RecoveryManager::recover_simple(&ckpt, &wal_dir).unwrap();
+        let wal = manual_log(&wal_dir);
+        assert!(
+            wal.position() > recovered.wal_position,
+            "the marker follows"
+        );
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+        m.create_checkpoint(CheckpointRequest::new(recovered.wal_position).with_wal(&wal))
+            .unwrap();
+        m.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_newest_segment_of_markers_only_takes_its_state_from_the_one_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal_dir, ckpt) = (dir.path().join("wal"), dir.path().join("ckpt"));
+        let options = || {
+            WalOptions::default()
+                .with_sync_policy(SyncPolicy::Manual)
+                .with_segment_size(4096)
+        };
+        let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+        // Fill the segment with committed transactions, then markers until
+        // one rotates into a fresh segment.
+        while wal.stats().segments_created < 2 {
+            if wal.position() < 3000 {
+                wal.append(&wal_put("k")).unwrap();
+                wal.append(&commit()).unwrap();
+            } else {
+                wal.append(&WalEntry::Checkpoint { id: 1 }).unwrap();
+            }
+        }
+        wal.sync().unwrap();
+        drop(wal);
+        let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
+        m.create_checkpoint(CheckpointRequest::new(wal.position()).with_wal(&wal))
+            .unwrap();
+    }
 }
 
 #[test]

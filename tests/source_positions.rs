@@ -245,3 +245,20 @@ mod watermarks_only_grow {
         assert_eq!(fourth.epoch, 10, "unless the caller sets it");
     }
 }
+
+#[test]
+fn a_checkpoint_without_a_parent_never_records_a_watermark_below_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path())).unwrap();
+    let state = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+    m.create_checkpoint_with_state(0, HashMap::new(), Some(100), &state.to_bytes().unwrap())
+        .unwrap();
+    drop(m);
+    // A fresh manager, nothing restored through it: a full checkpoint.
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path())).unwrap();
+    let second = m
+        .create_checkpoint_with_state(0, HashMap::new(), Some(40), &state.to_bytes().unwrap())
+        .unwrap();
+    assert_eq!(second.parent_id, None);
+    assert_eq!(second.watermark, Some(100));
+}

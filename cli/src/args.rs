@@ -125,6 +125,11 @@ pub enum CheckpointsCommand {
         /// Only say what would be deleted and what recovery would then use.
         #[arg(long)]
         dry_run: bool,
+        /// Delete it even when it is the checkpoint recovery uses now (the job
+        /// then restores an older one, whose log and sink output must still
+        /// fit: check with `verify --wal` and `recover --dry-run --sink`).
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -21,7 +21,7 @@ struct Deletion {
 }
 
 /// `checkpoints delete DIR ID [--dry-run]`.
-pub fn run(dir: &Path, id: u64, dry_run: bool) -> Result<Outcome, Failure> {
+pub fn run(dir: &Path, id: u64, dry_run: bool, force: bool) -> Result<Outcome, Failure> {
     let store = CheckpointStore::new(dir);
     let all = store.list()?;
     if !store.checkpoint_path(id).exists() {
@@ -52,6 +52,17 @@ pub fn run(dir: &Path, id: u64, dry_run: bool) -> Result<Outcome, Failure> {
     } else {
         before
     };
+    if !dry_run && before == Some(id) && !force {
+        return Err(Failure::message(
+            format!(
+                "checkpoint {id} is the one recovery uses now; deleting it makes the job restore {} — check that with `highwater verify {} --wal WAL` and `highwater recover {} WAL --dry-run --sink OUT` first, then add --force",
+                after.map_or("no checkpoint".to_string(), |a| format!("checkpoint {a}")),
+                dir.display(),
+                dir.display()
+            ),
+            Exit::Failed,
+        ));
+    }
     if !dry_run {
         let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir))?;
         manager.delete_checkpoint(id)?;

@@ -52,9 +52,12 @@ fn main() -> ExitCode {
         Command::Checkpoints(CheckpointsCommand::Show { dir, id }) => {
             printed(checkpoints::show(dir, *id))
         }
-        Command::Checkpoints(CheckpointsCommand::Delete { dir, id, dry_run }) => {
-            printed(delete::run(dir, *id, *dry_run))
-        }
+        Command::Checkpoints(CheckpointsCommand::Delete {
+            dir,
+            id,
+            dry_run,
+            force,
+        }) => printed(delete::run(dir, *id, *dry_run, *force)),
         Command::Sink(SinkCommand::Ls { dir }) => printed(sink::ls(dir)),
         Command::Verify(a) => printed(verify::run(
             &a.dir,

@@ -26,13 +26,22 @@ pub fn existing_dir(dir: &Path) -> Result<(), Failure> {
 /// Whether `dir` looks like a checkpoint directory: it holds a checkpoint
 /// (or the leftover of one) or a manager's lock file.
 fn holds_checkpoints(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.filter_map(Result::ok).any(|e| {
-            e.file_name().to_str().is_some_and(|name| {
-                name.starts_with("checkpoint-") || name == highwater::checkpoint::LOCK_FILE
-            })
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
         })
-    })
+        .unwrap_or_default();
+    // A file sink's directory has a `.lock` too: its epoch files tell it apart.
+    let sink = names
+        .iter()
+        .any(|n| n.starts_with("epoch-") || n.starts_with(".epoch-"));
+    !sink
+        && names
+            .iter()
+            .any(|n| n.starts_with("checkpoint-") || n == highwater::checkpoint::LOCK_FILE)
 }
 
 /// `dir` must be an existing checkpoint directory: one that holds a

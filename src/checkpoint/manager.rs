@@ -365,6 +365,15 @@ impl IncrementalCheckpointManager {
             &ids,
         )?;
         let parent = choice.parent.as_deref();
+        // A checkpoint with no parent still never records a watermark below
+        // the newest one that reads (a watermark only grows).
+        let previous = match parent {
+            Some(_) => None,
+            None => ids
+                .iter()
+                .rev()
+                .find_map(|id| self.store.read_metadata(*id).ok()),
+        };
         let delta_bytes = planned
             .iter()
             .fold(0, |n: u64, p| n.saturating_add(p.estimated_size()));
@@ -396,6 +405,7 @@ impl IncrementalCheckpointManager {
                 .map(|p| p.write(storage, tmp))
                 .collect::<Result<Vec<_>>>()?;
             let meta = self.metadata(id, epoch, kind, parent, &request, written)?;
+            let meta = raise_watermarks(meta, parent.or(previous.as_ref()));
             Ok((metadata::encode(&meta)?, meta))
         })?;
         inner.last_id = id;
@@ -511,30 +521,6 @@ impl IncrementalCheckpointManager {
             ),
             _ => (None, id, 0, 0, bytes),
         };
-        // A watermark only grows: never below the parent's.
-        let (mut watermark, mut source_watermarks) =
-            (request.watermark, request.source_watermarks.clone());
-        if let Some(p) = parent {
-            let mut combined = p.watermark;
-            let mut regressions = u64::from(watermarks::raise(&mut combined, watermark));
-            watermark = combined.or(watermark);
-            for (partition, mark) in source_watermarks.iter_mut() {
-                if let Some(&before) = p.source_watermarks.get(partition) {
-                    if *mark < before {
-                        *mark = before;
-                        regressions += 1;
-                    }
-                }
-            }
-            if regressions > 0 {
-                tracing::warn!(
-                    checkpoint = id,
-                    parent = p.id,
-                    regressions,
-                    "checkpoint watermarks below the parent's were raised to the parent's"
-                );
-            }
-        }
         Ok(IncrementalCheckpointMetadata {
             id,
             epoch,
@@ -546,8 +532,8 @@ impl IncrementalCheckpointManager {
             base_bytes,
             wal_position: request.wal_position,
             source_offsets: request.source_offsets.clone(),
-            watermark,
-            source_watermarks,
+            watermark: request.watermark,
+            source_watermarks: request.source_watermarks.clone(),
             created_unix_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -629,4 +615,34 @@ impl IncrementalCheckpointManager {
     pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
         self.store.list()
     }
+}
+
+/// `meta` with its watermarks raised to `previous`'s (its parent, or else the
+/// newest checkpoint) where they are lower, for the partitions it records: a
+/// watermark only grows.
+fn raise_watermarks(
+    mut meta: IncrementalCheckpointMetadata,
+    previous: Option<&IncrementalCheckpointMetadata>,
+) -> IncrementalCheckpointMetadata {
+    let Some(p) = previous else { return meta };
+    let mut combined = p.watermark;
+    let mut regressions = u64::from(watermarks::raise(&mut combined, meta.watermark));
+    meta.watermark = combined.or(meta.watermark);
+    for (partition, mark) in meta.source_watermarks.iter_mut() {
+        if let Some(&before) = p.source_watermarks.get(partition) {
+            if *mark < before {
+                *mark = before;
+                regressions += 1;
+            }
+        }
+    }
+    if regressions > 0 {
+        tracing::warn!(
+            checkpoint = meta.id,
+            previous = p.id,
+            regressions,
+            "checkpoint watermarks below the previous checkpoint's were raised to its"
+        );
+    }
+    meta
 }

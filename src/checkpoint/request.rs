@@ -94,7 +94,12 @@ impl<'a> CheckpointRequest<'a> {
     /// ends a transaction and lies within the log
     /// ([`WriteAheadLog::sync_to_commit_boundary`]), so a checkpoint that could
     /// not be recovered is refused when it is made, not at the next restart.
-    /// Give it whenever the job has a log; a job without one uses position 0.
+    /// Give it whenever the job's log has transactions (Commits); a job
+    /// without a log uses position 0. A plain change log without Commits has
+    /// no commit boundaries: do not give it the log. The check knows the
+    /// boundaries this writer saw (the newest 4096, and those found at open):
+    /// take the position right after a Commit, not one much older.
+    ///
     ///
     /// # Examples
     /// ```

@@ -54,7 +54,7 @@ impl Base {
             },
             offsets: previous.source_offsets.clone(),
             watermark: previous.watermark,
-            watermarks: previous.source_watermarks.clone(),
+            watermarks: previous.replayed_source_watermarks.clone(),
         }
     }
 

@@ -267,6 +267,7 @@ impl RecoveryManager {
             report.open_transaction_entries = outcome.pending_entries;
         }
         report.timings.total = started.elapsed();
+        let replayed_source_watermarks = watermarks.clone();
         super::watermarks::settle(&mut watermarks, &offsets, watermark);
         let state = RecoveredState {
             epoch: base.epoch,
@@ -280,6 +281,7 @@ impl RecoveryManager {
             source_offsets: offsets,
             watermark,
             source_watermarks: watermarks,
+            replayed_source_watermarks,
             state_changes: Vec::new(),
             has_more: outcome.end == ReplayEnd::Limit,
             report,

@@ -47,6 +47,10 @@ pub struct RecoveredState {
     /// The checkpoint's per-partition watermarks, overlaid by every
     /// `Watermarks` entry of the transactions replayed.
     pub source_watermarks: HashMap<String, i64>,
+    /// `source_watermarks` as replayed, before partitions without a
+    /// watermark of their own got the combined one: what a resumed bounded
+    /// piece continues from, so that the pieces joined equal one replay.
+    pub(crate) replayed_source_watermarks: HashMap<String, i64>,
     /// The id of the checkpoint used.
     pub checkpoint_id: Option<u64>,
     /// The committed changes replayed, in log order (`None` value: a Delete);

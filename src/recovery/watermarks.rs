@@ -34,11 +34,11 @@ pub(crate) fn raise_each(current: &mut HashMap<String, i64>, new: HashMap<String
     regressions
 }
 
-/// Makes the per-partition watermarks agree with the combined one: the
-/// combined watermark is the minimum over partitions, so every partition
-/// (each one with an offset, and each with a watermark) is at least at it. A
-/// checkpoint or Commit written through the seed-style API records only the
-/// combined watermark; this gives each of its partitions that watermark.
+/// Gives every partition with an offset but no watermark of its own the
+/// combined watermark. A checkpoint or Commit written through the seed-style
+/// API records only the combined watermark; this gives each of its
+/// partitions that watermark. A partition's own recorded watermark is never
+/// changed (a partition added behind the others keeps its lower one).
 pub(crate) fn settle(
     watermarks: &mut HashMap<String, i64>,
     offsets: &HashMap<String, u64>,
@@ -47,9 +47,6 @@ pub(crate) fn settle(
     let Some(combined) = combined else { return };
     for partition in offsets.keys() {
         watermarks.entry(partition.clone()).or_insert(combined);
-    }
-    for mark in watermarks.values_mut() {
-        *mark = (*mark).max(combined);
     }
 }
 
@@ -79,9 +76,10 @@ mod tests {
         let offsets = HashMap::from([("a".to_string(), 1), ("b".to_string(), 2)]);
         let mut marks = HashMap::from([("b".to_string(), 3)]);
         settle(&mut marks, &offsets, Some(5));
+        // b keeps its own (a partition that joined behind the others).
         assert_eq!(
             marks,
-            HashMap::from([("a".to_string(), 5), ("b".to_string(), 5)])
+            HashMap::from([("a".to_string(), 5), ("b".to_string(), 3)])
         );
     }
 }

@@ -80,6 +80,92 @@ impl CommitEnds {
     }
 }
 
+/// The log position after a record, and whether a transaction is open there
+/// (`None`: not known from that segment alone).
+type RecordEnd = (u64, Option<bool>);
+
+/// What an opened log knows of its commit boundaries: reads the newest
+/// segment from its start (or the floor) up to `end`, recording the end of
+/// every record after which no transaction is open. When that segment holds
+/// no transactional record (only markers, or nothing), older segments are
+/// read, newest first, until one says whether a transaction is open at its
+/// end; a log with no transactional record since its start (position 0 or
+/// its floor, both boundaries) is closed. Reads only.
+///
+/// # Errors
+/// I/O errors reading the segments (damage simply ends a segment's scan).
+pub(super) fn scan(
+    storage: &dyn crate::storage::Storage,
+    files: &super::floor::LogFiles,
+    end: u64,
+    max_record_size: u32,
+) -> crate::Result<(Tail, CommitEnds)> {
+    use super::scan::{SegmentScanner, Step};
+    let segments = &files.segments;
+    let Some(newest) = segments.len().checked_sub(1) else {
+        return Ok((Tail::default(), CommitEnds::default()));
+    };
+    // Record ends of one segment (the newest KEPT), and its tail.
+    let read = |index: usize, stop: u64| -> crate::Result<(Tail, Vec<RecordEnd>)> {
+        let next_start = segments.get(index + 1).map(|s| s.start);
+        let from = files.read_start(index);
+        let mut tail = Tail::default();
+        let mut ends = Vec::new();
+        let Ok(mut scanner) = SegmentScanner::open_from(
+            storage,
+            &segments[index],
+            from,
+            next_start,
+            max_record_size,
+        )?
+        else {
+            return Ok((tail, ends));
+        };
+        ends.push((from, None));
+        while scanner.position() < stop {
+            match scanner.next_record()? {
+                Step::Record { kind, .. } => {
+                    tail.push(kind);
+                    ends.push((scanner.position(), tail.open));
+                    if ends.len() > 2 * KEPT {
+                        ends.drain(..KEPT);
+                    }
+                }
+                _ => break,
+            }
+        }
+        Ok((tail, ends))
+    };
+    let (mut tail, positions) = read(newest, end)?;
+    // Whether a transaction is open where the newest segment's scan starts.
+    let mut before = None;
+    if tail.open.is_none() {
+        let mut index = newest;
+        while index > 0 && before.is_none() {
+            index -= 1;
+            before = read(index, u64::MAX)?.0.open;
+        }
+        let from_log_start = before.is_none();
+        let start = files.read_start(0);
+        if from_log_start && (start == 0 || start == files.floor) {
+            before = Some(false);
+        }
+        tail.open = before;
+    }
+    let mut ends = CommitEnds::default();
+    for (position, open) in positions {
+        let open = open.or(before);
+        ends.after(
+            Tail {
+                last_kind: None,
+                open,
+            },
+            position,
+        );
+    }
+    Ok((tail, ends))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

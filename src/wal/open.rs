@@ -9,7 +9,7 @@
 //! - The durable position the opened log starts with was fsynced by this
 //!   open (the newest segment, or the damaged one).
 
-use super::boundary::CommitEnds;
+use super::boundary::Tail;
 use super::cut::CutPoint;
 use super::end::{cut_for, find_end, LogEnd};
 use super::floor::{live_segments, LogFiles};
@@ -162,8 +162,14 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
             (0, cut.damage.position, None, Some(cut), tail)
         }
     };
-    let mut commit_ends = CommitEnds::default();
-    commit_ends.after(tail, next_position);
+    // What the records say about transactions at the end, and the recent
+    // commit boundaries (a second read of the newest segment: boundary.rs).
+    let (found, commit_ends) =
+        super::boundary::scan(storage, &files, next_position, options.max_record_size)?;
+    let tail = Tail {
+        last_kind: tail.last_kind,
+        open: found.open,
+    };
     Ok(Writer {
         floor: files.floor,
         segments: files.segments,
