@@ -13,7 +13,6 @@
 //!   there verifies without reading what precedes it.
 //! - A missing floor file is floor 0.
 
-use super::format::{le_u32, le_u64, MAX_POSITION};
 use super::segment::{list_segments, SegmentMeta};
 use crate::error::{Error, IoContext, Result};
 use crate::storage::{OpenMode, Storage};
@@ -28,67 +27,23 @@ pub const FLOOR_MAGIC: [u8; 8] = *b"HWWALFLR";
 /// Format version of the floor file.
 pub const FLOOR_VERSION: u32 = 1;
 /// Length of the floor file.
-pub const FLOOR_LEN: usize = 28;
+pub const FLOOR_LEN: usize = super::position_file::POSITION_FILE_LEN;
 
-/// Encodes the floor file for `position` (docs/FORMAT.md §1).
+/// Encodes the floor file for `position` (docs/FORMAT.md §1; the layout of
+/// `position_file.rs`).
 pub fn encode_floor(position: u64) -> [u8; FLOOR_LEN] {
-    let mut b = [0u8; FLOOR_LEN];
-    b[0..8].copy_from_slice(&FLOOR_MAGIC);
-    b[8..12].copy_from_slice(&FLOOR_VERSION.to_le_bytes());
-    // 12..16 reserved, zero.
-    b[16..24].copy_from_slice(&position.to_le_bytes());
-    let crc = crc32c::crc32c(&b[0..24]);
-    b[24..28].copy_from_slice(&crc.to_le_bytes());
-    b
+    super::position_file::encode(FLOOR_MAGIC, FLOOR_VERSION, position)
 }
 
 /// Decodes a floor file's bytes.
 ///
 /// # Errors
 /// [`Error::WalCorrupted`] (naming `path` and the offset of the bad field) for
-/// a wrong length, magic, checksum, reserved bytes or position;
-/// [`Error::UnsupportedVersion`] for a verified file of another version.
+/// a wrong length, magic, reserved bytes or position;
+/// [`Error::WalChecksumMismatch`]; [`Error::UnsupportedVersion`] for a
+/// verified file of another version.
 pub fn decode_floor(path: &Path, b: &[u8]) -> Result<u64> {
-    let bad = |offset: u64, reason: String| Error::WalCorrupted {
-        path: path.to_path_buf(),
-        offset,
-        position: 0,
-        reason: format!("floor file: {reason}"),
-    };
-    if b.len() != FLOOR_LEN {
-        return Err(bad(0, format!("{} bytes, expected {FLOOR_LEN}", b.len())));
-    }
-    if b[0..8] != FLOOR_MAGIC {
-        return Err(bad(0, "bad magic".into()));
-    }
-    let stored = le_u32(&b[24..28]);
-    let actual = crc32c::crc32c(&b[0..24]);
-    if stored != actual {
-        return Err(Error::WalChecksumMismatch {
-            region: "floor file",
-            path: path.to_path_buf(),
-            offset: 24,
-            position: 0,
-            expected: stored,
-            actual,
-        });
-    }
-    let version = le_u32(&b[8..12]);
-    if version != FLOOR_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: version,
-            supported: FLOOR_VERSION,
-        });
-    }
-    if le_u32(&b[12..16]) != 0 {
-        return Err(bad(12, "reserved bytes are not zero".into()));
-    }
-    let position = le_u64(&b[16..24]);
-    if position > MAX_POSITION {
-        return Err(bad(16, format!("position {position} above 2^62")));
-    }
-    Ok(position)
+    super::position_file::decode(path, "floor file", FLOOR_MAGIC, FLOOR_VERSION, b)
 }
 
 /// The floor of the log in `dir`: 0 when it has no floor file (or no directory).

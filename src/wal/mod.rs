@@ -25,6 +25,7 @@ mod log;
 mod open;
 mod options;
 mod poison_mark;
+mod position_file;
 mod reader;
 mod release;
 mod repair;

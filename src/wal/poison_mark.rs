@@ -31,9 +31,8 @@
 //! - A writer poisoned while an earlier mark is still unconsumed keeps the
 //!   lower position.
 //!
-//! Layout (28 bytes, little-endian): magic `HWPOISON`, format version (u32 =
-//! 1), reserved (u32 = 0), the position (u64), CRC32C of the first 24 bytes
-//! (u32).
+//! Layout: a position file (`position_file.rs`, 28 bytes) with magic
+//! `HWPOISON`, version 1.
 
 use crate::error::{IoContext, Result};
 use crate::storage::{OpenMode, Storage};
@@ -43,40 +42,15 @@ use std::path::Path;
 pub const POISON_MARK_FILE_NAME: &str = "POISONED";
 const MAGIC: [u8; 8] = *b"HWPOISON";
 const VERSION: u32 = 1;
-const LEN: usize = 28;
+const LEN: usize = super::position_file::POSITION_FILE_LEN;
 
 fn encode(position: u64) -> [u8; LEN] {
-    let mut out = [0u8; LEN];
-    out[..8].copy_from_slice(&MAGIC);
-    out[8..12].copy_from_slice(&VERSION.to_le_bytes());
-    out[16..24].copy_from_slice(&position.to_le_bytes());
-    let crc = crc32c::crc32c(&out[..24]);
-    out[24..].copy_from_slice(&crc.to_le_bytes());
-    out
+    super::position_file::encode(MAGIC, VERSION, position)
 }
 
 /// The position in `bytes`, or what is wrong with them.
-fn decode(bytes: &[u8]) -> std::result::Result<u64, String> {
-    if bytes.len() != LEN {
-        return Err(format!("{} bytes, expected {LEN}", bytes.len()));
-    }
-    let u32_at =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let (stored, computed) = (u32_at(24), crc32c::crc32c(&bytes[..24]));
-    if stored != computed {
-        return Err(format!(
-            "checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
-        ));
-    }
-    if bytes[..8] != MAGIC {
-        return Err("wrong magic".into());
-    }
-    if u32_at(8) != VERSION || u32_at(12) != 0 {
-        return Err(format!("format version {}, expected {VERSION}", u32_at(8)));
-    }
-    let mut position = [0u8; 8];
-    position.copy_from_slice(&bytes[16..24]);
-    Ok(u64::from_le_bytes(position))
+fn decode(path: &Path, bytes: &[u8]) -> Result<u64> {
+    super::position_file::decode(path, "poison mark", MAGIC, VERSION, bytes)
 }
 
 /// Leaves the mark in `dir` saying the log is durable up to `durable`. Best
@@ -122,7 +96,7 @@ pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
     let len = file.len().ctx("stat", &path)?;
     let mut bytes = vec![0u8; len.min(LEN as u64 + 1) as usize];
     file.read_exact_at(&mut bytes, 0).ctx("read", &path)?;
-    match decode(&bytes) {
+    match decode(&path, &bytes) {
         Ok(position) => Ok(Some(position)),
         Err(problem) => {
             tracing::warn!(path = %path.display(), %problem, "ignoring a poison mark that does not verify");
@@ -147,13 +121,14 @@ mod tests {
 
     #[test]
     fn a_mark_round_trips_and_every_flipped_byte_is_refused() {
+        let path = Path::new("POISONED");
         let bytes = encode(1234);
-        assert_eq!(decode(&bytes), Ok(1234));
+        assert_eq!(decode(path, &bytes).ok(), Some(1234));
         for i in 0..LEN {
             let mut damaged = bytes;
             damaged[i] ^= 0x10;
-            assert!(decode(&damaged).is_err(), "byte {i}");
+            assert!(decode(path, &damaged).is_err(), "byte {i}");
         }
-        assert!(decode(&bytes[..LEN - 1]).is_err());
+        assert!(decode(path, &bytes[..LEN - 1]).is_err());
     }
 }
