@@ -81,79 +81,82 @@ impl CommitEnds {
 }
 
 /// The log position after a record, and whether a transaction is open there
-/// (`None`: not known from that segment alone).
-type RecordEnd = (u64, Option<bool>);
+/// (`None`: not known from the records read so far).
+pub(super) type RecordEnd = (u64, Option<bool>);
 
-/// What an opened log knows of its commit boundaries: reads the newest
-/// segment from its start (or the floor) up to `end`, recording the end of
-/// every record after which no transaction is open. When that segment holds
-/// no transactional record (only markers, or nothing), older segments are
-/// read, newest first, until one says whether a transaction is open at its
-/// end; a log with no transactional record since its start (position 0 or
-/// its floor, both boundaries) is closed. Reads only.
+/// The record ends one scan of a segment saw, bounded: the scan's start, then
+/// the end of every record (the newest [`KEPT`] to `2 × KEPT` of them).
+#[derive(Debug, Default)]
+pub(super) struct SeenEnds(Vec<RecordEnd>);
+
+impl SeenEnds {
+    /// Starts a scan at `from` (a record boundary).
+    pub(super) fn starting_at(from: u64) -> Self {
+        SeenEnds(vec![(from, None)])
+    }
+
+    /// A record ended at `position`, with `tail` after it.
+    pub(super) fn record(&mut self, position: u64, tail: Tail) {
+        self.0.push((position, tail.open));
+        if self.0.len() > 2 * KEPT {
+            self.0.drain(..KEPT);
+        }
+    }
+}
+
+/// What an opened log knows of its commit boundaries, from what `open`'s scan
+/// of the newest segment saw (`seen`, `tail`; the log ends at `end`): when that segment holds no
+/// transactional record (only markers, or nothing), older segments are read,
+/// newest first, until one says whether a transaction is open at its end; a
+/// log with no transactional record since its start (position 0 or its floor,
+/// both boundaries) is closed. Reads only.
 ///
 /// # Errors
-/// I/O errors reading the segments (damage simply ends a segment's scan).
-pub(super) fn scan(
+/// I/O errors reading older segments (damage simply ends a segment's scan).
+pub(super) fn resolve(
     storage: &dyn crate::storage::Storage,
     files: &super::floor::LogFiles,
+    seen: SeenEnds,
+    mut tail: Tail,
     end: u64,
     max_record_size: u32,
 ) -> crate::Result<(Tail, CommitEnds)> {
     use super::scan::{SegmentScanner, Step};
     let segments = &files.segments;
-    let Some(newest) = segments.len().checked_sub(1) else {
-        return Ok((Tail::default(), CommitEnds::default()));
-    };
-    // Record ends of one segment (the newest KEPT), and its tail.
-    let read = |index: usize, stop: u64| -> crate::Result<(Tail, Vec<RecordEnd>)> {
-        let next_start = segments.get(index + 1).map(|s| s.start);
-        let from = files.read_start(index);
-        let mut tail = Tail::default();
-        let mut ends = Vec::new();
-        let Ok(mut scanner) = SegmentScanner::open_from(
-            storage,
-            &segments[index],
-            from,
-            next_start,
-            max_record_size,
-        )?
-        else {
-            return Ok((tail, ends));
-        };
-        ends.push((from, None));
-        while scanner.position() < stop {
-            match scanner.next_record()? {
-                Step::Record { kind, .. } => {
-                    tail.push(kind);
-                    ends.push((scanner.position(), tail.open));
-                    if ends.len() > 2 * KEPT {
-                        ends.drain(..KEPT);
-                    }
-                }
-                _ => break,
-            }
-        }
-        Ok((tail, ends))
-    };
-    let (mut tail, positions) = read(newest, end)?;
     // Whether a transaction is open where the newest segment's scan starts.
     let mut before = None;
     if tail.open.is_none() {
-        let mut index = newest;
+        let older_tail = |index: usize| -> crate::Result<Option<bool>> {
+            let next_start = segments.get(index + 1).map(|s| s.start);
+            let Ok(mut scanner) = SegmentScanner::open_from(
+                storage,
+                &segments[index],
+                files.read_start(index),
+                next_start,
+                max_record_size,
+            )?
+            else {
+                return Ok(None);
+            };
+            let mut t = Tail::default();
+            while let Step::Record { kind, .. } = scanner.next_record()? {
+                t.push(kind);
+            }
+            Ok(t.open)
+        };
+        let mut index = segments.len().saturating_sub(1);
         while index > 0 && before.is_none() {
             index -= 1;
-            before = read(index, u64::MAX)?.0.open;
+            before = older_tail(index)?;
         }
-        let from_log_start = before.is_none();
         let start = files.read_start(0);
-        if from_log_start && (start == 0 || start == files.floor) {
+        if before.is_none() && (start == 0 || start == files.floor) {
             before = Some(false);
         }
         tail.open = before;
     }
     let mut ends = CommitEnds::default();
-    for (position, open) in positions {
+    for (position, open) in seen.0 {
         let open = open.or(before);
         ends.after(
             Tail {
@@ -163,6 +166,7 @@ pub(super) fn scan(
             position,
         );
     }
+    ends.after(tail, end);
     Ok((tail, ends))
 }
 

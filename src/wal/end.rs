@@ -2,7 +2,7 @@
 //! `plan_repair` make (reading only), and the cut the recovery mode allows for
 //! the damage it finds.
 
-use super::boundary::Tail;
+use super::boundary::{SeenEnds, Tail};
 use super::floor::LogFiles;
 use super::options::{WalOptions, WalRecoveryMode};
 use super::repair::{decide, PendingCut};
@@ -23,6 +23,8 @@ pub(super) enum LogEnd {
         segment_id: u64,
         /// What the records read say about the end.
         tail: Tail,
+        /// The record ends the scan of the newest segment saw.
+        seen: SeenEnds,
     },
     /// Segment `index` is damaged.
     Damaged {
@@ -34,6 +36,8 @@ pub(super) enum LogEnd {
         segment_id: Option<u64>,
         /// What the valid records before the damage say about the end.
         tail: Tail,
+        /// The record ends seen in the damaged segment, if it is the newest.
+        seen: SeenEnds,
     },
 }
 
@@ -66,20 +70,33 @@ pub(super) fn find_end(
                     damage,
                     segment_id: None,
                     tail,
+                    seen: SeenEnds::default(),
                 })
             }
             Ok(_) if index != newest && !full_scan => continue,
             Ok(scanner) => scanner,
         };
+        // The commit boundaries of the newest segment are learnt on the way.
+        let mut seen = if index == newest {
+            SeenEnds::starting_at(scanner.position())
+        } else {
+            SeenEnds::default()
+        };
         loop {
             match scanner.next_record()? {
-                Step::Record { kind, .. } => tail.push(kind),
+                Step::Record { kind, .. } => {
+                    tail.push(kind);
+                    if index == newest {
+                        seen.record(scanner.position(), tail);
+                    }
+                }
                 Step::End if index == newest => {
                     return Ok(LogEnd::Clean {
                         file_end: scanner.offset(),
                         next_position: scanner.position(),
                         segment_id: scanner.header().segment_id,
                         tail,
+                        seen,
                     })
                 }
                 Step::End => break,
@@ -89,6 +106,7 @@ pub(super) fn find_end(
                         damage,
                         segment_id: Some(scanner.header().segment_id),
                         tail,
+                        seen,
                     })
                 }
             }

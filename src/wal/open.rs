@@ -9,7 +9,6 @@
 //! - The durable position the opened log starts with was fsynced by this
 //!   open (the newest segment, or the damaged one).
 
-use super::boundary::Tail;
 use super::cut::CutPoint;
 use super::end::{cut_for, find_end, LogEnd};
 use super::floor::{live_segments, LogFiles};
@@ -132,13 +131,15 @@ impl WriteAheadLog {
 /// Builds the writer state of an opened log: where it ends, and the cut the
 /// recovery mode allows when it is damaged.
 fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> Result<Writer> {
-    let (file_end, next_position, active, pending, tail) = match find_end(storage, &files, options)?
-    {
+    let (file_end, next_position, active, pending, tail, seen) = match find_end(
+        storage, &files, options,
+    )? {
         LogEnd::Clean {
             file_end,
             next_position,
             segment_id,
             tail,
+            seen,
         } => {
             let path = files.segments[files.segments.len() - 1].path.clone();
             let file = storage
@@ -149,27 +150,31 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
                 path,
                 segment_id,
             };
-            (file_end, next_position, Some(active), None, tail)
+            (file_end, next_position, Some(active), None, tail, seen)
         }
         LogEnd::Damaged {
             index,
             damage,
             segment_id,
             tail,
+            seen,
         } => {
             let cut = cut_for(options, &files, index, damage, segment_id)?;
             tracing::warn!(segment = %cut.damage.path.display(), offset = cut.damage.offset, position = cut.damage.position, problem = %cut.damage.problem, "write-ahead log needs a repair before appending");
-            (0, cut.damage.position, None, Some(cut), tail)
+            (0, cut.damage.position, None, Some(cut), tail, seen)
         }
     };
-    // What the records say about transactions at the end, and the recent
-    // commit boundaries (a second read of the newest segment: boundary.rs).
-    let (found, commit_ends) =
-        super::boundary::scan(storage, &files, next_position, options.max_record_size)?;
-    let tail = Tail {
-        last_kind: tail.last_kind,
-        open: found.open,
-    };
+    // Whether a transaction is open at the end, and the recent commit
+    // boundaries (from the scan above; older segments only when the newest
+    // one cannot tell: boundary.rs).
+    let (tail, commit_ends) = super::boundary::resolve(
+        storage,
+        &files,
+        seen,
+        tail,
+        next_position,
+        options.max_record_size,
+    )?;
     Ok(Writer {
         floor: files.floor,
         segments: files.segments,
