@@ -625,17 +625,12 @@ fn raise_watermarks(
     previous: Option<&IncrementalCheckpointMetadata>,
 ) -> IncrementalCheckpointMetadata {
     let Some(p) = previous else { return meta };
-    let mut combined = p.watermark;
-    let mut regressions = u64::from(watermarks::raise(&mut combined, meta.watermark));
-    meta.watermark = combined.or(meta.watermark);
-    for (partition, mark) in meta.source_watermarks.iter_mut() {
-        if let Some(&before) = p.source_watermarks.get(partition) {
-            if *mark < before {
-                *mark = before;
-                regressions += 1;
-            }
-        }
-    }
+    let regressions = watermarks::raise_to_previous(
+        &mut meta.watermark,
+        &mut meta.source_watermarks,
+        p.watermark,
+        &p.source_watermarks,
+    );
     if regressions > 0 {
         tracing::warn!(
             checkpoint = meta.id,

@@ -34,6 +34,29 @@ pub(crate) fn raise_each(current: &mut HashMap<String, i64>, new: HashMap<String
     regressions
 }
 
+/// Raises `marks` (a new checkpoint's watermarks) to `previous`'s (the
+/// checkpoint before it) where they are lower: the combined one, and each
+/// partition `marks` records. Returns how many were raised.
+pub(crate) fn raise_to_previous(
+    combined: &mut Option<i64>,
+    marks: &mut HashMap<String, i64>,
+    previous_combined: Option<i64>,
+    previous: &HashMap<String, i64>,
+) -> u64 {
+    let mut kept = previous_combined;
+    let mut regressions = u64::from(raise(&mut kept, *combined));
+    *combined = kept.or(*combined);
+    for (partition, mark) in marks.iter_mut() {
+        if let Some(&before) = previous.get(partition) {
+            if *mark < before {
+                *mark = before;
+                regressions += 1;
+            }
+        }
+    }
+    regressions
+}
+
 /// Gives every partition with an offset but no watermark of its own the
 /// combined watermark. A checkpoint or Commit written through the seed-style
 /// API records only the combined watermark; this gives each of its
