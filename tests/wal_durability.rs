@@ -167,3 +167,27 @@ fn group_commit_from_many_threads_shares_fsyncs_and_loses_nothing() {
     }
     assert_eq!(seen.len() as u64, commits);
 }
+
+#[test]
+fn a_record_above_the_readers_limit_is_a_configuration_error_not_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = |limit: u32| {
+        WalOptions::default()
+            .with_sync_policy(SyncPolicy::Manual)
+            .with_max_record_size(limit)
+    };
+    let wal = WriteAheadLog::open(dir.path(), big(1 << 20)).unwrap();
+    wal.append(&put("k", &"v".repeat(200_000))).unwrap();
+    wal.append(&put("j", "w")).unwrap();
+    wal.close().unwrap();
+    match WriteAheadLog::open(dir.path(), big(100_000)) {
+        Err(e @ Error::RecordExceedsMaxSize { max: 100_000, .. }) => {
+            assert!(!e.is_corruption(), "a configuration mismatch, not damage");
+            assert!(e.to_string().contains("at least"), "{e}");
+            assert!(e.offset().is_some() && e.path().is_some());
+        }
+        other => panic!("expected RecordExceedsMaxSize, got {other:?}"),
+    }
+    // With the writer's limit it opens as it is.
+    WriteAheadLog::open(dir.path(), big(1 << 20)).unwrap();
+}

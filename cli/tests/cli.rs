@@ -1033,3 +1033,35 @@ fn every_command_exits_as_the_exit_code_table_says() {
         }
     }
 }
+
+#[test]
+fn verify_and_dump_count_and_word_a_log_the_same_way() {
+    let f = fixture();
+    let (verify, _, _) = run(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    let (dump, _, _) = run(&[&"wal", &"dump", &f.wal]);
+    let entries = dump
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_suffix(" entries"))
+        .unwrap();
+    assert!(
+        verify.contains(&format!("({entries} entries, ")),
+        "verify counts what dump shows: {verify}"
+    );
+
+    // One checksum failure, one wording: region, stored and computed.
+    let segment = segments(&f.wal).remove(0);
+    flip_byte(&segment, HEADER + 20);
+    let (verify, _, _) = run(&[&"verify", &f.ckpt, &"--wal", &f.wal]);
+    let (dump, dump_err, _) = run(&[&"wal", &"dump", &f.wal]);
+    let words = "payload checksum mismatch"; // byte 20 of the first record
+    assert!(
+        verify.contains(words) && verify.contains("stored 0x"),
+        "{verify}"
+    );
+    let dumped = dump + &dump_err;
+    assert!(
+        dumped.contains(words) && dumped.contains("stored 0x"),
+        "{dumped}"
+    );
+}
