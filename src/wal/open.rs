@@ -54,25 +54,26 @@ impl WriteAheadLog {
             created = 1;
         }
         // A poison mark (poison_mark.rs) says everything after its position
-        // is to be cut: damage there, torn or not, is accounted for. Under
-        // AbsoluteConsistency the end is found as for a torn tail then, and
-        // damage below the mark is still refused.
+        // is to be cut: damage there, torn or not, in any segment, is
+        // accounted for, whatever the mode. So with a mark the end is found
+        // as PointInTime finds it (the cut then goes back to the mark);
+        // damage below the mark is decided by the log's own mode, as always.
         let mark = super::poison_mark::read(storage.as_ref(), &dir)?;
-        let marked_strict =
-            mark.is_some() && options.recovery_mode == WalRecoveryMode::AbsoluteConsistency;
-        let scan_options = if marked_strict {
-            options
-                .clone()
-                .with_recovery_mode(WalRecoveryMode::TolerateTornTail)
-        } else {
-            options.clone()
-        };
-        let writer = open_writer(storage.as_ref(), files, &scan_options)?;
-        if let (Some(position), Some(cut), true) = (mark, &writer.pending, marked_strict) {
-            if cut.damage.position < position {
-                return Err(cut.damage.to_error());
+        let writer = match mark {
+            Some(position) if options.recovery_mode != WalRecoveryMode::PointInTime => {
+                let lenient = options
+                    .clone()
+                    .with_recovery_mode(WalRecoveryMode::PointInTime);
+                let writer = open_writer(storage.as_ref(), files.clone(), &lenient)?;
+                match &writer.pending {
+                    Some(cut) if cut.damage.position < position => {
+                        open_writer(storage.as_ref(), files, &options)?
+                    }
+                    _ => writer,
+                }
             }
-        }
+            _ => open_writer(storage.as_ref(), files, &options)?,
+        };
         // A previous process may have crashed with written but unsynced records
         // (still in the page cache): make them durable before calling them so.
         // With damage pending, the log ends at the damage, in the damaged
