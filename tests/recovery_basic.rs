@@ -12,23 +12,8 @@ use highwater::{
     SyncPolicy, TransactionMode, WalEntry, WalOptions, WalRecoveryMode, WriteAheadLog,
 };
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-
-struct Dirs {
-    _tmp: tempfile::TempDir,
-    ckpt: PathBuf,
-    wal: PathBuf,
-}
-
-fn dirs() -> Dirs {
-    let tmp = tempfile::tempdir().unwrap();
-    Dirs {
-        ckpt: tmp.path().join("ckpt"),
-        wal: tmp.path().join("wal"),
-        _tmp: tmp,
-    }
-}
 
 fn del(key: &str) -> WalEntry {
     WalEntry::Delete {

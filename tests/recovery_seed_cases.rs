@@ -14,21 +14,6 @@ use highwater::{
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-struct Dirs {
-    _tmp: tempfile::TempDir,
-    ckpt: PathBuf,
-    wal: PathBuf,
-}
-
-fn dirs() -> Dirs {
-    let tmp = tempfile::tempdir().unwrap();
-    Dirs {
-        ckpt: tmp.path().join("ckpt"),
-        wal: tmp.path().join("wal"),
-        _tmp: tmp,
-    }
-}
-
 fn config(d: &Dirs) -> RecoveryConfig {
     RecoveryConfig::new(&d.ckpt, &d.wal).with_collect_state_changes(true)
 }

@@ -146,3 +146,20 @@ pub fn read_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// A job's checkpoint and log directories in a fresh temporary directory.
+pub struct Dirs {
+    pub _tmp: tempfile::TempDir,
+    pub ckpt: PathBuf,
+    pub wal: PathBuf,
+}
+
+/// New [`Dirs`].
+pub fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().unwrap();
+    Dirs {
+        ckpt: tmp.path().join("ckpt"),
+        wal: tmp.path().join("wal"),
+        _tmp: tmp,
+    }
+}
