@@ -14,7 +14,7 @@
 //!   fresh directory each time. Baseline `plain_write_fsync`: `write_all` of the
 //!   same number of bytes into a new file + `fsync`. Target: checkpoint
 //!   throughput >= 0.7x of the baseline.
-//! - `restore`: `open_arrow_part_with` (map + decode every batch in place) with
+//! - `restore`: `open_arrow_part_verified` (map + decode every batch in place) with
 //!   `ArrowVerification::Checksums` (the default: CRC32C of every byte first)
 //!   and `ArrowVerification::Structure`. Baseline `copying_ipc_read`: Arrow's
 //!   `FileReader` over a `BufReader<File>` reading every batch of the same
@@ -181,7 +181,7 @@ fn restore(r: &Restorable, verification: ArrowVerification) -> (Duration, u64) {
     let part = r
         .manager
         .store()
-        .open_arrow_part_with(r.id, PART, verification)
+        .open_arrow_part_verified(r.id, PART, verification)
         .expect("restore");
     let elapsed = t.elapsed();
     (elapsed, black_box(part.num_rows()))

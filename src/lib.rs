@@ -63,6 +63,7 @@
 pub mod arrow;
 pub mod checkpoint;
 mod error;
+pub mod inspect;
 pub mod metrics;
 pub mod recovery;
 pub mod sink;

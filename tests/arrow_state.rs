@@ -174,7 +174,7 @@ fn every_schema_round_trips_in_both_verification_modes() {
         for verification in [ArrowVerification::Checksums, ArrowVerification::Structure] {
             let restored = m
                 .store()
-                .open_arrow_part_with(meta.id, name, verification)
+                .open_arrow_part_verified(meta.id, name, verification)
                 .unwrap();
             assert_eq!(restored.schema(), &schema, "{name}");
             assert_eq!(restored.batches(), &batches[..], "{name} {verification:?}");
@@ -525,7 +525,7 @@ fn arrow_parts_are_never_read_as_key_value_state() {
         Err(Error::WrongStateKind { .. })
     ));
     assert!(matches!(
-        store.open_view(meta.id, "window"),
+        store.open_state_view(meta.id, "window"),
         Err(Error::WrongStateKind { .. })
     ));
     assert!(matches!(
@@ -628,7 +628,7 @@ fn any_flipped_byte_is_caught_by_the_checksum_and_a_damaged_checkpoint_is_skippe
         bytes[offset] ^= 0x10;
         std::fs::write(&path, &bytes).unwrap();
         let err = store
-            .open_arrow_part_with(newer.id, "w", ArrowVerification::Checksums)
+            .open_arrow_part_verified(newer.id, "w", ArrowVerification::Checksums)
             .unwrap_err();
         match &err {
             Error::CheckpointFileMismatch {
@@ -661,7 +661,7 @@ fn any_flipped_byte_is_caught_by_the_checksum_and_a_damaged_checkpoint_is_skippe
         std::fs::write(&path, &bytes).unwrap();
         for verification in [ArrowVerification::Checksums, ArrowVerification::Structure] {
             let err = store
-                .open_arrow_part_with(newer.id, "w", verification)
+                .open_arrow_part_verified(newer.id, "w", verification)
                 .unwrap_err();
             assert!(
                 matches!(err, Error::CheckpointNotFound { id, .. } if id == newer.id),
@@ -683,8 +683,9 @@ fn structure_checks_name_file_and_offset_and_never_panic() {
     let path = part_path(dir.path(), id, "w");
     let rows = batch.num_rows() as u64;
     // A new store each time: a store trusts metadata it has read once.
-    let open =
-        |verification| CheckpointStore::new(dir.path()).open_arrow_part_with(id, "w", verification);
+    let open = |verification| {
+        CheckpointStore::new(dir.path()).open_arrow_part_verified(id, "w", verification)
+    };
 
     // Truncated files whose metadata agrees: the magic or footer is missing.
     for len in [

@@ -1,7 +1,8 @@
 //! Checkpoints: round trips, delta chains, retention, fallback to an older
 //! checkpoint, damaged and hostile directories, interrupted publishes.
 
-use highwater::checkpoint::{CheckpointRequest, PartInput, METADATA_FILE};
+use highwater::checkpoint::{CheckpointRequest, PartInput};
+use highwater::inspect::METADATA_FILE;
 use highwater::storage::{FaultInjectingStorage, FsStorage};
 use highwater::{
     CheckpointConfig, CheckpointKind, Error, IncrementalCheckpointManager, StateDelta,
@@ -264,7 +265,7 @@ fn damaged_newest_checkpoint_falls_back_and_is_reported() {
 
     drop(m); // one writer per directory
     let m = manager(dir.path());
-    let report = m.latest_checkpoint().unwrap();
+    let report = m.store().find_latest().unwrap();
     let latest = report.metadata.unwrap();
     assert_eq!(latest.id, 1);
     assert_eq!(
@@ -306,7 +307,7 @@ fn a_delta_over_a_damaged_parent_is_never_used() {
     std::fs::remove_file(part_file(dir.path(), 2, "state")).unwrap();
     drop(m); // one writer per directory
     let m = manager(dir.path());
-    let report = m.latest_checkpoint().unwrap();
+    let report = m.store().find_latest().unwrap();
     assert_eq!(report.metadata.unwrap().id, 1);
     assert_eq!(
         report.rejected.iter().map(|r| r.id).collect::<Vec<_>>(),
@@ -377,7 +378,7 @@ fn retention_keeps_parents_of_kept_deltas_and_truncates_the_wal() {
             }
         }
         assert!(ids.contains(&meta.id));
-        m.truncate_wal(&wal).unwrap();
+        m.release_wal(&wal).unwrap();
         // The WAL still covers the oldest of the two newest checkpoints.
         let newest_two: Vec<_> = m
             .list_checkpoints()
@@ -775,7 +776,7 @@ fn deleting_the_newest_checkpoint_keeps_the_wal_the_older_one_needs() {
         .unwrap();
     assert_eq!(delta.parent_id, Some(1));
     m.delete_checkpoint(delta.id).unwrap();
-    m.truncate_wal(&wal).unwrap();
+    m.release_wal(&wal).unwrap();
     assert!(
         wal.first_position() <= first,
         "WAL truncated to {} but checkpoint 1 needs {first}",

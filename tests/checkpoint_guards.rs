@@ -3,7 +3,7 @@
 //! checkpoint directory; numbers read from disk never wrap or panic; a
 //! checkpoint never drops state it was not asked to drop.
 
-use highwater::checkpoint::METADATA_FILE;
+use highwater::inspect::METADATA_FILE;
 use highwater::storage::{CrashSimStorage, FaultInjectingStorage, FsStorage, Storage};
 use highwater::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStore, Error, FileSink,
@@ -27,7 +27,7 @@ fn two_checkpoints(m: &IncrementalCheckpointManager) {
 }
 
 fn state_of(m: &IncrementalCheckpointManager, id: u64) -> StateSnapshot {
-    StateSnapshot::from_bytes(&m.store().load_state_bytes(id).unwrap()).unwrap()
+    StateSnapshot::from_bytes(&m.store().load_checkpoint_state(id).unwrap()).unwrap()
 }
 
 // ---------------------------------------------------------------- case 4

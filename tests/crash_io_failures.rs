@@ -47,8 +47,9 @@ fn no_half_published_checkpoint(storage: &CrashSimStorage) -> Result<(), String>
     )
     .map_err(|e| format!("opening the checkpoint directory: {e}"))?;
     let latest = manager
-        .latest_checkpoint()
-        .map_err(|e| format!("latest_checkpoint: {e}"))?;
+        .store()
+        .find_latest()
+        .map_err(|e| format!("find_latest: {e}"))?;
     if !latest.rejected.is_empty() {
         return Err(format!("rejected checkpoints: {:?}", latest.rejected));
     }

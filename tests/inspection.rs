@@ -7,8 +7,9 @@
 mod common;
 
 use common::{file_len, manual, patch, put, segments, write_pairs};
+use highwater::inspect::{verify_log, DamageClass, SEGMENT_HEADER_LEN};
 use highwater::storage::default_storage;
-use highwater::wal::{verify_log, DamageClass, DEFAULT_MAX_RECORD_SIZE, SEGMENT_HEADER_LEN};
+use highwater::wal::DEFAULT_MAX_RECORD_SIZE;
 use highwater::{
     CheckpointConfig, CheckpointRequest, CheckpointStore, IncrementalCheckpointManager, PartInput,
     RecoveryConfig, RecoveryManager, StateDelta, StateSnapshot, SyncPolicy, WalOptions,
@@ -63,7 +64,7 @@ fn small_segment_log(dir: &Path, pairs: u64) {
     drop(wal);
 }
 
-fn verify(dir: &Path) -> highwater::wal::LogVerification {
+fn verify(dir: &Path) -> highwater::inspect::LogVerification {
     verify_log(
         default_storage().as_ref(),
         dir,
@@ -294,7 +295,7 @@ fn view_iter_from_and_prefix_match_the_merged_state() {
     let (base, delta) = checkpoints(tmp.path());
     let merged = base.apply(&delta);
     let store = CheckpointStore::new(tmp.path());
-    let view = store.open_view(2, "state").unwrap();
+    let view = store.open_state_view(2, "state").unwrap();
     let all: Vec<(Vec<u8>, Vec<u8>)> = view
         .iter()
         .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())

@@ -142,7 +142,7 @@ fn a_failed_truncate_poisons_the_log() {
     assert!(segs.len() >= 3, "{}", segs.len());
     // The cut removes the later segments; removing the second newest fails.
     sim.inject(SimFault::new(SimOp::Remove).on_path(&segs[segs.len() - 2]));
-    assert!(wal.truncate_from(cut).is_err());
+    assert!(wal.cut_from(cut).is_err());
     // Half cut: the log is poisoned, nothing more is acknowledged.
     assert!(matches!(
         wal.append(&put("new", "1")),

@@ -227,7 +227,7 @@ fn a_release_interrupted_after_its_floor_is_finished_by_the_next_recovery() {
             .open_file(&Path::new(WAL).join("FLOOR"), OpenMode::Create)
             .unwrap();
         floor
-            .write_all_at(&highwater::wal::encode_floor(checkpoint_position), 0)
+            .write_all_at(&highwater::inspect::encode_floor(checkpoint_position), 0)
             .unwrap();
         floor.sync_all().unwrap();
         sim.sync_dir(Path::new(WAL)).unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use highwater::wal::FLOOR_FILE_NAME;
+use highwater::inspect::FLOOR_FILE_NAME;
 use highwater::{
     Error, RecoveredState, RecoveryConfig, RecoveryManager, SyncPolicy, WalEntry, WalOptions,
     WalRecoveryMode, WriteAheadLog,

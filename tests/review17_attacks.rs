@@ -38,7 +38,7 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
         "{deleted:?}"
     );
     // Checkpoint 2 is still restorable.
-    let state = StateSnapshot::from_bytes(&m.store().load_state_bytes(2).unwrap()).unwrap();
+    let state = StateSnapshot::from_bytes(&m.store().load_checkpoint_state(2).unwrap()).unwrap();
     assert_eq!(state.get(b"a"), Some(&b"1"[..]));
     assert_eq!(state.get(b"b"), Some(&b"2"[..]));
 }
@@ -146,9 +146,9 @@ fn a_poison_mark_below_the_floor_never_makes_the_log_unopenable() {
     drop(wal);
     faults.fail_sync.store(false, Ordering::SeqCst);
     // One flipped bit in the first record, which the checkpoint covers.
-    let segment = wal_dir.join(highwater::wal::segment_file_name(0));
+    let segment = wal_dir.join(highwater::inspect::segment_file_name(0));
     let mut bytes = std::fs::read(&segment).unwrap();
-    bytes[highwater::wal::SEGMENT_HEADER_LEN as usize + 12] ^= 1;
+    bytes[highwater::inspect::SEGMENT_HEADER_LEN as usize + 12] ^= 1;
     std::fs::write(&segment, &bytes).unwrap();
 
     let recovered =
@@ -479,7 +479,7 @@ fn a_torn_record_after_a_poison_mark_is_cut_in_absolute_consistency_mode() {
     sim.inject(SimFault::new(SimOp::Write).on_path(".wal"));
     assert!(wal.append(&common::put("b", &"x".repeat(5000))).is_err());
     drop(wal);
-    let mark = Path::new("/wal").join(highwater::wal::POISON_MARK_FILE_NAME);
+    let mark = Path::new("/wal").join(highwater::inspect::POISON_MARK_FILE_NAME);
     assert!(
         sim.exists(&mark).unwrap(),
         "the poisoned writer left its mark"

@@ -269,17 +269,17 @@ fn truncate_from_cuts_across_segments_durably_and_positions_continue() {
     // Not a record boundary, beyond the end: typed errors, nothing changes.
     let end = wal.position();
     assert!(matches!(
-        wal.truncate_from(positions[50] + 8),
+        wal.cut_from(positions[50] + 8),
         Err(Error::NotARecordBoundary { .. })
     ));
     assert!(matches!(
-        wal.truncate_from(end + 8),
+        wal.cut_from(end + 8),
         Err(Error::PositionBeyondEnd { .. })
     ));
     assert_eq!(wal.position(), end);
-    assert_eq!(wal.truncate_from(end).unwrap(), 0);
+    assert_eq!(wal.cut_from(end).unwrap(), 0);
 
-    let cut = wal.truncate_from(positions[50]).unwrap();
+    let cut = wal.cut_from(positions[50]).unwrap();
     assert!(cut > 0);
     assert_eq!(wal.position(), positions[50]);
     assert_eq!(wal.durable_position(), positions[50]);

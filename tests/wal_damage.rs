@@ -359,7 +359,7 @@ fn torn_segment_creation_is_repaired() {
     let end = wal.position();
     drop(wal);
     // A crash right after creating the next segment: a few bytes of its header.
-    let next = dir.path().join(highwater::wal::segment_file_name(end));
+    let next = dir.path().join(highwater::inspect::segment_file_name(end));
     std::fs::write(&next, b"HWWAL").unwrap();
     let (read, last) = read_all(&mut WalReader::open(dir.path(), 0).unwrap());
     assert_eq!(read, entries);

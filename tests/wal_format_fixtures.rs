@@ -8,10 +8,9 @@
 mod common;
 
 use common::read_all;
+use highwater::inspect::{verify_log, DamageClass, Problem, SEGMENT_HEADER_LEN};
 use highwater::storage::default_storage;
-use highwater::wal::{
-    verify_log, DamageClass, Problem, DEFAULT_MAX_RECORD_SIZE, SEGMENT_HEADER_LEN,
-};
+use highwater::wal::DEFAULT_MAX_RECORD_SIZE;
 use highwater::{WalEntry, WalReadResult, WalReader};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -286,9 +285,9 @@ fn the_documented_floor_encoding_reproduces_the_fixture_and_is_respected() {
         committed, encoded,
         "docs/FORMAT.md and the fixture disagree"
     );
-    assert_eq!(highwater::wal::encode_floor(floor).to_vec(), encoded);
+    assert_eq!(highwater::inspect::encode_floor(floor).to_vec(), encoded);
     assert_eq!(
-        highwater::wal::read_floor(default_storage().as_ref(), &dir).unwrap(),
+        highwater::inspect::read_floor(default_storage().as_ref(), &dir).unwrap(),
         floor
     );
 

@@ -413,7 +413,7 @@ fn a_poison_mark_is_consumed_once_and_never_cuts_later_commits() {
     sim.fail_writeback(&segment_path(&sim)).unwrap();
     assert!(wal.sync().is_err());
     drop(wal);
-    let mark = Path::new(WAL).join(highwater::wal::POISON_MARK_FILE_NAME);
+    let mark = Path::new(WAL).join(highwater::inspect::POISON_MARK_FILE_NAME);
     assert!(
         sim.exists(&mark).unwrap(),
         "the poisoned writer left its mark"

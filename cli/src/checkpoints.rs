@@ -4,7 +4,7 @@
 use crate::bytes::{hex, show_text};
 use crate::output::{opt, Exit, Failure, Human, Outcome, Problem, Table};
 use crate::progress::Progress;
-use highwater::checkpoint::CheckpointVerification;
+use highwater::inspect::CheckpointVerification;
 use highwater::{CheckpointKind, CheckpointStore, IncrementalCheckpointMetadata};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -59,7 +59,7 @@ impl CheckpointTable {
     pub fn read(dir: &Path, progress: bool) -> Result<Self, Failure> {
         let store = CheckpointStore::new(dir);
         let total = store
-            .list()?
+            .list_checkpoints()?
             .iter()
             .fold(0, |t: u64, m| t.saturating_add(m.parts_bytes()));
         let bar = Progress::bytes(progress, total, "verifying checkpoints");

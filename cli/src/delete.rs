@@ -23,7 +23,7 @@ struct Deletion {
 /// `checkpoints delete DIR ID [--dry-run]`.
 pub fn run(dir: &Path, id: u64, dry_run: bool, force: bool) -> Result<Outcome, Failure> {
     let store = CheckpointStore::new(dir);
-    let all = store.list()?;
+    let all = store.list_checkpoints()?;
     if !store.checkpoint_path(id).exists() {
         return Err(Error::CheckpointNotFound {
             dir: dir.to_path_buf(),

@@ -169,7 +169,7 @@ fn export_kv(
     out: &Path,
 ) -> Result<ExportSummary, Failure> {
     type Row<'a> = highwater::Result<(&'a [u8], Option<&'a [u8]>)>;
-    let view = store.open_view(checkpoint, part)?;
+    let view = store.open_state_view(checkpoint, part)?;
     let source: Box<dyn Iterator<Item = Row<'_>>> = if delta {
         let own = &view.layers()[0];
         let puts = own.iter().map(|p| p.map(|(k, v)| (k, Some(v))));

@@ -8,7 +8,7 @@
 
 use crate::bytes::show_path;
 use crate::output::{Exit, Failure};
-use highwater::wal::parse_segment_name;
+use highwater::inspect::parse_segment_name;
 use std::path::Path;
 
 /// `dir` must be an existing directory (a job's checkpoint directory that may
@@ -41,7 +41,7 @@ fn holds_checkpoints(dir: &Path) -> bool {
     !sink
         && names
             .iter()
-            .any(|n| n.starts_with("checkpoint-") || n == highwater::checkpoint::LOCK_FILE)
+            .any(|n| n.starts_with("checkpoint-") || n == highwater::inspect::LOCK_FILE)
 }
 
 /// `dir` must be an existing checkpoint directory: one that holds a

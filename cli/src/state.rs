@@ -18,7 +18,7 @@ struct Opened {
 
 fn open(source: &StateSource) -> Result<Opened, Failure> {
     let (store, checkpoint, part) = resolve(source)?;
-    let view = store.open_view(checkpoint, &part)?;
+    let view = store.open_state_view(checkpoint, &part)?;
     Ok(Opened {
         checkpoint,
         part,

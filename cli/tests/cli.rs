@@ -15,7 +15,7 @@ mod job;
 use common::segments;
 
 /// Where the first record of a segment starts.
-const HEADER: u64 = highwater::wal::SEGMENT_HEADER_LEN;
+const HEADER: u64 = highwater::inspect::SEGMENT_HEADER_LEN;
 
 /// The demo job in a fresh temporary directory.
 struct Fixture {

@@ -48,7 +48,7 @@ fn runbook_damage_below_the_checkpoint() {
     // The first record (position 0) lies below both checkpoints.
     flip_byte(
         &first_segment(&demo.wal),
-        highwater::wal::SEGMENT_HEADER_LEN + 20,
+        highwater::inspect::SEGMENT_HEADER_LEN + 20,
     );
     let (out, code) = highwater(&[&"verify", &demo.ckpt, &"--wal", &demo.wal]);
     assert_eq!(code, 1, "damage is found: {out}");
@@ -74,7 +74,7 @@ fn runbook_damage_after_the_checkpoint() {
     let demo = job::write_demo_job(tmp.path()).unwrap();
     // A record after the delta checkpoint's position, followed by valid ones.
     let segment = first_segment(&demo.wal);
-    let at = highwater::wal::SEGMENT_HEADER_LEN + demo.delta_position + 20;
+    let at = highwater::inspect::SEGMENT_HEADER_LEN + demo.delta_position + 20;
     flip_byte(&segment, at);
     assert!(
         start(&demo.ckpt, &demo.wal).is_err(),
@@ -150,7 +150,7 @@ fn runbook_a_log_shorter_than_its_checkpoint() {
         .unwrap();
     drop((manager, wal));
     let segment = first_segment(&wal_dir);
-    let keep = highwater::wal::SEGMENT_HEADER_LEN + synced;
+    let keep = highwater::inspect::SEGMENT_HEADER_LEN + synced;
     std::fs::OpenOptions::new()
         .write(true)
         .open(&segment)

@@ -4,7 +4,7 @@
 //! validation.
 #![no_main]
 
-use highwater::checkpoint::checkpoint_dir_name;
+use highwater::inspect::checkpoint_dir_name;
 use highwater::recovery::validate_checkpoint_with;
 use highwater::storage::{CrashSimStorage, OpenMode, Storage};
 use highwater::{CheckpointConfig, IncrementalCheckpointManager};
@@ -28,8 +28,8 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    if let Ok(latest) = manager.latest_checkpoint() {
-        if latest.metadata.is_some() {
+    if let Ok(latest) = manager.find_latest_checkpoint() {
+        if latest.is_some() {
             assert!(
                 validated.is_ok(),
                 "a checkpoint that fails validation was chosen"

@@ -4,7 +4,7 @@
 #![no_main]
 
 use highwater::storage::{CrashSimStorage, OpenMode, Storage};
-use highwater::wal::segment_file_name;
+use highwater::inspect::segment_file_name;
 use highwater::{WalOptions, WalReadResult, WalReader, WriteAheadLog};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;

@@ -35,14 +35,14 @@ impl CheckpointStore {
     /// that is not an Arrow part; `CheckpointFileMismatch` or `ArrowCorrupted`
     /// naming the damaged file (and offset).
     pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<ArrowPart> {
-        self.open_arrow_part_with(id, name, ArrowVerification::default())
+        self.open_arrow_part_verified(id, name, ArrowVerification::default())
     }
 
     /// [`open_arrow_part`](Self::open_arrow_part) at the given verification.
     ///
     /// # Errors
     /// As [`open_arrow_part`](Self::open_arrow_part).
-    pub fn open_arrow_part_with(
+    pub fn open_arrow_part_verified(
         &self,
         id: u64,
         name: &str,

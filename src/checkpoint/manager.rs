@@ -542,65 +542,60 @@ impl IncrementalCheckpointManager {
         })
     }
 
-    /// The newest checkpoint whose metadata and files (and whole delta chain)
-    /// verify. Newer damaged checkpoints are skipped with a warning; see
-    /// [`latest_checkpoint`](Self::latest_checkpoint) for the list.
-    ///
-    /// # Errors
-    /// As [`latest_checkpoint`](Self::latest_checkpoint).
-    pub fn find_latest_checkpoint(&self) -> Result<Option<IncrementalCheckpointMetadata>> {
-        Ok(self.latest_checkpoint()?.metadata)
-    }
-
-    /// The newest restorable checkpoint and every newer one that was rejected,
-    /// with the reason. Unlike [`CheckpointStore::find_latest`], a checkpoint
-    /// that cannot be read now (a failed read, not damage: its restorability
-    /// is unknown) is an error, never skipped for an older one: what a writer
-    /// restores is what it builds on.
+    /// The newest restorable checkpoint: the one a writer builds on. Newer
+    /// damaged checkpoints are skipped with a warning (the list of them, with
+    /// reasons, is [`CheckpointStore::find_latest`]'s). Unlike the store's
+    /// reader, a checkpoint that cannot be read now (a failed read, not
+    /// damage: its restorability is unknown) is an error, never skipped for an
+    /// older one: what a writer restores is what it builds on.
     ///
     /// # Errors
     /// `Io` when the directory cannot be listed, or when a checkpoint newer
     /// than the one that would be returned cannot be read (retry).
-    pub fn latest_checkpoint(&self) -> Result<LatestCheckpoint> {
+    pub fn find_latest_checkpoint(&self) -> Result<Option<IncrementalCheckpointMetadata>> {
+        Ok(self.latest_strict()?.metadata)
+    }
+
+    /// [`find_latest_checkpoint`](Self::find_latest_checkpoint) with the
+    /// checkpoints it skipped.
+    pub(crate) fn latest_strict(&self) -> Result<LatestCheckpoint> {
         parent::find_latest_strict(&self.store)
     }
 
-    /// The full state of checkpoint `id`'s default part (`state`), delta chain
-    /// merged: the bytes of a [`StateSnapshot`] for key/value state, or the bytes
-    /// given to `create_checkpoint_with_state` for opaque state. On success
-    /// checkpoint `id` becomes the manager's base (the parent rule).
+    // The loads below are the store's reads of the same name (a writer reads
+    // what it builds on through its manager); on success checkpoint `id`
+    // becomes the manager's base (the parent rule above).
+
+    /// [`CheckpointStore::load_checkpoint_state`], then `id` becomes the base:
+    /// the full state of the default part, delta chain merged — the bytes of a
+    /// [`StateSnapshot`] for key/value state, or the bytes given to
+    /// `create_checkpoint_with_state` for opaque state.
     ///
     /// # Errors
     /// `CheckpointNotFound` when `id` is missing or not restorable; corruption
     /// errors for damage found while reading.
     pub fn load_checkpoint_state(&self, id: u64) -> Result<Vec<u8>> {
-        self.loaded(id, self.store.load_state_bytes(id))
+        self.loaded(id, self.store.load_checkpoint_state(id))
     }
 
-    /// Part `name` of checkpoint `id` as a snapshot, delta chain merged. On
-    /// success checkpoint `id` becomes the manager's base.
+    /// [`CheckpointStore::load_snapshot`], then `id` becomes the base.
     ///
     /// # Errors
-    /// As [`load_checkpoint_state`](Self::load_checkpoint_state); `WrongStateKind`
-    /// for a blob part.
+    /// As [`CheckpointStore::load_snapshot`].
     pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
         self.loaded(id, self.store.load_snapshot(id, name))
     }
 
-    /// Part `name` of checkpoint `id`, read in place through memory maps (the
-    /// zero-copy way to read a checkpoint's state). On success checkpoint `id`
-    /// becomes the manager's base.
+    /// [`CheckpointStore::open_state_view`] (the zero-copy read), then `id`
+    /// becomes the base.
     ///
     /// # Errors
-    /// As [`load_checkpoint_state`](Self::load_checkpoint_state).
+    /// As [`CheckpointStore::open_state_view`].
     pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
-        self.loaded(id, self.store.open_view(id, name))
+        self.loaded(id, self.store.open_state_view(id, name))
     }
 
-    /// Arrow part `name` of checkpoint `id`, delta chain resolved, its arrays
-    /// pointing into the mapped files (see
-    /// [`CheckpointStore::open_arrow_part`]). On success checkpoint `id`
-    /// becomes the manager's base.
+    /// [`CheckpointStore::open_arrow_part`], then `id` becomes the base.
     ///
     /// # Errors
     /// As [`CheckpointStore::open_arrow_part`].
@@ -608,12 +603,13 @@ impl IncrementalCheckpointManager {
         self.loaded(id, self.store.open_arrow_part(id, name))
     }
 
-    /// Metadata of every checkpoint whose metadata verifies, ascending by id.
+    /// [`CheckpointStore::list_checkpoints`]: metadata of every checkpoint
+    /// whose metadata verifies, ascending by id.
     ///
     /// # Errors
     /// `Io` when the directory cannot be listed.
     pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
-        self.store.list()
+        self.store.list_checkpoints()
     }
 }
 

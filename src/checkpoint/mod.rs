@@ -27,7 +27,7 @@
 //! are functions over what was read; I/O stays in `publish` and `store`.
 
 mod arrow_parts;
-mod audit;
+pub(crate) mod audit;
 mod compose;
 mod config;
 mod manager;
@@ -35,24 +35,20 @@ pub(crate) mod metadata;
 mod parent;
 mod parts;
 mod prune;
-mod publish;
+pub(crate) mod publish;
 mod request;
-mod retention;
+pub(crate) mod retention;
 mod store;
 mod view;
 
-pub use audit::CheckpointVerification;
 pub use config::CheckpointConfig;
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;
 pub use metadata::{
-    checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata,
-    SinkTransaction, METADATA_FILE,
+    CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata, SinkTransaction,
 };
 pub(crate) use parent::{is_damage, verify_chain, Base};
-pub use publish::LOCK_FILE;
 pub use request::{CheckpointRequest, PartInput};
-pub use retention::{plan_retention, RetentionInput, RetentionPlan};
 pub(crate) use store::{Check, Memo};
 pub use store::{CheckpointStore, LatestCheckpoint, RejectedCheckpoint, DEFAULT_PART};
 pub use view::{CheckpointStateView, MergedIter};

@@ -123,7 +123,7 @@ impl IncrementalCheckpointManager {
     ///
     /// # Errors
     /// The WAL's errors (`Poisoned`, `Io`).
-    pub fn truncate_wal(&self, wal: &WriteAheadLog) -> Result<usize> {
+    pub fn release_wal(&self, wal: &WriteAheadLog) -> Result<usize> {
         let known = self.lock().wal_needed_from;
         let needed = match known {
             Some(p) => Some(p),

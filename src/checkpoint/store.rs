@@ -362,7 +362,7 @@ impl CheckpointStore {
     ///
     /// # Errors
     /// `Io` when the directory cannot be listed.
-    pub fn list(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
+    pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
         Ok(self
             .checkpoint_ids()?
             .into_iter()
@@ -448,7 +448,7 @@ impl CheckpointStore {
     ///
     /// # Errors
     /// As [`load_snapshot`](Self::load_snapshot).
-    pub fn load_state_bytes(&self, id: u64) -> Result<Vec<u8>> {
+    pub fn load_checkpoint_state(&self, id: u64) -> Result<Vec<u8>> {
         let name = self.default_part_name(id)?;
         match self.resolve_part(id, &name)?.as_slice() {
             [(path, part)] if part.kind == PartKind::Blob => {
@@ -465,7 +465,7 @@ impl CheckpointStore {
         }
     }
 
-    /// The part recovery loads and [`load_state_bytes`](Self::load_state_bytes)
+    /// The part recovery loads and [`load_checkpoint_state`](Self::load_checkpoint_state)
     /// returns: [`DEFAULT_PART`] when checkpoint `id` has it, else its only part
     /// (parts carried over from parents included), else `None`. Arrow parts
     /// are never the default: their owners restore them with
@@ -501,7 +501,7 @@ impl CheckpointStore {
     ///
     /// # Errors
     /// As [`resolve_part`](Self::resolve_part); corruption in a file's header.
-    pub fn open_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
+    pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
         let layers = self
             .resolve_part(id, name)?
             .into_iter()

@@ -238,7 +238,7 @@ impl RecoveryManager {
             // Cut the uncommitted tail, and (PointInTime) a record that verified
             // but does not decode: later Commits must land before neither.
             if let (Some(wal), None) = (&wal, cfg.target_position) {
-                report.uncommitted_bytes_cut = wal.truncate_from(outcome.position)?;
+                report.uncommitted_bytes_cut = wal.cut_from(outcome.position)?;
                 tracing::warn!(wal = %cfg.wal_path.display(), position = outcome.position, entries = outcome.pending_entries, bytes_cut = report.uncommitted_bytes_cut, "cut the uncommitted tail of the write-ahead log");
             }
         }

@@ -60,7 +60,7 @@ impl SinkCoordinator {
     /// # Errors
     /// `Io` when the checkpoint directory cannot be read, or a checkpoint
     /// cannot be read now (an older one is never restored in its place, see
-    /// [`IncrementalCheckpointManager::latest_checkpoint`]; retry);
+    /// [`IncrementalCheckpointManager::find_latest_checkpoint`]; retry);
     /// [`Error::EpochExhausted`] when the checkpoint's epoch is `u64::MAX`;
     /// [`Error::Sink`] when a sink fails to commit, abort or begin (among them
     /// a sink refusing because it already published later output);
@@ -80,7 +80,7 @@ impl SinkCoordinator {
             sink.attach(&owner)
                 .map_err(|e| sink_error(&name, "attach", manager.epoch(), e))?;
         }
-        let latest = manager.latest_checkpoint()?;
+        let latest = manager.latest_strict()?;
         let epoch = latest.metadata.as_ref().map_or(0, |c| c.epoch);
         let next = epoch.checked_add(1).ok_or_else(|| Error::EpochExhausted {
             path: latest.metadata.as_ref().map_or_else(

@@ -1,5 +1,5 @@
 //! Cutting the log: removing every record at or after a position, durably —
-//! the repair of damage `open` found, `truncate_from`, and the cut back to a
+//! the repair of damage `open` found, `cut_from`, and the cut back to a
 //! poisoned writer's durable position.
 //!
 //! Invariants:
@@ -74,7 +74,7 @@ impl<'a> CutPoint<'a> {
 }
 
 impl Shared {
-    /// [`WriteAheadLog::truncate_from`] with the writer lock held; with
+    /// [`WriteAheadLog::cut_from`] with the writer lock held; with
     /// `refuse_waiters`, refused while appends wait to become durable.
     pub(super) fn truncate_locked(
         &self,
@@ -95,7 +95,7 @@ impl Shared {
             let d = lock(&shared.durability);
             if d.has_waiters() {
                 return Err(Error::InvalidArgument(
-                    "truncate_from while appends are waiting to become durable".into(),
+                    "cut_from while appends are waiting to become durable".into(),
                 ));
             }
         }
@@ -131,7 +131,7 @@ impl Shared {
     /// mark durably.
     ///
     /// # Errors
-    /// As [`WriteAheadLog::truncate_from`]; I/O errors removing the mark.
+    /// As [`WriteAheadLog::cut_from`]; I/O errors removing the mark.
     pub(super) fn cut_back_after_poisoning(&self, position: u64) -> Result<()> {
         let mut w = lock(&self.writer);
         if w.pending.is_some() {

@@ -357,7 +357,7 @@ impl WriteAheadLog {
     /// thread waits for an append to become durable, corruption errors for
     /// damage before `position` in its segment, [`Error::Poisoned`], and I/O
     /// errors (a failed truncate or fsync poisons the log).
-    pub fn truncate_from(&self, position: u64) -> Result<u64> {
+    pub fn cut_from(&self, position: u64) -> Result<u64> {
         let shared = &self.shared;
         shared.check_poison()?;
         let mut w = lock(&shared.writer);

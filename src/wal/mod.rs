@@ -19,41 +19,34 @@ mod cut;
 mod damage;
 mod end;
 mod entry;
-mod floor;
-mod format;
+pub(crate) mod floor;
+pub(crate) mod format;
 mod log;
 mod open;
 mod options;
-mod poison_mark;
+pub(crate) mod poison_mark;
 mod position_file;
 mod reader;
 mod release;
 mod repair;
-mod scan;
-mod segment;
+pub(crate) mod scan;
+pub(crate) mod segment;
 mod sync;
-mod verify;
+pub(crate) mod verify;
 
 pub use entry::{DecodeError, WalEntry, WalEntryRef};
-pub use floor::{
-    decode_floor, encode_floor, read_floor, FLOOR_FILE_NAME, FLOOR_LEN, FLOOR_MAGIC, FLOOR_VERSION,
-};
 pub(crate) use format::MAX_POSITION;
-pub use format::{HeaderProblem, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, SEGMENT_VERSION};
 pub use log::{WalStats, WriteAheadLog};
 pub(crate) use open::planned_repair;
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
 };
 pub(crate) use poison_mark::read as poison_mark_position;
-pub use poison_mark::POISON_MARK_FILE_NAME;
 pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use release::WalRelease;
 pub(crate) use release::{plan as plan_release, probe as probe_release, release, Coverage};
 pub use repair::RepairReport;
-pub use scan::{Damage, DamageClass, Problem};
-pub use segment::{parse_segment_name, segment_file_name};
-pub use verify::{verify_log, LogVerification, SegmentVerification};
+pub(crate) use scan::Damage;
 
 use crate::error::Result;
 use crate::storage::{default_storage, Storage};

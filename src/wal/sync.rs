@@ -159,11 +159,11 @@ impl Shared {
                     .record(d.last_round_covered as f64);
             }
             if result? < target {
-                // The log was cut below `target` (truncate_from) after the caller
+                // The log was cut below `target` (cut_from) after the caller
                 // took it: those records no longer exist and never will.
                 d.hand_over();
                 return Err(crate::Error::InvalidArgument(format!(
-                    "position {target} was removed by truncate_from before it became durable"
+                    "position {target} was removed by cut_from before it became durable"
                 )));
             }
         }

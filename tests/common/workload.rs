@@ -392,7 +392,7 @@ fn run_inner(
             state.mark_checkpointed();
             full_next = false;
             progress.checkpoints += 1;
-            checkpoints.truncate_wal(&wal)?;
+            checkpoints.release_wal(&wal)?;
         }
     }
     wal.close()?;
