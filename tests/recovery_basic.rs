@@ -147,12 +147,21 @@ fn wal_only_returns_committed_changes_in_log_order() {
     assert_eq!(r.report.uncommitted_entries, 0);
     assert_eq!(state_of(&r), pairs(&[("b", "3")]));
 
-    // Without collection, the changes are counted and current_state refuses.
+    // recover_simple is the whole result: its current_state is the state.
     let simple = RecoveryManager::recover_simple(&d.ckpt, &d.wal).unwrap();
-    assert!(simple.state_changes.is_empty());
     assert_eq!(simple.report.changes_applied, 4);
+    assert_eq!(simple.state_changes.len(), 4);
+    assert_eq!(state_of(&simple), pairs(&[("b", "3")]));
+
+    // Without collection (asked for explicitly), the changes are counted and
+    // current_state refuses.
+    let counted = RecoveryManager::new(RecoveryConfig::new(&d.ckpt, &d.wal))
+        .recover()
+        .unwrap();
+    assert!(counted.state_changes.is_empty());
+    assert_eq!(counted.report.changes_applied, 4);
     assert!(matches!(
-        simple.current_state(),
+        counted.current_state(),
         Err(Error::InvalidArgument(_))
     ));
 }

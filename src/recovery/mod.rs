@@ -21,12 +21,14 @@
 
 mod choose;
 mod config;
+mod log_access;
 mod manager;
 mod recovered;
 mod release;
 mod replay;
 mod replay_sink;
 mod report;
+mod run;
 mod validate;
 pub(crate) mod watermarks;
 

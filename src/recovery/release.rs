@@ -13,6 +13,7 @@
 
 use super::choose::Base;
 use super::config::RecoveryConfig;
+use super::log_access::LogAccess;
 use super::report::{RecoveryReport, WalShort};
 use crate::error::{Error, Result};
 use crate::wal::{plan_release, probe_release, release, Coverage, WalRecoveryMode};
@@ -82,7 +83,7 @@ pub(crate) fn release_below_checkpoint(
     let Some(mut planned) = plan_release(&probe, dir, position) else {
         return Ok(after);
     };
-    if cfg.repair_wal && !cfg.dry_run {
+    if LogAccess::of(cfg).writes() {
         release(storage, dir, &mut planned)?;
     }
     report.wal_release = Some(planned);
