@@ -4,39 +4,40 @@
 //!
 //! An operator's keyed state, the source offsets it consumed and its event-time
 //! watermarks are made durable together, and sink output is published exactly
-//! once:
+//! once. The on-disk format is specified in `docs/FORMAT.md`, recovery's
+//! semantics in `docs/RECOVERY.md`, the layers and locks in
+//! `docs/ARCHITECTURE.md`, the knobs in `docs/TUNING.md`.
 //!
-//! - [`wal`]: a segmented, checksummed write-ahead log with group commit, torn-write
-//!   detection and repair ([`WriteAheadLog`], [`WalEntry`], [`WalReader`]).
-//! - [`state`]: keyed state as sorted rkyv archives with per-block checksums —
-//!   full snapshots, deltas, a zero-copy memory-mapped view, and a map that tracks
-//!   its own changes ([`StateSnapshot`], [`StateDelta`], [`StateFileView`],
-//!   [`TrackedState`]).
-//! - [`checkpoint`]: atomic full and delta checkpoints of state parts, source
-//!   offsets and watermark, with latest-valid fallback, retention and WAL
-//!   truncation ([`IncrementalCheckpointManager`], [`CheckpointStore`]).
-//! - [`recovery`]: the newest restorable checkpoint plus the committed log
-//!   entries after it, with torn-tail repair, fallback, bounded, streaming and
-//!   point-in-time replay ([`RecoveryManager`], [`RecoveredState`]).
-//! - [`sink`]: exactly-once output — a two-phase commit that publishes a
-//!   sink's output only once the checkpoint covering it is durable
-//!   ([`SinkCoordinator`], [`TransactionalSink`], [`FileSink`]); see
-//!   `docs/EXACTLY_ONCE.md`.
-//! - [`source`]: per-partition offsets and watermarks and the combined
-//!   watermark ([`SourcePositions`]).
-//! - [`arrow`]: columnar operator state — Arrow record batches checkpointed as
-//!   Arrow IPC part files (full and appending deltas) and restored zero-copy
-//!   from memory maps ([`ArrowBatches`], [`ArrowPart`]); key/value state and
-//!   WAL ranges exported as record batches.
-//! - [`storage`]: the trait all file I/O goes through, with a crash simulator
-//!   ([`storage::CrashSimStorage`]) that keeps what a crash would leave apart
-//!   from what the process sees, for crash-testing highwater and pipelines
-//!   built on it (`docs/TESTING.md`).
+//! # The API by task
 //!
-//! The on-disk format is specified in `docs/FORMAT.md`; tuning in `docs/TUNING.md`.
+//! Each task has one entry point. The names of the seed API
+//! (`create_checkpoint_with_state`, `recover_simple`, `load_checkpoint_state`,
+//! …) are thin doors onto the same paths, kept for code written against them.
 //!
-//! Files in a checkpoint directory are memory-mapped for reading; nothing but
-//! highwater may modify them.
+//! | to … | use |
+//! |---|---|
+//! | log changes and commit them with their offsets | [`WriteAheadLog::open`], [`WriteAheadLog::append`] ([`WalEntry`]) |
+//! | track source offsets and watermarks | [`SourcePositions`] |
+//! | track state and what changed since the last checkpoint | [`TrackedState`] |
+//! | write a checkpoint (full or delta, any parts) | [`IncrementalCheckpointManager::create_checkpoint`] with a [`CheckpointRequest`] |
+//! | drop the log a checkpoint made unnecessary | [`IncrementalCheckpointManager::release_wal`] |
+//! | recover after a crash | [`RecoveryManager::recover`] ([`RecoveryConfig`]) |
+//! | recover without holding the changes in memory | [`RecoveryManager::recover_into`] with a [`ReplaySink`] |
+//! | recover in bounded pieces | [`RecoveryConfig::with_max_wal_entries`], then [`RecoveryManager::resume`] |
+//! | publish sink output exactly once | [`SinkCoordinator`] over [`TransactionalSink`]s ([`FileSink`]) |
+//! | read a checkpoint without writing (tools, other processes) | [`CheckpointStore`] |
+//! | keep columnar (Arrow) state | [`PartInput::Arrow`] and [`CheckpointStore::open_arrow_part`] (the [`arrow`] module; feature `arrow`, on by default) |
+//! | check a checkpoint or a log | [`validate_checkpoint`], [`CheckpointStore::verify_all`], [`inspect`] |
+//! | crash-test a pipeline built on highwater | [`storage::CrashSimStorage`] (`docs/TESTING.md`) |
+//!
+//! Errors are one enum, [`Error`]; its variants are what callers branch on,
+//! and [`Error::is_retryable`] says which are worth retrying.
+//!
+//! ## Log changes and commit them
+//!
+//! A `Commit` makes the changes since the previous one visible together with
+//! its offsets and watermark; with `set_sync_on_write(true)` (or
+//! [`SyncPolicy::EveryWrite`]) `append` returns once the entry is durable.
 //!
 //! ```
 //! use highwater::{WalEntry, WalReadResult, WriteAheadLog};
@@ -56,6 +57,120 @@
 //! assert_eq!(reader.read_next()?, WalReadResult::Eof);
 //! # Ok(()) }
 //! ```
+//!
+//! ## Write a checkpoint
+//!
+//! A request names its log position, its sources and its parts; a delta
+//! applies to the checkpoint the state was built from (the manager's base, or
+//! [`CheckpointRequest::with_parent`]). Checkpoints cost in proportion to what
+//! changed: [`TrackedState::delta`] is the changes since the last one.
+//!
+//! ```
+//! use highwater::{
+//!     CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput,
+//!     SourcePositions, TrackedState,
+//! };
+//! # fn main() -> highwater::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
+//! let (mut state, mut sources) = (TrackedState::new(), SourcePositions::new());
+//!
+//! state.put(b"user-1".to_vec(), b"3".to_vec());
+//! sources.set_offset("orders-0", 120)?; // the next record to read
+//! let full = manager.create_checkpoint(
+//!     CheckpointRequest::new(0)
+//!         .with_sources(&sources)
+//!         .with_part("counts", PartInput::Snapshot(&state.snapshot())),
+//! )?;
+//! state.mark_checkpointed();
+//!
+//! state.put(b"user-2".to_vec(), b"1".to_vec());
+//! let delta = state.delta(); // only what changed
+//! let next = manager.create_checkpoint(
+//!     CheckpointRequest::new(0).with_sources(&sources).with_part("counts", PartInput::Delta(&delta)),
+//! )?;
+//! assert_eq!(next.parent_id, Some(full.id));
+//! # Ok(()) }
+//! ```
+//!
+//! ## Recover after a crash
+//!
+//! The newest checkpoint that verifies completely, plus the committed log
+//! entries after it; a torn tail is repaired, an uncommitted tail is reported
+//! and cut.
+//!
+//! ```
+//! use highwater::{RecoveryConfig, RecoveryManager};
+//! # fn main() -> highwater::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let (checkpoints, wal) = (dir.path().join("ckpt"), dir.path().join("wal"));
+//! let config = RecoveryConfig::new(&checkpoints, &wal).with_collect_state_changes(true);
+//! let recovered = RecoveryManager::new(config).recover()?;
+//! let state = recovered.current_state()?; // the checkpoint's state + committed changes
+//! let resume_at = &recovered.source_offsets; // where each source partition resumes
+//! # assert!(state.is_empty() && resume_at.is_empty());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Publish output exactly once
+//!
+//! A sink's output becomes visible only once the checkpoint that covers it is
+//! durable; see `docs/EXACTLY_ONCE.md` for the loop a pipeline runs.
+//!
+//! ```
+//! use highwater::{CheckpointConfig, CheckpointRequest, FileSink, IncrementalCheckpointManager, SinkCoordinator};
+//! # fn main() -> highwater::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! let mut sink = FileSink::open(dir.path().join("out"), "counts")?;
+//! let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path().join("ckpt")))?;
+//! let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink])?;
+//! sink.write(b"user-1,3\n")?;
+//! coordinator.checkpoint(CheckpointRequest::new(0), &mut [&mut sink])?; // now visible
+//! # Ok(()) }
+//! ```
+//!
+//! ## Read a checkpoint without writing
+//!
+//! [`CheckpointStore`] takes no lock and never modifies the directory; the
+//! manager's reads of the same names also make the checkpoint the base of the
+//! writer's next delta.
+//!
+//! ```
+//! use highwater::{CheckpointConfig, CheckpointStore, IncrementalCheckpointManager, StateSnapshot};
+//! # use std::collections::HashMap;
+//! # fn main() -> highwater::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
+//! # let state = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]);
+//! # manager.create_checkpoint_with_state(0, HashMap::new(), None, &state.to_bytes()?)?;
+//! let store = CheckpointStore::new(dir.path());
+//! let latest = store.find_latest()?.metadata.expect("a checkpoint");
+//! let view = store.open_state_view(latest.id, "state")?; // zero-copy, memory-mapped
+//! assert_eq!(view.get(b"k")?, Some(&b"v"[..]));
+//! # Ok(()) }
+//! ```
+//!
+//! # Modules
+//!
+//! - [`wal`]: the segmented, checksummed write-ahead log with group commit,
+//!   torn-write detection and repair.
+//! - [`state`]: keyed state as sorted rkyv archives with per-block checksums —
+//!   snapshots, deltas, a zero-copy view, a map that tracks its changes.
+//! - [`checkpoint`]: atomic full and delta checkpoints, latest-valid fallback,
+//!   retention and log release.
+//! - [`recovery`]: the newest restorable checkpoint plus the committed log
+//!   after it.
+//! - [`sink`]: two-phase-commit sinks (`docs/EXACTLY_ONCE.md`).
+//! - [`source`]: per-partition offsets and watermarks.
+//! - [`arrow`]: Arrow record batches as checkpoint parts (feature `arrow`).
+//! - [`storage`]: the trait all file I/O goes through, and the crash
+//!   simulator.
+//! - [`inspect`]: the format's constants, damage classes and verification,
+//!   for tools and format tests.
+//! - [`metrics`]: the names of the metrics the library records.
+//!
+//! Files in a checkpoint directory are memory-mapped for reading; nothing but
+//! highwater may modify them.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -83,7 +83,7 @@ pub(super) struct Inner {
 /// Writes and reads the checkpoints of one directory.
 ///
 /// One manager writes a directory at a time: [`new`](Self::new) takes the
-/// directory's lock file ([`LOCK_FILE`](super::LOCK_FILE), `.lock`) and a
+/// directory's lock file ([`LOCK_FILE`](crate::inspect::LOCK_FILE), `.lock`) and a
 /// second manager, in this process or another, gets [`Error::Locked`] until
 /// the first is dropped. Readers ([`CheckpointStore`], recovery, the CLI)
 /// take no lock and may run alongside.

@@ -7,6 +7,8 @@ use super::config::RecoveryConfig;
 use super::recovered::RecoveredState;
 use super::replay_sink::{CollectChanges, DiscardChanges, ReplaySink};
 use crate::error::Result;
+#[cfg(doc)]
+use crate::Error;
 use std::path::Path;
 
 /// Recovers the state, offsets and watermark of a job after a crash.

@@ -242,7 +242,7 @@ impl WriteAheadLog {
     /// log still holds, and it ends a transaction (the last Put, Delete or
     /// Watermarks entry before it is followed by a Commit before it; `0` and
     /// the log's floor qualify too). The check uses what this writer appended
-    /// and found at open (the newest [`KEPT`](super::boundary::KEPT) commit
+    /// and found at open (the newest 4,096 commit
     /// boundaries); it reads nothing. A checkpoint request given the log
     /// ([`CheckpointRequest::with_wal`](crate::CheckpointRequest::with_wal))
     /// calls it before anything is written.
