@@ -132,17 +132,12 @@ impl<'a> CheckpointRequest<'a> {
         self
     }
 
-    /// The watermark of each source partition the state reflects.
-    pub fn with_source_watermarks(mut self, watermarks: HashMap<String, i64>) -> Self {
-        self.source_watermarks = watermarks;
-        self
-    }
-
     /// The offsets, per-partition watermarks and combined watermark of
-    /// `sources`, in one call.
-    pub fn with_sources(self, sources: &SourcePositions) -> Self {
+    /// `sources`, in one call: the way to record per-partition watermarks
+    /// (what [`SourcePositions::from_checkpoint`] gives back).
+    pub fn with_sources(mut self, sources: &SourcePositions) -> Self {
+        self.source_watermarks = sources.watermarks();
         self.with_offsets(sources.offsets())
-            .with_source_watermarks(sources.watermarks())
             .with_watermark(sources.combined_watermark())
     }
 
