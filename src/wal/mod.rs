@@ -24,6 +24,7 @@ pub(crate) mod format;
 mod log;
 mod open;
 mod options;
+mod pipe;
 pub(crate) mod poison_mark;
 mod position_file;
 mod reader;

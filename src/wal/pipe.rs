@@ -1,0 +1,167 @@
+//! The writer's record path on [`Shared`]: encoding records into the
+//! active segment's buffer, flushing it, rotating to a new segment, and the
+//! poison that every failure sets.
+//!
+//! Invariants (with those of `log`):
+//! - Records are written at `file_end + buf.len()` of the active segment,
+//!   contiguous and in order; a full segment is sealed (fsynced) before the
+//!   next one is created.
+//! - Any failed write or sync poisons the log before its error is returned;
+//!   a poisoned log writes nothing more.
+
+use super::entry::WalEntry;
+use super::format::{
+    record_size, sync_distance, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use super::log::{lock, Active, Shared, Writer};
+use super::segment::{create_segment, SegmentMeta};
+use crate::error::{Error, Result};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+impl Shared {
+    /// Fails with [`Error::Poisoned`] once the log is poisoned.
+    pub(super) fn check_poison(&self) -> Result<()> {
+        if !self.poisoned.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let (operation, cause) = lock(&self.poison)
+            .clone()
+            .unwrap_or(("unknown", String::new()));
+        Err(Error::Poisoned {
+            path: self.dir.clone(),
+            operation,
+            cause,
+        })
+    }
+
+    /// Poisons the log and returns the original error, typed.
+    pub(super) fn poison(&self, operation: &'static str, path: &Path, e: std::io::Error) -> Error {
+        let first = {
+            let mut p = lock(&self.poison);
+            let first = p.is_none();
+            if first {
+                *p = Some((operation, format!("{}: {e}", path.display())));
+            }
+            first
+        };
+        self.poisoned.store(true, Ordering::SeqCst);
+        if first {
+            let durable = self.durable_hint.load(Ordering::Acquire);
+            super::poison_mark::leave(self.storage.as_ref(), &self.dir, durable);
+        }
+        self.wake_all();
+        tracing::error!(dir = %self.dir.display(), path = %path.display(), operation, error = %e, "write-ahead log poisoned");
+        Error::io(operation, path, e)
+    }
+
+    pub(super) fn sync_dir(&self) -> Result<()> {
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(|e| self.poison("sync directory", &self.dir, e))
+    }
+
+    /// Encodes `entry` into the buffer, rotating first if the segment is full.
+    pub(super) fn append_locked(&self, w: &mut Writer, entry: &WalEntry) -> Result<()> {
+        self.write_record_locked(w, entry.kind(), entry.encoded_len() as u32, |buf| {
+            entry.encode_into(buf)
+        })
+    }
+
+    /// Encodes one record (header, the payload `encode` appends, padding) into the
+    /// buffer, rotating first if the segment is full.
+    pub(super) fn write_record_locked(
+        &self,
+        w: &mut Writer,
+        kind: u8,
+        payload_len: u32,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let size = record_size(payload_len);
+        let used = w.file_end + w.buf.len() as u64;
+        if used > SEGMENT_HEADER_LEN && used + size > self.segment_size {
+            self.rotate_locked(w)?;
+        }
+        let Some(active) = &w.active else {
+            unreachable!("a pending cut is repaired before appending")
+        };
+        let segment_id = active.segment_id;
+        let start = w.buf.len();
+        w.buf.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
+        encode(&mut w.buf);
+        let payload = &w.buf[start + RECORD_HEADER_LEN..];
+        debug_assert_eq!(payload.len(), payload_len as usize);
+        let durable = self.durable_hint.load(Ordering::Acquire);
+        let header = RecordHeader {
+            payload_len,
+            kind,
+            sync_distance: sync_distance(w.next_position, durable),
+            payload_crc: crc32c::crc32c(payload),
+        };
+        let encoded = header.encode(segment_id, w.next_position);
+        w.buf[start..start + RECORD_HEADER_LEN].copy_from_slice(&encoded);
+        w.buf.resize(start + size as usize, 0);
+        w.next_position += size;
+        w.tail.push(kind);
+        let (tail, end) = (w.tail, w.next_position);
+        w.commit_ends.after(tail, end);
+        if w.buf.len() >= self.write_buffer_size {
+            self.flush_locked(w)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer to the active segment.
+    pub(super) fn flush_locked(&self, w: &mut Writer) -> Result<()> {
+        if w.buf.is_empty() {
+            return Ok(());
+        }
+        let Some(active) = &w.active else {
+            unreachable!("records are only buffered into an active segment")
+        };
+        if let Err(e) = active.file.write_all_at(&w.buf, w.file_end) {
+            return Err(self.poison("write", &active.path.clone(), e));
+        }
+        w.file_end += w.buf.len() as u64;
+        w.buf.clear();
+        Ok(())
+    }
+
+    /// Seals the active segment (write, fsync) and starts a new one at the current
+    /// position (header and directory entry fsynced).
+    fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
+        self.flush_locked(w)?;
+        let Some(active) = &w.active else {
+            unreachable!("rotation needs an active segment")
+        };
+        self.fsync(active.file.as_ref(), &active.path, false)?;
+        let sealed_end = w.next_position;
+        let (file, header, path) = create_segment(self.storage.as_ref(), &self.dir, sealed_end)
+            .map_err(|e| self.poison_with(e))?;
+        self.segments_created.fetch_add(1, Ordering::Relaxed);
+        w.segments.push(SegmentMeta {
+            start: sealed_end,
+            path: path.clone(),
+        });
+        w.active = Some(Active {
+            file,
+            path,
+            segment_id: header.segment_id,
+        });
+        w.file_end = SEGMENT_HEADER_LEN;
+        self.mark_durable(sealed_end);
+        Ok(())
+    }
+
+    /// Poisons the log with an already typed error.
+    pub(super) fn poison_with(&self, e: Error) -> Error {
+        match e {
+            Error::Io {
+                operation,
+                path,
+                source,
+            } => self.poison(operation, &path, source),
+            other => other,
+        }
+    }
+}
