@@ -232,11 +232,20 @@ impl IncrementalCheckpointManager {
         self.lock().epoch
     }
 
-    /// Writes a checkpoint whose part `state` holds `state`: the bytes of a
-    /// [`StateSnapshot`] (from `to_bytes`, verified first) or any other bytes,
-    /// stored as an opaque blob. Other parts of the base are carried over (the
-    /// checkpoint is then a delta that replaces `state`); with none, it is a
-    /// full checkpoint.
+    /// The seed API's door onto [`create_checkpoint`](Self::create_checkpoint):
+    /// writes a checkpoint whose part `state` ([`DEFAULT_PART`](crate::checkpoint::DEFAULT_PART))
+    /// holds `state`. Other parts of the base are carried over (the checkpoint
+    /// is then a delta that replaces `state`); with none, it is a full
+    /// checkpoint.
+    ///
+    /// What `state` is follows one rule, not a guess: bytes that begin with
+    /// the state-file magic number (`docs/FORMAT.md` §4, what
+    /// [`StateSnapshot::to_bytes`] writes) are a state file — verified first,
+    /// and recovered as a [`StateSnapshot`]; any other bytes are an opaque
+    /// blob, returned verbatim by
+    /// [`load_checkpoint_state`](Self::load_checkpoint_state). To say which
+    /// explicitly, call `create_checkpoint` with [`PartInput::Blob`] or
+    /// [`PartInput::StateFile`].
     ///
     /// # Errors
     /// `Io` for a failed write, fsync or rename (nothing is published);
