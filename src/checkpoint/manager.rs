@@ -239,7 +239,7 @@ impl IncrementalCheckpointManager {
     /// checkpoint.
     ///
     /// What `state` is follows one rule, not a guess: bytes that begin with
-    /// the state-file magic number (`docs/FORMAT.md` §4, what
+    /// the state-file magic number `HWSTATE\0` (`docs/FORMAT.md` §2, what
     /// [`StateSnapshot::to_bytes`] writes) are a state file — verified first,
     /// and recovered as a [`StateSnapshot`]; any other bytes are an opaque
     /// blob, returned verbatim by
