@@ -12,7 +12,7 @@
 //! `docs/FORMAT.md`; a change to any of them is a format change.
 
 /// The log's format: segment header, segment and floor file names, the
-/// floor and poison-mark files (`docs/FORMAT.md` §2).
+/// floor and poison-mark files (`docs/FORMAT.md` §1).
 pub use crate::wal::floor::{
     decode_floor, encode_floor, read_floor, FLOOR_FILE_NAME, FLOOR_LEN, FLOOR_MAGIC, FLOOR_VERSION,
 };
