@@ -4,7 +4,7 @@
 //! view's `iter_from`/`prefix`. Each must agree with the operation it
 //! predicts, and none may change a byte on disk.
 
-mod common;
+use crate::common;
 
 use common::{file_len, manual, patch, put, segments, write_pairs};
 use highwater::storage::default_storage;

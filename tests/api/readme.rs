@@ -4,8 +4,8 @@
 
 #[test]
 fn the_readme_shows_the_quickstart_example_as_it_is() {
-    let readme = include_str!("../README.md");
-    let example = include_str!("../examples/quickstart.rs");
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../examples/quickstart.rs");
     let begin = example
         .find("    // README: begin\n")
         .expect("begin marker")

@@ -12,7 +12,7 @@ use highwater::{
 use std::path::Path;
 use std::sync::Arc;
 
-mod common;
+use crate::common;
 use common::guards::{checkpoint_dir, kv, manager_on, offsets, put};
 
 /// Full checkpoint 1 holding `a`, delta checkpoint 2 adding `b`: the state of
@@ -629,7 +629,12 @@ fn a_second_manager_in_another_process_is_locked_out() {
     let dir = tempfile::tempdir().unwrap();
     let _writer = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path())).unwrap();
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "lock_probe_child", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "checkpoint_guards::lock_probe_child",
+            "--test-threads",
+            "1",
+        ])
         .env(PROBE_ENV, dir.path())
         .output()
         .unwrap();

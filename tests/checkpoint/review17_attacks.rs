@@ -43,8 +43,7 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
     assert_eq!(state.get(b"b"), Some(&b"2"[..]));
 }
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use highwater::{RecoveryConfig, RecoveryManager, SyncPolicy, WalOptions, WriteAheadLog};
 use std::sync::atomic::Ordering;

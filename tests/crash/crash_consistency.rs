@@ -9,7 +9,7 @@
 //! all of them (and every crash point of each recovery), and
 //! `HIGHWATER_CRASH_SEED=n` picks another sample.
 
-mod common;
+use crate::common;
 
 use common::sampling::{Rng, Settings};
 use common::workload::{count_operations, run, run_new_job, Layout, Model, Plan, Resume};

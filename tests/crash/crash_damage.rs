@@ -5,7 +5,7 @@
 //! panic, never state that differs from the model, and never fewer commits
 //! than the log holds intact because of damage it could detect.
 
-mod common;
+use crate::common;
 
 use common::read_tree;
 use common::sampling::{Rng, Settings};

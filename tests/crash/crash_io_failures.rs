@@ -3,7 +3,7 @@
 //! writer, nothing is acknowledged that was not durable, a failed checkpoint
 //! leaves nothing half-published, and the job recovers after a restart.
 
-mod common;
+use crate::common;
 
 use common::put;
 use common::sampling::{Rng, Settings};

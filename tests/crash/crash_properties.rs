@@ -4,7 +4,7 @@
 //! or point-in-time: recovery returns the model's
 //! state at a commit no older than the last acknowledged one.
 
-mod common;
+use crate::common;
 
 use common::workload::{count_operations, run, run_new_job, Layout, Model, Plan, Resume};
 use highwater::storage::{CrashImage, CrashSimStorage};

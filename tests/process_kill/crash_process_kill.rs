@@ -11,7 +11,7 @@
 //! `HIGHWATER_CRASH_SEED=n` changes the kill times. (No test harness: the
 //! binary is its own child.)
 
-mod common;
+use crate::common;
 
 use common::sampling::{Rng, Settings};
 use common::workload::{run, Layout, Model, Plan, Resume, Workload};
@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-const CHILD_ENV: &str = "HIGHWATER_KILL_CHILD_DIR";
+pub(crate) const CHILD_ENV: &str = "HIGHWATER_KILL_CHILD_DIR";
 const SEED: u64 = 7;
 
 fn plan() -> Plan {
@@ -36,7 +36,7 @@ fn plan() -> Plan {
     }
 }
 
-fn main() {
+pub(crate) fn main() {
     match std::env::var(CHILD_ENV) {
         Ok(dir) => child(Path::new(&dir)),
         Err(_) => parent(),

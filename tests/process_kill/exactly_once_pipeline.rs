@@ -7,10 +7,10 @@
 //! `HIGHWATER_CRASH_SEED=n` changes the kill points. (No test harness: the
 //! binary is its own child.)
 
-mod common;
-#[path = "../examples/exactly_once_pipeline/pipeline.rs"]
+use crate::common;
+#[path = "../../examples/exactly_once_pipeline/pipeline.rs"]
 mod pipeline;
-#[path = "../examples/exactly_once_pipeline/supervisor.rs"]
+#[path = "../../examples/exactly_once_pipeline/supervisor.rs"]
 mod supervisor;
 
 use common::sampling::Settings;
@@ -19,7 +19,7 @@ use pipeline::{Job, Paths};
 use std::path::Path;
 use std::process::Command;
 
-const CHILD_ENV: &str = "HIGHWATER_PIPELINE_CHILD_DIR";
+pub(crate) const CHILD_ENV: &str = "HIGHWATER_PIPELINE_CHILD_DIR";
 
 /// Enough epochs that every kill lands before the end: a child is killed
 /// after at most 13 checkpoints and a few milliseconds.
@@ -32,7 +32,7 @@ fn job(crashes: usize) -> Job {
     }
 }
 
-fn main() {
+pub(crate) fn main() {
     let settings = Settings::from_env();
     let crashes = if settings.exhaustive { 40 } else { 8 };
     let job = job(crashes);

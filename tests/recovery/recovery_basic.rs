@@ -2,7 +2,7 @@
 //! uncommitted tail; fallback to an older checkpoint; coverage errors; damage;
 //! repair off; point-in-time; streaming; crashes during recovery itself.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::recovery::{CommitInfo, SinkError};
@@ -390,7 +390,7 @@ fn a_checkpoint_the_log_no_longer_covers_is_an_error() {
 fn a_checkpoint_beyond_the_end_of_the_log_is_recovered_alone() {
     // The log lost its tail below the checkpoint (docs/RECOVERY.md, "The log
     // below a checkpoint"): the checkpoint is returned, not an error; the
-    // cases are in tests/recovery_seed_cases.rs.
+    // cases are in tests/recovery/recovery_seed_cases.rs.
     let d = dirs();
     let wal = manual(&d.wal);
     append_all(&wal, &[put("a", "1"), commit(1)]);

@@ -3,7 +3,7 @@
 //! after a sync marker, an undecodable record under PointInTime, bounded replay
 //! with a target.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::storage::{CrashSimStorage, SimFault, SimOp, Storage};

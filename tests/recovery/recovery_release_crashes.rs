@@ -6,7 +6,7 @@
 //! Also: damage in an older segment below the checkpoint is released in
 //! every mode.
 
-mod common;
+use crate::common;
 
 use common::{commit, put};
 use highwater::storage::{CrashImage, CrashSimStorage, OpenMode, Storage};

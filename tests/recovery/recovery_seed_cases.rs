@@ -3,7 +3,7 @@
 //! there) never blocks recovery; `CheckpointNotCovered` is only for a log
 //! that lost positions the checkpoint needs; bounded replay is a bound.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::wal::FLOOR_FILE_NAME;

@@ -18,8 +18,8 @@
 //!
 //! CI runs a seeded sample of points; `HIGHWATER_CRASH_EXHAUSTIVE=1` runs all.
 
-mod common;
-#[path = "../examples/exactly_once_pipeline/pipeline.rs"]
+use crate::common;
+#[path = "../../examples/exactly_once_pipeline/pipeline.rs"]
 mod pipeline;
 
 use common::sampling::{Rng, Settings};

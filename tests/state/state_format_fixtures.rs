@@ -4,7 +4,7 @@
 //! the document says. A format change that breaks old files fails here.
 //!
 //! Regenerate (only for a deliberate format change, with a version bump):
-//! `HIGHWATER_REGENERATE_FIXTURES=1 cargo test --test state_format_fixtures`.
+//! `HIGHWATER_REGENERATE_FIXTURES=1 cargo test --test state state_format_fixtures`.
 
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::{

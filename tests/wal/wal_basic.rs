@@ -1,6 +1,6 @@
 //! Appending, reading, positions, rotation, segment dropping, reopening, the lock.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::{wal_size, Error, SyncPolicy, WalEntry, WalOptions, WalReadResult, WriteAheadLog};

@@ -2,7 +2,7 @@
 //! input (huge length fields, garbage headers, zero tails, wrong versions), and the
 //! three recovery modes.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::{

@@ -1,7 +1,7 @@
 //! Durability: poisoning after failed writes and fsyncs (injected through the
 //! storage trait), group commit from many threads.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::storage::{default_storage, FaultInjectingStorage, Faults};

@@ -3,9 +3,9 @@
 //! must read the fixture. A format change that breaks old files fails here.
 //!
 //! Regenerate the fixture (only for a deliberate format change, with a version
-//! bump): `HIGHWATER_REGENERATE_FIXTURES=1 cargo test --test wal_format_fixtures`.
+//! bump): `HIGHWATER_REGENERATE_FIXTURES=1 cargo test --test wal wal_format_fixtures`.
 
-mod common;
+use crate::common;
 
 use common::read_all;
 use highwater::storage::default_storage;

@@ -7,7 +7,7 @@
 //! every append that was acknowledged is in it, and that `durable_position()`
 //! never vouched for what is not.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp, Storage};

@@ -2,7 +2,7 @@
 //! prefix of what was written, the damage is classified as a torn tail, and after a
 //! repair the log accepts appends and reads back prefix + new entries.
 
-mod common;
+use crate::common;
 
 use common::*;
 use highwater::{SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WriteAheadLog};
