@@ -1,6 +1,7 @@
 //! Crash consistency on the crash simulator and real files: the simulator
-//! itself, a crash at every operation, every operation failing, damaged files
-//! and random workloads. One test binary (`cargo test --test crash`).
+//! itself, the storage conformance suite against every storage, a crash at
+//! every operation, every operation failing, damaged files and random
+//! workloads. One test binary (`cargo test --test crash`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -10,3 +11,4 @@ mod crash_damage;
 mod crash_io_failures;
 mod crash_properties;
 mod crash_sim_storage;
+mod storage_conformance;
