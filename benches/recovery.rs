@@ -20,12 +20,13 @@
 
 mod common;
 
+use common::fixtures::{file_len, manual, segments};
 use common::{bench_dir, median, ms};
 use criterion::Criterion;
 use highwater::recovery::{SinkError, TransactionMode};
 use highwater::{
     CheckpointConfig, IncrementalCheckpointManager, RecoveredState, RecoveryConfig,
-    RecoveryManager, ReplaySink, StateSnapshot, SyncPolicy, WalEntry, WalOptions, WriteAheadLog,
+    RecoveryManager, ReplaySink, StateSnapshot, WalEntry, WriteAheadLog,
 };
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -79,25 +80,8 @@ fn write_log(wal: &WriteAheadLog, first: u64, puts: u64) {
     }
 }
 
-fn open_wal(dir: &Path) -> WriteAheadLog {
-    WriteAheadLog::open(dir, WalOptions::new().with_sync_policy(SyncPolicy::Manual)).unwrap()
-}
-
 fn log_bytes(dir: &Path) -> u64 {
-    segment_files(dir)
-        .iter()
-        .map(|p| fs::metadata(p).unwrap().len())
-        .sum()
-}
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
-        .collect();
-    v.sort();
-    v
+    segments(dir).iter().map(|p| file_len(p)).sum()
 }
 
 /// A sink that only counts what it receives (the library's own cost).
@@ -130,13 +114,13 @@ impl Fixture {
     fn new(puts: u64, keys: usize, tail: u64) -> Self {
         let tmp = bench_dir();
         let wal_only = tmp.path().join("wal-only");
-        let wal = open_wal(&wal_only);
+        let wal = manual(&wal_only);
         write_log(&wal, 0, puts);
         wal.close().unwrap();
 
         let ckpt = tmp.path().join("ckpt");
         let ckpt_wal = tmp.path().join("ckpt-wal");
-        let wal = open_wal(&ckpt_wal);
+        let wal = manual(&ckpt_wal);
         let state = StateSnapshot::from_sorted((0..keys as u64).map(|i| match put(i) {
             WalEntry::Put { key, value } => (key, value),
             _ => unreachable!(),
@@ -210,7 +194,7 @@ fn plain_read(dir: &Path) -> Duration {
     let mut buf = vec![0u8; 1 << 20];
     let start = Instant::now();
     let mut total = 0u64;
-    for path in segment_files(dir) {
+    for path in segments(dir) {
         let mut file = File::open(path).unwrap();
         loop {
             let n = file.read(&mut buf).unwrap();
@@ -319,7 +303,7 @@ fn rss_child(dir: &Path) {
 
 fn rss_measurement(log_target: u64) {
     let tmp = bench_dir();
-    let wal = open_wal(&tmp.path().join("wal"));
+    let wal = manual(&tmp.path().join("wal"));
     let per_put = 160; // bytes per Put record, roughly
     write_log(&wal, 0, log_target / per_put);
     wal.close().unwrap();

@@ -7,7 +7,7 @@
 //! under the system's temporary directory).
 //!
 //! The part between the `README` markers is the README's code, word for word
-//! (`tests/readme.rs` checks that).
+//! (`tests/api/readme.rs` checks that).
 
 use highwater::{
     CheckpointConfig, CheckpointRequest, FileSink, IncrementalCheckpointManager, PartInput,

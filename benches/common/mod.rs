@@ -1,5 +1,11 @@
-//! Helpers shared by the benchmarks.
+//! Helpers shared by the benchmarks: the bench-only ones here, and the test
+//! suite's fixtures (`tests/common`) as [`fixtures`], so that a bench and a
+//! test build their logs and directories with the same code.
 #![allow(dead_code)]
+
+/// The integration tests' shared fixtures (tests/common).
+#[path = "../../tests/common/mod.rs"]
+pub mod fixtures;
 
 use std::fs;
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! The job of the `exactly_once_pipeline` example, shared with its tests
-//! (tests/exactly_once_pipeline.rs, tests/sink_crash_protocol.rs).
+//! (tests/process_kill/exactly_once_pipeline.rs, tests/sink/sink_crash_protocol.rs).
 //!
 //! Per-window word counts over a deterministic multi-partition source:
 //! - **Source.** Partition `p` holds `records` records; record `i` is a word

@@ -1,6 +1,6 @@
 //! Runs the pipeline's job in child processes and kills them with SIGKILL at
 //! random points until one finishes; shared by the example's `main` and
-//! tests/exactly_once_pipeline.rs.
+//! tests/process_kill/exactly_once_pipeline.rs.
 //!
 //! The child reports every event as one line on stdout (flushed at once, as it
 //! may die at any moment): `recovered <checkpoint|-> <epoch> <micros>`,

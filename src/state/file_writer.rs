@@ -4,7 +4,7 @@
 //!
 //! Invariant: the bytes written are exactly those [`super::codec::encode`]
 //! produces for the same input (the same rkyv serialisation, positions offset by
-//! the same 64-byte header), which `tests/checkpoint_basic.rs` checks.
+//! the same 64-byte header), which `tests/checkpoint/checkpoint_basic.rs` checks.
 
 use super::columns::StateColumns;
 use super::format::{BlockCrcs, StateKind, HEADER_LEN};

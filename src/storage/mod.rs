@@ -13,7 +13,13 @@
 //!   `sync_dir` of its parent returned `Ok`.
 //! - `lock` is exclusive across processes and across handles in one process, and is
 //!   released when the returned guard is dropped.
+//! - An open handle keeps its file: removing the name, or renaming another file
+//!   over it, leaves the handle reading what it read before.
+//!
+//! [`conformance`] checks these rules, and the rest of the contract documented on
+//! the traits, against any implementation.
 
+pub mod conformance;
 mod faults;
 mod fs;
 mod sequential;
@@ -188,7 +194,7 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Any I/O error.
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
 
-    /// Lists a directory.
+    /// Lists a directory: its direct children, sorted by name.
     ///
     /// # Errors
     /// `NotFound` when it does not exist, or any I/O error.

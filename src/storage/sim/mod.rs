@@ -27,6 +27,8 @@
 //!   decides how threads interleave;
 //! - `remove_dir_all` unlinks entry by entry, depth first, so a crash may leave
 //!   a directory half emptied;
+//! - `lock` creates its file when missing, like `FsStorage` (the creation is
+//!   not counted as an operation: no crash point or fault lands on it);
 //! - the operation at the crash point is in flight: a write, truncate or
 //!   directory change is applied (unsynced, so the image may tear or drop it),
 //!   a sync is not.
@@ -598,6 +600,16 @@ impl Storage for CrashSimStorage {
         let path = &Tree::canonical(path)?;
         let mut s = self.state();
         s.alive()?;
+        // The lock file is created when missing, as `FsStorage` does (not
+        // counted as an operation: no crash point or fault lands on it; the
+        // entry is durable with the next `sync_dir` of its directory).
+        match s.tree.lookup_file(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                s.tree.create_file(path)?;
+            }
+            Err(e) => return Err(e),
+        }
         if !s.locks.insert(path.to_path_buf()) {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,

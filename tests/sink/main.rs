@@ -1,0 +1,10 @@
+//! Exactly-once output: the sink coordinator, the file sink's two-phase commit
+//! under crashes and faults, and per-partition source positions. One test
+//! binary (`cargo test --test sink`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod sink_coordinator;
+mod sink_crash_protocol;
+mod source_positions;
