@@ -28,6 +28,7 @@
 
 mod arrow_parts;
 mod audit;
+mod chain;
 mod compose;
 mod config;
 mod manager;
@@ -42,6 +43,7 @@ mod store;
 mod view;
 
 pub use audit::CheckpointVerification;
+pub use chain::ChainProblem;
 pub use config::CheckpointConfig;
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;

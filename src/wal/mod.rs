@@ -55,6 +55,7 @@ pub use scan::{Damage, DamageClass, Problem};
 pub use segment::{parse_segment_name, segment_file_name};
 pub use verify::{verify_log, LogVerification, SegmentVerification};
 
+use crate::error::IoContext;
 use crate::error::Result;
 use crate::storage::{default_storage, Storage};
 use std::path::Path;
@@ -86,9 +87,8 @@ pub(crate) fn sync_newest_segment(storage: &dyn Storage, dir: &Path) -> Result<(
     if let Some(newest) = segment::list_segments(storage, dir)?.last() {
         let file = storage
             .open_file(&newest.path, crate::storage::OpenMode::Read)
-            .map_err(|e| crate::Error::io("open", &newest.path, e))?;
-        file.sync_data()
-            .map_err(|e| crate::Error::io("sync", &newest.path, e))?;
+            .ctx("open", &newest.path)?;
+        file.sync_data().ctx("sync", &newest.path)?;
     }
     Ok(())
 }
