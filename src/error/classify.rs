@@ -71,7 +71,9 @@ impl Error {
     ///   [`Error::Locked`] (another writer holds the directory: retry once it
     ///   is gone), [`Error::SinkCommitPending`] (the commit is retried by the
     ///   next checkpoint or by recovery), [`Error::SinkInUse`] (once the other
-    ///   coordinator is dropped).
+    ///   coordinator is dropped), and [`Error::CheckpointParentUnrestorable`]
+    ///   when the ancestor's error is and is not damage (its check may pass
+    ///   next time).
     /// - Not retryable: a failed fsync ([`Error::Io`] whose operation is
     ///   "sync" or "sync directory": the writes it covered may be lost while
     ///   the page cache still serves them, and a later fsync in the same boot
@@ -90,8 +92,12 @@ impl Error {
     /// assert!(!e.is_retryable());
     /// ```
     pub fn is_retryable(&self) -> bool {
-        if let Error::Io { operation, .. } = self {
-            return !operation.starts_with("sync");
+        match self {
+            Error::Io { operation, .. } => return !operation.starts_with("sync"),
+            Error::CheckpointParentUnrestorable { source, .. } => {
+                return !self.is_corruption() && source.is_retryable()
+            }
+            _ => {}
         }
         matches!(
             self,

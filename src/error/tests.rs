@@ -217,6 +217,8 @@ fn a_delta_over_a_damaged_parent_is_rejected_naming_the_parent() {
         other => panic!("expected CheckpointParentUnrestorable, got {other:?}"),
     }
     assert!(rejected.error.is_corruption());
+    // A missing file is the ancestor's damage, not a transient failure.
+    assert!(!rejected.error.is_retryable());
 }
 
 #[test]
@@ -237,4 +239,26 @@ fn a_chain_problem_names_its_checkpoint() {
     assert!(e.is_corruption() && !e.is_retryable());
     assert_eq!(e.to_string(), p.to_string());
     assert!(e.to_string().contains("claims base 1 and chain length 3"));
+}
+
+#[test]
+fn a_refused_call_names_the_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ckpt, wal) = (dir.path().join("ckpt"), dir.path().join("wal"));
+    let log = WriteAheadLog::open(&wal, WalOptions::new()).unwrap();
+    log.append(&put("a")).unwrap();
+    log.append(&WalEntry::Commit {
+        offsets: HashMap::new(),
+        watermark: None,
+    })
+    .unwrap();
+    log.close().unwrap();
+    let r = crate::RecoveryManager::recover_simple(&ckpt, &wal).unwrap();
+    match r.current_state() {
+        Err(Error::InvalidArgument(a)) => {
+            assert_eq!(a.operation, "RecoveredState::current_state");
+            assert!(a.reason.contains("collect_state_changes"), "{a}");
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
 }
