@@ -193,7 +193,7 @@ pub use checkpoint::{
     IncrementalCheckpointManager, IncrementalCheckpointMetadata, LatestCheckpoint, PartInput,
     PartKind, PartMetadata, RejectedCheckpoint, SinkTransaction,
 };
-pub use error::{Error, Result};
+pub use error::{ArgumentError, Error, Result};
 pub use recovery::{
     validate_checkpoint, CommitInfo, RecoveredState, RecoveryConfig, RecoveryManager,
     RecoveryReport, ReplaySink, TransactionMode, WalShort,

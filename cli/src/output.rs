@@ -109,7 +109,9 @@ impl Failure {
             // What is on disk cannot be recovered as it is (docs/CLI.md: 1).
             highwater::Error::CheckpointNotCovered { .. }
             | highwater::Error::WalBehindCheckpoint { .. } => Exit::Damage,
-            highwater::Error::CheckpointNotFound { .. } => Exit::NotFound,
+            highwater::Error::CheckpointNotFound { .. } | highwater::Error::PartNotFound { .. } => {
+                Exit::NotFound
+            }
             _ => Exit::Failed,
         };
         Failure {

@@ -131,7 +131,10 @@ pub fn run(args: &RecoverArgs, max_record_size: u32) -> Result<Outcome, Failure>
             uncommitted_entries: r.uncommitted_entries,
             uncommitted_position: r.uncommitted_position,
         },
-        stopped_at_damage: r.stopped_at_damage.clone(),
+        stopped_at_damage: r
+            .stopped_at_damage
+            .as_ref()
+            .map(|d| d.to_error().to_string()),
         source_offsets: state.source_offsets.clone().into_iter().collect(),
         watermark: state.watermark,
         source_watermarks: state.source_watermarks.clone().into_iter().collect(),

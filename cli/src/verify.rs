@@ -3,9 +3,10 @@
 use crate::checkpoints::CheckpointTable;
 use crate::output::{Exit, Failure, Human, Outcome, Problem, Table};
 use crate::progress::Progress;
-use highwater::inspect::{verify_log, Damage, DamageClass, SegmentVerification};
+use highwater::inspect::{verify_log, SegmentVerification};
 use highwater::storage::default_storage;
 use highwater::wal::wal_size_with;
+use highwater::wal::{Damage, DamageClass};
 use highwater::{RecoveryConfig, RecoveryManager};
 use serde::Serialize;
 use std::io::{self, Write};

@@ -79,8 +79,9 @@ impl KvBatchBuilder {
             vec![Arc::new(self.keys.finish()), Arc::new(self.values.finish())];
         self.rows = 0;
         self.bytes = 0;
-        RecordBatch::try_new(kv_schema(), columns)
-            .map_err(|e| Error::InvalidArgument(format!("key/value batch: {e}")))
+        RecordBatch::try_new(kv_schema(), columns).map_err(|e| {
+            Error::invalid_argument("export key/value state", format!("key/value batch: {e}"))
+        })
     }
 
     /// A full state as one batch, in key order.

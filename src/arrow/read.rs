@@ -148,7 +148,7 @@ fn footer<'a>(path: &Path, bytes: &'a [u8], layer: Layer) -> Result<Footer<'a>> 
             footer.version()
         )));
     }
-    check_identity(&footer, layer).map_err(at_footer)?;
+    check_identity(&footer, layer).map_err(|p| at_footer(p.to_string()))?;
     let fb_schema = footer
         .schema()
         .ok_or_else(|| at_footer("footer has no schema".into()))?;
@@ -208,11 +208,26 @@ fn decode(path: &Path, mapped: Buffer, layer: Layer) -> Result<DecodedFile> {
     })
 }
 
+/// A footer whose `highwater.*` keys do not name this part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FooterProblem {
+    /// A key holds another value.
+    #[error("footer says {key} = {found:?}, expected {expected:?}")]
+    Value {
+        key: &'static str,
+        found: String,
+        expected: &'static str,
+    },
+    /// A key is missing.
+    #[error("footer has no {key} (not a highwater Arrow part)")]
+    Missing { key: &'static str },
+}
+
 /// Checks the footer's `highwater.*` keys: format, version and layer.
 fn check_identity(
     footer: &arrow::ipc::Footer<'_>,
     layer: Layer,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), FooterProblem> {
     let mut found = std::collections::HashMap::new();
     for kv in footer.custom_metadata().iter().flatten() {
         if let (Some(k), Some(v)) = (kv.key(), kv.value()) {
@@ -227,8 +242,14 @@ fn check_identity(
     for (key, expected) in want {
         match found.get(key) {
             Some(v) if *v == expected => {}
-            Some(v) => return Err(format!("footer says {key} = {v:?}, expected {expected:?}")),
-            None => return Err(format!("footer has no {key} (not a highwater Arrow part)")),
+            Some(v) => {
+                return Err(FooterProblem::Value {
+                    key,
+                    found: v.to_string(),
+                    expected,
+                })
+            }
+            None => return Err(FooterProblem::Missing { key }),
         }
     }
     Ok(())

@@ -194,8 +194,9 @@ impl WalBatchBuilder {
         ];
         self.rows = 0;
         self.bytes = 0;
-        RecordBatch::try_new(wal_schema(), columns)
-            .map_err(|e| Error::InvalidArgument(format!("log entry batch: {e}")))
+        RecordBatch::try_new(wal_schema(), columns).map_err(|e| {
+            Error::invalid_argument("export log entries", format!("log entry batch: {e}"))
+        })
     }
 }
 

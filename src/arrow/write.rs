@@ -5,6 +5,7 @@
 //! no compression, one dictionary per column per file. The alignment is what lets a reader hand
 //! out buffers that point into a page-aligned mapping.
 
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::state::Written;
 use crate::storage::{SequentialWriter, StorageFile};
@@ -213,7 +214,7 @@ pub(crate) fn write_part_file(
     writer.write_metadata(LAYER_KEY, layer.name());
     writer.finish().map_err(err)?;
     let mut sink = writer.into_inner().map_err(err)?;
-    sink.flush().map_err(|e| Error::io("write", path, e))?;
+    sink.flush().ctx("write", path)?;
     Ok(Written {
         size: sink.out.position(),
         crc: sink.crc,
@@ -284,7 +285,7 @@ impl IpcFileExport {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
+            .ctx("create", &tmp)?;
         let writer = options()
             .and_then(|o| FileWriter::try_new_with_options(BufWriter::new(file), schema, o))
             .map_err(|e| write_error(&tmp, e));
@@ -317,7 +318,10 @@ impl IpcFileExport {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         check_schema(&self.tmp, &self.schema, batch.schema_ref())?;
         let writer = self.writer.as_mut().ok_or_else(|| {
-            Error::InvalidArgument("the export has already failed or finished".into())
+            Error::invalid_argument(
+                "IpcFileExport::write",
+                "the export has already failed or finished",
+            )
         })?;
         if let Err(e) = writer.write(batch) {
             // The file may hold part of the batch: it can never be finished.
@@ -355,7 +359,10 @@ impl IpcFileExport {
     /// `Io` naming the file or directory; `ArrowEncode`.
     pub fn finish(mut self) -> Result<ExportSummary> {
         let writer = self.writer.take().ok_or_else(|| {
-            Error::InvalidArgument("the export has already failed or finished".into())
+            Error::invalid_argument(
+                "IpcFileExport::finish",
+                "the export has already failed or finished",
+            )
         })?;
         let result = self.complete(writer);
         if result.is_err() {
@@ -370,20 +377,16 @@ impl IpcFileExport {
             .map_err(|e| write_error(&self.tmp, e))?
             .into_inner()
             .map_err(|e| Error::io("write", &self.tmp, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| Error::io("sync", &self.tmp, e))?;
-        let bytes = file
-            .metadata()
-            .map_err(|e| Error::io("stat", &self.tmp, e))?
-            .len();
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| Error::io("rename", &self.tmp, e))?;
+        file.sync_all().ctx("sync", &self.tmp)?;
+        let bytes = file.metadata().ctx("stat", &self.tmp)?.len();
+        std::fs::rename(&self.tmp, &self.path).ctx("rename", &self.tmp)?;
         let dir = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io("sync directory", dir, e))?;
+            .ctx("sync directory", dir)?;
         Ok(ExportSummary {
             batches: self.batches,
             rows: self.rows,

@@ -9,6 +9,7 @@
 use super::metadata::{PartKind, PartMetadata};
 use super::store::CheckpointStore;
 use crate::arrow::{decode_part_file, read_schema, ArrowPart, ArrowVerification, Layer};
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::state::expect_kind;
 use crate::storage::MappedFile;
@@ -76,8 +77,10 @@ impl CheckpointStore {
             }
             files.push((path, decoded));
         }
-        let schema = schema.ok_or_else(|| {
-            Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}"))
+        let schema = schema.ok_or_else(|| Error::PartNotFound {
+            path: self.dir().to_path_buf(),
+            checkpoint_id: id,
+            part: name.to_string(),
         })?;
         Ok(ArrowPart::from_files(schema, files))
     }
@@ -94,9 +97,7 @@ impl CheckpointStore {
 
     /// Maps the part file at `path`.
     fn map(&self, path: &Path) -> Result<Arc<dyn MappedFile>> {
-        self.storage()
-            .map_file(path)
-            .map_err(|e| Error::io("map", path, e))
+        self.storage().map_file(path).ctx("map", path)
     }
 
     /// The schema of Arrow part `name` of checkpoint `id` (from the footer of
@@ -106,10 +107,8 @@ impl CheckpointStore {
     /// # Errors
     /// `ArrowCorrupted` for a damaged footer; `Io`.
     pub(crate) fn arrow_schema(&self, id: u64, name: &str) -> Result<Option<(PathBuf, SchemaRef)>> {
-        let layers = match self.resolve_part(id, name) {
-            Ok(layers) => layers,
-            Err(Error::InvalidArgument(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(layers) = self.find_part(id, name)? else {
+            return Ok(None);
         };
         match layers.last() {
             Some((_, base)) if base.kind == PartKind::Arrow => {}

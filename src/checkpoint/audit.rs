@@ -80,18 +80,22 @@ impl CheckpointStore {
                 }
                 Err(e) => check.problems.push(e),
             }
-            let status = match (&check.metadata, check.problems.first()) {
-                (Some(meta), None) => Ok(Arc::new(meta.clone())),
-                (_, Some(first)) => Err(first.to_string()),
-                (None, None) => unreachable!("no metadata comes with its error"),
-            };
-            memo.insert(id, status);
+            // Only what verified goes in the memo: a checkpoint with problems
+            // has its own first problem as its reason, and a delta on it
+            // checks it again to name that problem typed.
+            if let (Some(meta), true) = (&check.metadata, check.problems.is_empty()) {
+                memo.insert(id, Ok(Arc::new(meta.clone())));
+            }
             out.push(check);
         }
         for check in &mut out {
-            if let Err(reason) = self.check_chain(check.id, Check::Full, &mut memo) {
-                check.unrestorable = Some(reason);
-            }
+            check.unrestorable = match check.problems.first() {
+                Some(first) => Some(first.to_string()),
+                None => self
+                    .check_chain(check.id, Check::Full, &mut memo)
+                    .err()
+                    .map(|error| error.to_string()),
+            };
         }
         Ok(out)
     }

@@ -8,7 +8,7 @@ use super::metadata::{IncrementalCheckpointMetadata, PartKind};
 use super::parts::{ArrowSource, PartSource, PlannedPart};
 use super::store::CheckpointStore;
 use crate::arrow::{check_schema, Layer};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::StateSnapshot;
 use std::borrow::Cow;
 
@@ -29,13 +29,10 @@ pub(crate) fn rebase_orphan_deltas<'a>(
             let Some(delta) = part.delta()? else {
                 return Ok(part);
             };
-            let has_base = match store.resolve_part(parent.id, &part.name) {
-                Ok(layers) => layers
-                    .last()
-                    .is_some_and(|(_, base)| base.kind == PartKind::Snapshot),
-                Err(Error::InvalidArgument(_)) => false,
-                Err(e) => return Err(e),
-            };
+            let has_base = store
+                .find_part(parent.id, &part.name)?
+                .and_then(|layers| layers.last().map(|(_, base)| base.kind))
+                == Some(PartKind::Snapshot);
             if has_base {
                 return Ok(part);
             }

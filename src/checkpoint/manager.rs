@@ -30,7 +30,7 @@ use super::publish::{self, LOCK_FILE};
 use super::request::{CheckpointRequest, PartInput};
 use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
 use super::view::CheckpointStateView;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::recovery::watermarks;
 use crate::state::{
     expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
@@ -164,14 +164,12 @@ impl IncrementalCheckpointManager {
         for name in &leftovers {
             let path = config.dir().join(name);
             tracing::info!(path = %path.display(), "removing leftover of an interrupted checkpoint");
-            storage
-                .remove_dir_all(&path)
-                .map_err(|e| Error::io("remove", &path, e))?;
+            storage.remove_dir_all(&path).ctx("remove", &path)?;
         }
         if !leftovers.is_empty() {
             storage
                 .sync_dir(config.dir())
-                .map_err(|e| Error::io("sync directory", config.dir(), e))?;
+                .ctx("sync directory", config.dir())?;
         }
         // The newest metadata that reads; one that cannot be read now (a
         // failed read, not damage) is an error, never skipped for an older
@@ -342,17 +340,23 @@ impl IncrementalCheckpointManager {
         }
         let mut inner = self.lock();
         if request.wal_position > crate::wal::MAX_POSITION {
-            return Err(Error::InvalidArgument(format!(
-                "WAL position {} is above the largest log position (2^62)",
-                request.wal_position
-            )));
+            return Err(Error::invalid_argument(
+                "create_checkpoint",
+                format!(
+                    "WAL position {} is above the largest log position (2^62)",
+                    request.wal_position
+                ),
+            ));
         }
         for (name, _) in &request.parts {
             check_part_name(self.config.dir(), name)?;
         }
         for t in &request.sink_transactions {
-            check_handle(&t.handle).map_err(|reason| {
-                Error::InvalidArgument(format!("sink {:?} epoch {}: {reason}", t.sink, t.epoch))
+            check_handle(&t.handle).map_err(|problem| {
+                Error::invalid_argument(
+                    "create_checkpoint",
+                    format!("sink {:?} epoch {}: {problem}", t.sink, t.epoch),
+                )
             })?;
         }
         let (ids, _) = self.store.scan()?;

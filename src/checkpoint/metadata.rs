@@ -290,7 +290,9 @@ struct EnvelopeIn<'a> {
 /// `InvalidArgument` if serde_json refuses the value (it holds only strings,
 /// integers and sequences, so this does not happen in practice).
 pub(crate) fn encode(meta: &IncrementalCheckpointMetadata) -> Result<Vec<u8>> {
-    let json_err = |e: serde_json::Error| Error::InvalidArgument(format!("metadata JSON: {e}"));
+    let json_err = |e: serde_json::Error| {
+        Error::invalid_argument("encode metadata", format!("metadata JSON: {e}"))
+    };
     let body = serde_json::to_string_pretty(meta).map_err(json_err)?;
     let raw = serde_json::value::RawValue::from_string(body).map_err(json_err)?;
     let envelope = EnvelopeOut {
@@ -430,22 +432,32 @@ fn validate(path: &Path, m: &IncrementalCheckpointMetadata, expected_id: u64) ->
     }
     for t in &m.sink_transactions {
         check_handle(&t.handle)
-            .map_err(|reason| invalid(path, None, format!("sink {:?}: {reason}", t.sink)))?;
+            .map_err(|problem| invalid(path, None, format!("sink {:?}: {problem}", t.sink)))?;
     }
     Ok(())
+}
+
+/// A sink transaction handle longer than a checkpoint records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("its handle is {len} bytes; a checkpoint records at most {max}")]
+pub(crate) struct HandleTooLong {
+    /// The handle's length.
+    pub len: usize,
+    /// [`MAX_HANDLE_LEN`].
+    pub max: usize,
 }
 
 /// Checks that a sink transaction handle fits in a checkpoint: the one rule
 /// for writers (the manager, the sink coordinator) and for readers.
 ///
 /// # Errors
-/// Why it does not.
-pub(crate) fn check_handle(handle: &[u8]) -> std::result::Result<(), String> {
+/// [`HandleTooLong`].
+pub(crate) fn check_handle(handle: &[u8]) -> std::result::Result<(), HandleTooLong> {
     if handle.len() > MAX_HANDLE_LEN {
-        return Err(format!(
-            "its handle is {} bytes; a checkpoint records at most {MAX_HANDLE_LEN}",
-            handle.len()
-        ));
+        return Err(HandleTooLong {
+            len: handle.len(),
+            max: MAX_HANDLE_LEN,
+        });
     }
     Ok(())
 }

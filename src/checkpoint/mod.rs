@@ -28,6 +28,7 @@
 
 mod arrow_parts;
 pub(crate) mod audit;
+mod chain;
 mod compose;
 mod config;
 mod manager;
@@ -41,6 +42,7 @@ pub(crate) mod retention;
 mod store;
 mod view;
 
+pub use chain::ChainProblem;
 pub use config::CheckpointConfig;
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;

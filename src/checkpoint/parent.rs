@@ -15,11 +15,10 @@
 //! - A request that gives the whole state (every part of its parent, in full)
 //!   needs no parent and is written as a full checkpoint.
 
+use super::chain::{chain_resolves, links_to};
 use super::metadata::IncrementalCheckpointMetadata;
 use super::request::CheckpointRequest;
-use super::store::{
-    chain_resolves, links_to, Check, CheckpointStore, LatestCheckpoint, Memo, RejectedCheckpoint,
-};
+use super::store::{Check, CheckpointStore, LatestCheckpoint, Memo, RejectedCheckpoint};
 use crate::error::{Error, Result};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -193,7 +192,7 @@ fn listed_parts(store: &CheckpointStore, id: u64) -> Result<Vec<String>> {
 ///
 /// # Errors
 /// The error of the first checkpoint of the chain that fails; a chain whose
-/// links disagree is `CheckpointCorrupted`.
+/// links disagree is `CheckpointChainBroken`.
 pub(crate) fn verify_chain(
     store: &CheckpointStore,
     id: u64,
@@ -201,20 +200,15 @@ pub(crate) fn verify_chain(
 ) -> Result<Arc<IncrementalCheckpointMetadata>> {
     let mut chain: Vec<Arc<IncrementalCheckpointMetadata>> = Vec::new();
     let mut at = Some(id);
-    let corrupted = |id: u64, reason: String| Error::CheckpointCorrupted {
-        path: store.checkpoint_path(id),
-        offset: None,
-        reason,
-    };
     while let Some(current) = at {
         let meta = store.check_one(current, level)?;
         if let Some(child) = chain.last() {
-            links_to(child, &meta).map_err(|r| corrupted(child.id, r))?;
+            links_to(child, &meta).map_err(|p| store.chain_broken(p))?;
         }
         at = meta.parent_id;
         chain.push(meta);
     }
-    chain_resolves(&chain).map_err(|r| corrupted(id, r))?;
+    chain_resolves(&chain).map_err(|p| store.chain_broken(p))?;
     chain
         .into_iter()
         .next()
@@ -266,12 +260,12 @@ pub(crate) fn find_latest_strict(store: &CheckpointStore) -> Result<LatestCheckp
     let mut out = LatestCheckpoint::default();
     let mut memo = Memo::new();
     for id in store.checkpoint_ids()?.into_iter().rev() {
-        let reason = match store.check_chain(id, Check::Full, &mut memo) {
+        let error = match store.check_chain(id, Check::Full, &mut memo) {
             Ok(meta) => {
                 out.metadata = Some((*meta).clone());
                 break;
             }
-            Err(reason) => reason,
+            Err(error) => error,
         };
         match verify_chain(store, id, Check::Full) {
             // The first check met a failed read that did not repeat.
@@ -285,8 +279,8 @@ pub(crate) fn find_latest_strict(store: &CheckpointStore) -> Result<LatestCheckp
             }
             Err(_) => {
                 let path = store.checkpoint_path(id);
-                tracing::warn!(checkpoint = id, path = %path.display(), %reason, "skipping checkpoint that is not restorable");
-                out.rejected.push(RejectedCheckpoint { id, path, reason });
+                tracing::warn!(checkpoint = id, path = %path.display(), %error, "skipping checkpoint that is not restorable");
+                out.rejected.push(RejectedCheckpoint::new(id, path, error));
             }
         }
     }

@@ -5,7 +5,8 @@ use super::metadata::{part_file_name, PartKind, PartMetadata};
 use super::publish::write_file_durably;
 use super::request::PartInput;
 use crate::arrow::{check_schema, write_part_file, ArrowBatches, Layer};
-use crate::error::{Error, Result};
+use crate::error::IoContext;
+use crate::error::Result;
 use crate::state::{
     encoded_file_crc, header_summary, verify_state_file, write_blob, write_columns, StateDelta,
     StateKind, StateSnapshot, Written,
@@ -203,8 +204,8 @@ fn streamed(
 ) -> Result<Written> {
     let file = storage
         .open_file(path, OpenMode::CreateNew)
-        .map_err(|e| Error::io("create", path, e))?;
+        .ctx("create", path)?;
     let written = write(file.as_ref())?;
-    file.sync_all().map_err(|e| Error::io("sync", path, e))?;
+    file.sync_all().ctx("sync", path)?;
     Ok(written)
 }

@@ -7,6 +7,7 @@ use super::parent::{self, Base};
 use super::publish;
 use super::retention::{plan_retention, RetentionInput, RetentionPlan};
 use super::store::Check;
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::wal::WriteAheadLog;
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,7 +55,7 @@ impl IncrementalCheckpointManager {
             self.config
                 .storage()
                 .sync_dir(self.config.dir())
-                .map_err(|e| Error::io("sync directory", self.config.dir(), e))?;
+                .ctx("sync directory", self.config.dir())?;
         }
         Ok(plan)
     }
@@ -100,7 +101,7 @@ impl IncrementalCheckpointManager {
         self.config
             .storage()
             .sync_dir(self.config.dir())
-            .map_err(|e| Error::io("sync directory", self.config.dir(), e))
+            .ctx("sync directory", self.config.dir())
     }
 
     /// Applies retention now (it also runs after every checkpoint) and returns

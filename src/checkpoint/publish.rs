@@ -11,6 +11,7 @@
 //!   never mistaken for a valid one.
 
 use super::metadata::{checkpoint_dir_name, METADATA_FILE};
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::storage::{OpenMode, Storage};
 use std::path::{Path, PathBuf};
@@ -21,17 +22,13 @@ pub(crate) const TMP_PREFIX: &str = ".tmp-";
 /// holds in the checkpoint directory; readers neither take it nor list it.
 pub const LOCK_FILE: &str = ".lock";
 
-fn io<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Error + 'p {
-    move |e| Error::io(op, path, e)
-}
-
 /// Writes `bytes` to a new file and fsyncs it.
 pub(crate) fn write_file_durably(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
     let file = storage
         .open_file(path, OpenMode::CreateNew)
-        .map_err(io("create", path))?;
-    file.write_all_at(bytes, 0).map_err(io("write", path))?;
-    file.sync_all().map_err(io("sync", path))
+        .ctx("create", path)?;
+    file.write_all_at(bytes, 0).ctx("write", path)?;
+    file.sync_all().ctx("sync", path)
 }
 
 /// Publishes checkpoint `id` in `dir`: `write_parts` writes (and fsyncs) the
@@ -40,7 +37,7 @@ pub(crate) fn write_file_durably(storage: &dyn Storage, path: &Path, bytes: &[u8
 /// fsynced last, the directory fsynced, renamed into place, and `dir` fsynced.
 ///
 /// # Errors
-/// `Io` naming the step's file; `InvalidArgument` if the checkpoint already
+/// `Io` naming the step's file; `CheckpointExists` if the checkpoint already
 /// exists; any error of `write_parts`. After an error nothing is visible under
 /// the final name (the temporary directory is removed when possible, else by the
 /// next manager that opens `dir`; a checkpoint whose final directory fsync
@@ -56,21 +53,16 @@ pub(crate) fn publish<T>(
     let name = checkpoint_dir_name(id);
     let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
     let target = dir.join(&name);
-    if storage.exists(&target).map_err(io("stat", &target))? {
-        return Err(Error::InvalidArgument(format!(
-            "checkpoint {} already exists",
-            target.display()
-        )));
+    if storage.exists(&target).ctx("stat", &target)? {
+        return Err(Error::CheckpointExists { path: target, id });
     }
-    if storage.exists(&tmp).map_err(io("stat", &tmp))? {
-        storage.remove_dir_all(&tmp).map_err(io("remove", &tmp))?;
+    if storage.exists(&tmp).ctx("stat", &tmp)? {
+        storage.remove_dir_all(&tmp).ctx("remove", &tmp)?;
     }
-    storage
-        .create_dir_all(&tmp)
-        .map_err(io("create directory", &tmp))?;
+    storage.create_dir_all(&tmp).ctx("create directory", &tmp)?;
     let staged = write_parts(&tmp).and_then(|(metadata, out)| {
         write_file_durably(storage, &tmp.join(METADATA_FILE), &metadata)?;
-        storage.sync_dir(&tmp).map_err(io("sync directory", &tmp))?;
+        storage.sync_dir(&tmp).ctx("sync directory", &tmp)?;
         Ok(out)
     });
     let out = match staged {
@@ -82,7 +74,7 @@ pub(crate) fn publish<T>(
             return Err(e);
         }
     };
-    storage.rename(&tmp, &target).map_err(io("rename", &tmp))?;
+    storage.rename(&tmp, &target).ctx("rename", &tmp)?;
     if let Err(e) = storage.sync_dir(dir) {
         // The rename's durability is unknown. Take the checkpoint back out of
         // sight so that the live directory agrees with the error; a crash may
@@ -108,5 +100,36 @@ pub(crate) fn remove_checkpoint_dir(storage: &dyn Storage, path: &Path) -> Resul
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(Error::io("remove", meta, e)),
     }
-    storage.remove_dir_all(path).map_err(io("remove", path))
+    storage.remove_dir_all(path).ctx("remove", path)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn publishing_over_a_checkpoint_is_checkpoint_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = crate::IncrementalCheckpointManager::new(crate::CheckpointConfig::new(dir.path()))
+            .unwrap();
+        let meta = m
+            .create_checkpoint_with_state(
+                0,
+                std::collections::HashMap::new(),
+                None,
+                &crate::StateSnapshot::new(vec![(b"a".to_vec(), b"1".to_vec())])
+                    .to_bytes()
+                    .unwrap(),
+            )
+            .unwrap();
+        let storage = crate::storage::default_storage();
+        let again = super::publish::<()>(storage.as_ref(), dir.path(), meta.id, |_| {
+            panic!("nothing is written over a published checkpoint")
+        });
+        match again {
+            Err(crate::Error::CheckpointExists { id, path }) => {
+                assert_eq!(id, meta.id);
+                assert_eq!(path, m.store().checkpoint_path(meta.id));
+            }
+            other => panic!("expected CheckpointExists, got {:?}", other.map(|_| ())),
+        }
+    }
 }

@@ -14,6 +14,7 @@
 //!   each file's CRC32C is the one its metadata lists.
 //! - Reading never modifies the directory.
 
+use super::chain::{chain_resolves, links_to, ChainProblem};
 use super::metadata::{
     self, parse_checkpoint_dir_name, CheckpointKind, IncrementalCheckpointMetadata, PartKind,
     PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
@@ -21,7 +22,7 @@ use super::metadata::{
 use super::publish::{LOCK_FILE, TMP_PREFIX};
 use super::view::CheckpointStateView;
 use crate::arrow::ArrowVerification;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::state::{
     decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
     StateKind, StateSnapshot,
@@ -37,7 +38,7 @@ use std::sync::{Arc, Mutex};
 pub const DEFAULT_PART: &str = "state";
 
 /// A checkpoint that was not used, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RejectedCheckpoint {
     /// Its id.
     pub id: u64,
@@ -45,7 +46,32 @@ pub struct RejectedCheckpoint {
     pub path: PathBuf,
     /// Why it is not restorable (the error's message).
     pub reason: String,
+    /// Why it is not restorable, typed (shared: one check of a parent serves
+    /// every checkpoint that depends on it).
+    pub error: Arc<Error>,
 }
+
+impl RejectedCheckpoint {
+    /// Checkpoint `id` at `path`, rejected for `error`.
+    pub(crate) fn new(id: u64, path: PathBuf, error: Arc<Error>) -> Self {
+        RejectedCheckpoint {
+            id,
+            path,
+            reason: error.to_string(),
+            error,
+        }
+    }
+}
+
+/// Two rejections are equal when they name the same checkpoint for the same
+/// reason (the message renders every field of the typed error).
+impl PartialEq for RejectedCheckpoint {
+    fn eq(&self, other: &Self) -> bool {
+        (self.id, &self.path, &self.reason) == (other.id, &other.path, &other.reason)
+    }
+}
+
+impl Eq for RejectedCheckpoint {}
 
 /// The outcome of looking for the latest restorable checkpoint.
 #[derive(Debug, Clone, Default)]
@@ -65,9 +91,9 @@ pub(crate) enum Check {
     Full,
 }
 
-/// Per-call memo of chain checks: id → metadata or the reason it failed.
+/// Per-call memo of chain checks: id → metadata or the error it failed with.
 pub(crate) type Memo =
-    BTreeMap<u64, std::result::Result<Arc<IncrementalCheckpointMetadata>, String>>;
+    BTreeMap<u64, std::result::Result<Arc<IncrementalCheckpointMetadata>, Arc<Error>>>;
 
 /// Read-only access to a checkpoint directory.
 #[derive(Debug)]
@@ -169,10 +195,7 @@ impl CheckpointStore {
     /// size, structure and CRC32C.
     pub(crate) fn verify_part(&self, checkpoint: &Path, part: &PartMetadata) -> Result<()> {
         let path = checkpoint.join(&part.file);
-        let size = self
-            .storage
-            .file_size(&path)
-            .map_err(|e| Error::io("stat", &path, e))?;
+        let size = self.storage.file_size(&path).ctx("stat", &path)?;
         let mismatch = |actual_size, actual_crc| Error::CheckpointFileMismatch {
             path: path.clone(),
             expected_size: part.size,
@@ -188,8 +211,7 @@ impl CheckpointStore {
             self.decode_arrow_file(&path, part, ArrowVerification::Checksums)?;
             return Ok(());
         };
-        let bytes =
-            load_file(self.storage.as_ref(), &path).map_err(|e| Error::io("read", &path, e))?;
+        let bytes = load_file(self.storage.as_ref(), &path).ctx("read", &path)?;
         let (kind, crc) = verify_state_file(&path, bytes.bytes())?;
         if crc != part.crc32c {
             return Err(mismatch(size, crc));
@@ -210,10 +232,7 @@ impl CheckpointStore {
         let meta = self.cached_metadata(id)?;
         for part in &meta.parts {
             let file = path.join(&part.file);
-            let size = self
-                .storage
-                .file_size(&file)
-                .map_err(|e| Error::io("stat", &file, e))?;
+            let size = self.storage.file_size(&file).ctx("stat", &file)?;
             if size != part.size {
                 return Err(Error::CheckpointFileMismatch {
                     path: file,
@@ -246,49 +265,64 @@ impl CheckpointStore {
             .remove(&id);
     }
 
-    /// Checks `id` and its whole parent chain at `level`; `Err` carries the reason
-    /// it cannot be restored.
+    /// Checks `id` and its whole parent chain at `level`; `Err` carries why
+    /// it cannot be restored: its own error,
+    /// [`Error::CheckpointChainBroken`], or
+    /// [`Error::CheckpointParentUnrestorable`] naming the ancestor that fails.
     pub(crate) fn check_chain(
         &self,
         id: u64,
         level: Check,
         memo: &mut Memo,
-    ) -> std::result::Result<Arc<IncrementalCheckpointMetadata>, String> {
+    ) -> std::result::Result<Arc<IncrementalCheckpointMetadata>, Arc<Error>> {
         let mut at = Some(id);
         let mut chain: Vec<Arc<IncrementalCheckpointMetadata>> = Vec::new();
         while let Some(current) = at {
             let status = memo
                 .entry(current)
-                .or_insert_with(|| self.check_one(current, level).map_err(|e| e.to_string()))
+                .or_insert_with(|| self.check_one(current, level).map_err(Arc::new))
                 .clone();
             match status {
                 Ok(meta) => {
                     if let Some(child) = chain.last() {
-                        links_to(child, &meta)?;
+                        links_to(child, &meta).map_err(|p| Arc::new(self.chain_broken(p)))?;
                     }
                     at = meta.parent_id;
                     chain.push(meta);
                 }
-                Err(reason) if current == id => return Err(reason),
-                Err(reason) => {
-                    return Err(format!(
-                        "it depends on checkpoint {current}, which is not restorable: {reason}"
-                    ))
+                Err(error) if current == id => return Err(error),
+                Err(error) => {
+                    return Err(Arc::new(Error::CheckpointParentUnrestorable {
+                        path: self.checkpoint_path(id),
+                        id,
+                        parent: current,
+                        source: error,
+                    }))
                 }
             }
         }
-        chain_resolves(&chain)?;
-        chain
-            .first()
-            .cloned()
-            .ok_or_else(|| format!("checkpoint {id} not found"))
+        chain_resolves(&chain).map_err(|p| Arc::new(self.chain_broken(p)))?;
+        chain.first().cloned().ok_or_else(|| {
+            Arc::new(Error::CheckpointNotFound {
+                dir: self.dir.clone(),
+                id,
+            })
+        })
+    }
+
+    /// The error for `problem`, naming its checkpoint's directory.
+    pub(crate) fn chain_broken(&self, problem: ChainProblem) -> Error {
+        Error::CheckpointChainBroken {
+            path: self.checkpoint_path(problem.checkpoint_id()),
+            problem,
+        }
     }
 
     /// Metadata of `id` after a light check of its chain.
     fn chain_meta(&self, id: u64) -> Result<Arc<IncrementalCheckpointMetadata>> {
         self.check_chain(id, Check::Light, &mut Memo::new())
-            .map_err(|reason| {
-                tracing::warn!(checkpoint = id, %reason, "checkpoint is not restorable");
+            .map_err(|error| {
+                tracing::warn!(checkpoint = id, %error, "checkpoint is not restorable");
                 Error::CheckpointNotFound {
                     dir: self.dir.clone(),
                     id,
@@ -346,10 +380,10 @@ impl CheckpointStore {
                     out.metadata = Some((*meta).clone());
                     break;
                 }
-                Err(reason) => {
+                Err(error) => {
                     let path = self.checkpoint_path(id);
-                    tracing::warn!(checkpoint = id, path = %path.display(), %reason, "skipping checkpoint that is not restorable");
-                    out.rejected.push(RejectedCheckpoint { id, path, reason });
+                    tracing::warn!(checkpoint = id, path = %path.display(), %error, "skipping checkpoint that is not restorable");
+                    out.rejected.push(RejectedCheckpoint::new(id, path, error));
                 }
             }
         }
@@ -374,9 +408,20 @@ impl CheckpointStore {
     /// more deltas, then the snapshot or blob they apply to.
     ///
     /// # Errors
-    /// `CheckpointNotFound` when `id` is not restorable, `InvalidArgument` when it
+    /// `CheckpointNotFound` when `id` is not restorable, `PartNotFound` when it
     /// has no such part.
     pub fn resolve_part(&self, id: u64, name: &str) -> Result<Vec<(PathBuf, PartMetadata)>> {
+        self.find_part(id, name)?
+            .ok_or_else(|| self.part_not_found(id, name))
+    }
+
+    /// [`resolve_part`](Self::resolve_part), with `None` for a part the
+    /// checkpoint does not have.
+    pub(crate) fn find_part(
+        &self,
+        id: u64,
+        name: &str,
+    ) -> Result<Option<Vec<(PathBuf, PartMetadata)>>> {
         let mut meta = self.chain_meta(id)?;
         let mut layers = Vec::new();
         loop {
@@ -385,7 +430,7 @@ impl CheckpointStore {
                 Some(part) => {
                     layers.push((path.join(&part.file), part.clone()));
                     if !part.kind.is_delta() {
-                        return Ok(layers);
+                        return Ok(Some(layers));
                     }
                 }
                 None if meta.kind == CheckpointKind::Full => break,
@@ -394,17 +439,23 @@ impl CheckpointStore {
             let Some(parent) = meta.parent_id else { break };
             meta = self.chain_meta(parent)?;
         }
-        Err(Error::InvalidArgument(format!(
-            "checkpoint {id} has no part named {name:?}"
-        )))
+        Ok(None)
+    }
+
+    /// [`Error::PartNotFound`] for part `name` of checkpoint `id`.
+    pub(crate) fn part_not_found(&self, id: u64, name: &str) -> Error {
+        Error::PartNotFound {
+            path: self.dir.clone(),
+            checkpoint_id: id,
+            part: name.to_string(),
+        }
     }
 
     /// Loads a part file and checks that it is the file its metadata lists (size,
     /// and the whole-file CRC32C derived from its verified header and table).
     /// The caller's decode verifies every block.
     fn load(&self, path: &Path, part: &PartMetadata) -> Result<LoadedFile> {
-        let loaded =
-            load_file(self.storage.as_ref(), path).map_err(|e| Error::io("read", path, e))?;
+        let loaded = load_file(self.storage.as_ref(), path).ctx("read", path)?;
         check_identity(path, part, loaded.bytes())?;
         Ok(loaded)
     }
@@ -417,9 +468,7 @@ impl CheckpointStore {
     pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
         let mut layers = self.resolve_part(id, name)?.into_iter().rev();
         let Some((base_path, base_part)) = layers.next() else {
-            return Err(Error::InvalidArgument(format!(
-                "checkpoint {id} has no part {name:?}"
-            )));
+            return Err(self.part_not_found(id, name));
         };
         expect_kind(&base_path, base_part.kind, PartKind::Snapshot)?;
         let base = self.load(&base_path, &base_part)?;
@@ -438,7 +487,9 @@ impl CheckpointStore {
     /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a key/value part.
     pub fn load_blob(&self, id: u64, name: &str) -> Result<Vec<u8>> {
         let layers = self.resolve_part(id, name)?;
-        let (path, part) = newest(&layers, id, name)?;
+        let (path, part) = layers
+            .first()
+            .ok_or_else(|| self.part_not_found(id, name))?;
         expect_kind(path, part.kind, PartKind::Blob)?;
         decode_blob(path, self.load(path, part)?.bytes())
     }
@@ -489,11 +540,8 @@ impl CheckpointStore {
 
     /// [`default_part`](Self::default_part), or an error naming the problem.
     fn default_part_name(&self, id: u64) -> Result<String> {
-        self.default_part(id)?.ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "checkpoint {id} has no part named {DEFAULT_PART:?}; name one of its parts"
-            ))
-        })
+        self.default_part(id)?
+            .ok_or_else(|| self.part_not_found(id, DEFAULT_PART))
     }
 
     /// Opens part `name` of checkpoint `id` for zero-copy reading: every file of
@@ -521,58 +569,6 @@ impl CheckpointStore {
             .collect::<Result<Vec<_>>>()?;
         CheckpointStateView::new(layers)
     }
-}
-
-/// The newest layer of a resolved part (`resolve_part` never returns none).
-fn newest<'a>(
-    layers: &'a [(PathBuf, PartMetadata)],
-    id: u64,
-    name: &str,
-) -> Result<&'a (PathBuf, PartMetadata)> {
-    layers
-        .first()
-        .ok_or_else(|| Error::InvalidArgument(format!("checkpoint {id} has no part {name:?}")))
-}
-
-/// Checks that `child`'s chain fields agree with its parent's (values read
-/// from disk: no arithmetic that can overflow).
-pub(crate) fn links_to(
-    child: &IncrementalCheckpointMetadata,
-    parent: &IncrementalCheckpointMetadata,
-) -> std::result::Result<(), String> {
-    if child.base_id != parent.base_id
-        || parent.chain_length.checked_add(1) != Some(child.chain_length)
-    {
-        return Err(format!(
-            "checkpoint {} claims base {} and chain length {}, but its parent {} has base {} and chain length {}",
-            child.id, child.base_id, child.chain_length, parent.id, parent.base_id, parent.chain_length
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that every delta part of every checkpoint of `chain` (newest first)
-/// applies to a snapshot of the same name further down the chain.
-pub(crate) fn chain_resolves(
-    chain: &[Arc<IncrementalCheckpointMetadata>],
-) -> std::result::Result<(), String> {
-    for (at, meta) in chain.iter().enumerate() {
-        for part in meta.parts.iter().filter(|p| p.kind.is_delta()) {
-            let base = chain[at + 1..]
-                .iter()
-                .find_map(|older| older.part(&part.name).filter(|p| !p.kind.is_delta()));
-            if base.is_none_or(|b| b.kind != part.kind.base()) {
-                return Err(format!(
-                    "{} part {:?} of checkpoint {} has no {} part to apply to",
-                    part.kind.name(),
-                    part.name,
-                    meta.id,
-                    part.kind.base().name()
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Checks that `file` has the size and whole-file CRC32C its metadata lists. The
@@ -607,8 +603,8 @@ pub(crate) fn read_metadata_at(
     let path = checkpoint.join(METADATA_FILE);
     let file = storage
         .open_file(&path, OpenMode::Read)
-        .map_err(|e| Error::io("open", &path, e))?;
-    let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        .ctx("open", &path)?;
+    let len = file.len().ctx("stat", &path)?;
     if len > MAX_METADATA_LEN {
         return Err(Error::CheckpointCorrupted {
             path,
@@ -619,7 +615,6 @@ pub(crate) fn read_metadata_at(
         });
     }
     let mut bytes = vec![0u8; len as usize];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|e| Error::io("read", &path, e))?;
+    file.read_exact_at(&mut bytes, 0).ctx("read", &path)?;
     metadata::decode(&path, &bytes, id)
 }

@@ -26,8 +26,9 @@ impl CheckpointStateView {
                 })
             }
             None => {
-                return Err(Error::InvalidArgument(
-                    "a view needs at least one file".into(),
+                return Err(Error::invalid_argument(
+                    "CheckpointStateView",
+                    "a view needs at least one file",
                 ))
             }
         }

@@ -22,7 +22,6 @@ pub use crate::wal::segment::{parse_segment_name, segment_file_name};
 
 /// Reading a whole log for damage, without a writer: every segment, every
 /// problem, classified the way recovery classifies it.
-pub use crate::wal::scan::{Damage, DamageClass, Problem};
 pub use crate::wal::verify::{verify_log, LogVerification, SegmentVerification};
 
 /// A checkpoint directory's names (`docs/FORMAT.md` §3).

@@ -100,15 +100,15 @@ pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryRepor
                 }
             }
         }
-        let (loaded, first_reason) = match store.check_chain(id, Check::Full, &mut memo) {
+        let (loaded, first_error) = match store.check_chain(id, Check::Full, &mut memo) {
             Ok(meta) => (load(cfg, &store, &meta), None),
             // Checked once more with typed errors: a failed read (not
             // damage) leaves whether this checkpoint is restorable unknown,
             // and an older one must not be restored in its place (the log
             // would continue below this one's position).
-            Err(reason) => (
+            Err(error) => (
                 verify_chain(&store, id, Check::Full).and_then(|meta| load(cfg, &store, &meta)),
-                Some(reason),
+                Some(error),
             ),
         };
         match loaded {
@@ -118,12 +118,12 @@ pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryRepor
                 return Err(e);
             }
             Err(e) => {
-                let reason = first_reason.unwrap_or_else(|| e.to_string());
+                let error = first_error.unwrap_or_else(|| std::sync::Arc::new(e));
                 let path = store.checkpoint_path(id);
-                tracing::warn!(checkpoint = id, path = %path.display(), %reason, "recovery skips a checkpoint that is not restorable");
+                tracing::warn!(checkpoint = id, path = %path.display(), %error, "recovery skips a checkpoint that is not restorable");
                 report
                     .rejected_checkpoints
-                    .push(RejectedCheckpoint { id, path, reason });
+                    .push(RejectedCheckpoint::new(id, path, error));
             }
         }
     }

@@ -89,20 +89,22 @@ impl RecoveredState {
     /// was not loaded.
     pub fn current_state(&self) -> Result<StateSnapshot> {
         if self.report.changes_applied != self.state_changes.len() as u64 {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument("RecoveredState::current_state", format!(
                 "{} committed changes were replayed but {} collected: recover with collect_state_changes",
                 self.report.changes_applied,
                 self.state_changes.len()
             )));
         }
         if self.state_blob.is_some() {
-            return Err(Error::InvalidArgument(
-                "the checkpoint's state is a blob, not key/value pairs".into(),
+            return Err(Error::invalid_argument(
+                "RecoveredState::current_state",
+                "the checkpoint's state is a blob, not key/value pairs",
             ));
         }
         if self.checkpoint_id.is_some() && self.state_snapshot.is_none() {
-            return Err(Error::InvalidArgument(
-                "the checkpoint's key/value state was not loaded".into(),
+            return Err(Error::invalid_argument(
+                "RecoveredState::current_state",
+                "the checkpoint's key/value state was not loaded",
             ));
         }
         let base = self.state_snapshot.clone().unwrap_or_default();

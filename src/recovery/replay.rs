@@ -17,7 +17,10 @@ use super::replay_sink::{CommitInfo, ReplaySink};
 use super::watermarks::{raise, raise_each};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
-use crate::wal::{WalEntry, WalEntryRef, WalReadRef, WalReadResult, WalReader, WalRecoveryMode};
+use crate::wal::{
+    Damage, DamageClass, Problem, WalEntry, WalEntryRef, WalReadRef, WalReadResult, WalReader,
+    WalRecoveryMode,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -53,10 +56,10 @@ pub(crate) struct ReplayRequest<'a> {
 pub(crate) enum ReplayEnd {
     /// The clean end of the log.
     Eof,
-    /// A torn tail at this position, with what is wrong.
-    TornTail { position: u64, reason: String },
-    /// Damage the mode (`PointInTime`) lets replay stop at; the typed error's text.
-    Damage { reason: String },
+    /// A torn tail, with what is wrong and where.
+    TornTail { damage: Damage },
+    /// Damage the mode (`PointInTime`) lets replay stop at.
+    Damage { damage: Damage },
     /// The entry limit; entries follow.
     Limit,
     /// An entry at or after the target position (not replayed).
@@ -153,10 +156,12 @@ pub(crate) fn replay(
         // `at`: the entry's own start (sync markers skipped before it excluded).
         let (at, entry) = match reader.read_next_ref()? {
             WalReadRef::Entry { position, entry } => (position, entry),
-            WalReadRef::End(WalReadResult::TornWrite { position, reason })
+            WalReadRef::End(WalReadResult::TornWrite { .. })
                 if req.mode != WalRecoveryMode::AbsoluteConsistency =>
             {
-                out.end = ReplayEnd::TornTail { position, reason };
+                out.end = ReplayEnd::TornTail {
+                    damage: stopped_at(&reader),
+                };
                 break;
             }
             WalReadRef::End(WalReadResult::Eof) => {
@@ -164,13 +169,11 @@ pub(crate) fn replay(
                 break;
             }
             WalReadRef::End(_) => {
-                let error = damage_error(&reader);
+                let damage = stopped_at(&reader);
                 if req.mode != WalRecoveryMode::PointInTime {
-                    return Err(error);
+                    return Err(damage.to_error());
                 }
-                out.end = ReplayEnd::Damage {
-                    reason: error.to_string(),
-                };
+                out.end = ReplayEnd::Damage { damage };
                 break;
             }
         };
@@ -352,7 +355,7 @@ fn hand_over(
                         marks.extend(watermarks);
                     }
                 }
-                WalReadRef::End(_) => return Err(damage_error(&again)),
+                WalReadRef::End(_) => return Err(stopped_at(&again).to_error()),
             }
         }
         reread = Some(marks);
@@ -379,14 +382,14 @@ fn open_reader(req: &ReplayRequest<'_>, position: u64) -> Result<WalReader> {
     )
 }
 
-/// The typed error for the damage `reader` stopped at.
-fn damage_error(reader: &WalReader) -> Error {
-    reader
-        .damage_error()
-        .unwrap_or_else(|| Error::WalCorrupted {
-            path: reader.dir().to_path_buf(),
-            offset: 0,
-            position: reader.position(),
-            reason: "the log ended while a transaction was read again".into(),
-        })
+/// The damage `reader` stopped at (a reader that ended early without any:
+/// the log changed under a transaction read a second time).
+fn stopped_at(reader: &WalReader) -> Damage {
+    reader.damage().cloned().unwrap_or_else(|| Damage {
+        class: DamageClass::Corrupt,
+        path: reader.dir().to_path_buf(),
+        offset: 0,
+        position: reader.position(),
+        problem: Problem::RereadEnded,
+    })
 }

@@ -27,8 +27,22 @@ pub struct PhaseTimings {
 pub struct TornTail {
     /// Log position where the valid prefix ends.
     pub position: u64,
-    /// What is torn, in which segment file, at which offset.
+    /// What is torn, in which segment file, at which offset (the damage's
+    /// message).
     pub reason: String,
+    /// The torn record, typed: segment file, offset and [`Problem`](crate::wal::Problem).
+    pub damage: Damage,
+}
+
+impl TornTail {
+    /// The torn tail `damage` is.
+    pub(crate) fn new(damage: Damage) -> Self {
+        TornTail {
+            position: damage.position,
+            reason: damage.to_string(),
+            damage,
+        }
+    }
 }
 
 /// A log that ends below the chosen checkpoint's position (its unsynced tail
@@ -58,9 +72,9 @@ pub struct RecoveryReport {
     pub wal_repair: Option<RepairReport>,
     /// A torn tail replay stopped at and left in place (repair off).
     pub torn_tail: Option<TornTail>,
-    /// Damage replay stopped at under `PointInTime` without repair (the typed
-    /// error's message).
-    pub stopped_at_damage: Option<String>,
+    /// Damage replay stopped at under `PointInTime` without repair (its
+    /// typed error: [`Damage::to_error`]).
+    pub stopped_at_damage: Option<Damage>,
     /// Point-in-time replay found an entry at or after the target (entries
     /// follow the target in the log; they were not replayed).
     pub stopped_at_target: bool,

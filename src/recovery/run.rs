@@ -233,13 +233,10 @@ fn finish(base: Base, replayed: Replayed, mut report: RecoveryReport) -> Recover
         mut watermarks,
     } = replayed;
     match &outcome.end {
-        ReplayEnd::TornTail { position, reason } if report.wal_repair.is_none() => {
-            report.torn_tail = Some(TornTail {
-                position: *position,
-                reason: reason.clone(),
-            });
+        ReplayEnd::TornTail { damage } if report.wal_repair.is_none() => {
+            report.torn_tail = Some(TornTail::new(damage.clone()));
         }
-        ReplayEnd::Damage { reason } => report.stopped_at_damage = Some(reason.clone()),
+        ReplayEnd::Damage { damage } => report.stopped_at_damage = Some(damage.clone()),
         _ => {}
     }
     report.stopped_at_target = outcome.end == ReplayEnd::Target;

@@ -17,8 +17,10 @@ use std::sync::Arc;
 /// [`Error::InvalidArgument`] when the path is not named like a checkpoint
 /// directory; the first problem found, as a typed error naming the file
 /// (`CheckpointCorrupted`, `CheckpointFileMismatch`, `StateChecksumMismatch`,
-/// `UnsupportedVersion`, `Io` for a missing file, ...); `CheckpointCorrupted`
-/// naming the checkpoint when its chain does not verify.
+/// `UnsupportedVersion`, `Io` for a missing file, ...); when its chain does
+/// not verify, `CheckpointChainBroken` (its metadata does not fit its
+/// parent's) or `CheckpointParentUnrestorable` (naming the ancestor that
+/// fails and why).
 pub fn validate_checkpoint(
     checkpoint_path: impl AsRef<Path>,
 ) -> Result<IncrementalCheckpointMetadata> {
@@ -38,22 +40,29 @@ pub fn validate_checkpoint_with(
         .and_then(|n| n.to_str())
         .and_then(parse_checkpoint_dir_name)
         .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{} is not a checkpoint directory (named checkpoint-<20 digits>)",
-                checkpoint_path.display()
-            ))
+            Error::invalid_argument(
+                "validate_checkpoint",
+                format!(
+                    "{} is not a checkpoint directory (named checkpoint-<20 digits>)",
+                    checkpoint_path.display()
+                ),
+            )
         })?;
     let parent = checkpoint_path.parent().unwrap_or(Path::new("."));
     let store = CheckpointStore::with_storage(storage, parent);
     let meta = store.verify_checkpoint(id)?;
     if meta.parent_id.is_some() {
-        store
-            .check_chain(id, Check::Full, &mut Memo::new())
-            .map_err(|reason| Error::CheckpointCorrupted {
+        let mut memo = Memo::new();
+        let checked = store.check_chain(id, Check::Full, &mut memo);
+        // With the memo gone, the error is this call's alone.
+        drop(memo);
+        checked.map_err(|e| {
+            Arc::try_unwrap(e).unwrap_or_else(|shared| Error::CheckpointCorrupted {
                 path: checkpoint_path.to_path_buf(),
                 offset: None,
-                reason,
-            })?;
+                reason: shared.to_string(),
+            })
+        })?;
     }
     Ok(meta)
 }

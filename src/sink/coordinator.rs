@@ -296,9 +296,10 @@ fn find<'s>(
 ) -> Result<&'s mut dyn TransactionalSink> {
     match sinks.iter_mut().find(|s| s.name() == name) {
         Some(sink) => Ok(&mut **sink),
-        None => Err(Error::InvalidArgument(format!(
-            "a transaction of sink {name:?} is owed but no sink of that name was given"
-        ))),
+        None => Err(Error::invalid_argument(
+            "SinkCoordinator",
+            format!("a transaction of sink {name:?} is owed but no sink of that name was given"),
+        )),
     }
 }
 
@@ -307,10 +308,10 @@ fn check_names(sinks: &[&mut dyn TransactionalSink]) -> Result<Vec<String>> {
     let mut seen = HashSet::new();
     for sink in sinks {
         if !seen.insert(sink.name()) {
-            return Err(Error::InvalidArgument(format!(
-                "two sinks are named {:?}",
-                sink.name()
-            )));
+            return Err(Error::invalid_argument(
+                "SinkCoordinator",
+                format!("two sinks are named {:?}", sink.name()),
+            ));
         }
     }
     let mut names: Vec<String> = seen.into_iter().map(str::to_string).collect();

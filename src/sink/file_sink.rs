@@ -16,6 +16,7 @@
 use super::file_sink_dir::{committed_file_name, scan, staged_file_name, FileSinkContents, Scan};
 use super::republish::{republish, republish_file_name, Expected, Names};
 use super::transactional::{SinkOwner, TransactionalSink};
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
 use crate::storage::{
@@ -158,10 +159,13 @@ impl FileSink {
     /// when the staged file cannot be created or written.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(epoch) = self.epoch else {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::invalid_argument(
+                "FileSink::write",
+                format!(
                 "file sink {:?} has no epoch begun: recover it with SinkCoordinator::recover first",
                 self.name
-            )));
+            ),
+            ));
         };
         if bytes.is_empty() {
             return Ok(());
@@ -180,7 +184,7 @@ impl FileSink {
             let file = self
                 .storage
                 .open_file(&path, OpenMode::CreateNew)
-                .map_err(|e| Error::io("create", &path, e))?;
+                .ctx("create", &path)?;
             self.stage = Some(Stage {
                 file,
                 path,
@@ -192,7 +196,7 @@ impl FileSink {
         stage
             .file
             .write_all_at(bytes, stage.len)
-            .map_err(|e| Error::io("write", &stage.path, e))?;
+            .ctx("write", &stage.path)?;
         stage.len += bytes.len() as u64;
         stage.crc32c = crc32c::crc32c_append(stage.crc32c, bytes);
         Ok(())
@@ -224,8 +228,7 @@ impl FileSink {
         let mut out = Vec::new();
         for epoch in self.committed_epochs()? {
             let path = self.dir.join(committed_file_name(epoch));
-            let file =
-                load_file(self.storage.as_ref(), &path).map_err(|e| Error::io("read", &path, e))?;
+            let file = load_file(self.storage.as_ref(), &path).ctx("read", &path)?;
             out.extend_from_slice(file.bytes());
         }
         Ok(out)
@@ -239,7 +242,7 @@ impl FileSink {
     fn sync_dir(&self) -> Result<()> {
         self.storage
             .sync_dir(&self.dir)
-            .map_err(|e| Error::io("sync directory", &self.dir, e))
+            .ctx("sync directory", &self.dir)
     }
 
     fn commit_handle(&mut self, epoch: u64, handle: &[u8]) -> Result<()> {
@@ -268,17 +271,10 @@ impl FileSink {
         }
         let committed = self.dir.join(committed_file_name(epoch));
         let staged = self.dir.join(staged_file_name(epoch));
-        let exists = |path: &Path| {
-            self.storage
-                .exists(path)
-                .map_err(|e| Error::io("stat", path, e))
-        };
+        let exists = |path: &Path| self.storage.exists(path).ctx("stat", path);
         // The file's length must be the handle's.
         let check_len = |path: &Path, what: &str| {
-            let size = self
-                .storage
-                .file_size(path)
-                .map_err(|e| Error::io("stat", path, e))?;
+            let size = self.storage.file_size(path).ctx("stat", path)?;
             if size != handle.len {
                 return Err(invalid(
                     path,
@@ -329,7 +325,7 @@ impl FileSink {
         }
         self.storage
             .rename(&staged, &committed)
-            .map_err(|e| Error::io("rename", &staged, e))?;
+            .ctx("rename", &staged)?;
         self.sync_dir()?;
         tracing::debug!(sink = %self.name, epoch, bytes = handle.len, "epoch published");
         Ok(())
@@ -337,16 +333,22 @@ impl FileSink {
 
     fn pre_commit_epoch(&mut self, epoch: u64) -> Result<Vec<u8>> {
         if self.epoch != Some(epoch) {
-            return Err(Error::InvalidArgument(format!(
-                "file sink {:?} is in epoch {:?}, asked to pre-commit epoch {epoch}",
-                self.name, self.epoch
-            )));
+            return Err(Error::invalid_argument(
+                "FileSink::pre_commit",
+                format!(
+                    "file sink {:?} is in epoch {:?}, asked to pre-commit epoch {epoch}",
+                    self.name, self.epoch
+                ),
+            ));
         }
         if self.failed {
-            return Err(Error::InvalidArgument(format!(
-                "file sink {:?}: a write of epoch {epoch} failed; recover before committing it",
-                self.name
-            )));
+            return Err(Error::invalid_argument(
+                "FileSink::pre_commit",
+                format!(
+                    "file sink {:?}: a write of epoch {epoch} failed; recover before committing it",
+                    self.name
+                ),
+            ));
         }
         let handle = match self.stage.take() {
             None => Handle {
@@ -355,10 +357,7 @@ impl FileSink {
                 crc32c: 0,
             },
             Some(stage) => {
-                stage
-                    .file
-                    .sync_all()
-                    .map_err(|e| Error::io("sync", &stage.path, e))?;
+                stage.file.sync_all().ctx("sync", &stage.path)?;
                 self.sync_dir()?;
                 Handle {
                     epoch,
@@ -402,9 +401,7 @@ impl FileSink {
             .map(|&staged| self.dir.join(staged_file_name(staged)))
             .chain(leftovers)
         {
-            self.storage
-                .remove_file(&path)
-                .map_err(|e| Error::io("remove", &path, e))?;
+            self.storage.remove_file(&path).ctx("remove", &path)?;
             removed += 1;
         }
         if removed > 0 {
@@ -417,15 +414,11 @@ impl FileSink {
 
 /// The CRC32C of a whole file, read in bounded chunks.
 fn file_crc32c(storage: &dyn Storage, path: &Path) -> Result<u32> {
-    let file = storage
-        .open_file(path, OpenMode::Read)
-        .map_err(|e| Error::io("open", path, e))?;
+    let file = storage.open_file(path, OpenMode::Read).ctx("open", path)?;
     let mut buf = vec![0; 1 << 20];
     let (mut crc, mut offset) = (0, 0u64);
     loop {
-        let n = file
-            .read_at(&mut buf, offset)
-            .map_err(|e| Error::io("read", path, e))?;
+        let n = file.read_at(&mut buf, offset).ctx("read", path)?;
         if n == 0 {
             return Ok(crc);
         }
@@ -441,11 +434,14 @@ impl TransactionalSink for FileSink {
 
     fn begin(&mut self, epoch: u64) -> std::result::Result<(), SinkError> {
         if let Some(stage) = &self.stage {
-            return Err(Error::InvalidArgument(format!(
-                "file sink {:?} still stages {}",
-                self.name,
-                stage.path.display()
-            ))
+            return Err(Error::invalid_argument(
+                "FileSink::begin",
+                format!(
+                    "file sink {:?} still stages {}",
+                    self.name,
+                    stage.path.display()
+                ),
+            )
             .into());
         }
         self.epoch = Some(epoch);

@@ -6,7 +6,8 @@
 //! one state (published or staged): 20 decimal digits, nothing else.
 
 use super::republish::is_republish_file;
-use crate::error::{Error, Result};
+use crate::error::IoContext;
+use crate::error::Result;
 use crate::storage::{default_storage, Storage};
 use std::path::Path;
 
@@ -46,9 +47,7 @@ pub(super) struct Scan {
 /// # Errors
 /// `Io` when the directory cannot be listed.
 pub(super) fn scan(storage: &dyn Storage, dir: &Path) -> Result<Scan> {
-    let entries = storage
-        .list_dir(dir)
-        .map_err(|e| Error::io("list", dir, e))?;
+    let entries = storage.list_dir(dir).ctx("list", dir)?;
     let mut scan = Scan::default();
     for entry in entries.iter().filter(|e| !e.is_dir) {
         match parse_name(&entry.name) {
@@ -93,9 +92,7 @@ pub(super) fn contents(dir: &Path) -> Result<FileSinkContents> {
     let found = scan(storage.as_ref(), dir)?;
     let file = |epoch: u64, name: String| -> Result<SinkEpochFile> {
         let path = dir.join(name);
-        let bytes = storage
-            .file_size(&path)
-            .map_err(|e| Error::io("stat", &path, e))?;
+        let bytes = storage.file_size(&path).ctx("stat", &path)?;
         Ok(SinkEpochFile { epoch, path, bytes })
     };
     Ok(FileSinkContents {

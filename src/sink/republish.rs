@@ -23,6 +23,7 @@
 //!   `abort_epochs_after` to remove.
 //! - Nothing is renamed unless the copy's length and CRC32C are the handle's.
 
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::storage::{OpenMode, Storage};
 use std::path::Path;
@@ -69,31 +70,25 @@ pub(super) fn republish(
     let (published, temp) = (names.published, names.copy);
     let source = storage
         .open_file(published, OpenMode::Read)
-        .map_err(|e| Error::io("open", published, e))?;
+        .ctx("open", published)?;
     let copy = storage
         .open_file(temp, OpenMode::Create)
-        .map_err(|e| Error::io("create", temp, e))?;
-    copy.truncate(0)
-        .map_err(|e| Error::io("truncate", temp, e))?;
+        .ctx("create", temp)?;
+    copy.truncate(0).ctx("truncate", temp)?;
     let mut buf = vec![0; 1 << 20];
     let (mut crc, mut offset) = (0u32, 0u64);
     loop {
-        let n = source
-            .read_at(&mut buf, offset)
-            .map_err(|e| Error::io("read", published, e))?;
+        let n = source.read_at(&mut buf, offset).ctx("read", published)?;
         if n == 0 {
             break;
         }
-        copy.write_all_at(&buf[..n], offset)
-            .map_err(|e| Error::io("write", temp, e))?;
+        copy.write_all_at(&buf[..n], offset).ctx("write", temp)?;
         crc = crc32c::crc32c_append(crc, &buf[..n]);
         offset += n as u64;
     }
     if offset != expected.len || crc != expected.crc32c {
         drop(copy);
-        storage
-            .remove_file(temp)
-            .map_err(|e| Error::io("remove", temp, e))?;
+        storage.remove_file(temp).ctx("remove", temp)?;
         return Err(Error::SinkTransactionInvalid {
             path: published.to_path_buf(),
             epoch,
@@ -103,36 +98,24 @@ pub(super) fn republish(
             ),
         });
     }
-    copy.sync_all().map_err(|e| Error::io("sync", temp, e))?;
-    storage
-        .rename(temp, published)
-        .map_err(|e| Error::io("rename", temp, e))?;
+    copy.sync_all().ctx("sync", temp)?;
+    storage.rename(temp, published).ctx("rename", temp)?;
     // An empty staged file next to the published one is ours: an earlier
     // republish was interrupted between creating and removing it (its
     // removal now is the fresh change). A staged file with bytes is not ours
     // to remove: recovery's abort step judges it.
     let staged = names.staged;
-    let exists = storage
-        .exists(staged)
-        .map_err(|e| Error::io("stat", staged, e))?;
+    let exists = storage.exists(staged).ctx("stat", staged)?;
     if exists {
-        let size = storage
-            .file_size(staged)
-            .map_err(|e| Error::io("stat", staged, e))?;
+        let size = storage.file_size(staged).ctx("stat", staged)?;
         if size == 0 {
-            storage
-                .remove_file(staged)
-                .map_err(|e| Error::io("remove", staged, e))?;
+            storage.remove_file(staged).ctx("remove", staged)?;
         }
     } else {
         storage
             .open_file(staged, OpenMode::CreateNew)
-            .map_err(|e| Error::io("create", staged, e))?;
-        storage
-            .remove_file(staged)
-            .map_err(|e| Error::io("remove", staged, e))?;
+            .ctx("create", staged)?;
+        storage.remove_file(staged).ctx("remove", staged)?;
     }
-    storage
-        .sync_dir(dir)
-        .map_err(|e| Error::io("sync directory", dir, e))
+    storage.sync_dir(dir).ctx("sync directory", dir)
 }

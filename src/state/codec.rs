@@ -86,8 +86,10 @@ pub(crate) fn check_archivable(columns: &StateColumns) -> Result<u64> {
 pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateBytes> {
     let estimate = check_archivable(columns)?;
     let buf = format::new_file_buffer(estimate as usize);
-    let mut buf = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(columns, buf)
-        .map_err(|e| Error::InvalidArgument(format!("state could not be archived: {e}")))?;
+    let mut buf =
+        rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(columns, buf).map_err(|e| {
+            Error::invalid_argument("archive state", format!("state could not be archived: {e}"))
+        })?;
     format::seal(
         &mut buf,
         kind,

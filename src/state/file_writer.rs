@@ -105,7 +105,9 @@ pub(crate) fn write_columns(
     if let Some(e) = w.failed.take() {
         return Err(write_error(path, e));
     }
-    archived.map_err(|e| Error::InvalidArgument(format!("state could not be archived: {e}")))?;
+    archived.map_err(|e| {
+        Error::invalid_argument("archive state", format!("state could not be archived: {e}"))
+    })?;
     let (entries, deleted) = (columns.len() as u64, columns.deleted_len() as u64);
     finish(w, path, kind, entries, deleted)
 }

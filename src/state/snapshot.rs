@@ -65,9 +65,10 @@ impl StateSnapshot {
         for (i, (k, v)) in pairs.into_iter().enumerate() {
             let k = k.as_ref();
             if i > 0 && columns.key(i - 1) >= k {
-                return Err(Error::InvalidArgument(format!(
-                    "key {i} is not greater than the key before it"
-                )));
+                return Err(Error::invalid_argument(
+                    "StateSnapshot::from_sorted",
+                    format!("key {i} is not greater than the key before it"),
+                ));
             }
             columns.push_put(k, v.as_ref());
         }

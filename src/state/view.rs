@@ -15,6 +15,7 @@
 use super::codec;
 use super::columns::{offset_in, offset_of, search, ArchivedStateColumns};
 use super::format::{corrupted, rkyv_format_flags, FileLayout, StateKind, HEADER_LEN};
+use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::storage::{default_storage, MappedFile, Storage};
 use std::ops::Range;
@@ -77,9 +78,7 @@ impl StateFileView {
     /// As [`open`](Self::open).
     pub fn open_with(storage: &dyn Storage, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let map = storage
-            .map_file(path)
-            .map_err(|e| Error::io("map", path, e))?;
+        let map = storage.map_file(path).ctx("map", path)?;
         Self::from_mapped(path, map)
     }
 
@@ -249,10 +248,10 @@ impl StateFileView {
     pub fn entry(&self, i: usize) -> Result<(&[u8], &[u8])> {
         self.require_archive()?;
         if i >= self.keys.count {
-            return Err(Error::InvalidArgument(format!(
-                "entry {i} of a state with {} entries",
-                self.keys.count
-            )));
+            return Err(Error::invalid_argument(
+                "StateFileView::entry",
+                format!("entry {i} of a state with {} entries", self.keys.count),
+            ));
         }
         Ok((self.item(&self.keys, i)?, self.item(&self.values, i)?))
     }
@@ -293,10 +292,10 @@ impl StateFileView {
     pub fn deleted_key(&self, j: usize) -> Result<&[u8]> {
         self.require_archive()?;
         if j >= self.deleted.count {
-            return Err(Error::InvalidArgument(format!(
-                "deleted key {j} of {}",
-                self.deleted.count
-            )));
+            return Err(Error::invalid_argument(
+                "StateFileView::deleted_key",
+                format!("deleted key {j} of {}", self.deleted.count),
+            ));
         }
         self.item(&self.deleted, j)
     }

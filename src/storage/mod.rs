@@ -30,6 +30,7 @@ pub use fs::FsStorage;
 pub(crate) use sequential::SequentialWriter;
 pub use sim::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp, SECTOR};
 
+use crate::error::IoContext;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -263,19 +264,12 @@ pub trait Storage: Send + Sync + fmt::Debug {
 /// # Errors
 /// [`crate::Error::Io`] naming the directory that could not be created or synced.
 pub fn create_dir_all_durable(storage: &dyn Storage, dir: &Path) -> crate::Result<()> {
-    if storage
-        .exists(dir)
-        .map_err(|e| crate::Error::io("stat", dir, e))?
-    {
+    if storage.exists(dir).ctx("stat", dir)? {
         // Something is there: it must be a directory (a file is an error
         // naming it, not a lock conflict later).
-        storage
-            .list_dir(dir)
-            .map_err(|e| crate::Error::io("open directory", dir, e))?;
+        storage.list_dir(dir).ctx("open directory", dir)?;
     } else {
-        storage
-            .create_dir_all(dir)
-            .map_err(|e| crate::Error::io("create directory", dir, e))?;
+        storage.create_dir_all(dir).ctx("create directory", dir)?;
     }
     let mut chain: Vec<&Path> = dir
         .ancestors()
@@ -288,9 +282,7 @@ pub fn create_dir_all_durable(storage: &dyn Storage, dir: &Path) -> crate::Resul
             Some(_) => Path::new("."),
             None => continue, // the root has no parent to sync
         };
-        storage
-            .sync_dir(parent)
-            .map_err(|e| crate::Error::io("sync directory", parent, e))?;
+        storage.sync_dir(parent).ctx("sync directory", parent)?;
     }
     Ok(())
 }

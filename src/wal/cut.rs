@@ -94,8 +94,9 @@ impl Shared {
         if refuse_waiters {
             let d = lock(&shared.durability);
             if d.has_waiters() {
-                return Err(Error::InvalidArgument(
-                    "cut_from while appends are waiting to become durable".into(),
+                return Err(Error::invalid_argument(
+                    "cut_from",
+                    "cut_from while appends are waiting to become durable",
                 ));
             }
         }

@@ -1,7 +1,14 @@
 //! What is wrong where in a log: [`Damage`] (the segment file, offset and
 //! position), its [`DamageClass`] (torn tail or corruption) and the exact
 //! [`Problem`], with the typed error each becomes.
+//!
+//! [`Problem`] is the log's typed problem: the scanner finds it, and
+//! [`Error::WalCorrupted`](crate::Error::WalCorrupted),
+//! [`RepairReport`](super::RepairReport),
+//! [`WalReader::damage`](super::WalReader::damage) and the recovery report
+//! carry it as is; its `Display` is the message.
 
+use super::entry::DecodeError;
 use super::format::HeaderProblem;
 use std::path::PathBuf;
 
@@ -62,9 +69,39 @@ pub enum Problem {
         next_start: u64,
     },
     /// The payload verified but does not decode as an entry.
-    Undecodable(String),
+    Undecodable(DecodeError),
     /// The segment header does not verify.
     SegmentHeader(HeaderProblem),
+    /// A position file of the log (`file`: "floor file", "poison mark") has
+    /// the wrong length.
+    FileLength {
+        /// Which file.
+        file: &'static str,
+        /// Its length.
+        len: u64,
+        /// The length it must have.
+        expected: u64,
+    },
+    /// A position file of the log has the wrong magic number.
+    FileMagic {
+        /// Which file.
+        file: &'static str,
+    },
+    /// A position file's reserved bytes are not zero.
+    FileReserved {
+        /// Which file.
+        file: &'static str,
+    },
+    /// A position file holds a position above the largest a log can reach.
+    FilePosition {
+        /// Which file.
+        file: &'static str,
+        /// The position it holds.
+        position: u64,
+    },
+    /// A transaction read a second time (it was larger than the replay
+    /// buffer) ended before its Commit: the log changed under the reader.
+    RereadEnded,
 }
 
 impl std::fmt::Display for Problem {
@@ -102,6 +139,21 @@ impl std::fmt::Display for Problem {
             ),
             Problem::Undecodable(why) => write!(f, "payload does not decode: {why}"),
             Problem::SegmentHeader(p) => write!(f, "{p}"),
+            Problem::FileLength {
+                file,
+                len,
+                expected,
+            } => write!(f, "{file}: {len} bytes, expected {expected}"),
+            Problem::FileMagic { file } => write!(f, "{file}: bad magic"),
+            Problem::FileReserved { file } => {
+                write!(f, "{file}: reserved bytes are not zero")
+            }
+            Problem::FilePosition { file, position } => {
+                write!(f, "{file}: position {position} above 2^62")
+            }
+            Problem::RereadEnded => {
+                write!(f, "the log ended while a transaction was read again")
+            }
         }
     }
 }
@@ -120,6 +172,21 @@ pub struct Damage {
     pub position: u64,
     /// What is wrong.
     pub problem: Problem,
+}
+
+/// "`problem` in `path` at offset `offset`": the `reason` of
+/// [`WalReadResult::TornWrite`](super::WalReadResult::TornWrite) and
+/// [`WalReadResult::Corrupted`](super::WalReadResult::Corrupted).
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} in {} at offset {}",
+            self.problem,
+            self.path.display(),
+            self.offset
+        )
+    }
 }
 
 impl Damage {
@@ -151,15 +218,36 @@ impl Damage {
                 len,
                 max,
             },
-            _ => crate::Error::WalCorrupted {
-                path: self.path.clone(),
-                offset: self.offset,
-                position: self.position,
-                reason: match self.class {
-                    DamageClass::Torn => format!("torn tail: {}", self.problem),
-                    DamageClass::Corrupt => self.problem.to_string(),
-                },
-            },
+            _ => wal_corrupted(
+                self.path.clone(),
+                self.offset,
+                self.position,
+                self.class,
+                self.problem.clone(),
+            ),
         }
+    }
+}
+
+/// The one way to build [`Error::WalCorrupted`](crate::Error::WalCorrupted):
+/// its `reason` is made from `class` and `problem` here.
+pub(crate) fn wal_corrupted(
+    path: PathBuf,
+    offset: u64,
+    position: u64,
+    class: DamageClass,
+    problem: Problem,
+) -> crate::Error {
+    let reason = match class {
+        DamageClass::Torn => format!("torn tail: {problem}"),
+        DamageClass::Corrupt => problem.to_string(),
+    };
+    crate::Error::WalCorrupted {
+        path,
+        offset,
+        position,
+        class,
+        problem,
+        reason,
     }
 }

@@ -147,5 +147,5 @@ pub(super) fn cut_for(
 }
 
 fn no_segment() -> crate::Error {
-    crate::Error::InvalidArgument("the log has no segment to end in".into())
+    crate::Error::invalid_argument("open", "the log has no segment to end in")
 }

@@ -59,12 +59,17 @@ pub fn read_floor(storage: &dyn Storage, dir: &Path) -> Result<u64> {
     };
     let len = file.len().ctx("stat", &path)?;
     if len != FLOOR_LEN as u64 {
-        return Err(Error::WalCorrupted {
+        return Err(super::damage::wal_corrupted(
             path,
-            offset: 0,
-            position: 0,
-            reason: format!("floor file: {len} bytes, expected {FLOOR_LEN}"),
-        });
+            0,
+            0,
+            super::DamageClass::Corrupt,
+            super::Problem::FileLength {
+                file: "floor file",
+                len,
+                expected: FLOOR_LEN as u64,
+            },
+        ));
     }
     let mut b = [0u8; FLOOR_LEN];
     file.read_exact_at(&mut b, 0).ctx("read", &path)?;

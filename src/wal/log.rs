@@ -333,7 +333,7 @@ impl WriteAheadLog {
     ///
     /// # Errors
     /// The corruption error `open` would fail with for damage the recovery mode
-    /// does not tolerate, [`Error::UnsupportedVersion`], [`Error::InvalidArgument`]
+    /// does not tolerate, [`Error::UnsupportedVersion`], [`Error::InvalidConfig`]
     /// for unusable options, and I/O errors.
     pub fn plan_repair(path: impl AsRef<Path>, options: &WalOptions) -> Result<RepairReport> {
         Ok(super::open::planned_repair(options.storage.as_ref(), path.as_ref(), options, 0)?.0)

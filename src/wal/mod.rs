@@ -47,8 +47,9 @@ pub use reader::{WalReadRef, WalReadResult, WalReader};
 pub use release::WalRelease;
 pub(crate) use release::{plan as plan_release, probe as probe_release, release, Coverage};
 pub use repair::RepairReport;
-pub(crate) use scan::Damage;
+pub use scan::{Damage, DamageClass, Problem};
 
+use crate::error::IoContext;
 use crate::error::Result;
 use crate::storage::{default_storage, Storage};
 use std::path::Path;
@@ -80,9 +81,8 @@ pub(crate) fn sync_newest_segment(storage: &dyn Storage, dir: &Path) -> Result<(
     if let Some(newest) = segment::list_segments(storage, dir)?.last() {
         let file = storage
             .open_file(&newest.path, crate::storage::OpenMode::Read)
-            .map_err(|e| crate::Error::io("open", &newest.path, e))?;
-        file.sync_data()
-            .map_err(|e| crate::Error::io("sync", &newest.path, e))?;
+            .ctx("open", &newest.path)?;
+        file.sync_data().ctx("sync", &newest.path)?;
     }
     Ok(())
 }

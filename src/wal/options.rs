@@ -136,21 +136,22 @@ impl WalOptions {
     /// Checks that the options can be used.
     pub(crate) fn validate(&self) -> crate::Result<()> {
         if self.segment_size < 4096 {
-            return Err(crate::Error::InvalidArgument(format!(
-                "segment_size {} is below the minimum of 4096 bytes",
-                self.segment_size
-            )));
+            return Err(crate::Error::invalid_config(
+                "segment_size",
+                format!("{} is below the minimum of 4096 bytes", self.segment_size),
+            ));
         }
         if self.max_record_size == 0 || self.max_record_size > u32::MAX - 16 {
-            return Err(crate::Error::InvalidArgument(format!(
-                "max_record_size {} is out of range",
-                self.max_record_size
-            )));
+            return Err(crate::Error::invalid_config(
+                "max_record_size",
+                format!("{} is out of range", self.max_record_size),
+            ));
         }
         if let SyncPolicy::Interval(d) = self.sync_policy {
             if d.is_zero() {
-                return Err(crate::Error::InvalidArgument(
-                    "a sync interval of zero: use SyncPolicy::EveryWrite".into(),
+                return Err(crate::Error::invalid_config(
+                    "sync_policy",
+                    "a sync interval of zero: use SyncPolicy::EveryWrite",
                 ));
             }
         }

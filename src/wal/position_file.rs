@@ -10,6 +10,7 @@
 //! Invariant: nothing but the magic is trusted before the checksum verifies,
 //! and a position above 2^62 (no log reaches it) is refused.
 
+use super::damage::{wal_corrupted, DamageClass, Problem};
 use super::format::{le_u32, le_u64, MAX_POSITION};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -44,20 +45,21 @@ pub(super) fn decode(
     version: u32,
     b: &[u8],
 ) -> Result<u64> {
-    let bad = |offset: u64, reason: String| Error::WalCorrupted {
-        path: path.to_path_buf(),
-        offset,
-        position: 0,
-        reason: format!("{what}: {reason}"),
+    let bad = |offset: u64, problem: Problem| {
+        wal_corrupted(path.to_path_buf(), offset, 0, DamageClass::Corrupt, problem)
     };
     if b.len() != POSITION_FILE_LEN {
         return Err(bad(
             0,
-            format!("{} bytes, expected {POSITION_FILE_LEN}", b.len()),
+            Problem::FileLength {
+                file: what,
+                len: b.len() as u64,
+                expected: POSITION_FILE_LEN as u64,
+            },
         ));
     }
     if b[0..8] != magic {
-        return Err(bad(0, "bad magic".into()));
+        return Err(bad(0, Problem::FileMagic { file: what }));
     }
     let stored = le_u32(&b[24..28]);
     let actual = crc32c::crc32c(&b[0..24]);
@@ -80,11 +82,17 @@ pub(super) fn decode(
         });
     }
     if le_u32(&b[12..16]) != 0 {
-        return Err(bad(12, "reserved bytes are not zero".into()));
+        return Err(bad(12, Problem::FileReserved { file: what }));
     }
     let position = le_u64(&b[16..24]);
     if position > MAX_POSITION {
-        return Err(bad(16, format!("position {position} above 2^62")));
+        return Err(bad(
+            16,
+            Problem::FilePosition {
+                file: what,
+                position,
+            },
+        ));
     }
     Ok(position)
 }

@@ -28,7 +28,8 @@ pub enum WalReadResult {
     Eof,
     /// The newest segment ends in an incomplete or garbled record with nothing
     /// valid after it: the trace of a crash. `position` is the end of the valid
-    /// prefix; `reason` names the segment, the offset and what is wrong.
+    /// prefix; `reason` names the segment, the offset and what is wrong (the
+    /// typed [`Damage`], with its [`Problem`]: [`WalReader::damage`]).
     TornWrite {
         /// Log position of the torn record.
         position: u64,
@@ -51,7 +52,8 @@ pub enum WalReadResult {
     },
     /// Damage that is neither a torn tail nor a checksum mismatch: a missing or
     /// misplaced segment, an oversized or undecodable record. `reason` names the
-    /// segment file and the offset.
+    /// segment file and the offset (the typed [`Damage`]:
+    /// [`WalReader::damage`]).
     Corrupted {
         /// Log position of the damaged record.
         position: u64,
@@ -62,11 +64,10 @@ pub enum WalReadResult {
 
 impl WalReadResult {
     fn from_damage(d: &Damage) -> Self {
-        let where_ = format!("{} at offset {}", d.path.display(), d.offset);
         match (d.class, &d.problem) {
-            (DamageClass::Torn, p) => WalReadResult::TornWrite {
+            (DamageClass::Torn, _) => WalReadResult::TornWrite {
                 position: d.position,
-                reason: format!("{p} in {where_}"),
+                reason: d.to_string(),
             },
             (
                 DamageClass::Corrupt,
@@ -80,9 +81,9 @@ impl WalReadResult {
                 expected: *expected,
                 actual: *actual,
             },
-            (DamageClass::Corrupt, p) => WalReadResult::Corrupted {
+            (DamageClass::Corrupt, _) => WalReadResult::Corrupted {
                 position: d.position,
-                reason: format!("{p} in {where_}"),
+                reason: d.to_string(),
             },
         }
     }
@@ -225,6 +226,15 @@ impl WalReader {
     /// The log directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// For a reader that stopped at damage: what it found, typed (segment
+    /// file, offset, position, torn or corrupt, and the [`Problem`]) — the
+    /// value behind the `reason` of [`WalReadResult::TornWrite`] and
+    /// [`WalReadResult::Corrupted`] and the checksums of
+    /// [`WalReadResult::ChecksumMismatch`].
+    pub fn damage(&self) -> Option<&Damage> {
+        self.damage.as_ref()
     }
 
     /// For a reader that stopped at damage: the typed error describing it (segment
@@ -392,7 +402,7 @@ impl WalReader {
                 path: scanner.path().to_path_buf(),
                 offset,
                 position,
-                problem: Problem::Undecodable(problem.to_string()),
+                problem: Problem::Undecodable(problem),
             };
             self.stop_at(damage);
         }

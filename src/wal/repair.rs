@@ -3,7 +3,7 @@
 //! [`RepairReport`] describing what a repair cut.
 
 use super::options::WalRecoveryMode;
-use super::scan::{Damage, DamageClass};
+use super::scan::{Damage, DamageClass, Problem};
 use std::path::PathBuf;
 
 /// A cut the log must make before anything is appended.
@@ -69,8 +69,11 @@ pub struct RepairReport {
     pub segments_removed: Vec<PathBuf>,
     /// Whether the cut was a torn tail (as opposed to corruption cut by PointInTime).
     pub torn_tail: bool,
-    /// What was wrong, in words (empty when nothing was cut).
+    /// What was wrong, in words (empty when nothing was cut): the message of
+    /// `problem`.
     pub reason: String,
+    /// What was wrong, typed (`None` when nothing was cut).
+    pub problem: Option<Problem>,
 }
 
 impl RepairReport {
@@ -85,6 +88,7 @@ impl RepairReport {
             segments_removed: Vec::new(),
             torn_tail: false,
             reason: String::new(),
+            problem: None,
         }
     }
 
@@ -100,6 +104,7 @@ impl RepairReport {
             segments_removed: cut.later_segments.clone(),
             torn_tail: damage.class == DamageClass::Torn,
             reason: damage.problem.to_string(),
+            problem: Some(damage.problem.clone()),
         }
     }
 
@@ -111,7 +116,6 @@ impl RepairReport {
 
 #[cfg(test)]
 mod tests {
-    use super::super::scan::Problem;
     use super::*;
 
     fn damage(class: DamageClass) -> Damage {

@@ -81,11 +81,14 @@ impl SegmentScanner {
             .checked_sub(segment.start)
             .filter(|_| from <= super::format::MAX_POSITION)
             .ok_or_else(|| {
-                crate::Error::InvalidArgument(format!(
-                    "scan of {} from position {from}, before its start {}",
-                    segment.path.display(),
-                    segment.start
-                ))
+                crate::Error::invalid_argument(
+                    "scan segment",
+                    format!(
+                        "scan of {} from position {from}, before its start {}",
+                        segment.path.display(),
+                        segment.start
+                    ),
+                )
             })?;
         let file = storage
             .open_file(&segment.path, OpenMode::Read)

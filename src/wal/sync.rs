@@ -27,6 +27,7 @@
 //!   segment); a cut resets it to the cut position. Nothing else moves it.
 
 use super::log::{lock, Shared};
+use crate::error::IoContext;
 use crate::error::Result;
 use crate::storage::StorageFile;
 use std::path::Path;
@@ -162,9 +163,10 @@ impl Shared {
                 // The log was cut below `target` (cut_from) after the caller
                 // took it: those records no longer exist and never will.
                 d.hand_over();
-                return Err(crate::Error::InvalidArgument(format!(
-                    "position {target} was removed by cut_from before it became durable"
-                )));
+                return Err(crate::Error::invalid_argument(
+                    "wait for durability",
+                    format!("position {target} was removed by cut_from before it became durable"),
+                ));
             }
         }
     }
@@ -291,7 +293,7 @@ pub(super) fn spawn_flusher(shared: Arc<Shared>, interval: Duration) -> Result<J
                 tracing::debug!(dir = %shared.dir.display(), %error, "background sync target was cut");
             }
         })
-        .map_err(|e| crate::Error::io("spawn flusher thread", dir, e))
+        .ctx("spawn flusher thread", &dir)
 }
 
 #[cfg(test)]

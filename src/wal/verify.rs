@@ -187,7 +187,7 @@ fn scan_segment(
                         path: segment.path.clone(),
                         offset,
                         position,
-                        problem: Problem::Undecodable(e.to_string()),
+                        problem: Problem::Undecodable(e),
                     });
                     return Ok(());
                 }

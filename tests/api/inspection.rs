@@ -7,8 +7,9 @@
 use crate::common;
 
 use common::{file_len, manual, patch, put, segments, write_pairs};
-use highwater::inspect::{verify_log, DamageClass, SEGMENT_HEADER_LEN};
+use highwater::inspect::{verify_log, SEGMENT_HEADER_LEN};
 use highwater::storage::default_storage;
+use highwater::wal::DamageClass;
 use highwater::wal::DEFAULT_MAX_RECORD_SIZE;
 use highwater::{
     CheckpointConfig, CheckpointRequest, CheckpointStore, IncrementalCheckpointManager, PartInput,

@@ -8,9 +8,10 @@
 use crate::common;
 
 use common::read_all;
-use highwater::inspect::{verify_log, DamageClass, Problem, SEGMENT_HEADER_LEN};
+use highwater::inspect::{verify_log, SEGMENT_HEADER_LEN};
 use highwater::storage::default_storage;
 use highwater::wal::DEFAULT_MAX_RECORD_SIZE;
+use highwater::wal::{DamageClass, Problem};
 use highwater::{WalEntry, WalReadResult, WalReader};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,12 +1,43 @@
-//! The crate's error type.
+//! The crate's error type, [`enum@Error`], and what it is built from.
 //!
 //! Every variant carries structured fields (the operation that failed, the file,
-//! the offset or position, expected and actual checksums) so that a caller can act
-//! on an error without parsing its message, and so that the message alone is
-//! enough to find the damaged byte.
+//! the offset or position, expected and actual checksums, the typed problem)
+//! so that a caller can act on an error without parsing its message, and so
+//! that the message alone is enough to find the damaged byte.
+//!
+//! One enum for the whole crate, flat, so a caller matches one type. Each
+//! subsystem keeps its own typed *problem* and folds it into a variant: the
+//! log's [`Problem`](crate::wal::Problem) (with its
+//! [`DamageClass`](crate::wal::DamageClass)) in [`Error::WalCorrupted`], a
+//! checkpoint chain's [`ChainProblem`](crate::checkpoint::ChainProblem) in
+//! [`Error::CheckpointChainBroken`]. Where a variant also has a `reason`
+//! string, it is the problem's message (kept for printing and for callers
+//! that only log), built from the typed value in one place.
+//!
+//! The kinds callers branch on:
+//! - not there: [`Error::CheckpointNotFound`], [`Error::PartNotFound`]
+//!   ([`Error::is_not_found`] also covers an [`Error::Io`] of a missing file);
+//! - already there: [`Error::CheckpointExists`];
+//! - busy: [`Error::Locked`], [`Error::SinkInUse`];
+//! - damage: [`Error::is_corruption`];
+//! - configuration: [`Error::InvalidConfig`]; a wrong value or call:
+//!   [`Error::InvalidArgument`];
+//! - worth retrying: [`Error::is_retryable`].
+//!
+//! I/O errors get their context one way, described in `io.rs`:
+//! `result.ctx("operation", path)?`.
 
-use std::io;
+mod argument;
+mod classify;
+mod io;
+
+pub use argument::ArgumentError;
+pub(crate) use io::IoContext;
+
+use crate::checkpoint::ChainProblem;
+use crate::wal::{DamageClass, Problem as WalProblem};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A `Result` whose error is [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -24,7 +55,7 @@ pub enum Error {
         path: PathBuf,
         /// The operating system's error.
         #[source]
-        source: io::Error,
+        source: std::io::Error,
     },
 
     /// An earlier write or fsync of this log failed, so the log's durable state is
@@ -50,7 +81,7 @@ pub enum Error {
         path: PathBuf,
         /// What the operating system said.
         #[source]
-        source: io::Error,
+        source: std::io::Error,
     },
 
     /// A record or header of the log is damaged in a way that is not a torn tail
@@ -63,7 +94,12 @@ pub enum Error {
         offset: u64,
         /// Log position of the damaged record.
         position: u64,
-        /// What is wrong.
+        /// Torn tail or corruption.
+        class: DamageClass,
+        /// What is wrong, typed.
+        problem: WalProblem,
+        /// What is wrong, in words (the problem's message, prefixed with
+        /// "torn tail: " for a torn tail).
         reason: String,
     },
 
@@ -253,12 +289,60 @@ pub enum Error {
         actual_crc: u32,
     },
 
+    /// The metadata of checkpoint `id` does not fit its chain: it disagrees
+    /// with its parent's, or a delta part has nothing to apply to.
+    #[error("{problem}")]
+    CheckpointChainBroken {
+        /// The directory of the checkpoint that does not fit
+        /// ([`ChainProblem::checkpoint_id`]).
+        path: PathBuf,
+        /// What does not fit.
+        problem: ChainProblem,
+    },
+
+    /// Checkpoint `id` is a delta on checkpoint `parent`, which is not
+    /// restorable: so `id` is not either.
+    #[error("checkpoint {id} depends on checkpoint {parent}, which is not restorable: {source}")]
+    CheckpointParentUnrestorable {
+        /// The checkpoint's directory.
+        path: PathBuf,
+        /// The checkpoint.
+        id: u64,
+        /// The ancestor that is not restorable (the nearest one that fails).
+        parent: u64,
+        /// Why the ancestor is not restorable (shared: one check serves every
+        /// checkpoint that depends on it).
+        #[source]
+        source: Arc<Error>,
+    },
+
     /// No checkpoint with this id exists (or it is not restorable).
     #[error("no checkpoint {id} in {dir}")]
     CheckpointNotFound {
         /// The checkpoint directory searched.
         dir: PathBuf,
         /// The id asked for.
+        id: u64,
+    },
+
+    /// Checkpoint `checkpoint_id` (and its parents) has no part named `part`.
+    #[error("checkpoint {checkpoint_id} in {path} has no part named {part:?}")]
+    PartNotFound {
+        /// The checkpoint directory searched.
+        path: PathBuf,
+        /// The checkpoint.
+        checkpoint_id: u64,
+        /// The part asked for.
+        part: String,
+    },
+
+    /// A checkpoint with this id is already published: a published
+    /// checkpoint is never overwritten.
+    #[error("checkpoint {id} already exists at {path}")]
+    CheckpointExists {
+        /// The existing checkpoint's directory.
+        path: PathBuf,
+        /// Its id.
         id: u64,
     },
 
@@ -511,135 +595,23 @@ pub enum Error {
         max: u32,
     },
 
-    /// A caller passed a value that cannot be used.
+    /// A configuration setting holds a value that cannot be used; nothing was
+    /// opened or changed. Fix the setting.
+    #[error("invalid configuration: {setting}: {reason}")]
+    InvalidConfig {
+        /// The setting, as its builder method names it (`segment_size`,
+        /// `max_record_size`, `sync_policy`, ...).
+        setting: &'static str,
+        /// Why the value is refused.
+        reason: String,
+    },
+
+    /// A call was given a value it cannot use, or was made when it cannot be
+    /// (a sink written before it was recovered, changes asked for that were
+    /// not collected). Nothing was changed; fix the call.
     #[error("invalid argument: {0}")]
-    InvalidArgument(String),
+    InvalidArgument(ArgumentError),
 }
 
-impl Error {
-    /// Builds an [`Error::Io`].
-    pub(crate) fn io(operation: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
-        Error::Io {
-            operation,
-            path: path.into(),
-            source,
-        }
-    }
-
-    /// The file or directory the error is about, when it names one.
-    pub fn path(&self) -> Option<&std::path::Path> {
-        match self {
-            Error::Io { path, .. }
-            | Error::Poisoned { path, .. }
-            | Error::Locked { path, .. }
-            | Error::WalCorrupted { path, .. }
-            | Error::WalChecksumMismatch { path, .. }
-            | Error::UnsupportedVersion { path, .. }
-            | Error::NotARecordBoundary { path, .. }
-            | Error::PositionNotCovered { path, .. }
-            | Error::PositionBeyondEnd { path, .. }
-            | Error::StateCorrupted { path, .. }
-            | Error::StateChecksumMismatch { path, .. }
-            | Error::WrongStateKind { path, .. }
-            | Error::ArrowCorrupted { path, .. }
-            | Error::ArrowSchemaMismatch { path, .. }
-            | Error::ArrowEncode { path, .. }
-            | Error::CheckpointCorrupted { path, .. }
-            | Error::CheckpointFileMismatch { path, .. }
-            | Error::UnsafeName { path, .. }
-            | Error::CheckpointNotCovered { path, .. }
-            | Error::WalBehindCheckpoint { path, .. }
-            | Error::SinkTransactionInvalid { path, .. }
-            | Error::SinkAheadOfCheckpoint { path, .. }
-            | Error::NotACommitBoundary { path, .. }
-            | Error::RecordExceedsMaxSize { path, .. }
-            | Error::DeltaParentUnknown { path }
-            | Error::DeltaParentMismatch { path, .. }
-            | Error::CheckpointIdExhausted { path, .. }
-            | Error::EpochExhausted { path, .. } => Some(path),
-            Error::CheckpointNotFound { dir, .. } => Some(dir),
-            _ => None,
-        }
-    }
-
-    /// The byte offset in [`path`](Self::path) the error is about, when one is
-    /// known (damage in a segment, state file or metadata file).
-    pub fn offset(&self) -> Option<u64> {
-        match self {
-            Error::WalCorrupted { offset, .. }
-            | Error::WalChecksumMismatch { offset, .. }
-            | Error::RecordExceedsMaxSize { offset, .. }
-            | Error::StateCorrupted { offset, .. }
-            | Error::StateChecksumMismatch { offset, .. } => Some(*offset),
-            Error::CheckpointCorrupted { offset, .. } | Error::ArrowCorrupted { offset, .. } => {
-                *offset
-            }
-            _ => None,
-        }
-    }
-
-    /// True when repeating the same call later, unchanged, may succeed: the
-    /// cause can pass without anyone changing the call, the data or the
-    /// configuration.
-    ///
-    /// - Retryable: [`Error::Io`] of any operation but an fsync (a transient
-    ///   device, network or resource failure; a writer that must not go on
-    ///   after it — the log after a failed write — fails the retry with
-    ///   [`Error::Poisoned`]),
-    ///   [`Error::Locked`] (another writer holds the directory: retry once it
-    ///   is gone), [`Error::SinkCommitPending`] (the commit is retried by the
-    ///   next checkpoint or by recovery), [`Error::SinkInUse`] (once the other
-    ///   coordinator is dropped).
-    /// - Not retryable: a failed fsync ([`Error::Io`] whose operation is
-    ///   "sync" or "sync directory": the writes it covered may be lost while
-    ///   the page cache still serves them, and a later fsync in the same boot
-    ///   succeeds without them — see docs/RECOVERY.md, "After a failed
-    ///   fsync"), [`Error::Poisoned`] (reopen instead), damage
-    ///   ([`is_corruption`](Self::is_corruption): repair, or restore from an
-    ///   older checkpoint; docs/OPERATIONS.md), unsupported versions, and
-    ///   every error that names a wrong argument or call order (fix the call).
-    ///
-    /// # Examples
-    /// ```
-    /// let e = highwater::Error::InvalidArgument("no such part".into());
-    /// assert!(!e.is_retryable());
-    /// ```
-    pub fn is_retryable(&self) -> bool {
-        if let Error::Io { operation, .. } = self {
-            return !operation.starts_with("sync");
-        }
-        matches!(
-            self,
-            Error::Locked { .. } | Error::SinkCommitPending { .. } | Error::SinkInUse { .. }
-        )
-    }
-
-    /// True when this error says that data on disk is damaged (as opposed to an
-    /// I/O failure, a lock conflict or a bad argument).
-    pub fn is_corruption(&self) -> bool {
-        matches!(
-            self,
-            Error::WalCorrupted { .. }
-                | Error::WalChecksumMismatch { .. }
-                | Error::StateCorrupted { .. }
-                | Error::StateChecksumMismatch { .. }
-                | Error::CheckpointCorrupted { .. }
-                | Error::ArrowCorrupted { .. }
-                | Error::CheckpointFileMismatch { .. }
-                | Error::UnsafeName { .. }
-                | Error::SinkTransactionInvalid { .. }
-        )
-    }
-}
-
-/// Adds the operation and path to an `io::Result`.
-pub(crate) trait IoContext<T> {
-    /// Wraps the error in [`Error::Io`] with `operation` and `path`.
-    fn ctx(self, operation: &'static str, path: &std::path::Path) -> Result<T>;
-}
-
-impl<T> IoContext<T> for io::Result<T> {
-    fn ctx(self, operation: &'static str, path: &std::path::Path) -> Result<T> {
-        self.map_err(|e| Error::io(operation, path, e))
-    }
-}
+#[cfg(test)]
+mod tests;
