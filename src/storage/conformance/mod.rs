@@ -4,7 +4,7 @@
 //! highwater depends on it. Modelled on `object_store`'s integration suite.
 //!
 //! Each public function checks one part of the contract documented on
-//! [`Storage`], [`StorageFile`](super::StorageFile) and [`MappedFile`](super::MappedFile),
+//! [`Storage`], [`StorageFile`] and [`MappedFile`](super::MappedFile),
 //! in a subdirectory of `dir` named after the function, and panics with a
 //! message naming the broken rule. [`run_all`] runs every check that needs no
 //! crash; [`synced_changes_survive_a_reboot`] checks what a crash must keep and
