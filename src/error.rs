@@ -514,6 +514,28 @@ pub enum Error {
     /// A caller passed a value that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// A configuration (`WalOptions`, `CheckpointConfig`, `RecoveryConfig`)
+    /// holds a value outside its documented range (docs/TUNING.md). Values are
+    /// rejected, never clamped.
+    #[error("invalid configuration: {setting}: {reason}")]
+    InvalidConfig {
+        /// The setting, as its field is named (`"max_retained"`, ...).
+        setting: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+
+    /// The data needs a cargo feature this build of highwater was compiled
+    /// without (for example an Arrow part of a checkpoint without the `arrow`
+    /// feature). Rebuild with the feature; the data is not damaged.
+    #[error("{what} needs highwater's `{feature}` feature, which this build lacks")]
+    FeatureDisabled {
+        /// The cargo feature.
+        feature: &'static str,
+        /// What needed it ("Arrow part \"orders\" of checkpoint 7", ...).
+        what: String,
+    },
 }
 
 impl Error {

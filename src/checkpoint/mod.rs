@@ -42,7 +42,9 @@ mod store;
 mod view;
 
 pub use audit::CheckpointVerification;
-pub use config::CheckpointConfig;
+pub use config::{
+    CheckpointConfig, DEFAULT_MAX_DELTA_CHAIN, DEFAULT_MAX_DELTA_RATIO, DEFAULT_MAX_RETAINED,
+};
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;
 pub use metadata::{

@@ -69,7 +69,9 @@ impl RecoveryManager {
     /// not tolerate; [`Error::CheckpointNotCovered`] when the log no longer holds
     /// the chosen checkpoint's position; I/O errors, among them a failed read
     /// of a checkpoint newer than the one that would be restored (damaged
-    /// checkpoints are skipped; one whose restorability is unknown is not).
+    /// checkpoints are skipped; one whose restorability is unknown is not);
+    /// [`Error::InvalidConfig`] for a setting out of range
+    /// ([`RecoveryConfig::validate`]).
     pub fn recover(&self) -> Result<RecoveredState> {
         self.collecting(|manager, sink| manager.run(None, sink))
     }
@@ -125,6 +127,7 @@ impl RecoveryManager {
         sink: &mut dyn ReplaySink,
     ) -> Result<RecoveredState> {
         let cfg = &self.config;
+        cfg.validate()?;
         let started = Instant::now();
         let mut report = RecoveryReport::default();
         let storage = cfg.storage.clone();

@@ -36,8 +36,8 @@ impl WriteAheadLog {
     /// [`Error::Locked`] when another writer has the directory,
     /// [`Error::UnsupportedVersion`] for a segment of another format version, a
     /// corruption error ([`Error::WalCorrupted`], [`Error::WalChecksumMismatch`])
-    /// for damage the recovery mode does not tolerate, [`Error::InvalidArgument`]
-    /// for unusable options, and I/O errors.
+    /// for damage the recovery mode does not tolerate, [`Error::InvalidConfig`]
+    /// for options out of range ([`WalOptions::validate`]), and I/O errors.
     pub fn open(path: impl AsRef<Path>, options: WalOptions) -> Result<Self> {
         options.validate()?;
         let dir = path.as_ref().to_path_buf();
