@@ -215,7 +215,8 @@ pub enum Error {
 
     /// Arrow refused to encode an Arrow part's batches (for example a
     /// dictionary replaced between batches, which the IPC file format cannot
-    /// hold).
+    /// hold). Only with the `arrow` feature.
+    #[cfg(feature = "arrow")]
     #[error("cannot write Arrow part {path}: {source}")]
     ArrowEncode {
         /// The part file being written.
@@ -565,7 +566,6 @@ impl Error {
             | Error::WrongStateKind { path, .. }
             | Error::ArrowCorrupted { path, .. }
             | Error::ArrowSchemaMismatch { path, .. }
-            | Error::ArrowEncode { path, .. }
             | Error::CheckpointCorrupted { path, .. }
             | Error::CheckpointFileMismatch { path, .. }
             | Error::UnsafeName { path, .. }
@@ -579,6 +579,8 @@ impl Error {
             | Error::DeltaParentMismatch { path, .. }
             | Error::CheckpointIdExhausted { path, .. }
             | Error::EpochExhausted { path, .. } => Some(path),
+            #[cfg(feature = "arrow")]
+            Error::ArrowEncode { path, .. } => Some(path),
             Error::CheckpointNotFound { dir, .. } => Some(dir),
             _ => None,
         }

@@ -27,13 +27,28 @@
 //! - [`arrow`]: columnar operator state — Arrow record batches checkpointed as
 //!   Arrow IPC part files (full and appending deltas) and restored zero-copy
 //!   from memory maps ([`ArrowBatches`], [`ArrowPart`]); key/value state and
-//!   WAL ranges exported as record batches.
+//!   WAL ranges exported as record batches. Behind the `arrow` cargo feature
+//!   (on by default); see "Cargo features" below.
 //! - [`storage`]: the trait all file I/O goes through, with a crash simulator
 //!   ([`storage::CrashSimStorage`]) that keeps what a crash would leave apart
 //!   from what the process sees, for crash-testing highwater and pipelines
 //!   built on it (`docs/TESTING.md`).
 //!
 //! The on-disk format is specified in `docs/FORMAT.md`; tuning in `docs/TUNING.md`.
+//!
+//! ## Cargo features
+//!
+//! - `arrow` (default): columnar state — the [`arrow`] module,
+//!   `PartInput::Arrow`/`ArrowDelta`, `open_arrow_part` and the Arrow
+//!   exports. A job without columnar state can turn it off
+//!   (`default-features = false`) and skip building Arrow. Such a build still
+//!   handles a checkpoint directory holding Arrow parts (written by a build
+//!   with the feature): it lists, verifies (size and CRC32C of every Arrow
+//!   file), retains and recovers it, and carries its Arrow parts over into
+//!   delta checkpoints unchanged; what would need them decoded (a full
+//!   checkpoint that carries one over) fails with
+//!   [`Error::FeatureDisabled`], never a panic or a silent drop
+//!   (`docs/FORMAT.md` §5).
 //!
 //! Files in a checkpoint directory are memory-mapped for reading; nothing but
 //! highwater may modify them.
@@ -60,6 +75,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "arrow")]
 pub mod arrow;
 pub mod checkpoint;
 mod error;
@@ -71,6 +87,7 @@ pub mod state;
 pub mod storage;
 pub mod wal;
 
+#[cfg(feature = "arrow")]
 pub use arrow::{ArrowBatches, ArrowPart, ArrowVerification};
 pub use checkpoint::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStateView, CheckpointStore,

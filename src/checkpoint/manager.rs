@@ -606,6 +606,7 @@ impl IncrementalCheckpointManager {
     ///
     /// # Errors
     /// As [`CheckpointStore::open_arrow_part`].
+    #[cfg(feature = "arrow")]
     pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<crate::ArrowPart> {
         self.loaded(id, self.store.open_arrow_part(id, name))
     }

@@ -26,7 +26,9 @@
 //! Decisions (which checkpoint is latest, delta or full, what retention deletes)
 //! are functions over what was read; I/O stays in `publish` and `store`.
 
+#[cfg(feature = "arrow")]
 mod arrow_parts;
+mod arrow_verify;
 mod audit;
 mod compose;
 mod config;
