@@ -150,6 +150,20 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Cargo features
+//!
+//! - `arrow` (default): columnar state — the [`arrow`] module,
+//!   `PartInput::Arrow`/`ArrowDelta`, `open_arrow_part` and the Arrow
+//!   exports. A job without columnar state can turn it off
+//!   (`default-features = false`) and skip building Arrow. Such a build still
+//!   handles a checkpoint directory holding Arrow parts (written by a build
+//!   with the feature): it lists, verifies (size and CRC32C of every Arrow
+//!   file), retains and recovers it, and carries its Arrow parts over into
+//!   delta checkpoints unchanged; what would need them decoded (a full
+//!   checkpoint that carries one over) fails with
+//!   [`Error::FeatureDisabled`], never a panic or a silent drop
+//!   (`docs/FORMAT.md` §5).
+//!
 //! # Modules
 //!
 //! - [`wal`]: the segmented, checksummed write-ahead log with group commit,
@@ -175,6 +189,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(feature = "arrow")]
 pub mod arrow;
 pub mod checkpoint;
 mod error;
@@ -187,6 +202,7 @@ pub mod state;
 pub mod storage;
 pub mod wal;
 
+#[cfg(feature = "arrow")]
 pub use arrow::{ArrowBatches, ArrowPart, ArrowVerification};
 pub use checkpoint::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStateView, CheckpointStore,

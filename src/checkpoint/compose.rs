@@ -5,8 +5,11 @@
 //! ones left out).
 
 use super::metadata::{IncrementalCheckpointMetadata, PartKind};
-use super::parts::{ArrowSource, PartSource, PlannedPart};
+#[cfg(feature = "arrow")]
+use super::parts::ArrowSource;
+use super::parts::{PartSource, PlannedPart};
 use super::store::CheckpointStore;
+#[cfg(feature = "arrow")]
 use crate::arrow::{check_schema, Layer};
 use crate::error::Result;
 use crate::state::StateSnapshot;
@@ -23,6 +26,7 @@ pub(crate) fn rebase_orphan_deltas<'a>(
     planned
         .into_iter()
         .map(|part| {
+            #[cfg(feature = "arrow")]
             if part.arrow_delta().is_some() {
                 return rebase_orphan_arrow_delta(store, part, parent);
             }
@@ -47,6 +51,7 @@ pub(crate) fn rebase_orphan_deltas<'a>(
 
 /// An Arrow delta whose part has no Arrow part in the parent chain is
 /// written as the whole part; one that has must share its schema.
+#[cfg(feature = "arrow")]
 fn rebase_orphan_arrow_delta<'a>(
     store: &CheckpointStore,
     part: PlannedPart<'a>,
@@ -73,6 +78,7 @@ fn rebase_orphan_arrow_delta<'a>(
 
 /// The whole Arrow part `name` of checkpoint `id` as a source for a full
 /// checkpoint (every checksum verified, arrays mapped, not copied).
+#[cfg(feature = "arrow")]
 fn arrow_base(store: &CheckpointStore, id: u64, name: &str) -> Result<ArrowSource<'static>> {
     let part = store.open_arrow_part(id, name)?;
     let schema = part.schema().as_ref().clone();
@@ -95,6 +101,7 @@ pub(crate) fn full_parts<'a>(
     };
     let mut parts = Vec::with_capacity(planned.len() + parent_parts.len());
     for part in &planned {
+        #[cfg(feature = "arrow")]
         if let Some(appended) = part.arrow_delta() {
             let existing = match parent {
                 Some(p) => store.arrow_schema(p.id, &part.name)?.map(|s| (p.id, s)),
@@ -142,7 +149,7 @@ pub(crate) fn full_parts<'a>(
                     PartSource::Blob(Cow::Owned(store.load_blob(p.id, &name)?))
                 }
                 [.., (_, base)] if base.kind == PartKind::Arrow => {
-                    PartSource::Arrow(arrow_base(store, p.id, &name)?)
+                    carried_arrow(store, p.id, &name)?
                 }
                 _ => PartSource::Snapshot(Cow::Owned(store.load_snapshot(p.id, &name)?)),
             };
@@ -150,4 +157,24 @@ pub(crate) fn full_parts<'a>(
         }
     }
     Ok(parts)
+}
+
+/// Arrow part `name` of checkpoint `id`, carried over whole into a full
+/// checkpoint.
+#[cfg(feature = "arrow")]
+fn carried_arrow(store: &CheckpointStore, id: u64, name: &str) -> Result<PartSource<'static>> {
+    Ok(PartSource::Arrow(arrow_base(store, id, name)?))
+}
+
+/// Without the `arrow` feature an Arrow part cannot be rewritten into a full
+/// checkpoint (its chain would have to be decoded): the checkpoint is refused,
+/// never written without the part. Delta checkpoints carry it over unchanged.
+#[cfg(not(feature = "arrow"))]
+fn carried_arrow(_: &CheckpointStore, id: u64, name: &str) -> Result<PartSource<'static>> {
+    Err(crate::Error::FeatureDisabled {
+        feature: "arrow",
+        what: format!(
+            "carrying Arrow part {name:?} of checkpoint {id} into a full checkpoint (drop the part, or build highwater with the `arrow` feature)"
+        ),
+    })
 }

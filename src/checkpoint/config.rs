@@ -1,11 +1,34 @@
-//! [`CheckpointConfig`]: where checkpoints live and when a delta chain is closed
-//! by a new full checkpoint.
+//! [`CheckpointConfig`]: where checkpoints live, how many are kept, and when a
+//! delta chain is closed by a new full checkpoint.
 
+use crate::error::{Error, Result};
 use crate::storage::{default_storage, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Default [`CheckpointConfig::max_retained`]: 3.
+pub const DEFAULT_MAX_RETAINED: usize = 3;
+/// Default [`CheckpointConfig::max_delta_chain`]: 8.
+pub const DEFAULT_MAX_DELTA_CHAIN: u32 = 8;
+/// Default [`CheckpointConfig::max_delta_ratio`]: 0.5.
+pub const DEFAULT_MAX_DELTA_RATIO: f64 = 0.5;
+
 /// Configuration of an [`IncrementalCheckpointManager`](super::IncrementalCheckpointManager).
+///
+/// Like [`WalOptions`](crate::WalOptions) and
+/// [`RecoveryConfig`](crate::RecoveryConfig): built with `with_*` setters from
+/// the defaults, checked by [`validate`](Self::validate) when it is used (by
+/// `IncrementalCheckpointManager::new`), and a value out of range is refused
+/// with [`Error::InvalidConfig`] naming the setting, never clamped. Every
+/// setting, its default and its range: docs/TUNING.md.
+///
+/// | setting | default | range |
+/// |---|---|---|
+/// | `dir` | (given to `new`) | a non-empty path |
+/// | `max_retained` | 3 | 1 and up |
+/// | `max_delta_chain` | 8 | 0 (never a delta) and up |
+/// | `max_delta_ratio` | 0.5 | 0.0 up to `f64::INFINITY` (no size limit); not NaN |
+/// | `storage` | the file system | any |
 ///
 /// ```
 /// use highwater::CheckpointConfig;
@@ -14,6 +37,8 @@ use std::sync::Arc;
 ///     .with_max_delta_chain(10)
 ///     .with_max_delta_ratio(0.5);
 /// assert_eq!(config.max_retained(), 5);
+/// assert!(config.validate().is_ok());
+/// assert!(config.with_max_retained(0).validate().is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct CheckpointConfig {
@@ -31,22 +56,24 @@ impl CheckpointConfig {
     pub fn new(dir: impl AsRef<Path>) -> Self {
         CheckpointConfig {
             dir: dir.as_ref().to_path_buf(),
-            max_retained: 3,
-            max_delta_chain: 8,
-            max_delta_ratio: 0.5,
+            max_retained: DEFAULT_MAX_RETAINED,
+            max_delta_chain: DEFAULT_MAX_DELTA_CHAIN,
+            max_delta_ratio: DEFAULT_MAX_DELTA_RATIO,
             storage: default_storage(),
         }
     }
 
-    /// Keep the newest `n` restorable checkpoints (at least 1; 0 is treated as
-    /// 1), plus every checkpoint a kept delta depends on.
+    /// Keep the newest `n` restorable checkpoints, plus every checkpoint a kept
+    /// delta depends on. Default 3; range: at least 1 (retention never deletes
+    /// the newest restorable checkpoint).
     pub fn with_max_retained(mut self, n: usize) -> Self {
-        self.max_retained = n.max(1);
+        self.max_retained = n;
         self
     }
 
     /// Write a full checkpoint instead of a delta once the chain from the last full
-    /// checkpoint would hold more than `n` deltas (0: never write deltas).
+    /// checkpoint would hold more than `n` deltas. Default 8; range: any, 0
+    /// meaning never write deltas.
     pub fn with_max_delta_chain(mut self, n: u32) -> Self {
         self.max_delta_chain = n;
         self
@@ -54,22 +81,51 @@ impl CheckpointConfig {
 
     /// Write a full checkpoint instead of a delta once the chain's delta files
     /// would add up to more than `ratio` times the size of its base (bases under
-    /// 1 MiB count as 1 MiB). Loading a chain reads the base plus every delta, so
-    /// this bounds load cost to `(1 + ratio)` times a full load.
+    /// [`RATIO_FLOOR_BYTES`](super::RATIO_FLOOR_BYTES), 1 MiB, count as 1 MiB).
+    /// Loading a chain reads the base plus every delta, so this bounds load
+    /// cost to `(1 + ratio)` times a full load. Default 0.5; range: 0.0 (only
+    /// deltas that add no bytes, such as offsets alone) up to and including
+    /// `f64::INFINITY` (no size limit, only
+    /// [`max_delta_chain`](Self::with_max_delta_chain)); NaN and negative
+    /// values are refused.
     pub fn with_max_delta_ratio(mut self, ratio: f64) -> Self {
-        self.max_delta_ratio = if ratio.is_finite() {
-            ratio.max(0.0)
-        } else {
-            0.0
-        };
+        self.max_delta_ratio = ratio;
         self
     }
 
     /// Do all I/O through `storage` (tests use fault-injecting or crash-simulating
-    /// storages).
+    /// storages). Default: the real file system.
     pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = storage;
         self
+    }
+
+    /// Checks every setting against its documented range.
+    /// [`IncrementalCheckpointManager::new`](super::IncrementalCheckpointManager::new)
+    /// calls it; call it yourself to check a config early.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        if self.dir.as_os_str().is_empty() {
+            return Err(invalid("dir", "an empty path".into()));
+        }
+        if self.max_retained == 0 {
+            return Err(invalid(
+                "max_retained",
+                "0; at least one restorable checkpoint must be kept".into(),
+            ));
+        }
+        if self.max_delta_ratio.is_nan() || self.max_delta_ratio < 0.0 {
+            return Err(invalid(
+                "max_delta_ratio",
+                format!(
+                    "{} is not a ratio of 0.0 or more (f64::INFINITY for no size limit)",
+                    self.max_delta_ratio
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The checkpoint directory.
@@ -95,5 +151,81 @@ impl CheckpointConfig {
     /// The storage used.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
+    }
+}
+
+/// An [`Error::InvalidConfig`].
+fn invalid(setting: &'static str, reason: String) -> Error {
+    Error::invalid_config(setting, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IncrementalCheckpointManager;
+
+    /// The setting an `InvalidConfig` names.
+    fn rejected(config: &CheckpointConfig) -> &'static str {
+        match config.validate() {
+            Err(Error::InvalidConfig { setting, .. }) => setting,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let c = CheckpointConfig::new("ckpt");
+        assert_eq!(c.dir(), Path::new("ckpt"));
+        assert_eq!(c.max_retained(), 3);
+        assert_eq!(c.max_delta_chain(), 8);
+        assert_eq!(c.max_delta_ratio(), 0.5);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn each_out_of_range_value_is_rejected_naming_its_setting() {
+        let c = || CheckpointConfig::new("ckpt");
+        assert_eq!(rejected(&CheckpointConfig::new("")), "dir");
+        assert_eq!(rejected(&c().with_max_retained(0)), "max_retained");
+        for ratio in [f64::NAN, -0.1, -0.0 - f64::MIN_POSITIVE, f64::NEG_INFINITY] {
+            let config = c().with_max_delta_ratio(ratio);
+            assert_eq!(rejected(&config), "max_delta_ratio", "{ratio}");
+        }
+    }
+
+    #[test]
+    fn the_range_ends_are_accepted_and_kept_as_given() {
+        for (retained, chain, ratio) in [(1, 0, 0.0), (usize::MAX, u32::MAX, f64::INFINITY)] {
+            let c = CheckpointConfig::new("ckpt")
+                .with_max_retained(retained)
+                .with_max_delta_chain(chain)
+                .with_max_delta_ratio(ratio);
+            c.validate().unwrap();
+            assert_eq!(c.max_retained(), retained);
+            assert_eq!(c.max_delta_chain(), chain);
+            assert_eq!(c.max_delta_ratio(), ratio);
+        }
+    }
+
+    #[test]
+    fn the_manager_refuses_an_invalid_config_before_touching_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().join("ckpt");
+        let made = IncrementalCheckpointManager::new(
+            CheckpointConfig::new(&ckpt).with_max_delta_ratio(f64::NAN),
+        );
+        assert!(
+            matches!(
+                made,
+                Err(Error::InvalidConfig {
+                    setting: "max_delta_ratio",
+                    ..
+                })
+            ),
+            "{:?}",
+            made.err()
+        );
+        assert!(!ckpt.exists());
+        IncrementalCheckpointManager::new(CheckpointConfig::new(&ckpt)).unwrap();
     }
 }

@@ -153,8 +153,10 @@ impl IncrementalCheckpointManager {
     /// [`Error::Locked`] when another manager (in this process or another)
     /// writes the directory; `Io` when the directory cannot be created, locked,
     /// listed or cleaned, or when the newest checkpoint's metadata cannot be
-    /// read now (retry).
+    /// read now (retry); [`Error::InvalidConfig`] for a setting out of range
+    /// ([`CheckpointConfig::validate`]).
     pub fn new(config: CheckpointConfig) -> Result<Self> {
+        config.validate()?;
         let storage = config.storage().clone();
         create_dir_all_durable(storage.as_ref(), config.dir())?;
         let lock_path = config.dir().join(LOCK_FILE);
@@ -612,6 +614,7 @@ impl IncrementalCheckpointManager {
     ///
     /// # Errors
     /// As [`CheckpointStore::open_arrow_part`].
+    #[cfg(feature = "arrow")]
     pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<crate::ArrowPart> {
         self.loaded(id, self.store.open_arrow_part(id, name))
     }

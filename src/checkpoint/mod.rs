@@ -26,7 +26,9 @@
 //! Decisions (which checkpoint is latest, delta or full, what retention deletes)
 //! are functions over what was read; I/O stays in `publish` and `store`.
 
+#[cfg(feature = "arrow")]
 mod arrow_parts;
+mod arrow_verify;
 pub(crate) mod audit;
 mod chain;
 mod compose;
@@ -43,7 +45,9 @@ mod store;
 mod view;
 
 pub use chain::ChainProblem;
-pub use config::CheckpointConfig;
+pub use config::{
+    CheckpointConfig, DEFAULT_MAX_DELTA_CHAIN, DEFAULT_MAX_DELTA_RATIO, DEFAULT_MAX_RETAINED,
+};
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;
 pub use metadata::{

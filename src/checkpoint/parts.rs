@@ -4,6 +4,7 @@
 use super::metadata::{part_file_name, PartKind, PartMetadata};
 use super::publish::write_file_durably;
 use super::request::PartInput;
+#[cfg(feature = "arrow")]
 use crate::arrow::{check_schema, write_part_file, ArrowBatches, Layer};
 use crate::error::IoContext;
 use crate::error::Result;
@@ -12,7 +13,9 @@ use crate::state::{
     StateKind, StateSnapshot, Written,
 };
 use crate::storage::{OpenMode, Storage, StorageFile};
+#[cfg(feature = "arrow")]
 use arrow::datatypes::Schema;
+#[cfg(feature = "arrow")]
 use arrow::record_batch::RecordBatch;
 use std::borrow::Cow;
 use std::path::Path;
@@ -26,10 +29,12 @@ pub(crate) enum PartSource<'a> {
     /// A verified state file given by the caller, written verbatim.
     File(&'a [u8], StateKind),
     /// Record batches of one schema, written as an Arrow IPC file.
+    #[cfg(feature = "arrow")]
     Arrow(ArrowSource<'a>),
 }
 
 /// The schema and batches of an Arrow part (or delta) to be written.
+#[cfg(feature = "arrow")]
 #[derive(Debug)]
 pub(crate) struct ArrowSource<'a> {
     pub schema: Cow<'a, Schema>,
@@ -37,6 +42,7 @@ pub(crate) struct ArrowSource<'a> {
     pub layer: Layer,
 }
 
+#[cfg(feature = "arrow")]
 impl<'a> ArrowSource<'a> {
     /// The caller's batches, as `layer`.
     fn borrowed(input: ArrowBatches<'a>, layer: Layer) -> Self {
@@ -84,6 +90,7 @@ pub(crate) fn plan<'a>(dir: &Path, name: &str, input: PartInput<'a>) -> Result<P
             let (kind, _) = verify_state_file(&origin, f)?;
             PartSource::File(f, kind)
         }
+        #[cfg(feature = "arrow")]
         PartInput::Arrow(b) | PartInput::ArrowDelta(b) => {
             let layer = match input {
                 PartInput::ArrowDelta(_) => Layer::Delta,
@@ -110,7 +117,9 @@ impl<'a> PlannedPart<'a> {
             PartSource::Delta(_) => PartKind::Delta,
             PartSource::Blob(_) => PartKind::Blob,
             PartSource::File(_, kind) => PartKind::of(*kind),
+            #[cfg(feature = "arrow")]
             PartSource::Arrow(a) if a.layer == Layer::Delta => PartKind::ArrowDelta,
+            #[cfg(feature = "arrow")]
             PartSource::Arrow(_) => PartKind::Arrow,
         }
     }
@@ -123,11 +132,13 @@ impl<'a> PlannedPart<'a> {
             PartSource::Delta(d) => archive(d.data_bytes(), d.len()),
             PartSource::Blob(b) => 64 + b.len() as u64,
             PartSource::File(f, _) => f.len() as u64,
+            #[cfg(feature = "arrow")]
             PartSource::Arrow(a) => a.input().estimated_size(),
         }
     }
 
     /// The Arrow batches this part appends, if it is an Arrow delta.
+    #[cfg(feature = "arrow")]
     pub(crate) fn arrow_delta(&self) -> Option<&ArrowSource<'a>> {
         match &self.source {
             PartSource::Arrow(a) if a.layer == Layer::Delta => Some(a),
@@ -176,6 +187,7 @@ impl<'a> PlannedPart<'a> {
                 d.deletes().len() as u64,
             ),
             PartSource::Blob(b) => (streamed(storage, &path, |f| write_blob(f, &path, b))?, 0, 0),
+            #[cfg(feature = "arrow")]
             PartSource::Arrow(a) => (
                 streamed(storage, &path, |f| {
                     write_part_file(f, &path, &a.schema, &a.batches, a.layer)

@@ -1,6 +1,7 @@
 //! [`CheckpointRequest`]: everything one checkpoint should hold.
 
 use super::metadata::SinkTransaction;
+#[cfg(feature = "arrow")]
 use crate::arrow::ArrowBatches;
 use crate::source::SourcePositions;
 use crate::state::{StateDelta, StateSnapshot};
@@ -21,10 +22,13 @@ pub enum PartInput<'a> {
     /// `StateDelta::to_bytes`); verified before it is written.
     StateFile(&'a [u8]),
     /// A schema and record batches: the whole Arrow part, stored as an Arrow
-    /// IPC file (`docs/FORMAT.md` §5).
+    /// IPC file (`docs/FORMAT.md` §5). Only with the `arrow` feature.
+    #[cfg(feature = "arrow")]
     Arrow(ArrowBatches<'a>),
     /// Record batches appended to the same Arrow part of the parent
     /// checkpoint since it was written (the old batches are not written again).
+    /// Only with the `arrow` feature.
+    #[cfg(feature = "arrow")]
     ArrowDelta(ArrowBatches<'a>),
 }
 

@@ -35,7 +35,11 @@ pub struct RetentionInput {
     pub wal_position: u64,
 }
 
-/// Decides what to keep and delete.
+/// Decides what to keep and delete. A `max_retained` of 0 plans as 1: a plan
+/// never deletes the newest restorable checkpoint (a [`CheckpointConfig`]
+/// refuses 0 before it gets here).
+///
+/// [`CheckpointConfig`]: crate::CheckpointConfig
 pub fn plan_retention(checkpoints: &[RetentionInput], max_retained: usize) -> RetentionPlan {
     let by_id: BTreeMap<u64, &RetentionInput> = checkpoints.iter().map(|c| (c.id, c)).collect();
     let newest: Vec<&RetentionInput> = by_id

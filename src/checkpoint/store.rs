@@ -21,7 +21,6 @@ use super::metadata::{
 };
 use super::publish::{LOCK_FILE, TMP_PREFIX};
 use super::view::CheckpointStateView;
-use crate::arrow::ArrowVerification;
 use crate::error::{Error, IoContext, Result};
 use crate::state::{
     decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
@@ -207,9 +206,7 @@ impl CheckpointStore {
             return Err(mismatch(size, 0));
         }
         let Some(expected) = part.kind.state_kind() else {
-            // An Arrow part: every checksum, the structure and every array.
-            self.decode_arrow_file(&path, part, ArrowVerification::Checksums)?;
-            return Ok(());
+            return self.verify_arrow_file(&path, part);
         };
         let bytes = load_file(self.storage.as_ref(), &path).ctx("read", &path)?;
         let (kind, crc) = verify_state_file(&path, bytes.bytes())?;

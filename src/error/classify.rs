@@ -21,7 +21,6 @@ impl Error {
             | Error::WrongStateKind { path, .. }
             | Error::ArrowCorrupted { path, .. }
             | Error::ArrowSchemaMismatch { path, .. }
-            | Error::ArrowEncode { path, .. }
             | Error::CheckpointCorrupted { path, .. }
             | Error::CheckpointFileMismatch { path, .. }
             | Error::CheckpointChainBroken { path, .. }
@@ -39,6 +38,8 @@ impl Error {
             | Error::DeltaParentMismatch { path, .. }
             | Error::CheckpointIdExhausted { path, .. }
             | Error::EpochExhausted { path, .. } => Some(path),
+            #[cfg(feature = "arrow")]
+            Error::ArrowEncode { path, .. } => Some(path),
             Error::CheckpointNotFound { dir, .. } => Some(dir),
             _ => None,
         }

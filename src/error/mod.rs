@@ -251,7 +251,8 @@ pub enum Error {
 
     /// Arrow refused to encode an Arrow part's batches (for example a
     /// dictionary replaced between batches, which the IPC file format cannot
-    /// hold).
+    /// hold). Only with the `arrow` feature.
+    #[cfg(feature = "arrow")]
     #[error("cannot write Arrow part {path}: {source}")]
     ArrowEncode {
         /// The part file being written.
@@ -611,6 +612,17 @@ pub enum Error {
     /// not collected). Nothing was changed; fix the call.
     #[error("invalid argument: {0}")]
     InvalidArgument(ArgumentError),
+
+    /// The data needs a cargo feature this build of highwater was compiled
+    /// without (for example an Arrow part of a checkpoint without the `arrow`
+    /// feature). Rebuild with the feature; the data is not damaged.
+    #[error("{what} needs highwater's `{feature}` feature, which this build lacks")]
+    FeatureDisabled {
+        /// The cargo feature.
+        feature: &'static str,
+        /// What needed it ("Arrow part \"orders\" of checkpoint 7", ...).
+        what: String,
+    },
 }
 
 #[cfg(test)]

@@ -80,7 +80,9 @@ impl RecoveryManager {
     /// not tolerate; [`Error::CheckpointNotCovered`] when the log no longer holds
     /// the chosen checkpoint's position; I/O errors, among them a failed read
     /// of a checkpoint newer than the one that would be restored (damaged
-    /// checkpoints are skipped; one whose restorability is unknown is not).
+    /// checkpoints are skipped; one whose restorability is unknown is not);
+    /// [`Error::InvalidConfig`] for a setting out of range
+    /// ([`RecoveryConfig::validate`]).
     pub fn recover(&self) -> Result<RecoveredState> {
         self.collecting(|manager, sink| super::run::run(&manager.config, None, sink))
     }

@@ -36,6 +36,7 @@ pub(super) fn run(
     previous: Option<&RecoveredState>,
     sink: &mut dyn ReplaySink,
 ) -> Result<RecoveredState> {
+    cfg.validate()?;
     let started = Instant::now();
     let mut report = RecoveryReport::default();
 

@@ -39,8 +39,11 @@ pub use entry::{DecodeError, WalEntry, WalEntryRef};
 pub(crate) use format::MAX_POSITION;
 pub use log::{WalStats, WriteAheadLog};
 pub(crate) use open::planned_repair;
+pub(crate) use options::check_max_record_size;
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
+    DEFAULT_SYNC_INTERVAL, DEFAULT_WRITE_BUFFER_SIZE, MAX_RECORD_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE,
+    MIN_SEGMENT_SIZE,
 };
 pub(crate) use poison_mark::read as poison_mark_position;
 pub use reader::{WalReadRef, WalReadResult, WalReader};

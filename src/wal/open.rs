@@ -37,7 +37,7 @@ impl WriteAheadLog {
     /// [`Error::UnsupportedVersion`] for a segment of another format version, a
     /// corruption error ([`Error::WalCorrupted`], [`Error::WalChecksumMismatch`])
     /// for damage the recovery mode does not tolerate, [`Error::InvalidConfig`]
-    /// for unusable options, and I/O errors.
+    /// for options out of range ([`WalOptions::validate`]), and I/O errors.
     pub fn open(path: impl AsRef<Path>, options: WalOptions) -> Result<Self> {
         options.validate()?;
         let dir = path.as_ref().to_path_buf();

@@ -1,6 +1,7 @@
 //! Configuration of a [`WriteAheadLog`](super::WriteAheadLog): sync policy,
 //! segment size, maximum record size, recovery mode and storage.
 
+use crate::error::{Error, Result};
 use crate::storage::{default_storage, Storage};
 use std::fmt;
 use std::sync::Arc;
@@ -8,8 +9,20 @@ use std::time::Duration;
 
 /// Default size at which a new segment is started: 64 MiB.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
+/// Smallest accepted [`WalOptions::segment_size`]: 4 KiB.
+pub const MIN_SEGMENT_SIZE: u64 = 4096;
 /// Default maximum payload size of one record: 16 MiB.
 pub const DEFAULT_MAX_RECORD_SIZE: u32 = 16 << 20;
+/// Largest accepted [`WalOptions::max_record_size`] (`u32::MAX - 16`: a
+/// record's payload and its header's length arithmetic stay within `u32`).
+pub const MAX_RECORD_SIZE_LIMIT: u32 = u32::MAX - 16;
+/// Default [`WalOptions::write_buffer_size`]: 256 KiB.
+pub const DEFAULT_WRITE_BUFFER_SIZE: usize = 256 << 10;
+/// Largest accepted [`WalOptions::write_buffer_size`]: 1 GiB (the buffer is
+/// allocated up front when the log is opened).
+pub const MAX_WRITE_BUFFER_SIZE: usize = 1 << 30;
+/// Default [`WalOptions::sync_policy`]: [`SyncPolicy::Interval`] of 10 ms.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(10);
 
 /// When appended records are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,21 +58,45 @@ pub enum WalRecoveryMode {
 }
 
 /// Options for [`WriteAheadLog::open`](super::WriteAheadLog::open).
+///
+/// Like [`CheckpointConfig`](crate::CheckpointConfig) and
+/// [`RecoveryConfig`](crate::RecoveryConfig): built with `with_*` setters from
+/// the defaults, checked by [`validate`](Self::validate) when it is used (by
+/// `open`), and a value out of range is refused with
+/// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the setting,
+/// never clamped. Every setting, its default and its range: docs/TUNING.md.
+///
+/// ```
+/// use highwater::{SyncPolicy, WalOptions};
+/// let options = WalOptions::new()
+///     .with_sync_policy(SyncPolicy::EveryWrite)
+///     .with_segment_size(8 << 20);
+/// assert!(options.validate().is_ok());
+/// assert!(WalOptions::new().with_segment_size(100).validate().is_err());
+/// ```
 #[derive(Clone)]
 pub struct WalOptions {
-    /// When records become durable. Default: every 10 ms.
+    /// When records become durable. Default: [`SyncPolicy::Interval`] of
+    /// [`DEFAULT_SYNC_INTERVAL`] (10 ms). Range: any policy; an `Interval` must
+    /// be above zero (for "every write" use [`SyncPolicy::EveryWrite`]).
     pub sync_policy: SyncPolicy,
-    /// A new segment is started once the active one holds this many bytes.
-    /// Default [`DEFAULT_SEGMENT_SIZE`].
+    /// A new segment is started once the active one holds this many bytes (a
+    /// record larger than a segment gets a segment of its own). Default
+    /// [`DEFAULT_SEGMENT_SIZE`] (64 MiB). Range: at least
+    /// [`MIN_SEGMENT_SIZE`] (4 KiB).
     pub segment_size: u64,
-    /// Largest payload of one record, enforced on write and on read. Default
-    /// [`DEFAULT_MAX_RECORD_SIZE`].
+    /// Largest payload of one record, enforced on write and on read (a reader
+    /// needs a limit at least as large as the writer's). Default
+    /// [`DEFAULT_MAX_RECORD_SIZE`] (16 MiB). Range: 1 to
+    /// [`MAX_RECORD_SIZE_LIMIT`].
     pub max_record_size: u32,
-    /// What damage opening and repairing tolerate.
+    /// What damage opening and repairing tolerate. Default:
+    /// [`WalRecoveryMode::TolerateTornTail`]. Range: any mode.
     pub recovery_mode: WalRecoveryMode,
     /// Appended bytes are buffered in memory up to this size before they are
     /// written to the segment file (a sync writes them out regardless).
-    /// Default 256 KiB.
+    /// Default [`DEFAULT_WRITE_BUFFER_SIZE`] (256 KiB). Range: 0 (every append
+    /// is written to the file at once) to [`MAX_WRITE_BUFFER_SIZE`] (1 GiB).
     pub write_buffer_size: usize,
     /// The storage all file I/O goes through. Default: the real file system.
     pub storage: Arc<dyn Storage>,
@@ -81,11 +118,11 @@ impl fmt::Debug for WalOptions {
 impl Default for WalOptions {
     fn default() -> Self {
         WalOptions {
-            sync_policy: SyncPolicy::Interval(Duration::from_millis(10)),
+            sync_policy: SyncPolicy::Interval(DEFAULT_SYNC_INTERVAL),
             segment_size: DEFAULT_SEGMENT_SIZE,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             recovery_mode: WalRecoveryMode::default(),
-            write_buffer_size: 256 << 10,
+            write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
             storage: default_storage(),
         }
     }
@@ -97,64 +134,192 @@ impl WalOptions {
         Self::default()
     }
 
-    /// Sets the sync policy.
+    /// Sets [`sync_policy`](Self::sync_policy).
     pub fn with_sync_policy(mut self, policy: SyncPolicy) -> Self {
         self.sync_policy = policy;
         self
     }
 
-    /// Sets the segment size (at least 4 KiB).
+    /// Sets [`segment_size`](Self::segment_size) (at least 4 KiB).
     pub fn with_segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
         self
     }
 
-    /// Sets the maximum record payload size.
+    /// Sets [`max_record_size`](Self::max_record_size).
     pub fn with_max_record_size(mut self, bytes: u32) -> Self {
         self.max_record_size = bytes;
         self
     }
 
-    /// Sets the recovery mode.
+    /// Sets [`recovery_mode`](Self::recovery_mode).
     pub fn with_recovery_mode(mut self, mode: WalRecoveryMode) -> Self {
         self.recovery_mode = mode;
         self
     }
 
-    /// Sets the in-memory write buffer size.
+    /// Sets [`write_buffer_size`](Self::write_buffer_size).
     pub fn with_write_buffer_size(mut self, bytes: usize) -> Self {
         self.write_buffer_size = bytes;
         self
     }
 
-    /// Sets the storage (for tests: a fault-injecting or crash-simulating one).
+    /// Sets [`storage`](Self::storage) (for tests: a fault-injecting or
+    /// crash-simulating one).
     pub fn with_storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = storage;
         self
     }
 
-    /// Checks that the options can be used.
-    pub(crate) fn validate(&self) -> crate::Result<()> {
-        if self.segment_size < 4096 {
-            return Err(crate::Error::invalid_config(
-                "segment_size",
-                format!("{} is below the minimum of 4096 bytes", self.segment_size),
-            ));
-        }
-        if self.max_record_size == 0 || self.max_record_size > u32::MAX - 16 {
-            return Err(crate::Error::invalid_config(
-                "max_record_size",
-                format!("{} is out of range", self.max_record_size),
-            ));
-        }
+    /// Checks every setting against its documented range.
+    /// [`WriteAheadLog::open`](super::WriteAheadLog::open) calls it; call it
+    /// yourself to check options early.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the first
+    /// setting out of range.
+    pub fn validate(&self) -> Result<()> {
         if let SyncPolicy::Interval(d) = self.sync_policy {
             if d.is_zero() {
-                return Err(crate::Error::invalid_config(
+                return Err(invalid(
                     "sync_policy",
-                    "a sync interval of zero: use SyncPolicy::EveryWrite",
+                    "an Interval of zero; for a sync at every write use SyncPolicy::EveryWrite"
+                        .into(),
                 ));
             }
         }
+        if self.segment_size < MIN_SEGMENT_SIZE {
+            return Err(invalid(
+                "segment_size",
+                format!(
+                    "{} bytes is below the minimum of {MIN_SEGMENT_SIZE}",
+                    self.segment_size
+                ),
+            ));
+        }
+        check_max_record_size(self.max_record_size)?;
+        if self.write_buffer_size > MAX_WRITE_BUFFER_SIZE {
+            return Err(invalid(
+                "write_buffer_size",
+                format!(
+                    "{} bytes is above the maximum of {MAX_WRITE_BUFFER_SIZE}",
+                    self.write_buffer_size
+                ),
+            ));
+        }
         Ok(())
+    }
+}
+
+/// The rule for a maximum record size, shared by the log's options and the
+/// recovery config that reads the log with the same limit.
+pub(crate) fn check_max_record_size(bytes: u32) -> Result<()> {
+    if bytes == 0 || bytes > MAX_RECORD_SIZE_LIMIT {
+        return Err(invalid(
+            "max_record_size",
+            format!("{bytes} bytes is outside 1..={MAX_RECORD_SIZE_LIMIT}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An [`Error::InvalidConfig`].
+pub(crate) fn invalid(setting: &'static str, reason: String) -> Error {
+    Error::invalid_config(setting, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::WriteAheadLog;
+
+    /// The setting an `InvalidConfig` names.
+    fn rejected(options: &WalOptions) -> &'static str {
+        match options.validate() {
+            Err(Error::InvalidConfig { setting, .. }) => setting,
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let o = WalOptions::new();
+        assert_eq!(
+            o.sync_policy,
+            SyncPolicy::Interval(Duration::from_millis(10))
+        );
+        assert_eq!(o.segment_size, 64 << 20);
+        assert_eq!(o.max_record_size, 16 << 20);
+        assert_eq!(o.recovery_mode, WalRecoveryMode::TolerateTornTail);
+        assert_eq!(o.write_buffer_size, 256 << 10);
+        o.validate().unwrap();
+    }
+
+    #[test]
+    fn each_out_of_range_value_is_rejected_naming_its_setting() {
+        let o = WalOptions::new;
+        let zero = SyncPolicy::Interval(Duration::ZERO);
+        assert_eq!(rejected(&o().with_sync_policy(zero)), "sync_policy");
+        assert_eq!(rejected(&o().with_segment_size(4095)), "segment_size");
+        assert_eq!(rejected(&o().with_segment_size(0)), "segment_size");
+        assert_eq!(rejected(&o().with_max_record_size(0)), "max_record_size");
+        let above = MAX_RECORD_SIZE_LIMIT + 1;
+        assert_eq!(
+            rejected(&o().with_max_record_size(above)),
+            "max_record_size"
+        );
+        let big = MAX_WRITE_BUFFER_SIZE + 1;
+        assert_eq!(
+            rejected(&o().with_write_buffer_size(big)),
+            "write_buffer_size"
+        );
+    }
+
+    #[test]
+    fn the_range_ends_are_accepted_and_kept_as_given() {
+        let o = WalOptions::new()
+            .with_sync_policy(SyncPolicy::Interval(Duration::from_nanos(1)))
+            .with_segment_size(MIN_SEGMENT_SIZE)
+            .with_max_record_size(MAX_RECORD_SIZE_LIMIT)
+            .with_write_buffer_size(0);
+        o.validate().unwrap();
+        assert_eq!(o.segment_size, MIN_SEGMENT_SIZE);
+        assert_eq!(o.write_buffer_size, 0);
+        let o = o
+            .with_max_record_size(1)
+            .with_write_buffer_size(MAX_WRITE_BUFFER_SIZE);
+        o.validate().unwrap();
+        WalOptions::new()
+            .with_sync_policy(SyncPolicy::EveryWrite)
+            .validate()
+            .unwrap();
+        WalOptions::new()
+            .with_sync_policy(SyncPolicy::Manual)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn open_refuses_invalid_options_before_touching_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("wal");
+        let opened = WriteAheadLog::open(&wal, WalOptions::new().with_segment_size(1));
+        assert!(
+            matches!(
+                opened,
+                Err(Error::InvalidConfig {
+                    setting: "segment_size",
+                    ..
+                })
+            ),
+            "{opened:?}"
+        );
+        assert!(!wal.exists());
+        // `new`'s zero interval has a defined meaning: every write is synced.
+        let log = WriteAheadLog::new(&wal, Duration::ZERO).unwrap();
+        assert!(log
+            .shared
+            .sync_on_write
+            .load(std::sync::atomic::Ordering::SeqCst));
     }
 }

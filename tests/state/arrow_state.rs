@@ -1,5 +1,6 @@
 //! Arrow parts in checkpoints: round trips of many schemas, zero-copy restore,
 //! delta chains, and damage detection (docs/FORMAT.md §5).
+#![cfg(feature = "arrow")]
 
 use arrow::array::{
     Array, ArrayData, ArrayRef, BinaryArray, BooleanArray, DictionaryArray, Float64Array,
