@@ -254,7 +254,10 @@ fn a_refused_call_names_the_operation() {
     })
     .unwrap();
     log.close().unwrap();
-    let r = crate::RecoveryManager::recover_simple(&ckpt, &wal).unwrap();
+    // Changes counted, not collected (asked for explicitly).
+    let r = crate::RecoveryManager::new(crate::RecoveryConfig::new(&ckpt, &wal))
+        .recover()
+        .unwrap();
     match r.current_state() {
         Err(Error::InvalidArgument(a)) => {
             assert_eq!(a.operation, "RecoveredState::current_state");

@@ -62,6 +62,7 @@ fn main() {
             name.contains(pattern.as_str())
         }
     };
+    let mut passed = 0;
     for (name, test) in TESTS {
         let chosen = (filters.is_empty() || filters.iter().any(|f| matches(name, f)))
             && !skips.iter().any(|s| matches(name, s));
@@ -72,7 +73,12 @@ fn main() {
             println!("{name}: test");
         } else {
             println!("running {name}");
+            // A failing test panics, which fails the binary before this count.
             test();
+            passed += 1;
         }
+    }
+    if !list {
+        println!("process_kill: {passed} passed, 0 failed");
     }
 }
