@@ -1,7 +1,8 @@
 //! [`IncrementalCheckpointManager`]: writes full and delta checkpoints atomically
 //! and finds the latest restorable one. What a request builds on is decided in
 //! `parent`, its parts composed in `compose`; retention, deletion and WAL
-//! release are in `prune`.
+//! release are in `prune`; the seed API's single-part doors in
+//! `default_part`, and the manager's reads (which set its base) in `reads`.
 //!
 //! Invariants:
 //! - A new checkpoint id is greater than every id present in the directory, valid
@@ -27,16 +28,12 @@ use super::metadata::{
 use super::parent::{self, Base};
 use super::parts::plan;
 use super::publish::{self, LOCK_FILE};
-use super::request::{CheckpointRequest, PartInput};
-use super::store::{CheckpointStore, LatestCheckpoint, DEFAULT_PART};
-use super::view::CheckpointStateView;
+use super::request::CheckpointRequest;
+use super::store::CheckpointStore;
 use crate::error::{Error, IoContext, Result};
 use crate::recovery::watermarks;
-use crate::state::{
-    expect_kind, header_summary, is_state_file, memory_path, StateKind, StateSnapshot,
-};
 use crate::storage::{create_dir_all_durable, StorageLock};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -232,84 +229,6 @@ impl IncrementalCheckpointManager {
         self.lock().epoch
     }
 
-    /// The seed API's door onto [`create_checkpoint`](Self::create_checkpoint):
-    /// writes a checkpoint whose part `state` ([`DEFAULT_PART`](crate::checkpoint::DEFAULT_PART))
-    /// holds `state`. Other parts of the base are carried over (the checkpoint
-    /// is then a delta that replaces `state`); with none, it is a full
-    /// checkpoint.
-    ///
-    /// What `state` is follows one rule, not a guess: bytes that begin with
-    /// the state-file magic number `HWSTATE\0` (`docs/FORMAT.md` §2, what
-    /// [`StateSnapshot::to_bytes`] writes) are a state file — verified first,
-    /// and recovered as a [`StateSnapshot`]; any other bytes are an opaque
-    /// blob, returned verbatim by
-    /// [`load_checkpoint_state`](Self::load_checkpoint_state). To say which
-    /// explicitly, call `create_checkpoint` with [`PartInput::Blob`] or
-    /// [`PartInput::StateFile`].
-    ///
-    /// # Errors
-    /// `Io` for a failed write, fsync or rename (nothing is published);
-    /// `StateCorrupted`/`StateChecksumMismatch` when `state` starts like a state
-    /// file but does not verify.
-    pub fn create_checkpoint_with_state(
-        &self,
-        wal_position: u64,
-        offsets: HashMap<String, u64>,
-        watermark: Option<i64>,
-        state: &[u8],
-    ) -> Result<IncrementalCheckpointMetadata> {
-        let part = if is_state_file(state) {
-            PartInput::StateFile(state)
-        } else {
-            PartInput::Blob(state)
-        };
-        self.create_single_part(wal_position, offsets, watermark, part)
-    }
-
-    /// Writes a delta checkpoint over the manager's base (see the parent rule
-    /// above: the checkpoint it last wrote, or whose state was loaded through
-    /// it): `delta` is the bytes of a [`StateDelta`](crate::StateDelta)
-    /// (changes to the `state` part since then), verified once and written as
-    /// it is. Becomes a full checkpoint when the base is the empty state or the
-    /// chain limits are reached.
-    ///
-    /// # Errors
-    /// As [`create_checkpoint`](Self::create_checkpoint) (among them
-    /// `DeltaParentUnknown` and `DeltaParentMismatch`); `WrongStateKind` when
-    /// `delta` is not a delta file.
-    pub fn create_delta_checkpoint_with_state(
-        &self,
-        wal_position: u64,
-        offsets: HashMap<String, u64>,
-        watermark: Option<i64>,
-        delta: &[u8],
-    ) -> Result<IncrementalCheckpointMetadata> {
-        let (kind, _, _) = header_summary(memory_path(), delta)?;
-        expect_kind(memory_path(), kind, StateKind::Delta)?;
-        self.create_single_part(
-            wal_position,
-            offsets,
-            watermark,
-            PartInput::StateFile(delta),
-        )
-    }
-
-    /// A checkpoint of the default part alone.
-    fn create_single_part(
-        &self,
-        wal_position: u64,
-        offsets: HashMap<String, u64>,
-        watermark: Option<i64>,
-        part: PartInput<'_>,
-    ) -> Result<IncrementalCheckpointMetadata> {
-        self.create_checkpoint(
-            CheckpointRequest::new(wal_position)
-                .with_offsets(offsets)
-                .with_watermark(watermark)
-                .with_part(DEFAULT_PART, part),
-        )
-    }
-
     /// Writes a checkpoint holding everything in `request` (see
     /// [`CheckpointRequest`] for how full and delta checkpoints are chosen), then
     /// enforces retention. Returns once the checkpoint is durable.
@@ -500,14 +419,6 @@ impl IncrementalCheckpointManager {
         self.set_base(checkpoint_id.map_or(Base::Empty, Base::Checkpoint));
     }
 
-    /// Records that the caller loaded the state of checkpoint `id`.
-    fn loaded<T>(&self, id: u64, loaded: Result<T>) -> Result<T> {
-        if loaded.is_ok() {
-            self.set_base(Base::Checkpoint(id));
-        }
-        loaded
-    }
-
     /// The metadata of a checkpoint about to be published.
     fn metadata(
         &self,
@@ -555,77 +466,6 @@ impl IncrementalCheckpointManager {
             parts,
             sink_transactions: request.sink_transactions.clone(),
         })
-    }
-
-    /// The newest restorable checkpoint: the one a writer builds on. Newer
-    /// damaged checkpoints are skipped with a warning (the list of them, with
-    /// reasons, is [`CheckpointStore::find_latest`]'s). Unlike the store's
-    /// reader, a checkpoint that cannot be read now (a failed read, not
-    /// damage: its restorability is unknown) is an error, never skipped for an
-    /// older one: what a writer restores is what it builds on.
-    ///
-    /// # Errors
-    /// `Io` when the directory cannot be listed, or when a checkpoint newer
-    /// than the one that would be returned cannot be read (retry).
-    pub fn find_latest_checkpoint(&self) -> Result<Option<IncrementalCheckpointMetadata>> {
-        Ok(self.latest_strict()?.metadata)
-    }
-
-    /// [`find_latest_checkpoint`](Self::find_latest_checkpoint) with the
-    /// checkpoints it skipped.
-    pub(crate) fn latest_strict(&self) -> Result<LatestCheckpoint> {
-        parent::find_latest_strict(&self.store)
-    }
-
-    // The loads below are the store's reads of the same name (a writer reads
-    // what it builds on through its manager); on success checkpoint `id`
-    // becomes the manager's base (the parent rule above).
-
-    /// [`CheckpointStore::load_checkpoint_state`], then `id` becomes the base:
-    /// the full state of the default part, delta chain merged — the bytes of a
-    /// [`StateSnapshot`] for key/value state, or the bytes given to
-    /// `create_checkpoint_with_state` for opaque state.
-    ///
-    /// # Errors
-    /// `CheckpointNotFound` when `id` is missing or not restorable; corruption
-    /// errors for damage found while reading.
-    pub fn load_checkpoint_state(&self, id: u64) -> Result<Vec<u8>> {
-        self.loaded(id, self.store.load_checkpoint_state(id))
-    }
-
-    /// [`CheckpointStore::load_snapshot`], then `id` becomes the base.
-    ///
-    /// # Errors
-    /// As [`CheckpointStore::load_snapshot`].
-    pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
-        self.loaded(id, self.store.load_snapshot(id, name))
-    }
-
-    /// [`CheckpointStore::open_state_view`] (the zero-copy read), then `id`
-    /// becomes the base.
-    ///
-    /// # Errors
-    /// As [`CheckpointStore::open_state_view`].
-    pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
-        self.loaded(id, self.store.open_state_view(id, name))
-    }
-
-    /// [`CheckpointStore::open_arrow_part`], then `id` becomes the base.
-    ///
-    /// # Errors
-    /// As [`CheckpointStore::open_arrow_part`].
-    #[cfg(feature = "arrow")]
-    pub fn open_arrow_part(&self, id: u64, name: &str) -> Result<crate::ArrowPart> {
-        self.loaded(id, self.store.open_arrow_part(id, name))
-    }
-
-    /// [`CheckpointStore::list_checkpoints`]: metadata of every checkpoint
-    /// whose metadata verifies, ascending by id.
-    ///
-    /// # Errors
-    /// `Io` when the directory cannot be listed.
-    pub fn list_checkpoints(&self) -> Result<Vec<IncrementalCheckpointMetadata>> {
-        self.store.list_checkpoints()
     }
 }
 

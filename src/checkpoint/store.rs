@@ -1,6 +1,6 @@
 //! [`CheckpointStore`]: read-only access to a checkpoint directory — listing,
 //! verification, choosing the latest restorable checkpoint, resolving delta
-//! chains and loading state.
+//! chains; loading state out of it is in `load`.
 //!
 //! Invariants:
 //! - A checkpoint is *restorable* when its metadata verifies, every part file has
@@ -20,13 +20,9 @@ use super::metadata::{
     PartMetadata, MAX_METADATA_LEN, METADATA_FILE,
 };
 use super::publish::{LOCK_FILE, TMP_PREFIX};
-use super::view::CheckpointStateView;
 use crate::error::{Error, IoContext, Result};
-use crate::state::{
-    decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
-    StateKind, StateSnapshot,
-};
-use crate::storage::{default_storage, load_file, LoadedFile, MappedFile, OpenMode, Storage};
+use crate::state::{expect_kind, verify_state_file};
+use crate::storage::{default_storage, load_file, MappedFile, OpenMode, Storage};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -342,7 +338,7 @@ impl CheckpointStore {
 
     /// Every part of checkpoint `id` (carried-over ones included) with the kind
     /// of its newest file, from one walk down the chain.
-    fn parts_of(&self, id: u64) -> Result<Vec<(String, PartKind)>> {
+    pub(crate) fn parts_of(&self, id: u64) -> Result<Vec<(String, PartKind)>> {
         let mut parts: Vec<(String, PartKind)> = Vec::new();
         let mut meta = self.chain_meta(id)?;
         loop {
@@ -447,148 +443,6 @@ impl CheckpointStore {
             part: name.to_string(),
         }
     }
-
-    /// Loads a part file and checks that it is the file its metadata lists (size,
-    /// and the whole-file CRC32C derived from its verified header and table).
-    /// The caller's decode verifies every block.
-    fn load(&self, path: &Path, part: &PartMetadata) -> Result<LoadedFile> {
-        let loaded = load_file(self.storage.as_ref(), path).ctx("read", path)?;
-        check_identity(path, part, loaded.bytes())?;
-        Ok(loaded)
-    }
-
-    /// The full key/value state of part `name` of checkpoint `id`, deltas merged.
-    ///
-    /// # Errors
-    /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a blob part;
-    /// any corruption found while reading.
-    pub fn load_snapshot(&self, id: u64, name: &str) -> Result<StateSnapshot> {
-        let mut layers = self.resolve_part(id, name)?.into_iter().rev();
-        let Some((base_path, base_part)) = layers.next() else {
-            return Err(self.part_not_found(id, name));
-        };
-        expect_kind(&base_path, base_part.kind, PartKind::Snapshot)?;
-        let base = self.load(&base_path, &base_part)?;
-        let mut state = StateSnapshot::from_file_bytes(&base_path, base.bytes())?;
-        drop(base);
-        for (path, part) in layers {
-            let bytes = self.load(&path, &part)?;
-            state = state.apply(&StateDelta::from_file_bytes(&path, bytes.bytes())?);
-        }
-        Ok(state)
-    }
-
-    /// The bytes of blob part `name` of checkpoint `id`.
-    ///
-    /// # Errors
-    /// As [`resolve_part`](Self::resolve_part); `WrongStateKind` for a key/value part.
-    pub fn load_blob(&self, id: u64, name: &str) -> Result<Vec<u8>> {
-        let layers = self.resolve_part(id, name)?;
-        let (path, part) = layers
-            .first()
-            .ok_or_else(|| self.part_not_found(id, name))?;
-        expect_kind(path, part.kind, PartKind::Blob)?;
-        decode_blob(path, self.load(path, part)?.bytes())
-    }
-
-    /// The default part's state as bytes: a blob's bytes verbatim, or a
-    /// key/value state (deltas merged) as `StateSnapshot::to_bytes` bytes.
-    ///
-    /// # Errors
-    /// As [`load_snapshot`](Self::load_snapshot).
-    pub fn load_checkpoint_state(&self, id: u64) -> Result<Vec<u8>> {
-        let name = self.default_part_name(id)?;
-        match self.resolve_part(id, &name)?.as_slice() {
-            [(path, part)] if part.kind == PartKind::Blob => {
-                decode_blob(path, self.load(path, part)?.bytes())
-            }
-            [(path, part)] if part.kind == PartKind::Snapshot => {
-                // A lone snapshot is returned as stored, after full verification.
-                let loaded = self.load(path, part)?;
-                let (kind, _) = verify_state_file(path, loaded.bytes())?;
-                expect_kind(path, kind, StateKind::Snapshot)?;
-                Ok(loaded.bytes().to_vec())
-            }
-            _ => Ok(self.load_snapshot(id, &name)?.to_bytes()?.to_vec()),
-        }
-    }
-
-    /// The part recovery loads and [`load_checkpoint_state`](Self::load_checkpoint_state)
-    /// returns: [`DEFAULT_PART`] when checkpoint `id` has it, else its only part
-    /// (parts carried over from parents included), else `None`. Arrow parts
-    /// are never the default: their owners restore them with
-    /// [`open_arrow_part`](Self::open_arrow_part).
-    ///
-    /// # Errors
-    /// As [`part_names`](Self::part_names).
-    pub fn default_part(&self, id: u64) -> Result<Option<String>> {
-        let names: Vec<String> = self
-            .parts_of(id)?
-            .into_iter()
-            .filter(|(_, kind)| !kind.is_arrow())
-            .map(|(name, _)| name)
-            .collect();
-        Ok(match names.as_slice() {
-            _ if names.iter().any(|n| n == DEFAULT_PART) => Some(DEFAULT_PART.to_string()),
-            [only] => Some(only.clone()),
-            _ => None,
-        })
-    }
-
-    /// [`default_part`](Self::default_part), or an error naming the problem.
-    fn default_part_name(&self, id: u64) -> Result<String> {
-        self.default_part(id)?
-            .ok_or_else(|| self.part_not_found(id, DEFAULT_PART))
-    }
-
-    /// Opens part `name` of checkpoint `id` for zero-copy reading: every file of
-    /// its delta chain is mapped, and look-ups consult the newest first.
-    ///
-    /// # Errors
-    /// As [`resolve_part`](Self::resolve_part); corruption in a file's header.
-    pub fn open_state_view(&self, id: u64, name: &str) -> Result<CheckpointStateView> {
-        let layers = self
-            .resolve_part(id, name)?
-            .into_iter()
-            .map(|(path, part)| {
-                let Some(expected) = part.kind.state_kind() else {
-                    return Err(Error::WrongStateKind {
-                        path,
-                        expected: "key/value state",
-                        found: part.kind.name(),
-                    });
-                };
-                let view = StateFileView::open_with(self.storage.as_ref(), &path)?;
-                check_identity(&path, &part, view.mapped_bytes())?;
-                expect_kind(&path, view.kind(), expected)?;
-                Ok(view)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        CheckpointStateView::new(layers)
-    }
-}
-
-/// Checks that `file` has the size and whole-file CRC32C its metadata lists. The
-/// CRC is derived from the header and block table (verified by `encoded_file_crc`),
-/// so this costs no pass over the payload; the payload is verified by whoever
-/// decodes or views it.
-fn check_identity(path: &Path, part: &PartMetadata, file: &[u8]) -> Result<()> {
-    let actual_size = file.len() as u64;
-    let actual_crc = if actual_size == part.size {
-        encoded_file_crc(path, file)?
-    } else {
-        0
-    };
-    if actual_size != part.size || actual_crc != part.crc32c {
-        return Err(Error::CheckpointFileMismatch {
-            path: path.to_path_buf(),
-            expected_size: part.size,
-            actual_size,
-            expected_crc: part.crc32c,
-            actual_crc,
-        });
-    }
-    Ok(())
 }
 
 /// Reads and verifies `checkpoint/metadata.json`, bounded in size.
