@@ -77,3 +77,45 @@ proptest! {
         prop_assert_eq!(sa.apply(&StateDelta::diff(&sa, &sb)), sb);
     }
 }
+
+proptest! {
+    /// `TrackedState` (a hash map) agrees with an ordered model: look-ups,
+    /// length, key-ordered iteration and ranges, snapshots, and a delta that
+    /// turns the state at the last `mark_checkpointed` into the state now.
+    #[test]
+    fn tracked_state_agrees_with_an_ordered_model(
+        rounds in prop::collection::vec(changes(), 1..4),
+        from in prop::collection::vec(0u8..4, 0..3),
+        to in prop::collection::vec(0u8..4, 0..3),
+    ) {
+        let mut state = highwater::TrackedState::new();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for round in &rounds {
+            let at_mark = StateSnapshot::from_sorted(model.iter()).unwrap();
+            for (k, v) in round {
+                state.apply_change(k.clone(), v.clone());
+            }
+            apply(&mut model, round);
+            let expected: Vec<(&[u8], &[u8])> =
+                model.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+            prop_assert_eq!(state.iter().collect::<Vec<_>>(), expected.clone());
+            prop_assert_eq!(state.len(), model.len());
+            for (k, v) in &model {
+                prop_assert_eq!(state.get(k), Some(v.as_slice()));
+            }
+            let in_range: Vec<(&[u8], &[u8])> = model
+                .range(from.clone()..to.clone().max(from.clone()))
+                .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                .collect();
+            prop_assert_eq!(
+                state.range(from.clone()..to.clone().max(from.clone())).collect::<Vec<_>>(),
+                in_range
+            );
+            let now = StateSnapshot::from_sorted(model.iter()).unwrap();
+            prop_assert_eq!(state.snapshot(), now.clone());
+            prop_assert_eq!(at_mark.apply(&state.delta()), now);
+            state.mark_checkpointed();
+            prop_assert_eq!(state.changed_len(), 0);
+        }
+    }
+}
