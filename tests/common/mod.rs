@@ -217,7 +217,8 @@ pub fn sim_copy_of(root: &Path) -> highwater::storage::CrashSimStorage {
                 dirs.push(path);
             } else {
                 let file = sim.open_file(&path, OpenMode::CreateNew).unwrap();
-                file.write_all_at(&std::fs::read(&path).unwrap(), 0).unwrap();
+                file.write_all_at(&std::fs::read(&path).unwrap(), 0)
+                    .unwrap();
                 file.sync_data().unwrap();
             }
         }

@@ -388,9 +388,7 @@ fn a_read_fault_fails_the_reads_that_find_a_file_under_a_directory_then_passes()
 #[test]
 fn a_positional_read_fault_fails_a_read_of_an_open_file() {
     let sim = two_dirs();
-    let f = sim
-        .open_file(Path::new("/a/b/f"), OpenMode::Read)
-        .unwrap();
+    let f = sim.open_file(Path::new("/a/b/f"), OpenMode::Read).unwrap();
     sim.inject(SimFault::new(SimOp::ReadAt).on_path("/a/b/"));
     let mut buf = [0; 1];
     assert!(f.read_exact_at(&mut buf, 0).is_err());
@@ -413,7 +411,10 @@ fn reads_are_never_a_crash_point_and_never_match_an_operation_number() {
     assert!(f.write_all_at(b"2", 0).is_err(), "operation n + 1 fails");
     assert_eq!(read(&sim, "/a/b/f").unwrap(), b"1");
     assert!(f.write_all_at(b"3", 0).is_err(), "operation n + 2 crashes");
-    assert!(sim.crashed().unwrap().contains(&format!("operation {}", n + 2)));
+    assert!(sim
+        .crashed()
+        .unwrap()
+        .contains(&format!("operation {}", n + 2)));
 }
 
 #[test]

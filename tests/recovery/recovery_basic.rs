@@ -635,8 +635,7 @@ fn a_crash_at_any_point_of_recovery_then_recovery_again_gives_the_same_result() 
         // page cache survives (a process crash) or not (a power loss).
         let sim = sim_copy_of(d._tmp.path());
         sim.crash_at(sim.operations() + k);
-        let first =
-            RecoveryManager::new(collect(&d).with_storage(Arc::new(sim.clone()))).recover();
+        let first = RecoveryManager::new(collect(&d).with_storage(Arc::new(sim.clone()))).recover();
         let finished = first.is_ok();
         crashed += u64::from(!finished);
         sim.crash();
