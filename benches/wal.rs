@@ -17,8 +17,10 @@
 //! passes (median of 5) made in this same run. `-- --test` runs every benchmark
 //! once and a shrunken summary.
 
+mod common;
+
+use common::slow_sync::slow_fsync_storage;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
-use highwater::storage::{default_storage, FaultInjectingStorage, Storage};
 use highwater::{SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WriteAheadLog};
 use okaywal::{Configuration, Entry, EntryId, LogManager, ReadChunkResult, SegmentReader};
 use std::collections::HashMap;
@@ -86,13 +88,6 @@ fn tempdir() -> TempDir {
         .prefix("highwater-bench-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("tempdir")
-}
-
-/// The real file system with `delay` added to every data fsync.
-fn slow_fsync_storage(delay: Duration) -> Arc<dyn Storage> {
-    let storage = FaultInjectingStorage::new(default_storage());
-    storage.faults().set_sync_delay(delay);
-    Arc::new(storage)
 }
 
 /// A fresh file for the raw write + fdatasync baseline.

@@ -6,6 +6,7 @@
 /// The integration tests' shared fixtures (tests/common).
 #[path = "../../tests/common/mod.rs"]
 pub mod fixtures;
+pub mod slow_sync;
 
 use std::fs;
 use std::path::Path;

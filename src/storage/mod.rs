@@ -2,8 +2,8 @@
 //! [`Storage`] trait.
 //!
 //! The real file system ([`FsStorage`]) is the default. Tests substitute
-//! implementations that fail chosen operations or simulate crashes, which is why no
-//! other module of the crate touches `std::fs`.
+//! [`CrashSimStorage`], which simulates crashes and fails chosen operations,
+//! which is why no other module of the crate touches `std::fs`.
 //!
 //! Invariants an implementation must keep:
 //! - `write_all_at` either writes every byte or returns an error; after an error the
@@ -20,12 +20,10 @@
 //! the traits, against any implementation.
 
 pub mod conformance;
-mod faults;
 mod fs;
 mod sequential;
 mod sim;
 
-pub use faults::{FaultInjectingStorage, Faults};
 pub use fs::FsStorage;
 pub(crate) use sequential::SequentialWriter;
 pub use sim::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp, SECTOR};

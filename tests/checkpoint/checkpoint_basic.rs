@@ -3,14 +3,13 @@
 
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::inspect::METADATA_FILE;
-use highwater::storage::{FaultInjectingStorage, FsStorage};
+use highwater::storage::{CrashSimStorage, SimFault, SimOp, Storage};
 use highwater::{
     CheckpointConfig, CheckpointKind, Error, IncrementalCheckpointManager, StateDelta,
     StateSnapshot, TrackedState, WalEntry, WalOptions, WriteAheadLog,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 fn offsets(n: u64) -> HashMap<String, u64> {
@@ -597,23 +596,31 @@ fn interrupted_publish_is_invisible_and_cleaned_up() {
 
 #[test]
 fn a_failed_fsync_publishes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = storage.faults();
-    let m = IncrementalCheckpointManager::new(
-        CheckpointConfig::new(dir.path()).with_storage(Arc::new(storage)),
-    )
-    .unwrap();
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    let dir = Path::new("/ckpt");
+    let on_sim = |dir: &Path| {
+        IncrementalCheckpointManager::new(CheckpointConfig::new(dir).with_storage(storage.clone()))
+            .unwrap()
+    };
+    let m = on_sim(dir);
     full(&m, 1, &snapshot(0..5, "a"));
     let state = snapshot(0..5, "b").to_bytes().unwrap();
-    for switch in [&faults.fail_sync, &faults.fail_write] {
-        switch.store(true, Ordering::SeqCst);
-        assert!(m
-            .create_checkpoint_with_state(2, offsets(2), None, &state)
-            .is_err());
-        switch.store(false, Ordering::SeqCst);
+    for device in ["every fsync fails", "the device is full"] {
+        match device {
+            "every fsync fails" => crate::common::fail_every_sync(&sim),
+            // Every write writes the first half of its sectors, then fails.
+            _ => sim.inject(
+                SimFault::new(SimOp::Write)
+                    .times(u64::MAX)
+                    .with_kind(std::io::ErrorKind::StorageFull),
+            ),
+        }
+        let made = m.create_checkpoint_with_state(2, offsets(2), None, &state);
+        assert!(made.is_err(), "{device}: {made:?}");
+        sim.clear_faults();
     }
-    let store = highwater::CheckpointStore::new(dir.path());
+    let store = highwater::CheckpointStore::with_storage(storage.clone(), dir);
     assert_eq!(store.checkpoint_ids().unwrap(), [1]);
     assert_eq!(
         store
@@ -625,7 +632,7 @@ fn a_failed_fsync_publishes_nothing() {
         offsets(1)
     );
     drop(m); // one writer per directory
-    let m = manager(dir.path());
+    let m = on_sim(dir);
     let meta = full(&m, 3, &snapshot(0..5, "c"));
     assert_eq!(meta.id, 2);
 }

@@ -4,7 +4,7 @@
 //! checkpoint never drops state it was not asked to drop.
 
 use highwater::inspect::METADATA_FILE;
-use highwater::storage::{CrashSimStorage, FaultInjectingStorage, FsStorage, Storage};
+use highwater::storage::{CrashSimStorage, FsStorage, Storage};
 use highwater::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStore, Error, FileSink,
     IncrementalCheckpointManager, PartInput, RecoveryManager, SinkCoordinator, StateSnapshot,
@@ -38,16 +38,15 @@ fn state_of(m: &IncrementalCheckpointManager, id: u64) -> StateSnapshot {
 /// written, and the retried delta builds on checkpoint 2.
 #[test]
 fn a_transient_read_error_of_the_parent_refuses_the_delta_instead_of_rebasing() {
-    let dir = tempfile::tempdir().unwrap();
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
-    two_checkpoints(&manager_on(dir.path(), storage.clone()));
+    let sim = CrashSimStorage::new();
+    let dir = Path::new("/ckpt");
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    two_checkpoints(&manager_on(dir, storage.clone()));
 
-    let m = manager_on(dir.path(), storage);
+    let m = manager_on(dir, storage);
     let restored = StateSnapshot::from_bytes(&m.load_checkpoint_state(2).unwrap()).unwrap();
     assert_eq!(restored, kv(&[("a", "1"), ("b", "2")]));
-    faults.fail_reads_under(checkpoint_dir(dir.path(), 2), 1);
+    common::fail_reads_under(&sim, &checkpoint_dir(dir, 2), 1);
     let delta = put("c", "3").to_bytes().unwrap();
     let refused = m.create_delta_checkpoint_with_state(3, offsets(3), None, &delta);
     // The read error itself, retryable, not a rebase onto checkpoint 1.
@@ -193,13 +192,12 @@ fn a_delta_with_no_restorable_checkpoint_is_refused() {
 /// refused (it is not applied to the parent either).
 #[test]
 fn a_transient_read_error_of_a_newer_checkpoint_refuses_the_delta() {
-    let dir = tempfile::tempdir().unwrap();
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
-    two_checkpoints(&manager_on(dir.path(), storage.clone()));
-    let m = manager_on(dir.path(), storage);
-    faults.fail_reads_under(checkpoint_dir(dir.path(), 2), 1);
+    let sim = CrashSimStorage::new();
+    let dir = Path::new("/ckpt");
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    two_checkpoints(&manager_on(dir, storage.clone()));
+    let m = manager_on(dir, storage);
+    common::fail_reads_under(&sim, &checkpoint_dir(dir, 2), 1);
     let d = put("c", "3");
     let refused = m.create_checkpoint(
         CheckpointRequest::new(3)
@@ -232,25 +230,23 @@ fn a_transient_read_error_of_a_newer_checkpoint_refuses_the_delta() {
 /// checkpoint (whose recovery would abort output the newest one owes).
 #[test]
 fn a_transient_read_error_at_sink_recovery_never_restores_an_older_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let ckpt = tmp.path().join("ckpt");
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
-    two_checkpoints(&manager_on(&ckpt, storage.clone()));
-    let mut sink = FileSink::open(tmp.path().join("out"), "out").unwrap();
+    let (ckpt, out) = (Path::new("/job/ckpt"), Path::new("/job/out"));
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    two_checkpoints(&manager_on(ckpt, storage.clone()));
+    let mut sink = FileSink::open_with(storage.clone(), out, "out").unwrap();
 
-    let m = manager_on(&ckpt, storage.clone());
-    faults.fail_reads_under(checkpoint_dir(&ckpt, 2), 2);
+    let m = manager_on(ckpt, storage.clone());
+    common::fail_reads_under(&sim, &checkpoint_dir(ckpt, 2), 2);
     let latest = m.find_latest_checkpoint();
     assert!(matches!(latest, Err(Error::Io { .. })), "{latest:?}");
-    faults.fail_reads_under(checkpoint_dir(&ckpt, 2), 2);
+    common::fail_reads_under(&sim, &checkpoint_dir(ckpt, 2), 2);
     let recovered = SinkCoordinator::recover(m, &mut [&mut sink]);
     assert!(matches!(recovered, Err(Error::Io { .. })), "{recovered:?}");
 
     // One failed read that does not repeat is not a reason to fall back.
-    let m = manager_on(&ckpt, storage);
-    faults.fail_reads_under(checkpoint_dir(&ckpt, 2), 1);
+    let m = manager_on(ckpt, storage);
+    common::fail_reads_under(&sim, &checkpoint_dir(ckpt, 2), 1);
     let coordinator = SinkCoordinator::recover(m, &mut [&mut sink]).unwrap();
     assert_eq!(coordinator.restored().map(|c| c.id), Some(2));
     assert!(coordinator.rejected().is_empty());

@@ -1,6 +1,6 @@
 //! Attacks from review 17 on the checkpoint guards and the WAL floor.
 
-use highwater::storage::{FaultInjectingStorage, FsStorage, Storage};
+use highwater::storage::{CrashSimStorage, FsStorage, OpenMode, Storage};
 use highwater::{CheckpointConfig, Error, IncrementalCheckpointManager, StateSnapshot};
 use std::path::Path;
 use std::sync::Arc;
@@ -12,11 +12,10 @@ use common::guards::{checkpoint_dir, kv, manager_on, offsets, put};
 /// dependent is not known to be absent, so the deletion is refused.
 #[test]
 fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
-    let m = manager_on(dir.path(), storage);
+    let sim = CrashSimStorage::new();
+    let dir = Path::new("/ckpt");
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    let m = manager_on(dir, storage);
     m.create_checkpoint_with_state(1, offsets(1), None, &kv(&[("a", "1")]).to_bytes().unwrap())
         .unwrap();
     let second = m
@@ -24,7 +23,7 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
         .unwrap();
     assert_eq!(second.parent_id, Some(1));
 
-    faults.fail_reads_under(checkpoint_dir(dir.path(), 2), 1);
+    common::fail_reads_under(&sim, &checkpoint_dir(dir, 2), 1);
     let deleted = m.delete_checkpoint(1);
     assert!(
         deleted.is_err(),
@@ -46,7 +45,6 @@ fn a_transient_read_error_of_a_dependent_never_lets_its_parent_be_deleted() {
 use crate::common;
 
 use highwater::{RecoveryConfig, RecoveryManager, SyncPolicy, WalOptions, WriteAheadLog};
-use std::sync::atomic::Ordering;
 
 /// A job checkpoints at `wal.position()` (the case issue 17 case 9 names),
 /// then the log's fsync fails: the poisoned writer leaves its mark at the
@@ -56,17 +54,15 @@ use std::sync::atomic::Ordering;
 /// be replayed by the next recovery.
 #[test]
 fn a_poison_mark_below_a_checkpoint_never_makes_the_log_reuse_its_positions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let (ckpt, wal_dir) = (Path::new("/job/ckpt"), Path::new("/job/wal"));
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
     let options = || {
         WalOptions::default()
             .with_sync_policy(SyncPolicy::Manual)
             .with_storage(storage.clone())
     };
-    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    let wal = WriteAheadLog::open(wal_dir, options()).unwrap();
     wal.append(&common::put("a", "1")).unwrap();
     wal.append(&common::commit(1)).unwrap();
     wal.sync().unwrap();
@@ -76,21 +72,28 @@ fn a_poison_mark_below_a_checkpoint_never_makes_the_log_reuse_its_positions() {
     let position = wal.position();
     assert!(position > durable);
     // The checkpoint holds the state after both transactions.
-    common::checkpoint_at(&ckpt, position, "src-0", 2, &[("a", "1"), ("b", "2")]);
-    faults.fail_sync.store(true, Ordering::SeqCst);
+    common::checkpoint_on(
+        storage.clone(),
+        ckpt,
+        position,
+        "src-0",
+        2,
+        &[("a", "1"), ("b", "2")],
+    );
+    common::fail_every_sync(&sim);
     assert!(wal.sync().is_err());
     drop(wal);
-    faults.fail_sync.store(false, Ordering::SeqCst);
+    sim.clear_faults();
 
     // Restart: recover, reopen, append and acknowledge two transactions.
     let config = || {
-        RecoveryConfig::new(&ckpt, &wal_dir)
+        RecoveryConfig::new(ckpt, wal_dir)
             .with_collect_state_changes(true)
             .with_storage(storage.clone())
     };
     let first = RecoveryManager::new(config()).recover().unwrap();
     assert_eq!(first.wal_position, position);
-    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    let wal = WriteAheadLog::open(wal_dir, options()).unwrap();
     assert!(
         wal.position() >= position,
         "the log continues at {} after a checkpoint at {position}: positions are reused",
@@ -122,40 +125,47 @@ fn a_poison_mark_below_a_checkpoint_never_makes_the_log_reuse_its_positions() {
 /// records below the floor are released anyway), not refuse it for good.
 #[test]
 fn a_poison_mark_below_the_floor_never_makes_the_log_unopenable() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let (ckpt, wal_dir) = (Path::new("/job/ckpt"), Path::new("/job/wal"));
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
     let options = || {
         WalOptions::default()
             .with_sync_policy(SyncPolicy::Manual)
             .with_storage(storage.clone())
     };
-    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    let wal = WriteAheadLog::open(wal_dir, options()).unwrap();
     wal.append(&common::put("a", "1")).unwrap();
     wal.append(&common::commit(1)).unwrap();
     wal.sync().unwrap();
     wal.append(&common::put("b", "2")).unwrap();
     wal.append(&common::commit(2)).unwrap();
     let position = wal.position();
-    common::checkpoint_at(&ckpt, position, "src-0", 2, &[("a", "1"), ("b", "2")]);
-    faults.fail_sync.store(true, Ordering::SeqCst);
+    common::checkpoint_on(
+        storage.clone(),
+        ckpt,
+        position,
+        "src-0",
+        2,
+        &[("a", "1"), ("b", "2")],
+    );
+    common::fail_every_sync(&sim);
     assert!(wal.sync().is_err());
     drop(wal);
-    faults.fail_sync.store(false, Ordering::SeqCst);
+    sim.clear_faults();
     // One flipped bit in the first record, which the checkpoint covers.
     let segment = wal_dir.join(highwater::inspect::segment_file_name(0));
-    let mut bytes = std::fs::read(&segment).unwrap();
-    bytes[highwater::inspect::SEGMENT_HEADER_LEN as usize + 12] ^= 1;
-    std::fs::write(&segment, &bytes).unwrap();
+    let file = sim.open_file(&segment, OpenMode::ReadWrite).unwrap();
+    let at = highwater::inspect::SEGMENT_HEADER_LEN + 12;
+    let mut byte = [0];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 1], at).unwrap();
 
     let recovered =
-        RecoveryManager::new(RecoveryConfig::new(&ckpt, &wal_dir).with_storage(storage.clone()))
+        RecoveryManager::new(RecoveryConfig::new(ckpt, wal_dir).with_storage(storage.clone()))
             .recover()
             .unwrap();
     assert_eq!(recovered.wal_position, position);
-    let wal = WriteAheadLog::open(&wal_dir, options());
+    let wal = WriteAheadLog::open(wal_dir, options());
     assert!(wal.is_ok(), "{:?}", wal.err());
     let wal = wal.unwrap();
     assert!(wal.position() >= position, "{}", wal.position());
@@ -258,31 +268,29 @@ mod mark_rewrite {
 /// log no longer has (and the device may never have had).
 #[test]
 fn a_read_only_recovery_never_returns_records_after_a_poison_mark() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let (ckpt, wal_dir) = (Path::new("/job/ckpt"), Path::new("/job/wal"));
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
     let options = || {
         WalOptions::default()
             .with_sync_policy(SyncPolicy::Manual)
             .with_storage(storage.clone())
     };
-    let wal = WriteAheadLog::open(&wal_dir, options()).unwrap();
+    let wal = WriteAheadLog::open(wal_dir, options()).unwrap();
     wal.append(&common::put("a", "1")).unwrap();
     wal.append(&common::commit(1)).unwrap();
     wal.sync().unwrap();
     let durable = wal.durable_position();
-    common::checkpoint_at(&ckpt, durable, "src-0", 1, &[("a", "1")]);
+    common::checkpoint_on(storage.clone(), ckpt, durable, "src-0", 1, &[("a", "1")]);
     wal.append(&common::put("b", "2")).unwrap();
     wal.append(&common::commit(2)).unwrap();
-    faults.fail_sync.store(true, Ordering::SeqCst);
+    common::fail_every_sync(&sim);
     assert!(wal.sync().is_err(), "transaction 2 is never acknowledged");
     drop(wal);
-    faults.fail_sync.store(false, Ordering::SeqCst);
+    sim.clear_faults();
 
     let config = || {
-        RecoveryConfig::new(&ckpt, &wal_dir)
+        RecoveryConfig::new(ckpt, wal_dir)
             .with_collect_state_changes(true)
             .with_storage(storage.clone())
     };
@@ -420,12 +428,11 @@ mod joined_pieces_with_markers {
 /// next checkpoint would record an epoch below one already published.
 #[test]
 fn a_transient_read_error_at_open_never_makes_the_epoch_go_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let sim = CrashSimStorage::new();
+    let dir = Path::new("/ckpt");
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
     {
-        let m = manager_on(dir.path(), storage.clone());
+        let m = manager_on(dir, storage.clone());
         m.set_epoch(5);
         m.create_checkpoint_with_state(1, offsets(1), None, &kv(&[("a", "1")]).to_bytes().unwrap())
             .unwrap();
@@ -438,9 +445,9 @@ fn a_transient_read_error_at_open_never_makes_the_epoch_go_back() {
         )
         .unwrap();
     }
-    faults.fail_reads_under(checkpoint_dir(dir.path(), 2), 1);
+    common::fail_reads_under(&sim, &checkpoint_dir(dir, 2), 1);
     match IncrementalCheckpointManager::new(
-        CheckpointConfig::new(dir.path())
+        CheckpointConfig::new(dir)
             .with_storage(storage.clone())
             .with_max_retained(10),
     ) {
@@ -544,19 +551,24 @@ fn a_checkpoint_position_above_the_log_range_is_a_typed_error_not_a_panic() {
 /// after the restart as if they followed it.
 #[test]
 fn a_fallback_after_a_transient_read_error_never_starts_the_log_below_a_newer_checkpoint() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (ckpt, wal_dir) = (tmp.path().join("ckpt"), tmp.path().join("wal"));
-    let older = common::checkpoint_at(&ckpt, 80, "src-0", 1, &[("a", "1")]);
-    let newest = common::checkpoint_at(&ckpt, 240, "src-0", 3, &[("a", "1"), ("b", "2")]);
-    let faulty = FaultInjectingStorage::new(Arc::new(FsStorage));
-    let faults = faulty.faults();
-    let storage: Arc<dyn Storage> = Arc::new(faulty);
+    let (ckpt, wal_dir) = (Path::new("/job/ckpt"), Path::new("/job/wal"));
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    let older = common::checkpoint_on(storage.clone(), ckpt, 80, "src-0", 1, &[("a", "1")]);
+    let newest = common::checkpoint_on(
+        storage.clone(),
+        ckpt,
+        240,
+        "src-0",
+        3,
+        &[("a", "1"), ("b", "2")],
+    );
     let config = || {
-        RecoveryConfig::new(&ckpt, &wal_dir)
+        RecoveryConfig::new(ckpt, wal_dir)
             .with_collect_state_changes(true)
             .with_storage(storage.clone())
     };
-    faults.fail_reads_under(checkpoint_dir(&ckpt, newest), 2);
+    common::fail_reads_under(&sim, &checkpoint_dir(ckpt, newest), 2);
     let first = RecoveryManager::new(config()).recover();
     let Ok(first) = first else {
         return; // refused on the failed read: sound
@@ -567,7 +579,7 @@ fn a_fallback_after_a_transient_read_error_never_starts_the_log_below_a_newer_ch
     assert_eq!(first.checkpoint_id, Some(older));
     // The job goes on from the older checkpoint and logs four transactions.
     let wal = WriteAheadLog::open(
-        &wal_dir,
+        wal_dir,
         WalOptions::default()
             .with_sync_policy(SyncPolicy::Manual)
             .with_storage(storage.clone()),

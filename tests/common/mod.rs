@@ -111,7 +111,27 @@ pub fn checkpoint_at(
     offset: u64,
     pairs: &[(&str, &str)],
 ) -> u64 {
-    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir)).unwrap();
+    checkpoint_on(
+        highwater::storage::default_storage(),
+        dir,
+        position,
+        source,
+        offset,
+        pairs,
+    )
+}
+
+/// [`checkpoint_at`] on `storage` (a simulator, say).
+pub fn checkpoint_on(
+    storage: std::sync::Arc<dyn highwater::storage::Storage>,
+    dir: &Path,
+    position: u64,
+    source: &str,
+    offset: u64,
+    pairs: &[(&str, &str)],
+) -> u64 {
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir).with_storage(storage))
+        .unwrap();
     m.set_epoch(offset + 100);
     let snap = StateSnapshot::new(
         pairs
@@ -162,4 +182,50 @@ pub fn dirs() -> Dirs {
         wal: tmp.path().join("wal"),
         _tmp: tmp,
     }
+}
+
+/// From now on every file and directory fsync of `sim` fails, until
+/// `sim.clear_faults()` (a device that reports `EIO` on every flush).
+pub fn fail_every_sync(sim: &highwater::storage::CrashSimStorage) {
+    use highwater::storage::{SimFault, SimOp};
+    sim.inject(SimFault::new(SimOp::SyncFile).times(u64::MAX));
+    sim.inject(SimFault::new(SimOp::SyncDir).times(u64::MAX));
+}
+
+/// The next `n` reads that find a file under `dir` (opening it for reading,
+/// asking its size) fail with an I/O error, then reads succeed again: a
+/// transient read error of a flaky device or network file system.
+pub fn fail_reads_under(sim: &highwater::storage::CrashSimStorage, dir: &Path, n: u64) {
+    use highwater::storage::{SimFault, SimOp};
+    sim.inject(SimFault::new(SimOp::Read).under(dir).times(n));
+}
+
+/// A crash simulator holding a copy of the real directory `root` (files and
+/// directories, at the same absolute paths), all of it durable: a fixture
+/// built with the real-file helpers above, moved onto the simulator.
+pub fn sim_copy_of(root: &Path) -> highwater::storage::CrashSimStorage {
+    use highwater::storage::{CrashSimStorage, OpenMode, Storage};
+    let sim = CrashSimStorage::new();
+    let mut dirs = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        let dir = dirs[i].clone();
+        sim.create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let file = sim.open_file(&path, OpenMode::CreateNew).unwrap();
+                file.write_all_at(&std::fs::read(&path).unwrap(), 0)
+                    .unwrap();
+                file.sync_data().unwrap();
+            }
+        }
+        i += 1;
+    }
+    for dir in dirs.iter().flat_map(|d| d.ancestors()) {
+        sim.sync_dir(dir).unwrap();
+    }
+    sim
 }

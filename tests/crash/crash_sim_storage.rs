@@ -347,3 +347,110 @@ fn a_crash_while_a_thread_waits_at_a_gate_neither_deadlocks_nor_runs_the_operati
         "the held write never ran"
     );
 }
+
+/// /a/b/f and /a/bc/f, each holding `x`, all durable.
+fn two_dirs() -> CrashSimStorage {
+    let sim = CrashSimStorage::new();
+    for dir in ["/a/b", "/a/bc"] {
+        sim.create_dir_all(Path::new(dir)).unwrap();
+        let f = sim
+            .open_file(&Path::new(dir).join("f"), OpenMode::CreateNew)
+            .unwrap();
+        f.write_all_at(b"x", 0).unwrap();
+        f.sync_data().unwrap();
+    }
+    sim
+}
+
+#[test]
+fn a_read_fault_fails_the_reads_that_find_a_file_under_a_directory_then_passes() {
+    let sim = two_dirs();
+    let operations = sim.operations();
+    sim.inject(SimFault::new(SimOp::Read).under("/a/b").times(2));
+    // Not under /a/b (names compare whole), and not a read-only open: no match.
+    assert_eq!(read(&sim, "/a/bc/f").unwrap(), b"x");
+    sim.open_file(Path::new("/a/b/f"), OpenMode::ReadWrite)
+        .unwrap();
+    // The two reads under /a/b fail: a size, an open for reading.
+    let size = sim.file_size(Path::new("/a/b/f")).unwrap_err();
+    assert_eq!(size.kind(), io::ErrorKind::Other);
+    assert!(sim
+        .open_file(Path::new("/a/./b/f"), OpenMode::Read)
+        .is_err());
+    // Transient: the next read succeeds.
+    assert_eq!(read(&sim, "/a/b/f").unwrap(), b"x");
+    assert_eq!(sim.file_size(Path::new("/a/b/f")).unwrap(), 1);
+    // Reads are not mutating operations, but they are counted by kind.
+    assert_eq!(sim.operations(), operations);
+    assert_eq!(sim.operations_of(SimOp::Read), 5);
+}
+
+#[test]
+fn a_positional_read_fault_fails_a_read_of_an_open_file() {
+    let sim = two_dirs();
+    let f = sim.open_file(Path::new("/a/b/f"), OpenMode::Read).unwrap();
+    sim.inject(SimFault::new(SimOp::ReadAt).on_path("/a/b/"));
+    let mut buf = [0; 1];
+    assert!(f.read_exact_at(&mut buf, 0).is_err());
+    f.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(&buf, b"x");
+}
+
+#[test]
+fn reads_are_never_a_crash_point_and_never_match_an_operation_number() {
+    let sim = two_dirs();
+    let n = sim.operations();
+    sim.inject(SimFault::at(n + 1));
+    sim.crash_at(n + 2);
+    assert_eq!(read(&sim, "/a/b/f").unwrap(), b"x");
+    let f = sim
+        .open_file(Path::new("/a/b/f"), OpenMode::ReadWrite)
+        .unwrap();
+    f.write_all_at(b"1", 0).unwrap(); // operation n
+    assert_eq!(read(&sim, "/a/b/f").unwrap(), b"1");
+    assert!(f.write_all_at(b"2", 0).is_err(), "operation n + 1 fails");
+    assert_eq!(read(&sim, "/a/b/f").unwrap(), b"1");
+    assert!(f.write_all_at(b"3", 0).is_err(), "operation n + 2 crashes");
+    assert!(sim
+        .crashed()
+        .unwrap()
+        .contains(&format!("operation {}", n + 2)));
+}
+
+#[test]
+fn cleared_faults_stop_failing_but_what_they_did_stays_done() {
+    let sim = file_with_tail(b"a", b"b");
+    sim.inject(SimFault::new(SimOp::SyncFile).times(u64::MAX));
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    for _ in 0..3 {
+        assert!(f.sync_data().is_err(), "every sync fails from now on");
+    }
+    sim.clear_faults();
+    f.sync_data().unwrap();
+    assert_eq!(read(&sim, "/d/f").unwrap(), b"ab");
+    sim.crash();
+    assert_eq!(
+        read(&sim.image(CrashImage::KeepUnsynced), "/d/f").unwrap(),
+        b"a",
+        "the write the failed syncs forgot never becomes durable"
+    );
+}
+
+#[test]
+fn operations_are_counted_by_kind_failed_ones_included() {
+    let sim = file_with_tail(b"a", b"b");
+    let syncs = sim.operations_of(SimOp::SyncFile);
+    let writes = sim.operations_of(SimOp::Write);
+    assert_eq!((syncs, writes), (1, 2));
+    sim.inject(SimFault::new(SimOp::SyncFile));
+    let f = sim
+        .open_file(Path::new("/d/f"), OpenMode::ReadWrite)
+        .unwrap();
+    assert!(f.sync_data().is_err());
+    f.sync_data().unwrap();
+    assert_eq!(sim.operations_of(SimOp::SyncFile), syncs + 2);
+    assert_eq!(sim.operations_of(SimOp::Write), writes);
+    assert_eq!(sim.operations_of(SimOp::Rename), 0);
+}

@@ -6,7 +6,7 @@ use crate::common;
 
 use common::*;
 use highwater::recovery::{CommitInfo, SinkError};
-use highwater::storage::{FaultInjectingStorage, FsStorage};
+use highwater::storage::{CrashImage, Storage};
 use highwater::{
     validate_checkpoint, Error, RecoveredState, RecoveryConfig, RecoveryManager, ReplaySink,
     SyncPolicy, TransactionMode, WalEntry, WalOptions, WalRecoveryMode, WriteAheadLog,
@@ -631,26 +631,36 @@ fn a_crash_at_any_point_of_recovery_then_recovery_again_gives_the_same_result() 
     for k in 0.. {
         let d = dirs();
         build(&d);
-        let faulty = Arc::new(FaultInjectingStorage::new(Arc::new(FsStorage)));
-        faulty.faults().crash_after(k);
-        let first = RecoveryManager::new(collect(&d).with_storage(faulty.clone())).recover();
+        // The process dies at its k-th mutating operation of recovery; the
+        // page cache survives (a process crash) or not (a power loss).
+        let sim = sim_copy_of(d._tmp.path());
+        sim.crash_at(sim.operations() + k);
+        let first = RecoveryManager::new(collect(&d).with_storage(Arc::new(sim.clone()))).recover();
         let finished = first.is_ok();
         crashed += u64::from(!finished);
-        let again = recover(collect(&d));
-        assert_eq!(again.state_changes, reference.state_changes, "crash at {k}");
-        assert_eq!(
-            again.source_offsets, reference.source_offsets,
-            "crash at {k}"
-        );
-        assert_eq!(again.wal_position, reference.wal_position, "crash at {k}");
-        assert_eq!(again.checkpoint_id, reference.checkpoint_id, "crash at {k}");
-        assert_eq!(state_of(&again), state_of(&reference), "crash at {k}");
-        // Appending after the second recovery never revives the cut tail.
-        let wal = manual(&d.wal);
-        append_all(&wal, &[commit(3)]);
-        wal.close().unwrap();
-        let after = recover(collect(&d));
-        assert_eq!(after.state_changes, reference.state_changes, "crash at {k}");
+        sim.crash();
+        for image in [CrashImage::KeepUnsynced, CrashImage::LoseUnsynced] {
+            let rebooted: Arc<dyn Storage> = Arc::new(sim.image(image));
+            let again = recover(collect(&d).with_storage(rebooted.clone()));
+            let at = format!("crash at {k}, {image:?}");
+            assert_eq!(again.state_changes, reference.state_changes, "{at}");
+            assert_eq!(again.source_offsets, reference.source_offsets, "{at}");
+            assert_eq!(again.wal_position, reference.wal_position, "{at}");
+            assert_eq!(again.checkpoint_id, reference.checkpoint_id, "{at}");
+            assert_eq!(state_of(&again), state_of(&reference), "{at}");
+            // Appending after the second recovery never revives the cut tail.
+            let wal = WriteAheadLog::open(
+                &d.wal,
+                WalOptions::default()
+                    .with_sync_policy(SyncPolicy::Manual)
+                    .with_storage(rebooted.clone()),
+            )
+            .unwrap();
+            append_all(&wal, &[commit(3)]);
+            wal.close().unwrap();
+            let after = recover(collect(&d).with_storage(rebooted));
+            assert_eq!(after.state_changes, reference.state_changes, "{at}");
+        }
         if finished {
             break;
         }

@@ -1,36 +1,34 @@
 //! Durability: poisoning after failed writes and fsyncs (injected through the
-//! storage trait), group commit from many threads.
+//! crash simulator), group commit from many threads.
 
 use crate::common;
 
 use common::*;
-use highwater::storage::{default_storage, FaultInjectingStorage, Faults};
+use highwater::storage::{CrashSimStorage, SimFault, SimOp};
 use highwater::{Error, SyncPolicy, WalOptions, WalReadResult, WriteAheadLog};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-fn faulty(dir: &std::path::Path, policy: SyncPolicy) -> (WriteAheadLog, Arc<Faults>) {
-    let storage = FaultInjectingStorage::new(default_storage());
-    let switches = storage.faults();
-    let storage = Arc::new(storage);
-    let wal = WriteAheadLog::open(
-        dir,
+const WAL: &str = "/wal";
+
+/// A log at [`WAL`] on `sim`.
+fn open_on(sim: &CrashSimStorage, policy: SyncPolicy) -> WriteAheadLog {
+    WriteAheadLog::open(
+        WAL,
         WalOptions::default()
             .with_sync_policy(policy)
-            .with_storage(storage),
+            .with_storage(Arc::new(sim.clone())),
     )
-    .unwrap();
-    (wal, switches)
+    .unwrap()
 }
 
 #[test]
 fn a_failed_fsync_poisons_the_log_until_reopened() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, switches) = faulty(dir.path(), SyncPolicy::EveryWrite);
+    let sim = CrashSimStorage::new();
+    let wal = open_on(&sim, SyncPolicy::EveryWrite);
     wal.append(&put("a", "1")).unwrap();
     let durable = wal.durable_position();
 
-    switches.fail_sync.store(true, Ordering::SeqCst);
+    fail_every_sync(&sim);
     match wal.append(&put("b", "2")) {
         Err(Error::Io { operation, .. }) => assert_eq!(operation, "sync"),
         other => panic!("expected the sync error, got {other:?}"),
@@ -38,8 +36,8 @@ fn a_failed_fsync_poisons_the_log_until_reopened() {
     // Not acknowledged, durable position unchanged.
     assert_eq!(wal.durable_position(), durable);
     // Even once the device "recovers", nothing is retried: every call fails.
-    switches.fail_sync.store(false, Ordering::SeqCst);
-    let syncs_before = switches.syncs.load(Ordering::SeqCst);
+    sim.clear_faults();
+    let syncs_before = sim.operations_of(SimOp::SyncFile);
     for result in [
         wal.append(&put("c", "3")).map(|_| ()),
         wal.sync(),
@@ -57,13 +55,13 @@ fn a_failed_fsync_poisons_the_log_until_reopened() {
     }
     drop(wal); // must not sync a poisoned log
     assert_eq!(
-        switches.syncs.load(Ordering::SeqCst),
+        sim.operations_of(SimOp::SyncFile),
         syncs_before,
         "fsync was retried"
     );
 
     // Reopening recovers: the acknowledged entry is there.
-    let wal = manual(dir.path());
+    let wal = open_on(&sim, SyncPolicy::Manual);
     let (entries, end) = read_all(&mut wal.read_from(0).unwrap());
     assert_eq!(entries.first(), Some(&put("a", "1")));
     assert_eq!(end, WalReadResult::Eof);
@@ -73,12 +71,19 @@ fn a_failed_fsync_poisons_the_log_until_reopened() {
 
 #[test]
 fn a_failed_write_poisons_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, switches) = faulty(dir.path(), SyncPolicy::Manual);
+    let sim = CrashSimStorage::new();
+    let wal = open_on(&sim, SyncPolicy::Manual);
     wal.append(&put("a", "1")).unwrap();
     wal.sync().unwrap();
-    switches.fail_write.store(true, Ordering::SeqCst);
-    wal.append(&put("b", "2")).unwrap(); // buffered, not yet written
+    // Every write writes the first half of its sectors, then fails: the
+    // device is full. (The record spans several sectors, so half of it lands.)
+    sim.inject(
+        SimFault::new(SimOp::Write)
+            .times(u64::MAX)
+            .with_kind(std::io::ErrorKind::StorageFull),
+    );
+    let b = put("b", &"2".repeat(4000));
+    wal.append(&b).unwrap(); // buffered, not yet written
     assert!(matches!(
         wal.sync(),
         Err(Error::Io {
@@ -86,14 +91,14 @@ fn a_failed_write_poisons_the_log() {
             ..
         })
     ));
-    switches.fail_write.store(false, Ordering::SeqCst);
+    sim.clear_faults();
     assert!(matches!(
         wal.append(&put("c", "3")),
         Err(Error::Poisoned { .. })
     ));
     drop(wal);
     // The half-written record is a torn tail; reopening cuts it, the synced entry stays.
-    let wal = manual(dir.path());
+    let wal = open_on(&sim, SyncPolicy::Manual);
     let report = wal.repair().unwrap();
     assert!(report.torn_tail, "{report:?}");
     let (entries, end) = read_all(&mut wal.read_from(0).unwrap());
@@ -103,10 +108,9 @@ fn a_failed_write_poisons_the_log() {
 
 #[test]
 fn a_failed_sync_wakes_every_waiting_committer_with_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (wal, switches) = faulty(dir.path(), SyncPolicy::EveryWrite);
-    let wal = Arc::new(wal);
-    switches.fail_sync.store(true, Ordering::SeqCst);
+    let sim = CrashSimStorage::new();
+    let wal = Arc::new(open_on(&sim, SyncPolicy::EveryWrite));
+    fail_every_sync(&sim);
     let handles: Vec<_> = (0..8)
         .map(|t| {
             let wal = wal.clone();
@@ -124,9 +128,15 @@ fn a_failed_sync_wakes_every_waiting_committer_with_an_error() {
 
 #[test]
 fn group_commit_from_many_threads_shares_fsyncs_and_loses_nothing() {
+    // The real file system: group commit needs fsyncs that take time.
     let dir = tempfile::tempdir().unwrap();
-    let (wal, _counts_fsyncs) = faulty(dir.path(), SyncPolicy::EveryWrite);
-    let wal = Arc::new(wal);
+    let wal = Arc::new(
+        WriteAheadLog::open(
+            dir.path(),
+            WalOptions::default().with_sync_policy(SyncPolicy::EveryWrite),
+        )
+        .unwrap(),
+    );
     const THREADS: u64 = 16;
     const PER_THREAD: u64 = 50;
     let handles: Vec<_> = (0..THREADS)

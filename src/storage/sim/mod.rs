@@ -22,6 +22,12 @@
 //!   one only;
 //! - a failed directory sync forgets the directory's unsynced changes in the
 //!   same way: still seen by the process, never made durable by a later sync;
+//! - reads can fail too, on command ([`SimOp::Read`], [`SimOp::ReadAt`]): a
+//!   transient error of a flaky device or network file system, which the
+//!   next read of the same file does not repeat. Reads are not mutating
+//!   operations: they are never a crash point and do not move one;
+//! - every operation is counted by kind ([`CrashSimStorage::operations_of`]),
+//!   so a test can check, say, that a poisoned writer never fsyncs again;
 //! - an operation can be held at a [`SimGate`] (before it runs, or after a
 //!   failure took effect and before its error is returned), so that a test
 //!   decides how threads interleave;
@@ -38,150 +44,31 @@
 //! parent, each durable with its own directory's sync; highwater only renames
 //! within a directory).
 
+mod fault;
+mod file;
 mod gate;
 mod image;
 mod tree;
 
+pub use fault::{SimFault, SimOp};
 pub use gate::SimGate;
 pub use image::{CrashImage, SECTOR};
 
 use super::{DirEntry, OpenMode, Storage, StorageFile, StorageLock};
-use std::collections::BTreeSet;
+use file::{SimFile, SimLock};
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tree::{FileOp, Ino, Tree};
-
-/// A kind of mutating operation, for [`SimFault`] and crash descriptions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SimOp {
-    /// `write_all_at` (and `append`).
-    Write,
-    /// `truncate`.
-    Truncate,
-    /// `sync_data` / `sync_all`.
-    SyncFile,
-    /// `open_file` in a creating mode.
-    CreateFile,
-    /// `create_dir_all`.
-    CreateDir,
-    /// `rename`.
-    Rename,
-    /// `remove_file` / `remove_dir_all`.
-    Remove,
-    /// `sync_dir`.
-    SyncDir,
-}
-
-/// An operation to fail on command: the `skip`+1-th matching operation from
-/// now fails, and so do the `times - 1` matching ones after it. It matches
-/// operations of one kind ([`SimFault::new`]) or the operation with a given
-/// number ([`SimFault::at`]), optionally only on some paths.
-///
-/// A failed write writes the first half of its sectors, as a full device
-/// would; a failed file or directory sync forgets its unsynced changes (see
-/// the module documentation); other failed operations change nothing.
-///
-/// A fault can also hold the matching operation at a [`SimGate`]:
-/// [`SimFault::pause`] holds it before it runs (it then succeeds),
-/// [`SimFault::paused`] holds a failing one after its failure took effect and
-/// before the error is returned (an error that comes back late).
-#[derive(Debug, Clone)]
-pub struct SimFault {
-    op: Option<SimOp>,
-    at: Option<u64>,
-    path_contains: Option<String>,
-    skip: u64,
-    times: u64,
-    kind: io::ErrorKind,
-    fails: bool,
-    gate: Option<SimGate>,
-}
-
-impl SimFault {
-    /// Fails the next `op`, once, with an I/O error (`EIO`).
-    pub fn new(op: SimOp) -> Self {
-        SimFault {
-            op: Some(op),
-            at: None,
-            path_contains: None,
-            skip: 0,
-            times: 1,
-            kind: io::ErrorKind::Other,
-            fails: true,
-            gate: None,
-        }
-    }
-
-    /// Holds the next `op` at `gate` before it runs; once the gate is open it
-    /// runs and succeeds (unless the process crashed meanwhile).
-    pub fn pause(op: SimOp, gate: &SimGate) -> Self {
-        SimFault {
-            fails: false,
-            gate: Some(gate.clone()),
-            ..Self::new(op)
-        }
-    }
-
-    /// Holds the failing operation at `gate` after its failure took effect (a
-    /// failed sync has forgotten the unsynced writes) and before its error is
-    /// returned.
-    pub fn paused(mut self, gate: &SimGate) -> Self {
-        self.gate = Some(gate.clone());
-        self
-    }
-
-    /// Fails mutating operation number `n` (as counted by
-    /// [`CrashSimStorage::operations`]), whatever it is, with an I/O error.
-    pub fn at(n: u64) -> Self {
-        SimFault {
-            op: None,
-            at: Some(n),
-            ..Self::new(SimOp::Write)
-        }
-    }
-
-    /// Only operations on a path containing `part` match.
-    pub fn on_path(mut self, part: impl Into<String>) -> Self {
-        self.path_contains = Some(part.into());
-        self
-    }
-
-    /// Lets `n` matching operations succeed first.
-    pub fn after(mut self, n: u64) -> Self {
-        self.skip = n;
-        self
-    }
-
-    /// Fails `n` matching operations (`u64::MAX`: every one from then on).
-    pub fn times(mut self, n: u64) -> Self {
-        self.times = n;
-        self
-    }
-
-    /// The error kind returned, e.g. `StorageFull` for a device out of space.
-    pub fn with_kind(mut self, kind: io::ErrorKind) -> Self {
-        self.kind = kind;
-        self
-    }
-
-    fn matches(&self, n: u64, op: SimOp, path: &Path) -> bool {
-        self.op.is_none_or(|o| o == op)
-            && self.at.is_none_or(|at| at == n)
-            && self.times > 0
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|p| path.to_string_lossy().contains(p))
-    }
-}
+use tree::Tree;
 
 #[derive(Debug)]
 struct SimState {
     tree: Tree,
     /// Mutating operations attempted so far.
     operations: u64,
+    /// Operations attempted so far, by kind (reads included).
+    by_kind: HashMap<SimOp, u64>,
     /// The operation number that crashes the process.
     crash_at: u64,
     /// Set once crashed: what the process was doing.
@@ -217,17 +104,25 @@ impl SimState {
         }
     }
 
-    /// Counts a mutating operation and decides its fate.
+    /// Counts an operation and decides its fate: a mutating one gets the
+    /// next operation number and may be the crash point; any one may match
+    /// a fault.
     fn admit(&mut self, op: SimOp, path: &Path) -> io::Result<Admit> {
         self.alive()?;
-        let n = self.operations;
-        self.operations += 1;
-        if n >= self.crash_at {
-            self.crashed = Some(format!("operation {n}: {op:?} {}", path.display()));
-            return Ok(Admit::Crash {
-                in_flight: !matches!(op, SimOp::SyncFile | SimOp::SyncDir),
-            });
-        }
+        *self.by_kind.entry(op).or_default() += 1;
+        let n = if op.mutates() {
+            let n = self.operations;
+            self.operations += 1;
+            if n >= self.crash_at {
+                self.crashed = Some(format!("operation {n}: {op:?} {}", path.display()));
+                return Ok(Admit::Crash {
+                    in_flight: !matches!(op, SimOp::SyncFile | SimOp::SyncDir),
+                });
+            }
+            Some(n)
+        } else {
+            None
+        };
         for fault in &mut self.faults {
             if fault.matches(n, op, path) {
                 if fault.skip > 0 {
@@ -276,6 +171,7 @@ impl CrashSimStorage {
             state: Arc::new(Mutex::new(SimState {
                 tree,
                 operations: 0,
+                by_kind: HashMap::new(),
                 crash_at: u64::MAX,
                 crashed: None,
                 faults: Vec::new(),
@@ -292,6 +188,13 @@ impl CrashSimStorage {
     /// points of a workload are `0..operations()` of a run without a crash.
     pub fn operations(&self) -> u64 {
         self.state().operations
+    }
+
+    /// Operations of kind `op` attempted so far (failed ones included;
+    /// reads too, for the read kinds), e.g. how many file fsyncs a workload
+    /// made.
+    pub fn operations_of(&self, op: SimOp) -> u64 {
+        self.state().by_kind.get(&op).copied().unwrap_or(0)
     }
 
     /// Crashes the process at mutating operation number `n` (counted from the
@@ -314,9 +217,17 @@ impl CrashSimStorage {
         self.state().crashed.clone()
     }
 
-    /// Fails an operation on command (see [`SimFault`]).
+    /// Fails an operation on command (see [`SimFault`]). Faults are tried in
+    /// the order they were injected; the first that matches decides.
     pub fn inject(&self, fault: SimFault) {
         self.state().faults.push(fault);
+    }
+
+    /// Removes every injected fault, spent or not: from now on operations
+    /// succeed again (the device "recovered"). What failed faults did stays
+    /// done: forgotten writes are still never durable.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
     }
 
     /// A background write-back of `path` fails now, as when the device reports
@@ -382,132 +293,57 @@ impl CrashSimStorage {
         }
     }
 
-    /// Runs a read-only operation on a live process.
+    /// Runs a read-only query on a live process (one no fault can fail,
+    /// such as a length or a listing).
     fn read<T>(&self, run: impl FnOnce(&Tree) -> io::Result<T>) -> io::Result<T> {
         let s = self.state();
         s.alive()?;
         run(&s.tree)
     }
-}
 
-/// An open file of a [`CrashSimStorage`].
-#[derive(Debug)]
-struct SimFile {
-    storage: CrashSimStorage,
-    ino: Ino,
-    path: PathBuf,
-    writable: bool,
-}
-
-impl SimFile {
-    fn check_writable(&self) -> io::Result<()> {
-        if self.writable {
-            Ok(())
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("{}: opened read-only", self.path.display()),
-            ))
-        }
-    }
-}
-
-impl StorageFile for SimFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        self.storage.read(|t| {
-            let live = &t.file(self.ino).live;
-            let start = (offset as usize).min(live.len());
-            let n = buf.len().min(live.len() - start);
-            buf[..n].copy_from_slice(&live[start..start + n]);
-            Ok(n)
-        })
-    }
-
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.check_writable()?;
-        let write = |t: &mut Tree, data: &[u8]| {
-            t.file_mut(self.ino).change(FileOp::Write {
-                offset,
-                data: data.to_vec(),
-            })
-        };
-        self.storage.mutate(
-            SimOp::Write,
-            &self.path,
-            |t| {
-                write(t, buf);
-                Ok(())
-            },
-            |t| {
-                let sectors = (buf.len() as u64).div_ceil(SECTOR) / 2;
-                write(t, &buf[..(sectors * SECTOR) as usize]);
-            },
-        )
-    }
-
-    fn len(&self) -> io::Result<u64> {
-        self.storage
-            .read(|t| Ok(t.file(self.ino).live.len() as u64))
-    }
-
-    fn truncate(&self, len: u64) -> io::Result<()> {
-        self.check_writable()?;
-        self.storage.mutate(
-            SimOp::Truncate,
-            &self.path,
-            |t| {
-                t.file_mut(self.ino).change(FileOp::SetLen(len));
-                Ok(())
-            },
-            |_| {},
-        )
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        self.storage.mutate(
-            SimOp::SyncFile,
-            &self.path,
-            |t| {
-                let file = t.file_mut(self.ino);
-                if std::mem::take(&mut file.writeback_error) {
-                    return Err(io::Error::other(format!(
-                        "simulated write-back error reported by sync of {}",
-                        self.path.display()
-                    )));
+    /// Runs a read of kind `op` ([`SimOp::Read`] or [`SimOp::ReadAt`]) on a
+    /// live process: counted by kind, and failed or held by a matching fault.
+    fn read_op<T>(
+        &self,
+        op: SimOp,
+        path: &Path,
+        run: impl FnOnce(&Tree) -> io::Result<T>,
+    ) -> io::Result<T> {
+        debug_assert!(!op.mutates());
+        let mut s = self.state();
+        match s.admit(op, path)? {
+            Admit::Run => {}
+            Admit::Crash { .. } => unreachable!("a read is never a crash point"),
+            Admit::Fail(kind, gate) => {
+                drop(s);
+                if let Some(gate) = gate {
+                    gate.pass();
                 }
-                file.sync();
-                Ok(())
-            },
-            |t| t.file_mut(self.ino).fail_sync(),
-        )
-    }
-
-    fn sync_all(&self) -> io::Result<()> {
-        self.sync_data()
-    }
-}
-
-#[derive(Debug)]
-struct SimLock {
-    storage: CrashSimStorage,
-    path: PathBuf,
-}
-
-impl StorageLock for SimLock {}
-
-impl Drop for SimLock {
-    fn drop(&mut self) {
-        self.storage.state().locks.remove(&self.path);
+                return Err(injected(kind, op, path));
+            }
+            Admit::Pause(gate) => {
+                drop(s);
+                gate.pass();
+                s = self.state();
+                s.alive()?;
+            }
+        }
+        run(&s.tree)
     }
 }
 
 impl Storage for CrashSimStorage {
     fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        let existing = self.read(|t| match t.lookup_file(path) {
+        let lookup = |t: &Tree| match t.lookup_file(path) {
             Ok(ino) => Ok(Some(ino)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
-        })?;
+        };
+        let existing = if mode == OpenMode::Read {
+            self.read_op(SimOp::Read, path, lookup)?
+        } else {
+            self.read(lookup)?
+        };
         let ino = match (mode, existing) {
             (OpenMode::CreateNew, Some(_)) => {
                 return Err(io::Error::new(
@@ -593,7 +429,9 @@ impl Storage for CrashSimStorage {
     }
 
     fn file_size(&self, path: &Path) -> io::Result<u64> {
-        self.read(|t| Ok(t.file(t.lookup_file(path)?).live.len() as u64))
+        self.read_op(SimOp::Read, path, |t| {
+            Ok(t.file(t.lookup_file(path)?).live.len() as u64)
+        })
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn StorageLock>> {
