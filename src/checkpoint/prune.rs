@@ -69,7 +69,7 @@ impl IncrementalCheckpointManager {
     /// a newer checkpoint's metadata cannot be read now (it may build on `id`).
     pub fn delete_checkpoint(&self, id: u64) -> Result<()> {
         let mut inner = self.lock();
-        // What the WAL must keep is recomputed at the next truncation.
+        // What the WAL must keep is recomputed at the next release (`release_wal`).
         inner.wal_needed_from = None;
         let ids = self.store.checkpoint_ids()?;
         if !ids.contains(&id) {

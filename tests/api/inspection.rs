@@ -1,5 +1,5 @@
 //! The read-only inspection API the `highwater` tool is built on:
-//! `WriteAheadLog::plan_repair`, `wal::verify_log`,
+//! `WriteAheadLog::plan_repair`, `inspect::verify_log`,
 //! `CheckpointStore::verify_all`, `RecoveryConfig::with_dry_run` and the
 //! view's `iter_from`/`prefix`. Each must agree with the operation it
 //! predicts, and none may change a byte on disk.
