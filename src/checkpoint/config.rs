@@ -27,7 +27,7 @@ pub const DEFAULT_MAX_DELTA_RATIO: f64 = 0.5;
 /// | `dir` | (given to `new`) | a non-empty path |
 /// | `max_retained` | 3 | 1 and up |
 /// | `max_delta_chain` | 8 | 0 (never a delta) and up |
-/// | `max_delta_ratio` | 0.5 | 0.0 up to `f64::INFINITY` (no size limit); not NaN |
+/// | `max_delta_ratio` | 0.5 | finite, 0.0 or more (`f64::MAX` for no practical size limit) |
 /// | `storage` | the file system | any |
 ///
 /// ```
@@ -83,11 +83,12 @@ impl CheckpointConfig {
     /// would add up to more than `ratio` times the size of its base (bases under
     /// [`RATIO_FLOOR_BYTES`](super::RATIO_FLOOR_BYTES), 1 MiB, count as 1 MiB).
     /// Loading a chain reads the base plus every delta, so this bounds load
-    /// cost to `(1 + ratio)` times a full load. Default 0.5; range: 0.0 (only
-    /// deltas that add no bytes, such as offsets alone) up to and including
-    /// `f64::INFINITY` (no size limit, only
-    /// [`max_delta_chain`](Self::with_max_delta_chain)); NaN and negative
-    /// values are refused.
+    /// cost to `(1 + ratio)` times a full load. Default 0.5; range: finite,
+    /// from 0.0 (only deltas that add no bytes, such as offsets alone) up
+    /// (`f64::MAX`: no practical size limit, only
+    /// [`max_delta_chain`](Self::with_max_delta_chain)). NaN, infinities and
+    /// negative values are refused (an infinity once meant 0.0; refusing it
+    /// keeps an old configuration from silently changing meaning).
     pub fn with_max_delta_ratio(mut self, ratio: f64) -> Self {
         self.max_delta_ratio = ratio;
         self
@@ -116,11 +117,11 @@ impl CheckpointConfig {
                 "0; at least one restorable checkpoint must be kept".into(),
             ));
         }
-        if self.max_delta_ratio.is_nan() || self.max_delta_ratio < 0.0 {
+        if !self.max_delta_ratio.is_finite() || self.max_delta_ratio < 0.0 {
             return Err(invalid(
                 "max_delta_ratio",
                 format!(
-                    "{} is not a ratio of 0.0 or more (f64::INFINITY for no size limit)",
+                    "{} is not a finite ratio of 0.0 or more (f64::MAX for no practical size limit)",
                     self.max_delta_ratio
                 ),
             ));
@@ -187,7 +188,13 @@ mod tests {
         let c = || CheckpointConfig::new("ckpt");
         assert_eq!(rejected(&CheckpointConfig::new("")), "dir");
         assert_eq!(rejected(&c().with_max_retained(0)), "max_retained");
-        for ratio in [f64::NAN, -0.1, -0.0 - f64::MIN_POSITIVE, f64::NEG_INFINITY] {
+        for ratio in [
+            f64::NAN,
+            -0.1,
+            -0.0 - f64::MIN_POSITIVE,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+        ] {
             let config = c().with_max_delta_ratio(ratio);
             assert_eq!(rejected(&config), "max_delta_ratio", "{ratio}");
         }
@@ -195,7 +202,7 @@ mod tests {
 
     #[test]
     fn the_range_ends_are_accepted_and_kept_as_given() {
-        for (retained, chain, ratio) in [(1, 0, 0.0), (usize::MAX, u32::MAX, f64::INFINITY)] {
+        for (retained, chain, ratio) in [(1, 0, 0.0), (usize::MAX, u32::MAX, f64::MAX)] {
             let c = CheckpointConfig::new("ckpt")
                 .with_max_retained(retained)
                 .with_max_delta_chain(chain)
