@@ -6,7 +6,9 @@
 //! [--side ours|seed|both]`. DIR (or `PEERS_DIR`) must be on a real file system
 //! (not tmpfs); the default is `/var/tmp/highwater-peers`. FIG is one of
 //! `append replay durable checkpoint restore mapped bytes round` (repeatable),
-//! for profiling one path; `--side` runs only one side of it.
+//! for profiling one path; `--side` runs only one side of it; `--keep` leaves
+//! the run's directory (with the full checkpoints) in place, so that
+//! `highwater-peers --child-restore ours|seed CPDIR WAL` can be profiled alone.
 
 mod ours;
 mod report;
@@ -27,6 +29,7 @@ struct Args {
     only: Vec<String>,
     ours: bool,
     seed: bool,
+    keep: bool,
 }
 
 fn args() -> Args {
@@ -39,6 +42,7 @@ fn args() -> Args {
         only: Vec::new(),
         ours: true,
         seed: true,
+        keep: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +52,7 @@ fn args() -> Args {
             "--runs" => a.runs = val().parse().expect("--runs N"),
             "--keys" => a.keys = val().parse().expect("--keys N"),
             "--only" => a.only.push(val()),
+            "--keep" => a.keep = true,
             "--side" => match val().as_str() {
                 "ours" => a.seed = false,
                 "seed" | "peer" => a.ours = false,
@@ -108,9 +113,16 @@ fn spawn_restore(side: &str, cp: &Path, wal: &Path) -> Restore {
         .arg(wal)
         .output()
         .expect("spawn child");
-    assert!(out.status.success(), "{side} restore child failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{side} restore child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<u64> = s.split_whitespace().map(|x| x.parse().expect("child output")).collect();
+    let f: Vec<u64> = s
+        .split_whitespace()
+        .map(|x| x.parse().expect("child output"))
+        .collect();
     Restore {
         time: Duration::from_nanos(f[0]),
         len: f[1] as usize,
@@ -131,7 +143,10 @@ fn main() {
     fs::create_dir_all(&base).expect("run dir");
     let fst = fs_type(&base);
     println!("scratch: {} (file system: {fst})", base.display());
-    assert!(fst != "tmpfs" && fst != "ramfs", "the scratch directory is on {fst}: give --dir on a disk");
+    assert!(
+        fst != "tmpfs" && fst != "ramfs",
+        "the scratch directory is on {fst}: give --dir on a disk"
+    );
     let n = a.keys;
     let runs = a.runs;
     println!("workload: {n} Puts (16 B keys, 100 B values), a Commit every 100; {runs} runs per figure, alternating highwater / seed");
@@ -201,7 +216,10 @@ fn main() {
         }
         if a.ours && a.seed {
             let (o, s) = (median(to), median(ts));
-            let (eo, es) = (n_entries as f64 / o.as_secs_f64(), n_entries as f64 / s.as_secs_f64());
+            let (eo, es) = (
+                n_entries as f64 / o.as_secs_f64(),
+                n_entries as f64 / s.as_secs_f64(),
+            );
             rows.push(Row {
                 figure: "replay collecting changes (`recover_with_changes`), entries/s",
                 ours: format!("{:.2} M/s ({:.0} ms)", eo / 1e6, ms(o)),
@@ -225,7 +243,10 @@ fn main() {
                 to.push(ours::durable(&fresh(&base, "ours-dwal"), &our_entries[..k]));
             }
             if a.seed {
-                ts.push(seed::durable(&fresh(&base, "seed-d.wal"), &seed_entries[..k]));
+                ts.push(seed::durable(
+                    &fresh(&base, "seed-d.wal"),
+                    &seed_entries[..k],
+                ));
             }
         }
         if a.ours && a.seed {
@@ -308,13 +329,23 @@ fn main() {
             if a.ours {
                 let x = spawn_restore("ours", &our_cp, &base.join("ours-nowal"));
                 assert_eq!(x.len, n);
-                println!("  restore run {r}: highwater {:7.1} ms, peak RSS {} MB (before {} MB)", ms(x.time), x.hwm_kb / 1024, x.before_kb / 1024);
+                println!(
+                    "  restore run {r}: highwater {:7.1} ms, peak RSS {} MB (before {} MB)",
+                    ms(x.time),
+                    x.hwm_kb / 1024,
+                    x.before_kb / 1024
+                );
                 ro.push(x);
             }
             if a.seed {
                 let x = spawn_restore("seed", &seed_cp, &base.join("seed-nowal.wal"));
                 assert_eq!(x.len, n);
-                println!("  restore run {r}: seed      {:7.1} ms, peak RSS {} MB (before {} MB)", ms(x.time), x.hwm_kb / 1024, x.before_kb / 1024);
+                println!(
+                    "  restore run {r}: seed      {:7.1} ms, peak RSS {} MB (before {} MB)",
+                    ms(x.time),
+                    x.hwm_kb / 1024,
+                    x.before_kb / 1024
+                );
                 rs.push(x);
             }
         }
@@ -334,15 +365,24 @@ fn main() {
             });
         }
     }
-    let _ = fs::remove_dir_all(&our_cp);
-    let _ = fs::remove_dir_all(&seed_cp);
+    if !a.keep {
+        let _ = fs::remove_dir_all(&our_cp);
+        let _ = fs::remove_dir_all(&seed_cp);
+    }
 
     // ---------------------------------------------------------------- RocksDB peer
     if wants(&a, "mapped") || wants(&a, "bytes") || wants(&a, "round") {
         rocks_peer(&a, &base, &pairs, &mut rows);
     }
 
-    let _ = fs::remove_dir_all(&base);
+    if a.keep {
+        println!(
+            "kept {} (ours-cp, seed-cp: the full checkpoints)",
+            base.display()
+        );
+    } else {
+        let _ = fs::remove_dir_all(&base);
+    }
     table(&rows);
 }
 
@@ -356,12 +396,16 @@ fn rocks_peer(a: &Args, base: &Path, pairs: &[(Vec<u8>, Vec<u8>)], rows: &mut Ve
     let rk_dir = fresh(base, "rocks");
     fs::create_dir_all(&rk_dir).expect("mkdir");
     let mut rk = a.seed.then(|| rocks::Rocks::new(&rk_dir, pairs));
+    if let Some(rk) = &rk {
+        println!("  RocksDB base:\n{}", rk.level_stats());
+    }
 
     if wants(a, "mapped") {
-        let (mut to, mut tr) = (Vec::new(), Vec::new());
+        let (mut to, mut tr, mut tf) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             if op.is_some() {
                 to.push(ours::mapped_open_get(&op_dir, &probe));
+                tf.push(ours::find_latest(&op_dir));
             }
             if let Some(rk) = &rk {
                 tr.push(rocks::open_get(&rk.base_checkpoint(), &probe));
@@ -369,8 +413,13 @@ fn rocks_peer(a: &Args, base: &Path, pairs: &[(Vec<u8>, Vec<u8>)], rows: &mut Ve
         }
         if a.ours && a.seed {
             let (o, r) = (median(to), median(tr));
+            println!(
+                "  mapped restore: highwater {:.3} ms (newest id + view + get); CheckpointStore::find_latest alone (verifies every byte) {:.1} ms",
+                ms(o),
+                ms(median(tf))
+            );
             rows.push(Row {
-                figure: "mapped restore (manager view: open + first `get`) vs RocksDB open (read-only) + `get`",
+                figure: "mapped restore (`CheckpointStore`: newest id + `open_state_view` + first `get`) vs RocksDB read-only open + `get`",
                 ours: format!("{:.2} ms", ms(o)),
                 peer: format!("RocksDB {:.2} ms", ms(r)),
                 ratio: o.as_secs_f64() / r.as_secs_f64(),
@@ -409,6 +458,7 @@ fn rocks_peer(a: &Args, base: &Path, pairs: &[(Vec<u8>, Vec<u8>)], rows: &mut Ve
             }
             rk.settle();
             bytes_r = wchar() - w0;
+            println!("  RocksDB after 4 rounds:\n{}", rk.level_stats());
         }
         round_no = 4;
         if a.ours && a.seed {
