@@ -109,16 +109,16 @@ impl CheckpointConfig {
     /// [`Error::InvalidConfig`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
         if self.dir.as_os_str().is_empty() {
-            return Err(invalid("dir", "an empty path".into()));
+            return Err(Error::invalid_config("dir", "an empty path"));
         }
         if self.max_retained == 0 {
-            return Err(invalid(
+            return Err(Error::invalid_config(
                 "max_retained",
-                "0; at least one restorable checkpoint must be kept".into(),
+                "0; at least one restorable checkpoint must be kept",
             ));
         }
         if !self.max_delta_ratio.is_finite() || self.max_delta_ratio < 0.0 {
-            return Err(invalid(
+            return Err(Error::invalid_config(
                 "max_delta_ratio",
                 format!(
                     "{} is not a finite ratio of 0.0 or more (f64::MAX for no practical size limit)",
@@ -155,11 +155,6 @@ impl CheckpointConfig {
     }
 }
 
-/// An [`Error::InvalidConfig`].
-fn invalid(setting: &'static str, reason: String) -> Error {
-    Error::invalid_config(setting, reason)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,10 +162,7 @@ mod tests {
 
     /// The setting an `InvalidConfig` names.
     fn rejected(config: &CheckpointConfig) -> &'static str {
-        match config.validate() {
-            Err(Error::InvalidConfig { setting, .. }) => setting,
-            other => panic!("expected InvalidConfig, got {other:?}"),
-        }
+        crate::error::rejected_setting(config.validate())
     }
 
     #[test]

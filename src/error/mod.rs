@@ -627,3 +627,12 @@ pub enum Error {
 
 #[cfg(test)]
 mod tests;
+
+/// The setting an [`Error::InvalidConfig`] names (for the configs' tests).
+#[cfg(test)]
+pub(crate) fn rejected_setting(result: Result<()>) -> &'static str {
+    match result {
+        Err(Error::InvalidConfig { setting, .. }) => setting,
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+}

@@ -226,16 +226,10 @@ impl RecoveryConfig {
     /// [`Error::InvalidConfig`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
         if self.checkpoint_dir.as_os_str().is_empty() {
-            return Err(Error::InvalidConfig {
-                setting: "checkpoint_dir",
-                reason: "an empty path".into(),
-            });
+            return Err(Error::invalid_config("checkpoint_dir", "an empty path"));
         }
         if self.wal_path.as_os_str().is_empty() {
-            return Err(Error::InvalidConfig {
-                setting: "wal_path",
-                reason: "an empty path".into(),
-            });
+            return Err(Error::invalid_config("wal_path", "an empty path"));
         }
         check_max_record_size(self.max_record_size)
     }
@@ -249,10 +243,7 @@ mod tests {
 
     /// The setting an `InvalidConfig` names.
     fn rejected(config: &RecoveryConfig) -> &'static str {
-        match config.validate() {
-            Err(Error::InvalidConfig { setting, .. }) => setting,
-            other => panic!("expected InvalidConfig, got {other:?}"),
-        }
+        crate::error::rejected_setting(config.validate())
     }
 
     #[test]

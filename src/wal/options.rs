@@ -181,15 +181,14 @@ impl WalOptions {
     pub fn validate(&self) -> Result<()> {
         if let SyncPolicy::Interval(d) = self.sync_policy {
             if d.is_zero() {
-                return Err(invalid(
+                return Err(Error::invalid_config(
                     "sync_policy",
-                    "an Interval of zero; for a sync at every write use SyncPolicy::EveryWrite"
-                        .into(),
+                    "an Interval of zero; for a sync at every write use SyncPolicy::EveryWrite",
                 ));
             }
         }
         if self.segment_size < MIN_SEGMENT_SIZE {
-            return Err(invalid(
+            return Err(Error::invalid_config(
                 "segment_size",
                 format!(
                     "{} bytes is below the minimum of {MIN_SEGMENT_SIZE}",
@@ -199,7 +198,7 @@ impl WalOptions {
         }
         check_max_record_size(self.max_record_size)?;
         if self.write_buffer_size > MAX_WRITE_BUFFER_SIZE {
-            return Err(invalid(
+            return Err(Error::invalid_config(
                 "write_buffer_size",
                 format!(
                     "{} bytes is above the maximum of {MAX_WRITE_BUFFER_SIZE}",
@@ -215,17 +214,12 @@ impl WalOptions {
 /// recovery config that reads the log with the same limit.
 pub(crate) fn check_max_record_size(bytes: u32) -> Result<()> {
     if bytes == 0 || bytes > MAX_RECORD_SIZE_LIMIT {
-        return Err(invalid(
+        return Err(Error::invalid_config(
             "max_record_size",
             format!("{bytes} bytes is outside 1..={MAX_RECORD_SIZE_LIMIT}"),
         ));
     }
     Ok(())
-}
-
-/// An [`Error::InvalidConfig`].
-pub(crate) fn invalid(setting: &'static str, reason: String) -> Error {
-    Error::invalid_config(setting, reason)
 }
 
 #[cfg(test)]
@@ -235,10 +229,7 @@ mod tests {
 
     /// The setting an `InvalidConfig` names.
     fn rejected(options: &WalOptions) -> &'static str {
-        match options.validate() {
-            Err(Error::InvalidConfig { setting, .. }) => setting,
-            other => panic!("expected InvalidConfig, got {other:?}"),
-        }
+        crate::error::rejected_setting(options.validate())
     }
 
     #[test]
