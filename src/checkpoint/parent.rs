@@ -288,10 +288,54 @@ pub(crate) fn find_latest_strict(store: &CheckpointStore) -> Result<LatestCheckp
 }
 
 /// True for errors that say a checkpoint is damaged for good (as opposed to
-/// a read that failed and may succeed later).
+/// a read that failed and may succeed later). A checkpoint whose parent is
+/// unrestorable is damaged exactly when the parent's error is; a build that
+/// lacks a feature says nothing about the data.
 pub(crate) fn is_damage(e: &Error) -> bool {
     match e {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
+        Error::FeatureDisabled { .. } => false,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    fn io(kind: std::io::ErrorKind) -> Error {
+        Error::io("read", "/ckpt/x", std::io::Error::from(kind))
+    }
+
+    fn under_child(source: Error) -> Error {
+        Error::CheckpointParentUnrestorable {
+            path: PathBuf::from("/ckpt/checkpoint-2"),
+            id: 2,
+            parent: 1,
+            source: Arc::new(source),
+        }
+    }
+
+    #[test]
+    fn a_failed_read_is_not_damage_even_below_a_child() {
+        assert!(!is_damage(&io(std::io::ErrorKind::Interrupted)));
+        assert!(!is_damage(&under_child(io(
+            std::io::ErrorKind::Interrupted
+        ))));
+        assert!(is_damage(&io(std::io::ErrorKind::NotFound)));
+        assert!(is_damage(&under_child(io(std::io::ErrorKind::NotFound))));
+        let corrupt = Error::CheckpointCorrupted {
+            path: PathBuf::from("/ckpt/checkpoint-1"),
+            offset: None,
+            reason: "bad".into(),
+        };
+        assert!(is_damage(&under_child(corrupt)));
+        assert!(!is_damage(&Error::FeatureDisabled {
+            feature: "arrow",
+            what: "a part".into()
+        }));
     }
 }
