@@ -5,18 +5,22 @@
 //! Invariant: a checkpoint lends its offsets, watermark and position only
 //! together with its own state: it is used only when its metadata, every file
 //! and its whole chain verify and its state loads. One that fails is rejected
-//! (reported with the reason) and the next older one is tried.
+//! (reported with the reason) and the next older one is tried. Every byte is
+//! verified and each file read once: the files the load decodes are verified
+//! by the decode (the same checks as a full verification), the others first.
 
 use super::config::RecoveryConfig;
 use super::recovered::RecoveredState;
 use super::report::RecoveryReport;
 use crate::checkpoint::{
-    is_damage, verify_chain, Check, CheckpointStore, IncrementalCheckpointMetadata, Memo, PartKind,
-    RejectedCheckpoint,
+    is_damage, parse_checkpoint_dir_name, verify_chain, Check, CheckpointStore,
+    IncrementalCheckpointMetadata, Memo, PartKind, RejectedCheckpoint,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::StateSnapshot;
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where replay starts and what it starts from.
 #[derive(Debug, Default)]
@@ -100,8 +104,10 @@ pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryRepor
                 }
             }
         }
-        let (loaded, first_error) = match store.check_chain(id, Check::Full, &mut memo) {
-            Ok(meta) => (load(cfg, &store, &meta), None),
+        // The chain's metadata, sizes and links first; every byte is verified
+        // below, each file once (see `verify_and_load`).
+        let (loaded, first_error) = match store.check_chain(id, Check::Light, &mut memo) {
+            Ok(meta) => (verify_and_load(cfg, &store, &meta), None),
             // Checked once more with typed errors: a failed read (not
             // damage) leaves whether this checkpoint is restorable unknown,
             // and an older one must not be restored in its place (the log
@@ -128,6 +134,70 @@ pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryRepor
         }
     }
     Ok(Base::default())
+}
+
+/// Verifies every byte of checkpoint `meta` and its chain, then loads its
+/// default part — each file read once. The files the load reads (the default
+/// part's delta chain) are verified as they are decoded: their identity
+/// against the metadata (size, whole-file CRC32C) and then every block and the
+/// archive's invariants, the same checks as a full verification. Every other
+/// part file of the chain is verified here first. An error in an older
+/// checkpoint of the chain is reported as
+/// [`Error::CheckpointParentUnrestorable`], as a full chain check reports it.
+fn verify_and_load(
+    cfg: &RecoveryConfig,
+    store: &CheckpointStore,
+    meta: &IncrementalCheckpointMetadata,
+) -> Result<Base> {
+    let parent_error = |parent: u64, error: Error| {
+        if parent == meta.id {
+            return error;
+        }
+        Error::CheckpointParentUnrestorable {
+            path: store.checkpoint_path(meta.id),
+            id: meta.id,
+            parent,
+            source: Arc::new(error),
+        }
+    };
+    let mut read_by_load: Vec<PathBuf> = Vec::new();
+    if cfg.load_checkpoint_state {
+        if let Some(name) = store.default_part(meta.id)? {
+            read_by_load = store
+                .resolve_part(meta.id, &name)?
+                .into_iter()
+                .map(|(path, _)| path)
+                .collect();
+        }
+    }
+    let mut at = Some(meta.id);
+    while let Some(current) = at {
+        let checkpoint = store
+            .check_one(current, Check::Light)
+            .map_err(|e| parent_error(current, e))?;
+        let dir = store.checkpoint_path(current);
+        for part in &checkpoint.parts {
+            if !read_by_load.contains(&dir.join(&part.file)) {
+                store
+                    .verify_part(&dir, part)
+                    .map_err(|e| parent_error(current, e))?;
+            }
+        }
+        at = checkpoint.parent_id;
+    }
+    load(cfg, store, meta).map_err(|e| {
+        // Which checkpoint's file failed to load: its directory's name.
+        let owner = e
+            .path()
+            .and_then(|p| p.parent())
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .and_then(parse_checkpoint_dir_name);
+        match owner {
+            Some(owner) => parent_error(owner, e),
+            None => e,
+        }
+    })
 }
 
 /// Loads the default part of a verified checkpoint: `state`, or its only part.

@@ -667,3 +667,62 @@ fn a_crash_at_any_point_of_recovery_then_recovery_again_gives_the_same_result() 
     }
     assert!(crashed >= 4, "recovery made only {crashed} mutations");
 }
+
+/// A checkpoint is restored only when every part file of it and of its chain
+/// verifies, not only the part recovery loads: damage in another part (one
+/// byte of its payload, size unchanged) rejects it, and in an ancestor of a
+/// delta rejects the delta too, naming the ancestor.
+#[test]
+fn damage_in_a_part_recovery_does_not_load_rejects_the_checkpoint() {
+    use highwater::checkpoint::{CheckpointRequest, PartInput};
+    use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
+    let d = dirs();
+    let state = StateSnapshot::new(vec![(b"a".to_vec(), b"1".to_vec())]);
+    let other = StateSnapshot::new(vec![(b"x".to_vec(), vec![7u8; 300])]);
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&d.ckpt)).unwrap();
+    let write = |m: &IncrementalCheckpointManager| {
+        m.create_checkpoint(
+            CheckpointRequest::new(0)
+                .with_part("state", PartInput::Snapshot(&state))
+                .with_part("other", PartInput::Snapshot(&other)),
+        )
+        .unwrap()
+        .id
+    };
+    let first = write(&m);
+    let second = write(&m);
+    // A delta of `state` alone over `second`: `other` is carried over from it.
+    let delta = StateDelta::from_changes(vec![(b"a".to_vec(), Some(b"2".to_vec()))]);
+    let third = m
+        .create_checkpoint(CheckpointRequest::new(0).with_part("state", PartInput::Delta(&delta)))
+        .unwrap();
+    assert_eq!(third.parent_id, Some(second));
+    drop(m);
+    let damaged = d
+        .ckpt
+        .join(format!("checkpoint-{second:020}"))
+        .join("part-other.hwstate");
+    let len = file_len(&damaged);
+    patch(&damaged, len - 20, b"\xff\xff");
+
+    let r = recover(collect(&d));
+    assert_eq!(
+        r.checkpoint_id,
+        Some(first),
+        "{:?}",
+        r.report.rejected_checkpoints
+    );
+    let rejected: Vec<u64> = r.report.rejected_checkpoints.iter().map(|c| c.id).collect();
+    assert_eq!(rejected, vec![third.id, second]);
+    assert!(
+        r.report.rejected_checkpoints[0]
+            .reason
+            .contains(&format!("depends on checkpoint {second}")),
+        "{}",
+        r.report.rejected_checkpoints[0].reason
+    );
+    assert_eq!(
+        r.state_snapshot.unwrap(),
+        StateSnapshot::new(vec![(b"a".to_vec(), b"1".to_vec())])
+    );
+}
