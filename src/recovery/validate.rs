@@ -50,19 +50,24 @@ pub fn validate_checkpoint_with(
         })?;
     let parent = checkpoint_path.parent().unwrap_or(Path::new("."));
     let store = CheckpointStore::with_storage(storage, parent);
+    // Its own files first, read once: a checkpoint without a parent is done.
     let meta = store.verify_checkpoint(id)?;
-    if meta.parent_id.is_some() {
-        let mut memo = Memo::new();
-        let checked = store.check_chain(id, Check::Full, &mut memo);
-        // With the memo gone, the error is this call's alone.
-        drop(memo);
-        checked.map_err(|e| {
-            Arc::try_unwrap(e).unwrap_or_else(|shared| Error::CheckpointCorrupted {
-                path: checkpoint_path.to_path_buf(),
-                offset: None,
-                reason: shared.to_string(),
-            })
-        })?;
+    if meta.parent_id.is_none() {
+        return Ok(meta);
     }
+    // Then the chain below it, its links and parts; its own files, verified
+    // above, are not read again (the memo holds their result).
+    let mut memo = Memo::new();
+    memo.insert(id, Ok(Arc::new(meta.clone())));
+    let checked = store.check_chain(id, Check::Full, &mut memo);
+    // With the memo gone, the error is this call's alone.
+    drop(memo);
+    checked.map_err(|e| {
+        Arc::try_unwrap(e).unwrap_or_else(|shared| Error::CheckpointCorrupted {
+            path: checkpoint_path.to_path_buf(),
+            offset: None,
+            reason: shared.to_string(),
+        })
+    })?;
     Ok(meta)
 }

@@ -725,4 +725,17 @@ fn damage_in_a_part_recovery_does_not_load_rejects_the_checkpoint() {
         r.state_snapshot.unwrap(),
         StateSnapshot::new(vec![(b"a".to_vec(), b"1".to_vec())])
     );
+
+    // validate_checkpoint agrees: the delta names its damaged parent.
+    let dir_of = |id: u64| d.ckpt.join(format!("checkpoint-{id:020}"));
+    match validate_checkpoint(dir_of(third.id)) {
+        Err(Error::CheckpointParentUnrestorable { id, parent, .. }) => {
+            assert_eq!((id, parent), (third.id, second));
+        }
+        other => panic!("expected CheckpointParentUnrestorable, got {other:?}"),
+    }
+    assert!(validate_checkpoint(dir_of(second))
+        .unwrap_err()
+        .is_corruption());
+    assert_eq!(validate_checkpoint(dir_of(first)).unwrap().id, first);
 }
