@@ -739,3 +739,55 @@ fn damage_in_a_part_recovery_does_not_load_rejects_the_checkpoint() {
         .is_corruption());
     assert_eq!(validate_checkpoint(dir_of(first)).unwrap().id, first);
 }
+
+/// A read of a delta's base that fails while recovery loads it is not damage:
+/// recovery returns the error (retry), never restores an older checkpoint or
+/// the empty state in the delta's place.
+#[test]
+fn a_failed_read_of_a_deltas_base_while_loading_is_an_error_not_a_fallback() {
+    use highwater::checkpoint::{CheckpointRequest, PartInput};
+    use highwater::storage::{CrashSimStorage, SimFault, SimOp};
+    use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta};
+    let (ckpt, wal) = (Path::new("/job/ckpt"), Path::new("/job/wal"));
+    let sim = CrashSimStorage::new();
+    let storage: Arc<dyn Storage> = Arc::new(sim.clone());
+    let base = checkpoint_on(storage.clone(), ckpt, 0, "src", 1, &[("a", "1")]);
+    let m = IncrementalCheckpointManager::new(
+        CheckpointConfig::new(ckpt).with_storage(storage.clone()),
+    )
+    .unwrap();
+    m.restored_from(Some(base));
+    let delta = StateDelta::from_changes(vec![(b"a".to_vec(), Some(b"2".to_vec()))]);
+    let top = m
+        .create_checkpoint(CheckpointRequest::new(0).with_part("state", PartInput::Delta(&delta)))
+        .unwrap();
+    assert_eq!(top.parent_id, Some(base));
+    drop(m);
+    let config = || RecoveryConfig::new(ckpt, wal).with_storage(storage.clone());
+
+    // Only the base's state file fails, and only positional reads of it (its
+    // metadata and size read fine): the failure comes while it is loaded.
+    sim.inject(
+        SimFault::new(SimOp::ReadAt)
+            .on_path(format!("checkpoint-{base:020}/part-state"))
+            .times(u64::MAX),
+    );
+    let failed = RecoveryManager::new(config()).recover();
+    // Refused at the delta itself (not after rejecting it and trying its
+    // base), naming the base, and not as damage.
+    match &failed {
+        Err(e @ Error::CheckpointParentUnrestorable { id, parent, .. }) => {
+            assert_eq!((*id, *parent), (top.id, base));
+            assert!(!e.is_corruption() && e.is_retryable(), "{e}");
+        }
+        Err(e) => panic!("expected the delta refused naming its base, got {e}"),
+        Ok(r) => panic!(
+            "restored {:?} while its base cannot be read",
+            r.checkpoint_id
+        ),
+    }
+    sim.clear_faults();
+    let r = RecoveryManager::new(config()).recover().unwrap();
+    assert_eq!(r.checkpoint_id, Some(top.id));
+    assert!(r.report.rejected_checkpoints.is_empty());
+}
