@@ -27,6 +27,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 export ROCKSDB_LIB_DIR=${ROCKSDB_LIB_DIR:-/usr/lib/x86_64-linux-gnu}
 unset ROCKSDB_STATIC
-cargo build --release
+# CARGO_TARGET_DIR may be shared between checkouts (the dependencies are
+# compiled once); the build and the copy of the binary hold a lock, so one
+# checkout never runs a binary another checkout has just built.
+target=${CARGO_TARGET_DIR:-target}
+mkdir -p "$target"
+bin="$target/highwater-peers.$$"
+trap 'rm -f "$bin"' EXIT
+flock "$target/.peer-bench.lock" sh -c \
+  'cargo build --release && cp "$1/release/highwater-peers" "$2"' sh "$target" "$bin"
 echo "machine: $(nproc) cores, $(uname -r); $(uptime)"
-exec target/release/highwater-peers "$@"
+"$bin" "$@"
