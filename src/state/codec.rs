@@ -1,22 +1,29 @@
 //! Encoding columns into a state file and decoding a whole state file back,
 //! verifying everything on the way in.
 
+use super::archive_writer::{estimate, write_archive};
 use super::columns::{self, ArchivedStateColumns, StateColumns};
 use super::format::{self, corrupted, FileLayout, StateKind, HEADER_LEN};
+use super::shared::AlignedBytes;
+use super::snapshot_repr::Cols;
 use crate::error::{Error, Result};
+use crate::storage::MappedFile;
 use rkyv::util::AlignedVec;
 use std::fmt;
 use std::ops::Deref;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The bytes of a state file, as produced by `to_bytes`. Derefs to `&[u8]`; the
-/// buffer is 16-byte aligned so that it can be read in place.
+/// buffer is 16-byte aligned so that it can be read in place. The bytes are
+/// shared and immutable: cloning is cheap, and a snapshot restored from a file
+/// returns its verified file bytes without copying them.
 #[derive(Clone)]
-pub struct StateBytes(AlignedVec<16>);
+pub struct StateBytes(Arc<dyn MappedFile>);
 
 impl PartialEq for StateBytes {
     fn eq(&self, other: &Self) -> bool {
-        self.0.as_slice() == other.0.as_slice()
+        self.0.bytes() == other.0.bytes()
     }
 }
 
@@ -25,26 +32,36 @@ impl Eq for StateBytes {}
 impl StateBytes {
     /// Copies the bytes into a plain `Vec<u8>`.
     pub fn to_vec(&self) -> Vec<u8> {
-        self.0.to_vec()
+        self.0.bytes().to_vec()
+    }
+
+    /// Bytes in one aligned buffer.
+    pub(crate) fn from_aligned(buf: AlignedVec<16>) -> Self {
+        StateBytes(Arc::new(AlignedBytes(buf)))
+    }
+
+    /// Bytes already shared (a verified state file).
+    pub(crate) fn shared(file: Arc<dyn MappedFile>) -> Self {
+        StateBytes(file)
     }
 }
 
 impl Deref for StateBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.0.bytes()
     }
 }
 
 impl AsRef<[u8]> for StateBytes {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.0.bytes()
     }
 }
 
 impl fmt::Debug for StateBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StateBytes({} bytes)", self.0.len())
+        write!(f, "StateBytes({} bytes)", self.0.bytes().len())
     }
 }
 
@@ -69,7 +86,14 @@ fn max_archive_len() -> u64 {
 /// `StateTooLarge` when the archive would exceed what rkyv can address.
 pub(crate) fn check_archivable(columns: &StateColumns) -> Result<u64> {
     let ends = columns.key_ends.len() + columns.value_ends.len() + columns.deleted_ends.len();
-    let estimate = columns.data_bytes() + 8 * ends as u64 + 256;
+    check_estimate(columns.data_bytes() + 8 * ends as u64 + 256)
+}
+
+/// Checks that an archive of (at most) `estimate` bytes can be addressed.
+///
+/// # Errors
+/// `StateTooLarge` when it cannot.
+pub(crate) fn check_estimate(estimate: u64) -> Result<u64> {
     if estimate > max_archive_len() {
         return Err(Error::StateTooLarge {
             size: estimate,
@@ -96,7 +120,26 @@ pub(crate) fn encode(columns: &StateColumns, kind: StateKind) -> Result<StateByt
         columns.len() as u64,
         columns.deleted_len() as u64,
     );
-    Ok(StateBytes(buf))
+    Ok(StateBytes::from_aligned(buf))
+}
+
+/// Encodes the snapshot `cols` as a complete state file, in one pass into one
+/// buffer sized for the whole file (archive, then the block table).
+///
+/// # Errors
+/// `StateTooLarge` when the archive would exceed what rkyv can address.
+pub(crate) fn encode_snapshot(cols: &Cols<'_>) -> Result<StateBytes> {
+    if let Cols::File(f) = cols {
+        // Already a verified snapshot file: the same bytes, shared.
+        return Ok(StateBytes::shared(f.file().clone()));
+    }
+    let archive = check_estimate(estimate(cols.len(), cols.data_bytes()))? as usize;
+    let table = 4 * (archive >> format::BLOCK_SHIFT) + 4;
+    let mut buf = AlignedVec::<16>::with_capacity(HEADER_LEN + archive + table);
+    buf.extend_from_slice(&[0u8; HEADER_LEN]);
+    write_archive(cols, &mut buf)?;
+    format::seal(&mut buf, StateKind::Snapshot, cols.len() as u64, 0);
+    Ok(StateBytes::from_aligned(buf))
 }
 
 /// Gives `file` at a 16-byte aligned address (so its payload is aligned for the

@@ -16,13 +16,16 @@
 //! - a damaged or truncated file yields a typed error naming the file and the
 //!   offset, never a panic and never an allocation sized by an unverified length.
 
+mod archive_writer;
 mod codec;
 mod columns;
 mod crc_shift;
 mod delta;
 mod file_writer;
 mod format;
+mod shared;
 mod snapshot;
+mod snapshot_repr;
 mod tracked;
 mod view;
 

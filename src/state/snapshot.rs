@@ -1,19 +1,28 @@
-//! [`StateSnapshot`]: a full keyed state, owned, sorted by key.
+//! [`StateSnapshot`]: a full keyed state, sorted by key, held as the
+//! caller's pairs, as columns, or as a verified state file in shared bytes
+//! (`snapshot_repr`).
 
 use super::codec::{self, StateBytes};
 use super::columns::StateColumns;
 use super::delta::StateDelta;
-use super::format::StateKind;
+use super::shared::{copy_aligned, SharedState};
+use super::snapshot_repr::{Cols, Repr, SortedPairs};
 use crate::error::{Error, Result};
+use crate::storage::MappedFile;
+use std::fmt;
 use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
 
 /// A full keyed state: unique keys in bytewise order, each with a value.
 ///
-/// Stored as two byte columns with end offsets, which is also its archived form,
-/// so [`to_bytes`](StateSnapshot::to_bytes) and
-/// [`from_bytes`](StateSnapshot::from_bytes) are close to a copy. For reading a
-/// large snapshot from a file without loading it, use
-/// [`StateFileView`](super::StateFileView).
+/// A snapshot built by [`new`](StateSnapshot::new) keeps the caller's pairs
+/// (sorted in place); one restored from a file or from
+/// [`from_bytes`](StateSnapshot::from_bytes) reads the verified state file in
+/// place (the archive's key and value columns), so restoring costs one
+/// verification pass and no copy. Cloning is cheap in every form (the pairs
+/// are shared). For reading a large snapshot from a file without verifying
+/// all of it first, use [`StateFileView`](super::StateFileView).
 ///
 /// ```
 /// use highwater::StateSnapshot;
@@ -28,27 +37,33 @@ use std::ops::{Bound, RangeBounds};
 /// assert_eq!(back.iter().map(|(k, _)| k).collect::<Vec<_>>(), [b"a", b"b"]);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct StateSnapshot {
-    columns: StateColumns,
+    repr: Repr,
+}
+
+impl PartialEq for StateSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for StateSnapshot {}
+
+impl fmt::Debug for StateSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl StateSnapshot {
     /// Builds a snapshot from pairs in any order. When a key appears more than
     /// once, the last pair wins (as if the pairs were applied as puts in order).
-    pub fn new(mut pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
-        // A stable sort keeps equal keys in input order, so the last one of each
-        // run is the one that wins.
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut columns = StateColumns::default();
-        let n = pairs.len();
-        for i in 0..n {
-            if i + 1 < n && pairs[i].0 == pairs[i + 1].0 {
-                continue;
-            }
-            columns.push_put(&pairs[i].0, &pairs[i].1);
+    /// The pairs are sorted in place and kept: nothing is copied.
+    pub fn new(pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Self {
+        StateSnapshot {
+            repr: Repr::Pairs(Arc::new(SortedPairs::new(pairs))),
         }
-        StateSnapshot { columns }
     }
 
     /// Builds a snapshot from pairs already in strictly increasing key order (for
@@ -72,7 +87,7 @@ impl StateSnapshot {
             }
             columns.push_put(k, v.as_ref());
         }
-        Ok(StateSnapshot { columns })
+        Ok(Self::from_columns(columns))
     }
 
     /// Builds a snapshot from pairs the caller guarantees are strictly
@@ -84,24 +99,34 @@ impl StateSnapshot {
         for (k, v) in pairs {
             columns.push_put(k, v);
         }
-        StateSnapshot { columns }
+        Self::from_columns(columns)
     }
 
-    pub(crate) fn columns(&self) -> &StateColumns {
-        &self.columns
+    fn from_columns(columns: StateColumns) -> Self {
+        StateSnapshot {
+            repr: Repr::Owned(Arc::new(columns)),
+        }
+    }
+
+    /// The pairs, for writers (`file_writer::write_columns`).
+    pub(crate) fn columns(&self) -> Cols<'_> {
+        self.repr.cols()
     }
 
     /// Encodes the snapshot as a state file (FORMAT.md §2): header, rkyv archive,
-    /// block checksums.
+    /// block checksums, written once into one buffer. A snapshot restored from
+    /// a state file returns that file's verified bytes, shared (no copy).
     ///
     /// # Errors
     /// `StateTooLarge` when the state cannot be archived in one file.
     pub fn to_bytes(&self) -> Result<StateBytes> {
-        codec::encode(&self.columns, StateKind::Snapshot)
+        codec::encode_snapshot(&self.columns())
     }
 
     /// Decodes a state file written by [`to_bytes`](Self::to_bytes), verifying the
-    /// header, every block checksum and the archive's invariants first.
+    /// header, every block checksum and the archive's invariants first. The
+    /// bytes are copied once (into an aligned buffer the snapshot then reads in
+    /// place).
     ///
     /// # Errors
     /// `StateCorrupted`, `StateChecksumMismatch` or `UnsupportedVersion` for
@@ -110,35 +135,47 @@ impl StateSnapshot {
         Self::from_file_bytes(codec::memory_path(), bytes)
     }
 
-    pub(crate) fn from_file_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<Self> {
-        let columns = codec::decode(path, bytes, StateKind::Snapshot)?;
-        Ok(StateSnapshot { columns })
+    pub(crate) fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Self> {
+        Self::from_shared(path, copy_aligned(bytes))
+    }
+
+    /// Verifies the whole snapshot file `file` (named `path` in errors) and
+    /// stands over it, without copying: the header, every block checksum and
+    /// the archive's invariants, before this returns.
+    ///
+    /// # Errors
+    /// As [`from_bytes`](Self::from_bytes).
+    pub(crate) fn from_shared(path: &Path, file: Arc<dyn MappedFile>) -> Result<Self> {
+        Ok(StateSnapshot {
+            repr: Repr::File(Arc::new(SharedState::open(path, file)?)),
+        })
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.columns.len()
+        self.columns().len()
     }
 
     /// True when the snapshot holds no key.
     pub fn is_empty(&self) -> bool {
-        self.columns.len() == 0
+        self.len() == 0
     }
 
     /// The value of `key`, if present (binary search).
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.columns.find(key).ok().map(|i| self.columns.value(i))
+        let cols = self.columns();
+        cols.find(key).ok().map(|i| cols.value(i))
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.columns.find(key).is_ok()
+        self.columns().find(key).is_ok()
     }
 
     /// All pairs in key order.
     pub fn iter(&self) -> SnapshotIter<'_> {
         SnapshotIter {
-            columns: &self.columns,
+            columns: self.columns(),
             next: 0,
             end: self.len(),
         }
@@ -153,19 +190,20 @@ impl StateSnapshot {
     /// assert_eq!(keys, [3, 4, 5]);
     /// ```
     pub fn range<'r, R: RangeBounds<&'r [u8]>>(&self, range: R) -> SnapshotIter<'_> {
-        let index = |key: &[u8]| match self.columns.find(key) {
+        let columns = self.columns();
+        let index = |key: &[u8]| match columns.find(key) {
             Ok(i) | Err(i) => i,
         };
         let next = match range.start_bound() {
             Bound::Included(k) => index(k),
-            Bound::Excluded(k) => match self.columns.find(k) {
+            Bound::Excluded(k) => match columns.find(k) {
                 Ok(i) => i + 1,
                 Err(i) => i,
             },
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(k) => match self.columns.find(k) {
+            Bound::Included(k) => match columns.find(k) {
                 Ok(i) => i + 1,
                 Err(i) => i,
             },
@@ -173,7 +211,7 @@ impl StateSnapshot {
             Bound::Unbounded => self.len(),
         };
         SnapshotIter {
-            columns: &self.columns,
+            columns,
             next,
             end: end.max(next),
         }
@@ -190,7 +228,7 @@ impl StateSnapshot {
     /// The state after applying `delta`: its deleted keys removed, its puts set.
     /// Costs one pass over both (a sorted merge).
     pub fn apply(&self, delta: &StateDelta) -> StateSnapshot {
-        let base = &self.columns;
+        let base = self.columns();
         let d = delta.columns();
         let mut out = StateColumns::default();
         // Three sorted streams: base pairs (i), puts (j) and deleted keys (k).
@@ -214,7 +252,7 @@ impl StateSnapshot {
                 j += 1;
             }
         }
-        StateSnapshot { columns: out }
+        Self::from_columns(out)
     }
 
     /// The pairs as owned vectors, in key order.
@@ -224,14 +262,14 @@ impl StateSnapshot {
 
     /// Bytes of keys and values held.
     pub fn data_bytes(&self) -> u64 {
-        self.columns.data_bytes()
+        self.columns().data_bytes()
     }
 }
 
 /// Iterator over a [`StateSnapshot`]'s pairs in key order.
 #[derive(Debug, Clone)]
 pub struct SnapshotIter<'a> {
-    columns: &'a StateColumns,
+    columns: Cols<'a>,
     next: usize,
     end: usize,
 }

@@ -7,6 +7,7 @@ mod common;
 
 mod recovery_basic;
 mod recovery_edge_cases;
+mod recovery_mapped_restore;
 mod recovery_properties;
 mod recovery_release_crashes;
 mod recovery_seed_cases;

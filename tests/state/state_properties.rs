@@ -119,3 +119,74 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Every form a `StateSnapshot` can take — the caller's pairs (`new`,
+    /// duplicates resolved last-wins), columns (`from_sorted`, `apply`) and a
+    /// verified state file read in place (`from_bytes`, a restored
+    /// checkpoint) — answers the same as a `BTreeMap` model and encodes to the
+    /// same bytes.
+    #[test]
+    fn every_snapshot_form_agrees_with_a_model(
+        changes in changes(),
+        probes in prop::collection::vec(prop::collection::vec(0u8..5, 0..3), 0..6),
+    ) {
+        let mut model = BTreeMap::new();
+        let mut puts = Vec::new();
+        for (k, v) in &changes {
+            let v = v.clone().unwrap_or_default();
+            model.insert(k.clone(), v.clone());
+            puts.push((k.clone(), v));
+        }
+        let from_new = StateSnapshot::new(puts);
+        let from_sorted = StateSnapshot::from_sorted(model.iter()).unwrap();
+        let bytes = from_new.to_bytes().unwrap();
+        prop_assert_eq!(&from_sorted.to_bytes().unwrap(), &bytes);
+        let from_bytes = StateSnapshot::from_bytes(&bytes).unwrap();
+        prop_assert_eq!(&from_bytes.to_bytes().unwrap(), &bytes);
+        let applied = StateSnapshot::default().apply(&StateDelta::from_changes(
+            model.iter().map(|(k, v)| (k.clone(), Some(v.clone()))),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path())).unwrap();
+        let meta = m.create_checkpoint_with_state(0, Default::default(), None, &bytes).unwrap();
+        let restored = highwater::RecoveryManager::new(highwater::RecoveryConfig::new(
+            dir.path(),
+            &dir.path().join("no-wal"),
+        ))
+        .recover()
+        .unwrap();
+        prop_assert_eq!(restored.checkpoint_id, Some(meta.id));
+        let restored = restored.state_snapshot.unwrap_or_default();
+        let expected: Vec<(&[u8], &[u8])> =
+            model.iter().map(|(k, v)| (k.as_slice(), v.as_slice())).collect();
+        for snap in [&from_new, &from_sorted, &from_bytes, &applied, &restored] {
+            prop_assert_eq!(snap.iter().collect::<Vec<_>>(), expected.clone());
+            prop_assert_eq!(snap.len(), model.len());
+            prop_assert_eq!(snap.is_empty(), model.is_empty());
+            prop_assert_eq!(snap, &from_sorted);
+            prop_assert_eq!(snap.clone(), from_sorted.clone());
+            prop_assert_eq!(
+                snap.data_bytes(),
+                model.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum::<u64>()
+            );
+            for p in &probes {
+                prop_assert_eq!(snap.get(p), model.get(p).map(|v| v.as_slice()));
+                prop_assert_eq!(snap.contains_key(p), model.contains_key(p));
+                let after: Vec<(&[u8], &[u8])> = model
+                    .range(p.clone()..)
+                    .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                    .collect();
+                prop_assert_eq!(snap.range(p.as_slice()..).collect::<Vec<_>>(), after);
+                let with_prefix: Vec<(&[u8], &[u8])> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(p))
+                    .map(|(k, v)| (k.as_slice(), v.as_slice()))
+                    .collect();
+                prop_assert_eq!(snap.prefix(p).collect::<Vec<_>>(), with_prefix);
+            }
+        }
+    }
+}

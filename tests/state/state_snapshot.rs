@@ -265,3 +265,39 @@ fn tracked_state_yields_its_delta() {
     state.mark_checkpointed();
     assert!(state.delta().is_empty());
 }
+
+/// A large file is verified on two threads (one half each): damage in either
+/// half is found, and the first damaged block in file order is the one named.
+#[test]
+fn a_large_file_names_its_first_damaged_block_in_either_half() {
+    let snap = StateSnapshot::new(
+        (0..300u32)
+            .map(|i| (i.to_be_bytes().to_vec(), vec![i as u8; 65536]))
+            .collect(),
+    );
+    let bytes = snap.to_bytes().unwrap().to_vec();
+    let payload_len = u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
+    let blocks = payload_len.div_ceil(65536);
+    assert!(
+        blocks >= 256,
+        "{blocks} blocks: too few for the two-thread path"
+    );
+    let block_at = |b: usize| 64 + 65536 * b;
+    let checksum_offset = |damaged: &[u8]| match StateSnapshot::from_bytes(damaged) {
+        Err(Error::StateChecksumMismatch { offset, region, .. }) => {
+            assert_eq!(region, "payload block");
+            offset as usize
+        }
+        other => panic!("expected a checksum mismatch, got {other:?}"),
+    };
+    for block in [0, blocks / 2 - 1, blocks / 2, blocks - 1] {
+        let mut damaged = bytes.clone();
+        damaged[block_at(block) + 7] ^= 1;
+        assert_eq!(checksum_offset(&damaged), block_at(block), "block {block}");
+    }
+    let mut both = bytes.clone();
+    both[block_at(blocks - 2)] ^= 1;
+    both[block_at(3) + 100] ^= 1;
+    assert_eq!(checksum_offset(&both), block_at(3));
+    assert_eq!(StateSnapshot::from_bytes(&bytes).unwrap(), snap);
+}
