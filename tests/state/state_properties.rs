@@ -154,7 +154,7 @@ proptest! {
         let meta = m.create_checkpoint_with_state(0, Default::default(), None, &bytes).unwrap();
         let restored = highwater::RecoveryManager::new(highwater::RecoveryConfig::new(
             dir.path(),
-            &dir.path().join("no-wal"),
+            dir.path().join("no-wal"),
         ))
         .recover()
         .unwrap();
