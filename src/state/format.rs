@@ -432,6 +432,17 @@ impl BlockCrcs {
         self.current_len = 0;
     }
 
+    /// Appends the blocks `next` computed over the `next_len` bytes that
+    /// follow this one's, which must end on a block boundary.
+    fn append(&mut self, mut next: BlockCrcs, next_len: usize) {
+        debug_assert_eq!(self.current_len, 0);
+        if next.current_len > 0 {
+            next.close_block();
+        }
+        self.whole = crc32c::crc32c_combine(self.whole, next.whole, next_len);
+        self.table.extend_from_slice(&next.table);
+    }
+
     /// The table bytes and the header for a payload of `payload_len` bytes.
     pub(crate) fn finish(
         mut self,
@@ -470,9 +481,30 @@ pub(crate) fn seal(
     deleted: u64,
 ) {
     let payload_len = (file.len() - HEADER_LEN) as u64;
-    let mut crcs = BlockCrcs::new();
-    crcs.update(&file[HEADER_LEN..]);
-    let (table, header) = crcs.finish(kind, payload_len, entries, deleted);
+    let payload = &file[HEADER_LEN..];
+    let block = 1usize << BLOCK_SHIFT;
+    let blocks = payload.len().div_ceil(block);
+    let (table, header) = if blocks >= PARALLEL_VERIFY_BLOCKS {
+        // Two halves on two threads, each a sequence of whole blocks.
+        let (first, second) = payload.split_at(blocks / 2 * block);
+        let (mut a, b) = std::thread::scope(|s| {
+            let b = s.spawn(|| {
+                let mut crcs = BlockCrcs::new();
+                crcs.update(second);
+                crcs
+            });
+            let mut a = BlockCrcs::new();
+            a.update(first);
+            // A panic in the helper is a bug in CRC code, not bad input.
+            (a, b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        a.append(b, second.len());
+        a.finish(kind, payload_len, entries, deleted)
+    } else {
+        let mut crcs = BlockCrcs::new();
+        crcs.update(payload);
+        crcs.finish(kind, payload_len, entries, deleted)
+    };
     file.extend_from_slice(&table);
     file[..HEADER_LEN].copy_from_slice(&header);
 }
