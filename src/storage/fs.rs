@@ -64,20 +64,17 @@ impl StorageFile for FsFile {
 #[allow(unsafe_code)]
 fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len))
-    else {
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
         return Ok(()); // beyond any file: nothing to start
     };
     // SAFETY: `sync_file_range` only reads its integer arguments; the
     // descriptor is open for as long as `file` is borrowed, and the call
     // neither retains it nor touches any memory of this process.
     let rc = unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset,
-            len,
-            libc::SYNC_FILE_RANGE_WRITE,
-        )
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
     };
     if rc == 0 {
         Ok(())

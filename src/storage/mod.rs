@@ -28,8 +28,8 @@ mod write_behind;
 
 pub use fs::FsStorage;
 pub(crate) use sequential::SequentialWriter;
-pub(crate) use write_behind::WriteBehind;
 pub use sim::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp, SECTOR};
+pub(crate) use write_behind::WriteBehind;
 
 use crate::error::IoContext;
 use std::fmt;

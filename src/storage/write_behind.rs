@@ -107,7 +107,11 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect();
         WriteBehind::new(file.as_ref()).write_all(&bytes).unwrap();
-        assert_eq!(sim.operations_of(SimOp::WriteBack), 2, "one hint per full chunk");
+        assert_eq!(
+            sim.operations_of(SimOp::WriteBack),
+            2,
+            "one hint per full chunk"
+        );
         let mut back = vec![0u8; bytes.len()];
         file.read_exact_at(&mut back, 0).unwrap();
         assert!(back == bytes, "the file holds what was written");
