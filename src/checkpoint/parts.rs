@@ -1,5 +1,7 @@
 //! The parts of a checkpoint being written: what each holds, how big it will
-//! be, and writing it (streamed, fsynced) into the temporary directory.
+//! be, and writing it (streamed, with write-behind; `publish` fsyncs it) into
+//! the temporary directory. A state file the caller gives is verified while
+//! it is written, on a second thread when it is large.
 
 use super::metadata::{part_file_name, PartKind, PartMetadata};
 use super::publish::{write_file, Unsynced};
