@@ -209,11 +209,17 @@ impl<'a> PlannedPart<'a> {
                 let verify = || verify_given(origin, bytes, *kind);
                 let (crc, unsynced) = if bytes.len() >= VERIFY_WHILE_WRITING {
                     std::thread::scope(|scope| {
-                        let verifying = scope.spawn(verify);
+                        let verifying = std::thread::Builder::new()
+                            .name("highwater-verify".into())
+                            .spawn_scoped(scope, verify);
                         let unsynced = write_file(storage, &path, bytes);
-                        let crc = verifying
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        let crc = match verifying {
+                            Ok(thread) => thread
+                                .join()
+                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                            // No second thread: verified after the write.
+                            Err(_) => verify(),
+                        };
                         (crc, unsynced)
                     })
                 } else {

@@ -64,17 +64,27 @@ pub(crate) fn write_file(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Re
 /// `Io` naming the first file (in `files` order, the directory last) whose
 /// sync failed.
 fn sync_together(storage: &dyn Storage, dir: &Path, files: &[Unsynced]) -> Result<()> {
+    let sync = |f: &Unsynced| f.file.sync_all().ctx("sync", &f.path);
     std::thread::scope(|scope| {
+        // A thread that cannot be started leaves its file to this thread.
         let syncs: Vec<_> = files
             .iter()
-            .map(|f| scope.spawn(move || f.file.sync_all().ctx("sync", &f.path)))
+            .map(|f| {
+                std::thread::Builder::new()
+                    .name("highwater-sync".into())
+                    .spawn_scoped(scope, move || sync(f))
+                    .map_err(|_| f)
+            })
             .collect();
         let dir_synced = storage.sync_dir(dir).ctx("sync directory", dir);
         let mut first_error = None;
-        for sync in syncs {
-            let synced = sync
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        for pending in syncs {
+            let synced = match pending {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(f) => sync(f),
+            };
             if let Err(e) = synced {
                 first_error.get_or_insert(e);
             }
