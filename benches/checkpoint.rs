@@ -319,6 +319,17 @@ fn summary(f: &Fixture, probe: &[u8], runs: usize) {
         full.as_secs_f64() / delta.as_secs_f64()
     );
 
+    // The chain left to grow (max_delta_chain = u32::MAX): a delta's cost
+    // must not grow with the chain (issue 20's measured trap).
+    let chain = delta_checkpoints(f, 200);
+    let (short, long) = (median(chain[..10].to_vec()), median(chain[190..].to_vec()));
+    println!(
+        "delta at chain 1-10:  {:8.2} ms | at chain 191-200 {:8.2} ms | ratio {:.2}x (target <= 1.2)",
+        ms(short),
+        ms(long),
+        long.as_secs_f64() / short.as_secs_f64()
+    );
+
     let path = snapshot_file(f);
     let (_dir, m, id) = checkpointed(f);
     let view = median((0..runs).map(|_| view_open_get(&path, probe)).collect());

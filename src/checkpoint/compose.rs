@@ -30,16 +30,19 @@ pub(crate) fn rebase_orphan_deltas<'a>(
             if part.arrow_delta().is_some() {
                 return rebase_orphan_arrow_delta(store, part, parent);
             }
-            let Some(delta) = part.delta()? else {
+            if part.kind() != PartKind::Delta {
                 return Ok(part);
-            };
+            }
             let has_base = store
                 .find_part(parent.id, &part.name)?
                 .and_then(|layers| layers.last().map(|(_, base)| base.kind))
                 == Some(PartKind::Snapshot);
-            if has_base {
-                return Ok(part);
-            }
+            // A delta that applies is written as it is (a given file is
+            // verified while it is written); only an orphan is decoded.
+            let delta = match part.delta()? {
+                Some(delta) if !has_base => delta,
+                _ => return Ok(part),
+            };
             let snapshot = StateSnapshot::default().apply(&delta);
             Ok(PlannedPart {
                 name: part.name.clone(),

@@ -26,7 +26,7 @@ use super::metadata::{
     PartMetadata,
 };
 use super::parent::{self, Base};
-use super::parts::plan;
+use super::parts::{plan, verify_given_files};
 use super::publish::{self, LOCK_FILE};
 use super::request::CheckpointRequest;
 use super::store::CheckpointStore;
@@ -245,7 +245,9 @@ impl IncrementalCheckpointManager {
     /// - [`Error::CheckpointIdExhausted`] when the directory holds id `u64::MAX`;
     /// - `InvalidArgument` for a WAL position above 2^62 (no log reaches it);
     /// - `UnsafeName` for a part name that cannot be a file name; corruption
-    ///   errors for a given state file that does not verify;
+    ///   errors for a given state file that does not verify (it takes
+    ///   precedence over every error below; its blocks are verified while
+    ///   it is written into the temporary directory, which is then removed);
     /// - `Io` for a failed write, fsync or rename (nothing is published; see
     ///   `docs/FORMAT.md` §3 for a failed final directory fsync);
     /// - with [`CheckpointRequest::with_wal`]: [`Error::PositionBeyondEnd`],
@@ -288,6 +290,9 @@ impl IncrementalCheckpointManager {
             .iter()
             .map(|(name, input)| plan(self.config.dir(), name, *input))
             .collect::<Result<Vec<_>>>()?;
+        // A given state file is verified in full while it is written; an
+        // error on the way there is still that file's when it is damaged.
+        let given_first = |e: Error| verify_given_files(self.config.dir(), &request).unwrap_or(e);
         let wants_delta = planned.iter().any(|p| p.kind().is_delta());
         let base = inner.base;
         let choice = parent::choose(
@@ -297,7 +302,8 @@ impl IncrementalCheckpointManager {
             &request,
             wants_delta,
             &ids,
-        )?;
+        )
+        .map_err(given_first)?;
         let parent = choice.parent.as_deref();
         // A checkpoint with no parent still never records a watermark below
         // the newest one that reads (a watermark only grows).
@@ -314,11 +320,11 @@ impl IncrementalCheckpointManager {
         let (kind, parts) = match parent {
             Some(p) if !choice.drops_a_part && keep_delta(p, delta_bytes, &self.config) => (
                 CheckpointKind::Delta,
-                rebase_orphan_deltas(&self.store, planned, p)?,
+                rebase_orphan_deltas(&self.store, planned, p).map_err(given_first)?,
             ),
             _ => (
                 CheckpointKind::Full,
-                full_parts(&self.store, planned, parent, &request.drops)?,
+                full_parts(&self.store, planned, parent, &request.drops).map_err(given_first)?,
             ),
         };
         let epoch = if inner.has_checkpoint && !inner.epoch_set {
@@ -328,20 +334,22 @@ impl IncrementalCheckpointManager {
                 .ok_or_else(|| Error::EpochExhausted {
                     path: self.config.dir().to_path_buf(),
                     epoch: inner.epoch,
-                })?
+                })
+                .map_err(given_first)?
         } else {
             inner.epoch
         };
         let storage = self.config.storage().as_ref();
         let (_, meta) = publish::publish(storage, self.config.dir(), id, |tmp| {
-            let written = parts
+            let (written, files) = parts
                 .iter()
                 .map(|p| p.write(storage, tmp))
-                .collect::<Result<Vec<_>>>()?;
+                .collect::<Result<(Vec<_>, Vec<_>)>>()?;
             let meta = self.metadata(id, epoch, kind, parent, &request, written)?;
             let meta = raise_watermarks(meta, parent.or(previous.as_ref()));
-            Ok((metadata::encode(&meta)?, meta))
-        })?;
+            Ok((metadata::encode(&meta)?, meta, files))
+        })
+        .map_err(given_first)?;
         inner.last_id = id;
         inner.base = Base::Checkpoint(id);
         inner.epoch = meta.epoch;

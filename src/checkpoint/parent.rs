@@ -117,8 +117,8 @@ pub(crate) fn choose(
                     id,
                 });
             }
-            match verify_chain(store, id, Check::Light) {
-                Ok(_) => {}
+            let light = match verify_chain(store, id, Check::Light) {
+                Ok(meta) => meta,
                 // The parent was damaged since it was restored or written: a
                 // request that gives the whole state is still written in full.
                 Err(e) if !wants_delta && is_damage(&e) => {
@@ -132,7 +132,7 @@ pub(crate) fn choose(
                     };
                 }
                 Err(e) => return Err(e),
-            }
+            };
             let names = store.part_names(id)?;
             let carries = names.iter().any(|n| !mentioned(n));
             let drops_a_part = request.drops.iter().any(|d| names.contains(d));
@@ -148,12 +148,14 @@ pub(crate) fn choose(
                     latest: Some(latest.id),
                 });
             }
-            let level = if verified.contains(&id) {
-                Check::Light
+            // Every checksum of the chain once per parent per manager; the
+            // light check above (metadata, every part file's size) on
+            // every request.
+            let parent = if verified.contains(&id) {
+                light
             } else {
-                Check::Full
+                verify_chain(store, id, Check::Full)?
             };
-            let parent = verify_chain(store, id, level)?;
             verified.insert(id);
             Ok(Choice {
                 parent: Some(parent),

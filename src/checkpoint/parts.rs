@@ -1,24 +1,30 @@
 //! The parts of a checkpoint being written: what each holds, how big it will
-//! be, and writing it (streamed, fsynced) into the temporary directory.
+//! be, and writing it (streamed, with write-behind; `publish` fsyncs it) into
+//! the temporary directory. A state file the caller gives is verified while
+//! it is written, on a second thread when it is large.
 
 use super::metadata::{part_file_name, PartKind, PartMetadata};
-use super::publish::write_file_durably;
+use super::publish::{write_file, Unsynced};
 use super::request::PartInput;
 #[cfg(feature = "arrow")]
 use crate::arrow::{check_schema, write_part_file, ArrowBatches, Layer};
 use crate::error::IoContext;
 use crate::error::Result;
 use crate::state::{
-    encoded_file_crc, header_summary, verify_state_file, write_blob, write_columns, StateDelta,
-    StateKind, StateSnapshot, Written,
+    header_summary, verify_state_file, write_blob, write_columns, StateDelta, StateKind,
+    StateSnapshot, Written,
 };
-use crate::storage::{OpenMode, Storage, StorageFile};
+use crate::storage::{OpenMode, Storage, StorageFile, WriteBehind};
 #[cfg(feature = "arrow")]
 use arrow::datatypes::Schema;
 #[cfg(feature = "arrow")]
 use arrow::record_batch::RecordBatch;
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A given state file at least this large is verified on a second thread
+/// while it is written (smaller ones first, on the caller's thread).
+const VERIFY_WHILE_WRITING: usize = 1 << 20;
 
 /// Where a part's bytes come from.
 #[derive(Debug)]
@@ -26,8 +32,16 @@ pub(crate) enum PartSource<'a> {
     Snapshot(Cow<'a, StateSnapshot>),
     Delta(Cow<'a, StateDelta>),
     Blob(Cow<'a, [u8]>),
-    /// A verified state file given by the caller, written verbatim.
-    File(&'a [u8], StateKind),
+    /// A state file given by the caller, written verbatim. Its header and
+    /// block table verified when it was planned (they give its kind); every
+    /// other byte is verified while it is written, before it can be
+    /// published ([`PlannedPart::write`]). `origin` is the path its errors
+    /// name.
+    File {
+        bytes: &'a [u8],
+        kind: StateKind,
+        origin: PathBuf,
+    },
     /// Record batches of one schema, written as an Arrow IPC file.
     #[cfg(feature = "arrow")]
     Arrow(ArrowSource<'a>),
@@ -75,20 +89,26 @@ pub(crate) struct PlannedPart<'a> {
     pub source: PartSource<'a>,
 }
 
-/// Plans part `name` from the caller's input; a state file is verified first.
+/// Plans part `name` from the caller's input. Of a state file only the
+/// header and block table are verified here (the rest when it is written, see
+/// [`verify_given_files`] for errors on the way there).
 ///
 /// # Errors
-/// Corruption errors naming the part's future path for a state file that does
-/// not verify.
+/// Corruption errors naming the part's future path for a state file whose
+/// header or block table does not verify.
 pub(crate) fn plan<'a>(dir: &Path, name: &str, input: PartInput<'a>) -> Result<PlannedPart<'a>> {
     let source = match input {
         PartInput::Snapshot(s) => PartSource::Snapshot(Cow::Borrowed(s)),
         PartInput::Delta(d) => PartSource::Delta(Cow::Borrowed(d)),
         PartInput::Blob(b) => PartSource::Blob(Cow::Borrowed(b)),
-        PartInput::StateFile(f) => {
+        PartInput::StateFile(bytes) => {
             let origin = dir.join(part_file_name(name, PartKind::Snapshot));
-            let (kind, _) = verify_state_file(&origin, f)?;
-            PartSource::File(f, kind)
+            let (kind, _, _) = header_summary(&origin, bytes)?;
+            PartSource::File {
+                bytes,
+                kind,
+                origin,
+            }
         }
         #[cfg(feature = "arrow")]
         PartInput::Arrow(b) | PartInput::ArrowDelta(b) => {
@@ -116,7 +136,7 @@ impl<'a> PlannedPart<'a> {
             PartSource::Snapshot(_) => PartKind::Snapshot,
             PartSource::Delta(_) => PartKind::Delta,
             PartSource::Blob(_) => PartKind::Blob,
-            PartSource::File(_, kind) => PartKind::of(*kind),
+            PartSource::File { kind, .. } => PartKind::of(*kind),
             #[cfg(feature = "arrow")]
             PartSource::Arrow(a) if a.layer == Layer::Delta => PartKind::ArrowDelta,
             #[cfg(feature = "arrow")]
@@ -131,7 +151,7 @@ impl<'a> PlannedPart<'a> {
             PartSource::Snapshot(s) => archive(s.data_bytes(), s.len()),
             PartSource::Delta(d) => archive(d.data_bytes(), d.len()),
             PartSource::Blob(b) => 64 + b.len() as u64,
-            PartSource::File(f, _) => f.len() as u64,
+            PartSource::File { bytes, .. } => bytes.len() as u64,
             #[cfg(feature = "arrow")]
             PartSource::Arrow(a) => a.input().estimated_size(),
         }
@@ -146,57 +166,92 @@ impl<'a> PlannedPart<'a> {
         }
     }
 
-    /// The delta this part holds, decoded if it was given as a file.
+    /// The delta this part holds, decoded (every byte verified) if it was
+    /// given as a file.
     pub(crate) fn delta(&self) -> Result<Option<Cow<'_, StateDelta>>> {
         Ok(match &self.source {
             PartSource::Delta(d) => Some(Cow::Borrowed(d.as_ref())),
-            PartSource::File(f, StateKind::Delta) => Some(Cow::Owned(StateDelta::from_bytes(f)?)),
+            PartSource::File {
+                bytes,
+                kind: StateKind::Delta,
+                origin,
+            } => {
+                // Verified under the part's name first (the decode's errors
+                // name no file).
+                verify_given(origin, bytes, StateKind::Delta)?;
+                Some(Cow::Owned(StateDelta::from_bytes(bytes)?))
+            }
             _ => None,
         })
     }
 
-    /// Writes the part into `dir` (a new file, fsynced) and describes it.
+    /// Writes the part into `dir` (a new file, not yet synced: the caller
+    /// syncs it before publishing) and describes it. A given state file is
+    /// verified (every block, the archive's invariants) while it is written:
+    /// the part is returned only if it verified.
     ///
     /// # Errors
-    /// `Io` naming the file.
-    pub(crate) fn write(&self, storage: &dyn Storage, dir: &Path) -> Result<PartMetadata> {
+    /// `Io` naming the file; the corruption error of a given state file that
+    /// does not verify (it takes precedence over a write error).
+    pub(crate) fn write(
+        &self,
+        storage: &dyn Storage,
+        dir: &Path,
+    ) -> Result<(PartMetadata, Unsynced)> {
         let file_name = part_file_name(&self.name, self.kind());
         let path = dir.join(&file_name);
-        let (written, entries, deleted) = match &self.source {
-            PartSource::File(bytes, _) => {
-                write_file_durably(storage, &path, bytes)?;
+        let ((written, entries, deleted), unsynced) = match &self.source {
+            PartSource::File {
+                bytes,
+                kind,
+                origin,
+            } => {
+                let verify = || verify_given(origin, bytes, *kind);
+                let (crc, unsynced) = if bytes.len() >= VERIFY_WHILE_WRITING {
+                    std::thread::scope(|scope| {
+                        let verifying = std::thread::Builder::new()
+                            .name("highwater-verify".into())
+                            .spawn_scoped(scope, verify);
+                        let unsynced = write_file(storage, &path, bytes);
+                        let crc = match verifying {
+                            Ok(thread) => thread
+                                .join()
+                                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                            // No second thread: verified after the write.
+                            Err(_) => verify(),
+                        };
+                        (crc, unsynced)
+                    })
+                } else {
+                    let crc = verify()?;
+                    (Ok(crc), write_file(storage, &path, bytes))
+                };
+                let crc = crc?;
+                let unsynced = unsynced?;
                 let (_, entries, deleted) = header_summary(&path, bytes)?;
                 let written = Written {
                     size: bytes.len() as u64,
-                    crc: encoded_file_crc(&path, bytes)?,
+                    crc,
                 };
-                (written, entries, deleted)
+                ((written, entries, deleted), unsynced)
             }
-            PartSource::Snapshot(s) => (
-                streamed(storage, &path, |f| {
-                    write_columns(f, &path, s.columns(), StateKind::Snapshot)
-                })?,
-                s.len() as u64,
-                0,
-            ),
-            PartSource::Delta(d) => (
-                streamed(storage, &path, |f| {
-                    write_columns(f, &path, d.columns(), StateKind::Delta)
-                })?,
+            PartSource::Snapshot(s) => streamed(storage, &path, s.len() as u64, 0, |f| {
+                write_columns(f, &path, s.columns(), StateKind::Snapshot)
+            })?,
+            PartSource::Delta(d) => streamed(
+                storage,
+                &path,
                 d.puts().len() as u64,
                 d.deletes().len() as u64,
-            ),
-            PartSource::Blob(b) => (streamed(storage, &path, |f| write_blob(f, &path, b))?, 0, 0),
+                |f| write_columns(f, &path, d.columns(), StateKind::Delta),
+            )?,
+            PartSource::Blob(b) => streamed(storage, &path, 0, 0, |f| write_blob(f, &path, b))?,
             #[cfg(feature = "arrow")]
-            PartSource::Arrow(a) => (
-                streamed(storage, &path, |f| {
-                    write_part_file(f, &path, &a.schema, &a.batches, a.layer)
-                })?,
-                a.input().num_rows(),
-                0,
-            ),
+            PartSource::Arrow(a) => streamed(storage, &path, a.input().num_rows(), 0, |f| {
+                write_part_file(f, &path, &a.schema, &a.batches, a.layer)
+            })?,
         };
-        Ok(PartMetadata {
+        let meta = PartMetadata {
             name: self.name.clone(),
             kind: self.kind(),
             file: file_name,
@@ -204,20 +259,55 @@ impl<'a> PlannedPart<'a> {
             crc32c: written.crc,
             entries,
             deleted,
-        })
+        };
+        Ok((meta, unsynced))
     }
 }
 
-/// Creates `path`, fills it with `write` and fsyncs it.
+/// Verifies a given state file of `kind` completely; its whole-file CRC32C.
+///
+/// # Errors
+/// Its corruption error, naming `origin`.
+fn verify_given(origin: &Path, bytes: &[u8], kind: StateKind) -> Result<u32> {
+    let (verified, crc) = verify_state_file(origin, bytes)?;
+    crate::state::expect_kind(origin, verified, kind)?;
+    Ok(crc)
+}
+
+/// The error a state file given in `request` fails to verify with, if any
+/// does: a request with a damaged file is refused for it whatever else
+/// fails, as when every file was verified before anything else was done.
+pub(crate) fn verify_given_files(
+    dir: &Path,
+    request: &super::request::CheckpointRequest<'_>,
+) -> Option<crate::Error> {
+    request.parts.iter().find_map(|(name, input)| match input {
+        PartInput::StateFile(bytes) => {
+            let origin = dir.join(part_file_name(name, PartKind::Snapshot));
+            verify_state_file(&origin, bytes).err()
+        }
+        _ => None,
+    })
+}
+
+/// Creates `path` and fills it with `write`, with write-behind; not synced.
+/// `entries` and `deleted` are passed through.
 fn streamed(
     storage: &dyn Storage,
     path: &Path,
+    entries: u64,
+    deleted: u64,
     write: impl FnOnce(&dyn StorageFile) -> Result<Written>,
-) -> Result<Written> {
+) -> Result<((Written, u64, u64), Unsynced)> {
     let file = storage
         .open_file(path, OpenMode::CreateNew)
         .ctx("create", path)?;
-    let written = write(file.as_ref())?;
-    file.sync_all().ctx("sync", path)?;
-    Ok(written)
+    let written = write(&WriteBehind::new(file.as_ref()))?;
+    Ok((
+        (written, entries, deleted),
+        Unsynced {
+            path: path.to_path_buf(),
+            file,
+        },
+    ))
 }

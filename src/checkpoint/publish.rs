@@ -4,7 +4,11 @@
 //! Invariants:
 //! - A directory named `checkpoint-<id>` only ever appears by a rename of a
 //!   temporary directory whose files and entries were all fsynced first, so a
-//!   visible checkpoint is complete unless its bytes were damaged later.
+//!   visible checkpoint is complete unless its bytes were damaged later. The
+//!   order of the writes and fsyncs inside the temporary directory does not
+//!   matter (nothing reads it; a crash leaves a leftover that the next
+//!   manager removes), so its files and entries are fsynced together, after
+//!   the metadata was written, and all of them before the rename.
 //! - `publish` returns only after the parent directory was fsynced: the rename
 //!   is durable when the caller learns of the checkpoint.
 //! - Deletion removes `metadata.json` first, so a half-deleted checkpoint is
@@ -13,8 +17,9 @@
 use super::metadata::{checkpoint_dir_name, METADATA_FILE};
 use crate::error::IoContext;
 use crate::error::{Error, Result};
-use crate::storage::{OpenMode, Storage};
+use crate::storage::{OpenMode, Storage, StorageFile, WriteBehind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Prefix of temporary checkpoint directories.
 pub(crate) const TMP_PREFIX: &str = ".tmp-";
@@ -22,19 +27,81 @@ pub(crate) const TMP_PREFIX: &str = ".tmp-";
 /// holds in the checkpoint directory; readers neither take it nor list it.
 pub const LOCK_FILE: &str = ".lock";
 
-/// Writes `bytes` to a new file and fsyncs it.
-pub(crate) fn write_file_durably(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<()> {
+/// A file written into a checkpoint's temporary directory, not yet fsynced:
+/// [`publish`] fsyncs it (with the others and the directory) before the
+/// rename.
+#[derive(Debug)]
+pub(crate) struct Unsynced {
+    pub path: PathBuf,
+    pub file: Arc<dyn StorageFile>,
+}
+
+/// Creates `path` and writes `bytes` into it with write-behind (the
+/// write-back of every few MiB is started as it goes; nothing is durable
+/// until the file is synced).
+///
+/// # Errors
+/// `Io` naming the file.
+pub(crate) fn write_file(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Result<Unsynced> {
     let file = storage
         .open_file(path, OpenMode::CreateNew)
         .ctx("create", path)?;
-    file.write_all_at(bytes, 0).ctx("write", path)?;
-    file.sync_all().ctx("sync", path)
+    WriteBehind::new(file.as_ref())
+        .write_all(bytes)
+        .ctx("write", path)?;
+    Ok(Unsynced {
+        path: path.to_path_buf(),
+        file,
+    })
 }
 
-/// Publishes checkpoint `id` in `dir`: `write_parts` writes (and fsyncs) the
-/// part files into the temporary directory it is given and returns the bytes of
-/// `metadata.json` (plus a value passed through); the metadata is written and
-/// fsynced last, the directory fsynced, renamed into place, and `dir` fsynced.
+/// Fsyncs every file of `files` and the directory `dir` holding them, each
+/// once, all at the same time (one thread each; fsyncs of different files
+/// may overlap, of one file never), and waits for all of them. A failed
+/// sync is never retried.
+///
+/// # Errors
+/// `Io` naming the first file (in `files` order, the directory last) whose
+/// sync failed.
+fn sync_together(storage: &dyn Storage, dir: &Path, files: &[Unsynced]) -> Result<()> {
+    let sync = |f: &Unsynced| f.file.sync_all().ctx("sync", &f.path);
+    std::thread::scope(|scope| {
+        // A thread that cannot be started leaves its file to this thread.
+        let syncs: Vec<_> = files
+            .iter()
+            .map(|f| {
+                std::thread::Builder::new()
+                    .name("highwater-sync".into())
+                    .spawn_scoped(scope, move || sync(f))
+                    .map_err(|_| f)
+            })
+            .collect();
+        let dir_synced = storage.sync_dir(dir).ctx("sync directory", dir);
+        let mut first_error = None;
+        for pending in syncs {
+            let synced = match pending {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(f) => sync(f),
+            };
+            if let Err(e) = synced {
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => dir_synced,
+        }
+    })
+}
+
+/// Publishes checkpoint `id` in `dir`: `write_parts` writes the part files
+/// into the temporary directory it is given (unsynced, see [`write_file`])
+/// and returns them with the bytes of `metadata.json` (plus a value passed
+/// through); the metadata is written last, then every file and the
+/// directory are fsynced together, the directory renamed into place, and
+/// `dir` fsynced.
 ///
 /// # Errors
 /// `Io` naming the step's file; `CheckpointExists` if the checkpoint already
@@ -48,7 +115,7 @@ pub(crate) fn publish<T>(
     storage: &dyn Storage,
     dir: &Path,
     id: u64,
-    write_parts: impl FnOnce(&Path) -> Result<(Vec<u8>, T)>,
+    write_parts: impl FnOnce(&Path) -> Result<(Vec<u8>, T, Vec<Unsynced>)>,
 ) -> Result<(PathBuf, T)> {
     let name = checkpoint_dir_name(id);
     let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
@@ -60,9 +127,9 @@ pub(crate) fn publish<T>(
         storage.remove_dir_all(&tmp).ctx("remove", &tmp)?;
     }
     storage.create_dir_all(&tmp).ctx("create directory", &tmp)?;
-    let staged = write_parts(&tmp).and_then(|(metadata, out)| {
-        write_file_durably(storage, &tmp.join(METADATA_FILE), &metadata)?;
-        storage.sync_dir(&tmp).ctx("sync directory", &tmp)?;
+    let staged = write_parts(&tmp).and_then(|(metadata, out, mut files)| {
+        files.push(write_file(storage, &tmp.join(METADATA_FILE), &metadata)?);
+        sync_together(storage, &tmp, &files)?;
         Ok(out)
     });
     let out = match staged {

@@ -268,6 +268,18 @@ impl CheckpointStore {
         level: Check,
         memo: &mut Memo,
     ) -> std::result::Result<Arc<IncrementalCheckpointMetadata>, Arc<Error>> {
+        let mut chain = self.check_chain_members(id, level, memo)?;
+        Ok(chain.swap_remove(0))
+    }
+
+    /// [`check_chain`](Self::check_chain), returning every checkpoint of the
+    /// chain, newest (`id`) first.
+    pub(crate) fn check_chain_members(
+        &self,
+        id: u64,
+        level: Check,
+        memo: &mut Memo,
+    ) -> std::result::Result<Vec<Arc<IncrementalCheckpointMetadata>>, Arc<Error>> {
         let mut at = Some(id);
         let mut chain: Vec<Arc<IncrementalCheckpointMetadata>> = Vec::new();
         while let Some(current) = at {
@@ -295,12 +307,13 @@ impl CheckpointStore {
             }
         }
         chain_resolves(&chain).map_err(|p| Arc::new(self.chain_broken(p)))?;
-        chain.first().cloned().ok_or_else(|| {
-            Arc::new(Error::CheckpointNotFound {
+        if chain.is_empty() {
+            return Err(Arc::new(Error::CheckpointNotFound {
                 dir: self.dir.clone(),
                 id,
-            })
-        })
+            }));
+        }
+        Ok(chain)
     }
 
     /// The error for `problem`, naming its checkpoint's directory.
@@ -311,9 +324,12 @@ impl CheckpointStore {
         }
     }
 
-    /// Metadata of `id` after a light check of its chain.
-    fn chain_meta(&self, id: u64) -> Result<Arc<IncrementalCheckpointMetadata>> {
-        self.check_chain(id, Check::Light, &mut Memo::new())
+    /// The chain of `id` (newest first) after one light check of all of it:
+    /// the walks below read their parents from it instead of checking each
+    /// parent's chain again (one stat per part file of the chain per call,
+    /// not one per level).
+    fn chain_members(&self, id: u64) -> Result<Vec<Arc<IncrementalCheckpointMetadata>>> {
+        self.check_chain_members(id, Check::Light, &mut Memo::new())
             .map_err(|error| {
                 tracing::warn!(checkpoint = id, %error, "checkpoint is not restorable");
                 Error::CheckpointNotFound {
@@ -340,18 +356,17 @@ impl CheckpointStore {
     /// of its newest file, from one walk down the chain.
     pub(crate) fn parts_of(&self, id: u64) -> Result<Vec<(String, PartKind)>> {
         let mut parts: Vec<(String, PartKind)> = Vec::new();
-        let mut meta = self.chain_meta(id)?;
-        loop {
+        for meta in self.chain_members(id)? {
             for part in &meta.parts {
                 if !parts.iter().any(|(name, _)| *name == part.name) {
                     parts.push((part.name.clone(), part.kind));
                 }
             }
-            match meta.parent_id {
-                Some(parent) if meta.is_delta() => meta = self.chain_meta(parent)?,
-                _ => return Ok(parts),
+            if !(meta.is_delta() && meta.parent_id.is_some()) {
+                break;
             }
         }
+        Ok(parts)
     }
 
     /// Whether checkpoint `id` and its chain verify completely (reads every file).
@@ -415,9 +430,8 @@ impl CheckpointStore {
         id: u64,
         name: &str,
     ) -> Result<Option<Vec<(PathBuf, PartMetadata)>>> {
-        let mut meta = self.chain_meta(id)?;
         let mut layers = Vec::new();
-        loop {
+        for meta in self.chain_members(id)? {
             let path = meta.checkpoint_path(&self.dir);
             match meta.part(name) {
                 Some(part) => {
@@ -429,8 +443,9 @@ impl CheckpointStore {
                 None if meta.kind == CheckpointKind::Full => break,
                 None => {}
             }
-            let Some(parent) = meta.parent_id else { break };
-            meta = self.chain_meta(parent)?;
+            if meta.parent_id.is_none() {
+                break;
+            }
         }
         Ok(None)
     }

@@ -8,7 +8,8 @@
 //! Invariants an implementation must keep:
 //! - `write_all_at` either writes every byte or returns an error; after an error the
 //!   file's contents in that range are unspecified (the caller poisons itself).
-//! - Nothing is durable until `sync_data`/`sync_all` returned `Ok` for the file, and
+//! - Nothing is durable until `sync_data`/`sync_all` returned `Ok` for the file
+//!   (`start_writeback` is a hint that makes nothing durable), and
 //!   a created, renamed or removed directory entry is durable only once
 //!   `sync_dir` of its parent returned `Ok`.
 //! - `lock` is exclusive across processes and across handles in one process, and is
@@ -23,10 +24,12 @@ pub mod conformance;
 mod fs;
 mod sequential;
 mod sim;
+mod write_behind;
 
 pub use fs::FsStorage;
 pub(crate) use sequential::SequentialWriter;
 pub use sim::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp, SECTOR};
+pub(crate) use write_behind::WriteBehind;
 
 use crate::error::IoContext;
 use std::fmt;
@@ -105,6 +108,22 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     /// # Errors
     /// As [`StorageFile::sync_data`].
     fn sync_all(&self) -> io::Result<()>;
+
+    /// Starts writing the `len` bytes at `offset` back to the device, without
+    /// waiting for it: a hint, so that a later [`sync_data`](Self::sync_data) or
+    /// [`sync_all`](Self::sync_all) of a large file has less left to write
+    /// (write-behind). It makes **nothing** durable — only a sync does — and it
+    /// never consumes a write-back error a later sync must report.
+    /// [`FsStorage`] calls `sync_file_range(SYNC_FILE_RANGE_WRITE)` on Linux;
+    /// the default does nothing.
+    ///
+    /// # Errors
+    /// Any I/O error of the underlying storage; highwater treats it like a
+    /// failed write (the file is abandoned).
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
 
     /// Reads exactly `buf.len()` bytes at `offset`.
     ///

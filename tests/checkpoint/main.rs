@@ -8,3 +8,4 @@ mod common;
 mod checkpoint_basic;
 mod checkpoint_guards;
 mod review17_attacks;
+mod write_path;

@@ -11,4 +11,5 @@ mod crash_damage;
 mod crash_io_failures;
 mod crash_properties;
 mod crash_sim_storage;
+mod crash_write_behind;
 mod storage_conformance;

@@ -62,6 +62,40 @@ fn crash_sim_storage_keeps_what_was_synced_in_every_crash_image() {
     }
 }
 
+#[test]
+fn write_behind_hints_keep_the_contract_on_every_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::write_behind_hints(&FsStorage, dir.path(), &mut || Arc::new(FsStorage));
+    let mut images = vec![CrashImage::LoseUnsynced, CrashImage::KeepUnsynced];
+    images.extend((0..4).map(|seed| CrashImage::Torn { seed }));
+    for image in images {
+        let (sim, dir) = sim();
+        conformance::write_behind_hints(&sim, dir, &mut || {
+            sim.crash();
+            Arc::new(sim.image(image)) as Arc<dyn Storage>
+        });
+        assert_eq!(
+            sim.operations_of(highwater::storage::SimOp::WriteBack),
+            4,
+            "every hint is counted"
+        );
+    }
+}
+
+/// The hint check can fail: a storage whose hint fails is caught.
+#[test]
+#[should_panic(expected = "CrashSimStorage: start_writeback over what was written failed")]
+fn a_failing_write_behind_hint_fails_the_suite() {
+    let (sim, dir) = sim();
+    sim.inject(highwater::storage::SimFault::new(
+        highwater::storage::SimOp::WriteBack,
+    ));
+    conformance::write_behind_hints(&sim, dir, &mut || {
+        sim.crash();
+        Arc::new(sim.image(CrashImage::LoseUnsynced)) as Arc<dyn Storage>
+    });
+}
+
 /// The suite can fail: a storage whose reboot loses synced data is caught.
 #[test]
 #[should_panic(

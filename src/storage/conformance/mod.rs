@@ -28,6 +28,9 @@
 //!   spelled, released on drop, one per path, the lock file created if missing
 //!   and its contents left alone;
 //! - [`Storage::map_file`] holds the file's bytes at a 16-byte aligned address;
+//! - the write-behind hint (`start_writeback`) changes nothing the process
+//!   sees, and a file synced after hints is whole after a reboot
+//!   ([`write_behind_hints`]);
 //! - after a reboot, everything synced is there: file data made durable by
 //!   `sync_data`/`sync_all`, and entries (creations, renames, removals) made
 //!   durable by `sync_dir` of their directory.
@@ -39,6 +42,7 @@ mod directories;
 mod durability;
 mod files;
 mod locks;
+mod write_behind;
 
 pub use directories::{directories_and_listing, removals, renames};
 pub use durability::synced_changes_survive_a_reboot;
@@ -47,6 +51,7 @@ pub use files::{
     writes_at_offsets,
 };
 pub use locks::locks;
+pub use write_behind::write_behind_hints;
 
 use super::{OpenMode, Storage, StorageFile};
 use std::fmt::Debug;

@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 /// A kind of operation, for [`SimFault`], [`CrashSimStorage::operations_of`]
 /// and crash descriptions.
 ///
-/// Every kind but [`SimOp::Read`] and [`SimOp::ReadAt`] mutates: it is
-/// counted by [`CrashSimStorage::operations`] and may be a crash point. The
-/// two read kinds are counted only by [`CrashSimStorage::operations_of`], and
-/// only a fault naming them fails them.
+/// Every kind but [`SimOp::Read`], [`SimOp::ReadAt`] and
+/// [`SimOp::WriteBack`] mutates: it is counted by
+/// [`CrashSimStorage::operations`] and may be a crash point. The three others
+/// are counted only by [`CrashSimStorage::operations_of`], and only a fault
+/// naming them fails them.
 ///
 /// [`CrashSimStorage::operations`]: super::CrashSimStorage::operations
 /// [`CrashSimStorage::operations_of`]: super::CrashSimStorage::operations_of
@@ -49,13 +50,17 @@ pub enum SimOp {
     /// A positional read of an open file (`read_at`, `read_exact_at`). Not
     /// mutating.
     ReadAt,
+    /// `start_writeback`, the write-behind hint. Not mutating: it makes
+    /// nothing durable and changes nothing a crash image holds, so it is
+    /// never a crash point and does not move one.
+    WriteBack,
 }
 
 impl SimOp {
     /// Whether the operation changes the file system (and so is counted by
     /// `operations` and may be a crash point).
     pub(super) fn mutates(self) -> bool {
-        !matches!(self, SimOp::Read | SimOp::ReadAt)
+        !matches!(self, SimOp::Read | SimOp::ReadAt | SimOp::WriteBack)
     }
 }
 

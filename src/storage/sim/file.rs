@@ -105,6 +105,16 @@ impl StorageFile for SimFile {
     fn sync_all(&self) -> io::Result<()> {
         self.sync_data()
     }
+
+    /// The write-behind hint: counted ([`SimOp::WriteBack`]) and failed or
+    /// held by a matching fault, and otherwise without effect. Nothing it
+    /// covers becomes durable (a crash image keeps only what a sync made
+    /// durable), and a pending write-back error stays for the next sync.
+    fn start_writeback(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        self.check_writable()?;
+        self.storage
+            .read_op(SimOp::WriteBack, &self.path, |_| Ok(()))
+    }
 }
 
 /// A lock held on a file of a [`CrashSimStorage`]; released when dropped.

@@ -35,6 +35,9 @@
 //!   a directory half emptied;
 //! - `lock` creates its file when missing, like `FsStorage` (the creation is
 //!   not counted as an operation: no crash point or fault lands on it);
+//! - the write-behind hint (`start_writeback`, [`SimOp::WriteBack`]) makes
+//!   nothing durable, as `sync_file_range` does not: it is counted and can be
+//!   failed, and is otherwise without effect;
 //! - the operation at the crash point is in flight: a write, truncate or
 //!   directory change is applied (unsynced, so the image may tear or drop it),
 //!   a sync is not.
@@ -301,8 +304,9 @@ impl CrashSimStorage {
         run(&s.tree)
     }
 
-    /// Runs a read of kind `op` ([`SimOp::Read`] or [`SimOp::ReadAt`]) on a
-    /// live process: counted by kind, and failed or held by a matching fault.
+    /// Runs a non-mutating operation of kind `op` ([`SimOp::Read`],
+    /// [`SimOp::ReadAt`] or [`SimOp::WriteBack`]) on a live process: counted
+    /// by kind, and failed or held by a matching fault.
     fn read_op<T>(
         &self,
         op: SimOp,
