@@ -256,6 +256,7 @@ impl IncrementalCheckpointManager {
         request: CheckpointRequest<'_>,
     ) -> Result<IncrementalCheckpointMetadata> {
         let started = Instant::now();
+        let request = request.convert_parts()?;
         if let Some(wal) = request.wal {
             wal.sync_to_commit_boundary(request.wal_position)?;
         }
@@ -286,7 +287,7 @@ impl IncrementalCheckpointManager {
         let planned = request
             .parts
             .iter()
-            .map(|(name, input)| plan(self.config.dir(), name, *input))
+            .map(|(name, part)| plan(self.config.dir(), name, part.input()?))
             .collect::<Result<Vec<_>>>()?;
         let wants_delta = planned.iter().any(|p| p.kind().is_delta());
         let base = inner.base;
