@@ -64,13 +64,20 @@ fn submit_returns_before_the_checkpoint_is_written_and_on_a_named_thread() {
         Some("highwater-checkpoint")
     );
     assert!(checkpointer.try_complete().is_none(), "still converting");
-    assert!(checkpointer.manager().list_checkpoints().unwrap().is_empty());
+    assert!(checkpointer
+        .manager()
+        .list_checkpoints()
+        .unwrap()
+        .is_empty());
     release.send(()).unwrap();
     let outcome = checkpointer.wait().unwrap();
     assert_eq!(outcome.ticket, ticket);
     let written = outcome.result.unwrap();
     assert_eq!(written.kind, CheckpointKind::Full);
-    assert!(checkpointer.wait().is_none(), "each outcome is returned once");
+    assert!(
+        checkpointer.wait().is_none(),
+        "each outcome is returned once"
+    );
     assert_eq!(
         state_of(checkpointer.manager(), written.id),
         [(b"a".to_vec(), b"1".to_vec())]
@@ -293,5 +300,8 @@ fn a_crash_while_the_checkpoint_is_in_flight_recovers_the_previous_one() {
     let after = manager(&image);
     let latest = after.find_latest_checkpoint().unwrap().unwrap();
     assert_eq!(latest.id, base.id);
-    assert_eq!(state_of(&after, latest.id), [(b"a".to_vec(), b"1".to_vec())]);
+    assert_eq!(
+        state_of(&after, latest.id),
+        [(b"a".to_vec(), b"1".to_vec())]
+    );
 }

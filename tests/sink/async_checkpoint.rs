@@ -39,7 +39,10 @@ fn the_sinks_commit_only_after_the_checkpoint_is_durable_on_a_later_call() {
     assert_eq!(coordinator.checkpoint_in_flight(), Some(ticket));
     assert_eq!(coordinator.epoch(), 2, "the next epoch has begun");
     assert!(gate.wait_arrivals(1, Duration::from_secs(30)));
-    assert!(coordinator.poll_checkpoint(&mut [&mut sink]).unwrap().is_none());
+    assert!(coordinator
+        .poll_checkpoint(&mut [&mut sink])
+        .unwrap()
+        .is_none());
     assert!(sink.committed_epochs().unwrap().is_empty());
     // Processing goes on in epoch 2 while epoch 1's checkpoint is written.
     sink.write(b"two\n").unwrap();
@@ -56,7 +59,10 @@ fn the_sinks_commit_only_after_the_checkpoint_is_durable_on_a_later_call() {
     assert_eq!(sink.committed_epochs().unwrap(), [1]);
     assert_eq!(sink.read_committed().unwrap(), b"one\n");
     assert!(coordinator.pending().is_empty());
-    assert!(coordinator.finish_checkpoint(&mut [&mut sink]).unwrap().is_none());
+    assert!(coordinator
+        .finish_checkpoint(&mut [&mut sink])
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -89,7 +95,11 @@ fn a_failed_background_checkpoint_keeps_its_transactions_for_the_next() {
         .unwrap()
         .unwrap();
     assert_eq!(checkpoint.epoch, 2);
-    let epochs: Vec<u64> = checkpoint.sink_transactions.iter().map(|t| t.epoch).collect();
+    let epochs: Vec<u64> = checkpoint
+        .sink_transactions
+        .iter()
+        .map(|t| t.epoch)
+        .collect();
     assert_eq!(epochs, [1, 2], "the failed epoch is recorded in the next");
     assert_eq!(sink.committed_epochs().unwrap(), [1, 2]);
     assert_eq!(sink.read_committed().unwrap(), b"one\ntwo\n");
@@ -111,12 +121,22 @@ fn beginning_a_checkpoint_finishes_the_one_in_flight_first() {
     }
     // Epoch 1 was finished (committed) before epoch 2 was pre-committed.
     assert!(sink.committed_epochs().unwrap().contains(&1));
-    let first = coordinator.finish_checkpoint(&mut [&mut sink]).unwrap().unwrap();
-    let second = coordinator.finish_checkpoint(&mut [&mut sink]).unwrap().unwrap();
+    let first = coordinator
+        .finish_checkpoint(&mut [&mut sink])
+        .unwrap()
+        .unwrap();
+    let second = coordinator
+        .finish_checkpoint(&mut [&mut sink])
+        .unwrap()
+        .unwrap();
     assert_eq!((first.epoch, second.epoch), (1, 2));
     assert_eq!(second.parent_id, None, "a whole state needs no parent");
     assert_eq!(
-        second.sink_transactions.iter().map(|t| t.epoch).collect::<Vec<_>>(),
+        second
+            .sink_transactions
+            .iter()
+            .map(|t| t.epoch)
+            .collect::<Vec<_>>(),
         [2]
     );
     assert_eq!(sink.committed_epochs().unwrap(), [1, 2]);
@@ -143,7 +163,10 @@ fn finishing_with_other_sinks_is_refused_and_keeps_the_outcome() {
         .begin_checkpoint(CheckpointRequest::new(0), &mut [&mut sink])
         .unwrap();
     let refused = coordinator.finish_checkpoint(&mut [&mut other]);
-    assert!(matches!(refused, Err(Error::SinkMismatch { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::SinkMismatch { .. })),
+        "{refused:?}"
+    );
     assert!(coordinator
         .finish_checkpoint(&mut [&mut sink])
         .unwrap()
@@ -182,7 +205,10 @@ fn a_crash_with_a_checkpoint_in_flight_recovers_exactly_once() {
     let restored = coordinator.restored().unwrap();
     assert_eq!(restored.epoch, 1);
     assert_eq!(
-        coordinator.manager().load_snapshot(restored.id, "state").unwrap(),
+        coordinator
+            .manager()
+            .load_snapshot(restored.id, "state")
+            .unwrap(),
         state(1)
     );
     assert_eq!(sink.read_committed().unwrap(), b"one\n");
