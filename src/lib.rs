@@ -20,6 +20,7 @@
 //! | track source offsets and watermarks | [`SourcePositions`] |
 //! | track state and what changed since the last checkpoint | [`TrackedState`] |
 //! | write a checkpoint (full or delta, any parts) | [`IncrementalCheckpointManager::create_checkpoint`] with a [`CheckpointRequest`] |
+//! | checkpoint without stopping the operator (written on a background thread) | [`BackgroundCheckpointer::submit`] with owned parts ([`CheckpointRequest::with_owned_part`]); with sinks, [`SinkCoordinator::begin_checkpoint`] then [`SinkCoordinator::finish_checkpoint`] |
 //! | drop the log a checkpoint made unnecessary | [`IncrementalCheckpointManager::release_wal`] |
 //! | recover after a crash | [`RecoveryManager::recover`] ([`RecoveryConfig`]) |
 //! | recover without holding the changes in memory | [`RecoveryManager::recover_into`] with a [`ReplaySink`] |
@@ -205,9 +206,10 @@ pub mod wal;
 #[cfg(feature = "arrow")]
 pub use arrow::{ArrowBatches, ArrowPart, ArrowVerification};
 pub use checkpoint::{
-    CheckpointConfig, CheckpointKind, CheckpointRequest, CheckpointStateView, CheckpointStore,
-    IncrementalCheckpointManager, IncrementalCheckpointMetadata, LatestCheckpoint, PartInput,
-    PartKind, PartMetadata, RejectedCheckpoint, SinkTransaction,
+    BackgroundCheckpointer, CheckpointConfig, CheckpointKind, CheckpointOutcome, CheckpointRequest,
+    CheckpointStateView, CheckpointStore, CheckpointTicket, IncrementalCheckpointManager,
+    IncrementalCheckpointMetadata, IntoPart, LatestCheckpoint, OwnedPart, PartInput, PartKind,
+    PartMetadata, RejectedCheckpoint, SinkTransaction,
 };
 pub use error::{ArgumentError, Error, Result};
 pub use recovery::{

@@ -258,6 +258,7 @@ impl IncrementalCheckpointManager {
         request: CheckpointRequest<'_>,
     ) -> Result<IncrementalCheckpointMetadata> {
         let started = Instant::now();
+        let request = request.convert_parts()?;
         if let Some(wal) = request.wal {
             wal.sync_to_commit_boundary(request.wal_position)?;
         }
@@ -288,7 +289,7 @@ impl IncrementalCheckpointManager {
         let planned = request
             .parts
             .iter()
-            .map(|(name, input)| plan(self.config.dir(), name, *input))
+            .map(|(name, part)| plan(self.config.dir(), name, part.input()?))
             .collect::<Result<Vec<_>>>()?;
         // A given state file is verified in full while it is written; an
         // error on the way there is still that file's when it is damaged.

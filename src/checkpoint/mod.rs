@@ -30,6 +30,7 @@
 mod arrow_parts;
 mod arrow_verify;
 pub(crate) mod audit;
+mod background;
 mod chain;
 mod compose;
 mod config;
@@ -37,6 +38,7 @@ mod default_part;
 mod load;
 mod manager;
 pub(crate) mod metadata;
+mod owned_part;
 mod parent;
 mod parts;
 mod prune;
@@ -47,6 +49,7 @@ pub(crate) mod retention;
 mod store;
 mod view;
 
+pub use background::{BackgroundCheckpointer, CheckpointOutcome, CheckpointTicket};
 pub use chain::ChainProblem;
 pub use config::{
     CheckpointConfig, DEFAULT_MAX_DELTA_CHAIN, DEFAULT_MAX_DELTA_RATIO, DEFAULT_MAX_RETAINED,
@@ -56,6 +59,7 @@ pub(crate) use metadata::parse_checkpoint_dir_name;
 pub use metadata::{
     CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata, SinkTransaction,
 };
+pub use owned_part::{IntoPart, OwnedPart};
 pub(crate) use parent::{is_damage, verify_chain, Base};
 pub use request::{CheckpointRequest, PartInput};
 pub(crate) use store::{Check, Memo};

@@ -33,6 +33,10 @@ pub(crate) enum Base {
     Empty,
     /// The state of checkpoint `id`.
     Checkpoint(u64),
+    /// The caller's state is beyond every checkpoint: the checkpoint that
+    /// would have held it (a background one) failed. Like `Unknown`, but
+    /// never taken for the empty state of an empty directory.
+    Lost,
 }
 
 /// The parent a request builds on (`None`: it builds on nothing and is
@@ -91,7 +95,7 @@ pub(crate) fn choose(
         _ => Ok(Choice::none()),
     };
     match candidate {
-        Base::Unknown => {
+        Base::Unknown | Base::Lost => {
             if wants_delta {
                 return Err(unknown());
             }

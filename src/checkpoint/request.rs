@@ -1,8 +1,10 @@
 //! [`CheckpointRequest`]: everything one checkpoint should hold.
 
 use super::metadata::SinkTransaction;
+use super::owned_part::{IntoPart, OwnedPart};
 #[cfg(feature = "arrow")]
 use crate::arrow::ArrowBatches;
+use crate::error::{Error, Result};
 use crate::source::SourcePositions;
 use crate::state::{StateDelta, StateSnapshot};
 use crate::wal::WriteAheadLog;
@@ -60,13 +62,21 @@ pub enum PartInput<'a> {
 ///   verifies now (a read error is returned as it is; the request is never
 ///   applied to another checkpoint instead).
 /// - Dropping a part the parent holds writes a full checkpoint without it.
-#[derive(Debug, Clone)]
+///
+/// A part is given borrowed ([`with_part`](Self::with_part), a
+/// [`PartInput`]) or owned ([`with_owned_part`](Self::with_owned_part), an
+/// [`OwnedPart`] or anything that is [`IntoPart`], converted when the
+/// checkpoint is written). A request whose parts are all owned and that
+/// borrows no log is a `CheckpointRequest<'static>`: what a
+/// [`BackgroundCheckpointer`](super::BackgroundCheckpointer) writes on its
+/// own thread.
+#[derive(Debug)]
 pub struct CheckpointRequest<'a> {
     pub(crate) wal_position: u64,
     pub(crate) source_offsets: HashMap<String, u64>,
     pub(crate) watermark: Option<i64>,
     pub(crate) source_watermarks: HashMap<String, i64>,
-    pub(crate) parts: Vec<(String, PartInput<'a>)>,
+    pub(crate) parts: Vec<(String, Part<'a>)>,
     pub(crate) drops: Vec<String>,
     pub(crate) parent: Option<u64>,
     pub(crate) sink_transactions: Vec<SinkTransaction>,
@@ -147,8 +157,26 @@ impl<'a> CheckpointRequest<'a> {
 
     /// Adds (or replaces) part `name` (and cancels a [`drop_part`](Self::drop_part)
     /// of it).
-    pub fn with_part(mut self, name: impl Into<String>, part: PartInput<'a>) -> Self {
-        let name = name.into();
+    pub fn with_part(self, name: impl Into<String>, part: PartInput<'a>) -> Self {
+        self.with(name.into(), Part::Input(part))
+    }
+
+    /// Adds (or replaces) part `name`, owned: an [`OwnedPart`], a
+    /// [`StateSnapshot`], a [`StateDelta`], or a closure (any [`IntoPart`])
+    /// that builds the part when the checkpoint is written — on the caller's
+    /// thread for [`create_checkpoint`](super::IncrementalCheckpointManager::create_checkpoint),
+    /// on the background thread for a
+    /// [`BackgroundCheckpointer`](super::BackgroundCheckpointer). Otherwise
+    /// the same as [`with_part`](Self::with_part) with the part's
+    /// [`OwnedPart::input`].
+    ///
+    /// An owned part owns what it holds (`'static`): give borrowed data with
+    /// [`with_part`](Self::with_part).
+    pub fn with_owned_part(self, name: impl Into<String>, part: impl IntoPart + 'static) -> Self {
+        self.with(name.into(), Part::Deferred(Box::new(part)))
+    }
+
+    fn with(mut self, name: String, part: Part<'a>) -> Self {
         self.parts.retain(|(n, _)| *n != name);
         self.drops.retain(|n| *n != name);
         self.parts.push((name, part));
@@ -183,5 +211,99 @@ impl<'a> CheckpointRequest<'a> {
     pub fn with_sink_transaction(mut self, transaction: SinkTransaction) -> Self {
         self.sink_transactions.push(transaction);
         self
+    }
+}
+
+/// A part as the request holds it.
+pub(crate) enum Part<'a> {
+    /// Borrowed from the caller.
+    Input(PartInput<'a>),
+    /// Owned, converted.
+    Owned(OwnedPart),
+    /// Owned, not converted yet ([`IntoPart`]).
+    Deferred(Box<dyn IntoPart>),
+}
+
+impl std::fmt::Debug for Part<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Input(p) => f.debug_tuple("Input").field(p).finish(),
+            Part::Owned(p) => f.debug_tuple("Owned").field(p).finish(),
+            Part::Deferred(_) => f.write_str("Deferred(..)"),
+        }
+    }
+}
+
+impl Part<'_> {
+    /// The part as the borrowed input the manager writes.
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a part not converted yet
+    /// ([`CheckpointRequest::convert_parts`] was not called).
+    pub(crate) fn input(&self) -> Result<PartInput<'_>> {
+        match self {
+            Part::Input(p) => Ok(*p),
+            Part::Owned(p) => Ok(p.input()),
+            Part::Deferred(_) => Err(Error::invalid_argument(
+                "create_checkpoint",
+                "an owned part was not converted before it was written",
+            )),
+        }
+    }
+}
+
+impl<'a> CheckpointRequest<'a> {
+    /// Converts every owned part ([`IntoPart::into_part`]), in the order they
+    /// were given, on the calling thread.
+    ///
+    /// # Errors
+    /// The first conversion's error (the later parts are not converted).
+    pub(crate) fn convert_parts(mut self) -> Result<Self> {
+        for (_, part) in &mut self.parts {
+            if let Part::Deferred(_) = part {
+                let taken = std::mem::replace(part, Part::Owned(OwnedPart::Blob(Vec::new())));
+                *part = match taken {
+                    Part::Deferred(deferred) => Part::Owned(deferred.into_part()?),
+                    other => other,
+                };
+            }
+        }
+        Ok(self)
+    }
+
+    /// The request detached from everything it borrows, to be written later
+    /// on another thread: the log it names is made durable through the
+    /// position and checked now ([`with_wal`](Self::with_wal)); borrowed parts
+    /// are copied ([`OwnedPart::copied`]); owned parts move, unconverted.
+    ///
+    /// # Errors
+    /// The log's errors of [`WriteAheadLog::sync_to_commit_boundary`].
+    pub(crate) fn detach(self) -> Result<CheckpointRequest<'static>> {
+        if let Some(wal) = self.wal {
+            wal.sync_to_commit_boundary(self.wal_position)?;
+        }
+        let parts = self
+            .parts
+            .into_iter()
+            .map(|(name, part)| {
+                let part = match part {
+                    Part::Input(p) => Part::Owned(OwnedPart::copied(p)),
+                    Part::Owned(p) => Part::Owned(p),
+                    Part::Deferred(d) => Part::Deferred(d),
+                };
+                (name, part)
+            })
+            .collect();
+        Ok(CheckpointRequest {
+            wal_position: self.wal_position,
+            source_offsets: self.source_offsets,
+            watermark: self.watermark,
+            source_watermarks: self.source_watermarks,
+            parts,
+            drops: self.drops,
+            parent: self.parent,
+            sink_transactions: self.sink_transactions,
+            wal: None,
+        })
     }
 }

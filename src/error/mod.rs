@@ -375,7 +375,11 @@ pub enum Error {
     /// and wrote nothing, and the request names no parent. Load the state
     /// through the manager (or recover through the `SinkCoordinator`), name the
     /// parent with `CheckpointRequest::with_parent`, or give the whole state.
-    #[error("checkpoint directory {path}: the request builds on a parent, but none is known (nothing was restored or written through this manager); name it with CheckpointRequest::with_parent, restore through the manager, or give the whole state")]
+    /// Also after a background checkpoint failed
+    /// ([`BackgroundCheckpointer`](crate::BackgroundCheckpointer)): the
+    /// caller's state was built on the checkpoint that failed, so no
+    /// checkpoint holds its parent.
+    #[error("checkpoint directory {path}: the request builds on a parent, but none is known (nothing was restored or written through this manager, or the background checkpoint the state was built on failed); name it with CheckpointRequest::with_parent, restore through the manager, or give the whole state")]
     DeltaParentUnknown {
         /// The checkpoint directory.
         path: PathBuf,
@@ -517,6 +521,21 @@ pub enum Error {
         committed_epoch: u64,
         /// The restored checkpoint's epoch.
         restored_epoch: u64,
+    },
+
+    /// The background checkpoint thread panicked while writing the checkpoint
+    /// with ticket `ticket` (a bug, or a part conversion that panicked). The
+    /// checkpoint's outcome is unknown, as after a crash: it is treated as
+    /// failed (its sink transactions stay pending, the next delta needs a
+    /// known parent).
+    #[error(
+        "the background checkpoint thread panicked while writing checkpoint {ticket}: {message}"
+    )]
+    CheckpointPanicked {
+        /// The ticket of the checkpoint being written.
+        ticket: u64,
+        /// The panic's message.
+        message: String,
     },
 
     /// A sink step failed earlier, so the sinks' state is unknown: recover

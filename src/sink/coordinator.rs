@@ -15,11 +15,12 @@
 use super::transactional::{SinkOwner, TransactionalSink};
 use crate::checkpoint::metadata::check_handle;
 use crate::checkpoint::{
-    Base, CheckpointRequest, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
-    RejectedCheckpoint, SinkTransaction,
+    BackgroundCheckpointer, Base, CheckpointRequest, CheckpointTicket,
+    IncrementalCheckpointManager, IncrementalCheckpointMetadata, RejectedCheckpoint,
+    SinkTransaction,
 };
 use crate::error::{Error, Result};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 /// Drives the two-phase commit of a pipeline's [`TransactionalSink`]s around
@@ -33,19 +34,33 @@ use std::sync::Arc;
 /// every `checkpoint` call must pass exactly those (by name), and a call that
 /// does not is refused before anything is done ([`Error::SinkMismatch`]).
 ///
+/// To keep processing while the checkpoint is written, use
+/// [`begin_checkpoint`](Self::begin_checkpoint) and
+/// [`finish_checkpoint`](Self::finish_checkpoint) instead (the checkpoint is
+/// written on a background thread; the order of the two-phase commit is the
+/// same).
+///
 /// The restored state is the checkpoint's, not the write-ahead log's tail:
 /// output produced after the checkpoint was never committed, so the sources
 /// must rewind to the checkpoint's offsets and produce it again.
 #[derive(Debug)]
 pub struct SinkCoordinator {
-    manager: IncrementalCheckpointManager,
+    /// Owns the manager; writes the checkpoints `begin_checkpoint` begins.
+    pub(super) checkpointer: BackgroundCheckpointer,
+    /// The epoch being processed.
+    pub(super) epoch: u64,
+    /// The background checkpoint begun and not finished.
+    pub(super) in_flight: Option<CheckpointTicket>,
+    /// Outcomes of background checkpoints finished (their sinks committed)
+    /// but not yet returned by `finish_checkpoint`/`poll_checkpoint`.
+    pub(super) reports: VecDeque<Result<IncrementalCheckpointMetadata>>,
     restored: Option<IncrementalCheckpointMetadata>,
     rejected: Vec<RejectedCheckpoint>,
     /// Pre-committed transactions not known to be committed, oldest first.
-    pending: Vec<SinkTransaction>,
-    failed: Option<String>,
+    pub(super) pending: Vec<SinkTransaction>,
+    pub(super) failed: Option<String>,
     /// The names of the sinks given to `recover`, sorted.
-    sinks: Vec<String>,
+    pub(super) sinks: Vec<String>,
     /// Alive as long as the coordinator: what [`SinkOwner`]s point at.
     _token: Arc<()>,
 }
@@ -118,7 +133,10 @@ impl SinkCoordinator {
             "sinks recovered"
         );
         Ok(SinkCoordinator {
-            manager,
+            checkpointer: BackgroundCheckpointer::new(manager),
+            epoch: next,
+            in_flight: None,
+            reports: VecDeque::new(),
             restored: latest.metadata,
             rejected: latest.rejected,
             pending: Vec::new(),
@@ -142,12 +160,12 @@ impl SinkCoordinator {
 
     /// The checkpoint manager (to load the restored state).
     pub fn manager(&self) -> &IncrementalCheckpointManager {
-        &self.manager
+        self.checkpointer.manager()
     }
 
     /// The epoch being processed: the next checkpoint closes it.
     pub fn epoch(&self) -> u64 {
-        self.manager.epoch()
+        self.epoch
     }
 
     /// Transactions pre-committed but not yet known to be committed.
@@ -158,6 +176,9 @@ impl SinkCoordinator {
     /// Closes the current epoch: pre-commits every sink, writes the checkpoint
     /// `request` describes with every pending transaction in it, and once it
     /// is durable commits them. The next epoch begins whatever the outcome.
+    /// A background checkpoint in flight ([`begin_checkpoint`](Self::begin_checkpoint))
+    /// is finished first; its outcome is returned by the next
+    /// [`finish_checkpoint`](Self::finish_checkpoint).
     ///
     /// # Errors
     /// - [`Error::Sink`] when a sink fails to pre-commit or begin; the
@@ -182,6 +203,21 @@ impl SinkCoordinator {
                 cause: cause.clone(),
             });
         }
+        self.check_sinks(sinks)?;
+        self.finish_in_flight(sinks);
+        let (epoch, next) = self.next_epoch()?;
+        let request = self.pre_commit_into(request, epoch, next, sinks)?;
+        let written = self.manager().create_checkpoint(request);
+        self.set_epoch(next);
+        let checkpoint = written.inspect_err(|e| {
+            tracing::warn!(epoch, pending = self.pending.len(), error = %e, "checkpoint failed; its sink transactions stay pending");
+        })?;
+        self.commit_pending(&checkpoint, sinks)?;
+        Ok(checkpoint)
+    }
+
+    /// Refuses `sinks` unless they are the sinks given to `recover`.
+    pub(super) fn check_sinks(&self, sinks: &[&mut dyn TransactionalSink]) -> Result<()> {
         let given = check_names(sinks)?;
         if given != self.sinks {
             return Err(Error::SinkMismatch {
@@ -189,27 +225,51 @@ impl SinkCoordinator {
                 given,
             });
         }
-        let epoch = self.manager.epoch();
+        Ok(())
+    }
+
+    /// The epoch being processed and the next.
+    ///
+    /// # Errors
+    /// `EpochExhausted` for epoch `u64::MAX`.
+    pub(super) fn next_epoch(&self) -> Result<(u64, u64)> {
+        let epoch = self.epoch;
         let next = epoch.checked_add(1).ok_or_else(|| Error::EpochExhausted {
-            path: self.manager.config().dir().to_path_buf(),
+            path: self.manager().config().dir().to_path_buf(),
             epoch,
         })?;
+        Ok((epoch, next))
+    }
+
+    /// Makes `epoch` the one being processed (and the manager's next).
+    pub(super) fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.manager().set_epoch(epoch);
+    }
+
+    /// Pre-commits every sink for `epoch` (a failure fails the coordinator)
+    /// and returns `request` with every pending transaction in it, the
+    /// manager set to record `epoch`.
+    ///
+    /// # Errors
+    /// The sink's error.
+    pub(super) fn pre_commit_into<'a>(
+        &mut self,
+        request: CheckpointRequest<'a>,
+        epoch: u64,
+        next: u64,
+        sinks: &mut [&mut dyn TransactionalSink],
+    ) -> Result<CheckpointRequest<'a>> {
         if let Err(e) = self.pre_commit(epoch, next, sinks) {
             self.failed = Some(e.to_string());
             return Err(e);
         }
-        let request = self
+        self.manager().set_epoch(epoch);
+        Ok(self
             .pending
             .iter()
             .cloned()
-            .fold(request, CheckpointRequest::with_sink_transaction);
-        let written = self.manager.create_checkpoint(request);
-        self.manager.set_epoch(next);
-        let checkpoint = written.inspect_err(|e| {
-            tracing::warn!(epoch, pending = self.pending.len(), error = %e, "checkpoint failed; its sink transactions stay pending");
-        })?;
-        self.commit_pending(&checkpoint, sinks)?;
-        Ok(checkpoint)
+            .fold(request, CheckpointRequest::with_sink_transaction))
     }
 
     /// Ends `epoch` in every sink and begins the next; the handles join
@@ -243,7 +303,7 @@ impl SinkCoordinator {
     /// Commits every pending transaction, oldest first, now that `checkpoint`
     /// records them all. Those that fail stay pending, and so do the later
     /// ones of the same sink: a sink publishes its epochs in order.
-    fn commit_pending(
+    pub(super) fn commit_pending(
         &mut self,
         checkpoint: &IncrementalCheckpointMetadata,
         sinks: &mut [&mut dyn TransactionalSink],

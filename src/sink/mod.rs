@@ -17,6 +17,7 @@
 //!   twice (later staged output is aborted, and a sink refuses to restore a
 //!   checkpoint older than output it already published).
 
+mod async_checkpoint;
 mod coordinator;
 mod file_sink;
 mod file_sink_dir;

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod background;
 mod checkpoint_basic;
 mod checkpoint_guards;
 mod review17_attacks;

@@ -1,5 +1,6 @@
 //! Real processes killed with SIGKILL: the crash-consistency job
-//! (`crash_process_kill`) and the `exactly_once_pipeline` example's job. No
+//! (`crash_process_kill`), the `exactly_once_pipeline` example's job, and a
+//! job checkpointing asynchronously (`async_checkpoint_kill`). No
 //! test harness: the binary is its own child, told apart by an environment
 //! variable each test sets for its children.
 //!
@@ -12,11 +13,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod async_checkpoint_kill;
 mod crash_process_kill;
 mod exactly_once_pipeline;
 
 /// The tests of this binary, by name.
-const TESTS: [(&str, fn()); 2] = [
+const TESTS: [(&str, fn()); 3] = [
+    ("async_checkpoint_kill", async_checkpoint_kill::main),
     ("crash_process_kill", crash_process_kill::main),
     ("exactly_once_pipeline", exactly_once_pipeline::main),
 ];
@@ -33,6 +36,9 @@ const WITH_VALUE: [&str; 6] = [
 
 fn main() {
     // A child runs its test's body, whatever the arguments.
+    if std::env::var_os(async_checkpoint_kill::CHILD_ENV).is_some() {
+        return async_checkpoint_kill::main();
+    }
     if std::env::var_os(crash_process_kill::CHILD_ENV).is_some() {
         return crash_process_kill::main();
     }

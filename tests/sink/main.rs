@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod async_checkpoint;
 mod sink_coordinator;
 mod sink_crash_protocol;
 mod source_positions;
