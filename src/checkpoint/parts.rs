@@ -281,8 +281,8 @@ pub(crate) fn verify_given_files(
     dir: &Path,
     request: &super::request::CheckpointRequest<'_>,
 ) -> Option<crate::Error> {
-    request.parts.iter().find_map(|(name, input)| match input {
-        PartInput::StateFile(bytes) => {
+    request.parts.iter().find_map(|(name, part)| match part.input() {
+        Ok(PartInput::StateFile(bytes)) => {
             let origin = dir.join(part_file_name(name, PartKind::Snapshot));
             verify_state_file(&origin, bytes).err()
         }
