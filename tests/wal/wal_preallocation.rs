@@ -203,3 +203,53 @@ fn cut_from_on_a_preallocated_log_then_appends_read_back() {
         ([first, more].concat(), WalReadResult::Eof)
     );
 }
+
+/// A reader of a live durable log reads a window (1 MiB) that ends inside the
+/// preallocated zeros; the writer then appends (and fsyncs) into them. When
+/// the reader reaches the zeros, the bytes after its window are no longer
+/// zero and the records there say they were durable: read naively, that is
+/// "valid records after damage", corruption. The reader must see the end of
+/// what it read instead.
+#[test]
+fn a_reader_of_a_live_durable_log_is_not_fooled_by_appends_into_the_zeros() {
+    const WINDOW: u64 = 1 << 20; // the scanner's read window (scan.rs)
+    let sim = CrashSimStorage::new();
+    let wal = open_on(&sim, SyncPolicy::EveryWrite);
+    let segment = Path::new(WAL).join("00000000000000000000.wal");
+    let mut written = Vec::new();
+    let mut i = 0;
+    // Records up to just before the window's end, zeros past it.
+    while !(sim.file_size(&segment).unwrap() > 40 + WINDOW + 4096
+        && 40 + wal.position() + 2048 > WINDOW)
+    {
+        let e = put(&format!("key-{i:06}"), &"v".repeat(200));
+        wal.append(&e).unwrap();
+        written.push(e);
+        i += 1;
+        assert!(
+            40 + wal.position() + 64 < WINDOW,
+            "the records end before the window does"
+        );
+    }
+    let mut reader =
+        WalReader::open_with(Arc::new(sim.clone()), Path::new(WAL), 0, 16 << 20).unwrap();
+    // The first read loads the window: records, then zeros.
+    let WalReadResult::Entry(first) = reader.read_next().unwrap() else {
+        panic!("expected an entry")
+    };
+    assert_eq!(first, written[0]);
+    // The writer appends into the zeros, durably.
+    for j in 0..8 {
+        wal.append(&put(&format!("late-{j}"), &"w".repeat(300)))
+            .unwrap();
+    }
+    let mut seen = vec![first];
+    let end = loop {
+        match reader.read_next().unwrap() {
+            WalReadResult::Entry(e) => seen.push(e),
+            other => break other,
+        }
+    };
+    assert_eq!(end, WalReadResult::Eof, "{:?}", reader.damage());
+    assert_eq!(seen, written, "the reader sees what was there when it read");
+}
