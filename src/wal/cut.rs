@@ -263,6 +263,7 @@ impl Shared {
             file,
             path: path.to_path_buf(),
             segment_id,
+            allocated: file_end,
         });
         w.buf.clear();
         w.file_end = file_end;

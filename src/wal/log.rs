@@ -57,6 +57,9 @@ pub(super) struct Active {
     pub file: Arc<dyn StorageFile>,
     pub path: PathBuf,
     pub segment_id: u64,
+    /// The file's length as this writer left it: past `file_end` when a
+    /// durable writer preallocated zeros ahead of its records (`pipe.rs`).
+    pub allocated: u64,
 }
 
 #[derive(Debug)]
@@ -419,20 +422,35 @@ impl WriteAheadLog {
 
     /// Stops the flusher, makes everything durable, then appends and fsyncs a sync
     /// marker whose sync distance vouches for every record before it (so that later
-    /// damage to them is reported as corruption, not cut as a torn tail).
+    /// damage to them is reported as corruption, not cut as a torn tail). Zeros
+    /// preallocated after the last record are cut, so a closed log's files end
+    /// with their records.
     fn shutdown(&mut self) -> Result<()> {
         self.stop_flusher();
         self.sync()?;
         let shared = &self.shared;
-        let target = {
+        let (end, marker, trimmed) = {
             let mut w = lock(&shared.writer);
-            if w.active.is_none() || matches!(w.tail.last_kind, None | Some(KIND_SYNC_MARKER)) {
+            if w.active.is_none() {
                 return Ok(());
             }
-            shared.write_record_locked(&mut w, KIND_SYNC_MARKER, 0, |_| {})?;
-            w.next_position
+            let marker = !matches!(w.tail.last_kind, None | Some(KIND_SYNC_MARKER));
+            if marker {
+                shared.write_record_locked(&mut w, KIND_SYNC_MARKER, 0, |_| {})?;
+            }
+            shared.write_buffer_locked(&mut w, false)?;
+            (w.next_position, marker, shared.trim_locked(&mut w)?)
         };
-        shared.sync_to(target)
+        match trimmed {
+            Some((file, path)) => {
+                // Data and metadata: the length changed.
+                shared.fsync(file.as_ref(), &path, true)?;
+                shared.mark_durable(end);
+                Ok(())
+            }
+            None if marker => shared.sync_to(end),
+            None => Ok(()),
+        }
     }
 
     fn stop_flusher(&mut self) {

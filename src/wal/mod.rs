@@ -57,8 +57,10 @@ use crate::error::Result;
 use crate::storage::{default_storage, Storage};
 use std::path::Path;
 
-/// Bytes of the log in directory `wal_path` on disk (the sum of its segment
-/// files); 0 when the log does not exist.
+/// Bytes of the log in directory `wal_path` on disk: the sum of its segment
+/// files, the newest one counted up to the end of its records (zeros a durable
+/// writer preallocated after them are not counted; such a segment is read to
+/// find its end); 0 when the log does not exist.
 ///
 /// # Errors
 /// I/O errors other than "not found".

@@ -146,10 +146,14 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
             let file = storage
                 .open_file(&path, OpenMode::ReadWrite)
                 .ctx("open", &path)?;
+            // The scan found only zeros after `file_end` (a preallocated or
+            // zero-filled tail): records are written over them.
+            let allocated = file.len().ctx("stat", &path)?.max(file_end);
             let active = Active {
                 file,
                 path,
                 segment_id,
+                allocated,
             };
             (file_end, next_position, Some(active), None, tail, seen)
         }

@@ -8,6 +8,9 @@
 //!   next one is created.
 //! - Any failed write or sync poisons the log before its error is returned;
 //!   a poisoned log writes nothing more.
+//! - After `file_end` the active segment's file holds only zeros (up to
+//!   `Active::allocated`): a durable writer's preallocation, cut before the
+//!   segment is sealed and at a clean close.
 
 use super::entry::WalEntry;
 use super::format::{
@@ -16,8 +19,23 @@ use super::format::{
 use super::log::{lock, Active, Shared, Writer};
 use super::segment::{create_segment, SegmentMeta};
 use crate::error::{Error, Result};
-use std::path::Path;
+use crate::storage::StorageFile;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Bytes of zeros a durable writer keeps written ahead of its records (in
+/// whole pages), so that most of its fdatasyncs persist no size change.
+pub(super) const PREALLOCATION: u64 = 256 << 10;
+
+/// Where preallocation for a write ending at file offset `end` stops: a page
+/// boundary [`PREALLOCATION`] bytes or so later, not past the segment size
+/// (and never before `end`).
+fn preallocation_end(end: u64, segment_size: u64) -> u64 {
+    const PAGE: u64 = 4096;
+    let target = (end + PREALLOCATION).div_ceil(PAGE) * PAGE;
+    target.min(segment_size).max(end)
+}
 
 impl Shared {
     /// Fails with [`Error::Poisoned`] once the log is poisoned.
@@ -111,30 +129,83 @@ impl Shared {
         Ok(())
     }
 
-    /// Writes the buffer to the active segment.
+    /// Writes the buffer to the active segment; a writer whose appends wait
+    /// for durability preallocates ahead of them.
     pub(super) fn flush_locked(&self, w: &mut Writer) -> Result<()> {
+        let preallocate = self.sync_on_write.load(Ordering::SeqCst);
+        self.write_buffer_locked(w, preallocate)
+    }
+
+    /// Writes the buffer at `file_end`. With `preallocate`, a write that runs
+    /// past what the file holds also writes zeros up to [`PREALLOCATION`]
+    /// bytes beyond it (in the same call, capped at the segment size): the
+    /// next fdatasyncs then rewrite blocks the file already has, persisting
+    /// no size or extent change. A zero tail is a clean end of the newest
+    /// segment (docs/FORMAT.md), so the zeros change no reader's result.
+    pub(super) fn write_buffer_locked(&self, w: &mut Writer, preallocate: bool) -> Result<()> {
         if w.buf.is_empty() {
             return Ok(());
         }
         let Some(active) = &w.active else {
             unreachable!("records are only buffered into an active segment")
         };
-        if let Err(e) = active.file.write_all_at(&w.buf, w.file_end) {
-            return Err(self.poison("write", &active.path.clone(), e));
-        }
-        w.file_end += w.buf.len() as u64;
+        let (file, allocated) = (active.file.clone(), active.allocated);
+        let data = w.buf.len();
+        let end = w.file_end + data as u64;
+        let extend_to = if preallocate && end > allocated {
+            preallocation_end(end, self.segment_size)
+        } else {
+            end
+        };
+        // Cannot truncate: `extend_to - end` is at most PREALLOCATION + a page.
+        w.buf.resize(data + (extend_to - end) as usize, 0);
+        let written = file.write_all_at(&w.buf, w.file_end);
         w.buf.clear();
+        if let Err(e) = written {
+            let path = active.path.clone();
+            return Err(self.poison("write", &path, e));
+        }
+        w.file_end = end;
+        if let Some(active) = &mut w.active {
+            active.allocated = allocated.max(extend_to);
+        }
         Ok(())
+    }
+
+    /// Cuts the zeros preallocated after the active segment's records (the
+    /// buffer is written out): returns the file when it was cut, so the
+    /// caller fsyncs it (data and metadata) before relying on the length.
+    pub(super) fn trim_locked(
+        &self,
+        w: &mut Writer,
+    ) -> Result<Option<(Arc<dyn StorageFile>, PathBuf)>> {
+        debug_assert!(w.buf.is_empty(), "the buffer is written out before a trim");
+        let file_end = w.file_end;
+        let Some(active) = &mut w.active else {
+            return Ok(None);
+        };
+        if active.allocated <= file_end {
+            return Ok(None);
+        }
+        if let Err(e) = active.file.truncate(file_end) {
+            let path = active.path.clone();
+            return Err(self.poison("truncate", &path, e));
+        }
+        active.allocated = file_end;
+        Ok(Some((active.file.clone(), active.path.clone())))
     }
 
     /// Seals the active segment (write, fsync) and starts a new one at the current
     /// position (header and directory entry fsynced).
+    /// A sealed segment ends with its last record: preallocated zeros are
+    /// cut first (and the fsync then persists the length too).
     fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
-        self.flush_locked(w)?;
+        self.write_buffer_locked(w, false)?;
+        let trimmed = self.trim_locked(w)?.is_some();
         let Some(active) = &w.active else {
             unreachable!("rotation needs an active segment")
         };
-        self.fsync(active.file.as_ref(), &active.path, false)?;
+        self.fsync(active.file.as_ref(), &active.path, trimmed)?;
         let sealed_end = w.next_position;
         let (file, header, path) = create_segment(self.storage.as_ref(), &self.dir, sealed_end)
             .map_err(|e| self.poison_with(e))?;
@@ -147,6 +218,7 @@ impl Shared {
             file,
             path,
             segment_id: header.segment_id,
+            allocated: SEGMENT_HEADER_LEN,
         });
         w.file_end = SEGMENT_HEADER_LEN;
         self.mark_durable(sealed_end);

@@ -5,7 +5,8 @@
 //! up to the length the file had when the reader reached it; records appended after
 //! that are not seen (open a new reader from [`WalReader::position`]). A reader of a
 //! log that another thread is appending to may find the last record half written
-//! and report it as a torn write; [`WriteAheadLog::read_from`](super::WriteAheadLog::read_from)
+//! and report it as a torn write (a record it finds completed when it looks again,
+//! as in the zeros a durable writer preallocates, ends what it reads instead); [`WriteAheadLog::read_from`](super::WriteAheadLog::read_from)
 //! writes out the log's buffer first, so it sees everything appended before it.
 
 use super::entry::{change_ranges, WalEntry, WalEntryRef, KIND_SYNC_MARKER};

@@ -150,20 +150,67 @@ pub fn read_header(
     }
 }
 
-/// Total bytes of the segment files of the log in `dir`; 0 when it does not exist.
+/// Bytes of the log in `dir`: every segment file, the newest one up to the end
+/// of its records (zeros a durable writer preallocated after them are not
+/// counted; a newest segment that does not end cleanly counts whole). 0 when
+/// the log does not exist.
 ///
 /// # Errors
 /// I/O errors other than "not found".
 pub fn log_size(storage: &dyn Storage, dir: &Path) -> Result<u64> {
+    let segments = list_segments(storage, dir)?;
     let mut total = 0;
-    for s in list_segments(storage, dir)? {
+    for (i, s) in segments.iter().enumerate() {
         match storage.file_size(&s.path) {
+            Ok(n) if i + 1 == segments.len() => total += records_end(storage, dir, s, n)?,
             Ok(n) => total += n,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("stat", &s.path, e)),
         }
     }
     Ok(total)
+}
+
+/// The file offset where the records of the newest segment `s` (a file of
+/// `len` bytes) end cleanly; `len` when the file does not end in zeros (no
+/// preallocated tail) or does not end cleanly. Reads the segment otherwise.
+fn records_end(storage: &dyn Storage, dir: &Path, s: &SegmentMeta, len: u64) -> Result<u64> {
+    if len <= SEGMENT_HEADER_LEN {
+        return Ok(len);
+    }
+    let file = match storage.open_file(&s.path, OpenMode::Read) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io("open", &s.path, e)),
+    };
+    let mut last = [0u8; 8];
+    let tail = (len - SEGMENT_HEADER_LEN).min(8) as usize;
+    file.read_exact_at(&mut last[..tail], len - tail as u64)
+        .ctx("read", &s.path)?;
+    if last.iter().any(|&b| b != 0) {
+        return Ok(len);
+    }
+    // A floor that does not read: the segment counts whole.
+    let Ok(floor) = super::floor::read_floor(storage, dir) else {
+        return Ok(len);
+    };
+    let from = s.start.max(floor);
+    if from - s.start >= len - SEGMENT_HEADER_LEN {
+        return Ok(len);
+    }
+    let max = super::options::MAX_RECORD_SIZE_LIMIT;
+    let mut scanner = match super::scan::SegmentScanner::open_from(storage, s, from, None, max) {
+        Ok(Ok(scanner)) => scanner,
+        Ok(Err(_)) | Err(Error::UnsupportedVersion { .. }) => return Ok(len),
+        Err(e) => return Err(e),
+    };
+    loop {
+        match scanner.next_record()? {
+            super::scan::Step::Record { .. } => {}
+            super::scan::Step::End => return Ok(scanner.offset().min(len)),
+            super::scan::Step::Damaged(_) => return Ok(len),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -153,3 +153,18 @@ fn crash_at_every_operation_with_frequent_full_checkpoints() {
         2,
     );
 }
+
+/// Every append durable when it returns: the writer preallocates zeros ahead
+/// of its records (cut when a segment is sealed), so crashes land in a
+/// segment whose file is longer than its records, and in writes into zeros.
+#[test]
+fn crash_at_every_operation_of_a_durable_writer_that_preallocates() {
+    crash_every_operation(
+        Plan {
+            sync_policy: highwater::SyncPolicy::EveryWrite,
+            segment_size: 8192,
+            ..Plan::default()
+        },
+        3,
+    );
+}

@@ -10,4 +10,5 @@ mod wal_damage;
 mod wal_durability;
 mod wal_format_fixtures;
 mod wal_fsync_interleavings;
+mod wal_preallocation;
 mod wal_properties;
