@@ -219,7 +219,8 @@ pub use recovery::{
 pub use sink::{FileSink, SinkCoordinator, TransactionalSink};
 pub use source::SourcePositions;
 pub use state::{
-    Lookup, StateBytes, StateDelta, StateFileView, StateKind, StateSnapshot, TrackedState,
+    FreezeId, FrozenChanges, Lookup, StateBytes, StateDelta, StateFileView, StateKind,
+    StateSnapshot, TrackedState,
 };
 pub use wal::{
     wal_size, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,

@@ -6,7 +6,8 @@
 //! - [`StateFileView`]: a snapshot or delta file opened through a memory map,
 //!   answering look-ups and iteration without deserialising.
 //! - [`TrackedState`]: a map that records which keys changed since the last
-//!   checkpoint, so an operator gets its delta for free.
+//!   checkpoint, so an operator gets its delta for free; [`FrozenChanges`] are
+//!   those changes frozen for a checkpoint written on another thread.
 //!
 //! All three persistent forms share one file format (`docs/FORMAT.md` §2): a
 //! checksummed header, an rkyv archive of sorted key and value columns, and a CRC32C
@@ -33,7 +34,7 @@ pub use codec::StateBytes;
 pub use delta::StateDelta;
 pub use format::StateKind;
 pub use snapshot::{SnapshotIter, StateSnapshot};
-pub use tracked::TrackedState;
+pub use tracked::{FreezeId, FrozenChanges, TrackedState};
 pub use view::{Lookup, StateFileView, ViewIter};
 
 pub(crate) use codec::{

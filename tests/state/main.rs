@@ -7,3 +7,4 @@ mod arrow_state;
 mod state_format_fixtures;
 mod state_properties;
 mod state_snapshot;
+mod state_tracked;
