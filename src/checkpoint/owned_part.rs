@@ -12,7 +12,7 @@
 
 use super::request::PartInput;
 use crate::error::Result;
-use crate::state::{StateDelta, StateSnapshot};
+use crate::state::{FrozenChanges, StateDelta, StateSnapshot};
 #[cfg(feature = "arrow")]
 use arrow::{datatypes::Schema, record_batch::RecordBatch};
 
@@ -138,6 +138,42 @@ impl IntoPart for StateSnapshot {
 impl IntoPart for StateDelta {
     fn into_part(self: Box<Self>) -> Result<OwnedPart> {
         Ok(OwnedPart::Delta(*self))
+    }
+}
+
+/// A [`TrackedState::freeze`](crate::TrackedState::freeze)'s changes become a
+/// delta part when the checkpoint is written: the sort and the copy
+/// ([`FrozenChanges::into_delta`], O(changes · log changes)) run on the
+/// thread that writes the checkpoint, so the operator's pause is the
+/// `freeze` itself.
+///
+/// ```
+/// use highwater::{BackgroundCheckpointer, CheckpointConfig, CheckpointRequest,
+///     IncrementalCheckpointManager, TrackedState};
+/// # fn main() -> highwater::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// let manager = IncrementalCheckpointManager::new(CheckpointConfig::new(dir.path()))?;
+/// let mut checkpointer = BackgroundCheckpointer::new(manager);
+/// let mut state = TrackedState::new();
+/// state.put(b"k".to_vec(), b"v".to_vec());
+/// // The pause: freeze (no sort, no copy) and hand over.
+/// let frozen = state.freeze();
+/// let id = frozen.id();
+/// checkpointer.submit(CheckpointRequest::new(0).with_owned_part("state", frozen))?;
+/// state.put(b"k2".to_vec(), b"v2".to_vec()); // processing goes on
+/// let outcome = checkpointer.wait().expect("one in flight");
+/// match outcome.result {
+///     Ok(_) => assert!(state.checkpoint_succeeded(id)),
+///     // Its changes stay tracked; the next delta names its parent (the last
+///     // durable checkpoint) with `with_parent`, as after any failure.
+///     Err(_) => assert!(state.checkpoint_failed(id)),
+/// }
+/// assert_eq!(state.changed_len(), 1); // only k2, written after the freeze
+/// # Ok(()) }
+/// ```
+impl IntoPart for FrozenChanges {
+    fn into_part(self: Box<Self>) -> Result<OwnedPart> {
+        Ok(OwnedPart::Delta((*self).into_delta()))
     }
 }
 

@@ -281,13 +281,16 @@ pub(crate) fn verify_given_files(
     dir: &Path,
     request: &super::request::CheckpointRequest<'_>,
 ) -> Option<crate::Error> {
-    request.parts.iter().find_map(|(name, part)| match part.input() {
-        Ok(PartInput::StateFile(bytes)) => {
-            let origin = dir.join(part_file_name(name, PartKind::Snapshot));
-            verify_state_file(&origin, bytes).err()
-        }
-        _ => None,
-    })
+    request
+        .parts
+        .iter()
+        .find_map(|(name, part)| match part.input() {
+            Ok(PartInput::StateFile(bytes)) => {
+                let origin = dir.join(part_file_name(name, PartKind::Snapshot));
+                verify_state_file(&origin, bytes).err()
+            }
+            _ => None,
+        })
 }
 
 /// Creates `path` and fills it with `write`, with write-behind; not synced.

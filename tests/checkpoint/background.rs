@@ -6,7 +6,7 @@
 use highwater::storage::{CrashImage, CrashSimStorage, SimFault, SimGate, SimOp};
 use highwater::{
     BackgroundCheckpointer, CheckpointConfig, CheckpointKind, CheckpointRequest, Error,
-    IncrementalCheckpointManager, OwnedPart, PartInput, StateDelta, StateSnapshot,
+    IncrementalCheckpointManager, OwnedPart, PartInput, StateDelta, StateSnapshot, TrackedState,
 };
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -303,5 +303,74 @@ fn a_crash_while_the_checkpoint_is_in_flight_recovers_the_previous_one() {
     assert_eq!(
         state_of(&after, latest.id),
         [(b"a".to_vec(), b"1".to_vec())]
+    );
+}
+
+/// The operator's path: `freeze()` hands its changes to the background
+/// thread (the delta is built there); writes go on meanwhile; a failed
+/// checkpoint keeps the frozen changes tracked, so the next freeze's delta,
+/// over the last durable checkpoint named as its parent, restores exactly
+/// the operator's state.
+#[test]
+fn frozen_changes_are_written_in_the_background_and_survive_a_failed_checkpoint() {
+    let storage = CrashSimStorage::new();
+    let mut checkpointer = BackgroundCheckpointer::new(manager(&storage));
+    let mut state = TrackedState::new();
+    state.put(b"a".to_vec(), b"1".to_vec());
+    state.put(b"b".to_vec(), b"1".to_vec());
+    let frozen = state.freeze();
+    let first = frozen.id();
+    checkpointer
+        .submit(CheckpointRequest::new(0).with_owned_part("state", frozen))
+        .unwrap();
+    state.put(b"c".to_vec(), b"1".to_vec()); // after the freeze: not in it
+    let base = checkpointer.wait().unwrap().result.unwrap();
+    assert!(state.checkpoint_succeeded(first));
+    assert_eq!(state_of(checkpointer.manager(), base.id).len(), 2);
+    assert_eq!(state.changed_len(), 1, "only c, written after the freeze");
+
+    // The next checkpoint fails at its rename: its changes (c, a=2) stay tracked.
+    state.put(b"a".to_vec(), b"2".to_vec());
+    let frozen = state.freeze();
+    let second = frozen.id();
+    storage.inject(SimFault::new(SimOp::Rename).under(DIR));
+    checkpointer
+        .submit(CheckpointRequest::new(0).with_owned_part("state", frozen))
+        .unwrap();
+    state.delete(b"b");
+    assert!(checkpointer.wait().unwrap().result.is_err());
+    storage.clear_faults();
+    assert!(state.checkpoint_failed(second));
+    assert!(
+        !state.checkpoint_succeeded(second),
+        "one outcome per freeze"
+    );
+
+    // The next freeze holds every change since `base`.
+    let frozen = state.freeze();
+    let third = frozen.id();
+    assert_eq!(frozen.len(), 3, "c, a=2 and the delete of b");
+    checkpointer
+        .submit(
+            CheckpointRequest::new(0)
+                .with_parent(base.id)
+                .with_owned_part("state", frozen),
+        )
+        .unwrap();
+    let written = checkpointer.wait().unwrap().result.unwrap();
+    assert_eq!(written.parent_id, Some(base.id));
+    assert!(state.checkpoint_succeeded(third));
+    assert_eq!(state.changed_len(), 0);
+    let live: Vec<(Vec<u8>, Vec<u8>)> = state
+        .iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect();
+    assert_eq!(state_of(checkpointer.manager(), written.id), live);
+    assert_eq!(
+        live,
+        [
+            (b"a".to_vec(), b"2".to_vec()),
+            (b"c".to_vec(), b"1".to_vec())
+        ]
     );
 }
