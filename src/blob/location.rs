@@ -2,7 +2,7 @@
 //!
 //! | location | store |
 //! |---|---|
-//! | `s3://bucket/prefix`, `gs://…`, `az://…` | [`ObjectStoreBlobStore`](super::ObjectStoreBlobStore) (feature `object-store`; without it, [`BlobError::Unsupported`]) |
+//! | `s3://bucket/prefix`, `gs://…`, `az://…` | `ObjectStoreBlobStore` (feature `object-store`; without it, [`BlobError::Unsupported`]) |
 //! | `file:///abs/path` | [`LocalBlobStore`] |
 //! | a plain path | [`LocalBlobStore`] |
 //! | anything else with `://` | [`BlobError::InvalidLocation`] |

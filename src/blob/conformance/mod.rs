@@ -23,7 +23,7 @@
 //!   without loss or repetition;
 //! - delete is idempotent and the object is gone from get, head and list;
 //! - multipart uploads hold their parts in order, are invisible until
-//!   completed, and an aborted one never appears; [`BlobWriter`] streams
+//!   completed, and an aborted one never appears; [`BlobWriter`](crate::blob::BlobWriter) streams
 //!   objects of one and of several parts;
 //! - concurrent creates of one key: exactly one `Created`, and the object
 //!   holds that caller's bytes.

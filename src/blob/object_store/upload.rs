@@ -87,9 +87,7 @@ impl MultipartUpload for Upload {
     }
 
     fn complete(mut self: Box<Self>) -> BlobResult<()> {
-        if let Err(e) = self.drain() {
-            return Err(e);
-        }
+        self.drain()?;
         self.finish(BlobOp::Complete, |mut inner| {
             Box::pin(async move { inner.complete().await.map(|_| ()) })
         })
