@@ -192,6 +192,7 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+pub mod blob;
 pub mod checkpoint;
 mod error;
 pub mod inspect;

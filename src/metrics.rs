@@ -31,6 +31,13 @@ pub const RECOVERY_PHASE_SECONDS: &str = "highwater_recovery_phase_seconds";
 /// Counter: newer checkpoints a recovery rejected (damaged, or their chain
 /// broken) before the one it restored.
 pub const RECOVERY_REJECTED_CHECKPOINTS: &str = "highwater_recovery_rejected_checkpoints_total";
+/// Counter: HTTP requests the object-store blob backend sent (retries
+/// included), labelled `operation` (create, put, get, …).
+pub const BLOB_REQUESTS: &str = "highwater_blob_requests_total";
+/// Counter: responses of the object store that asked to slow down (HTTP 429
+/// or 503, S3 `SlowDown`), labelled `operation`; each is retried with backoff
+/// and logged as a tracing warning.
+pub const BLOB_THROTTLED: &str = "highwater_blob_throttled_total";
 
 fn kind_label(kind: CheckpointKind) -> &'static str {
     match kind {

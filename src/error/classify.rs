@@ -69,6 +69,7 @@ impl Error {
     ///   device, network or resource failure; a writer that must not go on
     ///   after it — the log after a failed write — fails the retry with
     ///   [`Error::Poisoned`]),
+    ///   [`Error::Blob`] when its [`BlobError::is_retryable`](crate::blob::BlobError::is_retryable),
     ///   [`Error::Locked`] (another writer holds the directory: retry once it
     ///   is gone), [`Error::SinkCommitPending`] (the commit is retried by the
     ///   next checkpoint or by recovery), [`Error::SinkInUse`] (once the other
@@ -98,6 +99,7 @@ impl Error {
             Error::CheckpointParentUnrestorable { source, .. } => {
                 return !self.is_corruption() && source.is_retryable()
             }
+            Error::Blob(e) => return e.is_retryable(),
             _ => {}
         }
         matches!(
@@ -128,12 +130,13 @@ impl Error {
 
     /// True when this error says that what was asked for is not there: a
     /// checkpoint ([`Error::CheckpointNotFound`]), a part of one
-    /// ([`Error::PartNotFound`]), or a file ([`Error::Io`] of kind
-    /// `NotFound`).
+    /// ([`Error::PartNotFound`]), a file ([`Error::Io`] of kind
+    /// `NotFound`), or an object ([`Error::Blob`] of `NotFound`).
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::CheckpointNotFound { .. } | Error::PartNotFound { .. } => true,
             Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            Error::Blob(e) => e.is_not_found(),
             _ => false,
         }
     }

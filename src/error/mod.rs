@@ -22,7 +22,10 @@
 //! - damage: [`Error::is_corruption`];
 //! - configuration: [`Error::InvalidConfig`]; a wrong value or call:
 //!   [`Error::InvalidArgument`];
-//! - worth retrying: [`Error::is_retryable`].
+//! - worth retrying: [`Error::is_retryable`];
+//! - object storage: [`Error::Blob`], whose
+//!   [`BlobError`](crate::blob::BlobError) is the blob layer's own typed
+//!   enum (an indeterminate outcome is its own kind there).
 //!
 //! I/O errors get their context one way, described in `io.rs`:
 //! `result.ctx("operation", path)?`.
@@ -642,6 +645,12 @@ pub enum Error {
         /// What needed it ("Arrow part \"orders\" of checkpoint 7", ...).
         what: String,
     },
+
+    /// A blob-store (object storage) call failed; the
+    /// [`BlobError`](crate::blob::BlobError) names the operation and the key,
+    /// and says whether the outcome is indeterminate.
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
 }
 
 #[cfg(test)]

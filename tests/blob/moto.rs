@@ -1,0 +1,117 @@
+//! The blob-store contract against a real S3 server: moto's, started by
+//! `.ci/run` (docs/OBJECT_STORAGE.md, "Running the tests against moto").
+//!
+//! Without `AWS_ENDPOINT` these tests fail when `CI=true` (an S3 test must
+//! never pass silently in CI) and otherwise print `SKIPPED:` with the way to
+//! start the server, and return.
+
+use highwater::blob::{
+    conformance, BlobError, BlobKey, BlobStore, CreateOutcome, ObjectStoreBlobStore,
+    ObjectStoreOptions,
+};
+use std::io::{Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const HOW: &str = "the S3 tests need moto's server and its environment: \
+python3 -m venv target/moto-venv && target/moto-venv/bin/pip install 'moto[server]==5.2.5' && \
+(target/moto-venv/bin/moto_server -H 127.0.0.1 -p 5123 &) && \
+AWS_ENDPOINT=http://127.0.0.1:5123 AWS_ALLOW_HTTP=true AWS_ACCESS_KEY_ID=test \
+AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 cargo test --test blob --features object-store moto \
+(or run .ci/run, which does all of this)";
+
+/// The endpoint, or `None` (after saying so) when the tests cannot run here.
+fn endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT") {
+        Ok(e) if !e.is_empty() => Some(e),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but AWS_ENDPOINT is not set: {HOW}")
+        }
+        _ => {
+            eprintln!("SKIPPED: {HOW}");
+            None
+        }
+    }
+}
+
+/// Creates a fresh bucket on the server (moto takes an unsigned request; the
+/// library's own requests are all signed) and returns its name.
+fn fresh_bucket(endpoint: &str, tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let bucket = format!("highwater-{tag}-{}-{nanos}", std::process::id());
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("cannot reach the S3 server at {endpoint}: {e}; {HOW}"));
+    write!(
+        conn,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "create bucket {bucket}: {answer}"
+    );
+    bucket
+}
+
+fn store(tag: &str) -> Option<ObjectStoreBlobStore> {
+    let endpoint = endpoint()?;
+    let bucket = fresh_bucket(&endpoint, tag);
+    let url = format!("s3://{bucket}/highwater-tests");
+    Some(ObjectStoreBlobStore::from_url(&url, ObjectStoreOptions::default()).unwrap())
+}
+
+#[test]
+fn moto_keeps_the_contract() {
+    let Some(store) = store("contract") else {
+        return;
+    };
+    conformance::run_all(&store, &BlobKey::new("conformance").unwrap());
+}
+
+#[test]
+fn moto_conditional_create_against_a_real_server() {
+    let Some(store) = store("create") else { return };
+    let key = BlobKey::new("commits/00000000000000000001").unwrap();
+    assert_eq!(
+        store.create_if_absent(&key, "mine".into()).unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        store.create_if_absent(&key, "a zombie's".into()).unwrap(),
+        CreateOutcome::AlreadyExists,
+        "If-None-Match: * refuses the second create"
+    );
+    assert_eq!(&store.get(&key).unwrap()[..], b"mine");
+}
+
+#[test]
+fn moto_names_the_key_of_a_missing_object() {
+    let Some(store) = store("missing") else {
+        return;
+    };
+    let key = BlobKey::new("nothing/here").unwrap();
+    let err = store.get(&key).unwrap_err();
+    assert!(matches!(err, BlobError::NotFound { .. }), "{err:?}");
+    assert_eq!(err.key(), "nothing/here");
+}
+
+#[test]
+fn moto_a_missing_bucket_is_a_typed_error() {
+    let Some(endpoint) = endpoint() else { return };
+    let _ = endpoint;
+    let store = ObjectStoreBlobStore::from_url(
+        "s3://highwater-no-such-bucket/x",
+        ObjectStoreOptions::default().with_max_retries(0),
+    )
+    .unwrap();
+    let err = store
+        .put(&BlobKey::new("k").unwrap(), "v".into())
+        .unwrap_err();
+    assert_eq!(err.key(), "k", "{err}");
+    assert!(!err.is_indeterminate(), "a 404 answer is definite: {err:?}");
+}
