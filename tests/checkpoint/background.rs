@@ -374,3 +374,38 @@ fn frozen_changes_are_written_in_the_background_and_survive_a_failed_checkpoint(
         ]
     );
 }
+
+/// REVIEW (hostile): the checkpointer's docs say "use the manager for reads
+/// while the checkpointer writes", but the manager's reads (`load_snapshot`,
+/// `load_checkpoint_state`, `open_state_view`) make the checkpoint read the
+/// base of the next delta. Reading an older checkpoint (an audit, a query
+/// served from a checkpoint) — or reading the latest while the next one is in
+/// flight, which races with the thread setting the base — makes the next
+/// background delta fail (`DeltaParentMismatch`), and the failure leaves the
+/// parent lost: the operator must then write its whole state.
+#[test]
+fn review_a_read_through_the_checkpointers_manager_does_not_break_the_next_delta() {
+    let storage = CrashSimStorage::new();
+    let mut checkpointer = BackgroundCheckpointer::new(manager(&storage));
+    checkpointer
+        .submit(CheckpointRequest::new(0).with_owned_part("state", snapshot(&[("a", "1")])))
+        .unwrap();
+    let first = checkpointer.wait().unwrap().result.unwrap();
+    checkpointer
+        .submit(CheckpointRequest::new(0).with_owned_part("state", delta(&[("b", "2")])))
+        .unwrap();
+    let second = checkpointer.wait().unwrap().result.unwrap();
+    // A read, as the docs allow.
+    let older = checkpointer.manager().load_snapshot(first.id, "state").unwrap();
+    assert_eq!(older.len(), 1);
+    // The operator goes on from the second checkpoint's state.
+    checkpointer
+        .submit(CheckpointRequest::new(0).with_owned_part("state", delta(&[("c", "3")])))
+        .unwrap();
+    let third = checkpointer.wait().unwrap().result;
+    let third = match third {
+        Ok(t) => t,
+        Err(e) => panic!("a read through manager() broke the next background delta: {e}"),
+    };
+    assert_eq!(third.parent_id, Some(second.id));
+}
