@@ -229,16 +229,35 @@ impl SegmentScanner {
         self.header.first_position + (offset - SEGMENT_HEADER_LEN)
     }
 
-    /// Bytes `[offset, offset + len)` of the file; the caller ensures they exist.
+    /// Bytes `[offset, offset + len)` of the file; the caller ensures they
+    /// exist (below the length the scanner saw).
+    ///
+    /// A live log's file can get shorter under a reader: a durable writer
+    /// cuts the zeros it preallocated when it seals or closes the segment,
+    /// and `cut_from` cuts records. Bytes that are gone read as zeros — a
+    /// clean end, which is what the file now says there — never as an error.
     fn bytes_at(&mut self, offset: u64, len: usize) -> Result<&[u8]> {
         let in_window = offset >= self.window_start
             && offset + len as u64 <= self.window_start + self.window.len() as u64;
         if !in_window {
             let want = (len.max(WINDOW) as u64).min(self.file_len - offset) as usize;
             self.window.resize(want, 0);
-            self.file
-                .read_exact_at(&mut self.window, offset)
-                .ctx("read", &self.path)?;
+            let mut filled = 0;
+            while filled < want {
+                match self
+                    .file
+                    .read_at(&mut self.window[filled..], offset + filled as u64)
+                {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e).ctx("read", &self.path),
+                }
+            }
+            if filled < want {
+                tracing::debug!(path = %self.path.display(), offset, expected = self.file_len, now = offset + filled as u64, "segment got shorter while read; the rest reads as a clean end");
+                self.window[filled..].fill(0);
+            }
             self.window_start = offset;
         }
         let start = (offset - self.window_start) as usize;
@@ -397,9 +416,12 @@ impl SegmentScanner {
             return Ok(false);
         }
         let mut now = [0u8; RECORD_HEADER_LEN];
-        self.file
-            .read_exact_at(&mut now, offset)
-            .ctx("read", &self.path)?;
+        match self.file.read_exact_at(&mut now, offset) {
+            Ok(()) => {}
+            // The file got shorter (its zeros or records cut): nothing there.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(e).ctx("read", &self.path),
+        }
         if now == *seen && seen.iter().all(|&b| b == 0) {
             return Ok(false);
         }
@@ -421,9 +443,14 @@ impl SegmentScanner {
             return Ok(false);
         }
         let mut payload = vec![0u8; h.payload_len as usize];
-        self.file
+        match self
+            .file
             .read_exact_at(&mut payload, offset + RECORD_HEADER_LEN as u64)
-            .ctx("read", &self.path)?;
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(e).ctx("read", &self.path),
+        }
         Ok(crc32c::crc32c(&payload) == h.payload_crc)
     }
 

@@ -261,7 +261,7 @@ fn a_reader_of_a_live_durable_log_is_not_fooled_by_appends_into_the_zeros() {
 /// error (unexpected end of file) instead of the records that are all there.
 /// Before preallocation no file of a live log ever shrank.
 #[test]
-fn review_a_reader_of_a_live_log_survives_the_writer_cutting_its_zeros_on_close() {
+fn a_reader_of_a_live_log_survives_the_writer_cutting_its_zeros_on_close() {
     const WINDOW: usize = 1 << 20; // the scanner's read window (scan.rs)
     let sim = CrashSimStorage::new();
     let wal = open_on(&sim, SyncPolicy::EveryWrite);
