@@ -341,14 +341,16 @@ impl IncrementalCheckpointManager {
             inner.epoch
         };
         let storage = self.config.storage().as_ref();
-        let (_, meta) = publish::publish(storage, self.config.dir(), id, |tmp| {
-            let (written, files) = parts
-                .iter()
-                .map(|p| p.write(storage, tmp))
-                .collect::<Result<(Vec<_>, Vec<_>)>>()?;
+        let (_, meta) = publish::publish(storage, self.config.dir(), id, |tmp, staged| {
+            let mut written = Vec::with_capacity(parts.len());
+            for part in &parts {
+                let (meta, file) = part.write(storage, tmp)?;
+                staged.push(file)?;
+                written.push(meta);
+            }
             let meta = self.metadata(id, epoch, kind, parent, &request, written)?;
             let meta = raise_watermarks(meta, parent.or(previous.as_ref()));
-            Ok((metadata::encode(&meta)?, meta, files))
+            Ok((metadata::encode(&meta)?, meta))
         })
         .map_err(given_first)?;
         inner.last_id = id;

@@ -7,8 +7,10 @@
 //!   visible checkpoint is complete unless its bytes were damaged later. The
 //!   order of the writes and fsyncs inside the temporary directory does not
 //!   matter (nothing reads it; a crash leaves a leftover that the next
-//!   manager removes), so its files and entries are fsynced together, after
-//!   the metadata was written, and all of them before the rename.
+//!   manager removes), so its files and entries are fsynced together (in
+//!   batches of [`MAX_UNSYNCED_OPEN`] files as they are written, the last
+//!   batch with the directory after the metadata), all of them before the
+//!   rename.
 //! - `publish` returns only after the parent directory was fsynced: the rename
 //!   is durable when the caller learns of the checkpoint.
 //! - Deletion removes `metadata.json` first, so a half-deleted checkpoint is
@@ -55,15 +57,44 @@ pub(crate) fn write_file(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> Re
     })
 }
 
-/// Fsyncs every file of `files` and the directory `dir` holding them, each
-/// once, all at the same time (one thread each; fsyncs of different files
-/// may overlap, of one file never), and waits for all of them. A failed
-/// sync is never retried.
+/// The most files of a checkpoint held open, unsynced, at once (and so the
+/// most sync threads): a checkpoint of many parts fsyncs them in batches of
+/// this many while it writes, so it needs a bounded number of descriptors.
+pub(crate) const MAX_UNSYNCED_OPEN: usize = 16;
+
+/// The files written into a checkpoint's temporary directory and not yet
+/// fsynced, at most [`MAX_UNSYNCED_OPEN`] of them: [`push`](Self::push)ing
+/// one more fsyncs the batch (together) and closes it. [`publish`] fsyncs the
+/// rest with the directory before the rename, so every file is fsynced,
+/// once, before the checkpoint becomes visible.
+#[derive(Debug, Default)]
+pub(crate) struct Staged {
+    files: Vec<Unsynced>,
+}
+
+impl Staged {
+    /// Adds `file`; when the batch is full, fsyncs it together and closes it.
+    ///
+    /// # Errors
+    /// `Io` naming the first file of the batch whose sync failed.
+    pub(crate) fn push(&mut self, file: Unsynced) -> Result<()> {
+        self.files.push(file);
+        if self.files.len() >= MAX_UNSYNCED_OPEN {
+            sync_files(&std::mem::take(&mut self.files), || Ok(()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Fsyncs every file of `files`, each once, all at the same time (one thread
+/// each; fsyncs of different files may overlap, of one file never), while
+/// this thread runs `also` (the directory's fsync), and waits for all of
+/// them. A failed sync is never retried.
 ///
 /// # Errors
-/// `Io` naming the first file (in `files` order, the directory last) whose
-/// sync failed.
-fn sync_together(storage: &dyn Storage, dir: &Path, files: &[Unsynced]) -> Result<()> {
+/// `Io` naming the first file (in `files` order) whose sync failed, else
+/// `also`'s error.
+fn sync_files(files: &[Unsynced], also: impl FnOnce() -> Result<()>) -> Result<()> {
     let sync = |f: &Unsynced| f.file.sync_all().ctx("sync", &f.path);
     std::thread::scope(|scope| {
         // A thread that cannot be started leaves its file to this thread.
@@ -76,7 +107,7 @@ fn sync_together(storage: &dyn Storage, dir: &Path, files: &[Unsynced]) -> Resul
                     .map_err(|_| f)
             })
             .collect();
-        let dir_synced = storage.sync_dir(dir).ctx("sync directory", dir);
+        let also_done = also();
         let mut first_error = None;
         for pending in syncs {
             let synced = match pending {
@@ -91,7 +122,7 @@ fn sync_together(storage: &dyn Storage, dir: &Path, files: &[Unsynced]) -> Resul
         }
         match first_error {
             Some(e) => Err(e),
-            None => dir_synced,
+            None => also_done,
         }
     })
 }
@@ -115,7 +146,7 @@ pub(crate) fn publish<T>(
     storage: &dyn Storage,
     dir: &Path,
     id: u64,
-    write_parts: impl FnOnce(&Path) -> Result<(Vec<u8>, T, Vec<Unsynced>)>,
+    write_parts: impl FnOnce(&Path, &mut Staged) -> Result<(Vec<u8>, T)>,
 ) -> Result<(PathBuf, T)> {
     let name = checkpoint_dir_name(id);
     let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
@@ -127,11 +158,16 @@ pub(crate) fn publish<T>(
         storage.remove_dir_all(&tmp).ctx("remove", &tmp)?;
     }
     storage.create_dir_all(&tmp).ctx("create directory", &tmp)?;
-    let staged = write_parts(&tmp).and_then(|(metadata, out, mut files)| {
-        files.push(write_file(storage, &tmp.join(METADATA_FILE), &metadata)?);
-        sync_together(storage, &tmp, &files)?;
+    let mut files = Staged::default();
+    let staged = write_parts(&tmp, &mut files).and_then(|(metadata, out)| {
+        let mut rest = std::mem::take(&mut files.files);
+        rest.push(write_file(storage, &tmp.join(METADATA_FILE), &metadata)?);
+        sync_files(&rest, || storage.sync_dir(&tmp).ctx("sync directory", &tmp))?;
         Ok(out)
     });
+    // Closed (and their descriptors freed) before the directory is renamed
+    // or removed.
+    drop(files);
     let out = match staged {
         Ok(out) => out,
         Err(e) => {

@@ -259,7 +259,7 @@ fn a_long_chain_still_builds_on_its_parent_and_reads_back() {
 /// parts — key groups times operators — now fails with EMFILE, every time.
 /// Runs itself in a child process whose descriptor limit is lowered.
 #[test]
-fn review_a_checkpoint_of_many_parts_fits_a_small_descriptor_limit() {
+fn a_checkpoint_of_many_parts_fits_a_small_descriptor_limit() {
     const PARTS: usize = 400;
     if std::env::var_os("HW_REVIEW_NOFILE_CHILD").is_none() {
         let exe = std::env::current_exe().unwrap();
@@ -269,7 +269,7 @@ fn review_a_checkpoint_of_many_parts_fits_a_small_descriptor_limit() {
             .arg(exe)
             .args([
                 "--exact",
-                "write_path::review_a_checkpoint_of_many_parts_fits_a_small_descriptor_limit",
+                "write_path::a_checkpoint_of_many_parts_fits_a_small_descriptor_limit",
                 "--test-threads=1",
                 "--nocapture",
             ])
@@ -286,10 +286,9 @@ fn review_a_checkpoint_of_many_parts_fits_a_small_descriptor_limit() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let m = highwater::IncrementalCheckpointManager::new(highwater::CheckpointConfig::new(
-        dir.path(),
-    ))
-    .unwrap();
+    let m =
+        highwater::IncrementalCheckpointManager::new(highwater::CheckpointConfig::new(dir.path()))
+            .unwrap();
     let blobs: Vec<Vec<u8>> = (0..PARTS).map(|i| vec![i as u8; 100]).collect();
     let mut request = highwater::checkpoint::CheckpointRequest::new(0);
     for (i, b) in blobs.iter().enumerate() {
@@ -299,5 +298,8 @@ fn review_a_checkpoint_of_many_parts_fits_a_small_descriptor_limit() {
         );
     }
     let written = m.create_checkpoint(request);
-    assert!(written.is_ok(), "{PARTS} parts under 256 descriptors: {written:?}");
+    assert!(
+        written.is_ok(),
+        "{PARTS} parts under 256 descriptors: {written:?}"
+    );
 }
