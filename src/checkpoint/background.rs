@@ -140,7 +140,15 @@ impl BackgroundCheckpointer {
         }
     }
 
-    /// The manager (reads, views, its epoch).
+    /// The manager (its epoch, its store).
+    ///
+    /// Its reads follow the manager's rule: `load_snapshot`,
+    /// `load_checkpoint_state` and `open_state_view` on the manager make the
+    /// checkpoint read the base of the next delta, which is then refused
+    /// (`DeltaParentMismatch`) if the operator's state did not come from it.
+    /// While the checkpointer writes, read through
+    /// [`manager().store()`](IncrementalCheckpointManager::store): the
+    /// store's reads of the same names never move the base.
     pub fn manager(&self) -> &IncrementalCheckpointManager {
         &self.manager
     }

@@ -158,7 +158,10 @@ impl SinkCoordinator {
         &self.rejected
     }
 
-    /// The checkpoint manager (to load the restored state).
+    /// The checkpoint manager (to load the restored state). Its reads make
+    /// the checkpoint read the base of the next delta; other reads go
+    /// through [`manager().store()`](IncrementalCheckpointManager::store),
+    /// whose reads never move the base.
     pub fn manager(&self) -> &IncrementalCheckpointManager {
         self.checkpointer.manager()
     }

@@ -384,7 +384,7 @@ fn frozen_changes_are_written_in_the_background_and_survive_a_failed_checkpoint(
 /// background delta fail (`DeltaParentMismatch`), and the failure leaves the
 /// parent lost: the operator must then write its whole state.
 #[test]
-fn review_a_read_through_the_checkpointers_manager_does_not_break_the_next_delta() {
+fn a_read_through_the_checkpointers_store_does_not_break_the_next_delta() {
     let storage = CrashSimStorage::new();
     let mut checkpointer = BackgroundCheckpointer::new(manager(&storage));
     checkpointer
@@ -395,8 +395,12 @@ fn review_a_read_through_the_checkpointers_manager_does_not_break_the_next_delta
         .submit(CheckpointRequest::new(0).with_owned_part("state", delta(&[("b", "2")])))
         .unwrap();
     let second = checkpointer.wait().unwrap().result.unwrap();
-    // A read, as the docs allow.
-    let older = checkpointer.manager().load_snapshot(first.id, "state").unwrap();
+    // A read of an older checkpoint, through the store, as the docs say.
+    let older = checkpointer
+        .manager()
+        .store()
+        .load_snapshot(first.id, "state")
+        .unwrap();
     assert_eq!(older.len(), 1);
     // The operator goes on from the second checkpoint's state.
     checkpointer
@@ -405,7 +409,22 @@ fn review_a_read_through_the_checkpointers_manager_does_not_break_the_next_delta
     let third = checkpointer.wait().unwrap().result;
     let third = match third {
         Ok(t) => t,
-        Err(e) => panic!("a read through manager() broke the next background delta: {e}"),
+        Err(e) => panic!("a read through the store broke the next background delta: {e}"),
     };
     assert_eq!(third.parent_id, Some(second.id));
+    // A read through the manager itself moves the base (its documented
+    // rule): the next delta, built on the third checkpoint, is refused
+    // rather than applied to the first.
+    checkpointer
+        .manager()
+        .load_snapshot(first.id, "state")
+        .unwrap();
+    checkpointer
+        .submit(CheckpointRequest::new(0).with_owned_part("state", delta(&[("d", "4")])))
+        .unwrap();
+    let refused = checkpointer.wait().unwrap().result;
+    assert!(
+        matches!(refused, Err(Error::DeltaParentMismatch { .. })),
+        "{refused:?}"
+    );
 }
