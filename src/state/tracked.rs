@@ -47,6 +47,11 @@ type Changes = hashbrown::HashMap<Vec<u8>, Option<Vec<u8>>>;
 /// quarter of the base (small states fold often; each fold is small).
 const FOLD_MIN: usize = 4;
 
+/// The most changes a new, empty change layer is sized for up front (it
+/// starts as large as the layer it replaces, up to this; it grows as any
+/// hash map does beyond it).
+const MAX_PRESIZED_CHANGES: usize = 1 << 16;
+
 /// A keyed state map (bytewise key order) with change tracking.
 ///
 /// Typical use: apply an operator's updates with [`put`](Self::put) and
@@ -257,7 +262,7 @@ impl TrackedState {
         if let Some(frozen) = self.frozen.take() {
             absorb(&mut self.settled, unshare(frozen.changes));
         }
-        let room = self.active.len();
+        let room = self.active.len().min(MAX_PRESIZED_CHANGES);
         let active = mem::replace(&mut self.active, Changes::with_capacity(room));
         absorb(&mut self.settled, active);
         self.changed = 0;
@@ -299,8 +304,9 @@ impl TrackedState {
     pub fn freeze(&mut self) -> FrozenChanges {
         let id = FreezeId(self.next_freeze);
         self.next_freeze += 1;
-        // The next layer starts with room for as many changes as this one.
-        let room = self.active.len();
+        // The next layer starts with room for as many changes as this one
+        // (up to a bound: a bulk load must not leave a huge empty table).
+        let room = self.active.len().min(MAX_PRESIZED_CHANGES);
         let mut changes = mem::replace(&mut self.active, Changes::with_capacity(room));
         if let Some(older) = self.frozen.take() {
             absorb_older(&mut changes, unshare(older.changes));
