@@ -224,7 +224,7 @@ mod tests {
             )
             .unwrap();
         let storage = crate::storage::default_storage();
-        let again = super::publish::<()>(storage.as_ref(), dir.path(), meta.id, |_| {
+        let again = super::publish::<()>(storage.as_ref(), dir.path(), meta.id, |_, _| {
             panic!("nothing is written over a published checkpoint")
         });
         match again {

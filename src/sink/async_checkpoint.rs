@@ -16,7 +16,9 @@
 use super::coordinator::SinkCoordinator;
 use super::transactional::TransactionalSink;
 use crate::checkpoint::{CheckpointOutcome, CheckpointRequest, CheckpointTicket};
-use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
 use crate::IncrementalCheckpointMetadata;
 
 impl SinkCoordinator {
@@ -47,15 +49,7 @@ impl SinkCoordinator {
         request: CheckpointRequest<'_>,
         sinks: &mut [&mut dyn TransactionalSink],
     ) -> Result<CheckpointTicket> {
-        if let Some(cause) = &self.failed {
-            return Err(Error::SinkCoordinatorFailed {
-                cause: cause.clone(),
-            });
-        }
-        self.check_sinks(sinks)?;
-        self.finish_in_flight(sinks);
-        let (epoch, next) = self.next_epoch()?;
-        let request = self.pre_commit_into(request, epoch, next, sinks)?;
+        let (request, epoch, next) = self.prepare(request, sinks)?;
         let submitted = self.checkpointer.submit(request);
         match submitted {
             Ok(ticket) => {

@@ -201,15 +201,7 @@ impl SinkCoordinator {
         request: CheckpointRequest<'_>,
         sinks: &mut [&mut dyn TransactionalSink],
     ) -> Result<IncrementalCheckpointMetadata> {
-        if let Some(cause) = &self.failed {
-            return Err(Error::SinkCoordinatorFailed {
-                cause: cause.clone(),
-            });
-        }
-        self.check_sinks(sinks)?;
-        self.finish_in_flight(sinks);
-        let (epoch, next) = self.next_epoch()?;
-        let request = self.pre_commit_into(request, epoch, next, sinks)?;
+        let (request, epoch, next) = self.prepare(request, sinks)?;
         let written = self.manager().create_checkpoint(request);
         self.set_epoch(next);
         let checkpoint = written.inspect_err(|e| {
@@ -220,6 +212,28 @@ impl SinkCoordinator {
     }
 
     /// Refuses `sinks` unless they are the sinks given to `recover`.
+    /// Steps 1–2 of a checkpoint, shared by [`checkpoint`](Self::checkpoint)
+    /// and [`begin_checkpoint`](Self::begin_checkpoint): refuses a failed
+    /// coordinator or other sinks, finishes the checkpoint in flight, then
+    /// pre-commits epoch `e` and begins `e + 1` in every sink. Returns the
+    /// request with every pending handle, `e` and `e + 1`.
+    pub(super) fn prepare<'a>(
+        &mut self,
+        request: CheckpointRequest<'a>,
+        sinks: &mut [&mut dyn TransactionalSink],
+    ) -> Result<(CheckpointRequest<'a>, u64, u64)> {
+        if let Some(cause) = &self.failed {
+            return Err(Error::SinkCoordinatorFailed {
+                cause: cause.clone(),
+            });
+        }
+        self.check_sinks(sinks)?;
+        self.finish_in_flight(sinks);
+        let (epoch, next) = self.next_epoch()?;
+        let request = self.pre_commit_into(request, epoch, next, sinks)?;
+        Ok((request, epoch, next))
+    }
+
     pub(super) fn check_sinks(&self, sinks: &[&mut dyn TransactionalSink]) -> Result<()> {
         let given = check_names(sinks)?;
         if given != self.sinks {
