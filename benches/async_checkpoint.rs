@@ -25,7 +25,7 @@
 
 mod common;
 
-use common::{bench_dir, median, ms};
+use common::{bench_dir, key, median, ms, value};
 use criterion::Criterion;
 use highwater::{
     BackgroundCheckpointer, CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager,
@@ -35,19 +35,6 @@ use std::time::{Duration, Instant};
 
 const KEYS: usize = 1_000_000;
 const KEYS_TEST: usize = 20_000;
-const VALUE_LEN: usize = 100;
-
-fn key(i: usize) -> Vec<u8> {
-    format!("key-{i:012}").into_bytes()
-}
-
-fn value(i: usize, round: usize) -> Vec<u8> {
-    let mut v = vec![0u8; VALUE_LEN];
-    for (j, b) in v.iter_mut().enumerate() {
-        *b = b'a' + ((i + j + round) % 26) as u8;
-    }
-    v
-}
 
 /// What the caller's thread does in the timed pause.
 #[derive(Clone, Copy, PartialEq, Eq)]

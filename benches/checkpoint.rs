@@ -25,7 +25,7 @@
 
 mod common;
 
-use common::{bench_dir, median, ms};
+use common::{bench_dir, key, median, ms, value, VALUE_LEN};
 use criterion::Criterion;
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::{
@@ -41,19 +41,6 @@ use std::time::{Duration, Instant};
 
 const KEYS: usize = 1_000_000;
 const KEYS_TEST: usize = 20_000;
-const VALUE_LEN: usize = 100;
-
-fn key(i: usize) -> Vec<u8> {
-    format!("key-{i:012}").into_bytes()
-}
-
-fn value(i: usize, round: usize) -> Vec<u8> {
-    let mut v = vec![0u8; VALUE_LEN];
-    for (j, b) in v.iter_mut().enumerate() {
-        *b = b'a' + ((i + j + round) % 26) as u8;
-    }
-    v
-}
 
 fn state(n: usize) -> StateSnapshot {
     StateSnapshot::from_sorted((0..n).map(|i| (key(i), value(i, 0)))).expect("sorted keys")

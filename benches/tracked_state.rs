@@ -22,7 +22,7 @@
 
 mod common;
 
-use common::{bench_dir, median, ms};
+use common::{bench_dir, key, median, ms, value};
 use criterion::{BatchSize, Criterion};
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateSnapshot, TrackedState};
@@ -32,16 +32,6 @@ use std::time::{Duration, Instant};
 
 const KEYS: usize = 1_000_000;
 const KEYS_TEST: usize = 20_000;
-
-fn key(i: usize) -> Vec<u8> {
-    format!("key-{i:012}").into_bytes()
-}
-
-fn value(i: usize, round: usize) -> Vec<u8> {
-    (0..100)
-        .map(|j| b'a' + ((i + j + round) % 26) as u8)
-        .collect()
-}
 
 /// 1% of the keys, spread over the key space, with new values.
 fn changes(n: usize, round: usize) -> Vec<(Vec<u8>, Vec<u8>)> {

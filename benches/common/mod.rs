@@ -20,6 +20,22 @@ pub fn bench_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(base).expect("tempdir")
 }
 
+/// The value length of the state benches' workload (the seed's: 16-byte
+/// keys, 100-byte values).
+pub const VALUE_LEN: usize = 100;
+
+/// Key `i` of the state benches' workload: 16 bytes, in key order.
+pub fn key(i: usize) -> Vec<u8> {
+    format!("key-{i:012}").into_bytes()
+}
+
+/// The value of key `i` in `round` (a repeating alphabet, shifted per round).
+pub fn value(i: usize, round: usize) -> Vec<u8> {
+    (0..VALUE_LEN)
+        .map(|j| b'a' + ((i + j + round) % 26) as u8)
+        .collect()
+}
+
 /// The median of `v`.
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
