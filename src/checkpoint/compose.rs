@@ -39,9 +39,11 @@ pub(crate) fn rebase_orphan_deltas<'a>(
                 == Some(PartKind::Snapshot);
             // A delta that applies is written as it is (a given file is
             // verified while it is written); only an orphan is decoded.
-            let delta = match part.delta()? {
-                Some(delta) if !has_base => delta,
-                _ => return Ok(part),
+            if has_base {
+                return Ok(part);
+            }
+            let Some(delta) = part.delta()? else {
+                return Ok(part);
             };
             let snapshot = StateSnapshot::default().apply(&delta);
             Ok(PlannedPart {

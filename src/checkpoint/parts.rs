@@ -176,10 +176,9 @@ impl<'a> PlannedPart<'a> {
                 kind: StateKind::Delta,
                 origin,
             } => {
-                // Verified under the part's name first (the decode's errors
-                // name no file).
-                verify_given(origin, bytes, StateKind::Delta)?;
-                Some(Cow::Owned(StateDelta::from_bytes(bytes)?))
+                // Decoded (and so verified: every block, the archive, the
+                // kind) once, its errors naming the part's file.
+                Some(Cow::Owned(StateDelta::from_file_bytes(origin, bytes)?))
             }
             _ => None,
         })
