@@ -24,12 +24,14 @@ use super::{
     CreateOutcome, ListPage, MultipartUpload,
 };
 use bytes::Bytes;
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 /// The directory of temporary files, under the root.
@@ -52,6 +54,11 @@ const TMP_DIR: &str = ".tmp";
 pub struct LocalBlobStore {
     root: PathBuf,
     counter: AtomicU64,
+    /// Directories this store has made durable (their entry in their parent
+    /// fsynced, and the parent's likewise up to the root): an entry that
+    /// merely exists is not necessarily durable (another process may have
+    /// created it and not synced its parent yet).
+    durable: Mutex<HashSet<PathBuf>>,
 }
 
 impl LocalBlobStore {
@@ -62,12 +69,14 @@ impl LocalBlobStore {
     pub fn open(root: impl Into<PathBuf>) -> BlobResult<Self> {
         let root = root.into();
         let root_str = root.display().to_string();
-        create_dirs_durably(&root, BlobOp::Open, &root_str)?;
+        let durable = Mutex::new(HashSet::new());
+        create_dirs_durably(&root, None, &durable, BlobOp::Open, &root_str)?;
         let tmp = root.join(TMP_DIR);
-        create_dirs_durably(&tmp, BlobOp::Open, &root_str)?;
+        create_dirs_durably(&tmp, Some(&root), &durable, BlobOp::Open, &root_str)?;
         Ok(LocalBlobStore {
             root,
             counter: AtomicU64::new(0),
+            durable,
         })
     }
 
@@ -112,12 +121,14 @@ impl LocalBlobStore {
     fn parent_dirs(&self, op: BlobOp, key: &BlobKey) -> BlobResult<PathBuf> {
         let dest = self.path(key);
         let parent = dest.parent().unwrap_or(&self.root).to_path_buf();
-        create_dirs_durably(&parent, op, key.as_str()).map_err(|e| match e {
-            BlobError::Io { ref source, .. } if is_not_a_directory(source) => {
-                key_is_prefix(op, key)
-            }
-            e => e,
-        })?;
+        create_dirs_durably(&parent, Some(&self.root), &self.durable, op, key.as_str()).map_err(
+            |e| match e {
+                BlobError::Io { ref source, .. } if is_not_a_directory(source) => {
+                    key_is_prefix(op, key)
+                }
+                e => e,
+            },
+        )?;
         if dest.is_dir() {
             return Err(key_is_prefix(op, key));
         }
@@ -233,6 +244,8 @@ impl BlobStore for LocalBlobStore {
             store: LocalBlobStore {
                 root: self.root.clone(),
                 counter: AtomicU64::new(0),
+                // Its own set: the upload syncs the directories it needs again.
+                durable: Mutex::new(HashSet::new()),
             },
             key: key.clone(),
             path,
@@ -404,25 +417,48 @@ fn to_meta(key: BlobKey, meta: &fs::Metadata) -> BlobMeta {
     }
 }
 
-/// Creates `dir` and its missing ancestors one at a time, each followed by an
-/// fsync of its parent (like `storage::create_dir_all_durably`).
-fn create_dirs_durably(dir: &Path, op: BlobOp, key: &str) -> BlobResult<()> {
-    if dir.is_dir() {
+/// Makes `dir` durable: creates it if missing and fsyncs its parent, after
+/// doing the same for the parent, up to `stop` (a directory already made
+/// durable: the store's root) or the file system's root. As
+/// `storage::create_dir_all_durable`, a directory that exists is synced into
+/// its parent too (it may not be durable yet); `durable` remembers the
+/// directories done, so each is synced once per store.
+fn create_dirs_durably(
+    dir: &Path,
+    stop: Option<&Path>,
+    durable: &Mutex<HashSet<PathBuf>>,
+    op: BlobOp,
+    key: &str,
+) -> BlobResult<()> {
+    let done = |d: &Path| {
+        Some(d) == stop
+            || durable
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .contains(d)
+    };
+    if done(dir) {
         return Ok(());
     }
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dirs_durably(parent, op, key)?;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
+        create_dirs_durably(parent, stop, durable, op, key)?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
         Err(e) => return Err(BlobError::io(op, key, dir, e)),
     }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    sync_dir(parent).map_err(|e| BlobError::io(op, key, parent, e))
+    // The file system's root has no entry to sync.
+    if dir.parent().is_some() {
+        let parent = parent.unwrap_or(Path::new("."));
+        sync_dir(parent).map_err(|e| BlobError::io(op, key, parent, e))?;
+    }
+    durable
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(dir.to_path_buf());
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
