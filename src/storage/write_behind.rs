@@ -36,16 +36,23 @@ impl<'f> WriteBehind<'f> {
         }
     }
 
-    /// Writes all of `bytes` from offset 0, one chunk at a time, with a hint
-    /// after each.
+    /// Writes all of `bytes` from offset 0 ([`write_all_at`](StorageFile::write_all_at)).
     ///
     /// # Errors
     /// The storage's write or hint error.
     pub(crate) fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut offset = 0u64;
-        for chunk in bytes.chunks(WRITE_BEHIND_CHUNK as usize) {
-            self.write_all_at(chunk, offset)?;
-            offset += chunk.len() as u64;
+        self.write_all_at(bytes, 0)
+    }
+
+    /// Writes `buf` at `offset`, then starts the write-back of what was
+    /// written since the last hint once that reaches a chunk.
+    fn write_hinted(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)?;
+        let end = offset.saturating_add(buf.len() as u64);
+        let from = self.hinted_to.load(Ordering::Relaxed);
+        if end >= from.saturating_add(WRITE_BEHIND_CHUNK) {
+            self.file.start_writeback(from, end - from)?;
+            self.hinted_to.store(end, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -56,13 +63,13 @@ impl StorageFile for WriteBehind<'_> {
         self.file.read_at(buf, offset)
     }
 
+    /// A large `buf` is written one chunk at a time, with a hint after each
+    /// (so a multi-GiB write is written behind as it goes, not after).
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.file.write_all_at(buf, offset)?;
-        let end = offset.saturating_add(buf.len() as u64);
-        let from = self.hinted_to.load(Ordering::Relaxed);
-        if end >= from.saturating_add(WRITE_BEHIND_CHUNK) {
-            self.file.start_writeback(from, end - from)?;
-            self.hinted_to.store(end, Ordering::Relaxed);
+        let mut at = offset;
+        for chunk in buf.chunks(WRITE_BEHIND_CHUNK as usize) {
+            self.write_hinted(chunk, at)?;
+            at += chunk.len() as u64;
         }
         Ok(())
     }
