@@ -113,24 +113,14 @@ impl Base {
             data.extend_from_slice(v);
             ends.push((key_end, data.len()));
         };
-        let mut i = 0;
-        for &(key, value) in changes {
-            while i < self.len() && self.key(i) < key {
-                let (k, v) = self.pair(i);
-                push(k, v);
-                i += 1;
-            }
-            if i < self.len() && self.key(i) == key {
-                i += 1;
-            }
-            if let Some(v) = value {
-                push(key, v);
-            }
-        }
-        while i < self.len() {
-            let (k, v) = self.pair(i);
+        let merged = super::merge::Merged {
+            base: self,
+            next: 0,
+            end: self.len(),
+            changes: changes.iter().copied().peekable(),
+        };
+        for (k, v) in merged {
             push(k, v);
-            i += 1;
         }
         Self::indexed(data, ends)
     }

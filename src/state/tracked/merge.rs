@@ -6,14 +6,16 @@ use std::cmp::Ordering;
 
 /// Pairs of `base[next..end]` merged with `changes` (sorted, one per key; a
 /// change replaces the base's pair of the same key, a `None` hides it).
-pub(super) struct Merged<'a> {
+/// Used by iteration (`iter`, `range`, `snapshot`) and by the fold of
+/// settled changes into a new base.
+pub(super) struct Merged<'a, I: Iterator<Item = Slot<'a>>> {
     pub(super) base: &'a Base,
     pub(super) next: usize,
     pub(super) end: usize,
-    pub(super) changes: std::iter::Peekable<std::vec::IntoIter<Slot<'a>>>,
+    pub(super) changes: std::iter::Peekable<I>,
 }
 
-impl<'a> Iterator for Merged<'a> {
+impl<'a, I: Iterator<Item = Slot<'a>>> Iterator for Merged<'a, I> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
