@@ -8,6 +8,7 @@
 //!   any path is built from it; a decoded metadata value never names a file
 //!   outside its checkpoint directory.
 
+use super::envelope;
 use crate::error::{Error, Result};
 use crate::state::StateKind;
 use serde::{Deserialize, Serialize};
@@ -267,43 +268,13 @@ pub(crate) fn check_part_name(origin: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct EnvelopeOut<'a> {
-    format: &'a str,
-    version: u32,
-    body_crc32c: u32,
-    body: &'a serde_json::value::RawValue,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeIn<'a> {
-    format: String,
-    version: u32,
-    body_crc32c: u32,
-    #[serde(borrow)]
-    body: &'a serde_json::value::RawValue,
-}
-
 /// Serialises metadata into the bytes of `metadata.json`.
 ///
 /// # Errors
 /// `InvalidArgument` if serde_json refuses the value (it holds only strings,
 /// integers and sequences, so this does not happen in practice).
 pub(crate) fn encode(meta: &IncrementalCheckpointMetadata) -> Result<Vec<u8>> {
-    let json_err = |e: serde_json::Error| {
-        Error::invalid_argument("encode metadata", format!("metadata JSON: {e}"))
-    };
-    let body = serde_json::to_string_pretty(meta).map_err(json_err)?;
-    let raw = serde_json::value::RawValue::from_string(body).map_err(json_err)?;
-    let envelope = EnvelopeOut {
-        format: FORMAT_NAME,
-        version: METADATA_VERSION,
-        body_crc32c: crc32c::crc32c(raw.get().as_bytes()),
-        body: &raw,
-    };
-    let mut out = serde_json::to_vec_pretty(&envelope).map_err(json_err)?;
-    out.push(b'\n');
-    Ok(out)
+    envelope::encode("encode metadata", FORMAT_NAME, METADATA_VERSION, meta)
 }
 
 fn invalid(path: &Path, offset: Option<u64>, reason: impl Into<String>) -> Error {
@@ -312,19 +283,6 @@ fn invalid(path: &Path, offset: Option<u64>, reason: impl Into<String>) -> Error
         offset,
         reason: reason.into(),
     }
-}
-
-/// Byte offset of a serde_json error's line and column in `text`.
-fn error_offset(text: &[u8], e: &serde_json::Error) -> Option<u64> {
-    if e.line() == 0 {
-        return None;
-    }
-    let line_start = text
-        .split_inclusive(|&b| b == b'\n')
-        .take(e.line() - 1)
-        .map(<[u8]>::len)
-        .sum::<usize>();
-    Some((line_start + e.column().saturating_sub(1)) as u64)
 }
 
 /// Parses and verifies the bytes of a `metadata.json` read from `path`, and checks
@@ -338,47 +296,8 @@ pub(crate) fn decode(
     bytes: &[u8],
     expected_id: u64,
 ) -> Result<IncrementalCheckpointMetadata> {
-    let envelope: EnvelopeIn<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        invalid(
-            path,
-            error_offset(bytes, &e),
-            format!("not valid metadata JSON: {e}"),
-        )
-    })?;
-    if envelope.format != FORMAT_NAME {
-        return Err(invalid(
-            path,
-            None,
-            format!("format is {:?}, expected {FORMAT_NAME:?}", envelope.format),
-        ));
-    }
-    if envelope.version != METADATA_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: envelope.version,
-            supported: METADATA_VERSION,
-        });
-    }
-    let body = envelope.body.get();
-    let body_offset = (body.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize) as u64;
-    let actual = crc32c::crc32c(body.as_bytes());
-    if actual != envelope.body_crc32c {
-        return Err(invalid(
-            path,
-            Some(body_offset),
-            format!(
-                "body checksum mismatch: expected {:#010x}, found {actual:#010x}",
-                envelope.body_crc32c
-            ),
-        ));
-    }
-    let meta: IncrementalCheckpointMetadata = serde_json::from_str(body).map_err(|e| {
-        invalid(
-            path,
-            error_offset(body.as_bytes(), &e).map(|o| o + body_offset),
-            format!("metadata body does not describe a checkpoint: {e}"),
-        )
-    })?;
+    let meta: IncrementalCheckpointMetadata =
+        envelope::decode(path, bytes, FORMAT_NAME, METADATA_VERSION, "metadata")?;
     validate(path, &meta, expected_id)?;
     Ok(meta)
 }
