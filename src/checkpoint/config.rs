@@ -1,6 +1,7 @@
 //! [`CheckpointConfig`]: where checkpoints live, how many are kept, and when a
 //! delta chain is closed by a new full checkpoint.
 
+use super::remote::RemoteConfig;
 use crate::error::{Error, Result};
 use crate::storage::{default_storage, Storage};
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ pub const DEFAULT_MAX_DELTA_RATIO: f64 = 0.5;
 /// | `max_delta_chain` | 8 | 0 (never a delta) and up |
 /// | `max_delta_ratio` | 0.5 | finite, 0.0 or more (`f64::MAX` for no practical size limit) |
 /// | `storage` | the file system | any |
+/// | `remote` | none | a [`RemoteConfig`] (its own settings: see there) |
 ///
 /// ```
 /// use highwater::CheckpointConfig;
@@ -47,6 +49,7 @@ pub struct CheckpointConfig {
     max_delta_chain: u32,
     max_delta_ratio: f64,
     storage: Arc<dyn Storage>,
+    remote: Option<RemoteConfig>,
 }
 
 impl CheckpointConfig {
@@ -60,6 +63,7 @@ impl CheckpointConfig {
             max_delta_chain: DEFAULT_MAX_DELTA_CHAIN,
             max_delta_ratio: DEFAULT_MAX_DELTA_RATIO,
             storage: default_storage(),
+            remote: None,
         }
     }
 
@@ -101,6 +105,22 @@ impl CheckpointConfig {
         self
     }
 
+    /// Publish every checkpoint to `remote` as well (docs/OBJECT_STORAGE.md):
+    /// a checkpoint is acknowledged once its parts are uploaded and its commit
+    /// record created, and the directory becomes the staging area and the
+    /// cache. Opening the manager then claims a writer generation, which
+    /// fences every older writer of the location, and fills the cache with
+    /// the newest committed checkpoint. Default: none (the directory alone).
+    pub fn with_remote(mut self, remote: RemoteConfig) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The remote home of the checkpoints, if any.
+    pub fn remote(&self) -> Option<&RemoteConfig> {
+        self.remote.as_ref()
+    }
+
     /// Checks every setting against its documented range.
     /// [`IncrementalCheckpointManager::new`](super::IncrementalCheckpointManager::new)
     /// calls it; call it yourself to check a config early.
@@ -125,6 +145,9 @@ impl CheckpointConfig {
                     self.max_delta_ratio
                 ),
             ));
+        }
+        if let Some(remote) = &self.remote {
+            remote.validate()?;
         }
         Ok(())
     }

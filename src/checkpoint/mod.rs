@@ -45,6 +45,7 @@ mod parts;
 mod prune;
 pub(crate) mod publish;
 mod reads;
+pub(crate) mod remote;
 mod request;
 pub(crate) mod retention;
 mod store;
@@ -62,6 +63,7 @@ pub use metadata::{
 };
 pub use owned_part::{IntoPart, OwnedPart};
 pub(crate) use parent::{is_damage, verify_chain, Base};
+pub use remote::RemoteConfig;
 pub use request::{CheckpointRequest, PartInput};
 pub(crate) use store::{Check, Memo};
 pub use store::{CheckpointStore, LatestCheckpoint, RejectedCheckpoint, DEFAULT_PART};
