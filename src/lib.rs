@@ -210,7 +210,7 @@ pub use checkpoint::{
     BackgroundCheckpointer, CheckpointConfig, CheckpointKind, CheckpointOutcome, CheckpointRequest,
     CheckpointStateView, CheckpointStore, CheckpointTicket, IncrementalCheckpointManager,
     IncrementalCheckpointMetadata, IntoPart, LatestCheckpoint, OwnedPart, PartInput, PartKind,
-    PartMetadata, RejectedCheckpoint, RemoteConfig, SinkTransaction,
+    PartMetadata, RejectedCheckpoint, RemoteConfig, RemoteRestore, SinkTransaction,
 };
 pub use error::{ArgumentError, Error, Result};
 pub use recovery::{

@@ -28,6 +28,8 @@ use super::metadata::{
 use super::parent::{self, Base};
 use super::parts::{plan, verify_given_files};
 use super::publish::{self, LOCK_FILE};
+use super::remote::writer::RemoteWriter;
+use super::remote::RemoteRestore;
 use super::request::CheckpointRequest;
 use super::store::CheckpointStore;
 use crate::error::{Error, IoContext, Result};
@@ -75,6 +77,8 @@ pub(super) struct Inner {
     /// Checkpoints whose every checksum (and their chain's) verified in this
     /// process, or that it wrote: retention does not read them again.
     pub(super) verified: BTreeSet<u64>,
+    /// The remote half, when the checkpoints also live in a blob store.
+    remote: Option<RemoteWriter>,
 }
 
 /// Writes and reads the checkpoints of one directory.
@@ -135,6 +139,8 @@ pub struct IncrementalCheckpointManager {
     pub(super) config: CheckpointConfig,
     pub(super) store: CheckpointStore,
     inner: Mutex<Inner>,
+    /// What opening a remote location found, when there is one.
+    remote_restore: Option<RemoteRestore>,
     /// The directory's lock, held for the manager's life.
     _lock: Box<dyn StorageLock>,
 }
@@ -170,6 +176,18 @@ impl IncrementalCheckpointManager {
                 .sync_dir(config.dir())
                 .ctx("sync directory", config.dir())?;
         }
+        let (remote, restore) = match config.remote() {
+            Some(r) => {
+                let (writer, report) = RemoteWriter::open(r, &store)?;
+                (Some(writer), Some(report))
+            }
+            None => (None, None),
+        };
+        let ids = if restore.is_some() {
+            store.scan()?.0
+        } else {
+            ids
+        };
         // The newest metadata that reads; one that cannot be read now (a
         // failed read, not damage) is an error, never skipped for an older
         // checkpoint's epoch (the epoch would go back).
@@ -184,18 +202,33 @@ impl IncrementalCheckpointManager {
                 Err(e) => return Err(e),
             }
         }
+        // With a remote location: also every committed checkpoint, cached
+        // or not (the id and the epoch never go back).
+        let committed = restore.as_ref().and_then(|r| r.committed.last_key_value());
+        let newest_epoch = match (newest_epoch, committed) {
+            (e, Some((_, c))) => Some(e.unwrap_or(0).max(c.metadata.epoch)),
+            (e, None) => e,
+        };
+        let last_id = ids
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .max(committed.map_or(0, |(id, _)| *id));
+        let remote_restore = restore.map(|r| RemoteRestore::from_report(remote.as_ref(), r));
         Ok(IncrementalCheckpointManager {
             inner: Mutex::new(Inner {
                 epoch: newest_epoch.unwrap_or(0),
                 epoch_set: false,
                 has_checkpoint: newest_epoch.is_some(),
-                last_id: ids.last().copied().unwrap_or(0),
+                last_id,
                 wal_needed_from: None,
                 base: Base::Unknown,
                 verified: BTreeSet::new(),
+                remote,
             }),
             config,
             store,
+            remote_restore,
             _lock: lock,
         })
     }
@@ -350,9 +383,21 @@ impl IncrementalCheckpointManager {
             }
             let meta = self.metadata(id, epoch, kind, parent, &request, written)?;
             let meta = raise_watermarks(meta, parent.or(previous.as_ref()));
-            Ok((metadata::encode(&meta)?, meta))
+            let bytes = metadata::encode(&meta)?;
+            Ok((bytes.clone(), (meta, bytes)))
         })
         .map_err(given_first)?;
+        let (meta, metadata_bytes) = meta;
+        if let Some(remote) = inner.remote.as_mut() {
+            if let Err(e) = remote.commit(&self.store, &meta, &metadata_bytes) {
+                // Not committed (or not known to be): nothing may build on
+                // the local copy. A committed one comes back from the
+                // location when the next manager opens.
+                inner.last_id = id;
+                self.withdraw(id);
+                return Err(e);
+            }
+        }
         inner.last_id = id;
         inner.base = Base::Checkpoint(id);
         inner.epoch = meta.epoch;
@@ -382,6 +427,28 @@ impl IncrementalCheckpointManager {
             }
         }
         Ok(meta)
+    }
+
+    /// Removes the local copy of checkpoint `id`, which was not committed
+    /// remotely (best effort: the next manager's cache check removes it).
+    fn withdraw(&self, id: u64) {
+        let storage = self.config.storage().as_ref();
+        let path = self.store.checkpoint_path(id);
+        let removed = super::publish::remove_checkpoint_dir(storage, &path).and_then(|()| {
+            storage
+                .sync_dir(self.config.dir())
+                .ctx("sync directory", self.config.dir())
+        });
+        if let Err(e) = removed {
+            tracing::warn!(checkpoint = id, error = %e, "could not withdraw a checkpoint whose commit failed; the next open removes it");
+        }
+    }
+
+    /// What opening the remote location found (`None` without one):
+    /// the writer's generation, the checkpoint restored into the cache and
+    /// the committed checkpoints that could not be restored.
+    pub fn remote_restore(&self) -> Option<&RemoteRestore> {
+        self.remote_restore.as_ref()
     }
 
     /// The id of the next checkpoint: one more than every id present (valid or

@@ -651,6 +651,26 @@ pub enum Error {
     /// and says whether the outcome is indeterminate.
     #[error(transparent)]
     Blob(#[from] crate::blob::BlobError),
+
+    /// Another writer took over the remote checkpoint location: this
+    /// writer's commit was refused and it must stop (open a new manager to
+    /// continue; it restores what the new writer committed). Nothing this
+    /// writer had not already committed is visible. docs/OBJECT_STORAGE.md,
+    /// "Fencing".
+    #[error("writer generation {generation} is fenced at {key} (slot {slot}): {reason}")]
+    Fenced {
+        /// The object that showed it: the taken commit record, or the floor.
+        key: String,
+        /// The slot this writer tried to commit into.
+        slot: u64,
+        /// This writer's generation.
+        generation: u64,
+        /// The generation of the writer whose record holds the slot, when
+        /// it could be read.
+        winner_generation: Option<u64>,
+        /// What happened.
+        reason: String,
+    },
 }
 
 #[cfg(test)]

@@ -36,3 +36,12 @@ pub use crate::checkpoint::retention::{plan_retention, RetentionInput, Retention
 /// Verifying every checkpoint of a directory at once (what
 /// [`CheckpointStore::verify_all`](crate::CheckpointStore::verify_all) returns).
 pub use crate::checkpoint::audit::CheckpointVerification;
+
+/// A remote checkpoint location read without writing to it: its commit
+/// sequence (claims and checkpoint records, `docs/FORMAT.md` §7) and a local
+/// mirror of its committed checkpoints.
+pub use crate::checkpoint::remote::{
+    mirror_committed, read_commit_sequence, record::decode as decode_commit_record, CommitRecord,
+    CommitSequence, CommittedCheckpoint, ListedCommit, RecordBody, RemoteFile, SlotRecord,
+    MAX_RECORD_LEN,
+};

@@ -28,9 +28,21 @@
 //! over what was listed and read; I/O stays in `sequence`, `transfer`,
 //! `cache` and `gc`.
 
+pub(crate) mod cache;
 mod config;
+mod gc_hook;
+mod inspect;
 pub(crate) mod layout;
 pub(crate) mod record;
+mod report;
+mod retry;
+pub(crate) mod sequence;
+pub(crate) mod transfer;
+pub(crate) mod writer;
 
 pub use config::{RemoteConfig, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_PART_BYTES};
-pub use record::{CommitRecord, CommittedCheckpoint, RecordBody, RemoteFile, SlotRecord, MAX_RECORD_LEN};
+pub use inspect::{mirror_committed, read_commit_sequence, CommitSequence, ListedCommit};
+pub use record::{
+    CommitRecord, CommittedCheckpoint, RecordBody, RemoteFile, SlotRecord, MAX_RECORD_LEN,
+};
+pub use report::RemoteRestore;

@@ -154,7 +154,12 @@ pub(crate) fn encode_claim(slot: u64, writer: &str, nonce: u64) -> Result<Vec<u8
             nonce: format!("{nonce:016x}"),
         },
     };
-    envelope::encode("encode commit record", RECORD_FORMAT, RECORD_VERSION, &record)
+    envelope::encode(
+        "encode commit record",
+        RECORD_FORMAT,
+        RECORD_VERSION,
+        &record,
+    )
 }
 
 /// The bytes of the record committing checkpoint `meta` (whose
@@ -172,7 +177,10 @@ pub(crate) fn encode_checkpoint(
     keys: &BTreeMap<String, BlobKey>,
 ) -> Result<Vec<u8>> {
     let text = std::str::from_utf8(metadata_bytes).map_err(|e| {
-        Error::invalid_argument("encode commit record", format!("metadata is not UTF-8: {e}"))
+        Error::invalid_argument(
+            "encode commit record",
+            format!("metadata is not UTF-8: {e}"),
+        )
     })?;
     let files = meta
         .parts
@@ -202,7 +210,12 @@ pub(crate) fn encode_checkpoint(
             metadata: text.to_string(),
         },
     };
-    envelope::encode("encode commit record", RECORD_FORMAT, RECORD_VERSION, &record)
+    envelope::encode(
+        "encode commit record",
+        RECORD_FORMAT,
+        RECORD_VERSION,
+        &record,
+    )
 }
 
 fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
