@@ -1,7 +1,7 @@
 //! Commit records: the one small object per slot of a location's commit
 //! sequence (`commits/<slot>`), created with a conditional create. A record
 //! is a **claim** (a new writer takes a generation) or a **checkpoint** (the
-//! publish of one checkpoint). Byte layout: docs/FORMAT.md §7.
+//! publish of one checkpoint). Byte layout: docs/FORMAT.md §6.
 //!
 //! Invariants:
 //! - A record is the checksummed JSON envelope of `metadata.json`
