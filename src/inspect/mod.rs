@@ -38,7 +38,7 @@ pub use crate::checkpoint::retention::{plan_retention, RetentionInput, Retention
 pub use crate::checkpoint::audit::CheckpointVerification;
 
 /// A remote checkpoint location read without writing to it: its commit
-/// sequence (claims and checkpoint records, `docs/FORMAT.md` §7) and a local
+/// sequence (claims and checkpoint records, `docs/FORMAT.md` §6) and a local
 /// mirror of its committed checkpoints.
 pub use crate::checkpoint::remote::{
     mirror_committed, read_commit_sequence, record::decode as decode_commit_record, CommitRecord,
