@@ -4,4 +4,5 @@
 
 mod fencing;
 mod publish_restore;
+mod sink;
 mod support;
