@@ -301,7 +301,10 @@ pub(crate) fn is_damage(e: &Error) -> bool {
     match e {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
-        Error::FeatureDisabled { .. } => false,
+        Error::FeatureDisabled { .. } | Error::Fenced { .. } => false,
+        // A missing object is damage, like a missing file; a failed
+        // request is not.
+        Error::Blob(e) => e.is_not_found(),
         _ => true,
     }
 }
@@ -323,6 +326,23 @@ mod tests {
             parent: 1,
             source: Arc::new(source),
         }
+    }
+
+    #[test]
+    fn a_missing_object_is_damage_and_a_failed_request_is_not() {
+        use crate::blob::{BlobError, BlobOp};
+        let missing = Error::Blob(BlobError::NotFound {
+            operation: BlobOp::Get,
+            key: "parts/x".into(),
+        });
+        let failed = Error::Blob(BlobError::Transient {
+            operation: BlobOp::Get,
+            key: "parts/x".into(),
+            reason: "503".into(),
+        });
+        assert!(is_damage(&missing));
+        assert!(!is_damage(&failed));
+        assert!(!is_damage(&under_child(failed)));
     }
 
     #[test]

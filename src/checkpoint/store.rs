@@ -148,8 +148,9 @@ impl CheckpointStore {
                 ids.push(id);
             } else if entry.name.starts_with(TMP_PREFIX) {
                 leftovers.push(entry.name);
-            } else if entry.name == LOCK_FILE {
-                // The writer's lock file: not a checkpoint.
+            } else if entry.name == LOCK_FILE || entry.name == super::remote::cache::CACHE_MARKER {
+                // The writer's lock file, or the mark of a remote
+                // location's cache: not a checkpoint.
             } else {
                 tracing::debug!(dir = %self.dir.display(), name = %entry.name, "ignoring unknown entry in checkpoint directory");
             }

@@ -150,3 +150,29 @@ fn a_damaged_part_object_falls_back_to_the_previous_checkpoint() {
     );
     assert_eq!(b.find_latest_checkpoint().unwrap().unwrap().id, old.id);
 }
+
+#[test]
+fn a_directory_of_local_checkpoints_is_not_turned_into_a_cache() {
+    let site = Site::local();
+    let local = highwater::IncrementalCheckpointManager::new(highwater::CheckpointConfig::new(
+        site.cache("a"),
+    ))
+    .unwrap();
+    let c = full(&local, 10, &snapshot(10, "x")).unwrap();
+    drop(local);
+    match highwater::IncrementalCheckpointManager::new(site.config("a")) {
+        Err(highwater::Error::InvalidConfig {
+            setting: "remote",
+            reason,
+        }) => {
+            assert!(reason.contains("without a remote location"), "{reason}")
+        }
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    // Nothing was removed, and no generation was claimed.
+    assert_eq!(cached_ids(&site.cache("a")), vec![c.id]);
+    assert!(read_commit_sequence(&RemoteConfig::new(site.store.clone()))
+        .unwrap()
+        .commits
+        .is_empty());
+}

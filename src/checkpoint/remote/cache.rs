@@ -106,7 +106,8 @@ pub(crate) fn read_committed(
     Ok(committed)
 }
 
-/// Makes the cache hold only committed checkpoints and fetches the newest
+/// Makes the cache (marked by [`claim_as_cache`]) hold only committed
+/// checkpoints and fetches the newest
 /// restorable one (module docs: the rules); with `every`, every restorable
 /// committed checkpoint (a mirror, for tools).
 ///
@@ -195,6 +196,44 @@ pub(crate) fn restore_cache(
     }
     report.committed = committed;
     Ok(report)
+}
+
+/// The file that marks a checkpoint directory as the cache of a remote
+/// location: its checkpoints may be removed when the location does not
+/// commit them.
+pub(crate) const CACHE_MARKER: &str = ".remote-cache";
+
+/// Marks `local`'s directory as a cache, unless it holds checkpoints written
+/// without a remote location (those would be removed: refused).
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for a directory of local checkpoints; local I/O
+/// errors.
+pub(crate) fn claim_as_cache(local: &CheckpointStore) -> Result<()> {
+    let storage = local.storage();
+    let marker = local.dir().join(CACHE_MARKER);
+    if storage.exists(&marker).ctx("stat", &marker)? {
+        return Ok(());
+    }
+    let (ids, _) = local.scan()?;
+    if let Some(id) = ids.last() {
+        return Err(Error::invalid_config(
+            "remote",
+            format!(
+                "{} holds checkpoints written without a remote location (the newest is {id}); \
+                 a cache of a remote location holds only what the location commits, so they \
+                 would be removed: give the remote location its own directory, or remove them",
+                local.dir().display()
+            ),
+        ));
+    }
+    let file = storage
+        .open_file(&marker, crate::storage::OpenMode::CreateNew)
+        .ctx("create", &marker)?;
+    file.sync_all().ctx("sync", &marker)?;
+    storage
+        .sync_dir(local.dir())
+        .ctx("sync directory", local.dir())
 }
 
 fn rejection(id: u64, c: &CommittedCheckpoint, error: Arc<Error>) -> RejectedCheckpoint {

@@ -76,6 +76,7 @@ pub fn mirror_committed(remote: &RemoteConfig, dir: &Path) -> Result<RemoteResto
     let storage = crate::storage::default_storage();
     create_dir_all_durable(storage.as_ref(), dir)?;
     let local = CheckpointStore::with_storage(storage, dir);
+    super::cache::claim_as_cache(&local)?;
     let store = remote.store().as_ref();
     let floor = sequence::floor(store)?;
     let slots = sequence::list_slots(store)?;

@@ -75,6 +75,8 @@ impl RemoteWriter {
         local: &CheckpointStore,
     ) -> Result<(Self, CacheReport)> {
         let store = config.store().as_ref();
+        // Refused before the claim: a failed open fences nobody.
+        cache::claim_as_cache(local)?;
         let Claimed { generation, floor } = sequence::claim(store)?;
         let slots = sequence::list_slots(store)?;
         let started = Instant::now();
