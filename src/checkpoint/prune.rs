@@ -61,7 +61,10 @@ impl IncrementalCheckpointManager {
     }
 
     /// Deletes checkpoint `id` durably. When it is the manager's base, the base
-    /// is forgotten (see the parent rule).
+    /// is forgotten (see the parent rule). With a remote location this deletes
+    /// the cached copy only: the location keeps it until garbage collection
+    /// drops it (docs/OBJECT_STORAGE.md), and the next manager may download it
+    /// again.
     ///
     /// # Errors
     /// `CheckpointNotFound` when it does not exist; `CheckpointHasDependents` when
@@ -105,7 +108,8 @@ impl IncrementalCheckpointManager {
     }
 
     /// Applies retention now (it also runs after every checkpoint) and returns
-    /// the plan it carried out.
+    /// the plan it carried out. With a remote location it prunes the cache;
+    /// the location is collected after commits (docs/OBJECT_STORAGE.md).
     ///
     /// # Errors
     /// `Io` when a checkpoint cannot be removed.
