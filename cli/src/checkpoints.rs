@@ -110,7 +110,8 @@ impl CheckpointTable {
     }
 
     /// Adds a committed checkpoint that could not be mirrored (kept in id
-    /// order), or a damaged record (`meta` none).
+    /// order, in place of its row from the mirror: a delta whose parent
+    /// failed may have downloaded), or a damaged record (`meta` none).
     pub fn add_rejected(
         &mut self,
         path: String,
@@ -143,6 +144,7 @@ impl CheckpointTable {
             problems,
             unrestorable,
         };
+        self.checkpoints.retain(|c| c.id != m.id);
         let at = self.checkpoints.partition_point(|c| c.id < m.id);
         self.checkpoints.insert(at, row);
     }

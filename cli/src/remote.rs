@@ -60,7 +60,7 @@ impl Remote {
                 ));
             }
         }
-        let config = RemoteConfig::open(location)?;
+        let config = RemoteConfig::open(location).map_err(open_failure)?;
         let sequence = read_commit_sequence(&config)?;
         if sequence.floor == 0 && sequence.commits.is_empty() {
             return Err(Failure::message(
@@ -131,6 +131,23 @@ impl Remote {
             restore,
         })
     }
+}
+
+/// Why a location does not open; in a build without the `object-store`
+/// feature, a cloud URL's error says how to build one with it.
+fn open_failure(e: highwater::Error) -> Failure {
+    let unsupported = matches!(
+        &e,
+        highwater::Error::Blob(highwater::blob::BlobError::Unsupported { .. })
+    );
+    let mut failure = Failure::of(&e);
+    if unsupported && cfg!(not(feature = "object-store")) {
+        failure.error.push_str(
+            " (this highwater CLI was built without it: install it with \
+             `cargo install highwater-cli --features object-store`)",
+        );
+    }
+    failure
 }
 
 /// The key of the commit record in `slot` (docs/OBJECT_STORAGE.md, "Key
