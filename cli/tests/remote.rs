@@ -232,7 +232,7 @@ fn verify_names_a_damaged_part_object_and_fails() {
     let (out, _, code) = run(&["verify", &b.url]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAILED: damage found"), "{out}");
-    assert!(out.contains(&format!("checkpoint 2: ")), "{out}");
+    assert!(out.contains("checkpoint 2: "), "{out}");
     assert!(out.contains(&key), "{out}");
     assert!(out.contains("recovery would use checkpoint 1"), "{out}");
 
