@@ -275,7 +275,7 @@ impl Run {
             for i in 1..workers {
                 let spawned = std::thread::Builder::new()
                     .name("highwater-transfer".into())
-                    .spawn_scoped(s, &worker);
+                    .spawn_scoped(s, worker);
                 if let Err(e) = spawned {
                     // Fewer workers: the units still all run.
                     tracing::warn!(workers = i, error = %e, "cannot start more transfer threads");

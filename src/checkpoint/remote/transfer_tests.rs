@@ -286,7 +286,7 @@ fn an_empty_file_is_created_without_a_request() {
         crc32c: 0,
         dest: dst.path().join("empty"),
     };
-    let stats = download(&store, &FsStorage, &[f.clone()], &opts(4, P)).unwrap();
+    let stats = download(&store, &FsStorage, std::slice::from_ref(&f), &opts(4, P)).unwrap();
     assert_eq!(stats, TransferStats::default());
     assert_eq!(store.ops(), 0);
     assert_eq!(std::fs::read(&f.dest).unwrap(), b"");
@@ -375,7 +375,7 @@ fn a_request_failing_past_its_retries_is_the_error() {
         crc32c: crc32c::crc32c(&[3; 10]),
         dest: dst.path().join("a"),
     };
-    let e = download(&store, &FsStorage, &[f.clone()], &opts(1, P)).unwrap_err();
+    let e = download(&store, &FsStorage, std::slice::from_ref(&f), &opts(1, P)).unwrap_err();
     assert!(
         matches!(e, Error::Blob(BlobError::Transient { ref key, .. }) if key == "parts/a"),
         "{e:?}"
