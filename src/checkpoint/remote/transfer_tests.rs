@@ -449,7 +449,9 @@ impl GaugeState {
         self.changed.notify_all();
     }
 
-    /// Waits until `target` requests were in flight at once (a second at most).
+    /// Waits until `target` requests were in flight at once (a second at
+    /// most), then a little longer, so that a transfer sending more than
+    /// `target` at once gets the chance to show it.
     fn hold(&self, target: usize) {
         let deadline = Instant::now() + Duration::from_secs(1);
         let mut now = lock(&self.now);
@@ -460,6 +462,8 @@ impl GaugeState {
                 .unwrap()
                 .0;
         }
+        drop(now);
+        std::thread::sleep(Duration::from_millis(5));
     }
 
     /// The request of `bytes` is answered.
