@@ -187,7 +187,8 @@ impl Job<'_> {
         self.run.moved(end - start);
         let mut parts = lock(&st.state);
         parts.done += 1;
-        if parts.done < st.parts {
+        // Once the call failed, an upload is aborted, not completed.
+        if parts.done < st.parts || self.run.stopped() {
             return Ok(());
         }
         parts.file = None;
