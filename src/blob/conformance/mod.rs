@@ -24,7 +24,8 @@
 //! - delete is idempotent and the object is gone from get, head and list;
 //! - multipart uploads hold their parts in order, are invisible until
 //!   completed, and an aborted one never appears; [`BlobWriter`](crate::blob::BlobWriter) streams
-//!   objects of one and of several parts;
+//!   objects of one and of several parts; collecting abandoned uploads
+//!   leaves objects and uploads started after the time given alone;
 //! - concurrent creates of one key: exactly one `Created`, and the object
 //!   holds that caller's bytes.
 //!
@@ -36,7 +37,7 @@ mod multipart;
 mod objects;
 
 pub use listing::{deletes, listings};
-pub use multipart::multipart_uploads;
+pub use multipart::{abandoned_uploads, multipart_uploads};
 pub use objects::{concurrent_creates, creates, missing_objects, puts, ranged_reads};
 
 use super::{list_all, BlobError, BlobKey, BlobResult, BlobStore};
@@ -54,6 +55,7 @@ pub fn run_all(store: &dyn BlobStore, root: &BlobKey) {
     listings(store, root);
     deletes(store, root);
     multipart_uploads(store, root);
+    abandoned_uploads(store, root);
     concurrent_creates(store, root);
 }
 
