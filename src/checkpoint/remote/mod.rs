@@ -29,8 +29,11 @@
 //! `cache` and `gc`.
 
 mod config;
+pub(crate) mod gc;
+pub(crate) mod gc_run;
 pub(crate) mod layout;
 pub(crate) mod record;
 
 pub use config::{RemoteConfig, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_PART_BYTES};
+pub use gc_run::GcReport;
 pub use record::{CommitRecord, CommittedCheckpoint, RecordBody, RemoteFile, SlotRecord, MAX_RECORD_LEN};
