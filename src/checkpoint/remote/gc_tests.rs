@@ -153,6 +153,23 @@ fn the_newest_are_kept_and_the_floor_rises_to_the_oldest_kept() {
 }
 
 #[test]
+fn claims_and_damaged_records_below_the_new_floor_go_too() {
+    let records = vec![
+        claim(1),
+        damaged(2),
+        ckpt(3, 1, None, 1),
+        claim(4),
+        damaged(5),
+        ckpt(6, 2, None, 2),
+        damaged(7),
+        claim(8),
+    ];
+    let p = plan(&records, &[], &parts_of(&records), 1);
+    assert_eq!(p.new_floor, Some(6));
+    assert_eq!(p.delete_records, vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
 fn with_no_checkpoint_record_nothing_is_deleted() {
     let records = vec![claim(1), damaged(2), claim(3)];
     let parts = vec![blob(key_of(2, 1), 11, old())];
