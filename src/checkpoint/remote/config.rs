@@ -23,7 +23,7 @@ pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(600);
 /// |---|---|---|
 /// | `concurrency` | 8 | 1 to 256 requests in flight per transfer |
 /// | `part_bytes` | 16 MiB | 5 MiB ([`MIN_PART_BYTES`]) to 1 GiB; files up to it are one `put` |
-/// | `gc_grace` | 10 minutes | any: objects no record needs are deleted once this old |
+/// | `gc_grace` | 10 minutes | any: part objects no record names are deleted once this old |
 ///
 /// Memory: a transfer holds at most `concurrency × part_bytes` bytes (128 MiB
 /// by default).
@@ -81,8 +81,9 @@ impl RemoteConfig {
         self
     }
 
-    /// Delete objects that no retained checkpoint needs only once they are
-    /// this old (a reader that listed them before may still be reading).
+    /// Delete part objects that no live record names only once they are this
+    /// old: a checkpoint being uploaded has its parts before its record, so
+    /// this must exceed the longest upload of one checkpoint.
     pub fn with_gc_grace(mut self, grace: Duration) -> Self {
         self.gc_grace = grace;
         self
