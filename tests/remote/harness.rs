@@ -335,7 +335,8 @@ pub fn run(env: &Env, steps: &[Step], model: &mut Model) -> Outcome {
 
 /// After a fault: a rebooted process (`store`, a new client of the bucket)
 /// opens on `machine`, must restore what the model allows, then commits one
-/// more checkpoint that a manager on a third machine restores.
+/// more checkpoint that a manager on a third machine restores. Returns the
+/// offset the reopened manager restored.
 ///
 /// # Errors
 /// A description of the violation.
@@ -343,11 +344,12 @@ pub fn recover_and_resume(
     env: &Env,
     machine: &'static str,
     model: &mut Model,
-) -> Result<(), String> {
+) -> Result<Option<u64>, String> {
     let m = env
         .open(machine)
         .map_err(|e| format!("reopening on {machine} after the fault: {e}"))?;
     let mut r = model.check_restore(m)?;
+    let restored = model.acked;
     model
         .write(&mut r, Step::Delta(1000))
         .map_err(|e| format!("checkpointing after recovery: {e}"))?;
@@ -356,7 +358,8 @@ pub fn recover_and_resume(
         .open("resumed")
         .map_err(|e| format!("opening a third machine: {e}"))?;
     model.check_restore(third)?;
-    check_sequence(env.store.clone())
+    check_sequence(env.store.clone())?;
+    Ok(restored)
 }
 
 /// The commit sequence's own invariants: every record decodes; checkpoint

@@ -27,12 +27,29 @@ use super::sequence::{self, ListedSlot};
 use super::transfer::{self, DownloadFile, TransferOptions, TransferStats};
 use crate::blob::BlobStore;
 use crate::checkpoint::metadata::METADATA_FILE;
-use crate::checkpoint::parent::is_damage;
+use crate::checkpoint::parent;
 use crate::checkpoint::publish::{self, remove_checkpoint_dir};
 use crate::checkpoint::{CheckpointStore, RejectedCheckpoint};
 use crate::error::{Error, IoContext, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// True when `e` means the checkpoint (or record) is damaged for good, so a
+/// restore may give it up for an older one: a missing object or one shorter
+/// than its record says, a record or file that does not verify, and the
+/// local damage [`parent::is_damage`] knows. A failed, throttled, crashed or
+/// indeterminate request, or a refusal (permissions, configuration), is
+/// not: it may succeed the next time, and falling back past it would
+/// restore a checkpoint older than one acknowledged.
+pub(crate) fn is_damage(e: &Error) -> bool {
+    match e {
+        Error::Blob(b) => {
+            b.is_not_found() || matches!(b, crate::blob::BlobError::InvalidRange { .. })
+        }
+        Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
+        e => parent::is_damage(e),
+    }
+}
 
 /// What [`restore_cache`] did.
 #[derive(Debug, Default)]
