@@ -235,3 +235,49 @@ fn a_part_that_cannot_be_read_now_never_falls_back_to_an_older_checkpoint() {
         }
     }
 }
+
+/// Regression: a record create whose answer was lost, whose read-back
+/// failed, and whose next attempt failed with a transient error was
+/// reported as that transient error ("nothing was created, retry"),
+/// although the first attempt may have created the record. The error must
+/// say the outcome is unknown, and a restore decides it.
+#[test]
+fn a_commit_whose_outcome_stays_unknown_is_reported_indeterminate() {
+    let mut outcomes = [0; 2];
+    for seed in 0..8 {
+        let sim = SimBlobStore::new(seed);
+        // Create 0 is the claim, create 1 offset 10's record.
+        sim.fail_nth(BlobOp::Create, 1, BlobFault::Indeterminate);
+        let hooked = Hooked::new(Arc::new(sim.clone()));
+        let s = sim.clone();
+        hooked.at(BlobOp::Create, 1, When::After, move || {
+            // The read-back (a head, tried five times), then the next
+            // create (tried five times): all transient.
+            let next = s.ops();
+            for i in 0..10 {
+                s.fail_at(next + i, BlobFault::Transient);
+            }
+        });
+        let env = Env::new(hooked.clone());
+        let mut model = Model::default();
+        let mut a = model.check_restore(env.open("a").unwrap()).unwrap();
+        let e = model
+            .write(&mut a, crate::harness::Step::Full(10))
+            .unwrap_err();
+        assert!(
+            matches!(e, highwater::Error::Blob(ref b) if b.is_indeterminate()),
+            "seed {seed}: the outcome is unknown, not {e:?}"
+        );
+        // The writer stops: nothing more goes into or after that slot.
+        let again = model
+            .write(&mut a, crate::harness::Step::Full(20))
+            .unwrap_err();
+        assert!(matches!(again, highwater::Error::Blob(ref b) if b.is_indeterminate()));
+        model.maybe = Some(10);
+        drop(a);
+        let env = env.with_store(Arc::new(sim.reboot()));
+        let restored = recover_and_resume(&env, "b", &mut model).unwrap();
+        outcomes[(restored == Some(10)) as usize] += 1;
+    }
+    assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+}
