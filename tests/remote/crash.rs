@@ -6,10 +6,12 @@
 //! cache, on the other machine's, or on a fresh one, and must restore
 //! exactly what the model allows (`harness` module docs), then go on.
 
+use crate::harness::linked;
 use crate::harness::{
     check_sequence, count_ops, is_blob, recover_and_resume, run, Env, Hooked, Model, When, WORKLOAD,
 };
 use highwater::blob::{BlobFault, BlobOp, SimBlobStore};
+use highwater::storage::{CrashImage, CrashSimStorage};
 use std::sync::Arc;
 
 /// Where the rebooted process opens after a fault at operation `k`.
@@ -23,7 +25,13 @@ fn machine(k: u64) -> &'static str {
 fn fault_at(k: u64, seed: u64, fault: BlobFault) -> Option<bool> {
     let sim = SimBlobStore::new(seed);
     sim.fail_at(k, fault);
-    let env = Env::new(Arc::new(sim.clone()));
+    // A crash of the client is a crash of the process: its disk crashes
+    // with it (nothing after the crash, a withdrawal say, reaches it).
+    let disk = CrashSimStorage::new();
+    let env = Env {
+        disk: Arc::new(disk.clone()),
+        store: linked(&sim, &disk),
+    };
     let mut model = Model::default();
     let out = run(&env, WORKLOAD, &mut model);
     let ctx = format!("fault {fault:?} at op {k}, seed {seed}");
@@ -37,13 +45,24 @@ fn fault_at(k: u64, seed: u64, fault: BlobFault) -> Option<bool> {
         );
     }
     match fault {
-        BlobFault::Crash => assert!(sim.crashed(), "{ctx}: op {k} was reached"),
+        BlobFault::Crash => {
+            assert!(sim.crashed(), "{ctx}: op {k} was reached");
+            assert!(disk.crashed().is_some(), "{ctx}: the disk crashed with it");
+        }
         // A fault that changed nothing leaves nothing in doubt.
         BlobFault::Transient | BlobFault::Throttled => model.maybe = None,
         _ => {}
     }
     let doubt = model.maybe;
-    let env = env.with_store(Arc::new(sim.reboot()));
+    let image = [
+        CrashImage::KeepUnsynced,
+        CrashImage::Torn { seed },
+        CrashImage::LoseUnsynced,
+    ][(seed % 3) as usize];
+    let env = Env {
+        disk: Arc::new(disk.image(image)),
+        store: Arc::new(sim.reboot()),
+    };
     let restored = recover_and_resume(&env, machine(k), &mut model).unwrap_or_else(|v| {
         panic!(
             "{ctx} (error: {:?}): {v}",

@@ -428,6 +428,8 @@ pub struct Hooked {
     inner: Arc<dyn BlobStore>,
     hooks: Mutex<Vec<(BlobOp, u64, When, Hook)>>,
     seen: Mutex<HashMap<BlobOp, u64>>,
+    /// Run after every call.
+    after_each: Mutex<Option<Box<dyn Fn() + Send>>>,
 }
 
 impl std::fmt::Debug for Hooked {
@@ -445,6 +447,7 @@ impl Hooked {
             inner,
             hooks: Mutex::new(Vec::new()),
             seen: Mutex::new(HashMap::new()),
+            after_each: Mutex::new(None),
         })
     }
 
@@ -489,6 +492,9 @@ impl Hooked {
         take(When::Before).into_iter().for_each(|h| h());
         let out = f();
         take(When::After).into_iter().for_each(|h| h());
+        if let Some(f) = &*self.after_each.lock().unwrap() {
+            f();
+        }
         out
     }
 }
@@ -523,6 +529,22 @@ impl BlobStore for Hooked {
     fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         self.call(BlobOp::Delete, || self.inner.delete(key))
     }
+}
+
+/// A client whose process is the disk's: once the client crashed (at a
+/// planned operation), the disk crashes too, before the caller sees the
+/// answer, so nothing the process does after the crash reaches either.
+pub fn linked(sim: &SimBlobStore, disk: &CrashSimStorage) -> Arc<Hooked> {
+    let hooked = Hooked::new(Arc::new(sim.clone()));
+    *hooked.after_each.lock().unwrap() = Some(Box::new({
+        let (sim, disk) = (sim.clone(), disk.clone());
+        move || {
+            if sim.crashed() {
+                disk.crash();
+            }
+        }
+    }));
+    hooked
 }
 
 /// True for the error a fenced writer gets.
