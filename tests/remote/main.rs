@@ -6,6 +6,7 @@
 mod crash;
 mod fencing;
 mod harness;
+mod holes;
 mod local_crash;
 mod publish_restore;
 mod support;
