@@ -44,6 +44,27 @@ fn fault_at(k: u64, seed: u64, fault: BlobFault) -> Option<bool> {
             "{ctx}: step {step} failed with an unexpected error: {e:?}"
         );
     }
+    // Where the workload stopped: a fault at a part's upload leaves nothing
+    // in doubt (no record was created), and a fault that changed nothing
+    // is retried, except (for now: the transfer is sequential and does not
+    // retry) at a part's upload or download.
+    let failed_key = match &out.error {
+        Some((_, highwater::Error::Blob(b))) => Some(b.key().to_string()),
+        _ => None,
+    };
+    let at_a_part = failed_key
+        .as_deref()
+        .is_some_and(|k| k.starts_with("parts/"));
+    if at_a_part {
+        model.maybe = None;
+    }
+    if matches!(fault, BlobFault::Transient | BlobFault::Throttled) {
+        assert!(
+            out.error.is_none() || at_a_part,
+            "{ctx}: a fault that changed nothing was not retried: {:?}",
+            out.error.as_ref().map(|e| e.1.to_string())
+        );
+    }
     match fault {
         BlobFault::Crash => {
             assert!(sim.crashed(), "{ctx}: op {k} was reached");

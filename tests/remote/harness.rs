@@ -296,7 +296,8 @@ pub fn run(env: &Env, steps: &[Step], model: &mut Model) -> Outcome {
     for (i, &step) in steps.iter().enumerate() {
         match step {
             Step::Open(name) => {
-                running = None;
+                // The previous manager lets go of its lock first.
+                drop(running.take());
                 match env.open(name) {
                     Ok(m) => match model.check_restore(m) {
                         Ok(r) => running = Some(r),
