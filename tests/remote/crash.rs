@@ -322,3 +322,34 @@ fn a_commit_whose_outcome_stays_unknown_is_reported_indeterminate() {
     }
     assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
 }
+
+/// A commit that fails before its record (a part's upload, transient)
+/// withdraws the local copy and leaves the manager on its base: the next
+/// delta builds on the last committed checkpoint, and is what restores.
+#[test]
+fn a_failed_upload_leaves_the_manager_on_its_base() {
+    use crate::harness::Step;
+    let sim = SimBlobStore::new(9);
+    // Put 0 is offset 10's part; put 1 offset 20's.
+    sim.fail_nth(BlobOp::Put, 1, BlobFault::Transient);
+    let env = Env::new(Arc::new(sim.clone()));
+    let mut model = Model::default();
+    let mut a = model.check_restore(env.open("a").unwrap()).unwrap();
+    model.write(&mut a, Step::Full(10)).unwrap();
+    let e = model.write(&mut a, Step::Delta(20)).unwrap_err();
+    assert!(is_blob(&e), "{e:?}");
+    model.maybe = None;
+    let ids = crate::support::cached_ids_in(env.disk.as_ref(), &Env::dir("a"));
+    assert_eq!(
+        ids,
+        vec![1],
+        "the failed checkpoint's local copy is withdrawn"
+    );
+    model.write(&mut a, Step::Delta(30)).unwrap();
+    let latest = a.manager.find_latest_checkpoint().unwrap().unwrap();
+    assert_eq!(latest.parent_id, Some(1));
+    assert!(latest.id > 2, "the withdrawn id is not used again");
+    drop(a);
+    model.check_restore(env.open("b").unwrap()).unwrap();
+    check_sequence(env.store.clone()).unwrap();
+}

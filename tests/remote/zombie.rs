@@ -177,3 +177,36 @@ fn both_writers_keep_committing() {
         check_sequence(env.store.clone()).unwrap();
     }
 }
+
+/// The zombie commits after the new writer listed the sequence and before
+/// its claim's create: the claim collides with the zombie's record, moves
+/// to the next slot, and the new writer restores the zombie's checkpoint
+/// (acknowledged before the claim).
+#[test]
+fn the_zombie_commits_between_the_new_writers_listing_and_its_claim() {
+    let sim = SimBlobStore::new(5);
+    let hooked = Hooked::new(Arc::new(sim.clone()));
+    let env_a = Env::new(hooked);
+    let mut model = Model::default();
+    let mut a = model.check_restore(env_a.open("a").unwrap()).unwrap();
+    model.write(&mut a, Step::Full(10)).unwrap();
+
+    let hooked_b = Hooked::new(Arc::new(sim.reboot()));
+    let env_b = env_a.with_store(hooked_b.clone());
+    let shared = Arc::new(Mutex::new((a, model)));
+    let s = shared.clone();
+    hooked_b.at(BlobOp::Create, 0, When::Before, move || {
+        let mut guard = s.lock().unwrap();
+        let (a, model) = &mut *guard;
+        model.write(a, Step::Delta(20)).expect("no claim is in yet");
+    });
+    let b = env_b.open("b").unwrap();
+    assert_eq!(hooked_b.pending(), 0);
+    assert_eq!(
+        hooked_b.calls(BlobOp::Create),
+        2,
+        "the claim lost its first slot to the zombie's record"
+    );
+    let (a, model) = Arc::try_unwrap(shared).unwrap().into_inner().unwrap();
+    finish(&env_b, a, b, model);
+}
