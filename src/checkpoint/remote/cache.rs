@@ -18,9 +18,10 @@
 //!   removes, never a half directory.
 //! - A candidate is given up (reported, and the next older one tried) only
 //!   for damage: a record that does not decode, a missing object, a size or
-//!   checksum mismatch, a chain that does not resolve. Any other error (a
-//!   failed request, a full disk) is returned: a restore never falls back
-//!   past a checkpoint it merely could not read now.
+//!   checksum mismatch, a chain that does not resolve (see [`is_damage`]).
+//!   Any other error (a failed request, a full disk, a record of a newer
+//!   format version) is returned: a restore never falls back past a
+//!   checkpoint it merely could not read now, or cannot read in this build.
 
 use super::record::{CommittedCheckpoint, SlotRecord};
 use super::sequence::{self, ListedSlot};
@@ -40,9 +41,12 @@ use std::sync::Arc;
 /// local damage [`parent::is_damage`] knows. A failed, throttled, crashed or
 /// indeterminate request, or a refusal (permissions, configuration), is
 /// not: it may succeed the next time, and falling back past it would
-/// restore a checkpoint older than one acknowledged.
+/// restore a checkpoint older than one acknowledged. Nor is a record or
+/// metadata of a newer format version: a newer build wrote it (the job was
+/// rolled back), and this one must not go on from an older checkpoint.
 pub(crate) fn is_damage(e: &Error) -> bool {
     match e {
+        Error::UnsupportedVersion { .. } => false,
         Error::Blob(b) => {
             b.is_not_found() || matches!(b, crate::blob::BlobError::InvalidRange { .. })
         }
