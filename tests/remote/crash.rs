@@ -353,3 +353,38 @@ fn a_failed_upload_leaves_the_manager_on_its_base() {
     model.check_restore(env.open("b").unwrap()).unwrap();
     check_sequence(env.store.clone()).unwrap();
 }
+
+/// Regression: a record created in its slot, whose floor check then failed
+/// (the listing throttled on every try), was reported as the throttling
+/// ("nothing changed, retry") although the record is in: the error must
+/// say the outcome is unknown, and the next open restores the checkpoint.
+#[test]
+fn a_commit_whose_floor_check_fails_is_reported_indeterminate() {
+    use crate::harness::Step;
+    let sim = SimBlobStore::new(11);
+    let hooked = Hooked::new(Arc::new(sim.clone()));
+    let s = sim.clone();
+    // Create 0 is the claim, create 1 offset 10's record; then the floor
+    // check lists floor/ (tried five times).
+    hooked.at(BlobOp::Create, 1, When::After, move || {
+        let next = s.ops();
+        for i in 0..5 {
+            s.fail_at(next + i, BlobFault::Throttled);
+        }
+    });
+    let env = Env::new(hooked);
+    let mut model = Model::default();
+    let mut a = model.check_restore(env.open("a").unwrap()).unwrap();
+    let e = model.write(&mut a, Step::Full(10)).unwrap_err();
+    assert!(
+        matches!(e, highwater::Error::Blob(ref b) if b.is_indeterminate()),
+        "the record is in its slot; not {e:?}"
+    );
+    drop(a);
+    let env = env.with_store(Arc::new(sim.reboot()));
+    assert_eq!(
+        recover_and_resume(&env, "a", &mut model).unwrap(),
+        Some(10),
+        "the record was in: the checkpoint is committed"
+    );
+}
