@@ -216,7 +216,8 @@ fn fenced_by(slot: u64, generation: u64, winner: &[u8]) -> Error {
 ///
 /// # Errors
 /// [`Error::Fenced`] when another record holds the slot, or the slot is
-/// below the floor; [`create_slot`]'s errors.
+/// below the floor; [`create_slot`]'s errors; `Indeterminate` when the
+/// record is in but the floor could not be checked.
 pub(crate) fn commit(
     store: &dyn BlobStore,
     slot: u64,
@@ -227,7 +228,16 @@ pub(crate) fn commit(
         SlotOutcome::Ours => {}
         SlotOutcome::Taken(winner) => return Err(fenced_by(slot, generation, &winner)),
     }
-    let floor = floor(store)?;
+    // The record is in its slot now: a failed floor check leaves the
+    // commit's outcome unknown, whatever the listing's error says.
+    let floor = floor(store).map_err(|e| match e {
+        Error::Blob(b) if !b.is_indeterminate() => Error::Blob(BlobError::Indeterminate {
+            operation: crate::blob::BlobOp::Create,
+            key: commit_key(slot).to_string(),
+            reason: format!("the record is in its slot, but checking the floor failed: {b}"),
+        }),
+        e => e,
+    })?;
     if slot < floor {
         return Err(Error::Fenced {
             key: floor_key(floor).to_string(),
