@@ -7,6 +7,7 @@ mod crash;
 mod fencing;
 mod harness;
 mod holes;
+mod hooked;
 mod local_crash;
 mod publish_restore;
 mod support;
