@@ -134,7 +134,12 @@ impl Env {
     pub fn config(&self, name: &str) -> CheckpointConfig {
         CheckpointConfig::new(Self::dir(name))
             .with_storage(self.disk.clone())
-            .with_remote(RemoteConfig::new(self.store.clone()))
+            // Collections only when a test asks: the faults these tests
+            // plan are numbered by operation (tests/remote/gc_crash.rs
+            // crashes collections).
+            .with_remote(
+                RemoteConfig::new(self.store.clone()).with_gc_interval(std::time::Duration::MAX),
+            )
     }
 
     /// Opens a manager on machine `name`.

@@ -129,6 +129,11 @@ impl BlobStore for Hooked {
     fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         self.call(BlobOp::Delete, || self.inner.delete(key))
     }
+    fn abort_abandoned_uploads(&self, older_than: std::time::SystemTime) -> BlobResult<u64> {
+        self.call(BlobOp::Abort, || {
+            self.inner.abort_abandoned_uploads(older_than)
+        })
+    }
 }
 
 /// A client whose process is the disk's: once the client crashed (at a

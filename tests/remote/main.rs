@@ -5,6 +5,7 @@
 
 mod crash;
 mod fencing;
+mod gc_crash;
 mod harness;
 mod holes;
 mod hooked;

@@ -1,5 +1,5 @@
 //! When and how a writer collects garbage: after a commit, at most once per
-//! [`GC_INTERVAL`] (each run lists the whole location). The listing and
+//! `RemoteConfig::gc_interval` (each run lists the whole location). The listing and
 //! reading are here; what to delete is `gc::plan_gc`'s pure decision, and
 //! `gc_run::execute` carries it out.
 //!
@@ -20,9 +20,6 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The least time between two collections of one writer.
-pub(crate) const GC_INTERVAL: Duration = Duration::from_secs(60);
-
 /// A writer's collections: when the last one ran, and the records it read
 /// (records never change once created, so each is read once).
 #[derive(Debug, Default)]
@@ -32,9 +29,10 @@ pub(crate) struct GcSchedule {
 }
 
 impl GcSchedule {
-    /// True when a collection is due now.
-    pub(crate) fn due(&self) -> bool {
-        self.last.is_none_or(|t| t.elapsed() >= GC_INTERVAL)
+    /// True when a collection is due now, `interval` after the last one
+    /// (`Duration::MAX`: never).
+    pub(crate) fn due(&self, interval: Duration) -> bool {
+        interval != Duration::MAX && self.last.is_none_or(|t| t.elapsed() >= interval)
     }
 
     /// Lists the location, plans and carries out a collection that keeps

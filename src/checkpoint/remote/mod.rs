@@ -42,7 +42,9 @@ pub(crate) mod sequence;
 pub(crate) mod transfer;
 pub(crate) mod writer;
 
-pub use config::{RemoteConfig, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_PART_BYTES};
+pub use config::{
+    RemoteConfig, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_GC_INTERVAL, DEFAULT_PART_BYTES,
+};
 pub use gc_run::GcReport;
 pub use inspect::{mirror_committed, read_commit_sequence, CommitSequence, ListedCommit};
 pub use record::{

@@ -127,7 +127,7 @@ impl RemoteWriter {
     /// # Errors
     /// A listing or read that failed: nothing was deleted.
     pub(crate) fn collect(&mut self, max_retained: usize, force: bool) -> Result<Option<GcReport>> {
-        if !force && !self.gc.due() {
+        if !force && !self.gc.due(self.config.gc_interval()) {
             return Ok(None);
         }
         if let Some(stopped) = &self.stopped {
