@@ -1,37 +1,37 @@
-//! Protocol holes found by reading, each shown by a test. Those whose fix
-//! lies outside the remote layer are ignored with the defect named.
+//! Protocol holes found by reading, each shown by a test (and fixed).
 
 use crate::support::{full, snapshot, Site};
 use highwater::RecoveryManager;
 
 /// `RecoveryManager` reads the checkpoint directory only: with a remote
-/// location, the directory is a cache, and recovering from it before (or
-/// without) opening the manager restores what that machine last saw, not
-/// the last acknowledged checkpoint. The documented order
-/// (`restored_from` after `recover_simple`) does exactly that.
+/// location the directory is a cache, and recovering from it without the
+/// manager that brought it up to date would restore what that machine last
+/// saw, not the last acknowledged checkpoint. Recovery refuses a cache that
+/// no manager holds; with the manager open it recovers the acknowledged
+/// checkpoint.
 #[test]
-#[ignore = "defect: RecoveryManager ignores the remote location; recovery from a stale cache restores an older checkpoint than the last acknowledged one"]
-fn recovery_from_the_cache_before_the_manager_opens_is_stale() {
+fn recovery_from_a_cache_needs_its_manager_open() {
     let site = Site::local();
     let a = site.manager("a");
-    let old = full(&a, 10, &snapshot(10, "old")).unwrap();
+    full(&a, 10, &snapshot(10, "old")).unwrap();
     drop(a);
     // Another machine takes over and commits a newer checkpoint.
     let b = site.manager("b");
     let new = full(&b, 20, &snapshot(10, "new")).unwrap();
     drop(b);
-    // Machine "a" restarts and recovers as the docs show, before opening
-    // its manager.
-    let recovered =
-        RecoveryManager::recover_simple(site.cache("a"), site.root.path().join("wal")).unwrap();
-    assert_eq!(
-        recovered.checkpoint_id,
-        Some(new.id),
-        "recovered checkpoint {:?} (offset 10), not the acknowledged {} (offset 20); old is {}",
-        recovered.checkpoint_id,
-        new.id,
-        old.id
-    );
+    // Machine "a" restarts and recovers before opening its manager: refused.
+    let wal = site.root.path().join("wal");
+    match RecoveryManager::recover_simple(site.cache("a"), &wal) {
+        Err(highwater::Error::InvalidArgument(e)) => {
+            assert!(e.to_string().contains("remote checkpoint location"), "{e}")
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    // Opened first, the cache holds the acknowledged checkpoint.
+    let a = site.manager("a");
+    let recovered = RecoveryManager::recover_simple(site.cache("a"), &wal).unwrap();
+    assert_eq!(recovered.checkpoint_id, Some(new.id));
+    a.restored_from(recovered.checkpoint_id);
 }
 
 /// Regression: a commit record of a newer format version (written by a
