@@ -39,6 +39,16 @@ pub const BLOB_REQUESTS: &str = "highwater_blob_requests_total";
 /// and logged as a tracing warning.
 pub const BLOB_THROTTLED: &str = "highwater_blob_throttled_total";
 
+/// Counter: bytes of checkpoint part files moved to or from the remote blob
+/// store, labelled `direction` = `upload` or `download`.
+pub const REMOTE_BYTES: &str = "highwater_remote_bytes_total";
+/// Counter: blob-store requests of checkpoint transfers (retries included),
+/// labelled `direction`.
+pub const REMOTE_REQUESTS: &str = "highwater_remote_requests_total";
+/// Counter: transfer requests retried after a transient, throttled or
+/// indeterminate answer, labelled `direction`.
+pub const REMOTE_RETRIES: &str = "highwater_remote_retries_total";
+
 fn kind_label(kind: CheckpointKind) -> &'static str {
     match kind {
         CheckpointKind::Full => "full",
@@ -72,4 +82,13 @@ pub(crate) fn recovered(timings: &crate::recovery::PhaseTimings, rejected: usize
         ::metrics::histogram!(RECOVERY_PHASE_SECONDS, "phase" => phase).record(d.as_secs_f64());
     }
     ::metrics::counter!(RECOVERY_REJECTED_CHECKPOINTS).increment(rejected as u64);
+}
+
+/// A transfer (`direction` = `upload` or `download`) ended, successfully or
+/// not, after `requests` requests (retries included) of which `retries`
+/// were retries, moving `bytes`. Recorded on the caller's thread.
+pub(crate) fn remote_transfer(direction: &'static str, requests: u64, bytes: u64, retries: u64) {
+    ::metrics::counter!(REMOTE_REQUESTS, "direction" => direction).increment(requests);
+    ::metrics::counter!(REMOTE_BYTES, "direction" => direction).increment(bytes);
+    ::metrics::counter!(REMOTE_RETRIES, "direction" => direction).increment(retries);
 }

@@ -30,7 +30,8 @@ pub enum Command {
     #[command(subcommand)]
     Checkpoints(CheckpointsCommand),
     /// Verify every checksum of every checkpoint (and of a log); exit 0 only if
-    /// everything verifies.
+    /// everything verifies. A remote location's committed checkpoints are
+    /// downloaded into a temporary directory and verified.
     Verify(VerifyArgs),
     /// Dump or repair a write-ahead log.
     #[command(subcommand)]
@@ -102,14 +103,19 @@ pub struct ExportWalArgs {
 #[derive(Debug, Subcommand)]
 pub enum CheckpointsCommand {
     /// Every checkpoint: id, epoch, kind, parent, log position, watermark, size,
-    /// whether it verifies, and the one recovery would use.
+    /// whether it verifies, and the one recovery would use. For a remote
+    /// location: its commit records (claims, checkpoints, damaged records),
+    /// without downloading parts.
     Ls {
-        /// The checkpoint directory.
+        /// The checkpoint directory, or a remote location: `s3://bucket/prefix`,
+        /// `gs://…`, `az://…` (feature `object-store`) or `file:///path`.
         dir: PathBuf,
     },
-    /// One checkpoint's metadata, source offsets and watermarks, parts and sizes.
+    /// One checkpoint's metadata, source offsets and watermarks, parts and sizes
+    /// (a remote location's is downloaded into a temporary directory first).
     Show {
-        /// The checkpoint directory.
+        /// The checkpoint directory, or a remote location: `s3://bucket/prefix`,
+        /// `gs://…`, `az://…` (feature `object-store`) or `file:///path`.
         dir: PathBuf,
         /// The checkpoint id.
         id: u64,
@@ -146,7 +152,8 @@ pub enum SinkCommand {
 /// `verify DIR [--wal WAL]`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The checkpoint directory.
+    /// The checkpoint directory, or a remote location: `s3://bucket/prefix`,
+    /// `gs://…`, `az://…` (feature `object-store`) or `file:///path`.
     pub dir: PathBuf,
     /// Also verify every segment of this write-ahead log directory.
     #[arg(long)]
@@ -228,7 +235,9 @@ pub enum StateCommand {
 /// Which checkpoint and part to read.
 #[derive(Debug, Args)]
 pub struct StateSource {
-    /// The checkpoint directory.
+    /// The checkpoint directory, or a remote location: `s3://bucket/prefix`,
+    /// `gs://…`, `az://…` (feature `object-store`) or `file:///path`
+    /// (downloaded into a temporary directory first).
     pub dir: PathBuf,
     /// The checkpoint to read (default: the one recovery would use).
     #[arg(long, value_name = "ID")]

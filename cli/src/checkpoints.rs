@@ -52,6 +52,10 @@ pub struct CheckpointTable {
     recovery_checkpoint: Option<u64>,
     /// Directories of checkpoints that were never published.
     incomplete: Vec<String>,
+    /// Remote locations only: commit records that do not decode (or could
+    /// not be read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    damaged_records: Vec<Problem>,
 }
 
 impl CheckpointTable {
@@ -84,12 +88,65 @@ impl CheckpointTable {
             checkpoints,
             recovery_checkpoint,
             incomplete,
+            damaged_records: Vec::new(),
         })
     }
 
-    /// True when every checkpoint verifies.
+    /// True when every checkpoint (and, remotely, every record) verifies.
     pub fn all_verify(&self) -> bool {
         self.checkpoints.iter().all(|c| c.verifies && c.restorable)
+            && self.damaged_records.is_empty()
+    }
+
+    /// The table of a mirror, told as the remote location's: `location` for
+    /// the directory, `path(id)` for each checkpoint's path.
+    pub fn relocate(&mut self, location: &str, path: impl Fn(u64) -> Option<String>) {
+        self.dir = location.to_string();
+        for c in &mut self.checkpoints {
+            if let Some(p) = path(c.id) {
+                c.path = p;
+            }
+        }
+    }
+
+    /// Adds a committed checkpoint that could not be mirrored (kept in id
+    /// order, in place of its row from the mirror: a delta whose parent
+    /// failed may have downloaded), or a damaged record (`meta` none).
+    pub fn add_rejected(
+        &mut self,
+        path: String,
+        meta: Option<&IncrementalCheckpointMetadata>,
+        own_damage: bool,
+        problem: Problem,
+    ) {
+        let Some(m) = meta else {
+            self.damaged_records.push(problem);
+            return;
+        };
+        let (problems, unrestorable) = if own_damage {
+            (vec![problem], None)
+        } else {
+            (Vec::new(), Some(problem.message))
+        };
+        let row = CheckpointRow {
+            id: m.id,
+            path,
+            epoch: Some(m.epoch),
+            kind: Some(m.kind),
+            parent_id: m.parent_id,
+            wal_position: Some(m.wal_position),
+            watermark: m.watermark,
+            bytes: Some(m.parts_bytes()),
+            created_unix_ms: Some(m.created_unix_ms),
+            verifies: !own_damage,
+            restorable: false,
+            recovery_uses: false,
+            problems,
+            unrestorable,
+        };
+        self.checkpoints.retain(|c| c.id != m.id);
+        let at = self.checkpoints.partition_point(|c| c.id < m.id);
+        self.checkpoints.insert(at, row);
     }
 }
 
@@ -113,7 +170,8 @@ fn row(v: CheckpointVerification, recovery: Option<u64>) -> CheckpointRow {
     }
 }
 
-fn kind_name(kind: Option<CheckpointKind>) -> String {
+/// A checkpoint kind in one word ("-" for none).
+pub fn kind_name(kind: Option<CheckpointKind>) -> String {
     match kind {
         Some(CheckpointKind::Full) => "full".into(),
         Some(CheckpointKind::Delta) => "delta".into(),
@@ -162,6 +220,9 @@ impl Human for CheckpointTable {
                 writeln!(out, "checkpoint {}: not restorable: {reason}", c.id)?;
             }
         }
+        for p in &self.damaged_records {
+            writeln!(out, "damaged commit record: {}", p.message)?;
+        }
         for dir in &self.incomplete {
             writeln!(
                 out,
@@ -189,59 +250,105 @@ pub fn ls(dir: &Path, progress: bool) -> Result<Outcome, Failure> {
 
 /// One checkpoint in full.
 #[derive(Debug, Serialize)]
-struct CheckpointDetail {
+pub struct CheckpointDetail {
     path: String,
     metadata: IncrementalCheckpointMetadata,
     verifies: bool,
     problems: Vec<Problem>,
     restorable: bool,
+    /// Remote locations only: why a checkpoint whose own objects verify does
+    /// not restore (its parent chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unrestorable: Option<String>,
     /// Parts this delta does not write, carried over from its parents.
     carried_over_parts: Vec<String>,
 }
 
+impl CheckpointDetail {
+    /// Reads and verifies checkpoint `id` of `dir`.
+    pub fn read(dir: &Path, id: u64) -> Result<Self, Failure> {
+        let store = CheckpointStore::new(dir);
+        if !store.checkpoint_ids()?.contains(&id) {
+            return Err(highwater::Error::CheckpointNotFound {
+                dir: dir.to_path_buf(),
+                id,
+            }
+            .into());
+        }
+        let metadata = store.read_metadata(id)?;
+        let problems: Vec<Problem> = store
+            .verify_checkpoint(id)
+            .err()
+            .iter()
+            .map(Problem::of)
+            .collect();
+        let restorable = store.is_restorable(id);
+        let carried_over_parts = if restorable {
+            store
+                .part_names(id)?
+                .into_iter()
+                .filter(|n| metadata.part(n).is_none())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(CheckpointDetail {
+            path: store.checkpoint_path(id).display().to_string(),
+            verifies: problems.is_empty(),
+            problems,
+            restorable,
+            unrestorable: None,
+            carried_over_parts,
+            metadata,
+        })
+    }
+
+    /// A committed checkpoint of a remote location that could not be
+    /// mirrored: its record's metadata, and why (`own_damage`: in its own
+    /// objects, else in its parent chain).
+    pub fn rejected(
+        path: String,
+        metadata: IncrementalCheckpointMetadata,
+        own_damage: bool,
+        problem: Problem,
+    ) -> Self {
+        let (problems, unrestorable) = if own_damage {
+            (vec![problem], None)
+        } else {
+            (Vec::new(), Some(problem.message))
+        };
+        CheckpointDetail {
+            path,
+            metadata,
+            verifies: !own_damage,
+            problems,
+            restorable: false,
+            unrestorable,
+            carried_over_parts: Vec::new(),
+        }
+    }
+
+    /// Tells it at `path` (a remote record's URL instead of the mirror's
+    /// directory).
+    pub fn set_path(&mut self, path: String) {
+        self.path = path;
+    }
+
+    /// The report and its exit code: a checkpoint `ls` calls DAMAGED or CHAIN
+    /// BROKEN exits 1 here too (damage found), whatever part of it is damaged.
+    pub fn outcome(self) -> Outcome {
+        let exit = if self.verifies && self.restorable {
+            Exit::Ok
+        } else {
+            Exit::Damage
+        };
+        Outcome::new(self, exit)
+    }
+}
+
 /// `checkpoints show DIR ID`.
 pub fn show(dir: &Path, id: u64) -> Result<Outcome, Failure> {
-    let store = CheckpointStore::new(dir);
-    if !store.checkpoint_ids()?.contains(&id) {
-        return Err(highwater::Error::CheckpointNotFound {
-            dir: dir.to_path_buf(),
-            id,
-        }
-        .into());
-    }
-    let metadata = store.read_metadata(id)?;
-    let problems: Vec<Problem> = store
-        .verify_checkpoint(id)
-        .err()
-        .iter()
-        .map(Problem::of)
-        .collect();
-    let restorable = store.is_restorable(id);
-    let carried_over_parts = if restorable {
-        store
-            .part_names(id)?
-            .into_iter()
-            .filter(|n| metadata.part(n).is_none())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let detail = CheckpointDetail {
-        path: store.checkpoint_path(id).display().to_string(),
-        verifies: problems.is_empty(),
-        problems,
-        restorable,
-        carried_over_parts,
-        metadata,
-    };
-    // A checkpoint `ls` calls DAMAGED or CHAIN BROKEN exits 1 here too
-    // (damage found), whatever part of it is damaged.
-    let exit = if detail.verifies && detail.restorable {
-        Exit::Ok
-    } else {
-        Exit::Damage
-    };
-    Ok(Outcome::new(detail, exit))
+    Ok(CheckpointDetail::read(dir, id)?.outcome())
 }
 
 impl Human for CheckpointDetail {
@@ -272,6 +379,9 @@ impl Human for CheckpointDetail {
         t.write(out)?;
         for p in &self.problems {
             writeln!(out, "  problem: {}", p.message)?;
+        }
+        if let Some(why) = &self.unrestorable {
+            writeln!(out, "  not restorable: {why}")?;
         }
         writeln!(out, "sources")?;
         let mut names: Vec<&String> = m

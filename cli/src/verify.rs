@@ -196,6 +196,19 @@ pub fn run(
     progress: bool,
 ) -> Result<Outcome, Failure> {
     let checkpoints = CheckpointTable::read(dir, progress)?;
+    finish(checkpoints, dir, wal, max_record_size, progress)
+}
+
+/// The rest of `verify` once the checkpoints of `dir` are verified (a remote
+/// location's: of its mirror in `dir`): the log, and whether the job
+/// recovers.
+pub fn finish(
+    checkpoints: CheckpointTable,
+    dir: &Path,
+    wal: Option<&Path>,
+    max_record_size: u32,
+    progress: bool,
+) -> Result<Outcome, Failure> {
     let wal = wal
         .map(|w| verify_wal(w, max_record_size, progress))
         .transpose()?;

@@ -31,6 +31,9 @@
 //!   nothing is visible before [`MultipartUpload::complete`], and an aborted
 //!   or dropped upload never becomes visible. Every part but the last must be
 //!   at least [`MIN_PART_BYTES`] (S3's rule); [`BlobWriter`] keeps it.
+//!   Parts are in the order they are sent ([`MultipartUpload::put_part`])
+//!   or started ([`MultipartUpload::start_part`], whose answers may come in
+//!   any order).
 //! - [`get_range`](BlobStore::get_range) returns exactly the bytes asked for,
 //!   or [`BlobError::InvalidRange`] for an empty range or one past the end.
 //! - [`list`](BlobStore::list) returns the objects under a prefix
@@ -153,6 +156,29 @@ pub trait MultipartUpload: Send + fmt::Debug {
     /// Any error of the backend; the upload is then to be aborted.
     fn put_part(&mut self, bytes: Bytes) -> BlobResult<()>;
 
+    /// Sends the next part without waiting for its answer. The part's place
+    /// in the object is fixed when it is started (parts are in the order they
+    /// are started, whichever answer comes first); [`PartInFlight::wait`]
+    /// waits for the answer. One thread can so start parts one after another
+    /// while others wait on them, with as many in flight as the caller
+    /// allows. Wait for every started part before [`complete`](Self::complete)
+    /// (a backend's `complete` waits for them too).
+    ///
+    /// The default sends the part with [`put_part`](Self::put_part) and
+    /// returns its answer as already in; `ObjectStoreBlobStore` starts the
+    /// request and returns at once (its `part_concurrency` bounds only
+    /// [`put_part`](Self::put_part)).
+    ///
+    /// # Errors
+    /// [`BlobError::Transient`] or [`BlobError::Throttled`] returned here:
+    /// nothing was sent and the same part may be started again. Any other
+    /// error, here or from [`PartInFlight::wait`]: the upload is to be
+    /// aborted.
+    fn start_part(&mut self, bytes: Bytes) -> BlobResult<PartInFlight> {
+        self.put_part(bytes)?;
+        Ok(PartInFlight::done(Ok(())))
+    }
+
     /// Makes the object visible, holding every part in order.
     ///
     /// # Errors
@@ -165,6 +191,37 @@ pub trait MultipartUpload: Send + fmt::Debug {
     /// # Errors
     /// Any error of the backend.
     fn abort(self: Box<Self>) -> BlobResult<()>;
+}
+
+/// A part started by [`MultipartUpload::start_part`], its answer perhaps
+/// still to come.
+#[must_use = "a part's answer must be waited for before the upload completes"]
+pub struct PartInFlight(Box<dyn FnOnce() -> BlobResult<()> + Send>);
+
+impl PartInFlight {
+    /// A part whose answer is in: `result`.
+    pub fn done(result: BlobResult<()>) -> Self {
+        PartInFlight(Box::new(move || result))
+    }
+
+    /// A part whose answer `wait` blocks for.
+    pub fn pending(wait: impl FnOnce() -> BlobResult<()> + Send + 'static) -> Self {
+        PartInFlight(Box::new(wait))
+    }
+
+    /// Waits for the part's answer.
+    ///
+    /// # Errors
+    /// The backend's error for the part; the upload is then to be aborted.
+    pub fn wait(self) -> BlobResult<()> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for PartInFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartInFlight").finish_non_exhaustive()
+    }
 }
 
 /// Every object under `prefix`, all pages of [`BlobStore::list`] joined.

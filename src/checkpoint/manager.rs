@@ -21,9 +21,9 @@
 
 use super::compose::{full_parts, rebase_orphan_deltas};
 use super::config::CheckpointConfig;
+use super::describe::{describe, raise_watermarks};
 use super::metadata::{
     self, check_handle, check_part_name, CheckpointKind, IncrementalCheckpointMetadata,
-    PartMetadata,
 };
 use super::parent::{self, Base};
 use super::parts::{plan, verify_given_files};
@@ -33,11 +33,10 @@ use super::remote::RemoteRestore;
 use super::request::CheckpointRequest;
 use super::store::CheckpointStore;
 use crate::error::{Error, IoContext, Result};
-use crate::recovery::watermarks;
 use crate::storage::{create_dir_all_durable, StorageLock};
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Bases smaller than this are treated as this large by the size-ratio rule: a
 /// tiny state would otherwise turn every delta into a full checkpoint, and for
@@ -152,12 +151,21 @@ impl IncrementalCheckpointManager {
     /// reads (the next checkpoint records the one after it unless
     /// [`set_epoch`](Self::set_epoch) says otherwise).
     ///
+    /// With a remote location ([`CheckpointConfig::with_remote`]) it then
+    /// claims a writer generation, which fences every older writer of the
+    /// location, and makes the directory a cache of the location's newest
+    /// restorable committed checkpoint ([`remote_restore`](Self::remote_restore)
+    /// says what it found; docs/OBJECT_STORAGE.md).
+    ///
     /// # Errors
     /// [`Error::Locked`] when another manager (in this process or another)
     /// writes the directory; `Io` when the directory cannot be created, locked,
     /// listed or cleaned, or when the newest checkpoint's metadata cannot be
     /// read now (retry); [`Error::InvalidConfig`] for a setting out of range
-    /// ([`CheckpointConfig::validate`]).
+    /// ([`CheckpointConfig::validate`]), or (setting `"remote"`) for a
+    /// directory of checkpoints written without a remote location;
+    /// [`Error::Blob`] when the location cannot be listed, claimed or read
+    /// now (nothing damaged is skipped for that: retry).
     pub fn new(config: CheckpointConfig) -> Result<Self> {
         config.validate()?;
         let storage = config.storage().clone();
@@ -283,6 +291,12 @@ impl IncrementalCheckpointManager {
     ///   it is written into the temporary directory, which is then removed);
     /// - `Io` for a failed write, fsync or rename (nothing is published; see
     ///   `docs/FORMAT.md` §3 for a failed final directory fsync);
+    /// - with a remote location: [`Error::Fenced`] when another writer took
+    ///   over (this manager then refuses every later checkpoint), and
+    ///   [`Error::Blob`] when an upload or the commit record failed; the
+    ///   local copy is withdrawn, and after a failed commit record the
+    ///   manager refuses later checkpoints too (its outcome may be unknown:
+    ///   open a new manager);
     /// - with [`CheckpointRequest::with_wal`]: [`Error::PositionBeyondEnd`],
     ///   [`Error::PositionNotCovered`], [`Error::NotACommitBoundary`] and the
     ///   log's sync errors, before anything is written.
@@ -381,7 +395,15 @@ impl IncrementalCheckpointManager {
                 staged.push(file)?;
                 written.push(meta);
             }
-            let meta = self.metadata(id, epoch, kind, parent, &request, written)?;
+            let meta = describe(
+                self.config.dir(),
+                id,
+                epoch,
+                kind,
+                parent,
+                &request,
+                written,
+            )?;
             let meta = raise_watermarks(meta, parent.or(previous.as_ref()));
             let bytes = metadata::encode(&meta)?;
             Ok((bytes.clone(), (meta, bytes)))
@@ -496,78 +518,4 @@ impl IncrementalCheckpointManager {
     pub fn restored_from(&self, checkpoint_id: Option<u64>) {
         self.set_base(checkpoint_id.map_or(Base::Empty, Base::Checkpoint));
     }
-
-    /// The metadata of a checkpoint about to be published.
-    fn metadata(
-        &self,
-        id: u64,
-        epoch: u64,
-        kind: CheckpointKind,
-        parent: Option<&IncrementalCheckpointMetadata>,
-        request: &CheckpointRequest<'_>,
-        parts: Vec<PartMetadata>,
-    ) -> Result<IncrementalCheckpointMetadata> {
-        let bytes = parts.iter().fold(0, |n: u64, p| n.saturating_add(p.size));
-        let (parent_id, base_id, chain_length, chain_delta_bytes, base_bytes) = match (kind, parent)
-        {
-            (CheckpointKind::Delta, Some(p)) => (
-                Some(p.id),
-                p.base_id,
-                p.chain_length
-                    .checked_add(1)
-                    .ok_or_else(|| Error::CheckpointCorrupted {
-                        path: p.checkpoint_path(self.config.dir()),
-                        offset: None,
-                        reason: format!("chain length {} has no successor", p.chain_length),
-                    })?,
-                p.chain_delta_bytes.saturating_add(bytes),
-                p.base_bytes,
-            ),
-            _ => (None, id, 0, 0, bytes),
-        };
-        Ok(IncrementalCheckpointMetadata {
-            id,
-            epoch,
-            kind,
-            parent_id,
-            base_id,
-            chain_length,
-            chain_delta_bytes,
-            base_bytes,
-            wal_position: request.wal_position,
-            source_offsets: request.source_offsets.clone(),
-            watermark: request.watermark,
-            source_watermarks: request.source_watermarks.clone(),
-            created_unix_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-            parts,
-            sink_transactions: request.sink_transactions.clone(),
-        })
-    }
-}
-
-/// `meta` with its watermarks raised to `previous`'s (its parent, or else the
-/// newest checkpoint) where they are lower, for the partitions it records: a
-/// watermark only grows.
-fn raise_watermarks(
-    mut meta: IncrementalCheckpointMetadata,
-    previous: Option<&IncrementalCheckpointMetadata>,
-) -> IncrementalCheckpointMetadata {
-    let Some(p) = previous else { return meta };
-    let regressions = watermarks::raise_to_previous(
-        &mut meta.watermark,
-        &mut meta.source_watermarks,
-        p.watermark,
-        &p.source_watermarks,
-    );
-    if regressions > 0 {
-        tracing::warn!(
-            checkpoint = meta.id,
-            previous = p.id,
-            regressions,
-            "checkpoint watermarks below the previous checkpoint's were raised to its"
-        );
-    }
-    meta
 }

@@ -35,6 +35,7 @@ mod chain;
 mod compose;
 mod config;
 mod default_part;
+mod describe;
 mod envelope;
 mod load;
 mod manager;

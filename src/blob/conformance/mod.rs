@@ -22,7 +22,9 @@
 //!   `ab` is not), sorted by key, strictly after the cursor, paginated
 //!   without loss or repetition;
 //! - delete is idempotent and the object is gone from get, head and list;
-//! - multipart uploads hold their parts in order, are invisible until
+//! - multipart uploads hold their parts in order (the order parts were
+//!   sent or started, whatever order started parts are waited for), are
+//!   invisible until
 //!   completed, and an aborted one never appears; [`BlobWriter`](crate::blob::BlobWriter) streams
 //!   objects of one and of several parts;
 //! - concurrent creates of one key: exactly one `Created`, and the object

@@ -4,8 +4,8 @@ use super::{fails, key, label, ok, pattern, scratch};
 use crate::blob::{BlobError, BlobKey, BlobStore, BlobWriter, MIN_PART_BYTES};
 use std::io::Write;
 
-/// Multipart uploads: parts in order, invisible until completed, an aborted
-/// one never appears; [`BlobWriter`] streams one and several parts.
+/// Multipart uploads: parts in order (sent, or started and waited for in
+/// any order), invisible until completed, an aborted one never appears; [`BlobWriter`] streams one and several parts.
 pub fn multipart_uploads(store: &dyn BlobStore, root: &BlobKey) {
     let dir = scratch(store, root, "multipart_uploads");
     let k = key(&dir, "large");
@@ -43,6 +43,29 @@ pub fn multipart_uploads(store: &dyn BlobStore, root: &BlobKey) {
     assert!(
         tail[..] == whole[2 * MIN_PART_BYTES - 10..2 * MIN_PART_BYTES + 10],
         "{}: a range across parts",
+        label(store)
+    );
+
+    // Started parts keep the order they were started in, whatever order
+    // their answers are waited for.
+    let started = key(&dir, "started");
+    let mut upload = ok(store, store.put_multipart(&started), "start an upload");
+    let mut in_flight = Vec::new();
+    for p in &parts {
+        in_flight.push(ok(
+            store,
+            upload.start_part(p.clone().into()),
+            "start a part",
+        ));
+    }
+    while let Some(part) = in_flight.pop() {
+        ok(store, part.wait(), "wait for a started part");
+    }
+    ok(store, upload.complete(), "complete started parts");
+    let got = ok(store, store.get(&started), "get");
+    assert!(
+        got.len() == whole.len() && got[..] == whole[..],
+        "{}: started parts in the order they were started",
         label(store)
     );
 

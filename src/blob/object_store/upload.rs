@@ -3,16 +3,20 @@
 //!
 //! Invariant: at most `max_in_flight` parts are being sent at once; a
 //! `put_part` beyond that waits for the oldest, so memory is bounded by
-//! `max_in_flight` parts plus the caller's buffer. `complete` waits for every
-//! part first. An upload dropped unfinished is aborted in the background
-//! (best effort; garbage collection covers a crash).
+//! `max_in_flight` parts plus the caller's buffer. A part sent by
+//! `start_part` is not counted there: its caller holds it until the answer
+//! (and bounds how many it starts). `complete` and `abort` wait for every
+//! part first, of either kind, and `complete` fails if a started part
+//! failed. An upload dropped unfinished is aborted in the background (best
+//! effort; garbage collection covers a crash).
 
 use super::Pending;
-use crate::blob::{BlobKey, BlobOp, BlobResult, MultipartUpload};
+use crate::blob::{BlobError, BlobKey, BlobOp, BlobResult, MultipartUpload, PartInFlight};
 use bytes::Bytes;
 use object_store::PutPayload;
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use tokio::runtime::Handle;
 
 pub(super) struct Upload {
@@ -22,6 +26,55 @@ pub(super) struct Upload {
     inner: Option<Box<dyn object_store::MultipartUpload>>,
     in_flight: VecDeque<Pending<()>>,
     max_in_flight: usize,
+    /// Parts sent by `start_part` whose tasks are still running.
+    started: Arc<Started>,
+}
+
+/// The parts `start_part` sent that have not finished, and whether one of
+/// them failed.
+#[derive(Debug, Default)]
+struct Started {
+    state: Mutex<(usize, bool)>,
+    idle: Condvar,
+}
+
+/// Ends a started part when its task finishes or is dropped unfinished
+/// (a runtime shut down), so `drain` never waits for a task that is gone.
+struct EndOnDrop {
+    started: Arc<Started>,
+    failed: bool,
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.started.end(self.failed);
+    }
+}
+
+impl Started {
+    fn lock(&self) -> MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn begin(&self) {
+        self.lock().0 += 1;
+    }
+
+    fn end(&self, failed: bool) {
+        let mut state = self.lock();
+        state.0 -= 1;
+        state.1 |= failed;
+        self.idle.notify_all();
+    }
+
+    /// Waits until every started part finished; true if one failed.
+    fn wait_idle(&self) -> bool {
+        let mut state = self.lock();
+        while state.0 > 0 {
+            state = self.idle.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.1
+    }
 }
 
 impl fmt::Debug for Upload {
@@ -46,14 +99,27 @@ impl Upload {
             inner: Some(inner),
             in_flight: VecDeque::new(),
             max_in_flight: max_in_flight.max(1),
+            started: Arc::default(),
         }
     }
 
+    /// Waits for every part in flight: the first error of `put_part`'s, or
+    /// a failure of any `start_part`'s.
     fn drain(&mut self) -> BlobResult<()> {
+        let mut first = Ok(());
         while let Some(part) = self.in_flight.pop_front() {
-            part.wait()?;
+            if let (Err(e), Ok(())) = (part.wait(), &first) {
+                first = Err(e);
+            }
         }
-        Ok(())
+        if self.started.wait_idle() && first.is_ok() {
+            first = Err(BlobError::Backend {
+                operation: BlobOp::Complete,
+                key: self.key.to_string(),
+                reason: "a part of the upload failed".into(),
+            });
+        }
+        first
     }
 
     /// Runs `f` on the inner upload as one task and waits for it.
@@ -84,6 +150,27 @@ impl MultipartUpload for Upload {
         let pending = Pending::spawn(&self.handle, BlobOp::Multipart, self.key.as_str(), part);
         self.in_flight.push_back(pending);
         Ok(())
+    }
+
+    fn start_part(&mut self, bytes: Bytes) -> BlobResult<PartInFlight> {
+        let inner = self
+            .inner
+            .as_mut()
+            .expect("an upload is open until consumed");
+        let part = inner.put_part(PutPayload::from(bytes));
+        self.started.begin();
+        let mut end = EndOnDrop {
+            started: self.started.clone(),
+            failed: true,
+        };
+        let task = async move {
+            let result = part.await;
+            end.failed = result.is_err();
+            drop(end);
+            result
+        };
+        let pending = Pending::spawn(&self.handle, BlobOp::Multipart, self.key.as_str(), task);
+        Ok(PartInFlight::pending(move || pending.wait()))
     }
 
     fn complete(mut self: Box<Self>) -> BlobResult<()> {

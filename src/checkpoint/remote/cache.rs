@@ -148,7 +148,9 @@ pub(crate) fn restore_cache(
         storage.sync_dir(dir).ctx("sync directory", dir)?;
     }
 
-    // Newest first: the first candidate whose chain is all in the cache.
+    // Newest first: the first candidate whose chain is all in the cache,
+    // fetched from its base up (nothing is fetched above a member that
+    // fails).
     let mut failed: BTreeMap<u64, Arc<Error>> = BTreeMap::new();
     let mut ready: BTreeSet<u64> = BTreeSet::new();
     'candidates: for (&id, c) in committed.iter().rev() {
@@ -159,7 +161,7 @@ pub(crate) fn restore_cache(
                 continue;
             }
         };
-        for member in &chain {
+        for member in chain.iter().rev() {
             let m_id = member.metadata.id;
             if let Some(e) = failed.get(&m_id) {
                 report.rejected.push(rejection(id, c, e.clone()));

@@ -1,98 +1,328 @@
-//! Moving part files between the checkpoint directory and a blob store
-//! (placeholder: sequential, whole files; replaced by the parallel version).
+//! Moving a checkpoint's part files between the local checkpoint directory
+//! (through [`Storage`]) and a [`BlobStore`], many requests at once, with
+//! bounded memory: [`upload`] and [`download`].
+//!
+//! A call splits its files into **work units**: for an upload, one `put` per
+//! file of at most `part_bytes` and one part per `part_bytes` of a larger
+//! file (a multipart upload); for a download, one `head` and one ranged get
+//! per `part_bytes` of each file. `concurrency` workers (the caller's thread
+//! and `concurrency - 1` scoped threads) take units from one queue in order,
+//! so the parts of one large file go in parallel as well as whole files.
+//!
+//! Invariants:
+//! - **Requests in flight**: at most `concurrency` across all files of a
+//!   call. A worker sends one request at a time and waits for its answer,
+//!   including a part started with
+//!   [`MultipartUpload::start_part`](crate::blob::MultipartUpload::start_part)
+//!   (which only fixes the part's place in the object).
+//! - **Memory**: at most `concurrency × part_bytes` bytes of file data
+//!   (128 MiB with the defaults). Each worker holds at most one buffer of at
+//!   most `part_bytes`: a part read from disk, waiting for its turn or in its
+//!   request, or a range between its get and its write. The backend's own
+//!   copies are not counted (the simulator keeps every object in memory).
+//! - **Upload order**: the parts of a multipart upload are started in file
+//!   order (a worker holding part `i + 1` waits until part `i` is started);
+//!   every part but the last is exactly `part_bytes` (raised to
+//!   [`MIN_PART_BYTES`] for uploads). An upload returns `Ok` only once every
+//!   object is complete (visible).
+//! - **Download integrity**: every file is checked against its size (the
+//!   object's `head`, and [`BlobError::InvalidRange`] of a range past its
+//!   end) and its whole-file CRC32C, combined from the per-range CRCs in
+//!   order (no second read of the file); a difference is
+//!   [`Error::CheckpointFileMismatch`] naming the key, never a short file.
+//!   Each file is fsynced; its directory is not (the caller renames the
+//!   directory into place and syncs it).
+//! - **Errors**: the first error is returned and the workers stop taking
+//!   units. An upload aborts every multipart upload of the call that was not
+//!   completed (a failed abort is logged, not returned; an object already
+//!   complete stays: its key is unique and garbage collection removes it).
+//!   A download removes every file it created (best effort).
+//! - **Retries**: a request answered [`BlobError::Transient`] or
+//!   [`BlobError::Throttled`] changed nothing and is repeated up to
+//!   [`MAX_RETRIES`] times with jittered exponential backoff (from 50 ms, at
+//!   most 2 s), as is an [`BlobError::Indeterminate`] get, head or put (a
+//!   put of a unique key is idempotent). A part is repeated only when
+//!   `start_part` itself failed (its place is still free); a part whose
+//!   answer failed later is not, since its place was taken (`object_store`
+//!   retries each part itself). Each retry is logged as a warning.
+//!
+//! Requests and bytes are counted in [`TransferStats`] (every attempt is a
+//! request, an abort too; bytes are those of successful requests) and in
+//! the metrics `highwater_remote_{requests,bytes,retries}_total{direction}`
+//! (src/metrics.rs).
 
-use super::config::RemoteConfig;
-use crate::blob::{BlobKey, BlobStore};
-use crate::error::{Error, IoContext, Result};
-use crate::storage::{OpenMode, Storage};
-use bytes::Bytes;
+mod downloads;
+mod uploads;
+
+pub(crate) use downloads::download;
+pub(crate) use uploads::upload;
+
+use super::{retry, RemoteConfig};
+use crate::blob::{BlobError, BlobKey, BlobResult, MIN_PART_BYTES};
+use crate::error::Error;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
-/// How transfers run.
-#[derive(Debug, Clone, Copy)]
+/// How many times a failed request is repeated (the backoff is
+/// [`retry::backoff`]'s).
+pub(crate) const MAX_RETRIES: u32 = retry::ATTEMPTS - 1;
+
+/// How a transfer moves its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TransferOptions {
+    /// Requests in flight at once, across all files (at least 1).
     pub concurrency: usize,
+    /// Size of a part (upload; raised to [`MIN_PART_BYTES`]) and of a range
+    /// (download; at least 1). A file of at most this many bytes is one put.
     pub part_bytes: usize,
 }
 
 impl TransferOptions {
+    /// The options of `config`.
     pub(crate) fn of(config: &RemoteConfig) -> Self {
         TransferOptions {
             concurrency: config.concurrency(),
             part_bytes: config.part_bytes(),
         }
     }
+
+    /// The part size of uploads.
+    fn upload_part_bytes(&self) -> u64 {
+        self.part_bytes.max(MIN_PART_BYTES) as u64
+    }
+
+    /// The range size of downloads.
+    fn download_part_bytes(&self) -> u64 {
+        self.part_bytes.max(1) as u64
+    }
 }
 
-/// A file to upload.
-#[derive(Debug, Clone)]
+/// A local file to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UploadFile {
+    /// The file, as the [`Storage`](crate::storage::Storage) names it.
     pub path: PathBuf,
+    /// Its size: exactly this many bytes are read and sent (a file of
+    /// another size is an error).
     pub size: u64,
+    /// The object it becomes.
     pub key: BlobKey,
 }
 
-/// An object to download.
-#[derive(Debug, Clone)]
+/// An object to download into a new local file.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DownloadFile {
+    /// The object.
     pub key: BlobKey,
+    /// Its expected size.
     pub size: u64,
+    /// Its expected CRC32C (of the whole object).
     pub crc32c: u32,
+    /// The file to create (it must not exist; its directory must).
     pub dest: PathBuf,
 }
 
-/// What a transfer did.
+/// What a transfer sent.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TransferStats {
+    /// Requests sent, every retry and abort included.
     pub requests: u64,
+    /// Bytes of file data moved by successful requests.
     pub bytes: u64,
 }
 
-pub(crate) fn upload(
-    store: &dyn BlobStore,
-    storage: &dyn Storage,
-    files: &[UploadFile],
-    _opts: &TransferOptions,
-) -> Result<TransferStats> {
-    let mut stats = TransferStats::default();
-    for f in files {
-        let bytes = crate::storage::load_file(storage, &f.path).ctx("read", &f.path)?;
-        store.put(
-            &f.key,
-            Bytes::copy_from_slice(crate::storage::MappedFile::bytes(&bytes)),
-        )?;
-        stats.requests += 1;
-        stats.bytes += f.size;
-    }
-    Ok(stats)
+/// What every worker of one call shares: the first error, the counts.
+#[derive(Debug)]
+struct Run {
+    /// `upload` or `download`: the metrics label.
+    direction: &'static str,
+    failed: AtomicBool,
+    first_error: Mutex<Option<Error>>,
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    retries: AtomicU64,
 }
 
-pub(crate) fn download(
-    store: &dyn BlobStore,
-    storage: &dyn Storage,
-    files: &[DownloadFile],
-    _opts: &TransferOptions,
-) -> Result<TransferStats> {
-    let mut stats = TransferStats::default();
-    for f in files {
-        let bytes = store.get(&f.key)?;
-        let crc = crc32c::crc32c(&bytes);
-        if bytes.len() as u64 != f.size || crc != f.crc32c {
-            return Err(Error::CheckpointFileMismatch {
-                path: PathBuf::from(f.key.as_str()),
-                expected_size: f.size,
-                actual_size: bytes.len() as u64,
-                expected_crc: f.crc32c,
-                actual_crc: crc,
-            });
+impl Run {
+    fn new(direction: &'static str) -> Self {
+        Run {
+            direction,
+            failed: AtomicBool::new(false),
+            first_error: Mutex::new(None),
+            requests: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
         }
-        let file = storage
-            .open_file(&f.dest, OpenMode::CreateNew)
-            .ctx("create", &f.dest)?;
-        file.write_all_at(&bytes, 0).ctx("write", &f.dest)?;
-        file.sync_all().ctx("sync", &f.dest)?;
-        stats.requests += 1;
-        stats.bytes += f.size;
     }
-    Ok(stats)
+
+    /// True once a unit failed: workers stop.
+    fn stopped(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Records `e` (kept if it is the first) and stops the workers.
+    fn fail(&self, e: Error) {
+        let mut first = lock(&self.first_error);
+        if first.is_none() {
+            *first = Some(e);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+    }
+
+    /// `bytes` of file data moved.
+    fn moved(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// One request, not repeated (a complete or abort: it consumes the upload).
+    fn once<T>(&self, f: impl FnOnce() -> BlobResult<T>) -> BlobResult<T> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        f()
+    }
+
+    /// Sends `f` and repeats it (up to [`MAX_RETRIES`] times, with backoff)
+    /// while it fails with an error `repeat` accepts, unless the call has
+    /// stopped meanwhile.
+    fn request<T>(
+        &self,
+        operation: &'static str,
+        key: &BlobKey,
+        repeat: fn(&BlobError) -> bool,
+        mut f: impl FnMut() -> BlobResult<T>,
+    ) -> BlobResult<T> {
+        let mut attempt = 0;
+        loop {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            match f() {
+                Err(e) if attempt < MAX_RETRIES && repeat(&e) && !self.stopped() => {
+                    attempt += 1;
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    let wait = retry::backoff(attempt);
+                    tracing::warn!(
+                        direction = self.direction,
+                        operation,
+                        key = %key,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        error = %e,
+                        "retrying a checkpoint transfer request"
+                    );
+                    std::thread::sleep(wait);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The call's stats (recorded as metrics), or its first error.
+    fn finish(self) -> crate::Result<TransferStats> {
+        let stats = TransferStats {
+            requests: self.requests.load(Ordering::SeqCst),
+            bytes: self.bytes.load(Ordering::SeqCst),
+        };
+        crate::metrics::remote_transfer(
+            self.direction,
+            stats.requests,
+            stats.bytes,
+            self.retries.load(Ordering::SeqCst),
+        );
+        match self
+            .first_error
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+        {
+            Some(e) => Err(e),
+            None => Ok(stats),
+        }
+    }
+
+    /// Runs every unit on `concurrency` workers (the caller's thread among
+    /// them) taking units in order from one queue, until the queue is empty
+    /// or a unit failed. `wake` is called after a failure (and when a worker
+    /// panics), to wake workers waiting for a turn.
+    /// `units` is generated as workers take them (a file's listed size
+    /// never becomes an allocation); `count` is how many it yields.
+    fn work<U>(
+        &self,
+        concurrency: usize,
+        count: u64,
+        units: impl Iterator<Item = U> + Send,
+        work: impl Fn(U) -> crate::Result<()> + Sync,
+        wake: impl Fn() + Sync,
+    ) {
+        let workers = usize::try_from(count).map_or(concurrency, |n| n.min(concurrency));
+        let workers = workers.max(1);
+        let queue = Mutex::new(units);
+        let span = tracing::Span::current();
+        let worker = || {
+            let _span = span.enter();
+            let _guard = WakeOnPanic {
+                run: self,
+                wake: &wake,
+            };
+            while !self.stopped() {
+                let Some(unit) = lock(&queue).next() else {
+                    break;
+                };
+                if let Err(e) = work(unit) {
+                    self.fail(e);
+                    wake();
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            for i in 1..workers {
+                let spawned = std::thread::Builder::new()
+                    .name("highwater-transfer".into())
+                    .spawn_scoped(s, worker);
+                if let Err(e) = spawned {
+                    // Fewer workers: the units still all run.
+                    tracing::warn!(workers = i, error = %e, "cannot start more transfer threads");
+                    break;
+                }
+            }
+            worker();
+        });
+    }
 }
+
+/// Stops the call and wakes waiting workers if a worker panics, so that
+/// none waits forever for a turn the panicked worker held (the panic then
+/// reaches the caller when the scope joins).
+struct WakeOnPanic<'a, W: Fn()> {
+    run: &'a Run,
+    wake: &'a W,
+}
+
+impl<W: Fn()> Drop for WakeOnPanic<'_, W> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.run.failed.store(true, Ordering::SeqCst);
+            (self.wake)();
+        }
+    }
+}
+
+/// Changed nothing: repeat it (a part, the start of an upload).
+fn unchanged(e: &BlobError) -> bool {
+    retry::unchanged_and_retryable(e)
+}
+
+/// Changed nothing, or repeating it is harmless (a get, a head, a put of a
+/// unique key).
+fn idempotent(e: &BlobError) -> bool {
+    unchanged(e) || matches!(e, BlobError::Indeterminate { .. })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+#[path = "transfer_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "transfer_bounds_tests.rs"]
+mod bounds_tests;
