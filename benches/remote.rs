@@ -11,7 +11,8 @@
 //!   `create_checkpoint` of a full checkpoint (local publish, part upload,
 //!   commit record); the part upload alone is the window from its first
 //!   request to the commit record's create (benches/remote/timed.rs);
-//! - baseline, upload: `WriteMultipart` of the same bytes (from memory);
+//! - baseline, upload: `WriteMultipart` of the same bytes (the part file
+//!   as round 0 wrote it, blob and header, from memory);
 //! - ours, restore: a new manager on another empty cache dir (claim, list,
 //!   ranged gets, CRC32C, write + fsync, publish into the cache); the
 //!   download alone is the window of its part requests;
@@ -141,11 +142,20 @@ struct Bench {
     bucket: String,
     scratch: PathBuf,
     data: Bytes,
+    /// The checkpoint's part file (the blob with its header), read after
+    /// the first upload: what the baseline moves, so both sides send the
+    /// same bytes in the same number of parts.
+    file: std::sync::OnceLock<Bytes>,
     baseline: Baseline,
     snap: Snapshotter,
 }
 
 impl Bench {
+    /// The part file's bytes (round 0 uploads ours first, which reads them).
+    fn file(&self) -> &Bytes {
+        self.file.get().expect("round 0 read the part file")
+    }
+
     fn manager(
         &self,
         dir: &Path,
@@ -179,7 +189,7 @@ impl Bench {
         let swap = r % 2 == 1;
         let mut round = Round::default();
 
-        let mut ours_upload = || {
+        let ours_upload = || {
             let (m, timed) = self.manager(&writer_dir, &prefix, concurrency, part);
             timed.take();
             requests(&self.snap);
@@ -192,6 +202,11 @@ impl Bench {
             let elapsed = started.elapsed();
             let by_op = requests(&self.snap);
             let calls = timed.take();
+            if self.file.get().is_none() {
+                let path = m.store().checkpoint_path(meta.id).join(&meta.parts[0].file);
+                let bytes = std::fs::read(&path).expect("read the part file");
+                let _ = self.file.set(Bytes::from(bytes));
+            }
             let window = parts_window(&calls, &["put", "multipart"]);
             let commit = first_commit_create(&calls);
             let (local, parts) = match (window, commit) {
@@ -204,7 +219,7 @@ impl Bench {
             let started = Instant::now();
             let n = self
                 .baseline
-                .put_multipart(&base_key, &self.data, part, concurrency);
+                .put_multipart(&base_key, self.file(), part, concurrency);
             (started.elapsed(), n)
         };
         let (ours, base) = if swap {
@@ -235,7 +250,7 @@ impl Bench {
                 .unwrap_or_else(|| panic!("no part download seen: {calls:?}"));
             if verify {
                 let id = report.restored.expect("a checkpoint restored");
-                let back = m.load_blob(id, "blob").expect("read the restored blob");
+                let back = m.store().load_blob(id, "blob").expect("read the restored blob");
                 assert!(back == self.data[..], "the restored blob is the bytes written");
             }
             (elapsed, last - first, by_op, report)
@@ -244,14 +259,14 @@ impl Bench {
             let started = Instant::now();
             let (got, n) =
                 self.baseline
-                    .get_ranges(&base_key, self.data.len() as u64, part, concurrency);
+                    .get_ranges(&base_key, self.file().len() as u64, part, concurrency);
             let elapsed = started.elapsed();
             let len: usize = got.iter().map(Bytes::len).sum();
-            assert_eq!(len, self.data.len(), "the baseline got every byte");
+            assert_eq!(len, self.file().len(), "the baseline got every byte");
             if verify {
                 let mut at = 0;
                 for b in &got {
-                    assert!(b[..] == self.data[at..at + b.len()], "baseline bytes differ");
+                    assert!(b[..] == self.file()[at..at + b.len()], "baseline bytes differ");
                     at += b.len();
                 }
             }
@@ -379,6 +394,7 @@ fn main() {
         bucket,
         scratch: scratch.path().to_path_buf(),
         data: data(bytes),
+        file: std::sync::OnceLock::new(),
         snap,
     };
     println!(
