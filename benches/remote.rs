@@ -1,0 +1,430 @@
+//! Checkpoints in object storage against moto (issue 21): a checkpoint of
+//! one blob part of `HW_BENCH_BYTES` (default 1 GiB) published to S3 and
+//! restored from it, against `object_store`'s own multipart put and ranged
+//! gets of the same bytes with the same part size and requests in flight,
+//! in the same process, interleaved per round; and a cache-hit restore.
+//!
+//! Not criterion (its 10 samples at least are too slow for 1 GiB through
+//! moto): `HW_BENCH_ROUNDS` rounds (default 3), then a table of medians.
+//! Per round, in a fresh prefix of one bucket:
+//! - ours, upload: a new manager on an empty cache dir, then
+//!   `create_checkpoint` of a full checkpoint (local publish, part upload,
+//!   commit record); the part upload alone is the window from its first
+//!   request to the commit record's create (benches/remote/timed.rs);
+//! - baseline, upload: `WriteMultipart` of the same bytes (the part file
+//!   as round 0 wrote it, blob and header, from memory);
+//! - ours, restore: a new manager on another empty cache dir (claim, list,
+//!   ranged gets, CRC32C, write + fsync, publish into the cache); the
+//!   download alone is the window of its part requests;
+//! - baseline, get: ranged gets of the baseline's object into memory;
+//! - cache hit: a new manager on the restore's cache dir (no download: the
+//!   local copy is verified against the record).
+//!
+//! The upload pair and the restore pair swap order every other round.
+//! Requests are counted by the metrics facade (`highwater_blob_requests_total`,
+//! HTTP requests including retries) with a debugging recorder.
+//!
+//! Run: `bash .ci/moto.sh cargo bench --features object-store --bench remote`;
+//! smoke: `HW_BENCH_BYTES=16777216 HW_BENCH_ROUNDS=1` in front. Settings:
+//! `HW_BENCH_CONCURRENCY` and `HW_BENCH_PART_MIB` (comma lists: every
+//! combination is run, both sides equally; defaults 8 and 16).
+
+#[path = "remote/baseline.rs"]
+mod baseline;
+#[path = "remote/timed.rs"]
+mod timed;
+
+use baseline::{fresh_bucket, Baseline};
+use bytes::Bytes;
+use highwater::blob::{BlobStore, ObjectStoreBlobStore, ObjectStoreOptions};
+use highwater::{
+    CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput, RemoteConfig,
+};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timed::{first_commit_create, parts_window, Timed};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+        })
+        .unwrap_or(default)
+}
+
+fn env_list(name: &str, default: usize) -> Vec<usize> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}={v:?}: not a list of numbers"))
+            })
+            .collect(),
+        Err(_) => vec![default],
+    }
+}
+
+/// Incompressible bytes (xorshift64), fast to make.
+fn data(len: usize) -> Bytes {
+    let mut v = vec![0u8; len];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for chunk in v.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    Bytes::from(v)
+}
+
+/// HTTP requests by operation since the last snapshot.
+fn requests(snap: &Snapshotter) -> BTreeMap<String, u64> {
+    let mut by_op = BTreeMap::new();
+    for (key, _, _, value) in snap.snapshot().into_vec() {
+        let key = key.key();
+        if key.name() != highwater::metrics::BLOB_REQUESTS {
+            continue;
+        }
+        if let DebugValue::Counter(n) = value {
+            let op = key
+                .labels()
+                .find(|l| l.key() == "operation")
+                .map_or("?".to_string(), |l| l.value().to_string());
+            *by_op.entry(op).or_insert(0) += n;
+        }
+    }
+    by_op
+}
+
+fn total(by_op: &BTreeMap<String, u64>) -> u64 {
+    by_op.values().sum()
+}
+
+fn show(by_op: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = by_op.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    format!("{} ({})", total(by_op), parts.join(", "))
+}
+
+/// The timings of one round.
+#[derive(Default)]
+struct Round {
+    ours_upload: Duration,
+    ours_local: Duration,
+    ours_upload_parts: Duration,
+    base_upload: Duration,
+    ours_restore: Duration,
+    ours_download_parts: Duration,
+    base_get: Duration,
+    cache_hit: Duration,
+}
+
+/// What stays the same in every round of one setting.
+struct Counts {
+    upload_requests: BTreeMap<String, u64>,
+    restore_requests: BTreeMap<String, u64>,
+    restore_reported: u64,
+    hit_requests: BTreeMap<String, u64>,
+    base_upload_requests: u64,
+    base_get_requests: u64,
+    part_bytes_written: u64,
+    bytes_downloaded: u64,
+}
+
+struct Bench {
+    endpoint: String,
+    bucket: String,
+    scratch: PathBuf,
+    data: Bytes,
+    /// The checkpoint's part file (the blob with its header), read after
+    /// the first upload: what the baseline moves, so both sides send the
+    /// same bytes in the same number of parts.
+    file: std::sync::OnceLock<Bytes>,
+    baseline: Baseline,
+    snap: Snapshotter,
+}
+
+impl Bench {
+    /// The part file's bytes (round 0 uploads ours first, which reads them).
+    fn file(&self) -> &Bytes {
+        self.file.get().expect("round 0 read the part file")
+    }
+
+    fn manager(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        concurrency: usize,
+        part: usize,
+    ) -> (IncrementalCheckpointManager, Arc<Timed>) {
+        let url = format!("s3://{}/{prefix}", self.bucket);
+        let inner = ObjectStoreBlobStore::from_url(&url, ObjectStoreOptions::default())
+            .expect("open the bucket");
+        let timed = Arc::new(Timed::new(Arc::new(inner)));
+        let remote = RemoteConfig::new(timed.clone() as Arc<dyn BlobStore>)
+            .with_concurrency(concurrency)
+            .with_part_bytes(part);
+        let config = CheckpointConfig::new(dir).with_remote(remote);
+        let manager = IncrementalCheckpointManager::new(config).expect("open a manager");
+        (manager, timed)
+    }
+
+    fn round(
+        &self,
+        r: usize,
+        concurrency: usize,
+        part: usize,
+        verify: bool,
+    ) -> (Round, Counts) {
+        let prefix = format!("c{concurrency}-p{}-r{r}", part >> 20);
+        let writer_dir = self.scratch.join(format!("{prefix}-writer"));
+        let reader_dir = self.scratch.join(format!("{prefix}-reader"));
+        let base_key = format!("{prefix}-baseline/object");
+        let swap = r % 2 == 1;
+        let mut round = Round::default();
+
+        let ours_upload = || {
+            let (m, timed) = self.manager(&writer_dir, &prefix, concurrency, part);
+            timed.take();
+            requests(&self.snap);
+            let started = Instant::now();
+            let meta = m
+                .create_checkpoint(
+                    CheckpointRequest::new(0).with_part("blob", PartInput::Blob(&self.data)),
+                )
+                .expect("create the checkpoint");
+            let elapsed = started.elapsed();
+            let by_op = requests(&self.snap);
+            let calls = timed.take();
+            if self.file.get().is_none() {
+                let path = m.store().checkpoint_path(meta.id).join(&meta.parts[0].file);
+                let bytes = std::fs::read(&path).expect("read the part file");
+                let _ = self.file.set(Bytes::from(bytes));
+            }
+            let window = parts_window(&calls, &["put", "multipart"]);
+            let commit = first_commit_create(&calls);
+            let (local, parts) = match (window, commit) {
+                (Some((first, _)), Some(commit)) => (first - started, commit - first),
+                _ => panic!("no part upload or commit record seen: {calls:?}"),
+            };
+            (elapsed, local, parts, by_op, meta.parts_bytes())
+        };
+        let base_upload = || {
+            let started = Instant::now();
+            let n = self
+                .baseline
+                .put_multipart(&base_key, self.file(), part, concurrency);
+            (started.elapsed(), n)
+        };
+        let (ours, base) = if swap {
+            let b = base_upload();
+            (ours_upload(), b)
+        } else {
+            let o = ours_upload();
+            (o, base_upload())
+        };
+        let (elapsed, local, parts, upload_requests, part_bytes_written) = ours;
+        round.ours_upload = elapsed;
+        round.ours_local = local;
+        round.ours_upload_parts = parts;
+        round.base_upload = base.0;
+        let base_upload_requests = base.1;
+
+        let ours_restore = || {
+            requests(&self.snap);
+            let started = Instant::now();
+            let (m, timed) = self.manager(&reader_dir, &prefix, concurrency, part);
+            let elapsed = started.elapsed();
+            let by_op = requests(&self.snap);
+            let calls = timed.take();
+            let report = m.remote_restore().expect("a remote manager").clone();
+            assert_eq!(report.downloaded.len(), 1, "one checkpoint downloaded");
+            assert!(report.cache_hits.is_empty());
+            let (first, last) = parts_window(&calls, &["head", "get", "get_range"])
+                .unwrap_or_else(|| panic!("no part download seen: {calls:?}"));
+            if verify {
+                let id = report.restored.expect("a checkpoint restored");
+                let back = m.store().load_blob(id, "blob").expect("read the restored blob");
+                assert!(back == self.data[..], "the restored blob is the bytes written");
+            }
+            (elapsed, last - first, by_op, report)
+        };
+        let base_get = || {
+            let started = Instant::now();
+            let (got, n) =
+                self.baseline
+                    .get_ranges(&base_key, self.file().len() as u64, part, concurrency);
+            let elapsed = started.elapsed();
+            let len: usize = got.iter().map(Bytes::len).sum();
+            assert_eq!(len, self.file().len(), "the baseline got every byte");
+            if verify {
+                let mut at = 0;
+                for b in &got {
+                    assert!(b[..] == self.file()[at..at + b.len()], "baseline bytes differ");
+                    at += b.len();
+                }
+            }
+            (elapsed, n)
+        };
+        let (ours, base) = if swap {
+            let b = base_get();
+            (ours_restore(), b)
+        } else {
+            let o = ours_restore();
+            (o, base_get())
+        };
+        let (elapsed, download, restore_requests, report) = ours;
+        round.ours_restore = elapsed;
+        round.ours_download_parts = download;
+        round.base_get = base.0;
+
+        requests(&self.snap);
+        let started = Instant::now();
+        let (m, _) = self.manager(&reader_dir, &prefix, concurrency, part);
+        round.cache_hit = started.elapsed();
+        let hit_requests = requests(&self.snap);
+        let hit = m.remote_restore().expect("a remote manager");
+        assert_eq!(hit.bytes_downloaded, 0, "a cache hit downloads nothing");
+        assert_eq!(hit.cache_hits.len(), 1, "the cached copy is used");
+        drop(m);
+
+        for dir in [&writer_dir, &reader_dir] {
+            std::fs::remove_dir_all(dir).expect("remove a cache dir");
+        }
+        self.baseline.delete_prefix(&prefix);
+        self.baseline.delete_prefix(&format!("{prefix}-baseline"));
+        let counts = Counts {
+            upload_requests,
+            restore_requests,
+            restore_reported: report.requests,
+            hit_requests,
+            base_upload_requests,
+            base_get_requests: base.1,
+            part_bytes_written,
+            bytes_downloaded: report.bytes_downloaded,
+        };
+        (round, counts)
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn report(bytes: usize, concurrency: usize, part: usize, rounds: &[Round], counts: &Counts) {
+    let med = |f: fn(&Round) -> Duration| median(rounds.iter().map(f).collect());
+    let mbs = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
+    let row = |name: &str, d: Duration, base: Option<Duration>| {
+        let ratio = base.map_or(String::new(), |b| format!("{:.2}", mbs(d) / mbs(b)));
+        println!(
+            "| {name} | {:.2} | {:.0} | {ratio} |",
+            d.as_secs_f64(),
+            mbs(d)
+        );
+    };
+    let (bu, bg) = (med(|r| r.base_upload), med(|r| r.base_get));
+    println!(
+        "\n### {} MiB, concurrency {concurrency}, part {} MiB, {} round(s)\n",
+        bytes >> 20,
+        part >> 20,
+        rounds.len()
+    );
+    println!("| phase | median s | MB/s | ours / baseline |");
+    println!("|---|---|---|---|");
+    row("ours: create_checkpoint (total)", med(|r| r.ours_upload), Some(bu));
+    row("— of which local publish", med(|r| r.ours_local), None);
+    row("— of which part upload", med(|r| r.ours_upload_parts), Some(bu));
+    row("baseline: WriteMultipart", bu, None);
+    row("ours: restore (new manager, empty cache)", med(|r| r.ours_restore), Some(bg));
+    row("— of which part download", med(|r| r.ours_download_parts), Some(bg));
+    row("baseline: ranged gets into memory", bg, None);
+    row("ours: cache-hit restore", med(|r| r.cache_hit), None);
+    println!(
+        "\nper checkpoint: part bytes {} uploaded; HTTP requests: checkpoint {}, \
+         restore {} (RemoteRestore.requests {}, {} bytes downloaded), cache hit {}; \
+         baseline upload {} (create + parts + complete), baseline get {}",
+        counts.part_bytes_written,
+        show(&counts.upload_requests),
+        show(&counts.restore_requests),
+        counts.restore_reported,
+        counts.bytes_downloaded,
+        show(&counts.hit_requests),
+        counts.base_upload_requests,
+        counts.base_get_requests,
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken.
+    let endpoint = std::env::var("AWS_ENDPOINT").unwrap_or_default();
+    if endpoint.is_empty() {
+        eprintln!(
+            "SKIPPED: the remote bench needs an S3 server: \
+             bash .ci/moto.sh cargo bench --features object-store --bench remote"
+        );
+        return;
+    }
+    let recorder = DebuggingRecorder::new();
+    let snap = recorder.snapshotter();
+    recorder.install().expect("the bench's metrics recorder");
+
+    let bytes: usize = env_or("HW_BENCH_BYTES", 1 << 30);
+    let rounds: usize = env_or("HW_BENCH_ROUNDS", 3);
+    let concurrency = env_list("HW_BENCH_CONCURRENCY", 8);
+    let parts: Vec<usize> = env_list("HW_BENCH_PART_MIB", 16)
+        .into_iter()
+        .map(|m| m << 20)
+        .collect();
+    let scratch = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-remote");
+    std::fs::create_dir_all(&scratch).expect("the scratch dir");
+    let scratch = tempfile::tempdir_in(&scratch).expect("a scratch dir");
+
+    let bucket = fresh_bucket(&endpoint);
+    let worker_threads = ObjectStoreOptions::default().worker_threads;
+    let bench = Bench {
+        baseline: Baseline::new(&bucket, worker_threads),
+        endpoint,
+        bucket,
+        scratch: scratch.path().to_path_buf(),
+        data: data(bytes),
+        file: std::sync::OnceLock::new(),
+        snap,
+    };
+    println!(
+        "remote bench: {} bytes, {rounds} round(s), {} at {}, scratch {}",
+        bytes,
+        bench.bucket,
+        bench.endpoint,
+        bench.scratch.display()
+    );
+    for &c in &concurrency {
+        for &p in &parts {
+            let mut all = Vec::with_capacity(rounds);
+            let mut counts = None;
+            for r in 0..rounds {
+                let (round, c_) = bench.round(r, c, p, r == 0);
+                eprintln!(
+                    "round {r}: upload {:.2}s (parts {:.2}s) vs {:.2}s; restore {:.2}s \
+                     (parts {:.2}s) vs {:.2}s; hit {:.2}s",
+                    round.ours_upload.as_secs_f64(),
+                    round.ours_upload_parts.as_secs_f64(),
+                    round.base_upload.as_secs_f64(),
+                    round.ours_restore.as_secs_f64(),
+                    round.ours_download_parts.as_secs_f64(),
+                    round.base_get.as_secs_f64(),
+                    round.cache_hit.as_secs_f64(),
+                );
+                all.push(round);
+                counts = Some(c_);
+            }
+            report(bytes, c, p, &all, &counts.expect("at least one round"));
+        }
+    }
+}
