@@ -98,7 +98,9 @@ impl BlobStore for Timed {
     }
 
     fn get_range(&self, key: &BlobKey, range: Range<u64>) -> BlobResult<Bytes> {
-        self.note("get_range", key.as_str(), || self.inner.get_range(key, range))
+        self.note("get_range", key.as_str(), || {
+            self.inner.get_range(key, range)
+        })
     }
 
     fn head(&self, key: &BlobKey) -> BlobResult<BlobMeta> {
@@ -117,5 +119,9 @@ impl BlobStore for Timed {
 
     fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         self.note("delete", key.as_str(), || self.inner.delete(key))
+    }
+
+    fn abort_abandoned_uploads(&self, older_than: std::time::SystemTime) -> BlobResult<u64> {
+        self.inner.abort_abandoned_uploads(older_than)
     }
 }
