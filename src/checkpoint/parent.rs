@@ -302,9 +302,12 @@ pub(crate) fn is_damage(e: &Error) -> bool {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
         Error::FeatureDisabled { .. } | Error::Fenced { .. } => false,
-        // A missing object is damage, like a missing file; a failed
+        // A missing object is damage, like a missing file, and so is one
+        // shorter than its record says (a range past its end); a failed
         // request is not.
-        Error::Blob(e) => e.is_not_found(),
+        Error::Blob(e) => {
+            e.is_not_found() || matches!(e, crate::blob::BlobError::InvalidRange { .. })
+        }
         _ => true,
     }
 }
@@ -340,7 +343,15 @@ mod tests {
             key: "parts/x".into(),
             reason: "503".into(),
         });
+        let short = Error::Blob(BlobError::InvalidRange {
+            operation: BlobOp::Get,
+            key: "parts/x".into(),
+            start: 0,
+            end: 10,
+            size: 5,
+        });
         assert!(is_damage(&missing));
+        assert!(is_damage(&short));
         assert!(!is_damage(&failed));
         assert!(!is_damage(&under_child(failed)));
     }

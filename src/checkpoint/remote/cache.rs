@@ -36,20 +36,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// True when `e` means the checkpoint (or record) is damaged for good, so a
-/// restore may give it up for an older one: a missing object or one shorter
-/// than its record says, a record or file that does not verify, and the
-/// local damage [`parent::is_damage`] knows. A failed, throttled, crashed or
-/// indeterminate request, or a refusal (permissions, configuration), is
-/// not: it may succeed the next time, and falling back past it would
-/// restore a checkpoint older than one acknowledged. Nor is a record or
-/// metadata of a newer format version: a newer build wrote it (the job was
-/// rolled back), and this one must not go on from an older checkpoint.
+/// restore may give it up for an older one: what [`parent::is_damage`]
+/// calls damage (a missing object or one shorter than its record says, a
+/// record or file that does not verify; a failed, throttled, crashed or
+/// indeterminate request is not: falling back past it would restore a
+/// checkpoint older than one acknowledged), except a record or metadata of
+/// a newer format version: a newer build wrote it (the job was rolled
+/// back), and this one must not go on from an older checkpoint.
 pub(crate) fn is_damage(e: &Error) -> bool {
     match e {
         Error::UnsupportedVersion { .. } => false,
-        Error::Blob(b) => {
-            b.is_not_found() || matches!(b, crate::blob::BlobError::InvalidRange { .. })
-        }
         Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
         e => parent::is_damage(e),
     }

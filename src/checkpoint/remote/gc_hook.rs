@@ -7,6 +7,7 @@
 //! record that could not be read now (not damage), or one of a newer format
 //! version, stops the collection, so nothing is deleted on a partial view.
 
+use super::cache::is_damage;
 use super::config::RemoteConfig;
 use super::gc::{plan_gc, GcInput, ListedRecord};
 use super::gc_run::{execute, GcReport};
@@ -15,7 +16,6 @@ use super::record::SlotRecord;
 use super::retry::retried;
 use super::sequence;
 use crate::blob::list_all;
-use crate::checkpoint::parent::is_damage;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
