@@ -175,13 +175,7 @@ impl Bench {
         (manager, timed)
     }
 
-    fn round(
-        &self,
-        r: usize,
-        concurrency: usize,
-        part: usize,
-        verify: bool,
-    ) -> (Round, Counts) {
+    fn round(&self, r: usize, concurrency: usize, part: usize, verify: bool) -> (Round, Counts) {
         let prefix = format!("c{concurrency}-p{}-r{r}", part >> 20);
         let writer_dir = self.scratch.join(format!("{prefix}-writer"));
         let reader_dir = self.scratch.join(format!("{prefix}-reader"));
@@ -250,8 +244,14 @@ impl Bench {
                 .unwrap_or_else(|| panic!("no part download seen: {calls:?}"));
             if verify {
                 let id = report.restored.expect("a checkpoint restored");
-                let back = m.store().load_blob(id, "blob").expect("read the restored blob");
-                assert!(back == self.data[..], "the restored blob is the bytes written");
+                let back = m
+                    .store()
+                    .load_blob(id, "blob")
+                    .expect("read the restored blob");
+                assert!(
+                    back == self.data[..],
+                    "the restored blob is the bytes written"
+                );
             }
             (elapsed, last - first, by_op, report)
         };
@@ -266,7 +266,10 @@ impl Bench {
             if verify {
                 let mut at = 0;
                 for b in &got {
-                    assert!(b[..] == self.file()[at..at + b.len()], "baseline bytes differ");
+                    assert!(
+                        b[..] == self.file()[at..at + b.len()],
+                        "baseline bytes differ"
+                    );
                     at += b.len();
                 }
             }
@@ -338,12 +341,28 @@ fn report(bytes: usize, concurrency: usize, part: usize, rounds: &[Round], count
     );
     println!("| phase | median s | MB/s | ours / baseline |");
     println!("|---|---|---|---|");
-    row("ours: create_checkpoint (total)", med(|r| r.ours_upload), Some(bu));
+    row(
+        "ours: create_checkpoint (total)",
+        med(|r| r.ours_upload),
+        Some(bu),
+    );
     row("— of which local publish", med(|r| r.ours_local), None);
-    row("— of which part upload", med(|r| r.ours_upload_parts), Some(bu));
+    row(
+        "— of which part upload",
+        med(|r| r.ours_upload_parts),
+        Some(bu),
+    );
     row("baseline: WriteMultipart", bu, None);
-    row("ours: restore (new manager, empty cache)", med(|r| r.ours_restore), Some(bg));
-    row("— of which part download", med(|r| r.ours_download_parts), Some(bg));
+    row(
+        "ours: restore (new manager, empty cache)",
+        med(|r| r.ours_restore),
+        Some(bg),
+    );
+    row(
+        "— of which part download",
+        med(|r| r.ours_download_parts),
+        Some(bg),
+    );
     row("baseline: ranged gets into memory", bg, None);
     row("ours: cache-hit restore", med(|r| r.cache_hit), None);
     println!(

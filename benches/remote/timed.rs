@@ -98,7 +98,9 @@ impl BlobStore for Timed {
     }
 
     fn get_range(&self, key: &BlobKey, range: Range<u64>) -> BlobResult<Bytes> {
-        self.note("get_range", key.as_str(), || self.inner.get_range(key, range))
+        self.note("get_range", key.as_str(), || {
+            self.inner.get_range(key, range)
+        })
     }
 
     fn head(&self, key: &BlobKey) -> BlobResult<BlobMeta> {
