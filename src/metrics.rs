@@ -38,6 +38,16 @@ pub const BLOB_REQUESTS: &str = "highwater_blob_requests_total";
 /// or 503, S3 `SlowDown`), labelled `operation`; each is retried with backoff
 /// and logged as a tracing warning.
 pub const BLOB_THROTTLED: &str = "highwater_blob_throttled_total";
+/// Counter: what garbage collection of a remote checkpoint location removed,
+/// labelled `kind` = `record` (commit records below the floor), `part` (part
+/// objects), `floor_marker` (old floor markers) or `upload` (abandoned
+/// multipart uploads aborted).
+pub const REMOTE_GC_DELETED: &str = "highwater_remote_gc_deleted_total";
+/// Counter: bytes of the part objects garbage collection deleted.
+pub const REMOTE_GC_BYTES_FREED: &str = "highwater_remote_gc_bytes_freed_total";
+/// Counter: calls of garbage collection that failed (each logged as a
+/// tracing warning; the next collection retries).
+pub const REMOTE_GC_FAILURES: &str = "highwater_remote_gc_failures_total";
 
 /// Counter: bytes of checkpoint part files moved to or from the remote blob
 /// store, labelled `direction` = `upload` or `download`.
@@ -91,4 +101,18 @@ pub(crate) fn remote_transfer(direction: &'static str, requests: u64, bytes: u64
     ::metrics::counter!(REMOTE_REQUESTS, "direction" => direction).increment(requests);
     ::metrics::counter!(REMOTE_BYTES, "direction" => direction).increment(bytes);
     ::metrics::counter!(REMOTE_RETRIES, "direction" => direction).increment(retries);
+}
+
+/// A garbage collection of a remote checkpoint location finished.
+pub(crate) fn remote_gc_finished(report: &crate::checkpoint::remote::GcReport) {
+    for (kind, n) in [
+        ("record", report.records_deleted),
+        ("part", report.parts_deleted),
+        ("floor_marker", report.floor_markers_deleted),
+        ("upload", report.uploads_aborted),
+    ] {
+        ::metrics::counter!(REMOTE_GC_DELETED, "kind" => kind).increment(n);
+    }
+    ::metrics::counter!(REMOTE_GC_BYTES_FREED).increment(report.bytes_freed);
+    ::metrics::counter!(REMOTE_GC_FAILURES).increment(report.failures);
 }

@@ -120,4 +120,8 @@ impl BlobStore for Timed {
     fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         self.note("delete", key.as_str(), || self.inner.delete(key))
     }
+
+    fn abort_abandoned_uploads(&self, older_than: std::time::SystemTime) -> BlobResult<u64> {
+        self.inner.abort_abandoned_uploads(older_than)
+    }
 }

@@ -50,6 +50,13 @@ fn bucket() -> Bucket {
         )
         .unwrap();
     drop(manager);
+    // The first commit's garbage collection raised the floor to its slot
+    // (2) and removed the claim below it; a second writer's claim takes
+    // slot 4.
+    let remote = RemoteConfig::open(&url).unwrap();
+    drop(IncrementalCheckpointManager::new(
+        CheckpointConfig::new(tmp.path().join("cache")).with_remote(remote),
+    ));
     Bucket { tmp, root, url }
 }
 
@@ -120,15 +127,15 @@ fn ls_lists_the_claim_and_both_checkpoints() {
     assert!(lines[0].contains(&b.url), "{out}");
     assert!(lines[1].starts_with("SLOT"), "{out}");
     assert!(
-        lines[2].starts_with("1 ") && lines[2].contains("claim"),
+        lines[2].starts_with("2 ") && lines[2].contains("checkpoint") && lines[2].contains("full"),
         "{out}"
     );
     assert!(
-        lines[3].contains("checkpoint") && lines[3].contains("full"),
+        lines[3].contains("checkpoint") && lines[3].contains("delta"),
         "{out}"
     );
     assert!(
-        lines[4].contains("checkpoint") && lines[4].contains("delta"),
+        lines[4].starts_with("4 ") && lines[4].contains("claim"),
         "{out}"
     );
     assert!(out.contains("newest committed checkpoint: 2"), "{out}");
@@ -136,46 +143,46 @@ fn ls_lists_the_claim_and_both_checkpoints() {
     let (doc, code) = run_json(&["checkpoints", "ls", &b.url]);
     assert_eq!(code, 0);
     assert_eq!(doc["location"], b.url.as_str());
-    assert_eq!(doc["floor"], 0);
+    assert_eq!(doc["floor"], 2);
     assert_eq!(doc["newest_checkpoint"], 2);
     let c = doc["commits"].as_array().unwrap();
     assert_eq!(c.len(), 3, "{doc}");
-    assert_eq!(c[0]["record"], "claim");
-    // Slots start at 1; a claim's generation is its slot.
-    assert_eq!(c[0]["slot"], 1);
+    assert_eq!(c[2]["record"], "claim");
+    // A claim's generation is its slot.
+    assert_eq!(c[2]["slot"], 4);
+    assert_eq!(c[2]["generation"], 4);
+    assert!(c[2]["writer"].as_str().is_some_and(|w| !w.is_empty()));
+    assert!(c[2]["id"].is_null());
+    assert_eq!(c[0]["record"], "checkpoint");
+    assert_eq!(c[0]["slot"], 2);
     assert_eq!(c[0]["generation"], 1);
-    assert!(c[0]["writer"].as_str().is_some_and(|w| !w.is_empty()));
-    assert!(c[0]["id"].is_null());
-    assert_eq!(c[1]["record"], "checkpoint");
-    assert_eq!(c[1]["slot"], 2);
-    assert_eq!(c[1]["generation"], 1);
-    assert_eq!(c[1]["id"], 1);
-    assert_eq!(c[1]["kind"], "full");
-    assert_eq!(c[1]["epoch"], 1);
-    assert!(c[1]["bytes"].as_u64().unwrap() > 0);
-    assert!(c[1]["created_unix_ms"].as_u64().unwrap() > 0);
-    assert_eq!(c[2]["id"], 2);
-    assert_eq!(c[2]["kind"], "delta");
-    assert_eq!(c[2]["parent_id"], 1);
-    assert_eq!(c[2]["wal_position"], 20);
-    assert_eq!(c[2]["watermark"], 200);
+    assert_eq!(c[0]["id"], 1);
+    assert_eq!(c[0]["kind"], "full");
+    assert_eq!(c[0]["epoch"], 1);
+    assert!(c[0]["bytes"].as_u64().unwrap() > 0);
+    assert!(c[0]["created_unix_ms"].as_u64().unwrap() > 0);
+    assert_eq!(c[1]["id"], 2);
+    assert_eq!(c[1]["kind"], "delta");
+    assert_eq!(c[1]["parent_id"], 1);
+    assert_eq!(c[1]["wal_position"], 20);
+    assert_eq!(c[1]["watermark"], 200);
     assert_eq!(
-        c[2]["path"],
+        c[1]["path"],
         format!("{}/commits/{:020}", b.url, 3).as_str()
     );
-    assert!(c[2]["problem"].is_null());
+    assert!(c[1]["problem"].is_null());
 }
 
 #[test]
 fn ls_shows_a_damaged_record_with_its_error() {
     let b = bucket();
-    flip_byte(&records(&b.root)[2], 20);
+    flip_byte(&records(&b.root)[1], 20);
     let (out, _, code) = run(&["checkpoints", "ls", &b.url]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.lines().nth(4).unwrap().contains("damaged"), "{out}");
+    assert!(out.lines().nth(3).unwrap().contains("damaged"), "{out}");
     assert!(out.contains("slot 3: damaged record: "), "{out}");
     let (doc, _) = run_json(&["checkpoints", "ls", &b.url]);
-    let c = &doc["commits"][2];
+    let c = &doc["commits"][1];
     assert_eq!(c["record"], "damaged");
     assert!(c["id"].is_null());
     assert!(

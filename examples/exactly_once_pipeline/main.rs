@@ -11,16 +11,30 @@
 //! verified" only if they match (the exit code is non-zero otherwise).
 //!
 //! Run: `cargo run --release --example exactly_once_pipeline`
-//! (`HIGHWATER_EXAMPLE_SEED=n` repeats a run's kill points). With
-//! `-- --dir DIR` the job runs in `DIR` (which must be empty or absent) and
-//! the directory is kept, to inspect with the `highwater` tool.
+//! (`HIGHWATER_EXAMPLE_SEED=n` repeats a run's kill points). Options (after
+//! `--`; `--help` lists them):
+//! - `--dir DIR`: the job runs in `DIR` (which must be empty or absent) and
+//!   the directory is kept, to inspect with the `highwater` tool. Without it,
+//!   the job runs in a temporary directory removed at the end.
+//! - `--store URL`: every checkpoint is also published to the blob store at
+//!   `URL` (`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///path` or a
+//!   plain path; `RemoteConfig::open`). The local checkpoint directory is then
+//!   the staging area and the cache: each restarted child claims a new writer
+//!   generation and restores the newest checkpoint committed at `URL`, and
+//!   the parent prints where that state came from. Without `--dir` the
+//!   checkpoints go to a fresh prefix, `URL/run-<unix seconds>-<pid>`, so
+//!   that runs against one bucket never see each other's checkpoints; with
+//!   `--dir` they go to `URL` itself (kept, like the directory), which must
+//!   then be empty. Cloud URLs need `--features object-store` (without it,
+//!   `s3://…` fails with an error naming the feature); credentials and the
+//!   endpoint come from the environment (docs/OBJECT_STORAGE.md).
 
 mod pipeline;
 mod supervisor;
 
-use highwater::FileSink;
+use highwater::{FileSink, RemoteConfig};
 use pipeline::{Job, Paths};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -31,19 +45,74 @@ const JOB: Job = Job {
     ms_per_record: 10,
 };
 const CRASHES: usize = 6;
+const USAGE: &str = "usage: exactly_once_pipeline [--dir DIR] [--store URL]
+
+  --dir DIR    run the job in DIR (empty or absent) and keep it; default: a
+               temporary directory, removed at the end
+  --store URL  also publish every checkpoint to the blob store at URL
+               (s3://bucket/prefix, gs://..., az://..., file:///path or a
+               plain path); each restart restores from there, through the
+               local checkpoint directory as a cache. Without --dir the
+               checkpoints go to URL/run-<unix seconds>-<pid>, a fresh prefix
+               per run, so runs against one bucket never see each other's
+               checkpoints; with --dir they go to URL itself, which must be
+               empty. Cloud URLs need `--features object-store`; credentials
+               and endpoint come from the AWS_*, GOOGLE_*, AZURE_* variables.
+  --help       this text
+
+HIGHWATER_EXAMPLE_SEED=n repeats a run's kill points.";
+
+/// The command line.
+#[derive(Debug, Default)]
+struct Options {
+    /// `--child DIR`: run the job (the parent starts these).
+    child: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    store: Option<String>,
+    help: bool,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--child" => options.child = Some(value()?.into()),
+            "--dir" => options.dir = Some(value()?.into()),
+            "--store" => options.store = Some(value()?),
+            "--help" | "-h" => options.help = true,
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(options)
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let result = match args.as_slice() {
-        [_, flag, dir] if flag == "--child" => {
-            supervisor::child(Path::new(dir), &JOB).map_err(|e| e.to_string())
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = options(&args).and_then(|o| {
+        if o.help {
+            println!("{USAGE}");
+            return Ok(());
         }
-        [_, flag, dir] if flag == "--dir" => kept_dir(Path::new(dir)).and_then(|d| parent(&d)),
-        [_] => tempfile::tempdir()
-            .map_err(|e| e.to_string())
-            .and_then(|d| parent(d.path())),
-        _ => Err("usage: exactly_once_pipeline [--dir DIR]".to_string()),
-    };
+        if let Some(dir) = &o.child {
+            let mut paths = Paths::under(dir);
+            if let Some(location) = &o.store {
+                paths = paths.with_remote(location.clone());
+            }
+            return supervisor::child(&paths, &JOB).map_err(|e| e.to_string());
+        }
+        match &o.dir {
+            Some(dir) => kept_dir(dir).and_then(|d| parent(&d, o.store.as_deref(), true)),
+            None => tempfile::tempdir()
+                .map_err(|e| e.to_string())
+                .and_then(|d| parent(d.path(), o.store.as_deref(), false)),
+        }
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,6 +120,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where this run publishes its checkpoints, given `--store url`: a fresh
+/// prefix under `url`, or `url` itself when the job's directory is kept
+/// (then it must be empty, as the directory must). Opened here, so that a
+/// location that cannot be opened (a cloud URL without the `object-store`
+/// feature) fails before any child starts.
+fn remote_location(url: &str, kept: bool) -> Result<String, String> {
+    let location = if kept {
+        url.to_string()
+    } else {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!(
+            "{}/run-{secs}-{}",
+            url.trim_end_matches('/'),
+            std::process::id()
+        )
+    };
+    let remote = RemoteConfig::open(&location).map_err(|e| format!("--store {url}: {e}"))?;
+    let page = remote
+        .store()
+        .list(None, None, 1)
+        .map_err(|e| format!("--store {location}: {e}"))?;
+    if !page.objects.is_empty() {
+        return Err(format!(
+            "--store {location} is not empty: with --dir, give an empty location \
+             (without --dir, each run uses a fresh prefix under it)"
+        ));
+    }
+    Ok(location)
 }
 
 /// `dir`, created if absent; refused unless empty (a job must start fresh).
@@ -66,7 +167,8 @@ fn kept_dir(dir: &Path) -> Result<std::path::PathBuf, String> {
     Ok(dir.to_path_buf())
 }
 
-fn parent(dir: &Path) -> Result<(), String> {
+fn parent(dir: &Path, store: Option<&str>, kept: bool) -> Result<(), String> {
+    let remote = store.map(|url| remote_location(url, kept)).transpose()?;
     let seed = std::env::var("HIGHWATER_EXAMPLE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -82,10 +184,19 @@ fn parent(dir: &Path) -> Result<(), String> {
         JOB.partitions, JOB.records, JOB.batch
     );
     println!("job directory {} (seed {seed})", dir.display());
+    if let Some(location) = &remote {
+        println!(
+            "checkpoints published to {location}; {} is their cache",
+            Paths::under(dir).checkpoints.display()
+        );
+    }
     let started = Instant::now();
     let command = || {
         let mut c = Command::new(&exe);
         c.arg("--child").arg(dir);
+        if let Some(location) = &remote {
+            c.arg("--store").arg(location);
+        }
         c
     };
     let (totals, crashes) = supervisor::supervise(&command, CRASHES, seed, &mut |run| {
@@ -107,6 +218,9 @@ fn parent(dir: &Path) -> Result<(), String> {
                 "finished".to_string()
             }
         );
+        for r in &run.report.remote {
+            println!("       {}", remote_line(r));
+        }
     })?;
 
     let sink =
@@ -138,6 +252,23 @@ fn parent(dir: &Path) -> Result<(), String> {
         }
     );
     println!("recovery times:     {}", recoveries.join(", "));
+    if let Some(location) = &remote {
+        let generations: Vec<String> = totals
+            .remote
+            .iter()
+            .map(|r| r.generation.to_string())
+            .collect();
+        println!(
+            "remote:             {location}: generations {}; {} bytes downloaded in {} requests",
+            generations.join(", "),
+            totals
+                .remote
+                .iter()
+                .map(|r| r.bytes_downloaded)
+                .sum::<u64>(),
+            totals.remote.iter().map(|r| r.requests).sum::<u64>()
+        );
+    }
     println!(
         "output:             {} bytes in {files} published epoch files",
         output.len()
@@ -148,11 +279,44 @@ fn parent(dir: &Path) -> Result<(), String> {
     );
     pipeline::verify(&JOB, &output).map_err(|e| format!("exactly-once check FAILED: {e}"))?;
     println!("exactly-once: verified");
-    if std::env::args().any(|a| a == "--dir") {
+    if kept {
         println!(
             "job directory kept: inspect it with `highwater checkpoints ls {}`",
             Paths::under(dir).checkpoints.display()
         );
+        if let Some(location) = &remote {
+            println!("remote checkpoints kept at {location}");
+        }
     }
     Ok(())
+}
+
+/// Where a recovery's state came from: `remote: generation 3, restored
+/// checkpoint 12; cache hits [10, 12], downloaded [] (0 bytes, 0 requests)`.
+fn remote_line(r: &supervisor::RemoteRecovery) -> String {
+    let mut line = format!(
+        "remote: generation {}, {}; cache hits {:?}, downloaded {:?} ({} bytes, {} requests)",
+        r.generation,
+        r.restored
+            .map_or("nothing committed yet".to_string(), |c| format!(
+                "restored checkpoint {c}"
+            )),
+        r.cache_hits,
+        r.downloaded,
+        r.bytes_downloaded,
+        r.requests
+    );
+    if !r.removed.is_empty() {
+        line.push_str(&format!(
+            "; removed uncommitted local checkpoints {:?}",
+            r.removed
+        ));
+    }
+    if r.rejected > 0 {
+        line.push_str(&format!(
+            "; {} newer committed checkpoints could not be restored",
+            r.rejected
+        ));
+    }
+    line
 }

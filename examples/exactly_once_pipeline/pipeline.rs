@@ -19,12 +19,20 @@
 //! - **Restart.** `run` always starts by recovering: the sinks are restored to
 //!   the newest restorable checkpoint, and the state, offsets and watermarks
 //!   are loaded from exactly that checkpoint.
+//! - **Remote checkpoints** (optional, [`Paths::with_remote`]). Each
+//!   checkpoint is also published to a blob store (`RemoteConfig::open`) and
+//!   is committed only by its commit record there; the local checkpoint
+//!   directory is the staging area and the cache. Each run claims a new
+//!   writer generation and restores the newest committed checkpoint through
+//!   the cache. A run that is fenced (a newer writer took the location over)
+//!   stops with `Error::Fenced`: it must not go on writing output.
 #![allow(dead_code)]
 
 use highwater::storage::Storage;
 use highwater::{
     CheckpointConfig, CheckpointKind, CheckpointRequest, Error, FileSink,
-    IncrementalCheckpointManager, PartInput, SinkCoordinator, SourcePositions, TrackedState,
+    IncrementalCheckpointManager, PartInput, RemoteConfig, RemoteRestore, SinkCoordinator,
+    SourcePositions, TrackedState,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,27 +70,42 @@ pub struct Job {
 /// Where the job keeps its checkpoints and its output.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// The checkpoint directory (with `remote`: the staging area and cache).
     pub checkpoints: PathBuf,
+    /// The sink's directory.
     pub output: PathBuf,
+    /// The blob store location the checkpoints are published to
+    /// (`RemoteConfig::open`), if any.
+    pub remote: Option<String>,
 }
 
 impl Paths {
+    /// `dir/checkpoints` and `dir/output`, no remote location.
     pub fn under(dir: &Path) -> Self {
         Paths {
             checkpoints: dir.join("checkpoints"),
             output: dir.join("output"),
+            remote: None,
         }
+    }
+
+    /// The same, with the checkpoints published to `location`.
+    pub fn with_remote(mut self, location: impl Into<String>) -> Self {
+        self.remote = Some(location.into());
+        self
     }
 }
 
 /// What `run` reports as it goes.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Recovery finished: the restored checkpoint and epoch, and how long it took.
+    /// Recovery finished: the restored checkpoint and epoch, how long it
+    /// took, and with a remote location what opening it found.
     Recovered {
         checkpoint: Option<u64>,
         epoch: u64,
         elapsed: Duration,
+        remote: Option<RemoteRestore>,
     },
     /// An epoch read its records (before its checkpoint: a crash may undo it).
     Read { epoch: u64, records: u64 },
@@ -133,6 +156,12 @@ fn count(value: &[u8]) -> u64 {
 /// A failed checkpoint (or a deferred commit) does not stop the job: its
 /// transaction stays pending and the next checkpoint carries it. Any other
 /// error is returned, as is a failure of the last checkpoint.
+///
+/// # Errors
+/// `Error::Fenced` at once when another writer took over the remote
+/// location (`paths.remote`); `RemoteConfig::open`'s error for a location
+/// that cannot be opened (a cloud URL without the `object-store` feature);
+/// sink errors; and the failure of the last checkpoint.
 pub fn run(
     storage: Arc<dyn Storage>,
     paths: &Paths,
@@ -141,10 +170,13 @@ pub fn run(
 ) -> highwater::Result<()> {
     let started = Instant::now();
     let mut sink = FileSink::open_with(storage.clone(), &paths.output, SINK)?;
-    let config = CheckpointConfig::new(&paths.checkpoints)
+    let mut config = CheckpointConfig::new(&paths.checkpoints)
         .with_storage(storage)
         .with_max_retained(3)
         .with_max_delta_chain(8);
+    if let Some(location) = &paths.remote {
+        config = config.with_remote(RemoteConfig::open(location)?);
+    }
     let manager = IncrementalCheckpointManager::new(config)?;
     let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink])?;
     let (mut state, mut sources) = match coordinator.restored() {
@@ -164,6 +196,7 @@ pub fn run(
         checkpoint: coordinator.restored().map(|c| c.id),
         epoch: coordinator.restored().map_or(0, |c| c.epoch),
         elapsed: started.elapsed(),
+        remote: coordinator.manager().remote_restore().cloned(),
     });
 
     loop {
@@ -206,7 +239,13 @@ pub fn run(
                     error: e.to_string(),
                 });
             }
-            Err(e @ (Error::Sink { .. } | Error::SinkCoordinatorFailed { .. })) => return Err(e),
+            // Fenced: a newer writer owns the remote location; this one must
+            // stop (no retry, no more output) and leave recovery to it.
+            Err(
+                e @ (Error::Sink { .. }
+                | Error::SinkCoordinatorFailed { .. }
+                | Error::Fenced { .. }),
+            ) => return Err(e),
             Err(e) if at_end => return Err(e),
             Err(e) => events(Event::CheckpointFailed {
                 epoch,

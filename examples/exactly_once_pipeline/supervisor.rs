@@ -4,36 +4,54 @@
 //!
 //! The child reports every event as one line on stdout (flushed at once, as it
 //! may die at any moment): `recovered <checkpoint|-> <epoch> <micros>`,
-//! `read <epoch> <records>`, `checkpoint <id> <epoch> <Full|Delta>`,
-//! `failed <epoch> <error>`.
+//! with a remote location then `remote <generation> <restored|-> <cache hits>
+//! <downloaded> <removed> <rejected> <bytes downloaded> <requests>` (the id
+//! lists comma-separated, `-` when empty), `read <epoch> <records>`,
+//! `checkpoint <id> <epoch> <Full|Delta>`, `failed <epoch> <error>`.
 #![allow(dead_code)]
 
 use super::pipeline::{self, Event, Job, Paths};
 use highwater::storage::default_storage;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The child: runs the job in `dir`, reporting each event on stdout.
+/// The child: runs the job at `paths`, reporting each event on stdout.
 ///
 /// # Errors
 /// The job's error.
-pub fn child(dir: &Path, job: &Job) -> highwater::Result<()> {
+pub fn child(paths: &Paths, job: &Job) -> highwater::Result<()> {
     let mut out = std::io::stdout().lock();
-    pipeline::run(default_storage(), &Paths::under(dir), job, &mut |event| {
+    pipeline::run(default_storage(), paths, job, &mut |event| {
         let line = match event {
             Event::Recovered {
                 checkpoint,
                 epoch,
                 elapsed,
-            } => format!(
-                "recovered {} {epoch} {}",
-                checkpoint.map_or("-".to_string(), |c| c.to_string()),
-                elapsed.as_micros()
-            ),
+                remote,
+            } => {
+                let mut line = format!(
+                    "recovered {} {epoch} {}",
+                    checkpoint.map_or("-".to_string(), |c| c.to_string()),
+                    elapsed.as_micros()
+                );
+                if let Some(r) = remote {
+                    line.push_str(&format!(
+                        "\nremote {} {} {} {} {} {} {} {}",
+                        r.generation,
+                        r.restored.map_or("-".to_string(), |c| c.to_string()),
+                        ids(&r.cache_hits),
+                        ids(&r.downloaded),
+                        ids(&r.removed),
+                        r.rejected.len(),
+                        r.bytes_downloaded,
+                        r.requests
+                    ));
+                }
+                line
+            }
             Event::Read { epoch, records } => format!("read {epoch} {records}"),
             Event::Checkpoint {
                 id, epoch, kind, ..
@@ -46,6 +64,42 @@ pub fn child(dir: &Path, job: &Job) -> highwater::Result<()> {
     })
 }
 
+/// `1,2,3`, or `-` for none.
+fn ids(ids: &[u64]) -> String {
+    if ids.is_empty() {
+        return "-".to_string();
+    }
+    let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+    ids.join(",")
+}
+
+fn parse_ids(field: Option<&&str>) -> Vec<u64> {
+    field
+        .filter(|f| **f != "-")
+        .map(|f| f.split(',').filter_map(|id| id.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// What a child found when it opened the remote location (its `remote` line).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RemoteRecovery {
+    /// The writer generation it claimed.
+    pub generation: u64,
+    /// The committed checkpoint it restored.
+    pub restored: Option<u64>,
+    /// Checkpoints whose local copy (the cache) was used as it was.
+    pub cache_hits: Vec<u64>,
+    /// Checkpoints downloaded into the cache.
+    pub downloaded: Vec<u64>,
+    /// Local checkpoints removed (never committed, or not the committed bytes).
+    pub removed: Vec<u64>,
+    /// Committed checkpoints newer than `restored` that could not be restored.
+    pub rejected: u64,
+    /// Bytes downloaded, and the requests it took.
+    pub bytes_downloaded: u64,
+    pub requests: u64,
+}
+
 /// What one child reported, or all of them together.
 #[derive(Debug, Default, Clone)]
 pub struct Totals {
@@ -55,6 +109,8 @@ pub struct Totals {
     pub failed: u64,
     /// (restored checkpoint, its epoch, microseconds) per recovery.
     pub recoveries: Vec<(Option<u64>, u64, u64)>,
+    /// What each recovery found at the remote location, when there is one.
+    pub remote: Vec<RemoteRecovery>,
     pub last_epoch: u64,
 }
 
@@ -66,6 +122,16 @@ impl Totals {
             "recovered" => self
                 .recoveries
                 .push((num(1), num(2).unwrap_or(0), num(3).unwrap_or(0))),
+            "remote" => self.remote.push(RemoteRecovery {
+                generation: num(1).unwrap_or(0),
+                restored: num(2),
+                cache_hits: parse_ids(fields.get(3)),
+                downloaded: parse_ids(fields.get(4)),
+                removed: parse_ids(fields.get(5)),
+                rejected: num(6).unwrap_or(0),
+                bytes_downloaded: num(7).unwrap_or(0),
+                requests: num(8).unwrap_or(0),
+            }),
             "read" => self.records_read += num(2).unwrap_or(0),
             "checkpoint" => {
                 self.last_epoch = num(2).unwrap_or(0);
@@ -86,6 +152,7 @@ impl Totals {
         self.delta += run.delta;
         self.failed += run.failed;
         self.recoveries.extend_from_slice(&run.recoveries);
+        self.remote.extend_from_slice(&run.remote);
         if run.full + run.delta > 0 {
             self.last_epoch = run.last_epoch;
         }

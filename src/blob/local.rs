@@ -12,8 +12,10 @@
 //!   [`BlobError::Indeterminate`] (the entry may not survive a crash), never
 //!   a success; the fsync is not retried.
 //! - `.tmp` is never listed (no key segment starts with `.`) and never
-//!   cleaned here: another process may be writing there. Its file names hold
-//!   the writer's process id and a clock, for a later collection.
+//!   cleaned by a write: another process may be writing there. Its file
+//!   names hold the writer's process id and a clock; only
+//!   [`abort_abandoned_uploads`](BlobStore::abort_abandoned_uploads) removes
+//!   them, those of that format last modified before the time it is given.
 //!
 //! One limit of directories: a key that is also a prefix of another key
 //! (`a` and `a/b`) cannot both exist; the second write is
@@ -32,7 +34,9 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::UNIX_EPOCH;
+use std::time::SystemTime;
+
+mod tmp;
 
 /// The directory of temporary files, under the root.
 const TMP_DIR: &str = ".tmp";
@@ -95,9 +99,7 @@ impl LocalBlobStore {
     /// A fresh temporary file, open for writing.
     fn temp_file(&self, op: BlobOp, key: &BlobKey) -> BlobResult<(PathBuf, File)> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let nanos = UNIX_EPOCH.elapsed().map(|d| d.as_nanos()).unwrap_or(0);
-        let name = format!("{}-{nanos}-{n}", std::process::id());
-        let path = self.root.join(TMP_DIR).join(name);
+        let path = self.root.join(TMP_DIR).join(tmp::name(n));
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -324,6 +326,13 @@ impl BlobStore for LocalBlobStore {
             .collect();
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(ListPage::from_sorted(objects, page_limit(limit)))
+    }
+
+    /// Removes the files under `.tmp/` of the temporary-name format whose
+    /// mtime is before `older_than`: uploads and staged writes of crashed
+    /// processes (a write in progress renews its mtime).
+    fn abort_abandoned_uploads(&self, older_than: SystemTime) -> BlobResult<u64> {
+        tmp::remove_older_than(&self.root.join(TMP_DIR), older_than)
     }
 
     fn delete(&self, key: &BlobKey) -> BlobResult<()> {

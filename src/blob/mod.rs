@@ -41,6 +41,8 @@
 //!   one page at a time.
 //! - [`delete`](BlobStore::delete) is idempotent: deleting a missing object
 //!   succeeds.
+//! - [`abort_abandoned_uploads`](BlobStore::abort_abandoned_uploads) never
+//!   touches an object, nor an upload started at or after the time given.
 //! - The API is synchronous and may be called from any thread, including one
 //!   inside a tokio runtime (the `object_store` backend runs its own).
 
@@ -68,6 +70,7 @@ pub use writer::BlobWriter;
 use bytes::Bytes;
 use std::fmt;
 use std::ops::Range;
+use std::time::SystemTime;
 
 /// The smallest part of a multipart upload, except the last (5 MiB: S3's
 /// minimum).
@@ -140,6 +143,20 @@ pub trait BlobStore: Send + Sync + fmt::Debug {
     /// [`BlobError::Indeterminate`] when the outcome is unknown (repeat the
     /// delete); any other error of the backend.
     fn delete(&self, key: &BlobKey) -> BlobResult<()>;
+
+    /// Aborts the multipart uploads (and removes the temporary files) that
+    /// were started before `older_than` and neither completed nor aborted,
+    /// as a crashed writer leaves them, and returns how many it aborted.
+    /// An upload started at or after `older_than` is left alone, so a
+    /// caller that passes "now minus a grace period longer than any upload
+    /// takes" never aborts one in progress. It covers the whole store, not
+    /// one prefix. A backend that cannot list its uploads returns `Ok(0)`
+    /// and says in its docs how they are cleaned instead (for S3, a
+    /// lifecycle rule: docs/OBJECT_STORAGE.md).
+    ///
+    /// # Errors
+    /// Any error of the backend; some uploads may have been aborted first.
+    fn abort_abandoned_uploads(&self, older_than: SystemTime) -> BlobResult<u64>;
 }
 
 /// An upload started by [`BlobStore::put_multipart`].

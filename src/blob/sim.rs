@@ -16,7 +16,9 @@
 //! Invariants: every effect is atomic under one lock (a create is checked and
 //! applied in one step); the same seed and the same calls give the same
 //! outcomes; an upload that is neither completed nor aborted stays pending
-//! ([`SimBlobStore::pending_uploads`]) as a crashed writer would leave it.
+//! ([`SimBlobStore::pending_uploads`]) as a crashed writer would leave it,
+//! until [`BlobStore::abort_abandoned_uploads`] aborts it: uploads and
+//! objects carry the simulated clock ([`SimBlobStore::advance_clock`]).
 
 use super::{
     check_range, page_limit, BlobError, BlobKey, BlobMeta, BlobOp, BlobResult, BlobStore,
@@ -53,11 +55,20 @@ struct Object {
 #[derive(Debug, Default)]
 struct Bucket {
     objects: BTreeMap<BlobKey, Object>,
-    /// Pending multipart uploads: id → (key, parts so far).
-    uploads: BTreeMap<u64, (BlobKey, Vec<Bytes>)>,
+    /// Pending multipart uploads by id.
+    uploads: BTreeMap<u64, Upload>,
     next_id: u64,
     /// Seconds past the epoch of the simulated clock.
     clock: u64,
+}
+
+/// A multipart upload neither completed nor aborted.
+#[derive(Debug)]
+struct Upload {
+    key: BlobKey,
+    parts: Vec<Bytes>,
+    /// The simulated clock when it started.
+    started: SystemTime,
 }
 
 #[derive(Debug)]
@@ -137,6 +148,16 @@ impl SimBlobStore {
         self.client.ops.load(Ordering::SeqCst)
     }
 
+    /// Operations of kind `kind` this client has started: the `n` that
+    /// [`fail_nth`](Self::fail_nth) gives the next one of them.
+    pub fn ops_of(&self, kind: BlobOp) -> u64 {
+        lock(&self.client.faults)
+            .seen
+            .get(&kind)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// True once this client crashed.
     pub fn crashed(&self) -> bool {
         self.client.crashed.load(Ordering::SeqCst)
@@ -145,12 +166,19 @@ impl SimBlobStore {
     /// The keys of multipart uploads neither completed nor aborted.
     pub fn pending_uploads(&self) -> Vec<BlobKey> {
         let bucket = lock(&self.client.bucket);
-        bucket.uploads.values().map(|(k, _)| k.clone()).collect()
+        bucket.uploads.values().map(|u| u.key.clone()).collect()
     }
 
-    /// Moves the simulated clock (objects' `last_modified`) forward.
+    /// Moves the simulated clock (objects' `last_modified`, uploads' start
+    /// times) forward, in whole seconds.
     pub fn advance_clock(&self, by: Duration) {
         lock(&self.client.bucket).clock += by.as_secs();
+    }
+
+    /// The simulated clock: what an object written now has as its
+    /// `last_modified` (the Unix epoch until [`advance_clock`](Self::advance_clock)).
+    pub fn now(&self) -> SystemTime {
+        lock(&self.client.bucket).now()
     }
 
     /// Starts operation `op` on `key`: counts it and decides its fault.
@@ -247,9 +275,13 @@ impl SimBlobStore {
 }
 
 impl Bucket {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.clock)
+    }
+
     fn write(&mut self, key: &BlobKey, bytes: Bytes) {
         self.next_id += 1;
-        let modified = UNIX_EPOCH + Duration::from_secs(self.clock);
+        let modified = self.now();
         let etag = self.next_id;
         self.objects.insert(
             key.clone(),
@@ -299,7 +331,12 @@ impl BlobStore for SimBlobStore {
     fn put_multipart(&self, key: &BlobKey) -> BlobResult<Box<dyn MultipartUpload>> {
         let id = self.mutate(BlobOp::Multipart, key.as_str(), |b| {
             b.next_id += 1;
-            b.uploads.insert(b.next_id, (key.clone(), Vec::new()));
+            let upload = Upload {
+                key: key.clone(),
+                parts: Vec::new(),
+                started: b.now(),
+            };
+            b.uploads.insert(b.next_id, upload);
             Ok(b.next_id)
         })?;
         Ok(Box::new(SimUpload {
@@ -367,6 +404,16 @@ impl BlobStore for SimBlobStore {
             Ok(())
         })
     }
+
+    /// Aborts the pending uploads that started (on the simulated clock)
+    /// before `older_than`, in one step: one operation for the fault plan.
+    fn abort_abandoned_uploads(&self, older_than: SystemTime) -> BlobResult<u64> {
+        self.mutate(BlobOp::Abort, "", |b| {
+            let before = b.uploads.len();
+            b.uploads.retain(|_, u| u.started >= older_than);
+            Ok((before - b.uploads.len()) as u64)
+        })
+    }
 }
 
 /// A pending upload of a [`SimBlobStore`].
@@ -392,8 +439,8 @@ impl MultipartUpload for SimUpload {
         let gone = self.gone(BlobOp::Multipart);
         self.store
             .mutate(BlobOp::Multipart, self.key.as_str(), |b| {
-                let (_, parts) = b.uploads.get_mut(&self.id).ok_or(gone)?;
-                parts.push(bytes);
+                let upload = b.uploads.get_mut(&self.id).ok_or(gone)?;
+                upload.parts.push(bytes);
                 Ok(())
             })
     }
@@ -401,10 +448,10 @@ impl MultipartUpload for SimUpload {
     fn complete(self: Box<Self>) -> BlobResult<()> {
         let gone = self.gone(BlobOp::Complete);
         self.store.mutate(BlobOp::Complete, self.key.as_str(), |b| {
-            let (key, parts) = b.uploads.remove(&self.id).ok_or(gone)?;
+            let upload = b.uploads.remove(&self.id).ok_or(gone)?;
             let mut whole = BytesMut::new();
-            parts.iter().for_each(|p| whole.extend_from_slice(p));
-            b.write(&key, whole.freeze());
+            upload.parts.iter().for_each(|p| whole.extend_from_slice(p));
+            b.write(&upload.key, whole.freeze());
             Ok(())
         })
     }

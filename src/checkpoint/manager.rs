@@ -29,7 +29,7 @@ use super::parent::{self, Base};
 use super::parts::{plan, verify_given_files};
 use super::publish::{self, LOCK_FILE};
 use super::remote::writer::RemoteWriter;
-use super::remote::RemoteRestore;
+use super::remote::{GcReport, RemoteRestore};
 use super::request::CheckpointRequest;
 use super::store::CheckpointStore;
 use crate::error::{Error, IoContext, Result};
@@ -411,13 +411,23 @@ impl IncrementalCheckpointManager {
         .map_err(given_first)?;
         let (meta, metadata_bytes) = meta;
         if let Some(remote) = inner.remote.as_mut() {
-            if let Err(e) = remote.commit(&self.store, &meta, &metadata_bytes) {
-                // Not committed (or not known to be): nothing may build on
-                // the local copy. A committed one comes back from the
-                // location when the next manager opens.
-                inner.last_id = id;
-                self.withdraw(id);
-                return Err(e);
+            match remote.commit(&self.store, &meta, &metadata_bytes) {
+                Ok(stats) => tracing::info!(
+                    checkpoint = id,
+                    slot = stats.slot,
+                    generation = remote.generation(),
+                    uploaded_bytes = stats.upload.bytes,
+                    requests = stats.upload.requests,
+                    "checkpoint committed to the remote location"
+                ),
+                Err(e) => {
+                    // Not committed (or not known to be): nothing may build
+                    // on the local copy. A committed one comes back from the
+                    // location when the next manager opens.
+                    inner.last_id = id;
+                    self.withdraw(id);
+                    return Err(e);
+                }
             }
         }
         inner.last_id = id;
@@ -448,6 +458,11 @@ impl IncrementalCheckpointManager {
                 tracing::warn!(checkpoint = id, error = %e, "retention failed; will retry after the next checkpoint")
             }
         }
+        if let Some(remote) = inner.remote.as_mut() {
+            if let Err(e) = remote.collect(self.config.max_retained(), false) {
+                tracing::warn!(checkpoint = id, error = %e, "garbage collection of the remote location failed; will retry after a later checkpoint");
+            }
+        }
         Ok(meta)
     }
 
@@ -463,6 +478,26 @@ impl IncrementalCheckpointManager {
         });
         if let Err(e) = removed {
             tracing::warn!(checkpoint = id, error = %e, "could not withdraw a checkpoint whose commit failed; the next open removes it");
+        }
+    }
+
+    /// Collects the remote location's garbage now (it also runs after a
+    /// commit, at most once a minute): keeps the newest `max_retained`
+    /// restorable checkpoints and their chains, raises the floor, and
+    /// deletes what nothing retained needs once it is older than the grace
+    /// period (docs/OBJECT_STORAGE.md, "Garbage collection"). `None` without
+    /// a remote location.
+    ///
+    /// # Errors
+    /// [`Error::Blob`] when the location cannot be listed or a record read
+    /// now (nothing was deleted; a failed delete is counted in the report,
+    /// not returned); [`Error::Fenced`] once this writer is fenced;
+    /// `UnsupportedVersion` for a record of a newer format.
+    pub fn collect_remote_garbage(&self) -> Result<Option<GcReport>> {
+        let max_retained = self.config.max_retained();
+        match self.lock().remote.as_mut() {
+            Some(remote) => remote.collect(max_retained, true),
+            None => Ok(None),
         }
     }
 

@@ -20,7 +20,7 @@ use super::release::{release_below_checkpoint, AfterRelease};
 use super::replay::{replay, ReplayEnd, ReplayOutcome, ReplayRequest};
 use super::replay_sink::ReplaySink;
 use super::report::{RecoveryReport, TornTail};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::wal::{
     planned_repair, poison_mark_position, sync_newest_segment, SyncPolicy, WalOptions,
     WriteAheadLog,
@@ -72,7 +72,43 @@ fn choose(
 ) -> Result<Base> {
     match previous {
         Some(p) => Ok(Base::continuing(p)),
-        None => choose_checkpoint(cfg, report),
+        None => {
+            refuse_a_stale_cache(cfg)?;
+            choose_checkpoint(cfg, report)
+        }
+    }
+}
+
+/// A checkpoint directory that is the cache of a remote location is current
+/// only while the manager that brought it up to date holds it open: without
+/// one, it may hold checkpoints the location no longer commits or lack the
+/// ones it does (docs/OBJECT_STORAGE.md, "Using it").
+///
+/// # Errors
+/// `InvalidArgument` when no manager holds the cache; `Io` when its lock
+/// cannot be tried.
+fn refuse_a_stale_cache(cfg: &RecoveryConfig) -> Result<()> {
+    let storage = cfg.storage.as_ref();
+    let marker = cfg
+        .checkpoint_dir
+        .join(crate::checkpoint::remote::cache::CACHE_MARKER);
+    if !storage.exists(&marker).ctx("stat", &marker)? {
+        return Ok(());
+    }
+    let lock = cfg.checkpoint_dir.join(crate::inspect::LOCK_FILE);
+    match crate::storage::lock_exclusive(storage, &lock) {
+        // A manager holds it: it claimed and filled the cache.
+        Err(crate::Error::Locked { .. }) => Ok(()),
+        Err(e) => Err(e),
+        Ok(_released) => Err(crate::Error::invalid_argument(
+            "recover",
+            format!(
+                "{} is the cache of a remote checkpoint location and no manager holds it: open \
+                 the IncrementalCheckpointManager with its remote location first (it claims a \
+                 generation and brings the cache up to date), then recover while it is open",
+                cfg.checkpoint_dir.display()
+            ),
+        )),
     }
 }
 

@@ -75,6 +75,12 @@ fn the_suite_catches_a_store_that_breaks_create() {
         fn delete(&self, key: &BlobKey) -> highwater::blob::BlobResult<()> {
             self.0.delete(key)
         }
+        fn abort_abandoned_uploads(
+            &self,
+            older_than: std::time::SystemTime,
+        ) -> highwater::blob::BlobResult<u64> {
+            self.0.abort_abandoned_uploads(older_than)
+        }
     }
     let store = Overwriting(SimBlobStore::new(2));
     let caught = std::panic::catch_unwind(|| conformance::creates(&store, &root()));

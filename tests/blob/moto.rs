@@ -58,6 +58,13 @@ fn fresh_bucket(endpoint: &str, tag: &str) -> String {
     bucket
 }
 
+/// A fresh location's URL (`None`: the tests cannot run here).
+fn location(tag: &str) -> Option<String> {
+    let endpoint = endpoint()?;
+    let bucket = fresh_bucket(&endpoint, tag);
+    Some(format!("s3://{bucket}/highwater-tests"))
+}
+
 fn store(tag: &str) -> Option<ObjectStoreBlobStore> {
     let endpoint = endpoint()?;
     let bucket = fresh_bucket(&endpoint, tag);
@@ -114,4 +121,76 @@ fn moto_a_missing_bucket_is_a_typed_error() {
         .unwrap_err();
     assert_eq!(err.key(), "k", "{err}");
     assert!(!err.is_indeterminate(), "a 404 answer is definite: {err:?}");
+}
+
+/// Checkpoints in a moto bucket: a multipart part file published, restored
+/// byte for byte on another machine (ranged GETs), the old writer fenced.
+#[test]
+fn moto_checkpoints_publish_restore_and_fence() {
+    use highwater::{
+        CheckpointConfig, CheckpointRequest, Error, IncrementalCheckpointManager, PartInput,
+        RemoteConfig,
+    };
+    let Some(url) = location("checkpoints") else {
+        return;
+    };
+    let remote = || {
+        RemoteConfig::open(&url)
+            .unwrap()
+            .with_part_bytes(5 << 20)
+            .with_concurrency(4)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        IncrementalCheckpointManager::new(
+            CheckpointConfig::new(dir.path().join(name)).with_remote(remote()),
+        )
+        .unwrap()
+    };
+    // 12 MiB and a bit: three parts of a multipart upload, three ranges.
+    let bytes: Vec<u8> = (0..(12 << 20) + 12345u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let zombie = open("a");
+    let committed = zombie
+        .create_checkpoint(CheckpointRequest::new(7).with_part("blob", PartInput::Blob(&bytes)))
+        .unwrap();
+
+    let successor = open("b");
+    let restore = successor.remote_restore().unwrap().clone();
+    assert_eq!(restore.restored, Some(committed.id));
+    assert_eq!(restore.downloaded, vec![committed.id]);
+    assert!(restore.bytes_downloaded >= bytes.len() as u64);
+    let file = highwater::inspect::checkpoint_dir_name(committed.id);
+    let restored = std::fs::read(
+        dir.path()
+            .join("b")
+            .join(file)
+            .join(&committed.parts[0].file),
+    )
+    .unwrap();
+    let original = std::fs::read(
+        committed
+            .checkpoint_path(dir.path().join("a"))
+            .join(&committed.parts[0].file),
+    )
+    .unwrap();
+    assert_eq!(restored, original);
+
+    match zombie
+        .create_checkpoint(CheckpointRequest::new(8).with_part("blob", PartInput::Blob(b"late")))
+    {
+        Err(Error::Fenced {
+            winner_generation, ..
+        }) => {
+            assert_eq!(winner_generation, Some(restore.generation))
+        }
+        other => panic!("expected Fenced, got {other:?}"),
+    }
+    let next = successor
+        .create_checkpoint(CheckpointRequest::new(9).with_part("blob", PartInput::Blob(b"next")))
+        .unwrap();
+    drop(successor);
+    let third = open("c");
+    assert_eq!(third.remote_restore().unwrap().restored, Some(next.id));
 }

@@ -214,6 +214,39 @@ fn an_abandoned_upload_stays_pending_and_invisible() {
 }
 
 #[test]
+fn abandoned_uploads_older_than_the_cutoff_are_aborted_by_the_sim_clock() {
+    use std::time::Duration;
+    let store = SimBlobStore::new(11);
+    let start = store.now();
+    let old = store.put_multipart(&k("old")).unwrap();
+    drop(old);
+    store.advance_clock(Duration::from_secs(60));
+    assert_eq!(store.now(), start + Duration::from_secs(60));
+    let mut young = store.put_multipart(&k("young")).unwrap();
+    // Nothing started before `start`; only "old" started before start + 30 s.
+    assert_eq!(store.abort_abandoned_uploads(start).unwrap(), 0);
+    assert_eq!(
+        store
+            .abort_abandoned_uploads(start + Duration::from_secs(30))
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.pending_uploads(), vec![k("young")]);
+    young.put_part(vec![1u8; 3].into()).unwrap();
+    young.complete().unwrap();
+    assert_eq!(&store.get(&k("young")).unwrap()[..], &[1, 1, 1]);
+    // A fault on the collection is one operation like any other.
+    let _abandoned = store.put_multipart(&k("late")).unwrap();
+    // (The third abort-kind operation of this client: two collections ran.)
+    store.fail_nth(BlobOp::Abort, 2, BlobFault::Transient);
+    let later = store.now() + Duration::from_secs(1);
+    assert!(store.abort_abandoned_uploads(later).is_err());
+    assert_eq!(store.pending_uploads(), vec![k("late")]);
+    assert_eq!(store.abort_abandoned_uploads(later).unwrap(), 1);
+    assert!(store.pending_uploads().is_empty());
+}
+
+#[test]
 fn reads_lose_no_answer_they_only_fail() {
     let store = SimBlobStore::new(3);
     store.put(&k("x"), "v".into()).unwrap();

@@ -37,7 +37,7 @@ pub(crate) fn main() {
     let crashes = if settings.exhaustive { 40 } else { 8 };
     let job = job(crashes);
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        if let Err(e) = supervisor::child(Path::new(&dir), &job) {
+        if let Err(e) = supervisor::child(&Paths::under(Path::new(&dir)), &job) {
             eprintln!("child: {e}");
             std::process::exit(1);
         }

@@ -94,3 +94,15 @@ pub fn cached_ids(dir: &Path) -> Vec<u64> {
     ids.sort_unstable();
     ids
 }
+
+/// The checkpoint directories in `dir` on `disk`.
+pub fn cached_ids_in(disk: &dyn highwater::storage::Storage, dir: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = disk
+        .list_dir(dir)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.name.strip_prefix("checkpoint-")?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}

@@ -26,7 +26,8 @@
 //!   sent or started, whatever order started parts are waited for), are
 //!   invisible until
 //!   completed, and an aborted one never appears; [`BlobWriter`](crate::blob::BlobWriter) streams
-//!   objects of one and of several parts;
+//!   objects of one and of several parts; collecting abandoned uploads
+//!   leaves objects and uploads started after the time given alone;
 //! - concurrent creates of one key: exactly one `Created`, and the object
 //!   holds that caller's bytes.
 //!
@@ -38,7 +39,7 @@ mod multipart;
 mod objects;
 
 pub use listing::{deletes, listings};
-pub use multipart::multipart_uploads;
+pub use multipart::{abandoned_uploads, multipart_uploads};
 pub use objects::{concurrent_creates, creates, missing_objects, puts, ranged_reads};
 
 use super::{list_all, BlobError, BlobKey, BlobResult, BlobStore};
@@ -56,6 +57,7 @@ pub fn run_all(store: &dyn BlobStore, root: &BlobKey) {
     listings(store, root);
     deletes(store, root);
     multipart_uploads(store, root);
+    abandoned_uploads(store, root);
     concurrent_creates(store, root);
 }
 

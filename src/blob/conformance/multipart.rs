@@ -3,6 +3,7 @@
 use super::{fails, key, label, ok, pattern, scratch};
 use crate::blob::{BlobError, BlobKey, BlobStore, BlobWriter, MIN_PART_BYTES};
 use std::io::Write;
+use std::time::UNIX_EPOCH;
 
 /// Multipart uploads: parts in order (sent, or started and waited for in
 /// any order), invisible until completed, an aborted one never appears; [`BlobWriter`] streams one and several parts.
@@ -114,4 +115,36 @@ pub fn multipart_uploads(store: &dyn BlobStore, root: &BlobKey) {
         ok(store, store.head(&exact), "head").size,
         MIN_PART_BYTES as u64
     );
+}
+
+/// [`BlobStore::abort_abandoned_uploads`] leaves uploads started at or after
+/// the time given, and every object, alone: with the Unix epoch (nothing
+/// started before it) it aborts nothing, and an upload in progress then
+/// completes. (Which older uploads a store aborts is store-wide, so it is
+/// not checked here, where other writers may share the store.)
+pub fn abandoned_uploads(store: &dyn BlobStore, root: &BlobKey) {
+    let dir = scratch(store, root, "abandoned_uploads");
+    let kept = key(&dir, "kept");
+    ok(store, store.put(&kept, "object".into()), "put");
+    let k = key(&dir, "in-progress");
+    let mut upload = ok(store, store.put_multipart(&k), "start an upload");
+    ok(store, upload.put_part(pattern(10, 4).into()), "send a part");
+    assert_eq!(
+        ok(
+            store,
+            store.abort_abandoned_uploads(UNIX_EPOCH),
+            "abort uploads older than the epoch"
+        ),
+        0,
+        "{}: no upload started before the epoch",
+        label(store)
+    );
+    ok(store, upload.complete(), "complete after the collection");
+    assert_eq!(
+        &ok(store, store.get(&k), "get")[..],
+        &pattern(10, 4)[..],
+        "{}: an upload in progress survives the collection",
+        label(store)
+    );
+    assert_eq!(&ok(store, store.get(&kept), "get")[..], b"object");
 }

@@ -16,7 +16,9 @@
 //!   timeout, because it is not idempotent); what is left is typed by
 //!   `errors.rs`;
 //! - an object's key is `<prefix>/<key>`; listing strips the prefix and
-//!   skips objects whose names are not valid [`BlobKey`]s (foreign objects).
+//!   skips objects whose names are not valid [`BlobKey`]s (foreign objects);
+//! - abandoned multipart uploads are left to the bucket's lifecycle rule
+//!   (`object_store` cannot list them): `abort_abandoned_uploads` is `Ok(0)`.
 
 mod errors;
 mod location;
@@ -366,6 +368,16 @@ impl BlobStore for ObjectStoreBlobStore {
             Err(BlobError::NotFound { .. }) => Ok(()),
             other => other,
         }
+    }
+
+    /// `Ok(0)`, sending nothing: `object_store` 0.14 cannot list a bucket's
+    /// multipart uploads (its `MultipartStore` only creates, completes and
+    /// aborts uploads by id). Abandoned uploads are aborted by the bucket's
+    /// own lifecycle rule instead (S3 `AbortIncompleteMultipartUpload`, GCS
+    /// `AbortIncompleteMultipartUpload`; docs/OBJECT_STORAGE.md); Azure
+    /// discards uncommitted blocks after 7 days by itself.
+    fn abort_abandoned_uploads(&self, _older_than: std::time::SystemTime) -> BlobResult<u64> {
+        Ok(0)
     }
 }
 

@@ -18,21 +18,42 @@
 //!   removes, never a half directory.
 //! - A candidate is given up (reported, and the next older one tried) only
 //!   for damage: a record that does not decode, a missing object, a size or
-//!   checksum mismatch, a chain that does not resolve. Any other error (a
-//!   failed request, a full disk) is returned: a restore never falls back
-//!   past a checkpoint it merely could not read now.
+//!   checksum mismatch, a chain that does not resolve (see [`is_damage`]).
+//!   Any other error (a failed request, a full disk, a record of a newer
+//!   format version) is returned: a restore never falls back past a
+//!   checkpoint it merely could not read now, or cannot read in this build.
 
 use super::record::{CommittedCheckpoint, SlotRecord};
 use super::sequence::{self, ListedSlot};
 use super::transfer::{self, DownloadFile, TransferOptions, TransferStats};
 use crate::blob::BlobStore;
 use crate::checkpoint::metadata::METADATA_FILE;
-use crate::checkpoint::parent::is_damage;
+use crate::checkpoint::parent;
 use crate::checkpoint::publish::{self, remove_checkpoint_dir};
 use crate::checkpoint::{CheckpointStore, RejectedCheckpoint};
 use crate::error::{Error, IoContext, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// True when `e` means the checkpoint (or record) is damaged for good, so a
+/// restore may give it up for an older one: a missing object or one shorter
+/// than its record says, a record or file that does not verify, and the
+/// local damage [`parent::is_damage`] knows. A failed, throttled, crashed or
+/// indeterminate request, or a refusal (permissions, configuration), is
+/// not: it may succeed the next time, and falling back past it would
+/// restore a checkpoint older than one acknowledged. Nor is a record or
+/// metadata of a newer format version: a newer build wrote it (the job was
+/// rolled back), and this one must not go on from an older checkpoint.
+pub(crate) fn is_damage(e: &Error) -> bool {
+    match e {
+        Error::UnsupportedVersion { .. } => false,
+        Error::Blob(b) => {
+            b.is_not_found() || matches!(b, crate::blob::BlobError::InvalidRange { .. })
+        }
+        Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
+        e => parent::is_damage(e),
+    }
+}
 
 /// What [`restore_cache`] did.
 #[derive(Debug, Default)]

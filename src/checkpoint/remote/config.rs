@@ -12,6 +12,8 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 pub const DEFAULT_PART_BYTES: usize = 16 << 20;
 /// Default [`RemoteConfig::with_gc_grace`]: 10 minutes.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(600);
+/// Default [`RemoteConfig::with_gc_interval`]: 1 minute.
+pub const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A remote home for checkpoints: a blob store (S3, GCS, Azure, a shared
 /// directory) that holds every checkpoint's parts and its commit record.
@@ -23,7 +25,8 @@ pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(600);
 /// |---|---|---|
 /// | `concurrency` | 8 | 1 to 256 requests in flight per transfer |
 /// | `part_bytes` | 16 MiB | 5 MiB ([`MIN_PART_BYTES`]) to 1 GiB; files up to it are one `put` |
-/// | `gc_grace` | 10 minutes | any: objects no record needs are deleted once this old |
+/// | `gc_grace` | 10 minutes | any: part objects no record names are deleted once this old |
+/// | `gc_interval` | 1 minute | any: a collection after a commit at most this often; `Duration::MAX`: only when asked |
 ///
 /// Memory: a transfer holds at most `concurrency × part_bytes` bytes (128 MiB
 /// by default).
@@ -44,6 +47,7 @@ pub struct RemoteConfig {
     concurrency: usize,
     part_bytes: usize,
     gc_grace: Duration,
+    gc_interval: Duration,
 }
 
 impl RemoteConfig {
@@ -54,6 +58,7 @@ impl RemoteConfig {
             concurrency: DEFAULT_CONCURRENCY,
             part_bytes: DEFAULT_PART_BYTES,
             gc_grace: DEFAULT_GC_GRACE,
+            gc_interval: DEFAULT_GC_INTERVAL,
         }
     }
 
@@ -81,11 +86,26 @@ impl RemoteConfig {
         self
     }
 
-    /// Delete objects that no retained checkpoint needs only once they are
-    /// this old (a reader that listed them before may still be reading).
+    /// Delete part objects that no live record names only once they are this
+    /// old: a checkpoint being uploaded has its parts before its record, so
+    /// this must exceed the longest upload of one checkpoint.
     pub fn with_gc_grace(mut self, grace: Duration) -> Self {
         self.gc_grace = grace;
         self
+    }
+
+    /// Collect garbage after a commit at most once per `interval` (each
+    /// collection lists the whole location). `Duration::ZERO`: after every
+    /// commit; `Duration::MAX`: never by itself, only through
+    /// [`IncrementalCheckpointManager::collect_remote_garbage`](crate::IncrementalCheckpointManager::collect_remote_garbage).
+    pub fn with_gc_interval(mut self, interval: Duration) -> Self {
+        self.gc_interval = interval;
+        self
+    }
+
+    /// The least time between two collections after commits.
+    pub fn gc_interval(&self) -> Duration {
+        self.gc_interval
     }
 
     /// The store.

@@ -30,7 +30,9 @@
 
 pub(crate) mod cache;
 mod config;
+pub(crate) mod gc;
 mod gc_hook;
+pub(crate) mod gc_run;
 mod inspect;
 pub(crate) mod layout;
 pub(crate) mod record;
@@ -40,7 +42,10 @@ pub(crate) mod sequence;
 pub(crate) mod transfer;
 pub(crate) mod writer;
 
-pub use config::{RemoteConfig, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_PART_BYTES};
+pub use config::{
+    RemoteConfig, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_GC_INTERVAL, DEFAULT_PART_BYTES,
+};
+pub use gc_run::GcReport;
 pub use inspect::{mirror_committed, read_commit_sequence, CommitSequence, ListedCommit};
 pub use record::{
     CommitRecord, CommittedCheckpoint, RecordBody, RemoteFile, SlotRecord, MAX_RECORD_LEN,

@@ -7,7 +7,11 @@
 //!   our bytes: a lost answer (`Indeterminate`) and `AlreadyExists` are both
 //!   resolved by reading the slot back and comparing.
 //! - A create is repeated only when the slot was read back empty (nothing
-//!   was created), or after an answer that changed nothing.
+//!   was created), after an answer that changed nothing, or after a failed
+//!   read-back (a repeated conditional create cannot make a second record:
+//!   it finds the first and compares).
+//! - Once an answer was lost, no later failure is reported as "nothing was
+//!   created": the error is `Indeterminate`.
 //! - [`commit`] checks the floor after its create: a slot below the floor is
 //!   dead, and its writer is fenced even though the create succeeded.
 
@@ -140,21 +144,34 @@ pub(crate) fn resolve(ours: &[u8], found: Bytes) -> SlotOutcome {
 ///
 /// # Errors
 /// `Error::Blob` with [`BlobError::Indeterminate`] when the outcome could not
-/// be found out (every read-back failed): the slot may hold our record;
-/// the store's other errors when nothing was created.
+/// be found out (a read-back failed, and so did what followed it): the slot
+/// may hold our record; the store's other errors when nothing was created.
 pub(crate) fn create_slot(store: &dyn BlobStore, slot: u64, bytes: &Bytes) -> Result<SlotOutcome> {
     let key = commit_key(slot);
-    let mut last_indeterminate = None;
+    let mut last_indeterminate: Option<BlobError> = None;
+    // After a lost answer, a later failure does not mean "nothing was
+    // created": the earlier attempt may have created the record.
+    let unknown = |e: Error, last: &Option<BlobError>| match (e, last) {
+        (Error::Blob(e), Some(_)) if !e.is_indeterminate() => {
+            Error::Blob(BlobError::Indeterminate {
+                operation: crate::blob::BlobOp::Create,
+                key: key.to_string(),
+                reason: format!("an earlier create's answer was lost, and then: {e}"),
+            })
+        }
+        (e, _) => e,
+    };
     for attempt in 1..=ATTEMPTS {
         match retried("create", key.as_str(), || {
             store.create_if_absent(&key, bytes.clone())
         }) {
             Ok(CreateOutcome::Created) => return Ok(SlotOutcome::Ours),
-            Ok(CreateOutcome::AlreadyExists) => match read_slot(store, slot)? {
-                Some(found) => return Ok(resolve(bytes, found)),
+            Ok(CreateOutcome::AlreadyExists) => match read_slot(store, slot) {
+                Ok(Some(found)) => return Ok(resolve(bytes, found)),
                 // Deleted since (garbage collection below the floor): try
                 // again; the floor check after the commit decides.
-                None => continue,
+                Ok(None) => continue,
+                Err(e) => return Err(unknown(e, &last_indeterminate)),
             },
             Err(e @ BlobError::Indeterminate { .. }) => {
                 tracing::warn!(key = %key, attempt, "commit record create indeterminate; reading it back");
@@ -167,7 +184,7 @@ pub(crate) fn create_slot(store: &dyn BlobStore, slot: u64, bytes: &Bytes) -> Re
                 }
                 last_indeterminate = Some(e);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(unknown(e.into(), &last_indeterminate)),
         }
     }
     Err(last_indeterminate
@@ -199,7 +216,8 @@ fn fenced_by(slot: u64, generation: u64, winner: &[u8]) -> Error {
 ///
 /// # Errors
 /// [`Error::Fenced`] when another record holds the slot, or the slot is
-/// below the floor; [`create_slot`]'s errors.
+/// below the floor; [`create_slot`]'s errors; `Indeterminate` when the
+/// record is in but the floor could not be checked.
 pub(crate) fn commit(
     store: &dyn BlobStore,
     slot: u64,
@@ -210,7 +228,16 @@ pub(crate) fn commit(
         SlotOutcome::Ours => {}
         SlotOutcome::Taken(winner) => return Err(fenced_by(slot, generation, &winner)),
     }
-    let floor = floor(store)?;
+    // The record is in its slot now: a failed floor check leaves the
+    // commit's outcome unknown, whatever the listing's error says.
+    let floor = floor(store).map_err(|e| match e {
+        Error::Blob(b) if !b.is_indeterminate() => Error::Blob(BlobError::Indeterminate {
+            operation: crate::blob::BlobOp::Create,
+            key: commit_key(slot).to_string(),
+            reason: format!("the record is in its slot, but checking the floor failed: {b}"),
+        }),
+        e => e,
+    })?;
     if slot < floor {
         return Err(Error::Fenced {
             key: floor_key(floor).to_string(),

@@ -117,6 +117,10 @@ impl BlobStore for Gauge {
     fn delete(&self, key: &BlobKey) -> BlobResult<()> {
         self.inner.delete(key)
     }
+
+    fn abort_abandoned_uploads(&self, older_than: std::time::SystemTime) -> BlobResult<u64> {
+        self.inner.abort_abandoned_uploads(older_than)
+    }
 }
 
 #[derive(Debug)]

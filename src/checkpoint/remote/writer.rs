@@ -17,6 +17,7 @@
 use super::cache::{self, CacheReport};
 use super::config::RemoteConfig;
 use super::gc_hook::GcSchedule;
+use super::gc_run::GcReport;
 use super::layout::{self, part_key, parts_prefix};
 use super::record;
 use super::sequence::{self, Claimed};
@@ -52,7 +53,7 @@ pub(crate) struct RemoteWriter {
     generation: u64,
     next_slot: u64,
     stopped: Option<Stopped>,
-    pub(crate) gc: GcSchedule,
+    gc: GcSchedule,
 }
 
 /// What one commit cost.
@@ -120,9 +121,19 @@ impl RemoteWriter {
         self.generation
     }
 
-    /// The remote configuration.
-    pub(crate) fn config(&self) -> &RemoteConfig {
-        &self.config
+    /// Collects the location's garbage when a collection is due (`force`:
+    /// now), keeping the newest `max_retained` checkpoints and their chains.
+    ///
+    /// # Errors
+    /// A listing or read that failed: nothing was deleted.
+    pub(crate) fn collect(&mut self, max_retained: usize, force: bool) -> Result<Option<GcReport>> {
+        if !force && !self.gc.due(self.config.gc_interval()) {
+            return Ok(None);
+        }
+        if let Some(stopped) = &self.stopped {
+            return Err(self.refusal(stopped));
+        }
+        self.gc.collect(&self.config, max_retained).map(Some)
     }
 
     /// The error for a commit after the writer stopped.
