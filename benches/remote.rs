@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timed::{first_commit_create, parts_window, Timed};
+use timed::{first_commit_create, part_profile, parts_window, Timed};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -200,6 +200,12 @@ impl Bench {
                 let path = m.store().checkpoint_path(meta.id).join(&meta.parts[0].file);
                 let bytes = std::fs::read(&path).expect("read the part file");
                 let _ = self.file.set(Bytes::from(bytes));
+            }
+            if let Some((n, latency, mean, most)) = part_profile(&calls) {
+                eprintln!(
+                    "  ours upload: {n} parts, {latency:.2} s each from start to answer, \
+                     {mean:.1} in flight on average, {most} at most"
+                );
             }
             let window = parts_window(&calls, &["put", "multipart"]);
             let commit = first_commit_create(&calls);

@@ -2,14 +2,15 @@
 //! when each call started and ended, so the bench can tell the part
 //! transfers of a checkpoint from the local publish around them.
 //!
-//! Only the calls themselves are noted: the parts of a multipart upload go
-//! through the upload object the inner store returns, unwrapped (and so
-//! untimed); the commit record's create starts after the last part is
-//! complete, which closes the upload's window.
+//! The parts of a multipart upload are noted too (op `part`: from
+//! `start_part` or `put_part` to its answer; `complete`), through a wrapper
+//! of the upload the inner store returns; the commit record's create starts
+//! after the last part is complete, which closes the upload's window.
 
 use bytes::Bytes;
 use highwater::blob::{
     BlobKey, BlobMeta, BlobResult, BlobStore, CreateOutcome, ListPage, MultipartUpload,
+    PartInFlight,
 };
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
@@ -28,14 +29,14 @@ pub struct Call {
 #[derive(Debug)]
 pub struct Timed {
     inner: Arc<dyn BlobStore>,
-    calls: Mutex<Vec<Call>>,
+    calls: Arc<Mutex<Vec<Call>>>,
 }
 
 impl Timed {
     pub fn new(inner: Arc<dyn BlobStore>) -> Self {
         Timed {
             inner,
-            calls: Mutex::new(Vec::new()),
+            calls: Arc::default(),
         }
     }
 
@@ -45,16 +46,88 @@ impl Timed {
     }
 
     fn note<T>(&self, op: &'static str, key: &str, f: impl FnOnce() -> T) -> T {
-        let start = Instant::now();
-        let result = f();
-        self.calls.lock().unwrap().push(Call {
-            op,
-            key: key.to_string(),
-            start,
-            end: Instant::now(),
-        });
-        result
+        note(&self.calls, op, key, f)
     }
+}
+
+fn note<T>(calls: &Mutex<Vec<Call>>, op: &'static str, key: &str, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let result = f();
+    calls.lock().unwrap().push(Call {
+        op,
+        key: key.to_string(),
+        start,
+        end: Instant::now(),
+    });
+    result
+}
+
+/// A multipart upload whose parts are noted.
+#[derive(Debug)]
+struct TimedUpload {
+    inner: Box<dyn MultipartUpload>,
+    key: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl MultipartUpload for TimedUpload {
+    fn put_part(&mut self, bytes: Bytes) -> BlobResult<()> {
+        note(&self.calls, "part", &self.key, || {
+            self.inner.put_part(bytes)
+        })
+    }
+
+    fn start_part(&mut self, bytes: Bytes) -> BlobResult<PartInFlight> {
+        let start = Instant::now();
+        let part = self.inner.start_part(bytes)?;
+        let (calls, key) = (self.calls.clone(), self.key.clone());
+        Ok(PartInFlight::pending(move || {
+            let result = part.wait();
+            calls.lock().unwrap().push(Call {
+                op: "part",
+                key,
+                start,
+                end: Instant::now(),
+            });
+            result
+        }))
+    }
+
+    fn complete(self: Box<Self>) -> BlobResult<()> {
+        let TimedUpload { inner, key, calls } = *self;
+        note(&calls, "complete", &key, || inner.complete())
+    }
+
+    fn abort(self: Box<Self>) -> BlobResult<()> {
+        self.inner.abort()
+    }
+}
+
+/// The parts of uploads: (count, mean seconds from start to answer, mean
+/// parts in flight over the window from the first start to the last answer,
+/// most in flight at once).
+pub fn part_profile(calls: &[Call]) -> Option<(usize, f64, f64, usize)> {
+    let parts: Vec<&Call> = calls.iter().filter(|c| c.op == "part").collect();
+    let first = parts.iter().map(|c| c.start).min()?;
+    let last = parts.iter().map(|c| c.end).max()?;
+    let busy: f64 = parts.iter().map(|c| (c.end - c.start).as_secs_f64()).sum();
+    let mut edges: Vec<(Instant, i32)> = parts
+        .iter()
+        .flat_map(|c| [(c.start, 1), (c.end, -1)])
+        .collect();
+    edges.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut most) = (0i32, 0i32);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    let window = (last - first).as_secs_f64().max(1e-9);
+    Some((
+        parts.len(),
+        busy / parts.len() as f64,
+        busy / window,
+        most as usize,
+    ))
 }
 
 /// The window of the calls on part objects (`parts/…`) whose operation is
@@ -90,7 +163,12 @@ impl BlobStore for Timed {
     }
 
     fn put_multipart(&self, key: &BlobKey) -> BlobResult<Box<dyn MultipartUpload>> {
-        self.note("multipart", key.as_str(), || self.inner.put_multipart(key))
+        let inner = self.note("multipart", key.as_str(), || self.inner.put_multipart(key))?;
+        Ok(Box::new(TimedUpload {
+            inner,
+            key: key.to_string(),
+            calls: self.calls.clone(),
+        }))
     }
 
     fn get(&self, key: &BlobKey) -> BlobResult<Bytes> {
