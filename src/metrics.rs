@@ -116,3 +116,16 @@ pub(crate) fn remote_gc_finished(report: &crate::checkpoint::remote::GcReport) {
     ::metrics::counter!(REMOTE_GC_BYTES_FREED).increment(report.bytes_freed);
     ::metrics::counter!(REMOTE_GC_FAILURES).increment(report.failures);
 }
+
+/// Counter: bytes a remote state view fetched from the object store for its
+/// look-ups (the background download is counted in [`REMOTE_BYTES`]).
+pub const REMOTE_VIEW_BYTES: &str = "highwater_remote_view_bytes_total";
+/// Counter: ranged gets a remote state view sent for its look-ups (retries
+/// included).
+pub const REMOTE_VIEW_REQUESTS: &str = "highwater_remote_view_requests_total";
+
+/// A remote state view fetched `bytes` with one request.
+pub(crate) fn remote_view_fetch(bytes: u64) {
+    ::metrics::counter!(REMOTE_VIEW_REQUESTS).increment(1);
+    ::metrics::counter!(REMOTE_VIEW_BYTES).increment(bytes);
+}

@@ -138,21 +138,34 @@ impl CheckpointStore {
         let layers = self
             .resolve_part(id, name)?
             .into_iter()
-            .map(|(path, part)| {
-                let Some(expected) = part.kind.state_kind() else {
-                    return Err(Error::WrongStateKind {
-                        path,
-                        expected: "key/value state",
-                        found: part.kind.name(),
-                    });
-                };
-                let view = StateFileView::open_with(self.storage(), &path)?;
-                check_identity(&path, &part, view.mapped_bytes())?;
-                expect_kind(&path, view.kind(), expected)?;
-                Ok(view)
-            })
+            .map(|(path, part)| self.open_layer_at(&path, &part))
             .collect::<Result<Vec<_>>>()?;
         CheckpointStateView::new(layers)
+    }
+}
+
+impl CheckpointStore {
+    /// Opens file `part` of checkpoint `id` for zero-copy reading, checked
+    /// against its metadata (size, CRC32C, kind).
+    ///
+    /// # Errors
+    /// As [`open_state_view`](Self::open_state_view).
+    pub(crate) fn open_layer(&self, id: u64, part: &PartMetadata) -> Result<StateFileView> {
+        self.open_layer_at(&self.checkpoint_path(id).join(&part.file), part)
+    }
+
+    fn open_layer_at(&self, path: &Path, part: &PartMetadata) -> Result<StateFileView> {
+        let Some(expected) = part.kind.state_kind() else {
+            return Err(Error::WrongStateKind {
+                path: path.to_path_buf(),
+                expected: "key/value state",
+                found: part.kind.name(),
+            });
+        };
+        let view = StateFileView::open_with(self.storage(), path)?;
+        check_identity(path, part, view.mapped_bytes())?;
+        expect_kind(path, view.kind(), expected)?;
+        Ok(view)
     }
 }
 

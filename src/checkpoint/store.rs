@@ -431,24 +431,18 @@ impl CheckpointStore {
         id: u64,
         name: &str,
     ) -> Result<Option<Vec<(PathBuf, PartMetadata)>>> {
-        let mut layers = Vec::new();
-        for meta in self.chain_members(id)? {
-            let path = meta.checkpoint_path(&self.dir);
-            match meta.part(name) {
-                Some(part) => {
-                    layers.push((path.join(&part.file), part.clone()));
-                    if !part.kind.is_delta() {
-                        return Ok(Some(layers));
-                    }
-                }
-                None if meta.kind == CheckpointKind::Full => break,
-                None => {}
-            }
-            if meta.parent_id.is_none() {
-                break;
-            }
-        }
-        Ok(None)
+        let chain = self.chain_members(id)?;
+        Ok(
+            part_layers(chain.iter().map(|m| m.as_ref()), name).map(|layers| {
+                layers
+                    .into_iter()
+                    .map(|(meta, part)| {
+                        let path = meta.checkpoint_path(&self.dir).join(&part.file);
+                        (path, part.clone())
+                    })
+                    .collect()
+            }),
+        )
     }
 
     /// [`Error::PartNotFound`] for part `name` of checkpoint `id`.
@@ -459,6 +453,34 @@ impl CheckpointStore {
             part: name.to_string(),
         }
     }
+}
+
+/// The layers of part `name` in `chain` (a checkpoint and its ancestors,
+/// newest first), newest first: the checkpoints that mention the part, down
+/// to the one holding its snapshot or blob. `None` when the chain does not
+/// have the part (a full checkpoint without it ends the search; a delta
+/// that does not mention a part carries it over from its parent).
+pub(crate) fn part_layers<'a>(
+    chain: impl IntoIterator<Item = &'a IncrementalCheckpointMetadata>,
+    name: &str,
+) -> Option<Vec<(&'a IncrementalCheckpointMetadata, &'a PartMetadata)>> {
+    let mut layers = Vec::new();
+    for meta in chain {
+        match meta.part(name) {
+            Some(part) => {
+                layers.push((meta, part));
+                if !part.kind.is_delta() {
+                    return Some(layers);
+                }
+            }
+            None if meta.kind == CheckpointKind::Full => break,
+            None => {}
+        }
+        if meta.parent_id.is_none() {
+            break;
+        }
+    }
+    None
 }
 
 /// Reads and verifies `checkpoint/metadata.json`, bounded in size.

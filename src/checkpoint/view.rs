@@ -35,6 +35,11 @@ impl CheckpointStateView {
         Ok(CheckpointStateView { layers })
     }
 
+    /// The mapped files, taken out of the view.
+    pub(crate) fn into_layers(self) -> Vec<StateFileView> {
+        self.layers
+    }
+
     /// The mapped files, newest delta first, snapshot last.
     pub fn layers(&self) -> &[StateFileView] {
         &self.layers

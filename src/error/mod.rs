@@ -671,6 +671,17 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+
+    /// The background download of a
+    /// [`RemoteStateView`](crate::checkpoint::RemoteStateView) failed; the
+    /// view stays remote and keeps answering look-ups.
+    #[error("the background download of checkpoint {checkpoint_id} failed: {source}")]
+    RemoteViewDownload {
+        /// The checkpoint the view serves.
+        checkpoint_id: u64,
+        /// Why (shared with the view's report).
+        source: Arc<Error>,
+    },
 }
 
 #[cfg(test)]

@@ -120,15 +120,15 @@ fn never_fails<T>(r: std::result::Result<T, std::convert::Infallible>) -> T {
 
 /// Binary search over `n` sorted keys, reading key `i` through `key_at` (which may
 /// fail, for a lazily verified mapping).
-pub(crate) fn search<'k, E>(
+pub(crate) fn search<K: AsRef<[u8]>, E>(
     n: usize,
     key: &[u8],
-    mut key_at: impl FnMut(usize) -> std::result::Result<&'k [u8], E>,
+    mut key_at: impl FnMut(usize) -> std::result::Result<K, E>,
 ) -> std::result::Result<std::result::Result<usize, usize>, E> {
     let (mut lo, mut hi) = (0usize, n);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        match key_at(mid)?.cmp(key) {
+        match key_at(mid)?.as_ref().cmp(key) {
             Ordering::Less => lo = mid + 1,
             Ordering::Greater => hi = mid,
             Ordering::Equal => return Ok(Ok(mid)),

@@ -121,61 +121,15 @@ pub(crate) struct Header {
 }
 
 impl Header {
-    /// Encodes the header, computing its CRC.
-    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        b[12] = self.kind.code();
-        b[13] = self.format_flags;
-        b[14] = self.block_shift;
-        b[16..24].copy_from_slice(&self.payload_len.to_le_bytes());
-        b[24..32].copy_from_slice(&self.entries.to_le_bytes());
-        b[32..40].copy_from_slice(&self.deleted.to_le_bytes());
-        b[40..44].copy_from_slice(&self.payload_crc.to_le_bytes());
-        b[44..48].copy_from_slice(&self.table_crc.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..60]);
-        b[60..64].copy_from_slice(&crc.to_le_bytes());
-        b
-    }
-}
-
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
-/// Builds a [`Error::StateCorrupted`].
-pub(crate) fn corrupted(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
-    Error::StateCorrupted {
-        path: path.to_path_buf(),
-        offset,
-        reason: reason.into(),
-    }
-}
-
-/// A state file whose header and block table verified: where everything is.
-#[derive(Debug, Clone)]
-pub(crate) struct FileLayout {
-    pub header: Header,
-    /// CRC32C of each payload block, from the verified table.
-    pub block_crcs: Vec<u32>,
-}
-
-impl FileLayout {
-    /// Parses and verifies the header and the block table of a whole state file.
+    /// Decodes and checks the header at the start of `file` (at least its
+    /// first [`HEADER_LEN`] bytes) of a file that is `actual_len` bytes long:
+    /// its CRC first, then every field, then that `actual_len` is exactly what
+    /// the header describes.
     ///
     /// # Errors
     /// `StateCorrupted` (short file, bad magic, bad field, wrong length),
-    /// `StateChecksumMismatch` (header or table), `UnsupportedVersion`.
-    pub(crate) fn parse(path: &Path, file: &[u8]) -> Result<Self> {
+    /// `StateChecksumMismatch`, `UnsupportedVersion`.
+    pub(crate) fn decode(path: &Path, file: &[u8], actual_len: u64) -> Result<Self> {
         if file.len() < HEADER_LEN {
             return Err(corrupted(
                 path,
@@ -252,14 +206,13 @@ impl FileLayout {
             return Err(corrupted(path, 16, "payload length is impossibly large"));
         }
         let expected_len = file_len(header.payload_len, block_shift);
-        if file.len() as u64 != expected_len {
+        if actual_len != expected_len {
             return Err(corrupted(
                 path,
-                (file.len() as u64).min(expected_len),
+                actual_len.min(expected_len),
                 format!(
-                    "file is {} bytes but its header describes {expected_len} bytes \
-                     (truncated or extended)",
-                    file.len()
+                    "file is {actual_len} bytes but its header describes {expected_len} bytes \
+                     (truncated or extended)"
                 ),
             ));
         }
@@ -279,14 +232,96 @@ impl FileLayout {
         if kind == StateKind::Snapshot && header.deleted != 0 {
             return Err(corrupted(path, 32, "a snapshot has no deleted keys"));
         }
+        Ok(header)
+    }
+
+    /// Encodes the header, computing its CRC.
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12] = self.kind.code();
+        b[13] = self.format_flags;
+        b[14] = self.block_shift;
+        b[16..24].copy_from_slice(&self.payload_len.to_le_bytes());
+        b[24..32].copy_from_slice(&self.entries.to_le_bytes());
+        b[32..40].copy_from_slice(&self.deleted.to_le_bytes());
+        b[40..44].copy_from_slice(&self.payload_crc.to_le_bytes());
+        b[44..48].copy_from_slice(&self.table_crc.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// Builds a [`Error::StateCorrupted`].
+pub(crate) fn corrupted(path: &Path, offset: u64, reason: impl Into<String>) -> Error {
+    Error::StateCorrupted {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
+    }
+}
+
+/// A state file whose header and block table verified: where everything is.
+#[derive(Debug, Clone)]
+pub(crate) struct FileLayout {
+    pub header: Header,
+    /// CRC32C of each payload block, from the verified table.
+    pub block_crcs: Vec<u32>,
+}
+
+impl FileLayout {
+    /// Parses and verifies the header and the block table of a whole state file.
+    ///
+    /// # Errors
+    /// `StateCorrupted` (short file, bad magic, bad field, wrong length),
+    /// `StateChecksumMismatch` (header or table), `UnsupportedVersion`.
+    pub(crate) fn parse(path: &Path, file: &[u8]) -> Result<Self> {
+        let header = Header::decode(path, file, file.len() as u64)?;
         let table_start = HEADER_LEN + header.payload_len as usize;
-        let table = &file[table_start..];
+        Self::with_table(path, header, &file[table_start..])
+    }
+
+    /// The layout of a file whose verified `header` came first and whose
+    /// block table (the file's last bytes, read separately: a remote view
+    /// fetches it with one ranged get) is `table`.
+    ///
+    /// # Errors
+    /// `StateChecksumMismatch` when the table does not match the header's
+    /// table CRC; `StateCorrupted` when it has the wrong length.
+    pub(crate) fn with_table(path: &Path, header: Header, table: &[u8]) -> Result<Self> {
+        let table_start = HEADER_LEN as u64 + header.payload_len;
+        let blocks = block_count(header.payload_len, header.block_shift);
+        if table.len() as u64 != 4 * blocks {
+            return Err(corrupted(
+                path,
+                table_start,
+                format!(
+                    "block table is {} bytes, the header describes {}",
+                    table.len(),
+                    4 * blocks
+                ),
+            ));
+        }
         let actual = crc32c::crc32c(table);
         if actual != header.table_crc {
             return Err(Error::StateChecksumMismatch {
                 path: path.to_path_buf(),
                 region: "block table",
-                offset: table_start as u64,
+                offset: table_start,
                 expected: header.table_crc,
                 actual,
             });

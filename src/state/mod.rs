@@ -19,11 +19,12 @@
 
 mod archive_writer;
 mod codec;
-mod columns;
+pub(crate) mod column_map;
+pub(crate) mod columns;
 mod crc_shift;
 mod delta;
 mod file_writer;
-mod format;
+pub(crate) mod format;
 mod shared;
 mod snapshot;
 mod snapshot_repr;
@@ -38,7 +39,7 @@ pub use tracked::{FreezeId, FrozenChanges, TrackedState};
 pub use view::{Lookup, StateFileView, ViewIter};
 
 pub(crate) use codec::{
-    decode_blob, encoded_file_crc, expect_kind, header_summary, memory_path,
+    decode_blob, encoded_file_crc, expect_kind, header_summary, layout_crc, memory_path,
     verify as verify_state_file, NamedKind,
 };
 pub(crate) use file_writer::{write_blob, write_columns, Written};

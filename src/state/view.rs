@@ -230,6 +230,35 @@ impl StateFileView {
         self.layout.header.deleted as usize
     }
 
+    /// Where the archive's columns lie (what a remote view decodes from the
+    /// root object alone).
+    #[cfg(test)]
+    pub(crate) fn column_map(&self) -> super::column_map::ColumnMap {
+        let span = |c: &Column| super::column_map::ColumnSpan {
+            ends: c.ends as u64,
+            count: c.count as u64,
+            bytes: c.bytes as u64,
+            bytes_len: c.bytes_len as u64,
+        };
+        super::column_map::ColumnMap {
+            keys: span(&self.keys),
+            values: span(&self.values),
+            deleted: span(&self.deleted),
+        }
+    }
+
+    /// How many of the payload's blocks were verified so far, and how many
+    /// there are.
+    pub(crate) fn verified_blocks(&self) -> (u64, u64) {
+        let done = self
+            .verified
+            .iter()
+            .map(|w| u64::from(w.load(Ordering::Acquire).count_ones()))
+            .sum::<u64>();
+        let total = self.layout.block_crcs.len() as u64;
+        (done.min(total), total)
+    }
+
     /// The mapped file's bytes (unverified beyond the header and table).
     pub(crate) fn mapped_bytes(&self) -> &[u8] {
         self.map.bytes()

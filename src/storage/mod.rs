@@ -179,6 +179,15 @@ impl MappedFile for LoadedFile {
     }
 }
 
+impl LoadedFile {
+    /// A copy of `bytes` (16-byte aligned).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+        buf.extend_from_slice(bytes);
+        LoadedFile(buf)
+    }
+}
+
 /// Reads a whole file into a 16-byte aligned buffer; the allocation is the
 /// file's actual size.
 ///

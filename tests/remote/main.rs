@@ -15,4 +15,5 @@ mod local_crash;
 mod publish_restore;
 mod sink;
 mod support;
+mod view;
 mod zombie;

@@ -141,29 +141,7 @@ pub(crate) fn restore_cache(
 ) -> Result<CacheReport> {
     let mut report = CacheReport::default();
     let committed = read_committed(store, slots, floor, below, &mut report.rejected)?;
-    let storage = local.storage();
-    let dir = local.dir();
-
-    // The cache holds committed checkpoints only, each exactly as committed.
-    let (ids, _) = local.scan()?;
-    let mut present = BTreeSet::new();
-    for id in ids {
-        let keep = match committed.get(&id) {
-            Some(c) => matches_record(local, id, c)?,
-            None => false,
-        };
-        if keep {
-            present.insert(id);
-        } else {
-            let path = local.checkpoint_path(id);
-            tracing::info!(checkpoint = id, path = %path.display(), "removing a cached checkpoint the remote sequence does not commit");
-            remove_checkpoint_dir(storage, &path)?;
-            report.removed.push(id);
-        }
-    }
-    if !report.removed.is_empty() {
-        storage.sync_dir(dir).ctx("sync directory", dir)?;
-    }
+    let present = prune(local, &committed, &mut report.removed)?;
 
     // Newest first: the first candidate whose chain is all in the cache,
     // fetched from its base up (nothing is fetched above a member that
@@ -217,6 +195,63 @@ pub(crate) fn restore_cache(
     Ok(report)
 }
 
+/// Removes every local checkpoint that `committed` does not commit exactly
+/// (its `metadata.json` byte for byte), noting each in `removed`; returns
+/// the ids kept.
+///
+/// # Errors
+/// Local I/O errors.
+pub(crate) fn prune(
+    local: &CheckpointStore,
+    committed: &BTreeMap<u64, Arc<CommittedCheckpoint>>,
+    removed: &mut Vec<u64>,
+) -> Result<BTreeSet<u64>> {
+    let storage = local.storage();
+    let dir = local.dir();
+    let (ids, _) = local.scan()?;
+    let mut present = BTreeSet::new();
+    let before = removed.len();
+    for id in ids {
+        let keep = match committed.get(&id) {
+            Some(c) => matches_record(local, id, c)?,
+            None => false,
+        };
+        if keep {
+            present.insert(id);
+        } else {
+            let path = local.checkpoint_path(id);
+            tracing::info!(checkpoint = id, path = %path.display(), "removing a cached checkpoint the remote sequence does not commit");
+            remove_checkpoint_dir(storage, &path)?;
+            removed.push(id);
+        }
+    }
+    if removed.len() > before {
+        storage.sync_dir(dir).ctx("sync directory", dir)?;
+    }
+    Ok(present)
+}
+
+/// Removes the leftovers of interrupted publishes (`.tmp-` directories) of
+/// `local`, whose lock the caller holds.
+///
+/// # Errors
+/// Local I/O errors.
+pub(crate) fn remove_leftovers(local: &CheckpointStore) -> Result<()> {
+    let (_, leftovers) = local.scan()?;
+    let storage = local.storage();
+    for name in &leftovers {
+        let path = local.dir().join(name);
+        tracing::info!(path = %path.display(), "removing leftover of an interrupted checkpoint");
+        storage.remove_dir_all(&path).ctx("remove", &path)?;
+    }
+    if !leftovers.is_empty() {
+        storage
+            .sync_dir(local.dir())
+            .ctx("sync directory", local.dir())?;
+    }
+    Ok(())
+}
+
 /// The file that marks a checkpoint directory as the cache of a remote
 /// location: its checkpoints may be removed when the location does not
 /// commit them.
@@ -255,7 +290,7 @@ pub(crate) fn claim_as_cache(local: &CheckpointStore) -> Result<()> {
         .ctx("sync directory", local.dir())
 }
 
-fn rejection(id: u64, c: &CommittedCheckpoint, error: Arc<Error>) -> RejectedCheckpoint {
+pub(crate) fn rejection(id: u64, c: &CommittedCheckpoint, error: Arc<Error>) -> RejectedCheckpoint {
     RejectedCheckpoint::new(id, super::record::record_path(c.slot), error)
 }
 
@@ -264,7 +299,7 @@ fn rejection(id: u64, c: &CommittedCheckpoint, error: Arc<Error>) -> RejectedChe
 /// # Errors
 /// `CheckpointCorrupted` naming `c`'s record when an ancestor is not
 /// committed (or the chain loops).
-fn chain_of(
+pub(crate) fn chain_of(
     committed: &BTreeMap<u64, Arc<CommittedCheckpoint>>,
     c: &Arc<CommittedCheckpoint>,
 ) -> Result<Vec<Arc<CommittedCheckpoint>>> {
@@ -303,7 +338,7 @@ fn matches_record(local: &CheckpointStore, id: u64, c: &CommittedCheckpoint) -> 
 
 /// Puts committed checkpoint `c` into the cache: the local copy when it
 /// verifies, else a download.
-fn fetch(
+pub(crate) fn fetch(
     store: &dyn BlobStore,
     local: &CheckpointStore,
     c: &CommittedCheckpoint,

@@ -40,6 +40,7 @@ mod report;
 mod retry;
 pub(crate) mod sequence;
 pub(crate) mod transfer;
+mod view;
 pub(crate) mod writer;
 
 pub use config::{
@@ -51,3 +52,7 @@ pub use record::{
     CommitRecord, CommittedCheckpoint, RecordBody, RemoteFile, SlotRecord, MAX_RECORD_LEN,
 };
 pub use report::RemoteRestore;
+pub use view::{
+    RemoteIter, RemoteLayerReport, RemoteStateView, RemoteViewConfig, RemoteViewReport,
+    DEFAULT_VIEW_CACHE_BYTES,
+};
