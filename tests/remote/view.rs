@@ -4,8 +4,9 @@
 //! never a wrong value; a crash of the local disk during the background
 //! download leaves a cache that is verified before reuse.
 
+use crate::hooked::{Hooked, When};
 use crate::support::{full, Site};
-use highwater::blob::{BlobKey, BlobStore, SimBlobStore};
+use highwater::blob::{BlobKey, BlobOp, BlobStore, SimBlobStore};
 use highwater::checkpoint::{RemoteStateView, RemoteViewConfig};
 use highwater::storage::{CrashImage, CrashSimStorage};
 use highwater::{CheckpointRequest, Error, PartInput, RemoteConfig, StateDelta, StateSnapshot};
@@ -114,9 +115,37 @@ fn look_ups_before_the_download_equal_look_ups_after_it() {
     assert!(report.requests > 0);
     drop(view);
 
-    // With the download: the same answers while it runs, and after it.
-    let view = RemoteStateView::open(config.clone()).unwrap().unwrap();
+    // With the download: the same answers while it runs (held at its
+    // first request: the head after those of an open, counted on a view
+    // without a download), and after it.
+    let counting = Hooked::new(site.store.clone());
+    let config_on =
+        |store: Arc<Hooked>| RemoteViewConfig::new(RemoteConfig::new(store), site.cache("reader"));
+    drop(
+        RemoteStateView::open(config_on(counting.clone()).with_background_download(false)).unwrap(),
+    );
+    let heads_of_open = counting.calls(BlobOp::Head);
+    let hooked = Hooked::new(site.store.clone());
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    hooked.at(BlobOp::Head, heads_of_open, When::Before, move || {
+        let _ = held.recv_timeout(std::time::Duration::from_secs(120));
+    });
+    let view = RemoteStateView::open(config_on(hooked.clone()))
+        .unwrap()
+        .unwrap();
     check_against(&view, &model);
+    let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
+    assert_eq!(all, model);
+    assert!(
+        !view.is_local(),
+        "the download is held: every answer was remote"
+    );
+    assert_eq!(
+        hooked.pending(),
+        0,
+        "the download reached its first request"
+    );
+    release.send(()).unwrap();
     view.wait().unwrap();
     assert!(view.is_local());
     let before = view.report().requests;
