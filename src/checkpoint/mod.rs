@@ -65,8 +65,8 @@ pub use metadata::{
 pub use owned_part::{IntoPart, OwnedPart};
 pub(crate) use parent::{is_damage, verify_chain, Base};
 pub use remote::{
-    GcReport, RemoteConfig, RemoteRestore, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE,
-    DEFAULT_GC_INTERVAL, DEFAULT_PART_BYTES,
+    GcReport, ProgressCounts, RemoteConfig, RemoteRestore, TransferProgress, DEFAULT_CONCURRENCY,
+    DEFAULT_GC_GRACE, DEFAULT_GC_INTERVAL, DEFAULT_PART_BYTES,
 };
 pub use request::{CheckpointRequest, PartInput};
 pub(crate) use store::{Check, Memo};
