@@ -3,8 +3,8 @@
 
 use crate::support::{full, snapshot, Site};
 use highwater::{
-    CheckpointConfig, IncrementalCheckpointManager, IncrementalCheckpointMetadata,
-    ProgressCounts, RemoteConfig, TransferProgress,
+    CheckpointConfig, IncrementalCheckpointManager, IncrementalCheckpointMetadata, ProgressCounts,
+    RemoteConfig, TransferProgress,
 };
 
 fn config(site: &Site, machine: &str, progress: &TransferProgress) -> CheckpointConfig {

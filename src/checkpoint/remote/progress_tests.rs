@@ -237,6 +237,14 @@ fn a_failed_upload_takes_back_what_it_added() {
     assert_eq!(progress.upload(), ProgressCounts::default());
 }
 
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn done_never_exceeds_total_while_parallel_transfers_run() {
     let sim = SimBlobStore::new(25);
@@ -260,6 +268,8 @@ fn done_never_exceeds_total_while_parallel_transfers_run() {
             }
             reads
         });
+        // Stops the reader however this thread leaves (a failed assert too).
+        let _stop = StopOnDrop(&stop);
         upload(&sim, &FsStorage, &uploads(&files), &opts(4, P)).unwrap();
         for round in 0..3 {
             let dst = tempfile::tempdir().unwrap();
@@ -271,7 +281,7 @@ fn done_never_exceeds_total_while_parallel_transfers_run() {
                 counts(n * total, n * total, n * 5, n * 5)
             );
         }
-        stop.store(true, Ordering::SeqCst);
+        drop(_stop);
         reader.join().unwrap()
     });
     assert!(reads > 0);
