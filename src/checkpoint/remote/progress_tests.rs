@@ -16,6 +16,9 @@ use std::ops::Range;
 
 type Hook = Arc<dyn Fn(&'static str) + Send + Sync>;
 
+/// The counts seen before each request, with its operation.
+type Seen = Arc<Mutex<Vec<(&'static str, ProgressCounts)>>>;
+
 /// A store that calls `hook` with the operation before each get, put, part
 /// and complete.
 struct Watched {
@@ -105,7 +108,7 @@ fn watched(
     inner: SimBlobStore,
     progress: &TransferProgress,
     direction: Direction,
-) -> (Watched, Arc<Mutex<Vec<(&'static str, ProgressCounts)>>>) {
+) -> (Watched, Seen) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (p, log) = (progress.clone(), seen.clone());
     let hook: Hook = Arc::new(move |op| {
