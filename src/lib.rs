@@ -210,7 +210,8 @@ pub use checkpoint::{
     BackgroundCheckpointer, CheckpointConfig, CheckpointKind, CheckpointOutcome, CheckpointRequest,
     CheckpointStateView, CheckpointStore, CheckpointTicket, IncrementalCheckpointManager,
     IncrementalCheckpointMetadata, IntoPart, LatestCheckpoint, OwnedPart, PartInput, PartKind,
-    PartMetadata, RejectedCheckpoint, RemoteConfig, RemoteRestore, SinkTransaction,
+    PartMetadata, ProgressCounts, RejectedCheckpoint, RemoteConfig, RemoteRestore, SinkTransaction,
+    TransferProgress,
 };
 pub use error::{ArgumentError, Error, Result};
 pub use recovery::{

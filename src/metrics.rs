@@ -50,8 +50,15 @@ pub const REMOTE_GC_BYTES_FREED: &str = "highwater_remote_gc_bytes_freed_total";
 pub const REMOTE_GC_FAILURES: &str = "highwater_remote_gc_failures_total";
 
 /// Counter: bytes of checkpoint part files moved to or from the remote blob
-/// store, labelled `direction` = `upload` or `download`.
+/// store, labelled `direction` = `upload` or `download`; advanced as each
+/// range is written locally or each part's request succeeds, so a long
+/// transfer shows its progress.
 pub const REMOTE_BYTES: &str = "highwater_remote_bytes_total";
+/// Gauge: bytes of the running checkpoint transfers not yet moved, labelled
+/// `direction`: raised by a transfer's total when it starts, lowered as its
+/// bytes land and by what is left when it ends (success or failure), so it
+/// returns to 0 once no transfer runs.
+pub const REMOTE_TRANSFER_PENDING_BYTES: &str = "highwater_remote_transfer_pending_bytes";
 /// Counter: blob-store requests of checkpoint transfers (retries included),
 /// labelled `direction`.
 pub const REMOTE_REQUESTS: &str = "highwater_remote_requests_total";
@@ -96,11 +103,42 @@ pub(crate) fn recovered(timings: &crate::recovery::PhaseTimings, rejected: usize
 
 /// A transfer (`direction` = `upload` or `download`) ended, successfully or
 /// not, after `requests` requests (retries included) of which `retries`
-/// were retries, moving `bytes`. Recorded on the caller's thread.
-pub(crate) fn remote_transfer(direction: &'static str, requests: u64, bytes: u64, retries: u64) {
+/// were retries. Recorded on the caller's thread.
+pub(crate) fn remote_transfer(direction: &'static str, requests: u64, retries: u64) {
     ::metrics::counter!(REMOTE_REQUESTS, "direction" => direction).increment(requests);
-    ::metrics::counter!(REMOTE_BYTES, "direction" => direction).increment(bytes);
     ::metrics::counter!(REMOTE_RETRIES, "direction" => direction).increment(retries);
+}
+
+/// The byte metrics of one running transfer: handles registered on the
+/// caller's thread (with the caller's recorder, local or global) and
+/// advanced by the transfer's workers as bytes land.
+#[derive(Debug)]
+pub(crate) struct RemoteTransferMetrics {
+    bytes: ::metrics::Counter,
+    pending: ::metrics::Gauge,
+}
+
+impl RemoteTransferMetrics {
+    /// A transfer in `direction` of `total` bytes starts: they are pending.
+    pub(crate) fn start(direction: &'static str, total: u64) -> Self {
+        let pending = ::metrics::gauge!(REMOTE_TRANSFER_PENDING_BYTES, "direction" => direction);
+        pending.increment(total as f64);
+        RemoteTransferMetrics {
+            bytes: ::metrics::counter!(REMOTE_BYTES, "direction" => direction),
+            pending,
+        }
+    }
+
+    /// `bytes` landed (written locally, or answered by the store).
+    pub(crate) fn landed(&self, bytes: u64) {
+        self.bytes.increment(bytes);
+        self.pending.decrement(bytes as f64);
+    }
+
+    /// The transfer ended with `remaining` of its bytes never moved.
+    pub(crate) fn ended(&self, remaining: u64) {
+        self.pending.decrement(remaining as f64);
+    }
 }
 
 /// A garbage collection of a remote checkpoint location finished.

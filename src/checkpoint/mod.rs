@@ -65,9 +65,9 @@ pub use metadata::{
 pub use owned_part::{IntoPart, OwnedPart};
 pub(crate) use parent::{is_damage, verify_chain, Base};
 pub use remote::{
-    GcReport, RemoteConfig, RemoteIter, RemoteLayerReport, RemoteRestore, RemoteStateView,
-    RemoteViewConfig, RemoteViewReport, DEFAULT_CONCURRENCY, DEFAULT_GC_GRACE, DEFAULT_GC_INTERVAL,
-    DEFAULT_PART_BYTES, DEFAULT_VIEW_CACHE_BYTES,
+    GcReport, ProgressCounts, RemoteConfig, RemoteIter, RemoteLayerReport, RemoteRestore,
+    RemoteStateView, RemoteViewConfig, RemoteViewReport, TransferProgress, DEFAULT_CONCURRENCY,
+    DEFAULT_GC_GRACE, DEFAULT_GC_INTERVAL, DEFAULT_PART_BYTES, DEFAULT_VIEW_CACHE_BYTES,
 };
 pub use request::{CheckpointRequest, PartInput};
 pub(crate) use store::{Check, Memo};

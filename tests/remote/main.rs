@@ -12,6 +12,7 @@ mod harness;
 mod holes;
 mod hooked;
 mod local_crash;
+mod progress;
 mod publish_restore;
 mod sink;
 mod support;

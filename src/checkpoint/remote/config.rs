@@ -1,6 +1,7 @@
 //! [`RemoteConfig`]: where a manager publishes its checkpoints beyond its
 //! own disk, and how it moves the bytes.
 
+use super::progress::TransferProgress;
 use crate::blob::{open_blob_store, BlobStore, MIN_PART_BYTES};
 use crate::error::{Error, Result};
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub struct RemoteConfig {
     part_bytes: usize,
     gc_grace: Duration,
     gc_interval: Duration,
+    progress: Option<TransferProgress>,
 }
 
 impl RemoteConfig {
@@ -59,6 +61,7 @@ impl RemoteConfig {
             part_bytes: DEFAULT_PART_BYTES,
             gc_grace: DEFAULT_GC_GRACE,
             gc_interval: DEFAULT_GC_INTERVAL,
+            progress: None,
         }
     }
 
@@ -101,6 +104,20 @@ impl RemoteConfig {
     pub fn with_gc_interval(mut self, interval: Duration) -> Self {
         self.gc_interval = interval;
         self
+    }
+
+    /// Report every upload (a commit) and download (a restore) made with
+    /// this config into `progress`, a clone of which the caller keeps to
+    /// read it (the semantics: [`TransferProgress`]). Replaces a progress
+    /// given before.
+    pub fn with_progress(mut self, progress: TransferProgress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The progress transfers report into, if one was given.
+    pub fn progress(&self) -> Option<&TransferProgress> {
+        self.progress.as_ref()
     }
 
     /// The least time between two collections after commits.

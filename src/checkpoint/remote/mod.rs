@@ -35,6 +35,7 @@ mod gc_hook;
 pub(crate) mod gc_run;
 mod inspect;
 pub(crate) mod layout;
+mod progress;
 pub(crate) mod record;
 mod report;
 mod retry;
@@ -48,6 +49,7 @@ pub use config::{
 };
 pub use gc_run::GcReport;
 pub use inspect::{mirror_committed, read_commit_sequence, CommitSequence, ListedCommit};
+pub use progress::{ProgressCounts, TransferProgress};
 pub use record::{
     CommitRecord, CommittedCheckpoint, RecordBody, RemoteFile, SlotRecord, MAX_RECORD_LEN,
 };

@@ -49,7 +49,16 @@
 //! Requests and bytes are counted in [`TransferStats`] (every attempt is a
 //! request, an abort too; bytes are those of successful requests) and in
 //! the metrics `highwater_remote_{requests,bytes,retries}_total{direction}`
-//! (src/metrics.rs).
+//! and `highwater_remote_transfer_pending_bytes{direction}` (src/metrics.rs):
+//! bytes and pending bytes as each range or part lands, requests and
+//! retries when the call ends.
+//!
+//! **Progress**: a call reports into every [`TransferProgress`] of its
+//! options (the config's, and any added with
+//! [`TransferOptions::with_progress`]): its totals before any unit runs,
+//! bytes as each range is written or each part answered, files once
+//! complete; a failed (or panicked) call takes back all it added (the
+//! module docs of `progress`).
 
 mod downloads;
 mod uploads;
@@ -57,34 +66,62 @@ mod uploads;
 pub(crate) use downloads::download;
 pub(crate) use uploads::upload;
 
+pub(crate) use super::progress::Direction;
+use super::progress::TransferProgress;
 use super::{retry, RemoteConfig};
 use crate::blob::{BlobError, BlobKey, BlobResult, MIN_PART_BYTES};
 use crate::error::Error;
+use crate::metrics::RemoteTransferMetrics;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How many times a failed request is repeated (the backoff is
 /// [`retry::backoff`]'s).
 pub(crate) const MAX_RETRIES: u32 = retry::ATTEMPTS - 1;
 
-/// How a transfer moves its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a transfer moves its bytes, and where it reports its progress.
+/// Cheap to clone (the progress sinks are shared).
+#[derive(Debug, Clone)]
 pub(crate) struct TransferOptions {
     /// Requests in flight at once, across all files (at least 1).
     pub concurrency: usize,
     /// Size of a part (upload; raised to [`MIN_PART_BYTES`]) and of a range
     /// (download; at least 1). A file of at most this many bytes is one put.
     pub part_bytes: usize,
+    /// Every progress the transfer reports into (no two clones of one).
+    progress: Arc<[TransferProgress]>,
 }
 
 impl TransferOptions {
-    /// The options of `config`.
+    /// `concurrency` and `part_bytes`, reporting into no progress.
+    #[cfg(test)]
+    pub(crate) fn new(concurrency: usize, part_bytes: usize) -> Self {
+        TransferOptions {
+            concurrency,
+            part_bytes,
+            progress: Arc::new([]),
+        }
+    }
+
+    /// The options of `config`, reporting into its progress (if any).
     pub(crate) fn of(config: &RemoteConfig) -> Self {
         TransferOptions {
             concurrency: config.concurrency(),
             part_bytes: config.part_bytes(),
+            progress: config.progress().cloned().into_iter().collect(),
         }
+    }
+
+    /// These options reporting into `progress` as well as into those they
+    /// already report into (a clone of one of those changes nothing: a
+    /// transfer never counts twice into one progress).
+    #[allow(dead_code)] // For a background download with its own progress.
+    pub(crate) fn with_progress(mut self, progress: TransferProgress) -> Self {
+        if !self.progress.iter().any(|p| p.same(&progress)) {
+            self.progress = self.progress.iter().cloned().chain([progress]).collect();
+        }
+        self
     }
 
     /// The part size of uploads.
@@ -132,20 +169,45 @@ pub(crate) struct TransferStats {
     pub bytes: u64,
 }
 
-/// What every worker of one call shares: the first error, the counts.
-#[derive(Debug)]
+/// What every worker of one call shares: the first error, the counts, the
+/// progress sinks and the metrics it reports into.
+///
+/// Created on the caller's thread (its metric handles come from the
+/// caller's recorder), once the call's totals are known: it adds them to
+/// every progress and to the pending-bytes gauge before any unit runs.
+/// Settled exactly once, by [`Run::finish`] or, when a worker panicked, by
+/// its drop (as a failure).
 struct Run {
-    /// `upload` or `download`: the metrics label.
-    direction: &'static str,
+    direction: Direction,
     failed: AtomicBool,
     first_error: Mutex<Option<Error>>,
     requests: AtomicU64,
     bytes: AtomicU64,
     retries: AtomicU64,
+    /// Files complete (verified, visible).
+    files: AtomicU64,
+    /// The sizes and number of the call's files.
+    total_bytes: u64,
+    total_files: u64,
+    progress: Arc<[TransferProgress]>,
+    metrics: RemoteTransferMetrics,
+    settled: AtomicBool,
 }
 
 impl Run {
-    fn new(direction: &'static str) -> Self {
+    /// A call moving `total_files` files of `total_bytes` bytes in all.
+    fn new(
+        direction: Direction,
+        opts: &TransferOptions,
+        total_bytes: u64,
+        total_files: u64,
+    ) -> Self {
+        for p in opts.progress.iter() {
+            p.update(direction, |c| {
+                c.bytes_total = c.bytes_total.saturating_add(total_bytes);
+                c.files_total = c.files_total.saturating_add(total_files);
+            });
+        }
         Run {
             direction,
             failed: AtomicBool::new(false),
@@ -153,6 +215,12 @@ impl Run {
             requests: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            files: AtomicU64::new(0),
+            total_bytes,
+            total_files,
+            progress: opts.progress.clone(),
+            metrics: RemoteTransferMetrics::start(label(direction), total_bytes),
+            settled: AtomicBool::new(false),
         }
     }
 
@@ -170,9 +238,22 @@ impl Run {
         self.failed.store(true, Ordering::SeqCst);
     }
 
-    /// `bytes` of file data moved.
+    /// `bytes` of file data moved (written locally, or answered by the
+    /// store): counted, reported to the progress sinks and the metrics.
     fn moved(&self, bytes: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        for p in self.progress.iter() {
+            p.update(self.direction, |c| c.bytes_done += bytes);
+        }
+        self.metrics.landed(bytes);
+    }
+
+    /// One file complete (verified, or its object visible).
+    fn file_done(&self) {
+        self.files.fetch_add(1, Ordering::Relaxed);
+        for p in self.progress.iter() {
+            p.update(self.direction, |c| c.files_done += 1);
+        }
     }
 
     /// One request, not repeated (a complete or abort: it consumes the upload).
@@ -200,7 +281,7 @@ impl Run {
                     self.retries.fetch_add(1, Ordering::Relaxed);
                     let wait = retry::backoff(attempt);
                     tracing::warn!(
-                        direction = self.direction,
+                        direction = label(self.direction),
                         operation,
                         key = %key,
                         attempt,
@@ -215,26 +296,46 @@ impl Run {
         }
     }
 
-    /// The call's stats (recorded as metrics), or its first error.
+    /// The call's stats, or its first error; settles its progress and
+    /// metrics.
     fn finish(self) -> crate::Result<TransferStats> {
         let stats = TransferStats {
             requests: self.requests.load(Ordering::SeqCst),
             bytes: self.bytes.load(Ordering::SeqCst),
         };
-        crate::metrics::remote_transfer(
-            self.direction,
-            stats.requests,
-            stats.bytes,
-            self.retries.load(Ordering::SeqCst),
-        );
-        match self
-            .first_error
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
-        {
+        let first = lock(&self.first_error).take();
+        self.settle(first.is_some());
+        match first {
             Some(e) => Err(e),
             None => Ok(stats),
         }
+    }
+
+    /// Once: records the requests and retries, takes the bytes not moved
+    /// off the pending gauge and, for a failed call, takes back from every
+    /// progress all the call added (so `done <= total` still holds).
+    fn settle(&self, failed: bool) {
+        if self.settled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let moved = self.bytes.load(Ordering::SeqCst);
+        let files = self.files.load(Ordering::SeqCst);
+        if failed {
+            for p in self.progress.iter() {
+                p.update(self.direction, |c| {
+                    c.bytes_done = c.bytes_done.saturating_sub(moved);
+                    c.bytes_total = c.bytes_total.saturating_sub(self.total_bytes);
+                    c.files_done = c.files_done.saturating_sub(files);
+                    c.files_total = c.files_total.saturating_sub(self.total_files);
+                });
+            }
+        }
+        self.metrics.ended(self.total_bytes.saturating_sub(moved));
+        crate::metrics::remote_transfer(
+            label(self.direction),
+            self.requests.load(Ordering::SeqCst),
+            self.retries.load(Ordering::SeqCst),
+        );
     }
 
     /// Runs every unit on `concurrency` workers (the caller's thread among
@@ -287,6 +388,21 @@ impl Run {
     }
 }
 
+impl Drop for Run {
+    /// A call not finished (a worker panicked) failed.
+    fn drop(&mut self) {
+        self.settle(true);
+    }
+}
+
+/// The metrics label of `direction`.
+fn label(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Upload => "upload",
+        Direction::Download => "download",
+    }
+}
+
 /// Stops the call and wakes waiting workers if a worker panics, so that
 /// none waits forever for a turn the panicked worker held (the panic then
 /// reaches the caller when the scope joins).
@@ -326,3 +442,7 @@ mod tests;
 #[cfg(test)]
 #[path = "transfer_bounds_tests.rs"]
 mod bounds_tests;
+
+#[cfg(test)]
+#[path = "progress_tests.rs"]
+mod progress_tests;

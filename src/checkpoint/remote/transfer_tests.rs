@@ -7,10 +7,7 @@ use std::path::Path;
 pub(super) const P: usize = MIN_PART_BYTES;
 
 pub(super) fn opts(concurrency: usize, part_bytes: usize) -> TransferOptions {
-    TransferOptions {
-        concurrency,
-        part_bytes,
-    }
+    TransferOptions::new(concurrency, part_bytes)
 }
 
 /// `n` pseudo-random bytes (xorshift from `seed`): any shift or swap differs.

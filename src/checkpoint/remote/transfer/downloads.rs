@@ -2,7 +2,7 @@
 //! and written in place, each file checked against its size and CRC32C (the
 //! module docs of `transfer`: bounds, checks, errors).
 
-use super::{idempotent, lock, DownloadFile, Run, TransferOptions, TransferStats};
+use super::{idempotent, lock, Direction, DownloadFile, Run, TransferOptions, TransferStats};
 use crate::blob::{BlobError, BlobOp, BlobStore};
 use crate::error::{Error, IoContext, Result};
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -49,7 +49,8 @@ pub(crate) fn download(
         };
         std::iter::once(first).chain((0..n).map(move |r| Unit::Range(i, r)))
     });
-    let run = Run::new("download");
+    let total = files.iter().fold(0u64, |n, f| n.saturating_add(f.size));
+    let run = Run::new(Direction::Download, opts, total, files.len() as u64);
     let job = Job {
         store,
         storage,
@@ -122,6 +123,7 @@ impl Job<'_> {
                 let dest = &self.files[i].dest;
                 file.sync_all().ctx("sync", dest)?;
                 lock(&self.states[i].state).file = None;
+                self.run.file_done();
                 Ok(())
             }
             Unit::Head(i) => {
@@ -191,7 +193,9 @@ impl Job<'_> {
         if whole != f.crc32c {
             return Err(mismatch(f, f.size, whole));
         }
-        file.sync_all().ctx("sync", &f.dest)
+        file.sync_all().ctx("sync", &f.dest)?;
+        self.run.file_done();
+        Ok(())
     }
 
     /// The new file of `i`, created by the first unit that needs it.

@@ -2,7 +2,9 @@
 //! as multipart uploads whose parts go in parallel (the module docs of
 //! `transfer`: bounds, order, errors).
 
-use super::{idempotent, lock, unchanged, Run, TransferOptions, TransferStats, UploadFile};
+use super::{
+    idempotent, lock, unchanged, Direction, Run, TransferOptions, TransferStats, UploadFile,
+};
 use crate::blob::{BlobStore, MultipartUpload};
 use crate::error::{Error, IoContext, Result};
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -46,7 +48,8 @@ pub(crate) fn upload(
         };
         units
     });
-    let run = Run::new("upload");
+    let total = files.iter().fold(0u64, |n, f| n.saturating_add(f.size));
+    let run = Run::new(Direction::Upload, opts, total, files.len() as u64);
     let job = Job {
         store,
         storage,
@@ -134,6 +137,7 @@ impl Job<'_> {
                     self.store.put(&f.key, bytes.clone())
                 })?;
                 self.run.moved(f.size);
+                self.run.file_done();
                 Ok(())
             }
             Some(part) => self.part(unit.file, part),
@@ -196,6 +200,7 @@ impl Job<'_> {
         drop(parts);
         if let Some(upload) = upload {
             self.run.once(|| upload.complete())?;
+            self.run.file_done();
         }
         Ok(())
     }
