@@ -116,7 +116,6 @@ impl TransferOptions {
     /// These options reporting into `progress` as well as into those they
     /// already report into (a clone of one of those changes nothing: a
     /// transfer never counts twice into one progress).
-    #[allow(dead_code)] // For a background download with its own progress.
     pub(crate) fn with_progress(mut self, progress: TransferProgress) -> Self {
         if !self.progress.iter().any(|p| p.same(&progress)) {
             self.progress = self.progress.iter().cloned().chain([progress]).collect();

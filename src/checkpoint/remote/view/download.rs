@@ -55,10 +55,6 @@ fn download(shared: &Shared) -> Result<()> {
             &shared.options,
             &mut report,
         )?;
-        shared
-            .downloaded_bytes
-            .fetch_add(report.stats.bytes, Ordering::Relaxed);
-        report.stats = Default::default();
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub use report::{RemoteLayerReport, RemoteViewReport};
 
 use super::record::CommittedCheckpoint;
 use super::transfer::TransferOptions;
-use super::RemoteConfig;
+use super::{RemoteConfig, TransferProgress};
 use crate::blob::BlobStore;
 use crate::checkpoint::metadata::IncrementalCheckpointMetadata;
 use crate::checkpoint::publish::LOCK_FILE;
@@ -50,7 +50,7 @@ use blocks::{Fetch, FetchCounts, RemoteStateFile};
 use layer::{Layer, Said};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 
 /// The default memory for a remote view's verified blocks: 64 MiB.
@@ -131,7 +131,8 @@ pub(crate) struct Shared {
     counts: FetchCounts,
     layers: RwLock<Arc<Vec<Layer>>>,
     local_now: AtomicBool,
-    downloaded_bytes: AtomicU64,
+    progress: TransferProgress,
+    bytes_to_download: u64,
     download: Mutex<DownloadState>,
     finished: Condvar,
     stop: AtomicBool,
@@ -243,6 +244,13 @@ impl RemoteStateView {
                 .chain
                 .iter()
                 .all(|c| chosen.present.contains(&c.metadata.id));
+        let progress = TransferProgress::new();
+        let bytes_to_download = chosen
+            .chain
+            .iter()
+            .filter(|c| !chosen.present.contains(&c.metadata.id))
+            .flat_map(|c| c.files.iter().map(|(f, _)| f.size))
+            .fold(0u64, u64::saturating_add);
         let shared = Arc::new(Shared {
             store,
             local,
@@ -250,12 +258,13 @@ impl RemoteStateView {
             chain: chosen.chain,
             present: chosen.present,
             rejected: chosen.rejected,
-            options: TransferOptions::of(&config.remote),
+            options: TransferOptions::of(&config.remote).with_progress(progress.clone()),
             cache,
             counts,
             layers: RwLock::new(Arc::new(layers)),
             local_now: AtomicBool::new(all_local),
-            downloaded_bytes: AtomicU64::new(0),
+            progress,
+            bytes_to_download,
             download: Mutex::new(DownloadState {
                 done: all_local,
                 error: None,

@@ -41,8 +41,11 @@ pub struct RemoteViewReport {
     pub requests: u64,
     /// Bytes those gets fetched.
     pub bytes_fetched: u64,
-    /// Bytes the background download published so far (whole checkpoints).
+    /// Bytes the background download has written so far (as ranges land).
     pub bytes_downloaded: u64,
+    /// Bytes it downloads in all: the part files of the chain's checkpoints
+    /// that were not in the cache (0 when the view opened local).
+    pub bytes_to_download: u64,
     /// Whether the background download finished (successfully).
     pub download_done: bool,
     /// Why the background download failed, if it did.
@@ -85,7 +88,8 @@ pub(super) fn build(shared: &Shared) -> RemoteViewReport {
         layers,
         requests: shared.counts.requests.load(Ordering::Relaxed),
         bytes_fetched: shared.counts.bytes.load(Ordering::Relaxed),
-        bytes_downloaded: shared.downloaded_bytes.load(Ordering::Relaxed),
+        bytes_downloaded: shared.progress.download().bytes_done,
+        bytes_to_download: shared.bytes_to_download,
         download_done: download.done,
         download_error: download.error.clone(),
         rejected: shared.rejected.clone(),
