@@ -46,6 +46,7 @@ fn committed_chain(site: &Site) -> Model {
     let delta = StateDelta::from_changes(changes);
     m.create_checkpoint(
         CheckpointRequest::new(20)
+            .with_offsets(std::collections::HashMap::from([("src".to_string(), 20)]))
             .with_parent(base.id)
             .with_part("state", PartInput::Delta(&delta)),
     )
@@ -170,11 +171,21 @@ fn look_ups_before_the_download_equal_look_ups_after_it() {
     let view = RemoteStateView::open(config).unwrap().unwrap();
     assert!(view.is_local());
     assert_eq!(view.report().requests, 0);
+    let served = view.checkpoint().clone();
+    assert_eq!(served.source_offsets.get("src"), Some(&20));
     check_against(&view, &model);
     drop(view);
     let m = site.manager("reader");
     let restore = m.remote_restore().unwrap();
     assert!(restore.downloaded.is_empty(), "{restore:?}");
+    // The hand-over: recovery from the manager's directory restores the
+    // checkpoint the view served, with its offsets.
+    let wal = site.root.path().join("wal");
+    let recovered = highwater::RecoveryManager::recover_simple(site.cache("reader"), &wal).unwrap();
+    assert_eq!(recovered.checkpoint_id, Some(served.id));
+    assert_eq!(recovered.source_offsets, served.source_offsets);
+    let state = recovered.state_snapshot.unwrap();
+    assert_eq!(state.len(), model.len());
 }
 
 /// The base snapshot's object, rewritten with byte `at` flipped.

@@ -44,6 +44,7 @@ use crate::checkpoint::publish::LOCK_FILE;
 use crate::checkpoint::store::part_layers;
 use crate::checkpoint::{CheckpointStore, RejectedCheckpoint, DEFAULT_PART};
 use crate::error::{Error, Result};
+use crate::state::StateKind;
 use crate::storage::{default_storage, Storage, StorageLock};
 use block_cache::BlockCache;
 use blocks::{Fetch, FetchCounts, RemoteStateFile};
@@ -430,12 +431,15 @@ fn open_layers(
         .ok_or_else(|| local.part_not_found(id, part))?;
     let mut layers = Vec::with_capacity(files.len());
     for (n, (meta, p)) in files.iter().enumerate() {
-        let Some(expected) = p.kind.state_kind() else {
-            return Err(Error::WrongStateKind {
-                path: PathBuf::from(&p.file),
-                expected: "key/value state",
-                found: p.kind.name(),
-            });
+        let expected = match p.kind.state_kind() {
+            Some(k @ (StateKind::Snapshot | StateKind::Delta)) => k,
+            _ => {
+                return Err(Error::WrongStateKind {
+                    path: PathBuf::from(&p.file),
+                    expected: "key/value state",
+                    found: p.kind.name(),
+                })
+            }
         };
         let layer = if chosen.present.contains(&meta.id) {
             Layer::Local(local.open_layer(meta.id, p)?)
