@@ -177,4 +177,34 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        /// Any 48 bytes as a root, under any header that could describe a
+        /// snapshot: an error or a map whose columns lie inside the payload,
+        /// never a panic or an overflow.
+        #[test]
+        fn any_root_is_a_map_inside_the_payload_or_an_error(
+            root in proptest::collection::vec(proptest::prelude::any::<u8>(), ROOT_LEN),
+            payload_len in 48u64..(1 << 40),
+            entries in 0u64..(1 << 20),
+        ) {
+            let header = Header {
+                kind: crate::state::StateKind::Snapshot,
+                format_flags: rkyv_format_flags(),
+                block_shift: 16,
+                payload_len,
+                entries,
+                deleted: 0,
+                payload_crc: 0,
+                table_crc: 0,
+            };
+            if let Ok(map) = decode_root(Path::new("f"), &header, &root) {
+                let at = root_offset(&header);
+                for c in [map.keys, map.values, map.deleted] {
+                    proptest::prop_assert!(c.ends >= HEADER_LEN as u64 && c.ends + 8 * c.count <= at);
+                    proptest::prop_assert!(c.bytes >= HEADER_LEN as u64 && c.bytes + c.bytes_len <= at);
+                }
+            }
+        }
+    }
 }
