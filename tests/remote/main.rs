@@ -16,4 +16,5 @@ mod publish_restore;
 mod sink;
 mod support;
 mod view;
+mod view_attacks;
 mod zombie;

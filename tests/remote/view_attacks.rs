@@ -1,0 +1,508 @@
+//! A hostile review of the remote view (`RemoteStateView`): large values
+//! under a small block cache, objects replaced after the view opened,
+//! failed requests, concurrency with the switch, drop during the download,
+//! the directory lock, a directory of local checkpoints, `0xff` prefixes, an
+//! empty state, a damaged middle member of a chain.
+
+use crate::support::{full, Site};
+use highwater::blob::{BlobFault, BlobKey, BlobOp, BlobStore};
+use highwater::checkpoint::{RemoteStateView, RemoteViewConfig};
+use highwater::{
+    CheckpointConfig, CheckpointRequest, Error, IncrementalCheckpointManager, PartInput,
+    RemoteConfig, StateDelta, StateSnapshot,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn remote(site: &Site) -> RemoteConfig {
+    RemoteConfig::new(site.store.clone())
+}
+
+fn key(i: usize) -> Vec<u8> {
+    format!("key-{i:07}").into_bytes()
+}
+
+/// A committed full checkpoint of `model`.
+fn commit(site: &Site, model: &Model) {
+    let m = site.manager("writer");
+    full(
+        &m,
+        10,
+        &StateSnapshot::new(model.clone().into_iter().collect()),
+    )
+    .unwrap();
+}
+
+fn open(site: &Site, name: &str, download: bool) -> RemoteStateView {
+    RemoteStateView::open(
+        RemoteViewConfig::new(remote(site), site.cache(name)).with_background_download(download),
+    )
+    .unwrap()
+    .expect("a committed checkpoint")
+}
+
+/// The part objects, largest first.
+fn part_objects(store: &dyn BlobStore) -> Vec<(BlobKey, u64)> {
+    let page = store
+        .list(Some(&BlobKey::new("parts").unwrap()), None, 1000)
+        .unwrap();
+    let mut objects: Vec<_> = page
+        .objects
+        .iter()
+        .map(|m| (m.key.clone(), m.size))
+        .collect();
+    objects.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    objects
+}
+
+fn replace(store: &dyn BlobStore, key: &BlobKey, bytes: Vec<u8>) {
+    store.delete(key).unwrap();
+    store.put(key, bytes.into()).unwrap();
+}
+
+/// A value of 8 MiB (128 blocks of 64 KiB) read through a block cache of
+/// one block: one ranged get for the value, not one per block (the blocks
+/// of a fetched run were looked up in the cache again one by one, and each
+/// was evicted by the run's later blocks: every block re-fetched the rest
+/// of the run, O(n²) bytes).
+#[test]
+fn a_value_spanning_many_blocks_is_fetched_once_under_a_small_block_cache() {
+    let site = Site::local();
+    let big: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let model: Model = [
+        (b"a".to_vec(), b"small".to_vec()),
+        (b"big".to_vec(), big.clone()),
+        (b"c".to_vec(), b"small".to_vec()),
+    ]
+    .into_iter()
+    .collect();
+    commit(&site, &model);
+    let view = RemoteStateView::open(
+        RemoteViewConfig::new(remote(&site), site.cache("reader"))
+            .with_background_download(false)
+            .with_block_cache_bytes(64 << 10),
+    )
+    .unwrap()
+    .unwrap();
+    let opened = view.report();
+    assert_eq!(view.get(b"big").unwrap(), Some(big));
+    let after = view.report();
+    let requests = after.requests - opened.requests;
+    let bytes = after.bytes_fetched - opened.bytes_fetched;
+    assert!(
+        requests <= 6,
+        "{requests} requests for one look-up of an 8 MiB value"
+    );
+    assert!(
+        bytes <= (8 << 20) + (4 << 16),
+        "{bytes} bytes fetched for one look-up of an 8 MiB value"
+    );
+    // A scan under the same cache: each block fetched once too.
+    let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
+    assert_eq!(all, model);
+    let scanned = view.report().bytes_fetched - after.bytes_fetched;
+    assert!(
+        scanned <= (8 << 20) + (8 << 16),
+        "{scanned} bytes for a scan"
+    );
+}
+
+/// The base object replaced after the view opened by another state file
+/// of the same size (the same keys, every value changed in one byte): each
+/// look-up answers the original value or fails; never the new one.
+#[test]
+fn an_object_replaced_after_the_view_opened_is_an_error_never_a_wrong_value() {
+    let site = Site::local();
+    let value = |i: usize, tag: u8| {
+        let mut v = format!("value-{i}-").into_bytes();
+        v.resize(40 + i % 50, tag);
+        v
+    };
+    let model: Model = (0..20_000).map(|i| (key(i), value(i, b'a'))).collect();
+    let other: Model = (0..20_000).map(|i| (key(i), value(i, b'b'))).collect();
+    commit(&site, &model);
+    let view = open(&site, "reader", false);
+
+    let elsewhere = Site::local();
+    commit(&elsewhere, &other);
+    let (theirs, their_size) = part_objects(elsewhere.store.as_ref())[0].clone();
+    let (ours, our_size) = part_objects(site.store.as_ref())[0].clone();
+    assert_eq!(our_size, their_size, "same size, different content");
+    let bytes = elsewhere.store.get(&theirs).unwrap().to_vec();
+    replace(site.store.as_ref(), &ours, bytes);
+
+    let (mut ok, mut failed) = (0, 0);
+    for i in (0..20_000).step_by(37) {
+        match view.get(&key(i)) {
+            Ok(v) => {
+                assert_eq!(v, model.get(&key(i)).cloned(), "key {i}");
+                ok += 1;
+            }
+            Err(Error::StateChecksumMismatch { path, .. }) => {
+                assert_eq!(path.to_str(), Some(ours.as_str()));
+                failed += 1;
+            }
+            Err(e) => panic!("key {i}: {e}"),
+        }
+    }
+    assert!(failed > 0, "ok {ok}, failed {failed}");
+    for item in view.iter().unwrap() {
+        match item {
+            Ok((k, v)) => assert_eq!(model.get(&k), Some(&v)),
+            Err(Error::StateChecksumMismatch { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Failed requests during a look-up fail that look-up only (after the
+/// retries); the next one succeeds. During the download they fail the
+/// download: the view stays remote and keeps answering.
+#[test]
+fn failed_requests_fail_the_look_up_or_the_download_never_the_answers() {
+    let (site, sim) = Site::sim(7);
+    let model: Model = (0..5000).map(|i| (key(i), key(i * 3))).collect();
+    commit(&site, &model);
+    let reader = sim.reboot();
+    let config =
+        RemoteViewConfig::new(RemoteConfig::new(Arc::new(reader.clone())), site.cache("r"))
+            .with_background_download(false);
+    let view = RemoteStateView::open(config).unwrap().unwrap();
+    let next = reader.ops_of(BlobOp::Get);
+    for n in next..next + 5 {
+        reader.fail_nth(BlobOp::Get, n, BlobFault::Transient);
+    }
+    match view.get(&key(4321)) {
+        Err(Error::Blob(e)) => assert!(e.is_retryable(), "{e}"),
+        other => panic!("expected a failed request, got {other:?}"),
+    }
+    assert_eq!(
+        view.get(&key(4321)).unwrap(),
+        model.get(&key(4321)).cloned()
+    );
+    drop(view);
+
+    // During the download: every get of the part object fails.
+    let reader = sim.reboot();
+    let config = RemoteViewConfig::new(
+        RemoteConfig::new(Arc::new(reader.clone())),
+        site.cache("r2"),
+    );
+    // Opening sends its gets first (the records, the file's two ranges):
+    // plan transient faults for many gets after those.
+    let view = RemoteStateView::open(config.clone().with_background_download(false))
+        .unwrap()
+        .unwrap();
+    let opening = reader.ops_of(BlobOp::Get);
+    drop(view);
+    let reader = sim.reboot();
+    for n in opening..opening + 400 {
+        reader.fail_nth(BlobOp::Get, n, BlobFault::Transient);
+    }
+    let config = RemoteViewConfig::new(
+        RemoteConfig::new(Arc::new(reader.clone())),
+        site.cache("r2"),
+    );
+    let view = RemoteStateView::open(config).unwrap().unwrap();
+    match view.wait() {
+        Err(Error::RemoteViewDownload { .. }) => {}
+        other => panic!("expected the download to fail, got {other:?}"),
+    }
+    assert!(!view.is_local());
+    // Look-ups go on, from the same checkpoint: each either fails on a
+    // planned fault or answers the committed state.
+    let mut tries = 0;
+    let all = loop {
+        tries += 1;
+        assert!(tries < 500, "the planned faults never ran out");
+        match view
+            .iter()
+            .and_then(|it| it.collect::<highwater::Result<Model>>())
+        {
+            Ok(all) => break all,
+            Err(Error::Blob(e)) => assert!(e.is_retryable(), "{e}"),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(all, model);
+}
+
+/// Look-ups from many threads while the background download finishes and
+/// the view switches: every answer is the committed one.
+#[test]
+fn look_ups_from_many_threads_across_the_switch_answer_the_same_checkpoint() {
+    let site = Site::local();
+    let model: Model = (0..30_000)
+        .map(|i| (key(i), format!("v{i}-{}", "x".repeat(i % 90)).into_bytes()))
+        .collect();
+    commit(&site, &model);
+    let view = open(&site, "reader", true);
+    let model = &model;
+    let view = &view;
+    std::thread::scope(|s| {
+        for t in 0..6usize {
+            s.spawn(move || {
+                let mut rounds_after_local = 0;
+                let mut i = t * 101;
+                while rounds_after_local < 200 {
+                    let local = view.is_local();
+                    let k = key(i % 31_000);
+                    assert_eq!(view.get(&k).unwrap(), model.get(&k).cloned(), "key {i}");
+                    if i % 50 == 0 {
+                        let got: Vec<_> = view
+                            .range(&key(i % 30_000), &key(i % 30_000 + 40))
+                            .unwrap()
+                            .map(Result::unwrap)
+                            .collect();
+                        let want: Vec<_> = model
+                            .range(key(i % 30_000)..key(i % 30_000 + 40))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        assert_eq!(got, want);
+                    }
+                    if local {
+                        rounds_after_local += 1;
+                    }
+                    i += 7919;
+                }
+            });
+        }
+    });
+    view.wait().unwrap();
+    assert!(view.is_local());
+}
+
+/// Dropping the view while it downloads neither deadlocks nor keeps the
+/// lock: a manager opens the directory right after, and what the view left
+/// there verifies (the manager uses it or downloads again).
+#[test]
+fn dropping_the_view_during_its_download_releases_the_lock() {
+    let site = Site::local();
+    let model: Model = (0..50_000).map(|i| (key(i), key(i + 1))).collect();
+    commit(&site, &model);
+    for _ in 0..3 {
+        let view = open(&site, "reader", true);
+        drop(view);
+        let m = site.manager("reader");
+        let restore = m.remote_restore().unwrap();
+        assert!(restore.restored.is_some(), "{restore:?}");
+        drop(m);
+        let entries: Vec<String> = std::fs::read_dir(site.cache("reader"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            entries.iter().all(|n| !n.starts_with(".tmp-")),
+            "the manager removed the leftovers: {entries:?}"
+        );
+        std::fs::remove_dir_all(site.cache("reader")).unwrap();
+    }
+}
+
+/// A view and a manager on one directory exclude each other, both ways.
+#[test]
+fn a_view_and_a_manager_on_one_directory_exclude_each_other() {
+    let site = Site::local();
+    let model: Model = (0..100).map(|i| (key(i), key(i))).collect();
+    commit(&site, &model);
+    let m = site.manager("reader");
+    match RemoteStateView::open(RemoteViewConfig::new(remote(&site), site.cache("reader"))) {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    drop(m);
+    let view = open(&site, "reader", false);
+    match IncrementalCheckpointManager::new(site.config("reader")) {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+    }
+    match RemoteStateView::open(RemoteViewConfig::new(remote(&site), site.cache("reader"))) {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    drop(view);
+    site.manager("reader");
+}
+
+/// A directory of checkpoints written without a remote location is refused
+/// and left as it was.
+#[test]
+fn a_directory_of_local_checkpoints_is_refused_and_kept() {
+    let site = Site::local();
+    let model: Model = (0..100).map(|i| (key(i), key(i))).collect();
+    commit(&site, &model);
+    let dir = site.cache("local-job");
+    {
+        let m = IncrementalCheckpointManager::new(CheckpointConfig::new(&dir)).unwrap();
+        full(
+            &m,
+            5,
+            &StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]),
+        )
+        .unwrap();
+    }
+    let before = crate::support::cached_ids(&dir);
+    assert_eq!(before.len(), 1);
+    match RemoteStateView::open(RemoteViewConfig::new(remote(&site), &dir)) {
+        Err(Error::InvalidConfig { setting, .. }) => assert_eq!(setting, "remote"),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    assert_eq!(crate::support::cached_ids(&dir), before);
+    assert!(!dir.join(".remote-cache").exists());
+}
+
+/// Prefix scans over keys of `0xff` bytes, and the empty prefix.
+#[test]
+fn prefix_scans_over_0xff_keys() {
+    let site = Site::local();
+    let keys: [&[u8]; 9] = [
+        b"",
+        &[0x00],
+        &[0xfe, 0xff],
+        &[0xfe, 0xff, 0xff],
+        &[0xff],
+        &[0xff, 0x00],
+        &[0xff, 0xff],
+        &[0xff, 0xff, 0x01],
+        &[0xff, 0xff, 0xff, 0xff],
+    ];
+    let model: Model = keys.iter().map(|k| (k.to_vec(), k.to_vec())).collect();
+    commit(&site, &model);
+    for download in [false, true] {
+        let view = open(&site, if download { "b" } else { "a" }, download);
+        if download {
+            view.wait().unwrap();
+            assert!(view.is_local());
+        }
+        for prefix in [
+            &[][..],
+            &[0xff],
+            &[0xff, 0xff],
+            &[0xff, 0xff, 0xff],
+            &[0xfe],
+            &[0xfe, 0xff],
+            &[0x00],
+        ] {
+            let got: Vec<Vec<u8>> = view.prefix(prefix).unwrap().map(|r| r.unwrap().0).collect();
+            let want: Vec<Vec<u8>> = model
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "prefix {prefix:?}, local {download}");
+        }
+        assert_eq!(view.get(&[0xff, 0xff]).unwrap(), Some(vec![0xff, 0xff]));
+        assert_eq!(view.get(&[0xff, 0xff, 0xff]).unwrap(), None);
+    }
+}
+
+/// An empty state, and a delta deleting every key of its base.
+#[test]
+fn an_empty_state_and_a_state_emptied_by_a_delta() {
+    let site = Site::local();
+    let m = site.manager("writer");
+    let base = full(&m, 1, &StateSnapshot::new(Vec::new())).unwrap();
+    drop(m);
+    let view = open(&site, "a", false);
+    assert_eq!(view.get(b"k").unwrap(), None);
+    assert_eq!(view.iter().unwrap().count(), 0);
+    assert_eq!(view.prefix(b"k").unwrap().count(), 0);
+    drop(view);
+
+    let m = site.manager("writer");
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..1000).map(|i| (key(i), key(i))).collect();
+    let snap = full(&m, 2, &StateSnapshot::new(pairs)).unwrap();
+    assert!(snap.id > base.id);
+    let delta = StateDelta::from_changes((0..1000).map(|i| (key(i), None)));
+    m.create_checkpoint(
+        CheckpointRequest::new(3)
+            .with_parent(snap.id)
+            .with_part("state", PartInput::Delta(&delta)),
+    )
+    .unwrap();
+    drop(m);
+    for download in [false, true] {
+        let view = open(&site, if download { "c" } else { "b" }, download);
+        assert_eq!(view.report().layers.len(), 2);
+        assert_eq!(view.get(&key(10)).unwrap(), None);
+        assert_eq!(view.iter().unwrap().count(), 0);
+        assert_eq!(view.range(&key(0), &key(999)).unwrap().count(), 0);
+        view.wait().unwrap();
+        assert_eq!(view.iter().unwrap().count(), 0);
+    }
+}
+
+/// A chain base ← d1 ← d2 whose middle member's object is damaged (a byte
+/// flipped in a block, checksums left as they were): look-ups answer the
+/// committed value or fail naming d1's object.
+#[test]
+fn a_damaged_middle_member_of_a_chain_is_an_error_never_a_wrong_value() {
+    let site = Site::local();
+    let m = site.manager("writer");
+    let mut model: Model = (0..20_000)
+        .map(|i| (key(i), format!("{i}-{}", "b".repeat(100)).into_bytes()))
+        .collect();
+    let base = full(
+        &m,
+        1,
+        &StateSnapshot::new(model.clone().into_iter().collect()),
+    )
+    .unwrap();
+    let mut parent = base.id;
+    let mut middle = None;
+    for round in 0..2 {
+        let mut changes = Vec::new();
+        for i in (round..20_000).step_by(5) {
+            let v = format!("r{round}-{i}").into_bytes();
+            changes.push((key(i), Some(v.clone())));
+            model.insert(key(i), v);
+        }
+        let delta = StateDelta::from_changes(changes);
+        let meta = m
+            .create_checkpoint(
+                CheckpointRequest::new(2 + round as u64)
+                    .with_parent(parent)
+                    .with_part("state", PartInput::Delta(&delta)),
+            )
+            .unwrap();
+        if round == 0 {
+            let before: Vec<BlobKey> = part_objects(site.store.as_ref())
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            middle = Some(before);
+        }
+        parent = meta.id;
+    }
+    drop(m);
+    // d1's object: the one present after round 0 that is not the base (the
+    // base is the largest, d2 came later).
+    let after_round0 = middle.unwrap();
+    let d1 = after_round0[1].clone();
+    let mut bytes = site.store.get(&d1).unwrap().to_vec();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    replace(site.store.as_ref(), &d1, bytes);
+
+    let view = open(&site, "reader", true);
+    assert_eq!(view.report().layers.len(), 3);
+    let (mut ok, mut failed) = (0, 0);
+    for i in (0..20_000).step_by(17) {
+        match view.get(&key(i)) {
+            Ok(v) => {
+                assert_eq!(v, model.get(&key(i)).cloned(), "key {i}");
+                ok += 1;
+            }
+            Err(Error::StateChecksumMismatch { path, .. }) => {
+                assert_eq!(path.to_str(), Some(d1.as_str()));
+                failed += 1;
+            }
+            Err(e) => panic!("key {i}: {e}"),
+        }
+    }
+    assert!(ok > 0 && failed > 0, "ok {ok}, failed {failed}");
+    assert!(view.wait().is_err());
+    assert!(!view.is_local());
+}
