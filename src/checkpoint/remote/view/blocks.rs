@@ -226,31 +226,39 @@ impl RemoteStateFile {
         let (first, last) = (self.block_of(range.start), self.block_of(range.end - 1));
         let mut block = first;
         while block <= last {
-            let bytes = match f.cache.get(self.id, block) {
-                Some(b) => b,
-                None => {
-                    // Fetch the run of missing blocks from here.
-                    let mut end = block + 1;
-                    let limit =
-                        (block + ahead.max(last + 1 - block)).min(self.layout.block_crcs.len());
-                    while end < limit && f.cache.get(self.id, end).is_none() {
-                        end += 1;
-                    }
-                    let from = self.layout.block_range(block).start as u64;
-                    let to = self.layout.block_range(end - 1).end as u64;
-                    let fetched = get(f.store, &self.key, from..to, f.counts)?;
-                    self.accept(block, &fetched, f.cache)?;
-                    let r = self.layout.block_range(block);
-                    fetched.slice(0..r.len())
-                }
-            };
-            let r = self.layout.block_range(block);
-            let lo = range.start.max(r.start as u64) - r.start as u64;
-            let hi = range.end.min(r.end as u64) - r.start as u64;
-            out.extend_from_slice(&bytes[lo as usize..hi as usize]);
-            block += 1;
+            if let Some(bytes) = f.cache.get(self.id, block) {
+                self.copy_part(block, &bytes, &range, &mut out);
+                block += 1;
+                continue;
+            }
+            // Fetch the run of missing blocks from here, and take every
+            // block of it from the fetched bytes (the cache may already have
+            // evicted the run's first blocks for its last ones).
+            let mut end = block + 1;
+            let limit = (block + ahead.max(last + 1 - block)).min(self.layout.block_crcs.len());
+            while end < limit && f.cache.get(self.id, end).is_none() {
+                end += 1;
+            }
+            let from = self.layout.block_range(block).start;
+            let to = self.layout.block_range(end - 1).end;
+            let fetched = get(f.store, &self.key, from as u64..to as u64, f.counts)?;
+            self.accept(block, &fetched, f.cache)?;
+            for b in block..end.min(last + 1) {
+                let r = self.layout.block_range(b);
+                self.copy_part(b, &fetched[r.start - from..r.end - from], &range, &mut out);
+            }
+            block = end;
         }
         Ok(out)
+    }
+
+    /// Appends the part of block `block` (its verified bytes `bytes`) that
+    /// lies in file range `range`.
+    fn copy_part(&self, block: usize, bytes: &[u8], range: &Range<u64>, out: &mut Vec<u8>) {
+        let r = self.layout.block_range(block);
+        let lo = range.start.max(r.start as u64) - r.start as u64;
+        let hi = range.end.min(r.end as u64) - r.start as u64;
+        out.extend_from_slice(&bytes[lo as usize..hi as usize]);
     }
 
     /// End offset `i` of column `c`.
