@@ -32,6 +32,9 @@ mod layer;
 mod merge;
 mod report;
 
+#[cfg(test)]
+mod attacks_tests;
+
 pub use merge::RemoteIter;
 pub use report::{RemoteLayerReport, RemoteViewReport};
 
