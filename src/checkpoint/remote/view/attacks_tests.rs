@@ -42,7 +42,10 @@ fn columns(file: &[u8]) -> ColumnMap {
 /// state file whose payload (or header fields) were changed.
 fn reseal(file: &mut Vec<u8>, edit_header: impl FnOnce(&mut Header)) {
     let path = Path::new(PATH);
-    let mut header = Header::decode(path, file, file.len() as u64).unwrap();
+    // The length the header describes (the file may already be longer).
+    let payload_len = u64::from_le_bytes(file[16..24].try_into().unwrap());
+    let described = crate::state::format::file_len(payload_len, file[14]);
+    let mut header = Header::decode(path, file, described).unwrap();
     edit_header(&mut header);
     let payload = HEADER_LEN..HEADER_LEN + header.payload_len as usize;
     let mut table = Vec::new();
@@ -302,4 +305,31 @@ fn crafted_archives_answer_the_same_remotely_and_mapped() {
         answered += ok;
     }
     assert!(answered > 0);
+}
+
+/// The root copied 2 bytes past its place (its pointers adjusted, so that
+/// they still point at the columns): rkyv refuses a misaligned root, and
+/// so must the remote decoder.
+#[test]
+fn a_misaligned_root_is_refused_like_rkyv_refuses_it() {
+    let base = snapshot_file(300);
+    let header = Header::decode(Path::new(PATH), &base, base.len() as u64).unwrap();
+    let root = column_map::root_offset(&header) as usize;
+    let payload_end = HEADER_LEN + header.payload_len as usize;
+    let shift = 50usize;
+    let mut file = base[..payload_end].to_vec();
+    let mut moved = base[root..root + ROOT_LEN].to_vec();
+    for field in 0..6 {
+        let at = 8 * field;
+        let rel = i32::from_le_bytes(moved[at..at + 4].try_into().unwrap());
+        moved[at..at + 4].copy_from_slice(&(rel - shift as i32).to_le_bytes());
+    }
+    file.extend_from_slice(&[0u8; 2]); // 48 + 2 = 50 bytes later
+    file.extend_from_slice(&moved);
+    reseal(&mut file, |h| h.payload_len += shift as u64);
+    assert!(local(&file).is_err(), "rkyv accepts a misaligned root");
+    match Opened::new(&file).open(&file) {
+        Err(Error::StateCorrupted { offset, .. }) => assert_eq!(offset as usize, root + shift),
+        other => panic!("expected StateCorrupted, got {:?}", other.map(|_| ())),
+    }
 }
