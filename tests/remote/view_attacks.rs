@@ -506,3 +506,97 @@ fn a_damaged_middle_member_of_a_chain_is_an_error_never_a_wrong_value() {
     assert!(view.wait().is_err());
     assert!(!view.is_local());
 }
+
+/// A file system that panics at the first rename while armed (a bug in a
+/// user's `Storage`, or in ours), and says so on a channel.
+#[derive(Debug)]
+struct PanickingRename {
+    inner: Arc<dyn highwater::storage::Storage>,
+    armed: std::sync::atomic::AtomicBool,
+    panicked: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+}
+
+impl highwater::storage::Storage for PanickingRename {
+    fn open_file(
+        &self,
+        path: &std::path::Path,
+        mode: highwater::storage::OpenMode,
+    ) -> std::io::Result<Arc<dyn highwater::storage::StorageFile>> {
+        self.inner.open_file(path, mode)
+    }
+    fn create_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(path)
+    }
+    fn list_dir(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Vec<highwater::storage::DirEntry>> {
+        self.inner.list_dir(path)
+    }
+    fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.panicked.lock().unwrap().send(());
+            panic!("a storage bug at rename");
+        }
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.remove_dir_all(path)
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        self.inner.sync_dir(path)
+    }
+    fn exists(&self, path: &std::path::Path) -> std::io::Result<bool> {
+        self.inner.exists(path)
+    }
+    fn file_size(&self, path: &std::path::Path) -> std::io::Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn lock(
+        &self,
+        path: &std::path::Path,
+    ) -> std::io::Result<Box<dyn highwater::storage::StorageLock>> {
+        self.inner.lock(path)
+    }
+}
+
+/// The background download panics (at the publish's rename): `wait` must
+/// return an error, not wait forever for a thread that is gone. (The test
+/// waits for `wait` on another thread with a generous deadline: a hang
+/// detector, not a timing assertion.)
+#[test]
+fn a_panic_in_the_background_download_is_an_error_for_wait_not_a_hang() {
+    let site = Site::local();
+    let model: Model = (0..1000).map(|i| (key(i), key(i))).collect();
+    commit(&site, &model);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let storage = Arc::new(PanickingRename {
+        inner: highwater::storage::default_storage(),
+        armed: std::sync::atomic::AtomicBool::new(true),
+        panicked: std::sync::Mutex::new(tx),
+    });
+    let view = Arc::new(
+        RemoteStateView::open(
+            RemoteViewConfig::new(remote(&site), site.cache("reader")).with_storage(storage),
+        )
+        .unwrap()
+        .unwrap(),
+    );
+    rx.recv().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let waiting = view.clone();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(waiting.wait().map_err(|e| e.to_string()));
+    });
+    match done_rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(Err(e)) => assert!(e.contains("panicked"), "{e}"),
+        Ok(Ok(())) => panic!("wait() says the download succeeded"),
+        Err(_) => panic!("wait() still blocks 60 s after the download thread panicked"),
+    }
+    assert!(!view.is_local());
+    assert_eq!(view.get(&key(5)).unwrap(), Some(key(5)));
+    assert!(view.report().download_error.is_some());
+}
