@@ -360,7 +360,9 @@ impl RemoteStateView {
     /// is local (at once without a download).
     ///
     /// # Errors
-    /// The download's error (the view stays remote and keeps answering).
+    /// The download's error, [`Error::RemoteViewPanicked`] as its source when
+    /// the download thread panicked (the view stays remote and keeps
+    /// answering).
     pub fn wait(&self) -> Result<()> {
         let mut state = self.shared.lock_download();
         loop {
