@@ -333,3 +333,36 @@ fn a_misaligned_root_is_refused_like_rkyv_refuses_it() {
         other => panic!("expected StateCorrupted, got {:?}", other.map(|_| ())),
     }
 }
+
+/// A cached block holds its own bytes, not a slice of the request's buffer:
+/// a slice would keep the whole buffer alive (a 1 GiB value read with one
+/// request stays in memory while any of its blocks is cached, far over the
+/// cache's budget). The simulated store answers with slices of the stored
+/// object, so a cached block that points into the object is such a slice.
+#[test]
+fn cached_blocks_do_not_keep_the_request_buffer_alive() {
+    let big = StateSnapshot::new(vec![(b"big".to_vec(), vec![7u8; 2 << 20])])
+        .to_bytes()
+        .unwrap()
+        .to_vec();
+    let o = Opened::new(&big);
+    let layer = o.open(&big).unwrap();
+    assert_eq!(
+        layer.lookup(b"big", &o.fetch()).unwrap(),
+        Said::Put(vec![7u8; 2 << 20])
+    );
+    let object = o.store.get(&BlobKey::new(PATH).unwrap()).unwrap();
+    let inside = object.as_ptr() as usize..object.as_ptr() as usize + object.len();
+    let blocks = (2 << 20) >> 16;
+    let mut cached = 0;
+    for b in 0..blocks + 2 {
+        if let Some(block) = o.cache.get(0, b) {
+            cached += 1;
+            assert!(
+                !inside.contains(&(block.as_ptr() as usize)),
+                "block {b} is a slice of the request's buffer"
+            );
+        }
+    }
+    assert!(cached > 0);
+}
