@@ -13,8 +13,10 @@
 //!   A block that does not match is an error for the read that needed it
 //!   (`StateChecksumMismatch` naming the key and the block's offset), is not
 //!   cached and is fetched again by the next read: never a wrong value.
-//! - Cached blocks are bounded by the shared [`BlockCache`]; the set of
-//!   blocks verified so far is kept (a bitmap) even when a block is evicted.
+//! - Cached blocks are bounded by the shared [`BlockCache`] (each cached
+//!   block owns its bytes: no slice of a larger request's buffer); the set
+//!   of blocks verified so far is kept (a bitmap) even when a block is
+//!   evicted.
 
 use super::block_cache::BlockCache;
 use crate::blob::{BlobError, BlobKey, BlobStore};
@@ -194,7 +196,9 @@ impl RemoteStateFile {
                     actual,
                 });
             }
-            cache.insert(self.id, block, piece);
+            // A copy: a slice would keep the whole request's buffer alive
+            // (the cache's budget counts blocks, not buffers).
+            cache.insert(self.id, block, Bytes::copy_from_slice(&piece));
             self.verified[block / 64].fetch_or(1 << (block % 64), Ordering::AcqRel);
             at += len;
             block += 1;
