@@ -600,3 +600,24 @@ fn a_panic_in_the_background_download_is_an_error_for_wait_not_a_hang() {
     assert_eq!(view.get(&key(5)).unwrap(), Some(key(5)));
     assert!(view.report().download_error.is_some());
 }
+
+/// An iterator outlives its view: it keeps answering (from the layers it
+/// started with), and the directory stays locked until it is dropped too
+/// (its layers may be the mapped files of the cache).
+#[test]
+fn an_iterator_that_outlives_its_view_keeps_the_directory_locked() {
+    let site = Site::local();
+    let model: Model = (0..3000).map(|i| (key(i), key(i))).collect();
+    commit(&site, &model);
+    let view = open(&site, "reader", true);
+    view.wait().unwrap();
+    let mut it = view.iter().unwrap();
+    drop(view);
+    assert_eq!(it.next().unwrap().unwrap(), (key(0), key(0)));
+    match IncrementalCheckpointManager::new(site.config("reader")) {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(it.count(), 2999);
+    site.manager("reader");
+}

@@ -22,7 +22,9 @@
 //! - The view claims nothing: it fences no writer, and a writer's later
 //!   commits do not change what it serves.
 //! - Dropping the view stops the download after the checkpoint in flight
-//!   and waits for it (the directory lock is released only then).
+//!   and waits for it; the directory lock is released then, or when the
+//!   last [`RemoteIter`] of the view is dropped if one outlives it (its
+//!   layers may be the cache's mapped files).
 
 mod block_cache;
 mod blocks;
