@@ -621,3 +621,43 @@ fn an_iterator_that_outlives_its_view_keeps_the_directory_locked() {
     assert_eq!(it.count(), 2999);
     site.manager("reader");
 }
+
+/// Dropped while its download is held at the publish's rename (a gate of
+/// the simulated disk): the drop waits for the download (it does not
+/// return while the worker holds the lock), the lock is held meanwhile, and
+/// once the drop returns a manager opens the directory and finds the
+/// checkpoint the download published (verified, used as it is).
+#[test]
+fn a_view_dropped_while_its_download_is_held_waits_and_then_releases_the_lock() {
+    use highwater::storage::{CrashSimStorage, SimFault, SimGate, SimOp};
+    let site = Site::local();
+    let model: Model = (0..3000).map(|i| (key(i), key(i))).collect();
+    commit(&site, &model);
+    let disk = CrashSimStorage::new();
+    let gate = SimGate::new();
+    disk.inject(SimFault::pause(SimOp::Rename, &gate));
+    let view = RemoteStateView::open(
+        RemoteViewConfig::new(remote(&site), site.cache("reader"))
+            .with_storage(Arc::new(disk.clone())),
+    )
+    .unwrap()
+    .unwrap();
+    assert!(gate.wait_arrivals(1, std::time::Duration::from_secs(60)));
+    let dropping = std::thread::spawn(move || drop(view));
+    let config = site.config("reader").with_storage(Arc::new(disk.clone()));
+    match IncrementalCheckpointManager::new(config.clone()) {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        !dropping.is_finished(),
+        "the drop returned while its download was still running"
+    );
+    gate.open();
+    dropping.join().unwrap();
+    let m = IncrementalCheckpointManager::new(config).unwrap();
+    let restore = m.remote_restore().unwrap();
+    assert!(restore.downloaded.is_empty(), "{restore:?}");
+    assert_eq!(restore.cache_hits.len(), 1, "{restore:?}");
+}
