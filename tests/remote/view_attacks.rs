@@ -661,3 +661,41 @@ fn a_view_dropped_while_its_download_is_held_waits_and_then_releases_the_lock() 
     assert!(restore.downloaded.is_empty(), "{restore:?}");
     assert_eq!(restore.cache_hits.len(), 1, "{restore:?}");
 }
+
+/// The newest checkpoint's part object has a damaged header (same size):
+/// damage, so a manager falls back to the older checkpoint; the view must
+/// too (as it does for a wrong size), not fail to open.
+#[test]
+fn a_damaged_header_in_the_newest_checkpoint_falls_back_like_a_manager() {
+    let site = Site::local();
+    let m = site.manager("writer");
+    let old: Model = (0..500).map(|i| (key(i), b"old".to_vec())).collect();
+    let older = full(&m, 1, &StateSnapshot::new(old.clone().into_iter().collect())).unwrap();
+    let known: Vec<BlobKey> = part_objects(site.store.as_ref())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let new: Model = (0..500).map(|i| (key(i), b"new".to_vec())).collect();
+    let newer = full(&m, 2, &StateSnapshot::new(new.into_iter().collect())).unwrap();
+    drop(m);
+    let (newest, _) = part_objects(site.store.as_ref())
+        .into_iter()
+        .find(|(k, _)| !known.contains(k))
+        .unwrap();
+    let mut bytes = site.store.get(&newest).unwrap().to_vec();
+    bytes[30] ^= 0x01; // the entry count: the header's CRC no longer matches
+    replace(site.store.as_ref(), &newest, bytes);
+
+    let restored = site.manager("machine").remote_restore().unwrap().clone();
+    assert_eq!(restored.restored, Some(older.id), "{restored:?}");
+    let view = RemoteStateView::open(RemoteViewConfig::new(remote(&site), site.cache("reader")))
+        .unwrap_or_else(|e| panic!("the view does not open where a manager restores: {e}"))
+        .unwrap();
+    assert_eq!(view.checkpoint().id, older.id);
+    let rejected = view.report().rejected;
+    assert!(rejected.iter().any(|r| r.id == newer.id), "{rejected:?}");
+    assert_eq!(view.get(&key(3)).unwrap(), Some(b"old".to_vec()));
+    view.wait().unwrap();
+    let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
+    assert_eq!(all, old);
+}
