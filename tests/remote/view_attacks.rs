@@ -670,7 +670,12 @@ fn a_damaged_header_in_the_newest_checkpoint_falls_back_like_a_manager() {
     let site = Site::local();
     let m = site.manager("writer");
     let old: Model = (0..500).map(|i| (key(i), b"old".to_vec())).collect();
-    let older = full(&m, 1, &StateSnapshot::new(old.clone().into_iter().collect())).unwrap();
+    let older = full(
+        &m,
+        1,
+        &StateSnapshot::new(old.clone().into_iter().collect()),
+    )
+    .unwrap();
     let known: Vec<BlobKey> = part_objects(site.store.as_ref())
         .into_iter()
         .map(|(k, _)| k)
@@ -698,4 +703,61 @@ fn a_damaged_header_in_the_newest_checkpoint_falls_back_like_a_manager() {
     view.wait().unwrap();
     let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
     assert_eq!(all, old);
+}
+
+/// Candidates given up while opening leave no blocks behind: the newest
+/// (a delta whose base's header is damaged) cached blocks of its own file
+/// as layer 0 before the base failed; the checkpoint finally served (an
+/// older full one, larger) is layer 0 too, and must not read them.
+#[test]
+fn blocks_of_a_candidate_given_up_are_not_read_for_the_next_one() {
+    let site = Site::local();
+    let m = site.manager("writer");
+    let value = |tag: &str, i: usize| format!("{tag}-{i}-{}", "f".repeat(70)).into_bytes();
+    let older: Model = (0..8000).map(|i| (key(i), value("older", i))).collect();
+    let kept = full(
+        &m,
+        1,
+        &StateSnapshot::new(older.clone().into_iter().collect()),
+    )
+    .unwrap();
+    let before: Vec<BlobKey> = part_objects(site.store.as_ref())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let base: Model = (0..30_000).map(|i| (key(i), value("base", i))).collect();
+    let base_meta = full(&m, 2, &StateSnapshot::new(base.into_iter().collect())).unwrap();
+    let (base_key, _) = part_objects(site.store.as_ref())
+        .into_iter()
+        .find(|(k, _)| !before.contains(k))
+        .unwrap();
+    let delta = StateDelta::from_changes(
+        (0..30_000)
+            .step_by(10)
+            .map(|i| (key(i), Some(value("d", i)))),
+    );
+    let newest = m
+        .create_checkpoint(
+            CheckpointRequest::new(3)
+                .with_parent(base_meta.id)
+                .with_part("state", PartInput::Delta(&delta)),
+        )
+        .unwrap();
+    assert_eq!(newest.parent_id, Some(base_meta.id), "a delta");
+    drop(m);
+    let mut bytes = site.store.get(&base_key).unwrap().to_vec();
+    bytes[30] ^= 0x01;
+    replace(site.store.as_ref(), &base_key, bytes);
+
+    let view = open(&site, "reader", false);
+    assert_eq!(view.checkpoint().id, kept.id);
+    for i in (0..8000).step_by(7) {
+        assert_eq!(
+            view.get(&key(i)).unwrap(),
+            older.get(&key(i)).cloned(),
+            "key {i}"
+        );
+    }
+    let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
+    assert_eq!(all, older);
 }

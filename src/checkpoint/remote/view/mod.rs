@@ -218,9 +218,12 @@ impl RemoteStateView {
     /// checkpoints written without a remote location; [`Error::PartNotFound`]
     /// when the chosen checkpoint has no such part; [`Error::WrongStateKind`]
     /// for a part that is not key/value state; [`Error::Blob`] for a failed
-    /// request (nothing is skipped for it: retry); damage in the chosen
-    /// checkpoint's part files (`StateCorrupted`, `StateChecksumMismatch`,
-    /// `CheckpointFileMismatch`); local I/O errors.
+    /// request (nothing is skipped for it: retry); local I/O errors. A
+    /// checkpoint whose part files are damaged where opening reads them
+    /// (header, block table, root) is not an error: it is given up for the
+    /// next older one, as a manager's restore gives it up, and listed in
+    /// [`RemoteViewReport::rejected`]. Damage in a block opening does not
+    /// read is found by the look-ups that touch it and by the download.
     pub fn open(config: RemoteViewConfig) -> Result<Option<Self>> {
         config.remote.validate()?;
         let storage = config.storage.clone();
