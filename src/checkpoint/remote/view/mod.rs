@@ -233,19 +233,24 @@ impl RemoteStateView {
         super::cache::remove_leftovers(&local)?;
         super::cache::claim_as_cache(&local)?;
         let store = config.remote.store().clone();
-        let Some(chosen) = choose::choose(store.as_ref(), &local)? else {
-            return Ok(None);
-        };
         let cache = BlockCache::new(config.cache_bytes);
         let counts = FetchCounts::default();
-        let layers = open_layers(
-            store.as_ref(),
-            &local,
-            &chosen,
-            &config.part,
-            &cache,
-            &counts,
-        )?;
+        let opened = choose::choose(store.as_ref(), &local, |chosen| {
+            // Blocks are cached by layer number: none of a candidate given
+            // up may stay for the next one's files.
+            cache.clear();
+            open_layers(
+                store.as_ref(),
+                &local,
+                chosen,
+                &config.part,
+                &cache,
+                &counts,
+            )
+        })?;
+        let Some((chosen, layers)) = opened else {
+            return Ok(None);
+        };
         let all_local = layers.iter().all(|l| matches!(l, Layer::Local(_)))
             && chosen
                 .chain
