@@ -82,7 +82,7 @@ pub(crate) fn decode_root(path: &Path, header: &Header, root: &[u8]) -> Result<C
             "payload too short for the archive root",
         ));
     }
-    if at % std::mem::align_of::<ArchivedStateColumns>() as u64 != 0 {
+    if !at.is_multiple_of(std::mem::align_of::<ArchivedStateColumns>() as u64) {
         return Err(corrupted(path, at, "the archive root is not aligned"));
     }
     // rkyv's validator requires each column to start at or after the end of
