@@ -368,3 +368,58 @@ fn cached_blocks_do_not_keep_the_request_buffer_alive() {
     }
     assert!(cached > 0);
 }
+
+/// A scan fetches blocks ahead of what it needs; a damaged block among
+/// those it does not need must not fail the read (the mapped view, which
+/// reads only what it needs, answers it): a range that ends before the
+/// damage answered locally and failed remotely.
+#[test]
+fn a_damaged_block_fetched_ahead_does_not_fail_a_read_that_does_not_need_it() {
+    let mut file = snapshot_file(20_000);
+    let c = columns(&file);
+    let end_of = |file: &[u8], i: u64| {
+        let at = (c.values.ends + 8 * i) as usize;
+        u64::from_le_bytes(file[at..at + 8].try_into().unwrap())
+    };
+    // Value `i` lies in one block, and the block two later is damaged.
+    let block = |at: u64| (at - HEADER_LEN as u64) >> 16;
+    let i = (1000..20_000u64)
+        .find(|&i| {
+            let (s, e) = (
+                c.values.bytes + end_of(&file, i - 1),
+                c.values.bytes + end_of(&file, i),
+            );
+            s < e && block(s) == block(e - 1) && block(s) > 0
+        })
+        .unwrap();
+    let damaged = block(c.values.bytes + end_of(&file, i)) + 2;
+    let at = HEADER_LEN + (damaged as usize) * (1 << 16) + 10;
+    assert!(
+        at < (c.values.bytes + c.values.bytes_len) as usize,
+        "inside the values"
+    );
+    file[at] ^= 0x40;
+    let o = Opened::new(&file);
+    let layer = o.open(&file).unwrap();
+    let mapped = local(&file).unwrap();
+    let want = mapped.entry(i as usize).unwrap().1.to_vec();
+    assert_eq!(
+        layer
+            .value(i, &o.fetch(), super::layer::SCAN_AHEAD_BLOCKS)
+            .unwrap(),
+        want
+    );
+    // The damaged block itself is still an error, for the read that needs it.
+    let j = (i..20_000)
+        .find(|&j| block(c.values.bytes + end_of(&file, j)) > damaged)
+        .unwrap();
+    assert!(
+        matches!(
+            layer.value(j - 1, &o.fetch(), 1),
+            Err(Error::StateChecksumMismatch { .. })
+        ) || matches!(
+            layer.value(j, &o.fetch(), 1),
+            Err(Error::StateChecksumMismatch { .. })
+        )
+    );
+}
