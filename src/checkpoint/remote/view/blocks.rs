@@ -12,7 +12,9 @@
 //! - A byte is returned only from a block whose CRC32C matched the table.
 //!   A block that does not match is an error for the read that needed it
 //!   (`StateChecksumMismatch` naming the key and the block's offset), is not
-//!   cached and is fetched again by the next read: never a wrong value.
+//!   cached and is fetched again by the next read: never a wrong value. A
+//!   block fetched ahead of a read (for a scan) that does not match is not
+//!   an error for that read: the read that needs it fails on it.
 //! - Cached blocks are bounded by the shared [`BlockCache`] (each cached
 //!   block owns its bytes: no slice of a larger request's buffer); the set
 //!   of blocks verified so far is kept (a bitmap) even when a block is
@@ -120,7 +122,7 @@ impl RemoteStateFile {
         };
         // The root's blocks, verified and cached, then the root decoded.
         let first = this.block_of(tail_from);
-        this.accept(first, &tail.slice(..split), cache)?;
+        this.accept(first, &tail.slice(..split), usize::MAX, cache)?;
         if header.kind != StateKind::Blob {
             let root = this.read(
                 root_at..root_at + ROOT_LEN as u64,
@@ -177,8 +179,10 @@ impl RemoteStateFile {
     }
 
     /// Verifies the consecutive blocks from `first` held in `bytes` (which
-    /// start at block `first`'s offset) and caches them.
-    fn accept(&self, first: usize, bytes: &Bytes, cache: &BlockCache) -> Result<()> {
+    /// start at block `first`'s offset) and caches them. Blocks after
+    /// `needed` were fetched ahead: one that does not match ends the caching
+    /// without an error (the read that needs it will fail on it).
+    fn accept(&self, first: usize, bytes: &Bytes, needed: usize, cache: &BlockCache) -> Result<()> {
         let mut at = 0usize;
         let mut block = first;
         while at < bytes.len() && block < self.layout.block_crcs.len() {
@@ -188,6 +192,9 @@ impl RemoteStateFile {
             let actual = crc32c::crc32c(&piece);
             let expected = self.layout.block_crcs[block];
             if piece.len() != len || actual != expected {
+                if block > needed {
+                    return Ok(());
+                }
                 return Err(Error::StateChecksumMismatch {
                     path: self.path.clone(),
                     region: "payload block",
@@ -246,7 +253,7 @@ impl RemoteStateFile {
             let from = self.layout.block_range(block).start;
             let to = self.layout.block_range(end - 1).end;
             let fetched = get(f.store, &self.key, from as u64..to as u64, f.counts)?;
-            self.accept(block, &fetched, f.cache)?;
+            self.accept(block, &fetched, last, f.cache)?;
             for b in block..end.min(last + 1) {
                 let r = self.layout.block_range(b);
                 self.copy_part(b, &fetched[r.start - from..r.end - from], &range, &mut out);
