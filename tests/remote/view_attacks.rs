@@ -761,3 +761,69 @@ fn blocks_of_a_candidate_given_up_are_not_read_for_the_next_one() {
     let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
     assert_eq!(all, older);
 }
+
+/// A chain whose base is cached (a manager on this machine restored it)
+/// and whose delta is not: the view mixes a mapped layer and a remote one,
+/// and answers the same before and after the switch.
+#[test]
+fn a_chain_half_cached_answers_the_same_before_and_after_the_switch() {
+    let site = Site::local();
+    let writer = site.manager("writer");
+    let mut model: Model = (0..20_000)
+        .map(|i| (key(i), format!("base-{i}-{}", "b".repeat(60)).into_bytes()))
+        .collect();
+    let base = full(
+        &writer,
+        1,
+        &StateSnapshot::new(model.clone().into_iter().collect()),
+    )
+    .unwrap();
+    drop(writer);
+    drop(site.manager("reader")); // caches the base
+    let writer = site.manager("writer");
+    let mut changes = Vec::new();
+    for i in (0..20_000).step_by(9) {
+        changes.push((key(i), None));
+        model.remove(&key(i));
+    }
+    for i in (4..20_000).step_by(9) {
+        changes.push((key(i), Some(b"delta".to_vec())));
+        model.insert(key(i), b"delta".to_vec());
+    }
+    writer
+        .create_checkpoint(CheckpointRequest::new(2).with_parent(base.id).with_part(
+            "state",
+            PartInput::Delta(&StateDelta::from_changes(changes)),
+        ))
+        .unwrap();
+    drop(writer);
+    let view = open(&site, "reader", true);
+    let layers = view.report().layers;
+    assert_eq!(layers.len(), 2);
+    assert!(!layers[0].local && layers[1].local, "{layers:?}");
+    let check = |view: &RemoteStateView| {
+        for i in (0..20_000).step_by(5) {
+            assert_eq!(
+                view.get(&key(i)).unwrap(),
+                model.get(&key(i)).cloned(),
+                "key {i}"
+            );
+        }
+        let all: Model = view.iter().unwrap().map(Result::unwrap).collect();
+        assert_eq!(all, model);
+        let got: Vec<_> = view
+            .range(&key(900), &key(1000))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let want: Vec<_> = model
+            .range(key(900)..key(1000))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(got, want);
+    };
+    check(&view);
+    view.wait().unwrap();
+    assert!(view.is_local());
+    check(&view);
+}
