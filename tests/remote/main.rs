@@ -17,4 +17,5 @@ mod sink;
 mod support;
 mod view;
 mod view_attacks;
+mod view_lifecycle;
 mod zombie;
