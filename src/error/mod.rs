@@ -682,6 +682,15 @@ pub enum Error {
         /// Why (shared with the view's report).
         source: Arc<Error>,
     },
+
+    /// The background download thread of a remote view panicked (a bug, or
+    /// a [`Storage`](crate::storage::Storage) that panicked); what it left
+    /// in the cache directory is verified by the next open before use.
+    #[error("the background download thread panicked: {message}")]
+    RemoteViewPanicked {
+        /// The panic's message.
+        message: String,
+    },
 }
 
 #[cfg(test)]

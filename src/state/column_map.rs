@@ -4,8 +4,11 @@
 //! blocks a look-up touches.
 //!
 //! Invariants of a [`ColumnMap`] returned by [`decode_root`]: every column
-//! lies inside the payload, before the root; `ends` columns are 8-byte
-//! aligned; the counts equal the header's. The bytes of the columns are not
+//! lies inside the payload, before the root, and starts at or after the end
+//! of the column before it (rkyv's order of subtrees: a root is accepted
+//! here exactly when rkyv's validation of the whole archive accepts its
+//! columns); the root and the `ends` columns are aligned; the counts equal
+//! the header's. The bytes of the columns are not
 //! checked here (their blocks are verified when read, and every end offset
 //! is bounds-checked by the reader).
 //!
@@ -79,6 +82,13 @@ pub(crate) fn decode_root(path: &Path, header: &Header, root: &[u8]) -> Result<C
             "payload too short for the archive root",
         ));
     }
+    if !at.is_multiple_of(std::mem::align_of::<ArchivedStateColumns>() as u64) {
+        return Err(corrupted(path, at, "the archive root is not aligned"));
+    }
+    // rkyv's validator requires each column to start at or after the end of
+    // the one before it (its subtree ranges): the same here, so that a file
+    // read remotely is accepted exactly when its mapped copy is.
+    let floor = std::cell::Cell::new(HEADER_LEN as i64);
     let field = |i: usize, elem: u64| -> Result<(u64, u64)> {
         let pos = at + 8 * i as u64;
         let rel = i32::from_le_bytes(root[8 * i..8 * i + 4].try_into().expect("4 bytes"));
@@ -86,12 +96,12 @@ pub(crate) fn decode_root(path: &Path, header: &Header, root: &[u8]) -> Result<C
         let start = pos as i64 + i64::from(rel);
         let end = start.checked_add(i64::from(len) * elem as i64);
         match end {
-            Some(end) if start >= HEADER_LEN as i64 && end <= at as i64 => {}
+            Some(end) if start >= floor.get() && end <= at as i64 => floor.set(end),
             _ => {
                 return Err(corrupted(
                     path,
                     pos,
-                    format!("archive column {i} ({len} items at relative offset {rel}) lies outside the payload"),
+                    format!("archive column {i} ({len} items at relative offset {rel}) lies outside the payload or overlaps the column before it"),
                 ))
             }
         }

@@ -17,4 +17,6 @@ mod publish_restore;
 mod sink;
 mod support;
 mod view;
+mod view_attacks;
+mod view_lifecycle;
 mod zombie;

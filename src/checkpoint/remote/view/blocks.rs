@@ -12,9 +12,13 @@
 //! - A byte is returned only from a block whose CRC32C matched the table.
 //!   A block that does not match is an error for the read that needed it
 //!   (`StateChecksumMismatch` naming the key and the block's offset), is not
-//!   cached and is fetched again by the next read: never a wrong value.
-//! - Cached blocks are bounded by the shared [`BlockCache`]; the set of
-//!   blocks verified so far is kept (a bitmap) even when a block is evicted.
+//!   cached and is fetched again by the next read: never a wrong value. A
+//!   block fetched ahead of a read (for a scan) that does not match is not
+//!   an error for that read: the read that needs it fails on it.
+//! - Cached blocks are bounded by the shared [`BlockCache`] (each cached
+//!   block owns its bytes: no slice of a larger request's buffer); the set
+//!   of blocks verified so far is kept (a bitmap) even when a block is
+//!   evicted.
 
 use super::block_cache::BlockCache;
 use crate::blob::{BlobError, BlobKey, BlobStore};
@@ -118,7 +122,7 @@ impl RemoteStateFile {
         };
         // The root's blocks, verified and cached, then the root decoded.
         let first = this.block_of(tail_from);
-        this.accept(first, &tail.slice(..split), cache)?;
+        this.accept(first, &tail.slice(..split), usize::MAX, cache)?;
         if header.kind != StateKind::Blob {
             let root = this.read(
                 root_at..root_at + ROOT_LEN as u64,
@@ -175,8 +179,10 @@ impl RemoteStateFile {
     }
 
     /// Verifies the consecutive blocks from `first` held in `bytes` (which
-    /// start at block `first`'s offset) and caches them.
-    fn accept(&self, first: usize, bytes: &Bytes, cache: &BlockCache) -> Result<()> {
+    /// start at block `first`'s offset) and caches them. Blocks after
+    /// `needed` were fetched ahead: one that does not match ends the caching
+    /// without an error (the read that needs it will fail on it).
+    fn accept(&self, first: usize, bytes: &Bytes, needed: usize, cache: &BlockCache) -> Result<()> {
         let mut at = 0usize;
         let mut block = first;
         while at < bytes.len() && block < self.layout.block_crcs.len() {
@@ -186,6 +192,9 @@ impl RemoteStateFile {
             let actual = crc32c::crc32c(&piece);
             let expected = self.layout.block_crcs[block];
             if piece.len() != len || actual != expected {
+                if block > needed {
+                    return Ok(());
+                }
                 return Err(Error::StateChecksumMismatch {
                     path: self.path.clone(),
                     region: "payload block",
@@ -194,7 +203,9 @@ impl RemoteStateFile {
                     actual,
                 });
             }
-            cache.insert(self.id, block, piece);
+            // A copy: a slice would keep the whole request's buffer alive
+            // (the cache's budget counts blocks, not buffers).
+            cache.insert(self.id, block, Bytes::copy_from_slice(&piece));
             self.verified[block / 64].fetch_or(1 << (block % 64), Ordering::AcqRel);
             at += len;
             block += 1;
@@ -226,31 +237,39 @@ impl RemoteStateFile {
         let (first, last) = (self.block_of(range.start), self.block_of(range.end - 1));
         let mut block = first;
         while block <= last {
-            let bytes = match f.cache.get(self.id, block) {
-                Some(b) => b,
-                None => {
-                    // Fetch the run of missing blocks from here.
-                    let mut end = block + 1;
-                    let limit =
-                        (block + ahead.max(last + 1 - block)).min(self.layout.block_crcs.len());
-                    while end < limit && f.cache.get(self.id, end).is_none() {
-                        end += 1;
-                    }
-                    let from = self.layout.block_range(block).start as u64;
-                    let to = self.layout.block_range(end - 1).end as u64;
-                    let fetched = get(f.store, &self.key, from..to, f.counts)?;
-                    self.accept(block, &fetched, f.cache)?;
-                    let r = self.layout.block_range(block);
-                    fetched.slice(0..r.len())
-                }
-            };
-            let r = self.layout.block_range(block);
-            let lo = range.start.max(r.start as u64) - r.start as u64;
-            let hi = range.end.min(r.end as u64) - r.start as u64;
-            out.extend_from_slice(&bytes[lo as usize..hi as usize]);
-            block += 1;
+            if let Some(bytes) = f.cache.get(self.id, block) {
+                self.copy_part(block, &bytes, &range, &mut out);
+                block += 1;
+                continue;
+            }
+            // Fetch the run of missing blocks from here, and take every
+            // block of it from the fetched bytes (the cache may already have
+            // evicted the run's first blocks for its last ones).
+            let mut end = block + 1;
+            let limit = (block + ahead.max(last + 1 - block)).min(self.layout.block_crcs.len());
+            while end < limit && f.cache.get(self.id, end).is_none() {
+                end += 1;
+            }
+            let from = self.layout.block_range(block).start;
+            let to = self.layout.block_range(end - 1).end;
+            let fetched = get(f.store, &self.key, from as u64..to as u64, f.counts)?;
+            self.accept(block, &fetched, last, f.cache)?;
+            for b in block..end.min(last + 1) {
+                let r = self.layout.block_range(b);
+                self.copy_part(b, &fetched[r.start - from..r.end - from], &range, &mut out);
+            }
+            block = end;
         }
         Ok(out)
+    }
+
+    /// Appends the part of block `block` (its verified bytes `bytes`) that
+    /// lies in file range `range`.
+    fn copy_part(&self, block: usize, bytes: &[u8], range: &Range<u64>, out: &mut Vec<u8>) {
+        let r = self.layout.block_range(block);
+        let lo = range.start.max(r.start as u64) - r.start as u64;
+        let hi = range.end.min(r.end as u64) - r.start as u64;
+        out.extend_from_slice(&bytes[lo as usize..hi as usize]);
     }
 
     /// End offset `i` of column `c`.

@@ -9,7 +9,9 @@
 //! - A candidate is given up for the next older one only for damage
 //!   (`cache::is_damage`: a missing object, a size that differs from the
 //!   record, a local copy that does not verify is removed and fetched
-//!   again); a failed request is returned, never skipped past.
+//!   again; then, opening its part's files, a header, table or root that
+//!   does not verify), as a manager's restore gives it up; a failed request
+//!   is returned, never skipped past.
 //! - Nothing is claimed: a view fences no writer.
 
 use super::super::cache::{self, chain_of, is_damage, rejection};
@@ -34,12 +36,19 @@ pub(crate) struct Chosen {
     pub rejected: Vec<RejectedCheckpoint>,
 }
 
-/// Chooses (module docs). `Ok(None)` when the location commits nothing
-/// restorable.
+/// Chooses (module docs) and opens the candidate with `open` (the part's
+/// files: their headers, tables and roots); a candidate whose files turn
+/// out damaged there ([`is_file_damage`]) is given up like one whose sizes
+/// differ. `Ok(None)` when the location commits nothing restorable.
 ///
 /// # Errors
-/// Failed requests and local I/O errors (not damage).
-pub(crate) fn choose(store: &dyn BlobStore, local: &CheckpointStore) -> Result<Option<Chosen>> {
+/// Failed requests and local I/O errors (not damage); `open`'s other
+/// errors (a missing part, a wrong kind: the caller's mistake, not damage).
+pub(crate) fn choose<T>(
+    store: &dyn BlobStore,
+    local: &CheckpointStore,
+    mut open: impl FnMut(&Chosen) -> Result<T>,
+) -> Result<Option<(Chosen, T)>> {
     let slots = sequence::list_slots(store)?;
     let floor = sequence::floor(store)?;
     let mut rejected = Vec::new();
@@ -84,13 +93,35 @@ pub(crate) fn choose(store: &dyn BlobStore, local: &CheckpointStore) -> Result<O
                 Err(e) => return Err(e),
             }
         }
-        return Ok(Some(Chosen {
+        let chosen = Chosen {
             chain,
-            present,
-            rejected,
-        }));
+            present: present.clone(),
+            rejected: rejected.clone(),
+        };
+        match open(&chosen) {
+            Ok(opened) => return Ok(Some((chosen, opened))),
+            Err(e) if is_file_damage(&e) => {
+                tracing::warn!(checkpoint = id, error = %e, "a committed checkpoint's part cannot be served; trying an older one");
+                rejected.push(rejection(id, c, Arc::new(e)));
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(None)
+}
+
+/// Damage found while opening a candidate's files: a header, table or root
+/// that does not verify or hold together, a file that does not derive its
+/// record's checksum, an object gone or shorter than its record. Not a
+/// failed request, nor a part that is missing or of the wrong kind.
+fn is_file_damage(e: &Error) -> bool {
+    match e {
+        Error::StateCorrupted { .. }
+        | Error::StateChecksumMismatch { .. }
+        | Error::CheckpointFileMismatch { .. } => true,
+        Error::Blob(_) | Error::Io { .. } => is_damage(e),
+        _ => false,
+    }
 }
 
 /// Verifies the local copy of `id`; a damaged one is removed (and `id`

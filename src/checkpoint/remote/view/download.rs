@@ -9,7 +9,8 @@
 //! sizes and CRC32Cs; a crash leaves only `.tmp-` leftovers (removed by the
 //! next open) and published copies (verified by the next open before use).
 //! A failed download leaves the view remote (look-ups go on) and is
-//! reported by [`RemoteStateView::wait`](super::RemoteStateView::wait).
+//! reported by [`RemoteStateView::wait`](super::RemoteStateView::wait); so
+//! is a panic of the download thread (an outcome is always recorded).
 
 use super::layer::Layer;
 use super::Shared;
@@ -19,9 +20,17 @@ use crate::error::{Error, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Runs the download and the switch; records the outcome in `shared`.
+/// Runs the download and the switch; records the outcome in `shared` (a
+/// panic too: `wait` must not wait for a thread that is gone).
 pub(crate) fn run(shared: &Shared) {
-    let outcome = download(shared).and_then(|()| switch(shared));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        download(shared).and_then(|()| switch(shared))
+    }))
+    .unwrap_or_else(|panic| {
+        Err(Error::RemoteViewPanicked {
+            message: crate::checkpoint::background::panic_message(panic.as_ref()),
+        })
+    });
     let mut state = shared.lock_download();
     match outcome {
         Ok(()) => state.done = true,

@@ -15,7 +15,8 @@ use std::sync::Arc;
 /// Iterator over a [`RemoteStateView`](super::RemoteStateView)'s pairs in
 /// key order, from the layers the view had when it was created. Each item
 /// is a `Result`: a block is fetched and verified when the iteration
-/// reaches it.
+/// reaches it. It keeps the view's cache directory locked while it lives,
+/// even after the view is dropped.
 #[derive(Debug)]
 pub struct RemoteIter {
     shared: Arc<Shared>,

@@ -22,7 +22,9 @@
 //! - The view claims nothing: it fences no writer, and a writer's later
 //!   commits do not change what it serves.
 //! - Dropping the view stops the download after the checkpoint in flight
-//!   and waits for it (the directory lock is released only then).
+//!   and waits for it; the directory lock is released then, or when the
+//!   last [`RemoteIter`] of the view is dropped if one outlives it (its
+//!   layers may be the cache's mapped files).
 
 mod block_cache;
 mod blocks;
@@ -31,6 +33,9 @@ mod download;
 mod layer;
 mod merge;
 mod report;
+
+#[cfg(test)]
+mod attacks_tests;
 
 pub use merge::RemoteIter;
 pub use report::{RemoteLayerReport, RemoteViewReport};
@@ -215,9 +220,12 @@ impl RemoteStateView {
     /// checkpoints written without a remote location; [`Error::PartNotFound`]
     /// when the chosen checkpoint has no such part; [`Error::WrongStateKind`]
     /// for a part that is not key/value state; [`Error::Blob`] for a failed
-    /// request (nothing is skipped for it: retry); damage in the chosen
-    /// checkpoint's part files (`StateCorrupted`, `StateChecksumMismatch`,
-    /// `CheckpointFileMismatch`); local I/O errors.
+    /// request (nothing is skipped for it: retry); local I/O errors. A
+    /// checkpoint whose part files are damaged where opening reads them
+    /// (header, block table, root) is not an error: it is given up for the
+    /// next older one, as a manager's restore gives it up, and listed in
+    /// [`RemoteViewReport::rejected`]. Damage in a block opening does not
+    /// read is found by the look-ups that touch it and by the download.
     pub fn open(config: RemoteViewConfig) -> Result<Option<Self>> {
         config.remote.validate()?;
         let storage = config.storage.clone();
@@ -227,19 +235,24 @@ impl RemoteStateView {
         super::cache::remove_leftovers(&local)?;
         super::cache::claim_as_cache(&local)?;
         let store = config.remote.store().clone();
-        let Some(chosen) = choose::choose(store.as_ref(), &local)? else {
-            return Ok(None);
-        };
         let cache = BlockCache::new(config.cache_bytes);
         let counts = FetchCounts::default();
-        let layers = open_layers(
-            store.as_ref(),
-            &local,
-            &chosen,
-            &config.part,
-            &cache,
-            &counts,
-        )?;
+        let opened = choose::choose(store.as_ref(), &local, |chosen| {
+            // Blocks are cached by layer number: none of a candidate given
+            // up may stay for the next one's files.
+            cache.clear();
+            open_layers(
+                store.as_ref(),
+                &local,
+                chosen,
+                &config.part,
+                &cache,
+                &counts,
+            )
+        })?;
+        let Some((chosen, layers)) = opened else {
+            return Ok(None);
+        };
         let all_local = layers.iter().all(|l| matches!(l, Layer::Local(_)))
             && chosen
                 .chain
@@ -367,7 +380,9 @@ impl RemoteStateView {
     /// is local (at once without a download).
     ///
     /// # Errors
-    /// The download's error (the view stays remote and keeps answering).
+    /// The download's error, [`Error::RemoteViewPanicked`] as its source when
+    /// the download thread panicked (the view stays remote and keeps
+    /// answering).
     pub fn wait(&self) -> Result<()> {
         let mut state = self.shared.lock_download();
         loop {
