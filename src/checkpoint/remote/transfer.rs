@@ -91,6 +91,8 @@ pub(crate) struct TransferOptions {
     pub part_bytes: usize,
     /// Every progress the transfer reports into (no two clones of one).
     progress: Arc<[TransferProgress]>,
+    /// Once set, workers take no further unit and the call fails.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl TransferOptions {
@@ -101,6 +103,7 @@ impl TransferOptions {
             concurrency,
             part_bytes,
             progress: Arc::new([]),
+            cancel: None,
         }
     }
 
@@ -110,6 +113,7 @@ impl TransferOptions {
             concurrency: config.concurrency(),
             part_bytes: config.part_bytes(),
             progress: config.progress().cloned().into_iter().collect(),
+            cancel: None,
         }
     }
 
@@ -120,6 +124,15 @@ impl TransferOptions {
         if !self.progress.iter().any(|p| p.same(&progress)) {
             self.progress = self.progress.iter().cloned().chain([progress]).collect();
         }
+        self
+    }
+
+    /// These options, cancelled once `flag` is set: no unit starts after it
+    /// (the requests in flight finish), and the call fails with an `Io`
+    /// error of kind `Interrupted`, removing what it created like any
+    /// failure.
+    pub(crate) fn with_cancel(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
         self
     }
 
@@ -189,6 +202,7 @@ struct Run {
     total_bytes: u64,
     total_files: u64,
     progress: Arc<[TransferProgress]>,
+    cancel: Option<Arc<AtomicBool>>,
     metrics: RemoteTransferMetrics,
     settled: AtomicBool,
 }
@@ -218,14 +232,21 @@ impl Run {
             total_bytes,
             total_files,
             progress: opts.progress.clone(),
+            cancel: opts.cancel.clone(),
             metrics: RemoteTransferMetrics::start(label(direction), total_bytes),
             settled: AtomicBool::new(false),
         }
     }
 
-    /// True once a unit failed: workers stop.
+    /// True once a unit failed or the call was cancelled: workers stop.
     fn stopped(&self) -> bool {
-        self.failed.load(Ordering::SeqCst)
+        self.failed.load(Ordering::SeqCst) || self.cancelled()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
     }
 
     /// Records `e` (kept if it is the first) and stops the workers.
@@ -302,7 +323,17 @@ impl Run {
             requests: self.requests.load(Ordering::SeqCst),
             bytes: self.bytes.load(Ordering::SeqCst),
         };
-        let first = lock(&self.first_error).take();
+        let mut first = lock(&self.first_error).take();
+        if first.is_none() && self.cancelled() {
+            first = Some(Error::io(
+                label(self.direction),
+                std::path::PathBuf::from("(cancelled transfer)"),
+                std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "the transfer was cancelled",
+                ),
+            ));
+        }
         self.settle(first.is_some());
         match first {
             Some(e) => Err(e),

@@ -456,3 +456,25 @@ fn transfers_are_counted_in_the_metrics() {
     );
     assert_eq!(counter(crate::metrics::REMOTE_REQUESTS, "download"), 4);
 }
+
+#[test]
+fn a_cancelled_download_starts_no_range_fails_interrupted_and_leaves_no_file() {
+    let store = SimBlobStore::new(4);
+    let (src, dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let files = write_files(src.path(), &[100_000, 50_000]);
+    for (f, bytes) in &files {
+        store.put(&f.key, Bytes::from(bytes.clone())).unwrap();
+    }
+    let down_files = downloads(dst.path(), &files);
+    let flag = Arc::new(AtomicBool::new(true));
+    let cancelled = opts(2, 4096).with_cancel(flag.clone());
+    match download(&store, &FsStorage, &down_files, &cancelled) {
+        Err(Error::Io { source, .. }) => assert_eq!(source.kind(), std::io::ErrorKind::Interrupted),
+        other => panic!("expected an interrupted download, got {other:?}"),
+    }
+    assert_removed(&down_files);
+    assert_eq!(store.ops_of(BlobOp::Get), 0, "no range was fetched");
+    // Not cancelled, the same options download.
+    flag.store(false, Ordering::SeqCst);
+    download(&store, &FsStorage, &down_files, &cancelled).unwrap();
+}

@@ -21,8 +21,9 @@
 //!   the layers it started with.
 //! - The view claims nothing: it fences no writer, and a writer's later
 //!   commits do not change what it serves.
-//! - Dropping the view stops the download after the checkpoint in flight
-//!   and waits for it; the directory lock is released then, or when the
+//! - Dropping the view cancels the download (no range starts after it;
+//!   those in flight finish, nothing partial is published) and waits for
+//!   it; the directory lock is released then, or when the
 //!   last [`RemoteIter`] of the view is dropped if one outlives it (its
 //!   layers may be the cache's mapped files).
 
@@ -141,7 +142,7 @@ pub(crate) struct Shared {
     bytes_to_download: u64,
     download: Mutex<DownloadState>,
     finished: Condvar,
-    stop: AtomicBool,
+    stop: Arc<AtomicBool>,
     _lock: Box<dyn StorageLock>,
 }
 
@@ -259,6 +260,7 @@ impl RemoteStateView {
                 .iter()
                 .all(|c| chosen.present.contains(&c.metadata.id));
         let progress = TransferProgress::new();
+        let stop = Arc::new(AtomicBool::new(false));
         let bytes_to_download = chosen
             .chain
             .iter()
@@ -272,7 +274,9 @@ impl RemoteStateView {
             chain: chosen.chain,
             present: chosen.present,
             rejected: chosen.rejected,
-            options: TransferOptions::of(&config.remote).with_progress(progress.clone()),
+            options: TransferOptions::of(&config.remote)
+                .with_progress(progress.clone())
+                .with_cancel(stop.clone()),
             cache,
             counts,
             layers: RwLock::new(Arc::new(layers)),
@@ -284,7 +288,7 @@ impl RemoteStateView {
                 error: None,
             }),
             finished: Condvar::new(),
-            stop: AtomicBool::new(false),
+            stop,
             _lock: lock,
         });
         let worker = if all_local || !config.download {
