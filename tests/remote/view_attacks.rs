@@ -92,8 +92,11 @@ fn a_value_spanning_many_blocks_is_fetched_once_under_a_small_block_cache() {
         requests <= 6,
         "{requests} requests for one look-up of an 8 MiB value"
     );
+    // The value once, plus the search's aligned windows of 1 MiB around its
+    // probes (which here overlap the value's first and last blocks) and the
+    // ends columns: far from the quadratic half GiB.
     assert!(
-        bytes <= (8 << 20) + (4 << 16),
+        bytes <= (8 << 20) + (3 << 20),
         "{bytes} bytes fetched for one look-up of an 8 MiB value"
     );
     // A scan under the same cache: each block fetched once too.

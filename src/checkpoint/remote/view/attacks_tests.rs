@@ -404,9 +404,7 @@ fn a_damaged_block_fetched_ahead_does_not_fail_a_read_that_does_not_need_it() {
     let mapped = local(&file).unwrap();
     let want = mapped.entry(i as usize).unwrap().1.to_vec();
     assert_eq!(
-        layer
-            .value(i, &o.fetch(), super::layer::SCAN_AHEAD_BLOCKS)
-            .unwrap(),
+        layer.value(i, &o.fetch(), super::layer::SCAN).unwrap(),
         want
     );
     // The damaged block itself is still an error, for the read that needs it.
@@ -415,10 +413,10 @@ fn a_damaged_block_fetched_ahead_does_not_fail_a_read_that_does_not_need_it() {
         .unwrap();
     assert!(
         matches!(
-            layer.value(j - 1, &o.fetch(), 1),
+            layer.value(j - 1, &o.fetch(), super::layer::EXACT),
             Err(Error::StateChecksumMismatch { .. })
         ) || matches!(
-            layer.value(j, &o.fetch(), 1),
+            layer.value(j, &o.fetch(), super::layer::EXACT),
             Err(Error::StateChecksumMismatch { .. })
         )
     );

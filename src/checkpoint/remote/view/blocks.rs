@@ -40,6 +40,26 @@ pub(crate) struct FetchCounts {
     pub bytes: AtomicU64,
 }
 
+/// Which missing blocks a read fetches besides those it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// The missing blocks after the needed ones, up to this many blocks in
+    /// all (scans move forward).
+    Ahead(usize),
+    /// The missing blocks of the aligned group of this many blocks around
+    /// the needed ones (a binary search probes on both sides).
+    Around(usize),
+}
+
+/// Only the blocks a read needs.
+pub(crate) const EXACT: Window = Window::Ahead(1);
+/// Scans: up to 1 MiB of 64 KiB blocks ahead per request.
+pub(crate) const SCAN: Window = Window::Ahead(16);
+/// Binary searches: the aligned 1 MiB group around a probe that misses, so
+/// the search's later probes fall in blocks already fetched and a cold
+/// `get` costs a few requests per column instead of one per level.
+pub(crate) const SEARCH: Window = Window::Around(16);
+
 /// What a read needs besides the file: the store, the shared block cache,
 /// the view's counts.
 #[derive(Clone, Copy)]
@@ -122,7 +142,7 @@ impl RemoteStateFile {
         };
         // The root's blocks, verified and cached, then the root decoded.
         let first = this.block_of(tail_from);
-        this.accept(first, &tail.slice(..split), usize::MAX, cache)?;
+        this.accept(first, &tail.slice(..split), (first, usize::MAX), cache)?;
         if header.kind != StateKind::Blob {
             let root = this.read(
                 root_at..root_at + ROOT_LEN as u64,
@@ -131,7 +151,7 @@ impl RemoteStateFile {
                     cache,
                     counts,
                 },
-                1,
+                EXACT,
             )?;
             this.columns = column_map::decode_root(&this.path, &header, &root)?;
         }
@@ -179,10 +199,17 @@ impl RemoteStateFile {
     }
 
     /// Verifies the consecutive blocks from `first` held in `bytes` (which
-    /// start at block `first`'s offset) and caches them. Blocks after
-    /// `needed` were fetched ahead: one that does not match ends the caching
-    /// without an error (the read that needs it will fail on it).
-    fn accept(&self, first: usize, bytes: &Bytes, needed: usize, cache: &BlockCache) -> Result<()> {
+    /// start at block `first`'s offset) and caches them. Blocks outside
+    /// `needed` (inclusive) were fetched around the read: one that does not
+    /// match is skipped without an error (the read that needs it will fail
+    /// on it).
+    fn accept(
+        &self,
+        first: usize,
+        bytes: &Bytes,
+        needed: (usize, usize),
+        cache: &BlockCache,
+    ) -> Result<()> {
         let mut at = 0usize;
         let mut block = first;
         while at < bytes.len() && block < self.layout.block_crcs.len() {
@@ -192,8 +219,10 @@ impl RemoteStateFile {
             let actual = crc32c::crc32c(&piece);
             let expected = self.layout.block_crcs[block];
             if piece.len() != len || actual != expected {
-                if block > needed {
-                    return Ok(());
+                if block < needed.0 || block > needed.1 {
+                    at += len;
+                    block += 1;
+                    continue;
                 }
                 return Err(Error::StateChecksumMismatch {
                     path: self.path.clone(),
@@ -214,14 +243,15 @@ impl RemoteStateFile {
     }
 
     /// The verified bytes of file range `range` (inside the payload):
-    /// cached blocks, and one ranged get for the missing ones (extended to
-    /// at least `ahead` blocks, for scans).
+    /// cached blocks, and one ranged get for each run of missing ones,
+    /// widened to the missing blocks of the aligned group of `window`
+    /// blocks around it (searches and scans: fewer, larger requests).
     ///
     /// # Errors
     /// `Blob` for a failed request; `StateChecksumMismatch` for a block that
     /// does not match the table; `StateCorrupted` for a range outside the
     /// payload.
-    pub(crate) fn read(&self, range: Range<u64>, f: &Fetch<'_>, ahead: usize) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, range: Range<u64>, f: &Fetch<'_>, window: Window) -> Result<Vec<u8>> {
         let payload_end = HEADER_LEN as u64 + self.layout.header.payload_len;
         if range.start < HEADER_LEN as u64 || range.end > payload_end || range.start > range.end {
             return Err(corrupted(
@@ -242,18 +272,30 @@ impl RemoteStateFile {
                 block += 1;
                 continue;
             }
-            // Fetch the run of missing blocks from here, and take every
-            // block of it from the fetched bytes (the cache may already have
-            // evicted the run's first blocks for its last ones).
+            // Fetch the missing blocks around this one, within its aligned
+            // group of `window` blocks (a binary search's later probes fall
+            // in the blocks of its earlier ones), and at least to `last`;
+            // take every needed block from the fetched bytes (the cache may
+            // already have evicted the run's first blocks for its last ones).
+            let (group, size) = match window {
+                Window::Ahead(n) => (block, n.max(1)),
+                Window::Around(n) => (block - block % n.max(1), n.max(1)),
+            };
+            let mut start = block;
+            while start > group && f.cache.get(self.id, start - 1).is_none() {
+                start -= 1;
+            }
             let mut end = block + 1;
-            let limit = (block + ahead.max(last + 1 - block)).min(self.layout.block_crcs.len());
-            while end < limit && f.cache.get(self.id, end).is_none() {
+            let limit = (group + size)
+                .max(last + 1)
+                .min(self.layout.block_crcs.len());
+            while end < limit && (end <= last || f.cache.get(self.id, end).is_none()) {
                 end += 1;
             }
-            let from = self.layout.block_range(block).start;
+            let from = self.layout.block_range(start).start;
             let to = self.layout.block_range(end - 1).end;
             let fetched = get(f.store, &self.key, from as u64..to as u64, f.counts)?;
-            self.accept(block, &fetched, last, f.cache)?;
+            self.accept(start, &fetched, (block, last), f.cache)?;
             for b in block..end.min(last + 1) {
                 let r = self.layout.block_range(b);
                 self.copy_part(b, &fetched[r.start - from..r.end - from], &range, &mut out);
@@ -273,9 +315,15 @@ impl RemoteStateFile {
     }
 
     /// End offset `i` of column `c`.
-    pub(crate) fn end_at(&self, c: &ColumnSpan, i: u64, f: &Fetch<'_>) -> Result<u64> {
+    pub(crate) fn end_at(
+        &self,
+        c: &ColumnSpan,
+        i: u64,
+        f: &Fetch<'_>,
+        window: Window,
+    ) -> Result<u64> {
         let at = c.ends + 8 * i;
-        let b = self.read(at..at + 8, f, 1)?;
+        let b = self.read(at..at + 8, f, window)?;
         Ok(u64::from_le_bytes(b[..8].try_into().expect("8 bytes")))
     }
 
@@ -285,10 +333,20 @@ impl RemoteStateFile {
         c: &ColumnSpan,
         i: u64,
         f: &Fetch<'_>,
-        ahead: usize,
+        window: Window,
     ) -> Result<Vec<u8>> {
-        let start = if i == 0 { 0 } else { self.end_at(c, i - 1, f)? };
-        let end = self.end_at(c, i, f)?;
+        // A search probes the ends column itself (fetch around the probe);
+        // a scan reads it in order, 8 bytes per item (only what it needs).
+        let ends_window = match window {
+            Window::Around(_) => window,
+            Window::Ahead(_) => EXACT,
+        };
+        let start = if i == 0 {
+            0
+        } else {
+            self.end_at(c, i - 1, f, ends_window)?
+        };
+        let end = self.end_at(c, i, f, ends_window)?;
         if start > end || end > c.bytes_len {
             return Err(corrupted(
                 &self.path,
@@ -299,7 +357,7 @@ impl RemoteStateFile {
                 ),
             ));
         }
-        self.read(c.bytes + start..c.bytes + end, f, ahead)
+        self.read(c.bytes + start..c.bytes + end, f, window)
     }
 }
 

@@ -12,9 +12,7 @@ use crate::state::columns::search;
 use crate::state::{Lookup, StateFileView, StateKind};
 use std::path::Path;
 
-/// Blocks fetched ahead by scans (one request for up to 1 MiB of 64 KiB
-/// blocks).
-pub(crate) const SCAN_AHEAD_BLOCKS: usize = 16;
+pub(crate) use super::blocks::{Window, EXACT, SCAN, SEARCH};
 
 /// What one layer says about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,26 +65,26 @@ impl Layer {
     }
 
     /// Put key `i`.
-    pub(crate) fn key(&self, i: u64, f: &Fetch<'_>, ahead: usize) -> Result<Vec<u8>> {
+    pub(crate) fn key(&self, i: u64, f: &Fetch<'_>, window: Window) -> Result<Vec<u8>> {
         match self {
             Layer::Local(v) => Ok(v.entry(i as usize)?.0.to_vec()),
-            Layer::Remote(r) => r.item(&r.columns().keys, i, f, ahead),
+            Layer::Remote(r) => r.item(&r.columns().keys, i, f, window),
         }
     }
 
     /// Value `i`.
-    pub(crate) fn value(&self, i: u64, f: &Fetch<'_>, ahead: usize) -> Result<Vec<u8>> {
+    pub(crate) fn value(&self, i: u64, f: &Fetch<'_>, window: Window) -> Result<Vec<u8>> {
         match self {
             Layer::Local(v) => Ok(v.entry(i as usize)?.1.to_vec()),
-            Layer::Remote(r) => r.item(&r.columns().values, i, f, ahead),
+            Layer::Remote(r) => r.item(&r.columns().values, i, f, window),
         }
     }
 
     /// Deleted key `j`.
-    pub(crate) fn deleted_key(&self, j: u64, f: &Fetch<'_>, ahead: usize) -> Result<Vec<u8>> {
+    pub(crate) fn deleted_key(&self, j: u64, f: &Fetch<'_>, window: Window) -> Result<Vec<u8>> {
         match self {
             Layer::Local(v) => Ok(v.deleted_key(j as usize)?.to_vec()),
-            Layer::Remote(r) => r.item(&r.columns().deleted, j, f, ahead),
+            Layer::Remote(r) => r.item(&r.columns().deleted, j, f, window),
         }
     }
 
@@ -99,11 +97,12 @@ impl Layer {
                 Lookup::Absent => Said::Absent,
             }),
             Layer::Remote(_) => {
-                if let Ok(i) = search(self.len() as usize, key, |i| self.key(i as u64, f, 1))? {
-                    return Ok(Said::Put(self.value(i as u64, f, 1)?));
+                if let Ok(i) = search(self.len() as usize, key, |i| self.key(i as u64, f, SEARCH))?
+                {
+                    return Ok(Said::Put(self.value(i as u64, f, EXACT)?));
                 }
                 let del = search(self.deleted_len() as usize, key, |j| {
-                    self.deleted_key(j as u64, f, 1)
+                    self.deleted_key(j as u64, f, SEARCH)
                 })?;
                 Ok(if del.is_ok() {
                     Said::Deleted
@@ -123,9 +122,9 @@ impl Layer {
             }
             Layer::Remote(_) => {
                 let (Ok(p) | Err(p)) =
-                    search(self.len() as usize, key, |i| self.key(i as u64, f, 1))?;
+                    search(self.len() as usize, key, |i| self.key(i as u64, f, SEARCH))?;
                 let (Ok(d) | Err(d)) = search(self.deleted_len() as usize, key, |j| {
-                    self.deleted_key(j as u64, f, 1)
+                    self.deleted_key(j as u64, f, SEARCH)
                 })?;
                 Ok((p as u64, d as u64))
             }

@@ -7,7 +7,7 @@
 //! iteration after it is yielded once.
 
 use super::blocks::Fetch;
-use super::layer::{Layer, SCAN_AHEAD_BLOCKS};
+use super::layer::{Layer, SCAN};
 use super::Shared;
 use crate::error::Result;
 use std::sync::Arc;
@@ -68,11 +68,10 @@ impl RemoteIter {
             for i in 0..self.layers.len() {
                 let layer = &self.layers[i];
                 if self.put_keys[i].is_none() && self.puts[i] < layer.len() {
-                    self.put_keys[i] = Some(layer.key(self.puts[i], &f, SCAN_AHEAD_BLOCKS)?);
+                    self.put_keys[i] = Some(layer.key(self.puts[i], &f, SCAN)?);
                 }
                 if self.del_keys[i].is_none() && self.dels[i] < layer.deleted_len() {
-                    self.del_keys[i] =
-                        Some(layer.deleted_key(self.dels[i], &f, SCAN_AHEAD_BLOCKS)?);
+                    self.del_keys[i] = Some(layer.deleted_key(self.dels[i], &f, SCAN)?);
                 }
                 let candidate = match (&self.put_keys[i], &self.del_keys[i]) {
                     (Some(k), Some(d)) if d < k => Some((d, None)),
@@ -104,7 +103,7 @@ impl RemoteIter {
                 }
             }
             if let Some((i, at)) = value_at {
-                let value = self.layers[i].value(at, &f, SCAN_AHEAD_BLOCKS)?;
+                let value = self.layers[i].value(at, &f, SCAN)?;
                 return Ok(Some((key, value)));
             }
         }
