@@ -297,3 +297,24 @@ fn a_crash_during_the_background_download_leaves_a_cache_verified_before_reuse()
         }
     }
 }
+
+/// A cold `get` costs a few requests, not one per level of the binary
+/// search: 200 000 keys (about 9 MiB of keys and ends, 18 levels) answered
+/// from a view opened without a download, each look-up on a fresh view.
+#[test]
+fn a_cold_get_costs_a_few_requests_per_layer() {
+    let site = Site::local();
+    let m = site.manager("writer");
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..200_000).map(|i| (key(i), value(i, "v"))).collect();
+    full(&m, 1, &StateSnapshot::new(pairs)).unwrap();
+    drop(m);
+    let config =
+        RemoteViewConfig::new(remote(&site), site.cache("reader")).with_background_download(false);
+    for i in [0, 77_777, 123_456, 199_999] {
+        let view = RemoteStateView::open(config.clone()).unwrap().unwrap();
+        let opened = view.report().requests;
+        assert_eq!(view.get(&key(i)).unwrap(), Some(value(i, "v")));
+        let cost = view.report().requests - opened;
+        assert!(cost <= 8, "a cold get of key {i} sent {cost} requests");
+    }
+}
