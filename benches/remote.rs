@@ -70,6 +70,12 @@ use timed::{first_commit_create, part_profile, parts_window, Timed};
 
 /// Random gets after the first, while the view's download runs.
 const FURTHER_GETS: usize = 100;
+/// Random gets after the first without the download (each is several
+/// sequential ranged gets: slow on moto, see docs/PERFORMANCE.md).
+const FURTHER_GETS_OFF: usize = 10;
+/// Timed 64 KiB ranged gets of the baseline's object (moto's cost of one
+/// block fetch with nothing else in flight).
+const SMALL_GETS: usize = 3;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -258,7 +264,14 @@ impl Bench {
             let (remote, _) = self.remote(&prefix, concurrency, part);
             let on = view::measure(remote, &view_dir, self.pairs, FURTHER_GETS, true, seed);
             let (remote, _) = self.remote(&prefix, concurrency, part);
-            let off = view::measure(remote, &view_off_dir, self.pairs, 0, false, seed);
+            let off = view::measure(
+                remote,
+                &view_off_dir,
+                self.pairs,
+                FURTHER_GETS_OFF,
+                false,
+                seed,
+            );
             (on, off)
         };
         let (ours, base) = if swap {
@@ -270,6 +283,17 @@ impl Bench {
         };
         (round.view, round.view_off) = ours;
         round.base_view_get = base.0;
+        let len = self.file().len() as u64;
+        let mut pick = state::Picker::new(seed ^ 0xb10c);
+        let mut small: Vec<Duration> = (0..SMALL_GETS)
+            .map(|_| {
+                let at = pick.next(len.saturating_sub(64 << 10).max(1));
+                self.baseline
+                    .time_range(&base_key, at..(at + (64 << 10)).min(len))
+            })
+            .collect();
+        small.sort();
+        round.base_small_get = small[small.len() / 2];
 
         let ours_restore = || {
             requests(&self.snap);

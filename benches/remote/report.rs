@@ -17,6 +17,8 @@ pub struct Round {
     pub view: ViewRun,
     pub view_off: ViewRun,
     pub base_view_get: Duration,
+    /// The median of a few 64 KiB ranged gets of the baseline's object.
+    pub base_small_get: Duration,
     pub ours_restore: Duration,
     pub ours_download_parts: Duration,
     pub base_get: Duration,
@@ -65,7 +67,7 @@ pub fn round_line(r: usize, round: &Round) {
     let (med, p99) = median_p99(&v.remote_gets);
     eprintln!(
         "round {r}: upload {:.2}s (parts {:.2}s) vs {:.2}s; view first get {:.3}s \
-         (open {:.3}s; no download {:.3}s), further gets median {:.1} ms p99 {:.1} ms \
+         (open {:.3}s; no download {:.3}s, {} further remote gets median {:.1} ms), 64 KiB get {:.1} ms, further gets median {:.1} ms p99 {:.1} ms \
          ({} remote, {} local), local after {:.2}s vs get {:.2}s; restore {:.2}s \
          (parts {:.2}s) vs {:.2}s; hit {:.2}s; load {}",
         round.ours_upload.as_secs_f64(),
@@ -74,6 +76,9 @@ pub fn round_line(r: usize, round: &Round) {
         v.first_get.as_secs_f64(),
         v.open.as_secs_f64(),
         round.view_off.first_get.as_secs_f64(),
+        round.view_off.remote_gets.len(),
+        ms(median_p99(&round.view_off.remote_gets).0),
+        ms(round.base_small_get),
         ms(med),
         ms(p99),
         v.remote_gets.len(),
@@ -154,6 +159,11 @@ pub fn table(file: usize, concurrency: usize, part: usize, rounds: &[Round], cou
         Some(bv),
     );
     row("baseline: ranged gets (paired with the view)", bv, None);
+    share(
+        "baseline: one 64 KiB ranged get",
+        med(&|r| r.base_small_get),
+        bv,
+    );
     row(
         "ours: restore (new manager, empty cache)",
         med(&|r| r.ours_restore),
@@ -173,10 +183,29 @@ pub fn table(file: usize, concurrency: usize, part: usize, rounds: &[Round], cou
         .collect();
     let (gm, gp) = median_p99(&all);
     let local: usize = rounds.iter().map(|r| r.view.local_gets).sum();
+    let off: Vec<Duration> = rounds
+        .iter()
+        .flat_map(|r| r.view_off.remote_gets.clone())
+        .collect();
+    let (om, op) = median_p99(&off);
+    let o = &rounds[0].view_off;
+    let per_off = |n: u64| n as f64 / o.remote_gets.len().max(1) as f64;
+    println!(
+        "\nview without the download, further random gets: {} (all rounds), median {:.1} ms, \
+         p99 {:.1} ms; round 0: first get {} ranged gets / {} bytes, further {:.1} / {:.0} \
+         bytes each",
+        off.len(),
+        ms(om),
+        ms(op),
+        o.first_requests,
+        o.first_bytes,
+        per_off(o.remote_requests),
+        per_off(o.remote_bytes),
+    );
     let v = &rounds[0].view;
     let per = |n: u64| n as f64 / v.remote_gets.len().max(1) as f64;
     println!(
-        "\nview, further random gets while the download runs: {} remote (all rounds), \
+        "view, further random gets while the download runs: {} remote (all rounds), \
          median {:.1} ms, p99 {:.1} ms; {local} answered after the switch.\n\
          view requests (round 0, report()): open {} ranged gets / {} bytes; first get {} / {} \
          bytes; further remote gets {:.1} / {:.0} bytes each; download published {} bytes",
