@@ -31,6 +31,16 @@
 //! - cache hit: a new manager on the restore's cache dir (no download: the
 //!   local copy is verified against the record).
 //!
+//! Reading the view's figures against moto: moto 5.2.5 answers every ranged
+//! `GET` by reading the whole object under that object's lock
+//! (`FakeKey.value` in moto/s3/models.py), so one 64 KiB block fetch costs
+//! about as much as one 16 MiB range of the full download, and those
+//! whole-object reads of one object happen one at a time. On moto the time
+//! to the first value is therefore (open + look-up requests) × moto's
+//! per-request cost, and with the background download on, the look-up's
+//! requests queue behind the download's (the bench times one 64 KiB ranged
+//! get of the baseline's object alone, to show that cost).
+//!
 //! Each pair swaps order every other round. Requests are counted by the
 //! metrics facade (`highwater_blob_requests_total`, HTTP requests including
 //! retries) with a debugging recorder; the view's own counts are its
