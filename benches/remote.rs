@@ -1,28 +1,50 @@
-//! Checkpoints in object storage against moto (issue 21): a checkpoint of
-//! one blob part of `HW_BENCH_BYTES` (default 1 GiB) published to S3 and
-//! restored from it, against `object_store`'s own multipart put and ranged
-//! gets of the same bytes with the same part size and requests in flight,
-//! in the same process, interleaved per round; and a cache-hit restore.
+//! Checkpoints in object storage against moto (issues 21 and 22): a
+//! checkpoint of one key/value part of about `HW_BENCH_BYTES` (default
+//! 1 GiB: 1 Mi pairs of a 16-byte key and a 1008-byte value,
+//! benches/remote/state.rs) published to S3, served from it by a remote view
+//! and restored from it, against `object_store`'s own multipart put and
+//! ranged gets of the same part-file bytes with the same part size and
+//! requests in flight, in the same process, interleaved per round; and a
+//! cache-hit restore.
 //!
 //! Not criterion (its 10 samples at least are too slow for 1 GiB through
 //! moto): `HW_BENCH_ROUNDS` rounds (default 3), then a table of medians.
 //! Per round, in a fresh prefix of one bucket:
 //! - ours, upload: a new manager on an empty cache dir, then
-//!   `create_checkpoint` of a full checkpoint (local publish, part upload,
-//!   commit record); the part upload alone is the window from its first
-//!   request to the commit record's create (benches/remote/timed.rs);
+//!   `create_checkpoint` of a full checkpoint (`PartInput::Snapshot`:
+//!   encode, local publish, part upload, commit record); the part upload
+//!   alone is the window from its first request to the commit record's
+//!   create (benches/remote/timed.rs);
 //! - baseline, upload: `WriteMultipart` of the same bytes (the part file
-//!   as round 0 wrote it, blob and header, from memory);
+//!   as round 0 wrote it, from memory);
+//! - ours, remote view (benches/remote/view.rs): `RemoteStateView::open` on
+//!   an empty cache dir with the background download on, the time to the
+//!   first `get` of a random key returning its (checked) value, 100 further
+//!   random gets while the download runs, the time until the view is local;
+//!   then the same without the download (first get only: no competition);
+//! - baseline, get (paired with the view): ranged gets of the baseline's
+//!   object into memory, the full download the first get is compared with;
 //! - ours, restore: a new manager on another empty cache dir (claim, list,
 //!   ranged gets, CRC32C, write + fsync, publish into the cache); the
 //!   download alone is the window of its part requests;
-//! - baseline, get: ranged gets of the baseline's object into memory;
+//! - baseline, get (paired with the restore): the same ranged gets again;
 //! - cache hit: a new manager on the restore's cache dir (no download: the
 //!   local copy is verified against the record).
 //!
-//! The upload pair and the restore pair swap order every other round.
-//! Requests are counted by the metrics facade (`highwater_blob_requests_total`,
-//! HTTP requests including retries) with a debugging recorder.
+//! Reading the view's figures against moto: moto 5.2.5 answers every ranged
+//! `GET` by reading the whole object under that object's lock
+//! (`FakeKey.value` in moto/s3/models.py), so one 64 KiB block fetch costs
+//! about as much as one 16 MiB range of the full download, and those
+//! whole-object reads of one object happen one at a time. On moto the time
+//! to the first value is therefore (open + look-up requests) × moto's
+//! per-request cost, and with the background download on, the look-up's
+//! requests queue behind the download's (the bench times one 64 KiB ranged
+//! get of the baseline's object alone, to show that cost).
+//!
+//! Each pair swaps order every other round. Requests are counted by the
+//! metrics facade (`highwater_blob_requests_total`, HTTP requests including
+//! retries) with a debugging recorder; the view's own counts are its
+//! `report()`.
 //!
 //! Run: `bash .ci/moto.sh cargo bench --features object-store --bench remote`;
 //! smoke: `HW_BENCH_BYTES=16777216 HW_BENCH_ROUNDS=1` in front. Settings:
@@ -31,21 +53,39 @@
 
 #[path = "remote/baseline.rs"]
 mod baseline;
+#[path = "remote/report.rs"]
+mod report;
+#[path = "remote/state.rs"]
+mod state;
 #[path = "remote/timed.rs"]
 mod timed;
+#[path = "remote/view.rs"]
+mod view;
 
 use baseline::{fresh_bucket, Baseline};
 use bytes::Bytes;
 use highwater::blob::{BlobStore, ObjectStoreBlobStore, ObjectStoreOptions};
+use highwater::checkpoint::DEFAULT_PART;
 use highwater::{
     CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput, RemoteConfig,
+    StateSnapshot,
 };
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use report::{Counts, Round};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timed::{first_commit_create, part_profile, parts_window, Timed};
+
+/// Random gets after the first, while the view's download runs.
+const FURTHER_GETS: usize = 100;
+/// Random gets after the first without the download (each is several
+/// sequential ranged gets: slow on moto, see docs/PERFORMANCE.md).
+const FURTHER_GETS_OFF: usize = 10;
+/// Timed 64 KiB ranged gets of the baseline's object (moto's cost of one
+/// block fetch with nothing else in flight).
+const SMALL_GETS: usize = 3;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -71,19 +111,6 @@ fn env_list(name: &str, default: usize) -> Vec<usize> {
     }
 }
 
-/// Incompressible bytes (xorshift64), fast to make.
-fn data(len: usize) -> Bytes {
-    let mut v = vec![0u8; len];
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    for chunk in v.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-    Bytes::from(v)
-}
-
 /// HTTP requests by operation since the last snapshot.
 fn requests(snap: &Snapshotter) -> BTreeMap<String, u64> {
     let mut by_op = BTreeMap::new();
@@ -103,48 +130,16 @@ fn requests(snap: &Snapshotter) -> BTreeMap<String, u64> {
     by_op
 }
 
-fn total(by_op: &BTreeMap<String, u64>) -> u64 {
-    by_op.values().sum()
-}
-
-fn show(by_op: &BTreeMap<String, u64>) -> String {
-    let parts: Vec<String> = by_op.iter().map(|(op, n)| format!("{op} {n}")).collect();
-    format!("{} ({})", total(by_op), parts.join(", "))
-}
-
-/// The timings of one round.
-#[derive(Default)]
-struct Round {
-    ours_upload: Duration,
-    ours_local: Duration,
-    ours_upload_parts: Duration,
-    base_upload: Duration,
-    ours_restore: Duration,
-    ours_download_parts: Duration,
-    base_get: Duration,
-    cache_hit: Duration,
-}
-
-/// What stays the same in every round of one setting.
-struct Counts {
-    upload_requests: BTreeMap<String, u64>,
-    restore_requests: BTreeMap<String, u64>,
-    restore_reported: u64,
-    hit_requests: BTreeMap<String, u64>,
-    base_upload_requests: u64,
-    base_get_requests: u64,
-    part_bytes_written: u64,
-    bytes_downloaded: u64,
-}
-
 struct Bench {
     endpoint: String,
     bucket: String,
     scratch: PathBuf,
-    data: Bytes,
-    /// The checkpoint's part file (the blob with its header), read after
-    /// the first upload: what the baseline moves, so both sides send the
-    /// same bytes in the same number of parts.
+    /// The state and its number of pairs.
+    state: StateSnapshot,
+    pairs: u64,
+    /// The checkpoint's part file (the state file), read after the first
+    /// upload: what the baseline moves, so both sides send the same bytes
+    /// in the same number of parts.
     file: std::sync::OnceLock<Bytes>,
     baseline: Baseline,
     snap: Snapshotter,
@@ -156,13 +151,7 @@ impl Bench {
         self.file.get().expect("round 0 read the part file")
     }
 
-    fn manager(
-        &self,
-        dir: &Path,
-        prefix: &str,
-        concurrency: usize,
-        part: usize,
-    ) -> (IncrementalCheckpointManager, Arc<Timed>) {
+    fn remote(&self, prefix: &str, concurrency: usize, part: usize) -> (RemoteConfig, Arc<Timed>) {
         let url = format!("s3://{}/{prefix}", self.bucket);
         let inner = ObjectStoreBlobStore::from_url(&url, ObjectStoreOptions::default())
             .expect("open the bucket");
@@ -170,15 +159,56 @@ impl Bench {
         let remote = RemoteConfig::new(timed.clone() as Arc<dyn BlobStore>)
             .with_concurrency(concurrency)
             .with_part_bytes(part);
+        (remote, timed)
+    }
+
+    fn manager(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        concurrency: usize,
+        part: usize,
+    ) -> (IncrementalCheckpointManager, Arc<Timed>) {
+        let (remote, timed) = self.remote(prefix, concurrency, part);
         let config = CheckpointConfig::new(dir).with_remote(remote);
         let manager = IncrementalCheckpointManager::new(config).expect("open a manager");
         (manager, timed)
+    }
+
+    /// The baseline's full download of its object: (time, requests).
+    fn base_get(
+        &self,
+        base_key: &str,
+        part: usize,
+        concurrency: usize,
+        verify: bool,
+    ) -> (Duration, u64) {
+        let started = Instant::now();
+        let (got, n) =
+            self.baseline
+                .get_ranges(base_key, self.file().len() as u64, part, concurrency);
+        let elapsed = started.elapsed();
+        let len: usize = got.iter().map(Bytes::len).sum();
+        assert_eq!(len, self.file().len(), "the baseline got every byte");
+        if verify {
+            let mut at = 0;
+            for b in &got {
+                assert!(
+                    b[..] == self.file()[at..at + b.len()],
+                    "baseline bytes differ"
+                );
+                at += b.len();
+            }
+        }
+        (elapsed, n)
     }
 
     fn round(&self, r: usize, concurrency: usize, part: usize, verify: bool) -> (Round, Counts) {
         let prefix = format!("c{concurrency}-p{}-r{r}", part >> 20);
         let writer_dir = self.scratch.join(format!("{prefix}-writer"));
         let reader_dir = self.scratch.join(format!("{prefix}-reader"));
+        let view_dir = self.scratch.join(format!("{prefix}-view"));
+        let view_off_dir = self.scratch.join(format!("{prefix}-view-off"));
         let base_key = format!("{prefix}-baseline/object");
         let swap = r % 2 == 1;
         let mut round = Round::default();
@@ -190,12 +220,14 @@ impl Bench {
             let started = Instant::now();
             let meta = m
                 .create_checkpoint(
-                    CheckpointRequest::new(0).with_part("blob", PartInput::Blob(&self.data)),
+                    CheckpointRequest::new(0)
+                        .with_part(DEFAULT_PART, PartInput::Snapshot(&self.state)),
                 )
                 .expect("create the checkpoint");
             let elapsed = started.elapsed();
             let by_op = requests(&self.snap);
             let calls = timed.take();
+            assert_eq!(meta.parts.len(), 1, "one part file");
             if self.file.get().is_none() {
                 let path = m.store().checkpoint_path(meta.id).join(&meta.parts[0].file);
                 let bytes = std::fs::read(&path).expect("read the part file");
@@ -236,6 +268,43 @@ impl Bench {
         round.base_upload = base.0;
         let base_upload_requests = base.1;
 
+        // The remote view, then without its download; paired with a full get.
+        let seed = (r as u64) << 32 | (concurrency as u64) << 16 | (part >> 20) as u64;
+        let ours_view = || {
+            let (remote, _) = self.remote(&prefix, concurrency, part);
+            let on = view::measure(remote, &view_dir, self.pairs, FURTHER_GETS, true, seed);
+            let (remote, _) = self.remote(&prefix, concurrency, part);
+            let off = view::measure(
+                remote,
+                &view_off_dir,
+                self.pairs,
+                FURTHER_GETS_OFF,
+                false,
+                seed,
+            );
+            (on, off)
+        };
+        let (ours, base) = if swap {
+            let b = self.base_get(&base_key, part, concurrency, false);
+            (ours_view(), b)
+        } else {
+            let o = ours_view();
+            (o, self.base_get(&base_key, part, concurrency, verify))
+        };
+        (round.view, round.view_off) = ours;
+        round.base_view_get = base.0;
+        let len = self.file().len() as u64;
+        let mut pick = state::Picker::new(seed ^ 0xb10c);
+        let mut small: Vec<Duration> = (0..SMALL_GETS)
+            .map(|_| {
+                let at = pick.next(len.saturating_sub(64 << 10).max(1));
+                self.baseline
+                    .time_range(&base_key, at..(at + (64 << 10)).min(len))
+            })
+            .collect();
+        small.sort();
+        round.base_small_get = small[small.len() / 2];
+
         let ours_restore = || {
             requests(&self.snap);
             let started = Instant::now();
@@ -252,41 +321,21 @@ impl Bench {
                 let id = report.restored.expect("a checkpoint restored");
                 let back = m
                     .store()
-                    .load_blob(id, "blob")
-                    .expect("read the restored blob");
+                    .load_snapshot(id, DEFAULT_PART)
+                    .expect("read the restored state");
                 assert!(
-                    back == self.data[..],
-                    "the restored blob is the bytes written"
+                    back == self.state,
+                    "the restored state is the state written"
                 );
             }
             (elapsed, last - first, by_op, report)
         };
-        let base_get = || {
-            let started = Instant::now();
-            let (got, n) =
-                self.baseline
-                    .get_ranges(&base_key, self.file().len() as u64, part, concurrency);
-            let elapsed = started.elapsed();
-            let len: usize = got.iter().map(Bytes::len).sum();
-            assert_eq!(len, self.file().len(), "the baseline got every byte");
-            if verify {
-                let mut at = 0;
-                for b in &got {
-                    assert!(
-                        b[..] == self.file()[at..at + b.len()],
-                        "baseline bytes differ"
-                    );
-                    at += b.len();
-                }
-            }
-            (elapsed, n)
-        };
         let (ours, base) = if swap {
-            let b = base_get();
+            let b = self.base_get(&base_key, part, concurrency, false);
             (ours_restore(), b)
         } else {
             let o = ours_restore();
-            (o, base_get())
+            (o, self.base_get(&base_key, part, concurrency, false))
         };
         let (elapsed, download, restore_requests, report) = ours;
         round.ours_restore = elapsed;
@@ -303,7 +352,7 @@ impl Bench {
         assert_eq!(hit.cache_hits.len(), 1, "the cached copy is used");
         drop(m);
 
-        for dir in [&writer_dir, &reader_dir] {
+        for dir in [&writer_dir, &reader_dir, &view_dir, &view_off_dir] {
             std::fs::remove_dir_all(dir).expect("remove a cache dir");
         }
         self.baseline.delete_prefix(&prefix);
@@ -320,70 +369,6 @@ impl Bench {
         };
         (round, counts)
     }
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn report(bytes: usize, concurrency: usize, part: usize, rounds: &[Round], counts: &Counts) {
-    let med = |f: fn(&Round) -> Duration| median(rounds.iter().map(f).collect());
-    let mbs = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
-    let row = |name: &str, d: Duration, base: Option<Duration>| {
-        let ratio = base.map_or(String::new(), |b| format!("{:.2}", mbs(d) / mbs(b)));
-        println!(
-            "| {name} | {:.2} | {:.0} | {ratio} |",
-            d.as_secs_f64(),
-            mbs(d)
-        );
-    };
-    let (bu, bg) = (med(|r| r.base_upload), med(|r| r.base_get));
-    println!(
-        "\n### {} MiB, concurrency {concurrency}, part {} MiB, {} round(s)\n",
-        bytes >> 20,
-        part >> 20,
-        rounds.len()
-    );
-    println!("| phase | median s | MB/s | ours / baseline |");
-    println!("|---|---|---|---|");
-    row(
-        "ours: create_checkpoint (total)",
-        med(|r| r.ours_upload),
-        Some(bu),
-    );
-    row("— of which local publish", med(|r| r.ours_local), None);
-    row(
-        "— of which part upload",
-        med(|r| r.ours_upload_parts),
-        Some(bu),
-    );
-    row("baseline: WriteMultipart", bu, None);
-    row(
-        "ours: restore (new manager, empty cache)",
-        med(|r| r.ours_restore),
-        Some(bg),
-    );
-    row(
-        "— of which part download",
-        med(|r| r.ours_download_parts),
-        Some(bg),
-    );
-    row("baseline: ranged gets into memory", bg, None);
-    row("ours: cache-hit restore", med(|r| r.cache_hit), None);
-    println!(
-        "\nper checkpoint: part bytes {} uploaded; HTTP requests: checkpoint {}, \
-         restore {} (RemoteRestore.requests {}, {} bytes downloaded), cache hit {}; \
-         baseline upload {} (create + parts + complete), baseline get {}",
-        counts.part_bytes_written,
-        show(&counts.upload_requests),
-        show(&counts.restore_requests),
-        counts.restore_reported,
-        counts.bytes_downloaded,
-        show(&counts.hit_requests),
-        counts.base_upload_requests,
-        counts.base_get_requests,
-    );
 }
 
 fn main() {
@@ -413,18 +398,28 @@ fn main() {
 
     let bucket = fresh_bucket(&endpoint);
     let worker_threads = ObjectStoreOptions::default().worker_threads;
+    let pairs = state::pairs_for(bytes);
+    let made = Instant::now();
+    let snapshot = state::snapshot(pairs);
+    eprintln!(
+        "state: {pairs} pairs, {} bytes of keys and values, made in {:.2} s",
+        snapshot.data_bytes(),
+        made.elapsed().as_secs_f64()
+    );
     let bench = Bench {
         baseline: Baseline::new(&bucket, worker_threads),
         endpoint,
         bucket,
         scratch: scratch.path().to_path_buf(),
-        data: data(bytes),
+        state: snapshot,
+        pairs,
         file: std::sync::OnceLock::new(),
         snap,
     };
     println!(
-        "remote bench: {} bytes, {rounds} round(s), {} at {}, scratch {}",
-        bytes,
+        "remote bench: {pairs} pairs ({} bytes of keys and values), {rounds} round(s), \
+         {} at {}, scratch {}",
+        bench.state.data_bytes(),
         bench.bucket,
         bench.endpoint,
         bench.scratch.display()
@@ -435,21 +430,12 @@ fn main() {
             let mut counts = None;
             for r in 0..rounds {
                 let (round, c_) = bench.round(r, c, p, r == 0);
-                eprintln!(
-                    "round {r}: upload {:.2}s (parts {:.2}s) vs {:.2}s; restore {:.2}s \
-                     (parts {:.2}s) vs {:.2}s; hit {:.2}s",
-                    round.ours_upload.as_secs_f64(),
-                    round.ours_upload_parts.as_secs_f64(),
-                    round.base_upload.as_secs_f64(),
-                    round.ours_restore.as_secs_f64(),
-                    round.ours_download_parts.as_secs_f64(),
-                    round.base_get.as_secs_f64(),
-                    round.cache_hit.as_secs_f64(),
-                );
+                report::round_line(r, &round);
                 all.push(round);
                 counts = Some(c_);
             }
-            report(bytes, c, p, &all, &counts.expect("at least one round"));
+            let file = bench.file().len();
+            report::table(file, c, p, &all, &counts.expect("at least one round"));
         }
     }
 }

@@ -95,6 +95,21 @@ impl Baseline {
         (got, requests)
     }
 
+    /// One ranged get of `range` of `key`, timed: what one block fetch of
+    /// a remote view costs on this server with nothing else in flight.
+    pub fn time_range(&self, key: &str, range: Range<u64>) -> std::time::Duration {
+        let (store, path) = (self.store.clone(), Path::from(key));
+        let want = (range.end - range.start) as usize;
+        let started = std::time::Instant::now();
+        let got = self
+            .runtime
+            .block_on(async move { store.get_range(&path, range).await })
+            .expect("a small ranged get of the baseline");
+        let elapsed = started.elapsed();
+        assert_eq!(got.len(), want, "the small ranged get's length");
+        elapsed
+    }
+
     /// Deletes every object under `prefix`.
     pub fn delete_prefix(&self, prefix: &str) {
         let (store, path) = (self.store.clone(), Path::from(prefix));
