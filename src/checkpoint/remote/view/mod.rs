@@ -187,7 +187,7 @@ impl Shared {
 /// use highwater::StateSnapshot;
 /// use std::collections::HashMap;
 ///
-/// let tmp = tempfile::tempdir()?;
+/// let tmp = tempfile::tempdir().unwrap();
 /// let remote = RemoteConfig::open(tmp.path().join("bucket").to_str().unwrap())?;
 /// let state = StateSnapshot::new(vec![(b"k".to_vec(), b"v".to_vec())]).to_bytes()?;
 /// {
