@@ -194,6 +194,7 @@
 pub mod arrow;
 pub mod blob;
 pub mod checkpoint;
+pub mod cluster;
 mod error;
 pub mod inspect;
 pub mod metrics;

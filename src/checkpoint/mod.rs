@@ -36,7 +36,7 @@ mod compose;
 mod config;
 mod default_part;
 mod describe;
-mod envelope;
+pub(crate) mod envelope;
 mod load;
 mod manager;
 pub(crate) mod metadata;

@@ -672,6 +672,23 @@ pub enum Error {
         reason: String,
     },
 
+    /// A cluster epoch was aborted: a worker's report was missing at the
+    /// deadline, damaged, or did not fit the run's plan. Nothing of the
+    /// epoch is published; the coordinator refuses every later commit, and
+    /// the run restarts from the newest committed epoch
+    /// (docs/DISTRIBUTED.md, "The protocol", step 7).
+    #[error("epoch {epoch} of run {generation} aborted (workers {missing:?} missing): {reason}")]
+    EpochAborted {
+        /// The epoch.
+        epoch: u64,
+        /// The coordinator's generation.
+        generation: u64,
+        /// The workers whose report was missing or refused.
+        missing: Vec<u32>,
+        /// What happened.
+        reason: String,
+    },
+
     /// The background download of a
     /// [`RemoteStateView`](crate::checkpoint::RemoteStateView) failed; the
     /// view stays remote and keeps answering look-ups.

@@ -38,10 +38,10 @@ pub(crate) mod layout;
 mod progress;
 pub(crate) mod record;
 mod report;
-mod retry;
+pub(crate) mod retry;
 pub(crate) mod sequence;
 pub(crate) mod transfer;
-mod view;
+pub(crate) mod view;
 pub(crate) mod writer;
 
 pub use config::{

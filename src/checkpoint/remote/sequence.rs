@@ -196,10 +196,9 @@ pub(crate) fn create_slot(store: &dyn BlobStore, slot: u64, bytes: &Bytes) -> Re
         .into())
 }
 
-/// The fencing error for a commit into `slot` by `generation` that found
-/// `winner` there.
-fn fenced_by(slot: u64, generation: u64, winner: &[u8]) -> Error {
-    let winner_generation = record::decode(slot, winner).ok().map(|r| r.generation());
+/// The fencing error for a commit into `slot` by `generation` that found a
+/// record of `winner_generation` there.
+fn fenced_by(slot: u64, generation: u64, winner_generation: Option<u64>) -> Error {
     Error::Fenced {
         key: commit_key(slot).to_string(),
         slot,
@@ -224,9 +223,28 @@ pub(crate) fn commit(
     generation: u64,
     bytes: &Bytes,
 ) -> Result<()> {
+    commit_with(store, slot, generation, bytes, |slot, winner| {
+        record::decode(slot, winner).ok().map(|r| r.generation())
+    })
+}
+
+/// [`commit`] for a sequence of other records (the cluster's): `generation_of`
+/// reads the winner's generation from its bytes, for the fencing error.
+///
+/// # Errors
+/// As [`commit`].
+pub(crate) fn commit_with(
+    store: &dyn BlobStore,
+    slot: u64,
+    generation: u64,
+    bytes: &Bytes,
+    generation_of: impl Fn(u64, &[u8]) -> Option<u64>,
+) -> Result<()> {
     match create_slot(store, slot, bytes)? {
         SlotOutcome::Ours => {}
-        SlotOutcome::Taken(winner) => return Err(fenced_by(slot, generation, &winner)),
+        SlotOutcome::Taken(winner) => {
+            return Err(fenced_by(slot, generation, generation_of(slot, &winner)))
+        }
     }
     // The record is in its slot now: a failed floor check leaves the
     // commit's outcome unknown, whatever the listing's error says.
@@ -265,7 +283,7 @@ pub(crate) struct Claimed {
 const MAX_CLAIMS: u32 = 64;
 
 /// Who is claiming, for the record: host name and process id.
-fn writer_name() -> String {
+pub(crate) fn writer_name() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

@@ -27,8 +27,8 @@
 //!   last [`RemoteIter`] of the view is dropped if one outlives it (its
 //!   layers may be the cache's mapped files).
 
-mod block_cache;
-mod blocks;
+pub(crate) mod block_cache;
+pub(crate) mod blocks;
 mod choose;
 mod download;
 mod layer;

@@ -1,0 +1,226 @@
+//! The cluster protocol's decisions, as pure functions over what was read
+//! (docs/DISTRIBUTED.md). I/O stays in `sequence`, `transport`, `worker` and
+//! `coordinator`.
+//!
+//! Invariants:
+//! - An epoch is committable only with exactly one valid report per worker
+//!   of the plan, each of the run's generation and the epoch, each holding
+//!   exactly the key groups its index owns, no partition in two reports.
+//! - A restore of a range takes, from each report of the base whose range
+//!   overlaps it, exactly the overlap: together they are the range.
+
+use super::key_group::{KeyGroupRange, KeyGroups};
+use super::record::{GlobalCheckpoint, RunPlan};
+use super::report::WorkerReport;
+use crate::error::{Error, Result};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Whether `reports` (sorted by worker) are one per worker of `workers`,
+/// each of `generation` and `epoch`, owning its index's range of `groups`,
+/// with disjoint partitions. `Err` says what is wrong.
+pub(crate) fn check_cover(
+    groups: KeyGroups,
+    generation: u64,
+    epoch: u64,
+    workers: u32,
+    reports: &[WorkerReport],
+) -> std::result::Result<(), String> {
+    if reports.len() != workers as usize || workers == 0 {
+        return Err(format!("{} reports for {workers} workers", reports.len()));
+    }
+    let mut partitions = BTreeSet::new();
+    for (i, r) in reports.iter().enumerate() {
+        let i = i as u32;
+        let range = groups.range_of(i, workers).map_err(|e| e.to_string())?;
+        if r.worker != i || r.workers != workers {
+            return Err(format!(
+                "report {i} is worker {} of {}",
+                r.worker, r.workers
+            ));
+        }
+        if r.generation != generation || r.epoch != epoch {
+            return Err(format!(
+                "worker {i} reported epoch {} of run {}, not epoch {epoch} of run {generation}",
+                r.epoch, r.generation
+            ));
+        }
+        if r.key_groups != range {
+            return Err(format!(
+                "worker {i} holds groups {}, it owns {range}",
+                r.key_groups
+            ));
+        }
+        for p in r.positions.keys() {
+            if !partitions.insert(p.as_str()) {
+                return Err(format!("partition {p:?} is in two reports"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The reports of `epoch`, checked against `plan` and sorted by worker, or
+/// the reason the epoch aborts.
+///
+/// # Errors
+/// [`Error::EpochAborted`] naming the workers whose report is missing or
+/// refused.
+pub(crate) fn check_epoch(
+    plan: &RunPlan,
+    generation: u64,
+    epoch: u64,
+    mut reports: Vec<WorkerReport>,
+) -> Result<Vec<WorkerReport>> {
+    let aborted = |missing: Vec<u32>, reason: String| Error::EpochAborted {
+        epoch,
+        generation,
+        missing,
+        reason,
+    };
+    let groups = KeyGroups::new(plan.key_groups)?;
+    let mut refused = Vec::new();
+    let mut why = Vec::new();
+    reports.retain(|r| match r.check(Path::new("worker report")) {
+        Ok(()) if r.generation == generation && r.epoch == epoch && r.worker < plan.workers => true,
+        Ok(()) => {
+            why.push(format!(
+                "a report of worker {} for epoch {} of run {}",
+                r.worker, r.epoch, r.generation
+            ));
+            false
+        }
+        Err(e) => {
+            refused.push(r.worker);
+            why.push(e.to_string());
+            false
+        }
+    });
+    reports.sort_by_key(|r| r.worker);
+    if let Some(w) = reports.windows(2).find(|w| w[0].worker == w[1].worker) {
+        if w[0] != w[1] {
+            return Err(aborted(
+                vec![w[0].worker],
+                format!("two different reports of worker {}", w[0].worker),
+            ));
+        }
+    }
+    reports.dedup_by_key(|r| r.worker);
+    let have: BTreeSet<u32> = reports.iter().map(|r| r.worker).collect();
+    let mut missing: Vec<u32> = (0..plan.workers).filter(|w| !have.contains(w)).collect();
+    if !missing.is_empty() {
+        missing.extend(refused);
+        missing.sort_unstable();
+        missing.dedup();
+        why.insert(0, "reports missing".into());
+        return Err(aborted(missing, why.join("; ")));
+    }
+    check_cover(groups, generation, epoch, plan.workers, &reports)
+        .map_err(|reason| aborted(Vec::new(), reason))?;
+    Ok(reports)
+}
+
+/// Where the state of `range` comes from in `base`: each overlapping
+/// report's index and the overlap, in key-group order.
+pub(crate) fn restore_sources(
+    base: &GlobalCheckpoint,
+    range: KeyGroupRange,
+) -> Vec<(usize, KeyGroupRange)> {
+    base.reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.key_groups.intersect(&range).map(|o| (i, o)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::report::{PartKind, PartRef};
+
+    fn report(generation: u64, epoch: u64, worker: u32, workers: u32) -> WorkerReport {
+        let groups = KeyGroups::new(8).unwrap();
+        WorkerReport {
+            generation,
+            epoch,
+            worker,
+            workers,
+            key_groups: groups.range_of(worker, workers).unwrap(),
+            chain: vec![PartRef {
+                key: format!("parts/x/{worker}"),
+                size: 1,
+                crc32c: 0,
+                kind: PartKind::Full,
+                epoch,
+                puts: vec![0; groups.range_of(worker, workers).unwrap().len() as usize + 1],
+                deletes: vec![0; groups.range_of(worker, workers).unwrap().len() as usize + 1],
+            }],
+            positions: [(format!("p{worker}"), Default::default())].into(),
+            sinks: vec![],
+        }
+    }
+
+    fn plan(workers: u32) -> RunPlan {
+        RunPlan {
+            workers,
+            key_groups: 8,
+            base_slot: None,
+            base_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn complete_reports_commit_in_worker_order() {
+        let reports = vec![report(1, 2, 1, 2), report(1, 2, 0, 2)];
+        let ok = check_epoch(&plan(2), 1, 2, reports).unwrap();
+        assert_eq!(ok.iter().map(|r| r.worker).collect::<Vec<_>>(), [0, 1]);
+    }
+
+    #[test]
+    fn a_missing_late_or_foreign_report_aborts() {
+        let abort = |reports| match check_epoch(&plan(3), 1, 2, reports) {
+            Err(Error::EpochAborted { missing, .. }) => missing,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(abort(vec![report(1, 2, 0, 3), report(1, 2, 2, 3)]), [1]);
+        // Another run's report, or another epoch's, does not count.
+        assert_eq!(
+            abort(vec![
+                report(1, 2, 0, 3),
+                report(0, 2, 1, 3),
+                report(1, 1, 2, 3)
+            ]),
+            [1, 2]
+        );
+        // A report that holds another worker's range is refused.
+        let mut wrong = report(1, 2, 1, 3);
+        wrong.key_groups = report(1, 2, 0, 3).key_groups;
+        wrong.chain = report(1, 2, 0, 3).chain;
+        assert!(abort(vec![report(1, 2, 0, 3), wrong.clone(), report(1, 2, 2, 3)]).is_empty());
+        // A damaged one counts as missing.
+        wrong.chain.clear();
+        assert_eq!(
+            abort(vec![report(1, 2, 0, 3), wrong, report(1, 2, 2, 3)]),
+            [1]
+        );
+        // Shared partitions.
+        let mut dup = report(1, 2, 1, 3);
+        dup.positions = [("p0".to_string(), Default::default())].into();
+        assert!(abort(vec![report(1, 2, 0, 3), dup, report(1, 2, 2, 3)]).is_empty());
+    }
+
+    #[test]
+    fn restore_sources_are_the_overlaps() {
+        let base = GlobalCheckpoint {
+            slot: 2,
+            generation: 1,
+            epoch: 1,
+            key_groups: 8,
+            reports: vec![report(1, 1, 0, 2), report(1, 1, 1, 2)],
+        };
+        assert_eq!(
+            restore_sources(&base, KeyGroupRange::new(3, 6)),
+            [(0, KeyGroupRange::new(3, 4)), (1, KeyGroupRange::new(4, 6))]
+        );
+    }
+}
