@@ -17,6 +17,7 @@ use super::key_group::{KeyGroups, DEFAULT_KEY_GROUPS};
 use super::protocol::check_epoch;
 use super::record::{encode_epoch, GlobalCheckpoint, RunPlan};
 use super::report::WorkerReport;
+use super::retention::{collect, ClusterGcReport};
 use super::sequence;
 use crate::blob::BlobStore;
 use crate::error::{Error, Result};
@@ -197,5 +198,29 @@ impl Coordinator {
     /// The job's store.
     pub fn store(&self) -> &Arc<dyn BlobStore> {
         &self.store
+    }
+
+    /// Collects garbage: keeps the newest `retained` epochs (at least 1) and
+    /// every part their chains name, raises the floor to the oldest kept
+    /// record (never above this run's claim), deletes the records below
+    /// it, and deletes parts and reports no kept record needs that are
+    /// older than `grace` (never a part this run may still commit).
+    /// docs/DISTRIBUTED.md, "Retention".
+    ///
+    /// # Errors
+    /// The store's errors; `CheckpointCorrupted` for a damaged record
+    /// (nothing is deleted).
+    pub fn collect_garbage(
+        &self,
+        retained: usize,
+        grace: std::time::Duration,
+    ) -> Result<ClusterGcReport> {
+        collect(
+            self.store.as_ref(),
+            self.generation,
+            self.next_epoch - 1,
+            grace,
+            retained,
+        )
     }
 }

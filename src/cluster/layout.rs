@@ -57,20 +57,6 @@ pub(crate) fn parse_report_key(generation: u64, epoch: u64, key: &BlobKey) -> Op
     digits.parse().ok()
 }
 
-/// The generation a part or report key was written under.
-pub(crate) fn generation_of(key: &BlobKey) -> Option<u64> {
-    let rest = key
-        .as_str()
-        .strip_prefix(PARTS)
-        .or_else(|| key.as_str().strip_prefix(REPORTS))?
-        .strip_prefix('/')?;
-    let digits = rest.get(..20)?;
-    digits
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| digits.parse().ok())?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,9 +66,8 @@ mod tests {
         let k = report_key(3, 7, 12);
         assert_eq!(parse_report_key(3, 7, &k), Some(12));
         assert_eq!(parse_report_key(3, 8, &k), None);
-        assert_eq!(generation_of(&k), Some(3));
         let p = part_key(9, 1, 0);
-        assert_eq!(generation_of(&p), Some(9));
+        assert!(p.as_str().starts_with("parts/00000000000000000009/"));
         assert_ne!(p, part_key(9, 1, 0));
     }
 }

@@ -31,6 +31,7 @@ mod protocol;
 mod record;
 mod report;
 mod restore;
+mod retention;
 mod sequence;
 mod transport;
 mod worker;
@@ -42,5 +43,6 @@ pub use report::{
     PartKind, PartRef, SinkHandle, SourcePosition, WorkerReport, MAX_CHAIN, MAX_REPORT_LEN,
 };
 pub use restore::RestoreCounts;
+pub use retention::ClusterGcReport;
 pub use transport::{StoreTransport, DEFAULT_POLL_INTERVAL};
 pub use worker::{ClusterWorker, RestoredWorker, WorkerConfig, DEFAULT_MAX_CHAIN};

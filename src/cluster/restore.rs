@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
+/// Restored pairs, by user key.
+pub(crate) type Pairs = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// What a range restore read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RestoreCounts {
@@ -164,7 +167,7 @@ pub(crate) fn restore_range(
     store: &dyn BlobStore,
     base: &GlobalCheckpoint,
     range: KeyGroupRange,
-) -> Result<(BTreeMap<Vec<u8>, Vec<u8>>, RestoreCounts)> {
+) -> Result<(Pairs, RestoreCounts)> {
     let groups = KeyGroups::new(base.key_groups)?;
     let cache = BlockCache::new(16 << 20);
     let counts = FetchCounts::default();
