@@ -65,6 +65,9 @@ pub struct Coordinator {
     restored: Option<GlobalCheckpoint>,
     next_slot: u64,
     next_epoch: u64,
+    /// The last epoch whose sinks the caller said are committed (the
+    /// epoch before the run's first when there is nothing to publish).
+    published: u64,
     stopped: Option<String>,
 }
 
@@ -103,6 +106,13 @@ impl Coordinator {
             plan: claimed.plan,
             next_slot: claimed.generation + 1,
             next_epoch: claimed.plan.base_epoch + 1,
+            // A new job has nothing to publish; a restored base must be
+            // published again first.
+            published: if claimed.base.is_some() {
+                0
+            } else {
+                claimed.plan.base_epoch
+            },
             restored: claimed.base,
             stopped: None,
         })
@@ -119,8 +129,9 @@ impl Coordinator {
     }
 
     /// The committed epoch the run restores (`None`: a new job). Publish
-    /// its [`sink_handles`](GlobalCheckpoint::sink_handles) again before new
-    /// output: the coordinator before may have crashed before it did.
+    /// its [`sink_handles`](GlobalCheckpoint::sink_handles) again, then call
+    /// [`sinks_committed`](Self::sinks_committed), before the first commit:
+    /// the coordinator before may have crashed before it published them.
     pub fn restored(&self) -> Option<&GlobalCheckpoint> {
         self.restored.as_ref()
     }
@@ -139,11 +150,12 @@ impl Coordinator {
     /// success the epoch is durable and its sinks may be committed.
     ///
     /// # Errors
-    /// `InvalidArgument` when `epoch` is not [`next_epoch`](Self::next_epoch)
-    /// or the coordinator stopped; `EpochAborted` when a report is missing
+    /// `InvalidArgument` when `epoch` is not [`next_epoch`](Self::next_epoch),
+    /// the previous epoch's sinks are not [committed](Self::sinks_committed)
+    /// yet, or the coordinator stopped (nothing changes); `EpochAborted` when a report is missing
     /// or refused; `Fenced` when a newer run has claimed the location; the
     /// store's errors (`Indeterminate`: the epoch may be committed; the next
-    /// run finds out). Every error but the first stops the coordinator.
+    /// run finds out). Every error but `InvalidArgument` stops the coordinator.
     pub fn commit(&mut self, epoch: u64, reports: Vec<WorkerReport>) -> Result<GlobalCheckpoint> {
         if let Some(why) = &self.stopped {
             return Err(Error::invalid_argument(
@@ -155,6 +167,16 @@ impl Coordinator {
             return Err(Error::invalid_argument(
                 "cluster commit",
                 format!("epoch {epoch} given; the next epoch is {}", self.next_epoch),
+            ));
+        }
+        if self.published != epoch - 1 {
+            return Err(Error::invalid_argument(
+                "cluster commit",
+                format!(
+                    "commit epoch {}'s sink handles and call sinks_committed({0}) first: \
+                     after a crash only the newest committed epoch is published again",
+                    epoch - 1
+                ),
             ));
         }
         let result = self.try_commit(epoch, reports);
@@ -195,6 +217,27 @@ impl Coordinator {
         })
     }
 
+    /// Says that the sinks of `epoch` — the last committed one, or the
+    /// restored base — are committed ([`GlobalCheckpoint::sink_handles`]
+    /// published). [`commit`](Self::commit) of the next epoch waits for it:
+    /// after a crash only the newest committed epoch is published again, so
+    /// an epoch must be published before the next one commits.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `epoch` is not the last committed (or
+    /// restored) epoch.
+    pub fn sinks_committed(&mut self, epoch: u64) -> Result<()> {
+        let last = self.next_epoch - 1;
+        if epoch != last || (last == self.plan.base_epoch && self.restored.is_none()) {
+            return Err(Error::invalid_argument(
+                "sinks committed",
+                format!("epoch {epoch} is not the last committed epoch ({last})"),
+            ));
+        }
+        self.published = epoch;
+        Ok(())
+    }
+
     /// The job's store.
     pub fn store(&self) -> &Arc<dyn BlobStore> {
         &self.store
@@ -224,3 +267,7 @@ impl Coordinator {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;
