@@ -20,6 +20,7 @@ use super::report::WorkerReport;
 use super::retention::{collect, ClusterGcReport};
 use super::sequence;
 use crate::blob::BlobStore;
+use crate::checkpoint::remote::record::MAX_RECORD_LEN;
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::sync::Arc;
@@ -197,6 +198,18 @@ impl Coordinator {
             self.plan.key_groups,
             &reports,
         )?);
+        // A record no reader accepts would stop every later start.
+        if bytes.len() as u64 > MAX_RECORD_LEN {
+            return Err(Error::EpochAborted {
+                epoch,
+                generation: self.generation,
+                missing: Vec::new(),
+                reason: format!(
+                    "the epoch record would be {} bytes; a reader reads at most {MAX_RECORD_LEN}",
+                    bytes.len()
+                ),
+            });
+        }
         sequence::commit(self.store.as_ref(), slot, self.generation, &bytes)?;
         self.next_slot += 1;
         self.next_epoch += 1;
