@@ -120,12 +120,25 @@ impl WorkerReport {
     /// The report as bytes (checksummed JSON).
     ///
     /// # Errors
-    /// `InvalidArgument` if the report breaks an invariant (module docs) or
-    /// does not serialise.
+    /// `InvalidArgument` if the report breaks an invariant (module docs),
+    /// does not serialise, or is over [`MAX_REPORT_LEN`] encoded (no reader
+    /// would accept it).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         self.check(Path::new("worker report"))
             .map_err(|e| Error::invalid_argument("encode worker report", e.to_string()))?;
-        envelope::encode("encode worker report", REPORT_FORMAT, REPORT_VERSION, self)
+        let bytes = envelope::encode("encode worker report", REPORT_FORMAT, REPORT_VERSION, self)?;
+        if bytes.len() as u64 > MAX_REPORT_LEN {
+            return Err(Error::invalid_argument(
+                "encode worker report",
+                format!(
+                    "worker {} of epoch {}: the report is {} bytes; a reader reads at most {MAX_REPORT_LEN}",
+                    self.worker,
+                    self.epoch,
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
     }
 
     /// Decodes and checks a report's bytes.

@@ -6,7 +6,8 @@
 //! Invariants:
 //! - The first checkpoint after `join` is a full part; later ones are deltas
 //!   on the worker's previous part until the chain reaches the configured
-//!   length, then a full part starts a new chain.
+//!   length (or its report would be over `MAX_REPORT_LEN`), then a full
+//!   part starts a new chain.
 //! - A report names a chain whose every part is uploaded (a successful put)
 //!   before the report exists; the state is marked checkpointed only then.
 //! - Epochs strictly increase, starting after the run's base epoch.
@@ -232,8 +233,9 @@ impl ClusterWorker {
     /// barrier; `sinks` its sinks' pre-commit handles for the epoch.
     ///
     /// # Errors
-    /// `InvalidArgument` when `epoch` is not above the last one, or a key of
-    /// `state` is not in this worker's groups (nothing is uploaded);
+    /// `InvalidArgument` when `epoch` is not above the last one, a key of
+    /// `state` is not in this worker's groups, or the report would be over
+    /// `MAX_REPORT_LEN` even with a full part (nothing is uploaded);
     /// `Fenced` when a newer run has started; the store's errors (the state
     /// stays unmarked: a later checkpoint carries its changes).
     pub fn checkpoint(
@@ -250,27 +252,47 @@ impl ClusterWorker {
             ));
         }
         self.check_generation()?;
-        let full = self.chain.is_empty() || self.chain.len() >= self.max_chain;
-        let built = if full {
-            part::full(self.groups, self.range, state)?
-        } else {
-            part::delta(self.groups, self.range, state)?
-        };
-        let key = part_key(self.generation, epoch, self.worker);
-        let part = PartRef {
-            key: key.to_string(),
-            size: built.bytes.len() as u64,
-            crc32c: crc32c::crc32c(&built.bytes),
-            kind: if full {
-                PartKind::Full
+        let mut full = self.chain.is_empty() || self.chain.len() >= self.max_chain;
+        let (report, bytes, key) = loop {
+            let built = if full {
+                part::full(self.groups, self.range, state)?
             } else {
-                PartKind::Delta
-            },
-            epoch,
-            puts: built.puts,
-            deletes: built.deletes,
+                part::delta(self.groups, self.range, state)?
+            };
+            let key = part_key(self.generation, epoch, self.worker);
+            let part = PartRef {
+                key: key.to_string(),
+                size: built.bytes.len() as u64,
+                crc32c: crc32c::crc32c(&built.bytes),
+                kind: if full {
+                    PartKind::Full
+                } else {
+                    PartKind::Delta
+                },
+                epoch,
+                puts: built.puts,
+                deletes: built.deletes,
+            };
+            let mut chain = if full { Vec::new() } else { self.chain.clone() };
+            chain.push(part);
+            let report = WorkerReport {
+                generation: self.generation,
+                epoch,
+                worker: self.worker,
+                workers: self.plan.workers,
+                key_groups: self.range,
+                chain,
+                positions: positions_of(sources),
+                sinks: sinks.clone(),
+            };
+            // A report no reader accepts is never made: a chain whose report
+            // would be over the bound starts again with a full part.
+            match report.to_bytes() {
+                Ok(_) => break (report, Bytes::from(built.bytes), key),
+                Err(_) if !full => full = true,
+                Err(e) => return Err(e),
+            }
         };
-        let bytes = Bytes::from(built.bytes);
         let store = self.store.as_ref();
         let mut attempts = 0;
         loop {
@@ -281,19 +303,6 @@ impl ClusterWorker {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut chain = if full { Vec::new() } else { self.chain.clone() };
-        chain.push(part);
-        let report = WorkerReport {
-            generation: self.generation,
-            epoch,
-            worker: self.worker,
-            workers: self.plan.workers,
-            key_groups: self.range,
-            chain,
-            positions: positions_of(sources),
-            sinks,
-        };
-        report.check(std::path::Path::new("worker report"))?;
         state.mark_checkpointed();
         self.chain = report.chain.clone();
         self.last_epoch = epoch;

@@ -3,7 +3,7 @@
 
 use highwater::blob::{BlobStore, SimBlobStore};
 use highwater::cluster::{
-    ClusterWorker, Coordinator, CoordinatorConfig, WorkerConfig, WorkerReport,
+    ClusterWorker, Coordinator, CoordinatorConfig, WorkerConfig, WorkerReport, MAX_REPORT_LEN,
 };
 use highwater::{Error, SourcePositions};
 use std::sync::Arc;
@@ -57,4 +57,59 @@ fn an_epoch_record_too_large_to_read_is_never_created() {
     let next = Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(8))
         .expect("the job restarts");
     assert!(next.restored().is_none());
+}
+
+/// A report the worker makes must be one `from_bytes` (and the store
+/// transport) accepts; otherwise its epoch aborts at the coordinator, every
+/// time.
+#[test]
+fn a_report_too_large_to_read_is_refused_by_the_worker() {
+    let store = store();
+    let c =
+        Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(8)).unwrap();
+    let (_w, _r, report) = report_with_partition_name(&store, &c, MAX_REPORT_LEN as usize);
+    match report {
+        Err(Error::InvalidArgument { .. }) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(report) => {
+            let bytes = report.to_bytes();
+            let back = bytes.as_ref().map(|b| WorkerReport::from_bytes(b));
+            assert!(
+                bytes.is_err(),
+                "to_bytes made {} bytes that from_bytes refuses: {:?}",
+                bytes.as_ref().map_or(0, Vec::len),
+                back.map(|r| r.map(|_| ()))
+            );
+        }
+    }
+}
+
+/// With the most key groups a job may have and one worker, every report of
+/// the default chain must stay sendable: a delta's group index is as long
+/// as a full part's, and the chain repeats it.
+#[test]
+fn every_report_of_a_long_chain_over_many_groups_is_sendable() {
+    let store = store();
+    let groups = highwater::cluster::MAX_KEY_GROUPS;
+    let mut c =
+        Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(groups))
+            .unwrap();
+    let (mut w, mut r) =
+        ClusterWorker::join(WorkerConfig::new(store.clone(), c.generation(), 0)).unwrap();
+    let mut sources = SourcePositions::new();
+    for e in 1..=12u64 {
+        r.state.put(format!("k{e}").into_bytes(), b"v".to_vec());
+        sources.set_offset("p", e).unwrap();
+        let report = w.checkpoint(e, &mut r.state, &sources, vec![]).unwrap();
+        let bytes = report.to_bytes().unwrap();
+        WorkerReport::from_bytes(&bytes).unwrap_or_else(|err| {
+            panic!(
+                "epoch {e}: a chain of {} parts makes a report of {} bytes: {err}",
+                report.chain.len(),
+                bytes.len()
+            )
+        });
+        c.commit(e, vec![report]).unwrap();
+        c.sinks_committed(e).unwrap();
+    }
 }
