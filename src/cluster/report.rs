@@ -11,7 +11,8 @@
 //!   report's; every part is held under `parts/`.
 //! - The key-group range is non-empty; the worker index is below the count.
 //! - Every part's group indexes have one entry per group of the range and
-//!   one more, non-decreasing (the reader checks the last against the file).
+//!   one more, non-decreasing from 0 (the reader checks the last against
+//!   the file).
 
 use crate::blob::BlobKey;
 use crate::checkpoint::envelope;
@@ -226,10 +227,13 @@ impl WorkerReport {
         let index_len = self.key_groups.len() as usize + 1;
         for (i, part) in self.chain.iter().enumerate() {
             for index in [&part.puts, &part.deletes] {
-                if index.len() != index_len || index.windows(2).any(|w| w[0] > w[1]) {
+                if index.len() != index_len
+                    || index[0] != 0
+                    || index.windows(2).any(|w| w[0] > w[1])
+                {
                     return Err(invalid(
                         path,
-                        format!("{who}: part {i}'s group index is not {index_len} non-decreasing entries"),
+                        format!("{who}: part {i}'s group index is not {index_len} non-decreasing entries from 0"),
                     ));
                 }
             }

@@ -113,3 +113,45 @@ fn every_report_of_a_long_chain_over_many_groups_is_sendable() {
         c.sinks_committed(e).unwrap();
     }
 }
+
+/// A group index whose first entry is not 0 (non-decreasing, its last entry
+/// the file's count) made a restore skip the first keys of the range,
+/// silently: the state no longer matched the offsets it resumed from.
+#[test]
+fn a_group_index_that_does_not_start_at_zero_is_refused() {
+    let store = store();
+    let mut c =
+        Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(8)).unwrap();
+    let (mut w, mut r) =
+        ClusterWorker::join(WorkerConfig::new(store.clone(), c.generation(), 0)).unwrap();
+    for k in ["a", "b", "c", "d"] {
+        r.state.put(k.as_bytes().to_vec(), b"v".to_vec());
+    }
+    let mut sources = SourcePositions::new();
+    sources.set_offset("p", 4).unwrap();
+    let mut report = w.checkpoint(1, &mut r.state, &sources, vec![]).unwrap();
+    let puts = &mut report.chain[0].puts;
+    let first = puts.iter().position(|&n| n > 0).unwrap();
+    for n in &mut puts[..first] {
+        *n = 1;
+    }
+    match c.commit(1, vec![report]) {
+        Err(Error::EpochAborted { .. }) => {}
+        Err(e) => panic!("{e:?}"),
+        Ok(_) => {
+            c.sinks_committed(1).unwrap();
+            let next =
+                Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(8))
+                    .unwrap();
+            let restored =
+                ClusterWorker::join(WorkerConfig::new(store.clone(), next.generation(), 0));
+            if let Ok((_, restored)) = restored {
+                assert_eq!(
+                    restored.state.len(),
+                    4,
+                    "a restore at offset 4 lost keys and said nothing"
+                );
+            }
+        }
+    }
+}
