@@ -189,6 +189,12 @@ impl Coordinator {
     }
 
     fn try_commit(&mut self, epoch: u64, reports: Vec<WorkerReport>) -> Result<GlobalCheckpoint> {
+        if epoch == u64::MAX {
+            return Err(Error::invalid_argument(
+                "cluster commit",
+                "epoch u64::MAX has no next epoch; no reader accepts its record",
+            ));
+        }
         let reports = check_epoch(&self.plan, self.generation, epoch, reports)?;
         let slot = self.next_slot;
         let bytes = Bytes::from(encode_epoch(

@@ -64,3 +64,29 @@ fn the_next_commit_waits_for_the_previous_epochs_sinks() {
     assert!(matches!(fenced, Error::Fenced { .. }), "{fenced:?}");
     assert!(c.stopped().is_some());
 }
+
+#[test]
+fn a_base_at_the_last_epoch_number_is_refused_not_wrapped() {
+    let store: Arc<dyn BlobStore> = Arc::new(SimBlobStore::new(9));
+    let mut c =
+        Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(8)).unwrap();
+    let mut committed = c.commit(1, reports(&store, &c, 1)).unwrap();
+    // A record (checksummed, valid) of epoch u64::MAX in the next slot.
+    for r in &mut committed.reports {
+        r.epoch = u64::MAX;
+    }
+    let slot = committed.slot + 1;
+    let bytes = encode_epoch(slot, c.generation(), u64::MAX, 8, &committed.reports).unwrap();
+    sequence::commit(store.as_ref(), slot, c.generation(), &Bytes::from(bytes)).unwrap();
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Coordinator::start(CoordinatorConfig::new(store.clone(), 1).with_key_groups(8))
+    }));
+    match started {
+        Ok(Err(_)) => {}
+        Ok(Ok(next)) => panic!(
+            "a run after epoch u64::MAX expects epoch {}",
+            next.next_epoch()
+        ),
+        Err(_) => panic!("start panicked on an epoch number read from the store"),
+    }
+}

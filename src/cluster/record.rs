@@ -8,7 +8,8 @@
 //!   `highwater-cluster-commit`, version 1, at most the single-writer
 //!   record bound; the slot inside is the key's.
 //! - A claim's generation is its slot; its plan's base is below it.
-//! - An epoch record's generation is below its slot; its reports are one per
+//! - An epoch record's epoch is in `1..u64::MAX`, its generation below its
+//!   slot; its reports are one per
 //!   worker, each of the record's generation and epoch, their ranges
 //!   contiguous and covering every key group, their partitions disjoint
 //!   ([`super::protocol::check_cover`]).
@@ -276,6 +277,10 @@ pub fn decode(slot: u64, bytes: &[u8]) -> Result<ClusterRecord> {
                         record.generation
                     ),
                 ));
+            }
+            // Epochs count from 1; the last number has no next epoch.
+            if epoch == 0 || epoch == u64::MAX {
+                return Err(corrupted(&path, format!("epoch {epoch} is out of bounds")));
             }
             let groups = KeyGroups::new(key_groups).map_err(|e| corrupted(&path, e.to_string()))?;
             for r in &reports {
