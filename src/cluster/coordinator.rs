@@ -14,7 +14,7 @@
 //!   base's handles again after `start`.
 
 use super::key_group::{KeyGroups, DEFAULT_KEY_GROUPS};
-use super::protocol::check_epoch;
+use super::protocol::{check_epoch, check_partitions};
 use super::record::{encode_epoch, GlobalCheckpoint, RunPlan};
 use super::report::WorkerReport;
 use super::retention::{collect, ClusterGcReport};
@@ -23,6 +23,7 @@ use crate::blob::BlobStore;
 use crate::checkpoint::remote::record::MAX_RECORD_LEN;
 use crate::error::{Error, Result};
 use bytes::Bytes;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// How a coordinator runs a job.
@@ -69,6 +70,9 @@ pub struct Coordinator {
     /// The last epoch whose sinks the caller said are committed (the
     /// epoch before the run's first when there is nothing to publish).
     published: u64,
+    /// The partitions of the last committed (or restored) epoch: the next
+    /// epoch's reports must name them all.
+    partitions: BTreeSet<String>,
     stopped: Option<String>,
 }
 
@@ -114,6 +118,11 @@ impl Coordinator {
             } else {
                 claimed.plan.base_epoch
             },
+            partitions: claimed
+                .base
+                .as_ref()
+                .map(|b| b.positions().into_keys().collect())
+                .unwrap_or_default(),
             restored: claimed.base,
             stopped: None,
         })
@@ -154,7 +163,7 @@ impl Coordinator {
     /// `InvalidArgument` when `epoch` is not [`next_epoch`](Self::next_epoch),
     /// the previous epoch's sinks are not [committed](Self::sinks_committed)
     /// yet, or the coordinator stopped (nothing changes); `EpochAborted` when a report is missing
-    /// or refused; `Fenced` when a newer run has claimed the location; the
+    /// or refused, or a partition of the previous epoch is in no report; `Fenced` when a newer run has claimed the location; the
     /// store's errors (`Indeterminate`: the epoch may be committed; the next
     /// run finds out). Every error but `InvalidArgument` stops the coordinator.
     pub fn commit(&mut self, epoch: u64, reports: Vec<WorkerReport>) -> Result<GlobalCheckpoint> {
@@ -196,6 +205,7 @@ impl Coordinator {
             ));
         }
         let reports = check_epoch(&self.plan, self.generation, epoch, reports)?;
+        check_partitions(&self.partitions, self.generation, epoch, &reports)?;
         let slot = self.next_slot;
         let bytes = Bytes::from(encode_epoch(
             slot,
@@ -219,6 +229,10 @@ impl Coordinator {
         sequence::commit(self.store.as_ref(), slot, self.generation, &bytes)?;
         self.next_slot += 1;
         self.next_epoch += 1;
+        self.partitions = reports
+            .iter()
+            .flat_map(|r| r.positions.keys().cloned())
+            .collect();
         tracing::info!(
             generation = self.generation,
             epoch,

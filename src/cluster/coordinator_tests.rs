@@ -20,8 +20,11 @@ fn reports(store: &Arc<dyn BlobStore>, c: &Coordinator, epoch: u64) -> Vec<Worke
             for k in owned {
                 r.state.delete(&k);
             }
+            // The job's two partitions, spread over the run's workers.
             let mut sources = SourcePositions::new();
-            sources.set_offset(format!("p{i}"), epoch).unwrap();
+            for p in (0..2).filter(|p| p % c.plan().workers == i) {
+                sources.set_offset(format!("p{p}"), epoch).unwrap();
+            }
             // A worker that joined checkpoints after the run's base.
             let mut report = None;
             for e in w.last_epoch() + 1..=epoch {

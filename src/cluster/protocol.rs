@@ -6,6 +6,8 @@
 //! - An epoch is committable only with exactly one valid report per worker
 //!   of the plan, each of the run's generation and the epoch, each holding
 //!   exactly the key groups its index owns, no partition in two reports.
+//! - An epoch's reports name every partition of the epoch before: a
+//!   partition's position is never dropped.
 //! - A restore of a range takes, from each report of the base whose range
 //!   overlaps it, exactly the overlap: together they are the range.
 
@@ -118,6 +120,36 @@ pub(crate) fn check_epoch(
     check_cover(groups, generation, epoch, plan.workers, &reports)
         .map_err(|reason| aborted(Vec::new(), reason))?;
     Ok(reports)
+}
+
+/// Whether `reports` of `epoch` name every partition of `previous` (the
+/// partitions of the last committed epoch): a partition no report names
+/// would lose its position, and be read again from its start.
+///
+/// # Errors
+/// [`Error::EpochAborted`] naming the first partition missing.
+pub(crate) fn check_partitions(
+    previous: &BTreeSet<String>,
+    generation: u64,
+    epoch: u64,
+    reports: &[WorkerReport],
+) -> Result<()> {
+    let named: BTreeSet<&str> = reports
+        .iter()
+        .flat_map(|r| r.positions.keys().map(String::as_str))
+        .collect();
+    match previous.iter().find(|p| !named.contains(p.as_str())) {
+        None => Ok(()),
+        Some(p) => Err(Error::EpochAborted {
+            epoch,
+            generation,
+            missing: Vec::new(),
+            reason: format!(
+                "partition {p:?} of the last committed epoch is in no report: its position \
+                 would be lost (assign every partition of RestoredWorker::positions to a worker)"
+            ),
+        }),
+    }
 }
 
 /// Where the state of `range` comes from in `base`: each overlapping

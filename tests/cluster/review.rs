@@ -155,3 +155,41 @@ fn a_group_index_that_does_not_start_at_zero_is_refused() {
         }
     }
 }
+
+/// A partition of the last committed epoch that no report of the next one
+/// names loses its position: the next restore has none for it, and the
+/// source reads it again from its start (output published twice). An
+/// engine that forgets to assign a partition after a rescale must be
+/// refused at once.
+#[test]
+fn an_epoch_that_drops_a_partition_is_aborted() {
+    let store = store();
+    let cfg = |n| CoordinatorConfig::new(store.clone(), n).with_key_groups(8);
+    let mut c = Coordinator::start(cfg(2)).unwrap();
+    let mut reports = Vec::new();
+    for i in 0..2 {
+        let (mut w, mut r) =
+            ClusterWorker::join(WorkerConfig::new(store.clone(), c.generation(), i)).unwrap();
+        let mut sources = SourcePositions::new();
+        sources.set_offset(format!("input-{i}"), 100).unwrap();
+        reports.push(w.checkpoint(1, &mut r.state, &sources, vec![]).unwrap());
+    }
+    c.commit(1, reports).unwrap();
+    c.sinks_committed(1).unwrap();
+
+    // Rescale to one worker that keeps only "input-0".
+    let mut next = Coordinator::start(cfg(1)).unwrap();
+    next.sinks_committed(1).unwrap();
+    let (mut w, r) =
+        ClusterWorker::join(WorkerConfig::new(store.clone(), next.generation(), 0)).unwrap();
+    assert_eq!(r.positions.len(), 2);
+    let sources = r.source_positions(|p| p == "input-0");
+    let mut state = r.state;
+    let report = w.checkpoint(2, &mut state, &sources, vec![]).unwrap();
+    let outcome = next.commit(2, vec![report]);
+    assert!(
+        matches!(outcome, Err(Error::EpochAborted { .. })),
+        "input-1's position was dropped: {:?}",
+        outcome.map(|g| g.positions().into_keys().collect::<Vec<_>>())
+    );
+}
