@@ -152,8 +152,15 @@ impl ClusterWorker {
             });
         }
         let store = config.store;
-        let (plan, base) = sequence::run(store.as_ref(), config.generation)?;
+        // A newer run may have collected this run's claim and base: that is
+        // `Fenced`, not a damaged or wrong slot.
         sequence::check_current(store.as_ref(), config.generation)?;
+        let (plan, base) = sequence::run(store.as_ref(), config.generation).map_err(|e| {
+            match sequence::check_current(store.as_ref(), config.generation) {
+                Err(fenced @ Error::Fenced { .. }) => fenced,
+                _ => e,
+            }
+        })?;
         let groups = KeyGroups::new(plan.key_groups)?;
         let range = groups.range_of(config.worker, plan.workers)?;
         let restored = restore(store.as_ref(), base.as_ref(), range)?;

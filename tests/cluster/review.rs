@@ -193,3 +193,40 @@ fn an_epoch_that_drops_a_partition_is_aborted() {
         outcome.map(|g| g.positions().into_keys().collect::<Vec<_>>())
     );
 }
+
+/// One epoch of a one-worker run: join, checkpoint, commit, publish.
+fn one_epoch(store: &Arc<dyn BlobStore>, c: &mut Coordinator) {
+    let (mut w, mut r) =
+        ClusterWorker::join(WorkerConfig::new(store.clone(), c.generation(), 0)).unwrap();
+    let epoch = c.next_epoch();
+    let mut sources = SourcePositions::new();
+    sources.set_offset("input", epoch * 10).unwrap();
+    r.state.put(format!("k{epoch}").into_bytes(), b"v".to_vec());
+    let report = w.checkpoint(epoch, &mut r.state, &sources, vec![]).unwrap();
+    c.commit(epoch, vec![report]).unwrap();
+    c.sinks_committed(epoch).unwrap();
+}
+
+/// A worker started for a run that a newer one has replaced and collected
+/// (its claim and base deleted below the floor) must hear `Fenced` (stop),
+/// not that the store is damaged (call an operator).
+#[test]
+fn a_worker_of_a_collected_run_is_fenced_not_told_of_damage() {
+    let store = store();
+    let cfg = || CoordinatorConfig::new(store.clone(), 1).with_key_groups(8);
+    let mut first = Coordinator::start(cfg()).unwrap();
+    one_epoch(&store, &mut first);
+    // Run `old` claims; before its worker joins, a newer run takes over,
+    // commits and collects everything below its own claim.
+    let old = Coordinator::start(cfg()).unwrap();
+    let mut new = Coordinator::start(cfg()).unwrap();
+    new.sinks_committed(1).unwrap();
+    one_epoch(&store, &mut new);
+    one_epoch(&store, &mut new);
+    let gc = new.collect_garbage(1, std::time::Duration::ZERO).unwrap();
+    assert!(gc.floor > old.generation(), "{gc:?}");
+    match ClusterWorker::join(WorkerConfig::new(store.clone(), old.generation(), 0)) {
+        Err(Error::Fenced { .. }) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
