@@ -99,13 +99,14 @@ pub(crate) fn check_epoch(
         }
     });
     reports.sort_by_key(|r| r.worker);
-    if let Some(w) = reports.windows(2).find(|w| w[0].worker == w[1].worker) {
-        if w[0] != w[1] {
-            return Err(aborted(
-                vec![w[0].worker],
-                format!("two different reports of worker {}", w[0].worker),
-            ));
-        }
+    if let Some(w) = reports
+        .windows(2)
+        .find(|w| w[0].worker == w[1].worker && w[0] != w[1])
+    {
+        return Err(aborted(
+            vec![w[0].worker],
+            format!("two different reports of worker {}", w[0].worker),
+        ));
     }
     reports.dedup_by_key(|r| r.worker);
     let have: BTreeSet<u32> = reports.iter().map(|r| r.worker).collect();
@@ -168,7 +169,7 @@ pub(crate) fn restore_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::report::{PartKind, PartRef};
+    use crate::cluster::report::{PartKind, PartRef, SourcePosition};
 
     fn report(generation: u64, epoch: u64, worker: u32, workers: u32) -> WorkerReport {
         let groups = KeyGroups::new(8).unwrap();
@@ -239,6 +240,29 @@ mod tests {
         let mut dup = report(1, 2, 1, 3);
         dup.positions = [("p0".to_string(), Default::default())].into();
         assert!(abort(vec![report(1, 2, 0, 3), dup, report(1, 2, 2, 3)]).is_empty());
+    }
+
+    #[test]
+    fn two_different_reports_of_a_worker_abort_after_an_identical_pair() {
+        let mut other = report(1, 2, 1, 2);
+        other.positions = [(
+            "p1".to_string(),
+            SourcePosition {
+                offset: Some(9),
+                watermark: None,
+            },
+        )]
+        .into();
+        let reports = vec![
+            report(1, 2, 0, 2),
+            report(1, 2, 0, 2),
+            report(1, 2, 1, 2),
+            other,
+        ];
+        match check_epoch(&plan(2), 1, 2, reports) {
+            Err(Error::EpochAborted { missing, .. }) => assert_eq!(missing, [1]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
