@@ -151,7 +151,15 @@ impl ClusterWorker {
             });
         }
         let store = config.store;
-        let (plan, base) = sequence::run(store.as_ref(), config.generation)?;
+        // A worker of a run that a newer one replaced may find its claim or
+        // base collected: that is `Fenced`, not a missing claim or damage.
+        let (plan, base) = match sequence::run(store.as_ref(), config.generation) {
+            Ok(run) => run,
+            Err(e) => {
+                sequence::check_current(store.as_ref(), config.generation)?;
+                return Err(e);
+            }
+        };
         sequence::check_current(store.as_ref(), config.generation)?;
         let groups = KeyGroups::new(plan.key_groups)?;
         let range = groups.range_of(config.worker, plan.workers)?;
