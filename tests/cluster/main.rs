@@ -1,4 +1,2 @@
-//! The cluster module (docs/DISTRIBUTED.md, issue 23). One test binary
-//! (`cargo test --test cluster`).
-
 mod review;
+mod sim;
