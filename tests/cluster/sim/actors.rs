@@ -377,6 +377,10 @@ impl CoordActor {
             self.phase = CPhase::Publish { gc, next: next + 1 };
             return Ok(());
         }
+        // Every handle is published: the next epoch may commit.
+        if let Err(e) = self.coordinator.sinks_committed(gc.epoch) {
+            return self.die(checker, "sinks_committed", e);
+        }
         if rng.chance(250) {
             stats.collections += 1;
             let retained = rng.range(1, 3) as usize;

@@ -323,9 +323,11 @@ impl Checker {
                     Some(out) if &out.word == word => {
                         counts.entry(word).or_default().push(out.count)
                     }
-                    other => return Err(self.fail(format!(
+                    other => {
+                        return Err(self.fail(format!(
                         "invariant 1: record {i} of partition {p} ({word}) published as {other:?}"
-                    ))),
+                    )))
+                    }
                 }
             }
         }
