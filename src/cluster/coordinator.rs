@@ -16,14 +16,14 @@
 use super::key_group::{KeyGroups, DEFAULT_KEY_GROUPS};
 use super::protocol::{check_epoch, check_partitions};
 use super::record::{encode_epoch, GlobalCheckpoint, RunPlan};
-use super::report::WorkerReport;
+use super::report::{SourcePosition, WorkerReport};
 use super::retention::{collect, ClusterGcReport};
 use super::sequence;
 use crate::blob::BlobStore;
 use crate::checkpoint::remote::record::MAX_RECORD_LEN;
 use crate::error::{Error, Result};
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// How a coordinator runs a job.
@@ -72,7 +72,7 @@ pub struct Coordinator {
     published: u64,
     /// The partitions of the last committed (or restored) epoch: the next
     /// epoch's reports must name them all.
-    partitions: BTreeSet<String>,
+    partitions: BTreeMap<String, SourcePosition>,
     stopped: Option<String>,
 }
 
@@ -121,7 +121,7 @@ impl Coordinator {
             partitions: claimed
                 .base
                 .as_ref()
-                .map(|b| b.positions().into_keys().collect())
+                .map(|b| b.positions())
                 .unwrap_or_default(),
             restored: claimed.base,
             stopped: None,
@@ -231,7 +231,7 @@ impl Coordinator {
         self.next_epoch += 1;
         self.partitions = reports
             .iter()
-            .flat_map(|r| r.positions.keys().cloned())
+            .flat_map(|r| r.positions.iter().map(|(k, v)| (k.clone(), *v)))
             .collect();
         tracing::info!(
             generation = self.generation,

@@ -13,9 +13,9 @@
 
 use super::key_group::{KeyGroupRange, KeyGroups};
 use super::record::{GlobalCheckpoint, RunPlan};
-use super::report::WorkerReport;
+use super::report::{SourcePosition, WorkerReport};
 use crate::error::{Error, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Whether `reports` (sorted by worker) are one per worker of `workers`,
@@ -124,33 +124,52 @@ pub(crate) fn check_epoch(
 }
 
 /// Whether `reports` of `epoch` name every partition of `previous` (the
-/// partitions of the last committed epoch): a partition no report names
-/// would lose its position, and be read again from its start.
+/// positions of the last committed epoch) at an offset no lower: a
+/// partition no report names would lose its position and be read again
+/// from its start; one whose offset went back would have records counted
+/// twice in the state.
 ///
 /// # Errors
-/// [`Error::EpochAborted`] naming the first partition missing.
+/// [`Error::EpochAborted`] naming the first partition missing or gone back.
 pub(crate) fn check_partitions(
-    previous: &BTreeSet<String>,
+    previous: &BTreeMap<String, SourcePosition>,
     generation: u64,
     epoch: u64,
     reports: &[WorkerReport],
 ) -> Result<()> {
-    let named: BTreeSet<&str> = reports
+    let aborted = |reason: String| Error::EpochAborted {
+        epoch,
+        generation,
+        missing: Vec::new(),
+        reason,
+    };
+    let named: BTreeMap<&str, &SourcePosition> = reports
         .iter()
-        .flat_map(|r| r.positions.keys().map(String::as_str))
+        .flat_map(|r| r.positions.iter().map(|(k, v)| (k.as_str(), v)))
         .collect();
-    match previous.iter().find(|p| !named.contains(p.as_str())) {
-        None => Ok(()),
-        Some(p) => Err(Error::EpochAborted {
-            epoch,
-            generation,
-            missing: Vec::new(),
-            reason: format!(
+    for (p, before) in previous {
+        let Some(now) = named.get(p.as_str()) else {
+            return Err(aborted(format!(
                 "partition {p:?} of the last committed epoch is in no report: its position \
                  would be lost (assign every partition of RestoredWorker::positions to a worker)"
-            ),
-        }),
+            )));
+        };
+        if let (Some(b), Some(n)) = (before.offset, now.offset) {
+            if n < b {
+                return Err(aborted(format!(
+                    "partition {p:?} went back from offset {b} to {n}: the state would not \
+                     match its offsets (records {n}..{b} counted twice)"
+                )));
+            }
+        }
+        if before.offset.is_some() && now.offset.is_none() {
+            return Err(aborted(format!(
+                "partition {p:?} lost its offset {:?}",
+                before.offset
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Where the state of `range` comes from in `base`: each overlapping

@@ -230,3 +230,25 @@ fn a_worker_of_a_collected_run_is_fenced_not_told_of_damage() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn an_epoch_whose_offset_goes_back_is_aborted() {
+    let store = store();
+    let cfg = |n| CoordinatorConfig::new(store.clone(), n).with_key_groups(8);
+    let mut c = Coordinator::start(cfg(1)).unwrap();
+    let (mut w, mut r) =
+        ClusterWorker::join(WorkerConfig::new(store.clone(), c.generation(), 0)).unwrap();
+    let mut sources = SourcePositions::new();
+    sources.set_offset("input-0", 100).unwrap();
+    let report = w.checkpoint(1, &mut r.state, &sources, vec![]).unwrap();
+    c.commit(1, vec![report]).unwrap();
+    c.sinks_committed(1).unwrap();
+    // A replay moved the partition back without restoring the state.
+    sources.seek_offset("input-0", 40);
+    let report = w.checkpoint(2, &mut r.state, &sources, vec![]).unwrap();
+    let outcome = c.commit(2, vec![report]);
+    assert!(
+        matches!(&outcome, Err(Error::EpochAborted { reason, .. }) if reason.contains("went back")),
+        "{outcome:?}"
+    );
+}
