@@ -278,8 +278,8 @@ impl Coordinator {
 
     /// Collects garbage: keeps the newest `retained` epochs (at least 1) and
     /// every part their chains name, raises the floor to the oldest kept
-    /// record (never above this run's claim), deletes the records below
-    /// it, and deletes parts and reports no kept record needs that are
+    /// record (never above the claim or base of a run still joining),
+    /// deletes the records below it, and deletes parts and reports no kept record needs that are
     /// older than `grace` (never a part this run may still commit).
     /// docs/DISTRIBUTED.md, "Retention".
     ///

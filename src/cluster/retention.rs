@@ -6,9 +6,11 @@
 //! - **Retained** epochs are the newest `retained` (at least 1) epoch
 //!   records at or above the floor; their chains' parts are kept, whatever
 //!   their age. With no live epoch record the plan deletes nothing.
-//! - **Floor**: raised to the lowest retained slot, but never above the
-//!   collecting run's own claim (its workers read it) and never down.
-//!   Records below the floor are deleted after the marker is created.
+//! - **Floor**: raised to the lowest retained slot, so every live epoch
+//!   record keeps its parts; but while the newest run has committed no
+//!   epoch (its workers may still be joining), never above its claim or its
+//!   base. Never down. Records below the floor are deleted after the
+//!   marker is created.
 //! - **Parts** not named by a retained record are deleted when older than
 //!   the grace, except a part of the collecting run (or a newer one) for an
 //!   epoch it has not committed yet: an upload in flight, whose record may
@@ -90,7 +92,27 @@ pub(crate) fn plan(input: &Input<'_>) -> Plan {
         return Plan::default();
     }
     let keep = &epochs[epochs.len().saturating_sub(input.retained.max(1))..];
-    let lowest = keep[0].0.min(input.generation);
+    // The newest run's workers read its claim and its base when they join:
+    // until that run has committed an epoch (so all of them joined), the
+    // floor stays at or below both.
+    let newest_claim = input
+        .records
+        .iter()
+        .filter_map(|(slot, r)| match r {
+            ClusterRecord::Claim { plan, .. } => Some((*slot, plan.base_slot)),
+            _ => None,
+        })
+        .max_by_key(|(slot, _)| *slot);
+    let joining = newest_claim.filter(|(claim, _)| {
+        !input
+            .records
+            .iter()
+            .any(|(_, r)| matches!(r, ClusterRecord::Epoch(e) if e.generation == *claim))
+    });
+    let lowest = match joining {
+        Some((claim, base)) => keep[0].0.min(claim).min(base.unwrap_or(claim)),
+        None => keep[0].0,
+    };
     // Slots start at 1: a floor of 1 is no floor.
     let new_floor = (lowest > input.floor.max(1)).then_some(lowest);
     let floor = new_floor.unwrap_or(input.floor);

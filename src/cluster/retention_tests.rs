@@ -111,8 +111,12 @@ fn keeps_the_newest_epochs_parts_and_in_flight_uploads() {
         obj(&r(4, 4), 100),
     ];
     let plan = plan(&input(&records, &objects, 4, 3));
-    assert_eq!(plan.new_floor, Some(4), "never above the run's own claim");
-    assert_eq!(plan.records, [1, 2, 3]);
+    assert_eq!(
+        plan.new_floor,
+        Some(5),
+        "run 4 committed: its workers joined"
+    );
+    assert_eq!(plan.records, [1, 2, 3, 4]);
     assert_eq!(plan.epochs, [3]);
     let deleted: Vec<&str> = plan.objects.iter().map(|k| k.as_str()).collect();
     assert_eq!(deleted, [p(1, 1, "a"), p(1, 2, "b"), r(1, 2), r(4, 3)]);
@@ -129,10 +133,11 @@ fn retains_more_epochs_when_asked_and_nothing_without_an_epoch() {
     let mut i = input(&records, &objects, 1, 2);
     i.retained = 2;
     let plan = plan(&i);
+    assert_eq!(plan.new_floor, Some(2), "the oldest kept record");
     assert_eq!(
-        plan.new_floor,
-        Some(1).filter(|_| false),
-        "the claim is the lowest"
+        plan.records,
+        [1],
+        "run 1 committed: its claim is no longer read"
     );
     assert!(plan.objects.is_empty());
     let only_claims = vec![claim(1)];
@@ -143,7 +148,6 @@ fn retains_more_epochs_when_asked_and_nothing_without_an_epoch() {
 }
 
 #[test]
-#[ignore = "design question (review): the floor is clamped at the collecting run's claim, so its older live records lose their parts"]
 fn every_live_record_keeps_its_parts() {
     // Run 1 restored nothing and committed epochs 1, 2, 3 (slots 2, 3, 4).
     let records = vec![
@@ -170,4 +174,38 @@ fn every_live_record_keeps_its_parts() {
             }
         }
     }
+}
+
+#[test]
+fn a_joining_runs_claim_and_base_stay_above_the_floor() {
+    // Run 1 committed epochs 1, 2 (slots 2, 3); run 4 claimed with base
+    // slot 3 and has committed nothing: its workers may still be joining.
+    let mut records = vec![
+        claim(1),
+        epoch_record(2, 1, 1, &[&p(1, 1, "a")]),
+        epoch_record(3, 1, 2, &[&p(1, 2, "b")]),
+        claim(4),
+    ];
+    if let (_, ClusterRecord::Claim { plan, .. }) = &mut records[3] {
+        plan.base_slot = Some(3);
+        plan.base_epoch = 2;
+    }
+    let objects = vec![obj(&p(1, 1, "a"), 100), obj(&p(1, 2, "b"), 100)];
+    // Whoever collects (run 4, or run 1 as a zombie), the base survives.
+    for (generation, committed) in [(4, 2), (1, 2)] {
+        let plan = plan(&input(&records, &objects, generation, committed));
+        assert_eq!(plan.new_floor, Some(3), "run {generation}");
+        assert_eq!(plan.records, [1, 2]);
+        let deleted: Vec<&str> = plan.objects.iter().map(|k| k.as_str()).collect();
+        assert_eq!(deleted, [p(1, 1, "a")]);
+    }
+    // Without the clamp the floor would pass the joining run's base when
+    // the base is not among the kept records (it always is: it is the
+    // newest epoch record), so check the claim bound too: with the base
+    // below the kept records' lowest, the floor stops at the base.
+    if let (_, ClusterRecord::Claim { plan, .. }) = &mut records[3] {
+        plan.base_slot = Some(2);
+        plan.base_epoch = 1;
+    }
+    assert_eq!(plan(&input(&records, &objects, 4, 1)).new_floor, Some(2));
 }
