@@ -109,6 +109,50 @@ fn user_key(
     }
 }
 
+/// Keys `range` of column `c`, read with their neighbours: the key before
+/// the range must be of a group before `want`, the key after it of a group
+/// after, so that a group index pointing into the middle of `want`'s run
+/// cannot leave some of its keys out unnoticed. The neighbours' bytes
+/// border the range's, so they rarely cost another block.
+fn bounded_keys(
+    file: &RemoteStateFile,
+    c: &ColumnSpan,
+    range: std::ops::Range<u64>,
+    want: KeyGroupRange,
+    f: &Fetch<'_>,
+) -> Result<Vec<Vec<u8>>> {
+    if range.start > range.end || range.end > c.count {
+        return Err(corrupted(
+            file.path(),
+            format!("the group index says items {range:?}, the column holds {}", c.count),
+        ));
+    }
+    let before = range.start > 0;
+    let after = range.end < c.count;
+    let wide = range.start - u64::from(before)..range.end + u64::from(after);
+    let mut keys = items(file, c, wide, f)?;
+    let group = |k: &[u8]| split_stored(k).map(|(g, _)| g);
+    if after {
+        let k = keys.pop().expect("the key after the range was read");
+        if group(&k).is_none_or(|g| g < want.end) {
+            return Err(corrupted(
+                file.path(),
+                format!("the group index ends groups {want} before one of their keys"),
+            ));
+        }
+    }
+    if before {
+        let k = keys.remove(0);
+        if group(&k).is_none_or(|g| g >= want.start) {
+            return Err(corrupted(
+                file.path(),
+                format!("the group index starts groups {want} after one of their keys"),
+            ));
+        }
+    }
+    Ok(keys)
+}
+
 /// Folds the overlap `want` of one part into `state`.
 fn apply_part(
     store: &dyn BlobStore,
@@ -144,10 +188,10 @@ fn apply_part(
         ));
     }
     let puts = at(&part.puts, want.start)..at(&part.puts, want.end);
-    let keys = items(&file, &cols.keys, puts.clone(), &fetch)?;
+    let keys = bounded_keys(&file, &cols.keys, puts.clone(), want, &fetch)?;
     let values = items(&file, &cols.values, puts, &fetch)?;
     let dels = at(&part.deletes, want.start)..at(&part.deletes, want.end);
-    for k in items(&file, &cols.deleted, dels, &fetch)? {
+    for k in bounded_keys(&file, &cols.deleted, dels, want, &fetch)? {
         state.remove(&user_key(file.path(), groups, k, want)?);
     }
     for (k, v) in keys.into_iter().zip(values) {
