@@ -25,7 +25,11 @@ use crate::error::{Error, Result};
 use crate::state::column_map::ColumnSpan;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Part files a range restore reads at once.
+const RESTORE_CONCURRENCY: usize = 8;
 
 /// Restored pairs, by user key.
 pub(crate) type Pairs = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -124,7 +128,10 @@ fn bounded_keys(
     if range.start > range.end || range.end > c.count {
         return Err(corrupted(
             file.path(),
-            format!("the group index says items {range:?}, the column holds {}", c.count),
+            format!(
+                "the group index says items {range:?}, the column holds {}",
+                c.count
+            ),
         ));
     }
     let before = range.start > 0;
@@ -153,16 +160,23 @@ fn bounded_keys(
     Ok(keys)
 }
 
-/// Folds the overlap `want` of one part into `state`.
-fn apply_part(
+/// What one part says about the overlap: keys deleted, pairs put (user
+/// keys, checked).
+#[derive(Default)]
+struct Overlap {
+    deleted: Vec<Vec<u8>>,
+    put: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Reads the overlap `want` of one part.
+fn read_part(
     store: &dyn BlobStore,
     groups: KeyGroups,
     report: &WorkerReport,
     part: &PartRef,
     want: KeyGroupRange,
-    state: &mut BTreeMap<Vec<u8>, Vec<u8>>,
     f: (&BlockCache, &FetchCounts, u64),
-) -> Result<()> {
+) -> Result<Overlap> {
     let key = BlobKey::new(part.key.clone())?;
     let remote = RemoteFile {
         file: part.key.clone(),
@@ -191,13 +205,14 @@ fn apply_part(
     let keys = bounded_keys(&file, &cols.keys, puts.clone(), want, &fetch)?;
     let values = items(&file, &cols.values, puts, &fetch)?;
     let dels = at(&part.deletes, want.start)..at(&part.deletes, want.end);
+    let mut out = Overlap::default();
     for k in bounded_keys(&file, &cols.deleted, dels, want, &fetch)? {
-        state.remove(&user_key(file.path(), groups, k, want)?);
+        out.deleted.push(user_key(file.path(), groups, k, want)?);
     }
     for (k, v) in keys.into_iter().zip(values) {
-        state.insert(user_key(file.path(), groups, k, want)?, v);
+        out.put.push((user_key(file.path(), groups, k, want)?, v));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The state of key groups `range` at `base`'s epoch, and what reading it
@@ -215,29 +230,72 @@ pub(crate) fn restore_range(
     let groups = KeyGroups::new(base.key_groups)?;
     let cache = BlockCache::new(16 << 20);
     let counts = FetchCounts::default();
-    let mut state = BTreeMap::new();
-    let mut files = 0;
-    for (i, want) in restore_sources(base, range) {
-        let report = &base.reports[i];
-        for part in &report.chain {
-            files += 1;
-            apply_part(
-                store,
-                groups,
-                report,
-                part,
-                want,
-                &mut state,
-                (&cache, &counts, files),
-            )?;
+    // Every part to read, in fold order (each overlap's chain, oldest
+    // first); read in parallel, folded in this order.
+    let tasks: Vec<(&WorkerReport, &PartRef, KeyGroupRange)> = restore_sources(base, range)
+        .into_iter()
+        .flat_map(|(i, want)| {
+            let report = &base.reports[i];
+            report.chain.iter().map(move |part| (report, part, want))
+        })
+        .collect();
+    let results: Vec<Mutex<Option<Result<Overlap>>>> =
+        tasks.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..RESTORE_CONCURRENCY.min(tasks.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(report, part, want)) = tasks.get(i) else {
+                    break;
+                };
+                let got = read_part(
+                    store,
+                    groups,
+                    report,
+                    part,
+                    want,
+                    (&cache, &counts, i as u64 + 1),
+                );
+                let failed = got.is_err();
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(got);
+                if failed {
+                    // The restore fails anyway: stop taking parts.
+                    next.store(tasks.len(), Ordering::Relaxed);
+                }
+            });
         }
+    });
+    let mut read = Vec::with_capacity(results.len());
+    for slot in results {
+        match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Ok(overlap)) => read.push(overlap),
+            Some(Err(e)) => return Err(e),
+            // Not read: a part failed, and its error is in another slot.
+            None => {}
+        }
+    }
+    if read.len() != tasks.len() {
+        // Unreachable unless a failed part's slot was lost: never fold a
+        // chain with a part missing.
+        return Err(Error::invalid_argument(
+            "cluster restore",
+            format!("{} of {} parts were read", read.len(), tasks.len()),
+        ));
+    }
+    let mut state = BTreeMap::new();
+    for overlap in read {
+        for k in overlap.deleted {
+            state.remove(&k);
+        }
+        state.extend(overlap.put);
     }
     Ok((
         state,
         RestoreCounts {
             requests: counts.requests.load(Ordering::Relaxed),
             bytes: counts.bytes.load(Ordering::Relaxed),
-            files,
+            files: tasks.len() as u64,
         },
     ))
 }
