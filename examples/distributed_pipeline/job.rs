@@ -36,8 +36,9 @@ pub const EPOCHS: u64 = RECORDS / BARRIER;
 pub const EPOCH_DELIVERY: std::time::Duration = std::time::Duration::from_millis(20);
 /// Event time between consecutive records of a partition.
 pub const MS_PER_RECORD: i64 = 10;
-/// Width of a tumbling window, in event-time milliseconds.
-pub const WINDOW_MS: i64 = 1_000;
+/// Width of a tumbling window, in event-time milliseconds (one barrier of
+/// event time: about every epoch closes a window of every partition).
+pub const WINDOW_MS: i64 = 400;
 /// How far a record can be out of order within its partition.
 pub const JITTER_MS: i64 = 150;
 /// How far a partition's watermark trails its largest event time.
