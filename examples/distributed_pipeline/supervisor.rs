@@ -250,7 +250,7 @@ fn drive(launch: &Launcher, st: &mut State, run: &mut Run) -> Result<String, Str
             Some(Msg::Line(id, line)) if run.worker(id).is_some() => {
                 let mut f = line.split(' ');
                 if f.next() == Some("joined") {
-                    let nums: Vec<u64> = f.skip(3).filter_map(|n| n.parse().ok()).collect();
+                    let nums: Vec<u64> = f.skip(4).filter_map(|n| n.parse().ok()).collect();
                     run.restored_keys += nums.first().copied().unwrap_or(0);
                     run.restored_bytes += nums.get(1).copied().unwrap_or(0);
                     run.joined += 1;
