@@ -17,8 +17,10 @@
 //!
 //! `--stall-after K` is the supervisor's hook for freezing a coordinator at
 //! a point where it holds every report of an epoch: after K commits it
-//! prints `stalling <epoch>` and sleeps [`STALL`] before committing, so that
-//! the supervisor's SIGSTOP lands before the commit.
+//! prints `stalling <epoch>` and waits for a line on its stdin before
+//! committing: the supervisor freezes it there (SIGSTOP), lets a new run
+//! take over, then resumes it (SIGCONT) and sends the line. No timing
+//! window: the commit cannot happen before the freeze.
 
 use crate::job::EPOCHS;
 use crate::pace::{self, RUN_AHEAD};
@@ -33,8 +35,6 @@ use std::time::Duration;
 /// How long the coordinator waits for an epoch's reports before it aborts
 /// the epoch (a worker's first epoch includes its restore).
 const DEADLINE: Duration = Duration::from_secs(30);
-/// How long a coordinator told to stall waits before its commit.
-pub const STALL: Duration = Duration::from_millis(100);
 
 /// Runs a coordinator of `workers` workers on `store`.
 pub fn run(store: Arc<dyn BlobStore>, workers: u32, stall_after: Option<u64>) -> ExitCode {
@@ -88,7 +88,9 @@ fn coordinate(
         let reports = transport.wait(generation, epoch, workers, DEADLINE)?;
         if stall_after == Some(committed as u64) {
             say(&format!("stalling {epoch}"));
-            std::thread::sleep(STALL);
+            // Until the supervisor says go (or its end of the pipe closes).
+            let mut go = String::new();
+            let _ = std::io::stdin().read_line(&mut go);
         }
         let global = match coordinator.commit(epoch, reports) {
             Ok(global) => global,

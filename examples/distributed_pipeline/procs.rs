@@ -4,8 +4,8 @@
 //! dropped before it exited is killed and reaped, so no error path leaves a
 //! process behind (a stopped one included: SIGKILL ends it too).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -33,10 +33,12 @@ impl Procs {
     /// the supervisor's).
     pub fn spawn(&mut self, name: String, mut command: Command) -> Result<Proc, String> {
         let mut child = command
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {name}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no child stdout")?;
+        let stdin = child.stdin.take();
         let id = self.next;
         self.next += 1;
         let tx = self.tx.clone();
@@ -50,6 +52,7 @@ impl Procs {
             id,
             name,
             child,
+            stdin,
             status: None,
         })
     }
@@ -65,6 +68,8 @@ pub struct Proc {
     pub id: usize,
     pub name: String,
     child: Child,
+    /// The child's stdin: a line on it releases a stalled coordinator.
+    stdin: Option<ChildStdin>,
     status: Option<ExitStatus>,
 }
 
@@ -112,8 +117,15 @@ impl Proc {
     }
 
     /// SIGCONT.
-    pub fn resume(&self) -> Result<(), String> {
-        self.signal(libc::SIGCONT)
+    pub fn resume(&mut self) -> Result<(), String> {
+        self.signal(libc::SIGCONT)?;
+        // Release a coordinator stalled before its commit.
+        if let Some(stdin) = self.stdin.as_mut() {
+            writeln!(stdin, "go")
+                .and_then(|()| stdin.flush())
+                .map_err(|e| format!("release {}: {e}", self.name))?;
+        }
+        Ok(())
     }
 
     /// Waits for the process to exit (its output has ended) and returns how.
