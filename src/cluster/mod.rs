@@ -1,7 +1,7 @@
 //! One consistent checkpoint across many workers, and rescaling by key
 //! groups (docs/DISTRIBUTED.md).
 //!
-//! A job's keyed state is split into a fixed number of [key groups](key_group);
+//! A job's keyed state is split into a fixed number of [key groups](mod@key_group);
 //! each [`ClusterWorker`] of a run owns a contiguous range of them and some
 //! source partitions. At each barrier a worker uploads its part (full or
 //! delta) to the job's blob store and makes a [`WorkerReport`]; the
