@@ -195,6 +195,8 @@ pub mod arrow;
 pub mod blob;
 pub mod checkpoint;
 pub mod cluster;
+#[cfg(feature = "encryption")]
+pub mod crypto;
 mod error;
 pub mod inspect;
 pub mod metrics;

@@ -672,6 +672,30 @@ pub enum Error {
         reason: String,
     },
 
+    /// The key a sealed file names is not provided: the file cannot be
+    /// read until the [`KeyProvider`](crate::crypto::KeyProvider) has it
+    /// (a retired key dropped too early, a wrong key file).
+    #[error("{path}: key {key_id} is not provided")]
+    KeyUnavailable {
+        /// The file.
+        path: PathBuf,
+        /// The key id its header names.
+        key_id: u32,
+    },
+
+    /// A sealed block did not authenticate: a wrong key, a changed byte, a
+    /// block moved from another file or position, or a file cut short.
+    /// Nothing of the block is used.
+    #[error("{path}: the block at offset {offset} does not authenticate under key {key_id}")]
+    AuthenticationFailed {
+        /// The file.
+        path: PathBuf,
+        /// The block's offset in the file.
+        offset: u64,
+        /// The key id the file's header names.
+        key_id: u32,
+    },
+
     /// A cluster epoch was aborted: a worker's report was missing at the
     /// deadline, damaged, or did not fit the run's plan. Nothing of the
     /// epoch is published; the coordinator refuses every later commit, and
