@@ -20,7 +20,7 @@ use super::key_group::KeyGroups;
 use super::protocol;
 use super::report::{SinkHandle, SourcePosition, WorkerReport};
 use crate::checkpoint::envelope;
-use crate::checkpoint::remote::record::{record_path, MAX_RECORD_LEN};
+use crate::checkpoint::remote::record::{decode_slot_envelope, record_path};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -214,22 +214,12 @@ fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
 /// its format is another.
 pub fn decode(slot: u64, bytes: &[u8]) -> Result<ClusterRecord> {
     let path = record_path(slot);
-    if bytes.len() as u64 > MAX_RECORD_LEN {
-        return Err(corrupted(
-            &path,
-            format!(
-                "record is {} bytes; at most {MAX_RECORD_LEN} are read",
-                bytes.len()
-            ),
-        ));
-    }
-    let record: Record = envelope::decode(&path, bytes, FORMAT, VERSION, "cluster record")?;
-    if record.slot != slot {
-        return Err(corrupted(
-            &path,
-            format!("record says slot {}, its key says {slot}", record.slot),
-        ));
-    }
+    let record: Record = decode_slot_envelope(
+        slot,
+        bytes,
+        (FORMAT, VERSION, "cluster record"),
+        |r: &Record| r.slot,
+    )?;
     match record.body {
         Body::Claim {
             coordinator,

@@ -226,13 +226,19 @@ fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Parses and verifies the bytes of the record read from `slot`'s key.
+/// The envelope (`format`, `version`, `what` names it in messages) of the
+/// record read from `slot`'s key: at most [`MAX_RECORD_LEN`] bytes, its
+/// checksum verified, and `slot_of` it the key's slot. Shared by every kind
+/// of record a commit sequence holds.
 ///
 /// # Errors
-/// `CheckpointCorrupted` naming the key (with the byte offset where one is
-/// known), `UnsupportedVersion`, `UnsafeName`, `CheckpointFileMismatch`
-/// never (sizes are compared with the metadata, not with objects).
-pub fn decode(slot: u64, bytes: &[u8]) -> Result<SlotRecord> {
+/// `CheckpointCorrupted` naming the key; `UnsupportedVersion`.
+pub(crate) fn decode_slot_envelope<T: serde::de::DeserializeOwned>(
+    slot: u64,
+    bytes: &[u8],
+    (format, version, what): (&str, u32, &str),
+    slot_of: impl Fn(&T) -> u64,
+) -> Result<T> {
     let path = record_path(slot);
     if bytes.len() as u64 > MAX_RECORD_LEN {
         return Err(corrupted(
@@ -243,14 +249,30 @@ pub fn decode(slot: u64, bytes: &[u8]) -> Result<SlotRecord> {
             ),
         ));
     }
-    let record: CommitRecord =
-        envelope::decode(&path, bytes, RECORD_FORMAT, RECORD_VERSION, "commit record")?;
-    if record.slot != slot {
+    let record: T = envelope::decode(&path, bytes, format, version, what)?;
+    if slot_of(&record) != slot {
         return Err(corrupted(
             &path,
-            format!("record says slot {}, its key says {slot}", record.slot),
+            format!("record says slot {}, its key says {slot}", slot_of(&record)),
         ));
     }
+    Ok(record)
+}
+
+/// Parses and verifies the bytes of the record read from `slot`'s key.
+///
+/// # Errors
+/// `CheckpointCorrupted` naming the key (with the byte offset where one is
+/// known), `UnsupportedVersion`, `UnsafeName`, `CheckpointFileMismatch`
+/// never (sizes are compared with the metadata, not with objects).
+pub fn decode(slot: u64, bytes: &[u8]) -> Result<SlotRecord> {
+    let path = record_path(slot);
+    let record: CommitRecord = decode_slot_envelope(
+        slot,
+        bytes,
+        (RECORD_FORMAT, RECORD_VERSION, "commit record"),
+        |r: &CommitRecord| r.slot,
+    )?;
     match record.body {
         RecordBody::Claim { writer, nonce } => {
             if record.generation != slot {
