@@ -221,3 +221,18 @@ fn keys_parse_from_raw_bytes_or_hex_and_never_print() {
     assert_eq!(format!("{key:?}"), "DataKey(..)");
     assert!(KeyId::new(0).is_err());
 }
+
+#[test]
+fn open_all_refuses_a_block_size_no_file_is_sealed_with() {
+    let k = keys(1);
+    let (sealed, _) = seal_all(&k, FileKind::StateFile, &data(10), BLOCK).unwrap();
+    // 0 (refused by seal_all), and sizes whose block + tag does not fit a
+    // usize: a typed error, never an overflow or a division by zero.
+    for block in [0, usize::MAX - TAG_LEN + 1, usize::MAX - 1, usize::MAX] {
+        let opened = open_all(&k, path(), &sealed, FileKind::StateFile, block, None);
+        assert!(
+            matches!(opened, Err(Error::InvalidArgument(_))),
+            "block {block}: {opened:?}"
+        );
+    }
+}
