@@ -167,7 +167,8 @@ fn rotation_writes_with_the_new_key_and_reads_the_old() {
     let v1 = StaticKeys::new(KeyId::new(1).unwrap(), old_key.clone());
     let (old_file, _) = seal_all(&v1, FileKind::Record, b"sealed under 1", BLOCK).unwrap();
     let v2 = StaticKeys::new(KeyId::new(2).unwrap(), DataKey::generate().unwrap())
-        .with_retired(KeyId::new(1).unwrap(), old_key);
+        .with_retired(KeyId::new(1).unwrap(), old_key)
+        .unwrap();
     let (new_file, _) = seal_all(&v2, FileKind::Record, b"sealed under 2", BLOCK).unwrap();
     assert_eq!(
         SealHeader::decode(path(), &new_file).unwrap().key_id.get(),
@@ -235,4 +236,34 @@ fn open_all_refuses_a_block_size_no_file_is_sealed_with() {
             "block {block}: {opened:?}"
         );
     }
+}
+
+#[test]
+fn a_key_id_given_twice_is_refused_not_silently_dropped() {
+    // Rotating without a new id: the old key would be dropped without a
+    // word and every old file would fail authentication, as if damaged
+    // (recovery falls back past such checkpoints).
+    let old_key = DataKey::generate().unwrap();
+    let v1 = StaticKeys::new(KeyId::new(1).unwrap(), old_key.clone());
+    let (old_file, _) = seal_all(&v1, FileKind::Record, b"sealed under 1", BLOCK).unwrap();
+    let same_id = StaticKeys::new(KeyId::new(1).unwrap(), DataKey::generate().unwrap())
+        .with_retired(KeyId::new(1).unwrap(), old_key.clone());
+    assert!(
+        matches!(same_id, Err(Error::InvalidConfig { .. })),
+        "{same_id:?}"
+    );
+    let twice = StaticKeys::new(KeyId::new(3).unwrap(), DataKey::generate().unwrap())
+        .with_retired(KeyId::new(1).unwrap(), old_key.clone())
+        .and_then(|k| k.with_retired(KeyId::new(1).unwrap(), DataKey::generate().unwrap()));
+    assert!(
+        matches!(twice, Err(Error::InvalidConfig { .. })),
+        "{twice:?}"
+    );
+    let good = StaticKeys::new(KeyId::new(2).unwrap(), DataKey::generate().unwrap())
+        .with_retired(KeyId::new(1).unwrap(), old_key)
+        .unwrap();
+    assert_eq!(
+        open_all(&good, path(), &old_file, FileKind::Record, BLOCK, None).unwrap(),
+        b"sealed under 1"
+    );
 }
