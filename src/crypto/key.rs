@@ -68,10 +68,23 @@ impl DataKey {
     /// A key from its 32 bytes, or their 64 hex digits (whitespace around
     /// them ignored): the contents of a key file.
     ///
+    /// 32 bytes that are all printable text (a password, half of a hex
+    /// key) are refused: 32 random bytes are all printable once in 10^13.
+    ///
     /// # Errors
     /// `InvalidConfig` for anything else (the message never holds the
     /// bytes).
     pub fn parse(text: &[u8]) -> Result<Self> {
+        if text.len() == KEY_LEN && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return Err(Error::InvalidConfig {
+                setting: "key",
+                reason: format!(
+                    "these {KEY_LEN} bytes are text (a password, or a hex key cut short), \
+                     not a random key; a key is {KEY_LEN} random bytes or {} hex digits",
+                    2 * KEY_LEN
+                ),
+            });
+        }
         if text.len() == KEY_LEN {
             let mut bytes = [0u8; KEY_LEN];
             bytes.copy_from_slice(text);

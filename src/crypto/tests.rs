@@ -267,3 +267,21 @@ fn a_key_id_given_twice_is_refused_not_silently_dropped() {
         b"sealed under 1"
     );
 }
+
+#[test]
+fn a_key_file_of_32_text_bytes_is_refused_not_taken_as_a_raw_key() {
+    // Half a hex key (a cut copy, or a 128-bit key in hex), and a password:
+    // 32 bytes that are text, never 32 random bytes.
+    let hex = DataKey::generate().unwrap().to_hex();
+    for text in [&hex.as_bytes()[..32], b"my job's secret password, 32 B!!"] {
+        let parsed = DataKey::parse(text);
+        assert!(
+            matches!(parsed, Err(Error::InvalidConfig { .. })),
+            "{parsed:?}"
+        );
+    }
+    // Raw random bytes still parse, even when some are printable.
+    let mut raw = [b'a'; KEY_LEN];
+    raw[7] = 0x9c;
+    assert_eq!(DataKey::parse(&raw).unwrap().bytes(), &raw);
+}
