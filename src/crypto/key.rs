@@ -68,10 +68,23 @@ impl DataKey {
     /// A key from its 32 bytes, or their 64 hex digits (whitespace around
     /// them ignored): the contents of a key file.
     ///
+    /// 32 bytes that are all printable text (a password, half of a hex
+    /// key) are refused: 32 random bytes are all printable once in 10^13.
+    ///
     /// # Errors
     /// `InvalidConfig` for anything else (the message never holds the
     /// bytes).
     pub fn parse(text: &[u8]) -> Result<Self> {
+        if text.len() == KEY_LEN && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return Err(Error::InvalidConfig {
+                setting: "key",
+                reason: format!(
+                    "these {KEY_LEN} bytes are text (a password, or a hex key cut short), \
+                     not a random key; a key is {KEY_LEN} random bytes or {} hex digits",
+                    2 * KEY_LEN
+                ),
+            });
+        }
         if text.len() == KEY_LEN {
             let mut bytes = [0u8; KEY_LEN];
             bytes.copy_from_slice(text);
@@ -191,7 +204,7 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
 /// use highwater::crypto::{DataKey, KeyId, KeyProvider, StaticKeys};
 /// let old = DataKey::generate()?;
 /// let keys = StaticKeys::new(KeyId::new(2)?, DataKey::generate()?)
-///     .with_retired(KeyId::new(1)?, old);
+///     .with_retired(KeyId::new(1)?, old)?;
 /// assert_eq!(keys.current_key()?.0, KeyId::new(2)?);
 /// assert!(keys.key(KeyId::new(1)?)?.is_some()); // old files stay readable
 /// # Ok::<(), highwater::Error>(())
@@ -213,11 +226,26 @@ impl StaticKeys {
 
     /// Also opens files sealed with `key` (named `id`); the current key
     /// stays the current one.
-    pub fn with_retired(mut self, id: KeyId, key: DataKey) -> Self {
-        if id != self.current {
-            self.keys.insert(id, key);
+    ///
+    /// # Errors
+    /// `InvalidConfig` when `id` already names a key (the current one or a
+    /// retired one): one id never names two keys, and a rotation that
+    /// forgot to give the new key a new id is refused here rather than
+    /// found later as old files that fail authentication.
+    pub fn with_retired(mut self, id: KeyId, key: DataKey) -> Result<Self> {
+        if self.keys.contains_key(&id) {
+            let whose = if id == self.current {
+                " (it is the current key's)"
+            } else {
+                ""
+            };
+            return Err(Error::InvalidConfig {
+                setting: "key_id",
+                reason: format!("key id {id} is given twice{whose}; every key needs its own id"),
+            });
         }
-        self
+        self.keys.insert(id, key);
+        Ok(self)
     }
 }
 

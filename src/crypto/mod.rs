@@ -20,9 +20,16 @@
 //! # Ok::<(), highwater::Error>(())
 //! ```
 //!
-//! Invariants (each file states its own): a key's bytes are never printed
-//! and are wiped when dropped; a (file key, nonce) pair never seals two
-//! blocks; a block's bytes are returned only after its tag verified.
+//! Invariants (each file states its own): a [`DataKey`]'s bytes are never
+//! printed and are wiped when dropped; a (file key, nonce) pair never seals
+//! two blocks; a block's bytes are returned only after its tag verified.
+//!
+//! Not wiped: the per-file keys (ring's AES key schedules inside a
+//! [`SealedWriter`] or [`SealedReader`], and the HKDF state that derived
+//! them: ring zeroes none of its keys), the string
+//! [`DataKey::to_hex`] returns, and the copies a caller passes to
+//! [`DataKey::from_bytes`] or holds in the environment for
+//! [`DataKey::from_env`].
 
 mod key;
 mod seal;

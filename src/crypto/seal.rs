@@ -396,9 +396,11 @@ pub fn seal_all(
 /// Opens a file written by [`seal_all`] with the same `block`.
 ///
 /// # Errors
-/// [`SealedReader::open`]'s and [`SealedReader::open_block`]'s errors;
-/// `AuthenticationFailed` for a file cut inside a block or at a block
-/// boundary, or with bytes after its last block.
+/// `InvalidArgument` for a `block` of 0 or one whose sealed size does not
+/// fit a `usize`; [`SealedReader::open`]'s and
+/// [`SealedReader::open_block`]'s errors; `AuthenticationFailed` for a
+/// file cut inside a block or at a block boundary, or with bytes after its
+/// last block.
 pub fn open_all(
     provider: &dyn KeyProvider,
     path: &Path,
@@ -407,9 +409,17 @@ pub fn open_all(
     block: usize,
     expected_file_id: Option<[u8; 16]>,
 ) -> Result<Vec<u8>> {
+    let step = match block.checked_add(TAG_LEN) {
+        Some(step) if block > 0 => step,
+        _ => {
+            return Err(Error::invalid_argument(
+                "open a sealed file",
+                format!("a block of {block} bytes"),
+            ))
+        }
+    };
     let reader = SealedReader::open(provider, path, bytes, kind, expected_file_id)?;
     let body = &bytes[SEAL_HEADER_LEN..];
-    let step = block + TAG_LEN;
     let blocks = body.len().div_ceil(step).max(1);
     let mut out = Vec::with_capacity(body.len());
     for i in 0..blocks {

@@ -167,7 +167,8 @@ fn rotation_writes_with_the_new_key_and_reads_the_old() {
     let v1 = StaticKeys::new(KeyId::new(1).unwrap(), old_key.clone());
     let (old_file, _) = seal_all(&v1, FileKind::Record, b"sealed under 1", BLOCK).unwrap();
     let v2 = StaticKeys::new(KeyId::new(2).unwrap(), DataKey::generate().unwrap())
-        .with_retired(KeyId::new(1).unwrap(), old_key);
+        .with_retired(KeyId::new(1).unwrap(), old_key)
+        .unwrap();
     let (new_file, _) = seal_all(&v2, FileKind::Record, b"sealed under 2", BLOCK).unwrap();
     assert_eq!(
         SealHeader::decode(path(), &new_file).unwrap().key_id.get(),
@@ -220,4 +221,67 @@ fn keys_parse_from_raw_bytes_or_hex_and_never_print() {
     assert!(DataKey::parse(&[b'z'; 64]).is_err());
     assert_eq!(format!("{key:?}"), "DataKey(..)");
     assert!(KeyId::new(0).is_err());
+}
+
+#[test]
+fn open_all_refuses_a_block_size_no_file_is_sealed_with() {
+    let k = keys(1);
+    let (sealed, _) = seal_all(&k, FileKind::StateFile, &data(10), BLOCK).unwrap();
+    // 0 (refused by seal_all), and sizes whose block + tag does not fit a
+    // usize: a typed error, never an overflow or a division by zero.
+    for block in [0, usize::MAX - TAG_LEN + 1, usize::MAX - 1, usize::MAX] {
+        let opened = open_all(&k, path(), &sealed, FileKind::StateFile, block, None);
+        assert!(
+            matches!(opened, Err(Error::InvalidArgument(_))),
+            "block {block}: {opened:?}"
+        );
+    }
+}
+
+#[test]
+fn a_key_id_given_twice_is_refused_not_silently_dropped() {
+    // Rotating without a new id: the old key would be dropped without a
+    // word and every old file would fail authentication, as if damaged
+    // (recovery falls back past such checkpoints).
+    let old_key = DataKey::generate().unwrap();
+    let v1 = StaticKeys::new(KeyId::new(1).unwrap(), old_key.clone());
+    let (old_file, _) = seal_all(&v1, FileKind::Record, b"sealed under 1", BLOCK).unwrap();
+    let same_id = StaticKeys::new(KeyId::new(1).unwrap(), DataKey::generate().unwrap())
+        .with_retired(KeyId::new(1).unwrap(), old_key.clone());
+    assert!(
+        matches!(same_id, Err(Error::InvalidConfig { .. })),
+        "{same_id:?}"
+    );
+    let twice = StaticKeys::new(KeyId::new(3).unwrap(), DataKey::generate().unwrap())
+        .with_retired(KeyId::new(1).unwrap(), old_key.clone())
+        .and_then(|k| k.with_retired(KeyId::new(1).unwrap(), DataKey::generate().unwrap()));
+    assert!(
+        matches!(twice, Err(Error::InvalidConfig { .. })),
+        "{twice:?}"
+    );
+    let good = StaticKeys::new(KeyId::new(2).unwrap(), DataKey::generate().unwrap())
+        .with_retired(KeyId::new(1).unwrap(), old_key)
+        .unwrap();
+    assert_eq!(
+        open_all(&good, path(), &old_file, FileKind::Record, BLOCK, None).unwrap(),
+        b"sealed under 1"
+    );
+}
+
+#[test]
+fn a_key_file_of_32_text_bytes_is_refused_not_taken_as_a_raw_key() {
+    // Half a hex key (a cut copy, or a 128-bit key in hex), and a password:
+    // 32 bytes that are text, never 32 random bytes.
+    let hex = DataKey::generate().unwrap().to_hex();
+    for text in [&hex.as_bytes()[..32], b"my job's secret password, 32 B!!"] {
+        let parsed = DataKey::parse(text);
+        assert!(
+            matches!(parsed, Err(Error::InvalidConfig { .. })),
+            "{parsed:?}"
+        );
+    }
+    // Raw random bytes still parse, even when some are printable.
+    let mut raw = [b'a'; KEY_LEN];
+    raw[7] = 0x9c;
+    assert_eq!(DataKey::parse(&raw).unwrap().bytes(), &raw);
 }
