@@ -13,6 +13,8 @@ use std::path::Path;
 
 /// The length of a data key: AES-256.
 pub const KEY_LEN: usize = 32;
+/// The most bytes a key file is read for (a hex key with whitespace).
+const MAX_KEY_FILE: u64 = 4096;
 
 /// The name of a data key, stored in every sealed file's header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -121,13 +123,29 @@ impl DataKey {
     /// `Io` naming the file; `InvalidConfig` for contents that are no key.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read(path).map_err(|source| Error::Io {
-            operation: "read a key file",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // A key file is small: read at most a little more than the longest
+        // key, so a path pointed at a large file by mistake costs nothing.
+        let mut text = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_KEY_FILE + 1), &mut text)
+            })
+            .map_err(|source| Error::Io {
+                operation: "read a key file",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if text.len() as u64 > MAX_KEY_FILE {
+            wipe(&mut text);
+            return Err(Error::InvalidConfig {
+                setting: "key",
+                reason: format!(
+                    "{} is over {MAX_KEY_FILE} bytes: not a key file",
+                    path.display()
+                ),
+            });
+        }
         let key = Self::parse(&text);
-        let mut text = text;
         wipe(&mut text);
         key
     }

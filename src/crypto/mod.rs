@@ -36,7 +36,7 @@ mod seal;
 
 pub use key::{DataKey, KeyId, KeyProvider, StaticKeys, KEY_LEN};
 pub use seal::{
-    open_all, seal_all, FileKind, SealHeader, SealedReader, SealedWriter, MAX_BLOCKS,
+    key_check, open_all, seal_all, FileKind, SealHeader, SealedReader, SealedWriter, MAX_BLOCKS,
     SEAL_HEADER_LEN, TAG_LEN,
 };
 

@@ -28,6 +28,7 @@ pub const MAX_BLOCKS: u64 = 1 << 32;
 const MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
 const VERSION: u16 = 1;
 const INFO: &[u8] = b"highwater-seal-v1";
+const KEY_CHECK_INFO: &[u8] = b"highwater-key-check-v1";
 
 /// What a sealed file holds (part of its key derivation: a block of one
 /// kind never opens as another).
@@ -78,6 +79,24 @@ pub struct SealHeader {
     pub key_id: KeyId,
     /// Random, new for every file: what names the file.
     pub file_id: [u8; 16],
+    /// The key's check value ([`key_check`]): tells a wrong key from
+    /// tampering before any block is opened.
+    pub key_check: [u8; 8],
+}
+
+/// The check value of data key `key` named `id`: the first 8 bytes of
+/// HMAC-SHA256(key, "highwater-key-check-v1" || id as u32 LE). The same for
+/// every file sealed with the key; it says nothing of the key but whether
+/// a given key is it.
+pub fn key_check(key: &DataKey, id: KeyId) -> [u8; 8] {
+    let mac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.bytes());
+    let mut msg = Vec::with_capacity(KEY_CHECK_INFO.len() + 4);
+    msg.extend_from_slice(KEY_CHECK_INFO);
+    msg.extend_from_slice(&id.get().to_le_bytes());
+    let tag = ring::hmac::sign(&mac, &msg);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&tag.as_ref()[..8]);
+    out
 }
 
 impl SealHeader {
@@ -89,6 +108,7 @@ impl SealHeader {
         out[10] = self.kind.code();
         out[12..16].copy_from_slice(&self.key_id.get().to_le_bytes());
         out[16..32].copy_from_slice(&self.file_id);
+        out[32..40].copy_from_slice(&self.key_check);
         let crc = crc32c::crc32c(&out[..44]);
         out[44..].copy_from_slice(&crc.to_le_bytes());
         out
@@ -143,13 +163,16 @@ impl SealHeader {
             .map_err(|_| bad(12, "key id 0".into()))?;
         let mut file_id = [0u8; 16];
         file_id.copy_from_slice(&h[16..32]);
-        if h[11] != 0 || h[32..44].iter().any(|&b| b != 0) {
+        let mut key_check = [0u8; 8];
+        key_check.copy_from_slice(&h[32..40]);
+        if h[11] != 0 || h[40..44].iter().any(|&b| b != 0) {
             return Err(bad(11, "reserved header bytes are not zero".into()));
         }
         Ok(SealHeader {
             kind,
             key_id,
             file_id,
+            key_check,
         })
     }
 }
@@ -215,6 +238,7 @@ impl SealedWriter {
             kind,
             key_id,
             file_id,
+            key_check: key_check(&key, key_id),
         };
         Ok(SealedWriter {
             header: info.encode(),
@@ -319,6 +343,12 @@ impl SealedReader {
                 path: path.to_path_buf(),
                 key_id: info.key_id.get(),
             })?;
+        if key_check(&key, info.key_id) != info.key_check {
+            return Err(Error::KeyMismatch {
+                path: path.to_path_buf(),
+                key_id: info.key_id.get(),
+            });
+        }
         let mut h = [0u8; SEAL_HEADER_LEN];
         h.copy_from_slice(&header[..SEAL_HEADER_LEN]);
         Ok(SealedReader {

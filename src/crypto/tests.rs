@@ -148,11 +148,10 @@ fn an_older_file_put_back_is_refused_by_its_id() {
 fn a_wrong_or_missing_key_is_a_typed_error_naming_the_key() {
     let k = keys(7);
     let (sealed, _) = seal_all(&k, FileKind::StateFile, &data(10), BLOCK).unwrap();
-    // Same id, other bytes: the wrong key.
+    // Same id, other bytes: the wrong key, told apart from tampering by the
+    // header's key check value before any block is opened.
     match open(&keys(7), &sealed) {
-        Err(Error::AuthenticationFailed {
-            key_id: 7, path, ..
-        }) => assert_eq!(path, self::path()),
+        Err(Error::KeyMismatch { key_id: 7, path }) => assert_eq!(path, self::path()),
         other => panic!("{other:?}"),
     }
     match open(&keys(8), &sealed) {
@@ -284,4 +283,44 @@ fn a_key_file_of_32_text_bytes_is_refused_not_taken_as_a_raw_key() {
     let mut raw = [b'a'; KEY_LEN];
     raw[7] = 0x9c;
     assert_eq!(DataKey::parse(&raw).unwrap().bytes(), &raw);
+}
+
+#[test]
+fn the_key_check_value_is_the_keys_and_tells_a_wrong_key_from_tampering() {
+    let k = keys(3);
+    let (sealed, _) = seal_all(&k, FileKind::StateFile, &data(2 * BLOCK), BLOCK).unwrap();
+    let header = SealHeader::decode(path(), &sealed).unwrap();
+    let (id, key) = k.current_key().unwrap();
+    assert_eq!(header.key_check, key_check(&key, id));
+    assert_ne!(
+        header.key_check,
+        key_check(&DataKey::generate().unwrap(), id)
+    );
+    assert_ne!(header.key_check, key_check(&key, KeyId::new(4).unwrap()));
+    // The right key and a damaged block: authentication, not the key.
+    let mut bad = sealed.clone();
+    bad[SEAL_HEADER_LEN + 3] ^= 1;
+    assert!(matches!(
+        open(&k, &bad),
+        Err(Error::AuthenticationFailed { key_id: 3, .. })
+    ));
+}
+
+#[test]
+fn a_key_file_is_read_only_up_to_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = DataKey::generate().unwrap();
+    let good = dir.path().join("key");
+    std::fs::write(&good, format!("{}\n", key.to_hex())).unwrap();
+    assert_eq!(DataKey::from_file(&good).unwrap().bytes(), key.bytes());
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'a'; 5000]).unwrap();
+    assert!(matches!(
+        DataKey::from_file(&big),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(matches!(
+        DataKey::from_file(dir.path().join("none")),
+        Err(Error::Io { .. })
+    ));
 }

@@ -683,6 +683,18 @@ pub enum Error {
         key_id: u32,
     },
 
+    /// The key provided under the id a sealed file names is not the key it
+    /// was sealed with (its check value differs): a wrong key file, or a
+    /// key id reused for another key. The file is not damaged; nothing was
+    /// decrypted. Give the right key; never fall back past it as damage.
+    #[error("{path}: the key provided as key {key_id} is not the one the file was sealed with")]
+    KeyMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The key id its header names.
+        key_id: u32,
+    },
+
     /// A sealed block did not authenticate: a wrong key, a changed byte, a
     /// block moved from another file or position, or a file cut short.
     /// Nothing of the block is used.
