@@ -673,8 +673,8 @@ pub enum Error {
     },
 
     /// The key a sealed file names is not provided: the file cannot be
-    /// read until the [`KeyProvider`](crate::crypto::KeyProvider) has it
-    /// (a retired key dropped too early, a wrong key file).
+    /// read until the `KeyProvider` (`highwater::crypto`, the `encryption`
+    /// feature) has it (a retired key dropped too early, a wrong key file).
     #[error("{path}: key {key_id} is not provided")]
     KeyUnavailable {
         /// The file.
