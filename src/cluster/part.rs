@@ -37,10 +37,11 @@ fn stored(groups: KeyGroups, range: KeyGroupRange, key: &[u8]) -> Result<(u32, V
     Ok((g, out))
 }
 
-/// The group index of `groups_sorted` (each item's group, in file order).
-fn index(range: KeyGroupRange, groups_sorted: impl Iterator<Item = u32>) -> Vec<u64> {
+/// The group index of a file whose items fall in `range`'s groups as
+/// `groups` says (any order: it counts).
+fn index(range: KeyGroupRange, groups: impl Iterator<Item = u32>) -> Vec<u64> {
     let mut counts = vec![0u64; range.len() as usize];
-    for g in groups_sorted {
+    for g in groups {
         counts[(g - range.start) as usize] += 1;
     }
     let mut out = Vec::with_capacity(counts.len() + 1);
@@ -55,6 +56,10 @@ fn index(range: KeyGroupRange, groups_sorted: impl Iterator<Item = u32>) -> Vec<
 
 /// A full part of `state` (every key must be in `range`).
 ///
+/// `state` iterates in key order, so bucketing its pairs by group keeps
+/// each bucket sorted, and the buckets in group order are the file's order:
+/// no sort, no second copy of the keys.
+///
 /// # Errors
 /// `InvalidArgument` for a key outside `range`; the encoder's errors.
 pub(crate) fn full(
@@ -62,18 +67,22 @@ pub(crate) fn full(
     range: KeyGroupRange,
     state: &TrackedState,
 ) -> Result<BuiltPart> {
-    let mut pairs = Vec::with_capacity(state.len());
-    let mut gs = Vec::with_capacity(state.len());
+    let mut buckets: Vec<Vec<(Vec<u8>, &[u8])>> = vec![Vec::new(); range.len() as usize];
     for (k, v) in state.iter() {
         let (g, key) = stored(groups, range, k)?;
-        gs.push((key.clone(), g));
-        pairs.push((key, v.to_vec()));
+        buckets[(g - range.start) as usize].push((key, v));
     }
-    gs.sort_unstable();
-    let snapshot = StateSnapshot::new(pairs);
+    let puts = index(
+        range,
+        buckets
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| std::iter::repeat_n(range.start + i as u32, b.len())),
+    );
+    let snapshot = StateSnapshot::from_sorted(buckets.into_iter().flatten())?;
     Ok(BuiltPart {
         bytes: snapshot.to_bytes()?.to_vec(),
-        puts: index(range, gs.into_iter().map(|(_, g)| g)),
+        puts,
         deletes: index(range, std::iter::empty()),
     })
 }
@@ -88,25 +97,23 @@ pub(crate) fn delta(
     state: &TrackedState,
 ) -> Result<BuiltPart> {
     let changes = state.delta();
-    let mut puts = Vec::with_capacity(changes.len());
-    let mut dels = Vec::new();
+    let mut put_groups = Vec::with_capacity(changes.len());
+    let mut del_groups = Vec::new();
     let mut out = Vec::with_capacity(changes.len());
     for (k, v) in changes.puts() {
         let (g, key) = stored(groups, range, k)?;
-        puts.push((key.clone(), g));
+        put_groups.push(g);
         out.push((key, Some(v.to_vec())));
     }
     for k in changes.deletes() {
         let (g, key) = stored(groups, range, k)?;
-        dels.push((key.clone(), g));
+        del_groups.push(g);
         out.push((key, None));
     }
-    puts.sort_unstable();
-    dels.sort_unstable();
     let delta = StateDelta::from_changes(out);
     Ok(BuiltPart {
         bytes: delta.to_bytes()?.to_vec(),
-        puts: index(range, puts.into_iter().map(|(_, g)| g)),
-        deletes: index(range, dels.into_iter().map(|(_, g)| g)),
+        puts: index(range, put_groups.into_iter()),
+        deletes: index(range, del_groups.into_iter()),
     })
 }
