@@ -20,11 +20,10 @@ use super::key_group::KeyGroups;
 use super::protocol;
 use super::report::{SinkHandle, SourcePosition, WorkerReport};
 use crate::checkpoint::envelope;
-use crate::checkpoint::remote::record::{decode_slot_envelope, record_path};
-use crate::error::{Error, Result};
+use crate::checkpoint::remote::record::{corrupted, decode_slot_envelope, now_ms, record_path};
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 const FORMAT: &str = "highwater-cluster-commit";
 const VERSION: u32 = 1;
@@ -139,12 +138,6 @@ impl ClusterRecord {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn encode(record: &Record) -> Result<Vec<u8>> {
     envelope::encode("encode cluster record", FORMAT, VERSION, record)
 }
@@ -195,14 +188,6 @@ pub(crate) fn encode_epoch(
             reports: reports.to_vec(),
         },
     })
-}
-
-fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
-    Error::CheckpointCorrupted {
-        path: path.to_path_buf(),
-        offset: None,
-        reason: reason.into(),
-    }
 }
 
 /// Parses and verifies the bytes read from `slot`'s key.
@@ -293,9 +278,4 @@ pub fn decode(slot: u64, bytes: &[u8]) -> Result<ClusterRecord> {
             })))
         }
     }
-}
-
-/// The path errors name for the record in `slot`.
-pub(crate) fn record_path_of(slot: u64) -> std::path::PathBuf {
-    record_path(slot)
 }

@@ -16,6 +16,7 @@
 
 use crate::blob::BlobKey;
 use crate::checkpoint::envelope;
+use crate::checkpoint::remote::record::corrupted;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -109,14 +110,6 @@ pub struct WorkerReport {
     pub sinks: Vec<SinkHandle>,
 }
 
-fn invalid(path: &Path, reason: impl Into<String>) -> Error {
-    Error::CheckpointCorrupted {
-        path: path.to_path_buf(),
-        offset: None,
-        reason: reason.into(),
-    }
-}
-
 impl WorkerReport {
     /// The report as bytes (checksummed JSON).
     ///
@@ -155,7 +148,7 @@ impl WorkerReport {
     /// [`from_bytes`](Self::from_bytes), errors naming `path`.
     pub(crate) fn decode_at(path: &Path, bytes: &[u8]) -> Result<Self> {
         if bytes.len() as u64 > MAX_REPORT_LEN {
-            return Err(invalid(
+            return Err(corrupted(
                 path,
                 format!(
                     "report is {} bytes; at most {MAX_REPORT_LEN} are read",
@@ -175,9 +168,9 @@ impl WorkerReport {
             .iter()
             .map(|p| {
                 let key = BlobKey::new(p.key.clone())
-                    .map_err(|e| invalid(path, format!("part {:?}: {e}", p.key)))?;
+                    .map_err(|e| corrupted(path, format!("part {:?}: {e}", p.key)))?;
                 if !key.as_str().starts_with(&format!("{PARTS}/")) {
-                    return Err(invalid(
+                    return Err(corrupted(
                         path,
                         format!("part {key} is held outside {PARTS}/"),
                     ));
@@ -191,16 +184,16 @@ impl WorkerReport {
     pub(crate) fn check(&self, path: &Path) -> Result<()> {
         let who = format!("worker {} of epoch {}", self.worker, self.epoch);
         if self.workers == 0 || self.worker >= self.workers {
-            return Err(invalid(
+            return Err(corrupted(
                 path,
                 format!("{who}: index is not below the count {}", self.workers),
             ));
         }
         if self.key_groups.is_empty() {
-            return Err(invalid(path, format!("{who}: empty key-group range")));
+            return Err(corrupted(path, format!("{who}: empty key-group range")));
         }
         if self.chain.is_empty() || self.chain.len() > MAX_CHAIN {
-            return Err(invalid(
+            return Err(corrupted(
                 path,
                 format!(
                     "{who}: a chain of {} parts (1 to {MAX_CHAIN})",
@@ -215,13 +208,16 @@ impl WorkerReport {
                 PartKind::Delta
             };
             if part.kind != want {
-                return Err(invalid(
+                return Err(corrupted(
                     path,
                     format!("{who}: part {i} is {:?}, not {want:?}", part.kind),
                 ));
             }
             if i > 0 && part.epoch <= self.chain[i - 1].epoch {
-                return Err(invalid(path, format!("{who}: part epochs do not increase")));
+                return Err(corrupted(
+                    path,
+                    format!("{who}: part epochs do not increase"),
+                ));
             }
         }
         let index_len = self.key_groups.len() as usize + 1;
@@ -231,7 +227,7 @@ impl WorkerReport {
                     || index[0] != 0
                     || index.windows(2).any(|w| w[0] > w[1])
                 {
-                    return Err(invalid(
+                    return Err(corrupted(
                         path,
                         format!("{who}: part {i}'s group index is not {index_len} non-decreasing entries from 0"),
                     ));
@@ -239,20 +235,20 @@ impl WorkerReport {
             }
         }
         if self.chain[self.chain.len() - 1].epoch > self.epoch {
-            return Err(invalid(
+            return Err(corrupted(
                 path,
                 format!("{who}: a part is newer than the report"),
             ));
         }
         self.part_keys(path)?;
         if self.positions.len() > MAX_PARTITIONS || self.sinks.len() > MAX_SINKS {
-            return Err(invalid(
+            return Err(corrupted(
                 path,
                 format!("{who}: too many partitions or sinks"),
             ));
         }
         if self.sinks.iter().any(|s| s.handle.len() > MAX_HANDLE_BYTES) {
-            return Err(invalid(
+            return Err(corrupted(
                 path,
                 format!("{who}: a sink handle over {MAX_HANDLE_BYTES} bytes"),
             ));

@@ -18,7 +18,7 @@ use super::protocol::restore_sources;
 use super::record::GlobalCheckpoint;
 use super::report::{PartRef, WorkerReport};
 use crate::blob::{BlobKey, BlobStore};
-use crate::checkpoint::remote::record::RemoteFile;
+use crate::checkpoint::remote::record::{corrupted, RemoteFile};
 use crate::checkpoint::remote::view::block_cache::BlockCache;
 use crate::checkpoint::remote::view::blocks::{Fetch, FetchCounts, RemoteStateFile, EXACT};
 use crate::error::{Error, Result};
@@ -43,14 +43,6 @@ pub struct RestoreCounts {
     pub bytes: u64,
     /// Part files opened.
     pub files: u64,
-}
-
-fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
-    Error::CheckpointCorrupted {
-        path: path.to_path_buf(),
-        offset: None,
-        reason: reason.into(),
-    }
 }
 
 /// Items `range` of column `c`: one exact read of their end offsets, one of

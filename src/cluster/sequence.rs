@@ -14,6 +14,7 @@
 
 use super::record::{self, ClusterRecord, GlobalCheckpoint, RunPlan};
 use crate::blob::BlobStore;
+use crate::checkpoint::remote::record::{corrupted, record_path};
 use crate::checkpoint::remote::sequence::{self as seq, SlotOutcome};
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -28,30 +29,22 @@ pub(crate) fn read(store: &dyn BlobStore, slot: u64) -> Result<Option<ClusterRec
         .transpose()
 }
 
-/// The newest epoch record in a slot from the floor up to `below`
-/// (exclusive), and the newest slot listed.
+/// The newest epoch record at or above the floor, the newest slot listed,
+/// and the floor.
 ///
 /// # Errors
 /// The store's errors; `CheckpointCorrupted` for a damaged record on the
 /// way down to it.
-pub(crate) fn newest_epoch(
-    store: &dyn BlobStore,
-    below: u64,
-) -> Result<(Option<GlobalCheckpoint>, u64)> {
+fn newest_epoch(store: &dyn BlobStore) -> Result<(Option<GlobalCheckpoint>, u64, u64)> {
     let floor = seq::floor(store)?;
     let slots = seq::list_slots(store)?;
     let newest = slots.last().map_or(0, |s| s.slot);
-    for s in slots
-        .iter()
-        .rev()
-        .filter(|s| s.slot >= floor && s.slot < below)
-    {
-        match read(store, s.slot)? {
-            Some(ClusterRecord::Epoch(e)) => return Ok((Some(*e), newest)),
-            Some(_) | None => continue,
+    for s in slots.iter().rev().filter(|s| s.slot >= floor) {
+        if let Some(ClusterRecord::Epoch(e)) = read(store, s.slot)? {
+            return Ok((Some(*e), newest, floor));
         }
     }
-    Ok((None, newest))
+    Ok((None, newest, floor))
 }
 
 /// A run a coordinator claimed.
@@ -73,7 +66,7 @@ const MAX_CLAIMS: u32 = 64;
 pub(crate) fn claim(store: &dyn BlobStore, workers: u32, key_groups: u32) -> Result<Claimed> {
     let coordinator = seq::writer_name();
     for _ in 0..MAX_CLAIMS {
-        let (base, newest) = newest_epoch(store, u64::MAX)?;
+        let (base, newest, floor) = newest_epoch(store)?;
         if let Some(b) = &base {
             if b.key_groups != key_groups {
                 return Err(Error::InvalidConfig {
@@ -88,7 +81,7 @@ pub(crate) fn claim(store: &dyn BlobStore, workers: u32, key_groups: u32) -> Res
         let slot = newest
             .checked_add(1)
             .ok_or_else(|| Error::invalid_argument("claim", "the commit sequence is full"))?
-            .max(seq::floor(store)?);
+            .max(floor);
         let plan = RunPlan {
             workers,
             key_groups,
@@ -167,14 +160,13 @@ pub(crate) fn run(
         Some(slot) => match read(store, slot)? {
             Some(ClusterRecord::Epoch(e)) if e.epoch == plan.base_epoch => Some(*e),
             _ => {
-                return Err(Error::CheckpointCorrupted {
-                    path: record::record_path_of(slot),
-                    offset: None,
-                    reason: format!(
+                return Err(corrupted(
+                    &record_path(slot),
+                    format!(
                         "the claim of run {generation} restores epoch {} from this slot, which does not hold it",
                         plan.base_epoch
                     ),
-                })
+                ))
             }
         },
     };

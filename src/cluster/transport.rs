@@ -13,6 +13,7 @@
 use super::layout::{parse_report_key, report_key, reports_prefix};
 use super::report::{report_path, WorkerReport, MAX_REPORT_LEN};
 use crate::blob::{list_all, BlobStore, CreateOutcome};
+use crate::checkpoint::remote::record::corrupted;
 use crate::checkpoint::remote::retry::retried;
 use crate::error::{Error, Result};
 use bytes::Bytes;
@@ -97,26 +98,24 @@ impl StoreTransport {
             };
             let path = report_path(&meta.key);
             if meta.size > MAX_REPORT_LEN {
-                return Err(Error::CheckpointCorrupted {
-                    path,
-                    offset: None,
-                    reason: format!(
+                return Err(corrupted(
+                    &path,
+                    format!(
                         "report is {} bytes; at most {MAX_REPORT_LEN} are read",
                         meta.size
                     ),
-                });
+                ));
             }
             let bytes = retried("get", meta.key.as_str(), || store.get(&meta.key))?;
             let report = WorkerReport::decode_at(&path, &bytes)?;
             if report.worker != worker || report.generation != generation || report.epoch != epoch {
-                return Err(Error::CheckpointCorrupted {
-                    path,
-                    offset: None,
-                    reason: format!(
+                return Err(corrupted(
+                    &path,
+                    format!(
                         "the key names worker {worker}, the report worker {} of epoch {} of run {}",
                         report.worker, report.epoch, report.generation
                     ),
-                });
+                ));
             }
             out.insert(worker, report);
         }

@@ -132,7 +132,8 @@ pub(crate) fn record_path(slot: u64) -> PathBuf {
     PathBuf::from(commit_key(slot).as_str())
 }
 
-fn now_ms() -> u64 {
+/// Now, in milliseconds since the Unix epoch (0 before it).
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -218,7 +219,8 @@ pub(crate) fn encode_checkpoint(
     )
 }
 
-fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
+/// `CheckpointCorrupted` naming `path`, with no byte offset.
+pub(crate) fn corrupted(path: &Path, reason: impl Into<String>) -> Error {
     Error::CheckpointCorrupted {
         path: path.to_path_buf(),
         offset: None,
