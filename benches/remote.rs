@@ -53,6 +53,10 @@
 
 #[path = "remote/baseline.rs"]
 mod baseline;
+/// The tests' way to make a bucket on moto (its `endpoint` is the tests').
+#[path = "../tests/common/moto_server.rs"]
+#[allow(dead_code)]
+mod moto_server;
 #[path = "remote/report.rs"]
 mod report;
 #[path = "remote/state.rs"]
@@ -62,7 +66,7 @@ mod timed;
 #[path = "remote/view.rs"]
 mod view;
 
-use baseline::{fresh_bucket, Baseline};
+use baseline::Baseline;
 use bytes::Bytes;
 use highwater::blob::{BlobStore, ObjectStoreBlobStore, ObjectStoreOptions};
 use highwater::checkpoint::DEFAULT_PART;
@@ -396,7 +400,7 @@ fn main() {
     std::fs::create_dir_all(&scratch).expect("the scratch dir");
     let scratch = tempfile::tempdir_in(&scratch).expect("a scratch dir");
 
-    let bucket = fresh_bucket(&endpoint);
+    let bucket = moto_server::fresh_bucket(&endpoint, "bench");
     let worker_threads = ObjectStoreOptions::default().worker_threads;
     let pairs = state::pairs_for(bytes);
     let made = Instant::now();

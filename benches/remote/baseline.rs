@@ -9,7 +9,6 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
-use std::io::{Read, Write};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -125,29 +124,4 @@ impl Baseline {
             }
         });
     }
-}
-
-/// Creates a fresh bucket on the server at `endpoint` (moto takes an
-/// unsigned request, as tests/blob/moto.rs does) and returns its name.
-pub fn fresh_bucket(endpoint: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bucket = format!("highwater-bench-{}-{nanos}", std::process::id());
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let mut conn = std::net::TcpStream::connect(host)
-        .unwrap_or_else(|e| panic!("cannot reach the S3 server at {endpoint}: {e}"));
-    write!(
-        conn,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200"),
-        "create bucket {bucket}: {answer}"
-    );
-    bucket
 }
