@@ -201,6 +201,7 @@ mod error;
 pub mod inspect;
 pub mod metrics;
 pub mod recovery;
+mod sealing;
 pub mod sink;
 pub mod source;
 pub mod state;
@@ -213,8 +214,8 @@ pub use checkpoint::{
     BackgroundCheckpointer, CheckpointConfig, CheckpointKind, CheckpointOutcome, CheckpointRequest,
     CheckpointStateView, CheckpointStore, CheckpointTicket, IncrementalCheckpointManager,
     IncrementalCheckpointMetadata, IntoPart, LatestCheckpoint, OwnedPart, PartInput, PartKind,
-    PartMetadata, ProgressCounts, RejectedCheckpoint, RemoteConfig, RemoteRestore, SinkTransaction,
-    TransferProgress,
+    PartMetadata, PartSeal, ProgressCounts, RejectedCheckpoint, RemoteConfig, RemoteRestore,
+    SinkTransaction, TransferProgress,
 };
 pub use error::{ArgumentError, Error, Result};
 pub use recovery::{

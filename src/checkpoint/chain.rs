@@ -173,6 +173,7 @@ mod tests {
                 crc32c: 0,
                 entries: 0,
                 deleted: 0,
+                sealed: None,
             })
             .collect();
         Arc::new(m)

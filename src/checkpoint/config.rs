@@ -50,6 +50,7 @@ pub struct CheckpointConfig {
     max_delta_ratio: f64,
     storage: Arc<dyn Storage>,
     remote: Option<RemoteConfig>,
+    sealing: crate::sealing::Sealing,
 }
 
 impl CheckpointConfig {
@@ -64,6 +65,7 @@ impl CheckpointConfig {
             max_delta_ratio: DEFAULT_MAX_DELTA_RATIO,
             storage: default_storage(),
             remote: None,
+            sealing: crate::sealing::Sealing::default(),
         }
     }
 
@@ -114,6 +116,22 @@ impl CheckpointConfig {
     pub fn with_remote(mut self, remote: RemoteConfig) -> Self {
         self.remote = Some(remote);
         self
+    }
+
+    /// Seal every part file written from now on with `keys`' current key,
+    /// and open sealed part files with `keys` (docs/FORMAT.md §8, the
+    /// `encryption` feature). Checkpoints written before stay readable:
+    /// plaintext ones as they are, sealed ones while `keys` has their key.
+    /// Default: no encryption.
+    #[cfg(feature = "encryption")]
+    pub fn with_encryption(mut self, keys: Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        self.sealing = crate::sealing::Sealing::with_keys(keys);
+        self
+    }
+
+    /// How part files are sealed.
+    pub(crate) fn sealing(&self) -> &crate::sealing::Sealing {
+        &self.sealing
     }
 
     /// The remote home of the checkpoints, if any.

@@ -15,7 +15,7 @@ use crate::state::{
     decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
     StateKind, StateSnapshot,
 };
-use crate::storage::{load_file, LoadedFile, MappedFile};
+use crate::storage::{LoadedFile, MappedFile};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ impl CheckpointStore {
     /// and the whole-file CRC32C derived from its verified header and table).
     /// The caller's decode verifies every block.
     fn load(&self, path: &Path, part: &PartMetadata) -> Result<LoadedFile> {
-        let loaded = load_file(self.storage(), path).ctx("read", path)?;
+        let loaded = self.load_part_file(path, part)?;
         check_identity(path, part, loaded.bytes())?;
         Ok(loaded)
     }
@@ -38,6 +38,9 @@ impl CheckpointStore {
     /// unlinks it, which leaves the mapping intact (`storage::fs`, the
     /// `// SAFETY:` comment of its map).
     fn map_part(&self, path: &Path, part: &PartMetadata) -> Result<Arc<dyn MappedFile>> {
+        if part.sealed.is_some() {
+            return Ok(Arc::new(self.load(path, part)?));
+        }
         let mapped = self.storage().map_file(path).ctx("map", path)?;
         check_identity(path, part, mapped.bytes())?;
         Ok(mapped)
@@ -162,8 +165,12 @@ impl CheckpointStore {
                 found: part.kind.name(),
             });
         };
-        let view = StateFileView::open_with(self.storage(), path)?;
-        check_identity(path, part, view.mapped_bytes())?;
+        let view = self
+            .sealing()
+            .view(self.storage(), path, part.sealed.as_ref(), part.size)?;
+        if let Some(mapped) = view.mapped_bytes() {
+            check_identity(path, part, mapped)?;
+        }
         expect_kind(path, view.kind(), expected)?;
         Ok(view)
     }
@@ -174,6 +181,10 @@ impl CheckpointStore {
 /// so this costs no pass over the payload; the payload is verified by whoever
 /// decodes or views it.
 fn check_identity(path: &Path, part: &PartMetadata, file: &[u8]) -> Result<()> {
+    if part.sealed.is_some() {
+        // Checked (sealed size and CRC) and authenticated as it was opened.
+        return Ok(());
+    }
     let actual_size = file.len() as u64;
     let actual_crc = if actual_size == part.size {
         encoded_file_crc(path, file)?

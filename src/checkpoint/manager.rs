@@ -172,7 +172,8 @@ impl IncrementalCheckpointManager {
         create_dir_all_durable(storage.as_ref(), config.dir())?;
         let lock_path = config.dir().join(LOCK_FILE);
         let lock = crate::storage::lock_exclusive(storage.as_ref(), &lock_path)?;
-        let store = CheckpointStore::with_storage(storage.clone(), config.dir());
+        let store = CheckpointStore::with_storage(storage.clone(), config.dir())
+            .with_sealing(config.sealing().clone());
         let (ids, leftovers) = store.scan()?;
         for name in &leftovers {
             let path = config.dir().join(name);
@@ -391,7 +392,7 @@ impl IncrementalCheckpointManager {
         let (_, meta) = publish::publish(storage, self.config.dir(), id, |tmp, staged| {
             let mut written = Vec::with_capacity(parts.len());
             for part in &parts {
-                let (meta, file) = part.write(storage, tmp)?;
+                let (meta, file) = part.write(storage, self.store.sealing(), tmp)?;
                 staged.push(file)?;
                 written.push(meta);
             }

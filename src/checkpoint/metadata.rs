@@ -134,6 +134,23 @@ pub struct PartMetadata {
     pub entries: u64,
     /// Keys deleted (delta); 0 otherwise.
     pub deleted: u64,
+    /// How the file is sealed, for an encrypted part (docs/FORMAT.md §8);
+    /// absent for a plaintext file. `size` and `crc32c` are then the sealed
+    /// file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<PartSeal>,
+}
+
+/// The seal of an encrypted part file: the key it was sealed with and the
+/// file's random id, which its header must repeat (so that another sealed
+/// file, an older one of the same part say, put in its place is refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSeal {
+    /// The key id.
+    pub key_id: u32,
+    /// The file id (32 hex digits in `metadata.json`).
+    #[serde(with = "hex_id")]
+    pub file_id: [u8; 16],
 }
 
 /// A sink's pre-committed transaction, recorded in the checkpoint that covers
@@ -386,6 +403,21 @@ fn sorted_map<S: serde::Serializer, V: Serialize>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     map.iter().collect::<BTreeMap<_, _>>().serialize(s)
+}
+
+mod hex_id {
+    use serde::{de::Error as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+        super::hex_bytes::serialize(bytes, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+        let bytes = super::hex_bytes::deserialize(d)?;
+        bytes
+            .try_into()
+            .map_err(|_| D::Error::custom("a file id is 32 hex digits"))
+    }
 }
 
 mod hex_bytes {

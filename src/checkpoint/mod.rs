@@ -60,7 +60,8 @@ pub use config::{
 pub use manager::{IncrementalCheckpointManager, RATIO_FLOOR_BYTES};
 pub(crate) use metadata::parse_checkpoint_dir_name;
 pub use metadata::{
-    CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata, SinkTransaction,
+    CheckpointKind, IncrementalCheckpointMetadata, PartKind, PartMetadata, PartSeal,
+    SinkTransaction,
 };
 pub use owned_part::{IntoPart, OwnedPart};
 pub(crate) use parent::{is_damage, verify_chain, Base};

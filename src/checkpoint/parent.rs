@@ -302,6 +302,10 @@ pub(crate) fn is_damage(e: &Error) -> bool {
         Error::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         Error::CheckpointParentUnrestorable { source, .. } => is_damage(source),
         Error::FeatureDisabled { .. } | Error::Fenced { .. } => false,
+        // A key not given, or the wrong one, says nothing about the data:
+        // every older sealed checkpoint would fail the same way, and
+        // falling back past it would restore stale state.
+        Error::KeyUnavailable { .. } | Error::KeyMismatch { .. } => false,
         // A missing object is damage, like a missing file, and so is one
         // shorter than its record says (a range past its end); a failed
         // request is not.

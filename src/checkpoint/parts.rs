@@ -3,13 +3,14 @@
 //! the temporary directory. A state file the caller gives is verified while
 //! it is written, on a second thread when it is large.
 
-use super::metadata::{part_file_name, PartKind, PartMetadata};
+use super::metadata::{part_file_name, PartKind, PartMetadata, PartSeal};
 use super::publish::{write_file, Unsynced};
 use super::request::PartInput;
 #[cfg(feature = "arrow")]
 use crate::arrow::{check_schema, write_part_file, ArrowBatches, Layer};
 use crate::error::IoContext;
 use crate::error::Result;
+use crate::sealing::{SealKind, Sealing};
 use crate::state::{
     header_summary, verify_state_file, write_blob, write_columns, StateDelta, StateKind,
     StateSnapshot, Written,
@@ -195,11 +196,37 @@ impl<'a> PlannedPart<'a> {
     pub(crate) fn write(
         &self,
         storage: &dyn Storage,
+        sealing: &Sealing,
         dir: &Path,
     ) -> Result<(PartMetadata, Unsynced)> {
         let file_name = part_file_name(&self.name, self.kind());
         let path = dir.join(&file_name);
-        let ((written, entries, deleted), unsynced) = match &self.source {
+        let out = Out {
+            storage,
+            sealing,
+            path: &path,
+            kind: if self.kind().is_arrow() {
+                SealKind::Arrow
+            } else {
+                SealKind::State
+            },
+        };
+        let ((written, entries, deleted), unsynced, sealed) = match &self.source {
+            PartSource::File {
+                bytes,
+                kind,
+                origin,
+            } if sealing.is_on() => {
+                verify_given(origin, bytes, *kind)?;
+                let (_, entries, deleted) = header_summary(&path, bytes)?;
+                out.streamed(entries, deleted, |f| {
+                    f.write_all_at(bytes, 0).ctx("write", &path)?;
+                    Ok(Written {
+                        size: bytes.len() as u64,
+                        crc: 0,
+                    })
+                })?
+            }
             PartSource::File {
                 bytes,
                 kind,
@@ -232,21 +259,19 @@ impl<'a> PlannedPart<'a> {
                     size: bytes.len() as u64,
                     crc,
                 };
-                ((written, entries, deleted), unsynced)
+                ((written, entries, deleted), unsynced, None)
             }
-            PartSource::Snapshot(s) => streamed(storage, &path, s.len() as u64, 0, |f| {
+            PartSource::Snapshot(s) => out.streamed(s.len() as u64, 0, |f| {
                 write_columns(f, &path, s.columns(), StateKind::Snapshot)
             })?,
-            PartSource::Delta(d) => streamed(
-                storage,
-                &path,
-                d.puts().len() as u64,
-                d.deletes().len() as u64,
-                |f| write_columns(f, &path, d.columns(), StateKind::Delta),
-            )?,
-            PartSource::Blob(b) => streamed(storage, &path, 0, 0, |f| write_blob(f, &path, b))?,
+            PartSource::Delta(d) => {
+                out.streamed(d.puts().len() as u64, d.deletes().len() as u64, |f| {
+                    write_columns(f, &path, d.columns(), StateKind::Delta)
+                })?
+            }
+            PartSource::Blob(b) => out.streamed(0, 0, |f| write_blob(f, &path, b))?,
             #[cfg(feature = "arrow")]
-            PartSource::Arrow(a) => streamed(storage, &path, a.input().num_rows(), 0, |f| {
+            PartSource::Arrow(a) => out.streamed(a.input().num_rows(), 0, |f| {
                 write_part_file(f, &path, &a.schema, &a.batches, a.layer)
             })?,
         };
@@ -258,6 +283,7 @@ impl<'a> PlannedPart<'a> {
             crc32c: written.crc,
             entries,
             deleted,
+            sealed,
         };
         Ok((meta, unsynced))
     }
@@ -292,24 +318,42 @@ pub(crate) fn verify_given_files(
         })
 }
 
-/// Creates `path` and fills it with `write`, with write-behind; not synced.
-/// `entries` and `deleted` are passed through.
-fn streamed(
-    storage: &dyn Storage,
-    path: &Path,
-    entries: u64,
-    deleted: u64,
-    write: impl FnOnce(&dyn StorageFile) -> Result<Written>,
-) -> Result<((Written, u64, u64), Unsynced)> {
-    let file = storage
-        .open_file(path, OpenMode::CreateNew)
-        .ctx("create", path)?;
-    let written = write(&WriteBehind::new(file.as_ref()))?;
-    Ok((
-        (written, entries, deleted),
-        Unsynced {
-            path: path.to_path_buf(),
-            file,
-        },
-    ))
+/// What writing one part file gave: its size and CRC, entries and deleted
+/// keys, the file to sync, and its seal when sealed.
+type Streamed = ((Written, u64, u64), Unsynced, Option<PartSeal>);
+
+/// Where one part file is written, and how.
+struct Out<'a> {
+    storage: &'a dyn Storage,
+    sealing: &'a Sealing,
+    path: &'a Path,
+    kind: SealKind,
+}
+
+impl Out<'_> {
+    /// Creates the file and fills it with `write` (sealed when the sealing
+    /// is on), with write-behind; not synced. `entries` and `deleted` are
+    /// passed through.
+    fn streamed(
+        &self,
+        entries: u64,
+        deleted: u64,
+        write: impl FnOnce(&dyn StorageFile) -> Result<Written>,
+    ) -> Result<Streamed> {
+        let path = self.path;
+        let file = self
+            .storage
+            .open_file(path, OpenMode::CreateNew)
+            .ctx("create", path)?;
+        let behind = WriteBehind::new(file.as_ref());
+        let (written, sealed) = self.sealing.write(&behind, path, self.kind, write)?;
+        Ok((
+            (written, entries, deleted),
+            Unsynced {
+                path: path.to_path_buf(),
+                file,
+            },
+            sealed,
+        ))
+    }
 }

@@ -21,8 +21,9 @@ use super::metadata::{
 };
 use super::publish::{LOCK_FILE, TMP_PREFIX};
 use crate::error::{Error, IoContext, Result};
+use crate::sealing::{Expected, SealKind, Sealing};
 use crate::state::{expect_kind, verify_state_file};
-use crate::storage::{default_storage, load_file, MappedFile, OpenMode, Storage};
+use crate::storage::{default_storage, MappedFile, OpenMode, Storage};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,8 @@ pub struct CheckpointStore {
     /// Metadata that verified, by id, for light checks only (published metadata
     /// is never rewritten; full checks always read it again).
     metadata: Mutex<HashMap<u64, Arc<IncrementalCheckpointMetadata>>>,
+    /// The keys part files are sealed with and opened with.
+    sealing: Sealing,
 }
 
 impl CheckpointStore {
@@ -112,7 +115,27 @@ impl CheckpointStore {
             storage,
             dir: dir.as_ref().to_path_buf(),
             metadata: Mutex::new(HashMap::new()),
+            sealing: Sealing::default(),
         }
+    }
+
+    /// The same store, reading sealed part files with `keys` (and, for a
+    /// manager, sealing the part files it writes: docs/FORMAT.md §8).
+    #[cfg(feature = "encryption")]
+    pub fn with_encryption(mut self, keys: Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        self.sealing = Sealing::with_keys(keys);
+        self
+    }
+
+    /// The same store with `sealing`.
+    pub(crate) fn with_sealing(mut self, sealing: Sealing) -> Self {
+        self.sealing = sealing;
+        self
+    }
+
+    /// How part files are sealed.
+    pub(crate) fn sealing(&self) -> &Sealing {
+        &self.sealing
     }
 
     /// The checkpoint directory.
@@ -205,12 +228,34 @@ impl CheckpointStore {
         let Some(expected) = part.kind.state_kind() else {
             return self.verify_arrow_file(&path, part);
         };
-        let bytes = load_file(self.storage.as_ref(), &path).ctx("read", &path)?;
+        let bytes = self.load_part_file(&path, part)?;
         let (kind, crc) = verify_state_file(&path, bytes.bytes())?;
-        if crc != part.crc32c {
+        if part.sealed.is_none() && crc != part.crc32c {
             return Err(mismatch(size, crc));
         }
         expect_kind(&path, kind, expected)
+    }
+
+    /// Loads part file `path`: a plaintext file as it is (its format's own
+    /// checks are the caller's), a sealed one checked against its size and
+    /// CRC32C and opened (docs/FORMAT.md §8).
+    pub(crate) fn load_part_file(
+        &self,
+        path: &Path,
+        part: &PartMetadata,
+    ) -> Result<crate::storage::LoadedFile> {
+        let kind = if part.kind.is_arrow() {
+            SealKind::Arrow
+        } else {
+            SealKind::State
+        };
+        let expected = Expected {
+            size: part.size,
+            crc: part.crc32c,
+            seal: part.sealed.as_ref(),
+        };
+        self.sealing
+            .load(self.storage.as_ref(), path, kind, expected)
     }
 
     /// Checks checkpoint `id` alone at `level`.

@@ -31,7 +31,10 @@
 //! [`DataKey::from_bytes`] or holds in the environment for
 //! [`DataKey::from_env`].
 
+mod file;
 mod key;
+#[allow(unsafe_code)]
+mod lazy;
 mod seal;
 
 pub use key::{DataKey, KeyId, KeyProvider, StaticKeys, KEY_LEN};
@@ -40,5 +43,11 @@ pub use seal::{
     SEAL_HEADER_LEN, TAG_LEN,
 };
 
+pub use file::SEALED_BLOCK;
+pub(crate) use file::{is_sealed, open_sealed_file, sealed_without_key, SealingFile};
+pub(crate) use lazy::LazyOpened;
+
+#[cfg(test)]
+mod file_tests;
 #[cfg(test)]
 mod tests;

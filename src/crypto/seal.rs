@@ -25,7 +25,7 @@ pub const SEAL_HEADER_LEN: usize = 48;
 pub const TAG_LEN: usize = 16;
 /// The most blocks one file seals.
 pub const MAX_BLOCKS: u64 = 1 << 32;
-const MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
+pub(crate) const MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
 const VERSION: u16 = 1;
 const INFO: &[u8] = b"highwater-seal-v1";
 const KEY_CHECK_INFO: &[u8] = b"highwater-key-check-v1";
@@ -260,6 +260,26 @@ impl SealedWriter {
         self.info.file_id
     }
 
+    /// The key id the file is sealed with.
+    pub(crate) fn key_id(&self) -> KeyId {
+        self.info.key_id
+    }
+
+    /// Seals block `index` out of order (`crypto::file` seals block 0
+    /// last). The caller seals each index once and nothing past the last:
+    /// this writer checks only the bound.
+    ///
+    /// # Errors
+    /// `InvalidArgument` past [`MAX_BLOCKS`].
+    pub(crate) fn seal_at(&mut self, index: u64, plaintext: &[u8], last: bool) -> Result<Vec<u8>> {
+        let saved = (self.next, self.closed);
+        self.next = index;
+        self.closed = false;
+        let sealed = self.seal_next(plaintext, last);
+        (self.next, self.closed) = saved;
+        sealed
+    }
+
     /// Seals the next block; `last` for the file's last one.
     ///
     /// # Errors
@@ -362,6 +382,37 @@ impl SealedReader {
     /// The file's header.
     pub fn header(&self) -> &SealHeader {
         &self.info
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// [`open_block`](Self::open_block) in place: `buf` holds the sealed
+    /// block; returns the plaintext's length (its first bytes).
+    ///
+    /// # Errors
+    /// As [`open_block`](Self::open_block).
+    pub(crate) fn open_block_in_place(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<usize> {
+        self.cipher
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce(index, last)),
+                Aad::from(&self.header[..]),
+                buf,
+            )
+            .map(|plain| plain.len())
+            .map_err(|_| Error::AuthenticationFailed {
+                path: self.path.clone(),
+                offset,
+                key_id: self.info.key_id.get(),
+            })
     }
 
     /// Opens block `index` (sealed as the last block when `last`), which

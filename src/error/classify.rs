@@ -37,7 +37,10 @@ impl Error {
             | Error::DeltaParentUnknown { path }
             | Error::DeltaParentMismatch { path, .. }
             | Error::CheckpointIdExhausted { path, .. }
-            | Error::EpochExhausted { path, .. } => Some(path),
+            | Error::EpochExhausted { path, .. }
+            | Error::KeyUnavailable { path, .. }
+            | Error::KeyMismatch { path, .. }
+            | Error::AuthenticationFailed { path, .. } => Some(path),
             #[cfg(feature = "arrow")]
             Error::ArrowEncode { path, .. } => Some(path),
             Error::CheckpointNotFound { dir, .. } => Some(dir),
@@ -53,7 +56,8 @@ impl Error {
             | Error::WalChecksumMismatch { offset, .. }
             | Error::RecordExceedsMaxSize { offset, .. }
             | Error::StateCorrupted { offset, .. }
-            | Error::StateChecksumMismatch { offset, .. } => Some(*offset),
+            | Error::StateChecksumMismatch { offset, .. }
+            | Error::AuthenticationFailed { offset, .. } => Some(*offset),
             Error::CheckpointCorrupted { offset, .. } | Error::ArrowCorrupted { offset, .. } => {
                 *offset
             }
@@ -124,6 +128,7 @@ impl Error {
                 | Error::UnsafeName { .. }
                 | Error::SinkTransactionInvalid { .. }
                 | Error::CheckpointChainBroken { .. }
+                | Error::AuthenticationFailed { .. }
         ) || matches!(self, Error::CheckpointParentUnrestorable { source, .. }
             if source.is_corruption() || source.is_not_found())
     }

@@ -347,9 +347,16 @@ impl FileLayout {
     /// # Errors
     /// `StateChecksumMismatch` naming the block's file offset.
     pub(crate) fn verify_block(&self, path: &Path, file: &[u8], index: usize) -> Result<()> {
-        let range = self.block_range(index);
-        let offset = range.start as u64;
-        let actual = crc32c::crc32c(&file[range]);
+        self.verify_block_bytes(path, &file[self.block_range(index)], index)
+    }
+
+    /// Verifies block `index` of the payload, whose bytes are `block`.
+    ///
+    /// # Errors
+    /// As [`verify_block`](Self::verify_block).
+    pub(crate) fn verify_block_bytes(&self, path: &Path, block: &[u8], index: usize) -> Result<()> {
+        let offset = self.block_range(index).start as u64;
+        let actual = crc32c::crc32c(block);
         let expected = self.block_crcs[index];
         if actual != expected {
             return Err(Error::StateChecksumMismatch {

@@ -30,6 +30,7 @@ mod snapshot;
 mod snapshot_repr;
 mod tracked;
 mod view;
+mod view_bytes;
 
 pub use codec::StateBytes;
 pub use delta::StateDelta;

@@ -15,6 +15,7 @@
 use super::codec;
 use super::columns::{offset_in, offset_of, search, ArchivedStateColumns};
 use super::format::{corrupted, rkyv_format_flags, FileLayout, StateKind, HEADER_LEN};
+use super::view_bytes::ViewBytes;
 use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::storage::{default_storage, MappedFile, Storage};
@@ -52,7 +53,7 @@ struct Column {
 #[derive(Debug)]
 pub struct StateFileView {
     path: PathBuf,
-    map: Arc<dyn MappedFile>,
+    src: ViewBytes,
     layout: FileLayout,
     verified: Box<[AtomicU64]>,
     keys: Column,
@@ -84,8 +85,38 @@ impl StateFileView {
 
     /// Views bytes already in memory (for example a loaded file).
     pub(crate) fn from_mapped(path: &Path, map: Arc<dyn MappedFile>) -> Result<Self> {
-        let file = map.bytes();
-        let layout = FileLayout::parse(path, file)?;
+        #[cfg(feature = "encryption")]
+        if crate::crypto::is_sealed(map.bytes()) {
+            return Err(crate::crypto::sealed_without_key(path, map.bytes()));
+        }
+        let layout = FileLayout::parse(path, map.bytes())?;
+        Self::with_layout(path, ViewBytes::Mapped(map), layout)
+    }
+
+    /// Views sealed file `path` (docs/FORMAT.md §8): only its header, block
+    /// table and archive root are opened now, the rest as reads touch it.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); the sealed file's errors.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn from_sealed(path: &Path, mut sealed: crate::crypto::LazyOpened) -> Result<Self> {
+        // The header says where the block table starts; both are opened
+        // before the layout is parsed (it checks their CRCs as usual).
+        let len = sealed.len();
+        let header = sealed.get(0..HEADER_LEN.min(len))?;
+        let payload_len = header
+            .get(16..24)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+        let table_start = usize::try_from(payload_len)
+            .unwrap_or(usize::MAX)
+            .saturating_add(HEADER_LEN)
+            .min(len);
+        sealed.ensure(table_start..len)?;
+        let layout = FileLayout::parse(path, sealed.all_exclusive())?;
+        Self::with_layout(path, ViewBytes::Sealed(Box::new(sealed)), layout)
+    }
+
+    fn with_layout(path: &Path, src: ViewBytes, layout: FileLayout) -> Result<Self> {
         let blocks = layout.block_crcs.len();
         let mut view = StateFileView {
             path: path.to_path_buf(),
@@ -97,21 +128,22 @@ impl StateFileView {
             values: Column::default(),
             deleted: Column::default(),
             big_endian: rkyv_format_flags() & 1 == 1,
-            map: map.clone(),
+            src,
         };
         if view.layout.header.kind != StateKind::Blob {
-            view.locate_columns(file)?;
+            view.locate_columns()?;
         }
         Ok(view)
     }
 
     /// Verifies the root object's blocks, accesses it with bytecheck and records
     /// where each column lives.
-    fn locate_columns(&mut self, file: &[u8]) -> Result<()> {
+    fn locate_columns(&mut self) -> Result<()> {
         let payload_end = HEADER_LEN + self.layout.header.payload_len as usize;
         let root_len = std::mem::size_of::<ArchivedStateColumns>();
         let root_start = payload_end.saturating_sub(root_len).max(HEADER_LEN);
         self.ensure(root_start..payload_end)?;
+        let file = self.src.all_exclusive();
         if !(file.as_ptr() as usize).is_multiple_of(16) {
             return Err(corrupted(
                 &self.path,
@@ -156,8 +188,8 @@ impl StateFileView {
             if self.verified[word].load(Ordering::Acquire) & bit != 0 {
                 continue;
             }
-            self.layout
-                .verify_block(&self.path, self.map.bytes(), block)?;
+            let bytes = self.src.get(self.layout.block_range(block))?;
+            self.layout.verify_block_bytes(&self.path, bytes, block)?;
             self.verified[word].fetch_or(bit, Ordering::Release);
         }
         Ok(())
@@ -167,7 +199,7 @@ impl StateFileView {
         let at = c.ends + 8 * i;
         self.ensure(at..at + 8)?;
         let mut b = [0u8; 8];
-        b.copy_from_slice(&self.map.bytes()[at..at + 8]);
+        b.copy_from_slice(self.src.get(at..at + 8)?);
         Ok(if self.big_endian {
             u64::from_be_bytes(b)
         } else {
@@ -191,7 +223,7 @@ impl StateFileView {
         }
         let range = c.bytes + start as usize..c.bytes + end as usize;
         self.ensure(range.clone())?;
-        Ok(&self.map.bytes()[range])
+        self.src.get(range)
     }
 
     fn require_archive(&self) -> Result<()> {
@@ -259,14 +291,15 @@ impl StateFileView {
         (done.min(total), total)
     }
 
-    /// The mapped file's bytes (unverified beyond the header and table).
-    pub(crate) fn mapped_bytes(&self) -> &[u8] {
-        self.map.bytes()
+    /// The mapped file's bytes (unverified beyond the header and table);
+    /// `None` for a sealed file.
+    pub(crate) fn mapped_bytes(&self) -> Option<&[u8]> {
+        self.src.mapped()
     }
 
     /// Size of the file in bytes.
     pub fn file_len(&self) -> u64 {
-        self.map.bytes().len() as u64
+        self.src.file_len()
     }
 
     /// Key `i` (in key order) and its value.
@@ -380,7 +413,8 @@ impl StateFileView {
     pub fn blob(&self) -> Result<&[u8]> {
         codec::expect_kind(&self.path, self.layout.header.kind, StateKind::Blob)?;
         self.verify_all()?;
-        Ok(self.layout.payload(self.map.bytes()))
+        self.src
+            .get(HEADER_LEN..HEADER_LEN + self.layout.header.payload_len as usize)
     }
 
     /// Verifies the whole file now: every block, the whole-payload CRC and the
@@ -389,7 +423,7 @@ impl StateFileView {
     /// # Errors
     /// The first problem found, naming its offset.
     pub fn verify_all(&self) -> Result<()> {
-        codec::verify(&self.path, self.map.bytes())?;
+        codec::verify(&self.path, self.src.get(0..self.src.len())?)?;
         for word in self.verified.iter() {
             word.store(u64::MAX, Ordering::Release);
         }

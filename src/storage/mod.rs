@@ -180,6 +180,12 @@ impl MappedFile for LoadedFile {
 }
 
 impl LoadedFile {
+    /// The bytes of an aligned buffer.
+    #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
+    pub(crate) fn from_aligned(bytes: rkyv::util::AlignedVec<16>) -> Self {
+        LoadedFile(bytes)
+    }
+
     /// A copy of `bytes` (16-byte aligned).
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());

@@ -50,6 +50,7 @@ fn meta(id: u64, parent: Option<u64>, wal: u64) -> IncrementalCheckpointMetadata
             crc32c: id as u32,
             entries: 1,
             deleted: 0,
+            sealed: None,
         }],
         sink_transactions: Vec::new(),
     }

@@ -25,6 +25,7 @@ fn meta(id: u64) -> IncrementalCheckpointMetadata {
             crc32c: 0xabcd,
             entries: 1,
             deleted: 0,
+            sealed: None,
         }],
         sink_transactions: vec![],
     }

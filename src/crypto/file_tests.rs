@@ -1,0 +1,203 @@
+//! Sealed files through [`SealingFile`] and [`LazyOpened`]: the bytes match
+//! the block format, writes out of order are refused, a cut or extended
+//! file fails at open, and concurrent readers see the plaintext.
+
+use super::*;
+use crate::error::Error;
+use crate::storage::{default_storage, OpenMode, Storage, StorageFile};
+use std::path::{Path, PathBuf};
+
+const B: usize = SEALED_BLOCK;
+
+fn keys() -> StaticKeys {
+    StaticKeys::new(KeyId::new(9).unwrap(), DataKey::generate().unwrap())
+}
+
+fn data(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 + i / 977) as u8).collect()
+}
+
+/// Writes `plain` sealed into `path` the way a state file writer does: a
+/// placeholder front, the rest in uneven pieces, the front patched last.
+fn write_sealed(
+    storage: &dyn Storage,
+    k: &StaticKeys,
+    path: &Path,
+    plain: &[u8],
+) -> file::SealedWritten {
+    let f = storage.open_file(path, OpenMode::CreateNew).unwrap();
+    let s = SealingFile::new(f.as_ref(), k, FileKind::StateFile).unwrap();
+    let front = plain.len().min(64);
+    s.write_all_at(&vec![0u8; front], 0).unwrap();
+    let mut at = front;
+    let mut piece = 1;
+    while at < plain.len() {
+        let end = (at + piece).min(plain.len());
+        s.write_all_at(&plain[at..end], at as u64).unwrap();
+        at = end;
+        piece = piece * 3 + 7;
+    }
+    s.write_all_at(&plain[..front], 0).unwrap();
+    let written = s.finish(path).unwrap();
+    f.sync_all().unwrap();
+    written
+}
+
+fn tmp(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+#[test]
+fn sealing_file_writes_the_block_format_and_every_reader_opens_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    for n in [0, 1, 64, B - 1, B, B + 1, 3 * B, 3 * B + 5] {
+        let path = tmp(&dir, &format!("f{n}"));
+        let plain = data(n);
+        let written = write_sealed(storage.as_ref(), &k, &path, &plain);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(written.size, bytes.len() as u64, "{n}");
+        assert_eq!(written.crc, crc32c::crc32c(&bytes), "{n}");
+        assert_eq!(written.key_id, 9);
+        let id = Some(written.file_id);
+        assert_eq!(
+            open_all(&k, &path, &bytes, FileKind::StateFile, B, id).unwrap(),
+            plain
+        );
+        let whole = open_sealed_file(&k, &path, &bytes, FileKind::StateFile, id).unwrap();
+        assert_eq!(&whole[..], &plain[..], "{n}");
+        let lazy = LazyOpened::open(storage.as_ref(), &k, &path, FileKind::StateFile, id).unwrap();
+        assert_eq!(lazy.len(), n);
+        for r in [0..n, n / 2..n, 0..n / 3, n.saturating_sub(1)..n] {
+            assert_eq!(lazy.get(r.clone()).unwrap(), &plain[r], "{n}");
+        }
+    }
+}
+
+#[test]
+fn writes_past_the_first_block_are_front_to_back_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let path = tmp(&dir, "f");
+    let f = storage.open_file(&path, OpenMode::CreateNew).unwrap();
+    let k = keys();
+    let s = SealingFile::new(f.as_ref(), &k, FileKind::StateFile).unwrap();
+    s.write_all_at(&data(3 * B), 0).unwrap();
+    assert!(s.write_all_at(b"x", 10).is_ok(), "block 0 is patched");
+    assert!(
+        s.write_all_at(b"x", B as u64 + 1).is_err(),
+        "a rewrite past block 0"
+    );
+    assert!(s.write_all_at(b"x", 3 * B as u64 + 1).is_err(), "a hole");
+    assert!(
+        s.write_all_at(b"x", 3 * B as u64).is_err(),
+        "nothing after a refused write"
+    );
+    assert!(s.finish(&path).is_err());
+}
+
+#[test]
+fn a_cut_or_extended_file_fails_at_open_even_with_its_size_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let written = write_sealed(storage.as_ref(), &k, &path, &data(4 * B + 100));
+    let bytes = std::fs::read(&path).unwrap();
+    let step = B + TAG_LEN;
+    let mut variants: Vec<Vec<u8>> = (1..5)
+        .map(|blocks| bytes[..SEAL_HEADER_LEN + blocks * step].to_vec())
+        .collect();
+    variants.push([&bytes[..], &bytes[SEAL_HEADER_LEN..SEAL_HEADER_LEN + step]].concat());
+    variants.push(bytes[..bytes.len() - 1].to_vec());
+    for (i, v) in variants.iter().enumerate() {
+        let p = tmp(&dir, &format!("v{i}"));
+        std::fs::write(&p, v).unwrap();
+        let err = LazyOpened::open(
+            storage.as_ref(),
+            &k,
+            &p,
+            FileKind::StateFile,
+            Some(written.file_id),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::AuthenticationFailed { key_id: 9, .. }),
+            "variant {i}: {err:?}"
+        );
+        let err =
+            open_sealed_file(&k, &p, v, FileKind::StateFile, Some(written.file_id)).unwrap_err();
+        assert!(
+            matches!(err, Error::AuthenticationFailed { .. }),
+            "variant {i}: {err:?}"
+        );
+    }
+    // Cut inside the header or a tag: the shape is impossible.
+    for len in [10, SEAL_HEADER_LEN + 3, SEAL_HEADER_LEN + step + 5] {
+        let p = tmp(&dir, &format!("c{len}"));
+        std::fs::write(&p, &bytes[..len]).unwrap();
+        let err =
+            LazyOpened::open(storage.as_ref(), &k, &p, FileKind::StateFile, None).unwrap_err();
+        assert!(err.is_corruption(), "{len}: {err:?}");
+    }
+}
+
+#[test]
+fn concurrent_readers_of_a_lazy_file_see_the_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let plain = data(40 * B + 17);
+    let written = write_sealed(storage.as_ref(), &k, &path, &plain);
+    let lazy = LazyOpened::open(
+        storage.as_ref(),
+        &k,
+        &path,
+        FileKind::StateFile,
+        Some(written.file_id),
+    )
+    .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (lazy, plain) = (&lazy, &plain);
+            s.spawn(move || {
+                let mut x = t * 7919 + 1;
+                for _ in 0..2000 {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let start = (x >> 16) % plain.len();
+                    let len = ((x >> 40) % (3 * B)).min(plain.len() - start);
+                    assert_eq!(
+                        lazy.get(start..start + len).unwrap(),
+                        &plain[start..start + len]
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_damaged_block_fails_only_the_reads_that_touch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let plain = data(5 * B);
+    write_sealed(storage.as_ref(), &k, &path, &plain);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let block2 = SEAL_HEADER_LEN + 2 * (B + TAG_LEN);
+    bytes[block2 + 5] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let lazy = LazyOpened::open(storage.as_ref(), &k, &path, FileKind::StateFile, None).unwrap();
+    assert_eq!(lazy.get(0..B).unwrap(), &plain[..B]);
+    assert_eq!(lazy.get(3 * B..5 * B).unwrap(), &plain[3 * B..]);
+    let err = lazy.get(2 * B + 10..2 * B + 20).unwrap_err();
+    assert!(
+        matches!(err, Error::AuthenticationFailed { offset, .. } if offset == block2 as u64),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,242 @@
+//! [`Sealing`]: whether the files a component writes are sealed, and the one
+//! place that writes and reads write-once files either way (a state file, an
+//! Arrow part, a sink's staged output). Without the `encryption` feature it
+//! holds nothing and every file is plaintext.
+//!
+//! Invariants:
+//! - A file is written sealed exactly when a key provider is configured; a
+//!   sealed file is described by a [`PartSeal`] (key id, file id) and its
+//!   sealed size and whole-file CRC32C.
+//! - A file is read as sealed exactly when its description says so, and
+//!   then only with its file id: a plaintext file is never accepted where a
+//!   sealed one was written, nor another sealed file in its place.
+//! - A sealed file read without a key is `KeyUnavailable` naming the file
+//!   and the key id, never corruption.
+
+use crate::checkpoint::PartSeal;
+use crate::error::{Error, IoContext, Result};
+use crate::state::Written;
+use crate::storage::{load_file, LoadedFile, MappedFile, Storage, StorageFile};
+use std::path::Path;
+
+/// What a sealed file holds (its key derivation's kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SealKind {
+    /// A state file (snapshot, delta or blob).
+    State,
+    /// An Arrow part.
+    #[allow(dead_code)]
+    Arrow,
+    /// A sink's staged output.
+    #[allow(dead_code)]
+    Sink,
+}
+
+#[cfg(feature = "encryption")]
+impl SealKind {
+    fn file_kind(self) -> crate::crypto::FileKind {
+        match self {
+            SealKind::State => crate::crypto::FileKind::StateFile,
+            SealKind::Arrow => crate::crypto::FileKind::ArrowPart,
+            SealKind::Sink => crate::crypto::FileKind::SinkStaging,
+        }
+    }
+}
+
+/// The keys new files are sealed with, if any.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sealing {
+    #[cfg(feature = "encryption")]
+    keys: Option<std::sync::Arc<dyn crate::crypto::KeyProvider>>,
+}
+
+impl Sealing {
+    /// Seal with `keys`.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn with_keys(keys: std::sync::Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        Sealing { keys: Some(keys) }
+    }
+
+    /// True when new files are sealed.
+    pub(crate) fn is_on(&self) -> bool {
+        #[cfg(feature = "encryption")]
+        return self.keys.is_some();
+        #[cfg(not(feature = "encryption"))]
+        false
+    }
+
+    /// The provider, if one is configured.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn keys(&self) -> Option<&dyn crate::crypto::KeyProvider> {
+        self.keys.as_deref()
+    }
+
+    /// Fills the new, empty `file` at `path` with `write` (which writes the
+    /// plaintext format through the file it is given), sealed when on.
+    /// Returns what the file's description records.
+    ///
+    /// # Errors
+    /// `write`'s errors; `Io` naming `path`; the provider's errors.
+    pub(crate) fn write(
+        &self,
+        file: &dyn StorageFile,
+        path: &Path,
+        kind: SealKind,
+        write: impl FnOnce(&dyn StorageFile) -> Result<Written>,
+    ) -> Result<(Written, Option<PartSeal>)> {
+        #[cfg(feature = "encryption")]
+        if let Some(keys) = self.keys() {
+            let sealing = crate::crypto::SealingFile::new(file, keys, kind.file_kind())?;
+            write(&sealing)?;
+            let sealed = sealing.finish(path)?;
+            let seal = PartSeal {
+                key_id: sealed.key_id,
+                file_id: sealed.file_id,
+            };
+            let written = Written {
+                size: sealed.size,
+                crc: sealed.crc,
+            };
+            return Ok((written, Some(seal)));
+        }
+        let _ = (path, kind);
+        Ok((write(file)?, None))
+    }
+
+    /// Loads file `path`, described by `size`, `crc` and `seal`, and opens
+    /// it when sealed. A plaintext file is returned as it is, for its
+    /// format's own checks (its size and CRC are checked by the caller, who
+    /// may derive the CRC from the format's header); a sealed one is checked
+    /// here against `size` and `crc` first, then opened block by block.
+    ///
+    /// # Errors
+    /// `Io` naming the file; for a sealed file `CheckpointFileMismatch`,
+    /// `KeyUnavailable`, `KeyMismatch`, `AuthenticationFailed`, or
+    /// `StateCorrupted` for another file's id.
+    pub(crate) fn load(
+        &self,
+        storage: &dyn Storage,
+        path: &Path,
+        kind: SealKind,
+        expected: Expected<'_>,
+    ) -> Result<LoadedFile> {
+        let loaded = load_file(storage, path).ctx("read", path)?;
+        let Some(seal) = expected.seal else {
+            return Ok(loaded);
+        };
+        expected.check_sealed(path, loaded.bytes())?;
+        self.open_loaded(path, kind, seal, loaded.bytes())
+    }
+
+    #[cfg(feature = "encryption")]
+    fn open_loaded(
+        &self,
+        path: &Path,
+        kind: SealKind,
+        seal: &PartSeal,
+        bytes: &[u8],
+    ) -> Result<LoadedFile> {
+        let keys = self.require_keys(path, seal)?;
+        crate::crypto::open_sealed_file(keys, path, bytes, kind.file_kind(), Some(seal.file_id))
+            .map(LoadedFile::from_aligned)
+    }
+
+    #[cfg(not(feature = "encryption"))]
+    fn open_loaded(
+        &self,
+        path: &Path,
+        _: SealKind,
+        seal: &PartSeal,
+        _: &[u8],
+    ) -> Result<LoadedFile> {
+        Err(no_key(path, seal))
+    }
+
+    #[cfg(feature = "encryption")]
+    fn require_keys(
+        &self,
+        path: &Path,
+        seal: &PartSeal,
+    ) -> Result<&dyn crate::crypto::KeyProvider> {
+        self.keys().ok_or_else(|| no_key(path, seal))
+    }
+
+    /// A view of state file `path`: mapped when plaintext, opened block by
+    /// block as reads touch it when sealed (its size checked, its header's
+    /// file id and last block authenticated now).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), and the view's.
+    pub(crate) fn view(
+        &self,
+        storage: &dyn Storage,
+        path: &Path,
+        seal: Option<&PartSeal>,
+        size: u64,
+    ) -> Result<crate::state::StateFileView> {
+        let Some(seal) = seal else {
+            return crate::state::StateFileView::open_with(storage, path);
+        };
+        let actual = storage.file_size(path).ctx("stat", path)?;
+        if actual != size {
+            return Err(Error::CheckpointFileMismatch {
+                path: path.to_path_buf(),
+                expected_size: size,
+                actual_size: actual,
+                expected_crc: 0,
+                actual_crc: 0,
+            });
+        }
+        #[cfg(feature = "encryption")]
+        {
+            let keys = self.require_keys(path, seal)?;
+            let kind = SealKind::State.file_kind();
+            let lazy =
+                crate::crypto::LazyOpened::open(storage, keys, path, kind, Some(seal.file_id))?;
+            crate::state::StateFileView::from_sealed(path, lazy)
+        }
+        #[cfg(not(feature = "encryption"))]
+        Err(no_key(path, seal))
+    }
+}
+
+/// What a file's description says it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expected<'a> {
+    /// Bytes in the file.
+    pub size: u64,
+    /// Its whole-file CRC32C.
+    pub crc: u32,
+    /// Its seal, for a sealed file.
+    pub seal: Option<&'a PartSeal>,
+}
+
+impl Expected<'_> {
+    /// Checks a sealed file's size and whole-file CRC32C.
+    fn check_sealed(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let actual_size = bytes.len() as u64;
+        let actual_crc = if actual_size == self.size {
+            crc32c::crc32c(bytes)
+        } else {
+            0
+        };
+        if actual_size != self.size || actual_crc != self.crc {
+            return Err(Error::CheckpointFileMismatch {
+                path: path.to_path_buf(),
+                expected_size: self.size,
+                actual_size,
+                expected_crc: self.crc,
+                actual_crc,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The error for a sealed file read without its key.
+fn no_key(path: &Path, seal: &PartSeal) -> Error {
+    Error::KeyUnavailable {
+        path: path.to_path_buf(),
+        key_id: seal.key_id,
+    }
+}

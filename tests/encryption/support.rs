@@ -1,0 +1,72 @@
+//! Keys, states and byte searches the encryption tests share.
+
+use highwater::crypto::{DataKey, KeyId, KeyProvider, StaticKeys};
+use highwater::StateSnapshot;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A provider of one fresh key under `id`.
+pub fn keys(id: u32) -> Arc<dyn KeyProvider> {
+    Arc::new(StaticKeys::new(
+        KeyId::new(id).unwrap(),
+        DataKey::generate().unwrap(),
+    ))
+}
+
+/// `n` pairs whose keys and values spell recognisable words.
+pub fn state(n: usize, tag: &str) -> StateSnapshot {
+    StateSnapshot::new(
+        (0..n)
+            .map(|i| {
+                (
+                    format!("secret-key-{i:06}").into_bytes(),
+                    format!("{tag}-value-{i:06}-plaintext").into_bytes(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Every file under `dir`, recursively.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The files under `dir` in which `needle` appears.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        })
+        .collect()
+}
+
+/// The part files (`part-*`) under `dir`.
+pub fn part_files(dir: &Path) -> Vec<PathBuf> {
+    files(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("part-")
+        })
+        .collect()
+}
