@@ -18,6 +18,17 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_progress: bool,
 
+    /// Open an encrypted job's sealed files with the key in this file (32
+    /// raw bytes or 64 hex digits, as the job wrote it; docs/CLI.md,
+    /// "Encrypted jobs").
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+
+    /// The id of the key in `--key-file` (the id the job sealed its files
+    /// under; the main example uses 1).
+    #[arg(long, global = true, default_value_t = 1, value_name = "N")]
+    pub key_id: u32,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -5,7 +5,7 @@ use crate::bytes::{hex, show_text};
 use crate::output::{opt, Exit, Failure, Human, Outcome, Problem, Table};
 use crate::progress::Progress;
 use highwater::inspect::CheckpointVerification;
-use highwater::{CheckpointKind, CheckpointStore, IncrementalCheckpointMetadata};
+use highwater::{CheckpointKind, IncrementalCheckpointMetadata};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::Path;
@@ -61,7 +61,7 @@ pub struct CheckpointTable {
 impl CheckpointTable {
     /// Reads and verifies every checkpoint of `dir`.
     pub fn read(dir: &Path, progress: bool) -> Result<Self, Failure> {
-        let store = CheckpointStore::new(dir);
+        let store = crate::keys::store(dir);
         let total = store
             .list_checkpoints()?
             .iter()
@@ -267,7 +267,7 @@ pub struct CheckpointDetail {
 impl CheckpointDetail {
     /// Reads and verifies checkpoint `id` of `dir`.
     pub fn read(dir: &Path, id: u64) -> Result<Self, Failure> {
-        let store = CheckpointStore::new(dir);
+        let store = crate::keys::store(dir);
         if !store.checkpoint_ids()?.contains(&id) {
             return Err(highwater::Error::CheckpointNotFound {
                 dir: dir.to_path_buf(),

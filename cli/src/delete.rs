@@ -3,7 +3,7 @@
 //! under the directory's lock), after saying what recovery would use instead.
 
 use crate::output::{Exit, Failure, Human, Outcome};
-use highwater::{CheckpointConfig, CheckpointStore, Error, IncrementalCheckpointManager};
+use highwater::{CheckpointConfig, Error, IncrementalCheckpointManager};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::Path;
@@ -22,7 +22,7 @@ struct Deletion {
 
 /// `checkpoints delete DIR ID [--dry-run]`.
 pub fn run(dir: &Path, id: u64, dry_run: bool, force: bool) -> Result<Outcome, Failure> {
-    let store = CheckpointStore::new(dir);
+    let store = crate::keys::store(dir);
     let all = store.list_checkpoints()?;
     if !store.checkpoint_path(id).exists() {
         return Err(Error::CheckpointNotFound {

@@ -15,6 +15,7 @@ mod bytes;
 mod checkpoints;
 mod delete;
 mod export;
+mod keys;
 mod output;
 mod paths;
 mod progress;
@@ -42,6 +43,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    if let Some(file) = &cli.key_file {
+        if let Err(e) = keys::load(file, cli.key_id) {
+            return Failure::of(&e).report(cli.json).into();
+        }
+    }
     let progress = !cli.no_progress;
     let max = |m: Option<u32>| m.unwrap_or(DEFAULT_MAX_RECORD_SIZE);
     let printed = |outcome: Result<Outcome, Failure>| -> Result<Exit, Failure> {

@@ -30,7 +30,7 @@ fn open(source: &StateSource) -> Result<Opened, Failure> {
 /// checkpoint recovery would use unless `--checkpoint`, the default part
 /// unless `--part`.
 pub fn resolve(source: &StateSource) -> Result<(CheckpointStore, u64, String), Failure> {
-    let store = CheckpointStore::new(&source.dir);
+    let store = crate::keys::store(&source.dir);
     let checkpoint = match source.checkpoint {
         Some(id) => id,
         None => match store.find_latest()? {

@@ -10,8 +10,8 @@ use crate::progress::Progress;
 use highwater::storage::default_storage;
 use highwater::wal::{oldest_position_with, wal_size_with, WalEntryRef, WalReadRef};
 use highwater::{
-    CheckpointStore, RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader,
-    WalRecoveryMode, WriteAheadLog,
+    RepairReport, SyncPolicy, WalEntry, WalOptions, WalReadResult, WalReader, WalRecoveryMode,
+    WriteAheadLog,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -423,7 +423,7 @@ pub fn repair(args: &RepairArgs, max_record_size: u32) -> Result<Outcome, Failur
 /// Refuses a cut below the log position of the checkpoint recovery would use:
 /// recovery could no longer restore it (`CheckpointNotCovered`).
 fn refuse_cut_below_checkpoint(checkpoints: &Path, planned: &RepairReport) -> Result<(), Failure> {
-    let latest = CheckpointStore::new(checkpoints).find_latest()?;
+    let latest = crate::keys::store(checkpoints).find_latest()?;
     match latest.metadata {
         Some(meta) if planned.position < meta.wal_position => Err(Failure::message(
             format!(

@@ -305,7 +305,7 @@ pub(crate) fn is_damage(e: &Error) -> bool {
         // A key not given, or the wrong one, says nothing about the data:
         // every older sealed checkpoint would fail the same way, and
         // falling back past it would restore stale state.
-        Error::KeyUnavailable { .. } | Error::KeyMismatch { .. } => false,
+        e if e.is_key_problem() => false,
         // A missing object is damage, like a missing file, and so is one
         // shorter than its record says (a range past its end); a failed
         // request is not.

@@ -424,7 +424,9 @@ impl CheckpointStore {
     /// Each skipped one is logged as a warning.
     ///
     /// # Errors
-    /// `Io` when the directory cannot be listed.
+    /// `Io` when the directory cannot be listed; `KeyUnavailable` or
+    /// `KeyMismatch` ([`Error::is_key_problem`]) when a sealed checkpoint
+    /// cannot be opened with the keys given (older ones are not tried).
     pub fn find_latest(&self) -> Result<LatestCheckpoint> {
         let mut out = LatestCheckpoint::default();
         let mut memo = Memo::new();
@@ -434,6 +436,9 @@ impl CheckpointStore {
                     out.metadata = Some((*meta).clone());
                     break;
                 }
+                // Without its key no sealed checkpoint reads, older ones
+                // included: skipping to one would be a guess, not a fallback.
+                Err(error) if error.is_key_problem() => return Err(key_problem(&error)),
                 Err(error) => {
                     let path = self.checkpoint_path(id);
                     tracing::warn!(checkpoint = id, path = %path.display(), %error, "skipping checkpoint that is not restorable");
@@ -551,4 +556,31 @@ pub(crate) fn read_metadata_at(
     let mut bytes = vec![0u8; len as usize];
     file.read_exact_at(&mut bytes, 0).ctx("read", &path)?;
     metadata::decode(&path, &bytes, id)
+}
+
+/// An owned copy of a key problem ([`Error::is_key_problem`]) shared by the
+/// chain checks.
+fn key_problem(e: &Error) -> Error {
+    match e {
+        Error::KeyUnavailable { path, key_id } => Error::KeyUnavailable {
+            path: path.clone(),
+            key_id: *key_id,
+        },
+        Error::KeyMismatch { path, key_id } => Error::KeyMismatch {
+            path: path.clone(),
+            key_id: *key_id,
+        },
+        Error::CheckpointParentUnrestorable {
+            path,
+            id,
+            parent,
+            source,
+        } => Error::CheckpointParentUnrestorable {
+            path: path.clone(),
+            id: *id,
+            parent: *parent,
+            source: source.clone(),
+        },
+        other => Error::invalid_argument("find_latest", other.to_string()),
+    }
 }

@@ -133,6 +133,20 @@ impl Error {
             if source.is_corruption() || source.is_not_found())
     }
 
+    /// True when a sealed file could not be opened for want of its key: the
+    /// key is not provided ([`Error::KeyUnavailable`]) or is another key
+    /// ([`Error::KeyMismatch`]), for the file itself or a checkpoint's
+    /// parent. Not damage: the same data opens once the right key is given,
+    /// so recovery and [`find_latest`](crate::CheckpointStore::find_latest)
+    /// stop with it instead of falling back to an older checkpoint.
+    pub fn is_key_problem(&self) -> bool {
+        match self {
+            Error::KeyUnavailable { .. } | Error::KeyMismatch { .. } => true,
+            Error::CheckpointParentUnrestorable { source, .. } => source.is_key_problem(),
+            _ => false,
+        }
+    }
+
     /// True when this error says that what was asked for is not there: a
     /// checkpoint ([`Error::CheckpointNotFound`]), a part of one
     /// ([`Error::PartNotFound`]), a file ([`Error::Io`] of kind

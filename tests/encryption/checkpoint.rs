@@ -279,3 +279,61 @@ fn a_cut_or_extended_sealed_file_is_refused() {
         }
     }
 }
+
+/// Rewrites checkpoint `id`'s metadata so that its first part's CRC is
+/// `crc` (the envelope's body checksum recomputed): what a writer of the
+/// directory who changed the part's bytes would do.
+fn forge_part_crc(m: &IncrementalCheckpointManager, id: u64, crc: u32) {
+    let path = m.store().checkpoint_path(id).join("metadata.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut body = doc["body"].clone();
+    body["parts"][0]["crc32c"] = crc.into();
+    let body = serde_json::to_string(&body).unwrap();
+    let sum = crc32c::crc32c(body.as_bytes());
+    let file = format!(
+        r#"{{"format":"highwater-checkpoint","version":1,"body_crc32c":{sum},"body":{body}}}"#
+    );
+    std::fs::write(&path, file).unwrap();
+}
+
+#[test]
+fn find_latest_falls_back_past_a_forged_block_but_never_past_a_missing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(1);
+    let m = manager(dir.path(), &k);
+    let a = full(&m, &state(3000, "a"));
+    let b = full(&m, &state(3000, "b"));
+    let meta = m.store().read_metadata(b).unwrap();
+    let part = m.store().checkpoint_path(b).join(&meta.parts[0].file);
+    let mut bytes = std::fs::read(&part).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x10;
+    std::fs::write(&part, &bytes).unwrap();
+    forge_part_crc(&m, b, crc32c::crc32c(&bytes));
+    drop(m);
+
+    // A fresh reader (a manager caches the metadata it wrote).
+    let s = store(dir.path(), &k);
+    let err = s.load_snapshot(b, "ops").unwrap_err();
+    assert!(matches!(err, Error::AuthenticationFailed { .. }), "{err:?}");
+    let latest = s.find_latest().unwrap();
+    assert_eq!(latest.metadata.as_ref().map(|c| c.id), Some(a));
+    assert_eq!(latest.rejected.len(), 1);
+    assert!(
+        matches!(&*latest.rejected[0].error, Error::AuthenticationFailed { offset, key_id: 1, .. } if *offset > 0),
+        "{:?}",
+        latest.rejected[0].error
+    );
+
+    // Without the key, or with another one, nothing is skipped: the error.
+    let err = CheckpointStore::new(dir.path()).find_latest().unwrap_err();
+    assert!(
+        err.is_key_problem() && matches!(err, Error::KeyUnavailable { .. }),
+        "{err:?}"
+    );
+    let err = store(dir.path(), &keys(1)).find_latest().unwrap_err();
+    assert!(
+        matches!(err, Error::KeyMismatch { key_id: 1, .. }),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,90 @@
+//! The `highwater` binary against an encrypted job: with `--key-file` it
+//! reads sealed checkpoints; without it, or with a wrong key, it says which
+//! file needs which key (never "damage").
+
+use assert_cmd::Command;
+use highwater::crypto::{DataKey, KeyId, StaticKeys};
+use highwater::{
+    CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput, StateSnapshot,
+};
+use std::path::Path;
+use std::sync::Arc;
+
+fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (String, String, i32) {
+    let out = Command::cargo_bin("highwater")
+        .unwrap()
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.code().expect("exited"),
+    )
+}
+
+/// A sealed checkpoint of `user:1 = alice` in `dir`, under key id 5, whose
+/// key is written (as hex) to `key_file`.
+fn sealed_job(dir: &Path, key_file: &Path) {
+    let key = DataKey::generate().unwrap();
+    std::fs::write(key_file, key.to_hex()).unwrap();
+    let keys = Arc::new(StaticKeys::new(KeyId::new(5).unwrap(), key));
+    let m = IncrementalCheckpointManager::new(CheckpointConfig::new(dir).with_encryption(keys))
+        .unwrap();
+    let s = StateSnapshot::new(vec![(b"user:1".to_vec(), b"alice".to_vec())]);
+    m.create_checkpoint(CheckpointRequest::new(0).with_part("state", PartInput::Snapshot(&s)))
+        .unwrap();
+}
+
+#[test]
+fn sealed_checkpoints_read_with_the_key_and_name_the_key_without_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, key) = (tmp.path().join("ckpt"), tmp.path().join("job.key"));
+    sealed_job(&dir, &key);
+
+    let (out, err, code) = run(&[
+        &"--key-file",
+        &key,
+        &"--key-id",
+        &"5",
+        &"state",
+        &"get",
+        &dir,
+        &"user:1",
+    ]);
+    assert_eq!((out.as_str(), code), ("alice\n", 0), "{err}");
+    let (out, err, code) = run(&[&"--key-file", &key, &"--key-id", &"5", &"verify", &dir]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (_, err, code) = run(&[&"state", &"get", &dir, &"user:1"]);
+    assert_ne!(code, 0);
+    assert_ne!(code, 1, "a missing key is not damage: {err}");
+    assert!(err.contains("key 5 is not provided"), "{err}");
+    assert!(err.contains("part-state.hwstate"), "{err}");
+
+    let other = tmp.path().join("other.key");
+    std::fs::write(&other, DataKey::generate().unwrap().to_hex()).unwrap();
+    let (_, err, code) = run(&[
+        &"--key-file",
+        &other,
+        &"--key-id",
+        &"5",
+        &"state",
+        &"get",
+        &dir,
+        &"user:1",
+    ]);
+    assert!(code != 0 && code != 1, "{err}");
+    assert!(err.contains("key 5"), "{err}");
+
+    let (_, err, code) = run(&[
+        &"--key-file",
+        &tmp.path().join("absent"),
+        &"state",
+        &"get",
+        &dir,
+        &"user:1",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("absent"), "{err}");
+}
