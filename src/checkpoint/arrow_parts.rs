@@ -92,11 +92,22 @@ impl CheckpointStore {
         part: &PartMetadata,
         verification: ArrowVerification,
     ) -> Result<crate::arrow::DecodedFile> {
-        decode_part_file(path, self.map(path)?, part, layer(part.kind), verification)
+        decode_part_file(
+            path,
+            self.map(path, part)?,
+            part,
+            layer(part.kind),
+            verification,
+        )
     }
 
-    /// Maps the part file at `path`.
-    fn map(&self, path: &Path) -> Result<Arc<dyn MappedFile>> {
+    /// Maps the part file at `path`; a sealed one is checked (sealed size
+    /// and CRC) and opened into memory instead (docs/FORMAT.md §8: sealed
+    /// Arrow parts are not zero-copy).
+    fn map(&self, path: &Path, part: &PartMetadata) -> Result<Arc<dyn MappedFile>> {
+        if part.sealed.is_some() {
+            return Ok(Arc::new(self.load_part_file(path, part)?));
+        }
         self.storage().map_file(path).ctx("map", path)
     }
 
@@ -115,7 +126,7 @@ impl CheckpointStore {
             _ => return Ok(None),
         }
         let (path, newest) = &layers[0];
-        let map = self.map(path)?;
+        let map = self.map(path, newest)?;
         Ok(Some((
             path.clone(),
             read_schema(path, map.as_ref(), layer(newest.kind))?,

@@ -4,5 +4,6 @@
 //! wrong state.
 #![cfg(feature = "encryption")]
 
+mod arrow;
 mod checkpoint;
 mod support;
