@@ -6,4 +6,5 @@
 
 mod arrow;
 mod checkpoint;
+mod remote;
 mod support;

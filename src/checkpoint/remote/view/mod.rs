@@ -227,6 +227,8 @@ impl RemoteStateView {
     /// next older one, as a manager's restore gives it up, and listed in
     /// [`RemoteViewReport::rejected`]. Damage in a block opening does not
     /// read is found by the look-ups that touch it and by the download.
+    /// A sealed (encrypted) part is refused with [`Error::InvalidArgument`]
+    /// (docs/FORMAT.md §8): restore it through a manager instead.
     pub fn open(config: RemoteViewConfig) -> Result<Option<Self>> {
         config.remote.validate()?;
         let storage = config.storage.clone();
@@ -463,6 +465,19 @@ fn open_layers(
         let layer = if chosen.present.contains(&meta.id) {
             Layer::Local(local.open_layer(meta.id, p)?)
         } else {
+            if p.sealed.is_some() {
+                // Ranged reads of a sealed file would need its blocks'
+                // offsets; not built yet (docs/FORMAT.md §8).
+                return Err(Error::invalid_argument(
+                    "RemoteStateView::open",
+                    format!(
+                        "part {part:?} of checkpoint {} is sealed (encrypted): a remote view reads \
+                         plaintext parts only; restore it through a manager configured with \
+                         with_remote and with_encryption",
+                        meta.id
+                    ),
+                ));
+            }
             let member = chosen
                 .chain
                 .iter()
