@@ -406,7 +406,7 @@ impl Human for CheckpointDetail {
         }
         writeln!(out, "parts")?;
         let mut t = Table::new(&[
-            "  NAME", "KIND", "FILE", "BYTES", "ENTRIES", "DELETED", "CRC32C",
+            "  NAME", "KIND", "FILE", "BYTES", "ENTRIES", "DELETED", "CRC32C", "KEY",
         ]);
         for p in &m.parts {
             t.row(vec![
@@ -417,6 +417,8 @@ impl Human for CheckpointDetail {
                 p.entries.to_string(),
                 p.deleted.to_string(),
                 format!("{:#010x}", p.crc32c),
+                // The key id a sealed part needs ("-": plaintext).
+                p.sealed.map_or("-".into(), |s| s.key_id.to_string()),
             ]);
         }
         t.write(out)?;
