@@ -337,3 +337,28 @@ fn find_latest_falls_back_past_a_forged_block_but_never_past_a_missing_key() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_given_state_file_is_verified_then_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(dir.path(), &keys(1));
+    let s = state(2000, "given");
+    let bytes = s.to_bytes().unwrap();
+    let id = m
+        .create_checkpoint(CheckpointRequest::new(0).with_part("ops", PartInput::StateFile(&bytes)))
+        .unwrap()
+        .id;
+    let meta = m.store().read_metadata(id).unwrap();
+    assert!(meta.parts[0].sealed.is_some());
+    assert_eq!(meta.parts[0].entries, 2000);
+    assert_eq!(m.load_snapshot(id, "ops").unwrap(), s);
+    assert!(files_containing(dir.path(), b"secret-key").is_empty());
+    // A damaged given file is still refused for its damage.
+    let mut bad = bytes.to_vec();
+    let at = bad.len() / 2;
+    bad[at] ^= 1;
+    let err = m
+        .create_checkpoint(CheckpointRequest::new(0).with_part("ops", PartInput::StateFile(&bad)))
+        .unwrap_err();
+    assert!(err.is_corruption(), "{err:?}");
+}
