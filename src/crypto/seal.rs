@@ -19,6 +19,8 @@ use ring::hkdf::{Salt, HKDF_SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::path::{Path, PathBuf};
 
+mod at;
+
 /// The length of a sealed file's header.
 pub const SEAL_HEADER_LEN: usize = 48;
 /// What sealing adds to each block: the GCM tag.

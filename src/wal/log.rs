@@ -60,6 +60,25 @@ pub(super) struct Active {
     /// The file's length as this writer left it: past `file_end` when a
     /// durable writer preallocated zeros ahead of its records (`pipe.rs`).
     pub allocated: u64,
+    /// Where its records start (its header's `records_offset`).
+    pub records_offset: u64,
+    /// What seals its records: only for a sealed segment this writer
+    /// created, and dropped at any cut, so no offset is sealed twice.
+    pub sealer: Option<super::seal::Sealer>,
+}
+
+impl Active {
+    /// Whether records may be appended to it by a writer with `keys`: a
+    /// writer with keys only to a sealed segment it created (and has not
+    /// cut); one without only to a plaintext segment. Otherwise the next
+    /// append starts a new segment (docs/FORMAT.md §1, "Sealed segments").
+    pub(super) fn appendable(&self, keys: &super::seal::Keys) -> bool {
+        if keys.is_on() {
+            self.sealer.is_some()
+        } else {
+            self.records_offset == super::format::SEGMENT_HEADER_LEN
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -114,6 +133,8 @@ pub(super) struct Shared {
     pub dir: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub segment_size: u64,
+    /// The keys new segments are sealed with (none: plaintext segments).
+    pub keys: super::seal::Keys,
     pub max_record_size: u32,
     pub write_buffer_size: usize,
     pub mode: WalRecoveryMode,
@@ -197,7 +218,7 @@ impl WriteAheadLog {
         let shared = &self.shared;
         shared.check_poison()?;
         for e in entries {
-            let size = e.encoded_len();
+            let size = e.encoded_len() + u64::from(shared.keys.overhead());
             if size > shared.max_record_size as u64 {
                 return Err(Error::RecordTooLarge {
                     size,
@@ -376,12 +397,13 @@ impl WriteAheadLog {
             let mut w = lock(&shared.writer);
             shared.flush_locked(&mut w)?;
         }
-        WalReader::open_with(
+        Ok(WalReader::open_with(
             shared.storage.clone(),
             &shared.dir,
             position,
             shared.max_record_size,
-        )
+        )?
+        .with_keys(shared.keys.clone()))
     }
 
     /// Removes every segment whose records all lie below `position` (never the

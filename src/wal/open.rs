@@ -49,7 +49,10 @@ impl WriteAheadLog {
         let mut created = 0;
         if files.segments.is_empty() {
             let start = files.floor;
-            let (_, _, path) = create_segment(storage.as_ref(), &dir, start)?;
+            // Plaintext and empty: the first append moves on to a segment
+            // of this writer's own (sealed when encrypting).
+            let keys = super::seal::Keys::default();
+            let path = create_segment(storage.as_ref(), &dir, start, &keys)?.path;
             files.segments.push(SegmentMeta { start, path });
             created = 1;
         }
@@ -95,6 +98,7 @@ impl WriteAheadLog {
             dir,
             storage,
             segment_size: options.segment_size,
+            keys: options.keys(),
             max_record_size: options.max_record_size,
             write_buffer_size: options.write_buffer_size,
             mode: options.recovery_mode,
@@ -139,6 +143,7 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
             file_end,
             next_position,
             segment_id,
+            records_offset,
             tail,
             seen,
         } => {
@@ -149,11 +154,15 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
             // The scan found only zeros after `file_end` (a preallocated or
             // zero-filled tail): records are written over them.
             let allocated = file.len().ctx("stat", &path)?.max(file_end);
+            // Another process's segment: appended to only without keys and
+            // when it is plaintext (`Active::appendable`).
             let active = Active {
                 file,
                 path,
                 segment_id,
                 allocated,
+                records_offset,
+                sealer: None,
             };
             (file_end, next_position, Some(active), None, tail, seen)
         }

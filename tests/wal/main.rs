@@ -8,6 +8,7 @@ mod common;
 mod wal_basic;
 mod wal_damage;
 mod wal_durability;
+mod wal_encryption;
 mod wal_format_fixtures;
 mod wal_fsync_interleavings;
 mod wal_preallocation;
