@@ -263,9 +263,13 @@ fn a_flipped_payload_byte_with_its_checksums_recomputed_fails_authentication() {
     fix_crcs(&mut bytes, at);
     std::fs::write(&seg, &bytes).unwrap();
     // The records before it read; it is tampering, not damage.
-    let (entries, end) = read_until_error(&mut reader(&wal_dir, Some(&k)));
+    let mut r = reader(&wal_dir, Some(&k));
+    let (entries, end) = read_until_error(&mut r);
     assert_eq!(entries.len(), 4);
     auth_failed_at(end, &seg, at, 1);
+    // The reader stays at the record: it is never skipped.
+    auth_failed_at(r.read_next(), &seg, at, 1);
+    assert_eq!(r.position(), (at - FIRST) as u64);
     assert_refused_and_kept(root.path(), &wal_dir, &k, &seg, at);
 }
 
@@ -456,6 +460,8 @@ fn a_reopened_sealed_log_starts_a_new_segment_and_a_cut_one_too() {
     let wal = open(&wal_dir, &k);
     wal.append(&put("a", "1")).unwrap();
     let end = wal.position();
+    // One segment, in the writer's view too: nothing below it to drop.
+    assert_eq!(wal.drop_segments_before(end).unwrap(), 0);
     wal.close().unwrap();
     let segs = segments(&wal_dir);
     assert_eq!(segs.len(), 1);
@@ -541,4 +547,31 @@ fn a_crash_mid_write_leaves_a_torn_tail_that_repair_cuts_and_the_log_continues_i
         assert_eq!(entries, [survivors, more].concat(), "seed {seed}");
     }
     assert!(torn > 0, "no seed tore the write");
+}
+
+#[test]
+fn a_sealed_segment_torn_in_its_seal_header_is_rewritten_by_repair() {
+    let root = tempfile::tempdir().unwrap();
+    let wal_dir = root.path().join("wal");
+    let k = keys(1, 7);
+    let seg = sealed_log(&wal_dir, &k);
+    let written = read_until_error(&mut reader(&wal_dir, Some(&k))).0;
+    let wal = open(&wal_dir, &k);
+    let start = wal.position();
+    wal.append(&put("lost", "in the crash")).unwrap();
+    drop(wal);
+    // What a crash while creating the segment leaves: the segment header
+    // and part of the seal header.
+    let newest = segments(&wal_dir).pop().unwrap();
+    assert_ne!(newest, seg);
+    set_file_len(&newest, 60);
+    let wal = open(&wal_dir, &k);
+    let report = wal.repair().unwrap();
+    assert!(report.torn_tail, "{report:?}");
+    assert_eq!(wal.position(), start);
+    wal.append(&put("after", "repair")).unwrap();
+    wal.close().unwrap();
+    let (entries, end) = read_until_error(&mut reader(&wal_dir, Some(&k)));
+    assert_eq!(entries, [written, vec![put("after", "repair")]].concat());
+    assert_eq!(end.unwrap(), WalReadResult::Eof);
 }

@@ -85,3 +85,42 @@ impl SealedReader {
         Ok(buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::crypto::{DataKey, FileKind, KeyId, SealedReader, SealedWriter, StaticKeys};
+    use crate::Error;
+    use std::path::Path;
+
+    #[test]
+    fn indices_only_increase_and_the_extra_data_and_index_are_bound() {
+        let keys = StaticKeys::new(KeyId::new(3).unwrap(), DataKey::from_bytes([5; 32]));
+        let mut w = SealedWriter::new(&keys, FileKind::LogSegment).unwrap();
+        let a = w.seal_at(88, &[1], b"first").unwrap();
+        for stale in [0, 88] {
+            assert!(matches!(
+                w.seal_at(stale, &[1], b"again"),
+                Err(Error::InvalidArgument { .. })
+            ));
+        }
+        assert!(w.seal_at(super::MAX_BLOCKS, &[1], b"far").is_err());
+        w.seal_at(120, &[1], b"second").unwrap();
+        let r = SealedReader::open(
+            &keys,
+            Path::new("s.wal"),
+            w.header(),
+            FileKind::LogSegment,
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.open_at(88, &[1], &a, 88).unwrap(), b"first");
+        for (index, extra) in [(96, [1]), (88, [2])] {
+            match r.open_at(index, &extra, &a, 88) {
+                Err(Error::AuthenticationFailed { offset, key_id, .. }) => {
+                    assert_eq!((offset, key_id), (88, 3))
+                }
+                other => panic!("expected AuthenticationFailed, got {other:?}"),
+            }
+        }
+    }
+}
