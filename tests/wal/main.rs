@@ -1,6 +1,7 @@
 //! The write-ahead log: appends, reads, sync policies, rotation, damage and
 //! repair, the committed format fixtures, failed fsyncs under thread
-//! interleavings, and property tests. One test binary (`cargo test --test wal`).
+//! interleavings, property tests, and sealed segments (with the `encryption`
+//! feature). One test binary (`cargo test --test wal`).
 
 #[path = "../common/mod.rs"]
 mod common;
