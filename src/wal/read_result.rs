@@ -4,7 +4,7 @@ use super::entry::WalEntry;
 use super::scan::{Damage, DamageClass, Problem};
 use std::path::PathBuf;
 
-/// What [`WalReader::read_next`] found.
+/// What [`WalReader::read_next`](super::WalReader::read_next) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WalReadResult {
@@ -15,7 +15,7 @@ pub enum WalReadResult {
     /// The newest segment ends in an incomplete or garbled record with nothing
     /// valid after it: the trace of a crash. `position` is the end of the valid
     /// prefix; `reason` names the segment, the offset and what is wrong (the
-    /// typed [`Damage`], with its [`Problem`]: [`WalReader::damage`]).
+    /// typed [`Damage`], with its [`Problem`]: [`WalReader::damage`](super::WalReader::damage)).
     TornWrite {
         /// Log position of the torn record.
         position: u64,
@@ -39,7 +39,7 @@ pub enum WalReadResult {
     /// Damage that is neither a torn tail nor a checksum mismatch: a missing or
     /// misplaced segment, an oversized or undecodable record. `reason` names the
     /// segment file and the offset (the typed [`Damage`]:
-    /// [`WalReader::damage`]).
+    /// [`WalReader::damage`](super::WalReader::damage)).
     Corrupted {
         /// Log position of the damaged record.
         position: u64,
