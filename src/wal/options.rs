@@ -103,7 +103,8 @@ pub struct WalOptions {
     /// The keys every new segment is sealed with (docs/FORMAT.md §1,
     /// "Sealed segments"), and sealed segments are read with. Default:
     /// none (plaintext segments; sealed ones cannot be read). With keys,
-    /// `segment_size` is at most [`MAX_SEALED_SEGMENT_SIZE`].
+    /// `segment_size` is at most [`MAX_SEALED_SEGMENT_SIZE`] and
+    /// `max_record_size` at least 16 (a sealed record's tag).
     #[cfg(feature = "encryption")]
     pub encryption: Option<Arc<dyn crate::crypto::KeyProvider>>,
 }
@@ -227,6 +228,16 @@ impl WalOptions {
                 format!(
                     "{} bytes is below the minimum of {MIN_SEGMENT_SIZE}",
                     self.segment_size
+                ),
+            ));
+        }
+        #[cfg(feature = "encryption")]
+        if self.encryption.is_some() && self.max_record_size < super::seal::TAG {
+            return Err(Error::invalid_config(
+                "max_record_size",
+                format!(
+                    "{} bytes cannot hold a sealed record's 16-byte tag (an encrypted log)",
+                    self.max_record_size
                 ),
             ));
         }

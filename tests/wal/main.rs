@@ -14,3 +14,4 @@ mod wal_format_fixtures;
 mod wal_fsync_interleavings;
 mod wal_preallocation;
 mod wal_properties;
+mod wal_sealed_fixture;

@@ -575,3 +575,32 @@ fn a_sealed_segment_torn_in_its_seal_header_is_rewritten_by_repair() {
     assert_eq!(entries, [written, vec![put("after", "repair")]].concat());
     assert_eq!(end.unwrap(), WalReadResult::Eof);
 }
+
+#[test]
+fn an_encrypted_log_refuses_segments_over_4_gib_and_records_too_small_for_a_tag() {
+    let k = keys(1, 7);
+    let setting = |o: WalOptions| match o.validate() {
+        Err(Error::InvalidConfig { setting, .. }) => setting,
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    };
+    let big = highwater::wal::MAX_SEALED_SEGMENT_SIZE;
+    assert_eq!(
+        setting(options(&k).with_segment_size(big + 1)),
+        "segment_size"
+    );
+    assert_eq!(
+        setting(options(&k).with_max_record_size(15)),
+        "max_record_size"
+    );
+    options(&k)
+        .with_segment_size(big)
+        .with_max_record_size(16)
+        .validate()
+        .unwrap();
+    // Without keys, neither limit applies.
+    WalOptions::new()
+        .with_segment_size(big + 1)
+        .with_max_record_size(1)
+        .validate()
+        .unwrap();
+}
