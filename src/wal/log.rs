@@ -67,20 +67,6 @@ pub(super) struct Active {
     pub sealer: Option<super::seal::Sealer>,
 }
 
-impl Active {
-    /// Whether records may be appended to it by a writer with `keys`: a
-    /// writer with keys only to a sealed segment it created (and has not
-    /// cut); one without only to a plaintext segment. Otherwise the next
-    /// append starts a new segment (docs/FORMAT.md §1, "Sealed segments").
-    pub(super) fn appendable(&self, keys: &super::seal::Keys) -> bool {
-        if keys.is_on() {
-            self.sealer.is_some()
-        } else {
-            self.records_offset == super::format::SEGMENT_HEADER_LEN
-        }
-    }
-}
-
 #[derive(Debug)]
 pub(super) struct Writer {
     /// The log's floor: records below it are released (never read).
@@ -200,8 +186,10 @@ impl WriteAheadLog {
     /// durable, sharing the fsync with concurrent appenders.
     ///
     /// # Errors
-    /// [`Error::RecordTooLarge`], [`Error::Poisoned`], and I/O errors (which poison
-    /// the log).
+    /// [`Error::RecordTooLarge`] (with encryption, the entry's encoding plus
+    /// the 16-byte tag is what must fit), [`Error::Poisoned`], I/O errors
+    /// (which poison the log), and with encryption the key provider's errors
+    /// when a new segment is sealed.
     pub fn append(&self, entry: &WalEntry) -> Result<u64> {
         self.append_batch(std::slice::from_ref(entry))
             .map(|r| r.start)

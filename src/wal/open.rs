@@ -30,7 +30,10 @@ impl WriteAheadLog {
     /// header and scans the newest segment (every segment in `PointInTime` mode) to
     /// find where the log ends, from the log's floor on (records below it were
     /// released by recovery and are never read; an empty log starts at it). Damage the recovery mode tolerates is remembered
-    /// and cut by [`repair`](Self::repair) or the first append.
+    /// and cut by [`repair`](Self::repair) or the first append. The first
+    /// append goes to the newest segment only when it is a plaintext
+    /// segment and `options` has no encryption; otherwise it starts a new
+    /// segment (docs/FORMAT.md §1, "Sealed segments").
     ///
     /// # Errors
     /// [`Error::Locked`] when another writer has the directory,

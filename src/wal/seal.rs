@@ -137,6 +137,20 @@ impl Keys {
     }
 }
 
+impl super::log::Active {
+    /// Whether records may be appended to it by a writer with `keys`: a
+    /// writer with keys only to a sealed segment it created (and has not
+    /// cut); one without only to a plaintext segment. Otherwise the next
+    /// append starts a new segment (docs/FORMAT.md §1, "Sealed segments").
+    pub(super) fn appendable(&self, keys: &Keys) -> bool {
+        if keys.is_on() {
+            self.sealer.is_some()
+        } else {
+            self.records_offset == super::format::SEGMENT_HEADER_LEN
+        }
+    }
+}
+
 /// Seals the records of one segment this process created.
 #[cfg(feature = "encryption")]
 #[derive(Debug)]
