@@ -148,11 +148,16 @@ pub(crate) struct SealingFile<'f> {
 #[derive(Debug)]
 struct Sealing {
     sealer: SealedWriter,
-    /// Block 0's plaintext, kept until `finish`.
+    /// Block 0's plaintext (with room for its tag), kept until `finish`.
     first: Vec<u8>,
-    /// The block being filled (index `next`, at least 1).
-    pending: Vec<u8>,
+    /// Sealed blocks not yet written, then the plaintext of the block being
+    /// filled (from `pending_start`; index `next`, at least 1). Blocks are
+    /// sealed in place here and written [`BATCH`] bytes at a time.
+    batch: Vec<u8>,
+    pending_start: usize,
     next: u64,
+    /// File offset of `batch[0]`.
+    batch_at: u64,
     /// Plaintext bytes written (the next sequential offset).
     end: u64,
     /// CRC32C and length of what was written after block 0.
@@ -160,6 +165,9 @@ struct Sealing {
     rest_len: u64,
     failed: bool,
 }
+
+/// Sealed bytes gathered before one write.
+const BATCH: usize = 16 * (SEALED_BLOCK + TAG_LEN);
 
 fn refused(reason: &str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, format!("sealed file: {reason}"))
@@ -179,9 +187,11 @@ impl<'f> SealingFile<'f> {
             inner,
             state: Mutex::new(Sealing {
                 sealer: SealedWriter::new(keys, kind)?,
-                first: Vec::with_capacity(SEALED_BLOCK),
-                pending: Vec::new(),
+                first: Vec::with_capacity(SEALED_BLOCK + TAG_LEN),
+                batch: Vec::new(),
+                pending_start: 0,
                 next: 1,
+                batch_at: SEAL_HEADER_LEN as u64 + STEP,
                 end: 0,
                 crc_rest: 0,
                 rest_len: 0,
@@ -207,23 +217,19 @@ impl<'f> SealingFile<'f> {
             return Err(io_err(refused("an earlier write failed")));
         }
         let shape = Shape::for_plain(s.end);
-        let seal_err = |e: Error| io_err(io::Error::other(e.to_string()));
         if shape.blocks > 1 {
-            let pending = std::mem::take(&mut s.pending);
-            let sealed = s.sealer.seal_at(s.next, &pending, true).map_err(seal_err)?;
-            let at = shape.sealed_range(s.next).start;
-            self.inner.write_all_at(&sealed, at).map_err(io_err)?;
-            s.crc_rest = crc32c::crc32c_append(s.crc_rest, &sealed);
-            s.rest_len += sealed.len() as u64;
+            s.seal_pending(true).map_err(io_err)?;
+            s.flush(self.inner).map_err(io_err)?;
         }
-        let first = std::mem::take(&mut s.first);
-        let sealed = s
+        let mut first = std::mem::take(&mut s.first);
+        let tag = s
             .sealer
-            .seal_at(0, &first, shape.blocks == 1)
-            .map_err(seal_err)?;
-        let mut front = Vec::with_capacity(SEAL_HEADER_LEN + sealed.len());
+            .seal_file_block(0, shape.blocks == 1, &mut first)
+            .map_err(|e| io_err(io::Error::other(e.to_string())))?;
+        let mut front = Vec::with_capacity(SEAL_HEADER_LEN + first.len() + TAG_LEN);
         front.extend_from_slice(s.sealer.header());
-        front.extend_from_slice(&sealed);
+        front.extend_from_slice(&first);
+        front.extend_from_slice(&tag);
         self.inner.write_all_at(&front, 0).map_err(io_err)?;
         let crc = crc32c::crc32c_combine(crc32c::crc32c(&front), s.crc_rest, s.rest_len as usize);
         Ok(SealedWritten {
@@ -236,6 +242,34 @@ impl<'f> SealingFile<'f> {
 }
 
 impl Sealing {
+    /// Seals the block being filled, in place, as block `next`.
+    fn seal_pending(&mut self, last: bool) -> io::Result<()> {
+        let at = self.pending_start;
+        let tag = self
+            .sealer
+            .seal_file_block(self.next, last, &mut self.batch[at..])
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        self.batch.extend_from_slice(&tag);
+        self.pending_start = self.batch.len();
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Writes the sealed blocks gathered (there is no block being filled).
+    fn flush(&mut self, inner: &dyn StorageFile) -> io::Result<()> {
+        debug_assert_eq!(self.pending_start, self.batch.len());
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        inner.write_all_at(&self.batch, self.batch_at)?;
+        self.crc_rest = crc32c::crc32c_append(self.crc_rest, &self.batch);
+        self.rest_len += self.batch.len() as u64;
+        self.batch_at += self.batch.len() as u64;
+        self.batch.clear();
+        self.pending_start = 0;
+        Ok(())
+    }
+
     /// Appends `bytes` at plaintext offset `self.end` (at or past block 0).
     fn append(&mut self, inner: &dyn StorageFile, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
@@ -247,23 +281,19 @@ impl Sealing {
                 bytes = rest;
                 continue;
             }
-            if self.pending.len() == SEALED_BLOCK {
-                let pending = std::mem::take(&mut self.pending);
-                let sealed = self
-                    .sealer
-                    .seal_at(self.next, &pending, false)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                let at = SEAL_HEADER_LEN as u64 + self.next * STEP;
-                inner.write_all_at(&sealed, at)?;
-                self.crc_rest = crc32c::crc32c_append(self.crc_rest, &sealed);
-                self.rest_len += sealed.len() as u64;
-                self.next += 1;
-                self.pending = pending;
-                self.pending.clear();
+            if self.batch.len() - self.pending_start == SEALED_BLOCK {
+                // Full, and more follows: not the last block.
+                self.seal_pending(false)?;
+                if self.batch.len() >= BATCH {
+                    self.flush(inner)?;
+                }
             }
-            let room = SEALED_BLOCK - self.pending.len();
+            if self.batch.capacity() == 0 {
+                self.batch.reserve_exact(BATCH + SEALED_BLOCK + TAG_LEN);
+            }
+            let room = SEALED_BLOCK - (self.batch.len() - self.pending_start);
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
-            self.pending.extend_from_slice(now);
+            self.batch.extend_from_slice(now);
             self.end += now.len() as u64;
             bytes = rest;
         }
@@ -394,7 +424,9 @@ impl SealedFileReader {
 }
 
 /// Opens the whole of sealed file `path` (its bytes `bytes`), into a
-/// 16-byte aligned buffer.
+/// 16-byte aligned buffer. A large file is opened on two threads, one half
+/// each (the blocks are independent); the first failing block in file
+/// order is the error.
 ///
 /// # Errors
 /// [`SealedFileReader::open`]'s and [`SealedFileReader::open_block_into`]'s.
@@ -419,19 +451,54 @@ pub(crate) fn open_sealed_file(
         offset: 0,
         reason: "sealed file too large to open in memory".into(),
     })?;
-    // Each block is copied to where its plaintext goes and opened there (its
-    // tag spills into the next block's place, or the spare bytes at the end).
-    let mut out = rkyv::util::AlignedVec::<16>::with_capacity(len + TAG_LEN);
-    out.resize(len + TAG_LEN, 0);
-    for i in 0..shape.blocks {
-        let s = shape.sealed_range(i);
-        let p = shape.plain_range(i);
-        let (start, sealed_len) = (p.start as usize, (s.end - s.start) as usize);
-        let place = &mut out[start..start + sealed_len];
-        place.copy_from_slice(&bytes[s.start as usize..s.end as usize]);
-        let n = r.open_block_in_place(i, place)?;
-        r.check_len(i, n, (p.end - p.start) as usize)?;
-    }
+    let mut out = rkyv::util::AlignedVec::<16>::with_capacity(len);
     out.resize(len, 0);
+    let half = if shape.blocks >= PARALLEL_BLOCKS {
+        shape.blocks / 2
+    } else {
+        shape.blocks
+    };
+    let split = (shape.plain_range(half).start as usize).min(len);
+    let (front, back) = out.split_at_mut(split);
+    let open = |blocks: std::ops::Range<u64>, dst: &mut [u8]| -> Result<()> {
+        let base = shape.plain_range(blocks.start).start;
+        let mut scratch = Vec::with_capacity(SEALED_BLOCK + TAG_LEN);
+        for i in blocks {
+            let (s, p) = (shape.sealed_range(i), shape.plain_range(i));
+            scratch.clear();
+            scratch.extend_from_slice(&bytes[s.start as usize..s.end as usize]);
+            let n = r.open_block_in_place(i, &mut scratch)?;
+            r.check_len(i, n, (p.end - p.start) as usize)?;
+            dst[(p.start - base) as usize..(p.end - base) as usize].copy_from_slice(&scratch[..n]);
+        }
+        Ok(())
+    };
+    if half == shape.blocks {
+        open(0..half, front)?;
+        return Ok(out);
+    }
+    // The back half goes to whoever takes it: the second thread, or this
+    // one when no thread can be started.
+    let back = Mutex::new(Some(back));
+    let open_back = || match back.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(dst) => open(half..shape.blocks, dst),
+        None => Ok(()),
+    };
+    std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("highwater-open".into())
+            .spawn_scoped(scope, open_back);
+        let first = open(0..half, front);
+        let second = match second {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => open_back(),
+        };
+        first.and(second)
+    })?;
     Ok(out)
 }
+
+/// Files of at least this many blocks are opened on two threads.
+const PARALLEL_BLOCKS: u64 = 32;

@@ -19,6 +19,8 @@ use ring::hkdf::{Salt, HKDF_SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 use std::path::{Path, PathBuf};
 
+mod at;
+
 /// The length of a sealed file's header.
 pub const SEAL_HEADER_LEN: usize = 48;
 /// What sealing adds to each block: the GCM tag.
@@ -265,19 +267,36 @@ impl SealedWriter {
         self.info.key_id
     }
 
-    /// Seals block `index` out of order (`crypto::file` seals block 0
-    /// last). The caller seals each index once and nothing past the last:
-    /// this writer checks only the bound.
+    /// Seals `buf` in place as block `index` of a sealed file and returns
+    /// its tag: for `crypto::file`, which seals block 0 last and every
+    /// other index once, in order (its invariant; this writer checks only
+    /// the bound).
     ///
     /// # Errors
-    /// `InvalidArgument` past [`MAX_BLOCKS`].
-    pub(crate) fn seal_at(&mut self, index: u64, plaintext: &[u8], last: bool) -> Result<Vec<u8>> {
-        let saved = (self.next, self.closed);
-        self.next = index;
-        self.closed = false;
-        let sealed = self.seal_next(plaintext, last);
-        (self.next, self.closed) = saved;
-        sealed
+    /// `InvalidArgument` at or past [`MAX_BLOCKS`].
+    pub(crate) fn seal_file_block(
+        &mut self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        if index >= MAX_BLOCKS {
+            return Err(Error::invalid_argument(
+                "seal a block",
+                format!("block {index} of a file sealed up to {MAX_BLOCKS} blocks"),
+            ));
+        }
+        let tag = self
+            .cipher
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce(index, last)),
+                Aad::from(&self.header[..]),
+                buf,
+            )
+            .map_err(|_| Error::invalid_argument("seal a block", "AES-GCM refused the block"))?;
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
     }
 
     /// Seals the next block; `last` for the file's last one.

@@ -87,7 +87,8 @@ impl Base {
 /// newer than the one that would be chosen cannot be read now (a failed read
 /// is not damage: an older checkpoint is never restored in its place).
 pub(crate) fn choose_checkpoint(cfg: &RecoveryConfig, report: &mut RecoveryReport) -> Result<Base> {
-    let store = CheckpointStore::with_storage(cfg.storage.clone(), &cfg.checkpoint_dir);
+    let store = CheckpointStore::with_storage(cfg.storage.clone(), &cfg.checkpoint_dir)
+        .with_sealing(cfg.sealing());
     let mut memo = Memo::new();
     for id in store.checkpoint_ids()?.into_iter().rev() {
         if let Some(target) = cfg.target_position {

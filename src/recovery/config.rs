@@ -121,6 +121,10 @@ pub struct RecoveryConfig {
     /// The storage all I/O goes through, of the checkpoint directory and of the
     /// log. Default: the real file system.
     pub storage: Arc<dyn Storage>,
+    /// The keys sealed files are read (and new log segments sealed) with:
+    /// [`with_encryption`](Self::with_encryption). Default: none.
+    #[cfg(feature = "encryption")]
+    encryption: Option<Arc<dyn crate::crypto::KeyProvider>>,
 }
 
 impl RecoveryConfig {
@@ -143,7 +147,46 @@ impl RecoveryConfig {
             require_wal: false,
             max_record_size: DEFAULT_MAX_RECORD_SIZE,
             storage: default_storage(),
+            #[cfg(feature = "encryption")]
+            encryption: None,
         }
+    }
+
+    /// Reads sealed files with `keys`: everything recovery reads of the log
+    /// (its repair, its scans, the replay) opens sealed segments with them,
+    /// and a log recovery opens for repair seals its new segments with the
+    /// current key (docs/FORMAT.md §1, "Sealed segments"); sealed checkpoint
+    /// parts are opened with them too (§8, "Sealed files"). Without it, a
+    /// sealed segment recovery must replay, or a sealed checkpoint it must
+    /// restore, is [`Error::KeyUnavailable`] (never a reason to fall back to
+    /// an older checkpoint).
+    #[cfg(feature = "encryption")]
+    pub fn with_encryption(mut self, keys: Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        self.encryption = Some(keys);
+        self
+    }
+
+    /// The keys given by [`with_encryption`](Self::with_encryption).
+    #[cfg(feature = "encryption")]
+    pub(crate) fn encryption(&self) -> Option<&Arc<dyn crate::crypto::KeyProvider>> {
+        self.encryption.as_ref()
+    }
+
+    /// The keys as checkpoint stores use them.
+    pub(crate) fn sealing(&self) -> crate::sealing::Sealing {
+        #[cfg(feature = "encryption")]
+        if let Some(keys) = self.encryption() {
+            return crate::sealing::Sealing::with_keys(keys.clone());
+        }
+        crate::sealing::Sealing::default()
+    }
+
+    /// The keys as the log uses them.
+    pub(crate) fn wal_keys(&self) -> crate::wal::seal::Keys {
+        #[cfg(feature = "encryption")]
+        return crate::wal::seal::Keys::new(self.encryption().cloned());
+        #[cfg(not(feature = "encryption"))]
+        crate::wal::seal::Keys::default()
     }
 
     /// Sets [`repair_wal`](Self::repair_wal).

@@ -30,6 +30,8 @@ pub(crate) struct ReplayRequest<'a> {
     pub storage: &'a Arc<dyn Storage>,
     pub dir: &'a Path,
     pub max_record_size: u32,
+    /// The keys sealed segments are opened with.
+    pub keys: crate::wal::seal::Keys,
     /// Where the returned state starts (a verified record boundary: the
     /// checkpoint's position, or where the previous piece's state ends);
     /// nothing before it is read.
@@ -373,13 +375,14 @@ fn hand_over(
 /// A reader at `position`, scanning nothing before `req.from` (a verified
 /// boundary: damage below it is released, not read).
 fn open_reader(req: &ReplayRequest<'_>, position: u64) -> Result<WalReader> {
-    WalReader::open_at_boundary(
+    Ok(WalReader::open_at_boundary(
         req.storage.clone(),
         req.dir,
         req.from,
         position,
         req.max_record_size,
-    )
+    )?
+    .with_keys(req.keys.clone()))
 }
 
 /// The damage `reader` stopped at (a reader that ended early without any:

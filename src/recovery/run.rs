@@ -216,6 +216,7 @@ fn replay_log(
         storage: &cfg.storage,
         dir: &cfg.wal_path,
         max_record_size: cfg.max_record_size,
+        keys: cfg.wal_keys(),
         from: base.wal_position,
         resume: base.resume_position,
         open_entries: base.open_entries,
@@ -308,11 +309,16 @@ fn finish(base: Base, replayed: Replayed, mut report: RecoveryReport) -> Recover
 
 /// How recovery opens the log for repair.
 fn wal_options(cfg: &RecoveryConfig) -> WalOptions {
-    WalOptions::new()
+    let options = WalOptions::new()
         .with_sync_policy(SyncPolicy::Manual)
         .with_recovery_mode(cfg.wal_recovery_mode)
         .with_max_record_size(cfg.max_record_size)
-        .with_storage(cfg.storage.clone())
+        .with_storage(cfg.storage.clone());
+    #[cfg(feature = "encryption")]
+    if let Some(keys) = cfg.encryption() {
+        return options.with_encryption(keys.clone());
+    }
+    options
 }
 
 /// PointInTime would cut the log below the checkpoint's position, removing log

@@ -16,7 +16,7 @@ use super::format::SEGMENT_HEADER_LEN;
 use super::log::{lock, Active, Shared, Writer};
 use super::repair::{PendingCut, RepairReport};
 use super::scan::{SegmentScanner, Step};
-use super::segment::{create_segment, SegmentMeta};
+use super::segment::{create_segment, read_header, SegmentMeta};
 use crate::error::{Error, IoContext, Result};
 use crate::storage::{OpenMode, Storage};
 use std::path::{Path, PathBuf};
@@ -235,22 +235,39 @@ impl Shared {
             self.sync_dir()?;
         }
         let path = cut.path;
-        let (file, segment_id, file_end) = match cut.segment_id {
+        let (file, segment_id, file_end, records_offset, sealer) = match cut.segment_id {
             Some(segment_id) if cut.keeps_header() => {
                 let file = storage
                     .open_file(path, OpenMode::ReadWrite)
                     .ctx("open", path)?;
+                let meta = SegmentMeta {
+                    start: cut.segment_start,
+                    path: path.to_path_buf(),
+                };
+                let records_offset = match read_header(file.as_ref(), &meta)? {
+                    Ok((header, _)) => header.records_offset(),
+                    Err(problem) => {
+                        return Err(Error::invalid_argument(
+                            "cut",
+                            format!("{}: {problem}", path.display()),
+                        ))
+                    }
+                };
                 if let Err(e) = file.truncate(cut.offset) {
                     return Err(self.poison("truncate", path, e));
                 }
                 self.fsync(file.as_ref(), path, true)?;
-                (file, segment_id, cut.offset)
+                // No sealer: a cut segment is never appended to again (the
+                // next append starts a new one), so no offset is sealed twice.
+                (file, segment_id, cut.offset, records_offset, None)
             }
             _ => {
                 // The header itself is damaged: start the segment afresh.
-                let (file, header, _) = create_segment(storage, &self.dir, cut.segment_start)
+                let new = create_segment(storage, &self.dir, cut.segment_start, &self.keys)
                     .map_err(|e| self.poison_with(e))?;
-                (file, header.segment_id, SEGMENT_HEADER_LEN)
+                let records_offset = new.header.records_offset();
+                let id = new.header.segment_id;
+                (new.file, id, records_offset, records_offset, new.sealer)
             }
         };
         let keep = w
@@ -264,6 +281,8 @@ impl Shared {
             path: path.to_path_buf(),
             segment_id,
             allocated: file_end,
+            records_offset,
+            sealer,
         });
         w.buf.clear();
         w.file_end = file_end;

@@ -21,6 +21,8 @@ pub(super) enum LogEnd {
         next_position: u64,
         /// The newest segment's identity.
         segment_id: u64,
+        /// Where its records start.
+        records_offset: u64,
         /// What the records read say about the end.
         tail: Tail,
         /// The record ends the scan of the newest segment saw.
@@ -95,6 +97,7 @@ pub(super) fn find_end(
                         file_end: scanner.offset(),
                         next_position: scanner.position(),
                         segment_id: scanner.header().segment_id,
+                        records_offset: scanner.header().records_offset(),
                         tail,
                         seen,
                     })

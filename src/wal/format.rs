@@ -10,6 +10,11 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"HWWALSEG";
 pub const SEGMENT_VERSION: u32 = 1;
 /// Length of the segment header in bytes.
 pub const SEGMENT_HEADER_LEN: u64 = 40;
+/// The version of a sealed segment (docs/FORMAT.md §1, "Sealed segments").
+pub const SEALED_SEGMENT_VERSION: u32 = 2;
+/// Where a sealed segment's records start: its header, then the 48-byte
+/// seal header.
+pub const SEALED_HEADER_LEN: u64 = SEGMENT_HEADER_LEN + 48;
 /// Length of a record header in bytes.
 pub const RECORD_HEADER_LEN: usize = 16;
 /// Records start at file offsets that are multiples of this.
@@ -35,6 +40,9 @@ pub struct SegmentHeader {
     pub segment_id: u64,
     /// Log position of the segment's first record.
     pub first_position: u64,
+    /// Whether it is a sealed segment (version 2, a seal header after this
+    /// one, every record payload sealed).
+    pub sealed: bool,
 }
 
 /// Why a segment header did not decode.
@@ -58,6 +66,8 @@ pub enum HeaderProblem {
     Version(u32),
     /// A field holds a value that is not allowed.
     Invalid(&'static str),
+    /// A sealed segment's seal header is short, foreign or damaged.
+    Seal(&'static str),
 }
 
 impl std::fmt::Display for HeaderProblem {
@@ -72,17 +82,33 @@ impl std::fmt::Display for HeaderProblem {
             ),
             HeaderProblem::Version(v) => write!(f, "unsupported segment version {v}"),
             HeaderProblem::Invalid(what) => write!(f, "invalid segment header: {what}"),
+            HeaderProblem::Seal(what) => write!(f, "sealed segment's seal header: {what}"),
         }
     }
 }
 
 impl SegmentHeader {
+    /// The file offset of the segment's first record: the one place that
+    /// says where records start (40, or 88 for a sealed segment).
+    pub fn records_offset(&self) -> u64 {
+        if self.sealed {
+            SEALED_HEADER_LEN
+        } else {
+            SEGMENT_HEADER_LEN
+        }
+    }
+
     /// Encodes the header.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN as usize] {
         let mut b = [0u8; SEGMENT_HEADER_LEN as usize];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        b[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
+        let version = if self.sealed {
+            SEALED_SEGMENT_VERSION
+        } else {
+            SEGMENT_VERSION
+        };
+        b[8..12].copy_from_slice(&version.to_le_bytes());
+        b[12..16].copy_from_slice(&(self.records_offset() as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.segment_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.first_position.to_le_bytes());
         let crc = crc32c::crc32c(&b[0..36]);
@@ -111,11 +137,20 @@ impl SegmentHeader {
             return Err(HeaderProblem::Checksum { expected, actual });
         }
         let version = le_u32(&b[8..12]);
-        if version != SEGMENT_VERSION {
-            return Err(HeaderProblem::Version(version));
-        }
-        if le_u32(&b[12..16]) as u64 != SEGMENT_HEADER_LEN {
-            return Err(HeaderProblem::Invalid("header_len is not 40"));
+        let sealed = match version {
+            SEGMENT_VERSION => false,
+            SEALED_SEGMENT_VERSION => true,
+            other => return Err(HeaderProblem::Version(other)),
+        };
+        let header_len = if sealed {
+            SEALED_HEADER_LEN
+        } else {
+            SEGMENT_HEADER_LEN
+        };
+        if le_u32(&b[12..16]) as u64 != header_len {
+            return Err(HeaderProblem::Invalid(
+                "header_len is not 40 (version 1) or 88 (version 2)",
+            ));
         }
         if le_u32(&b[32..36]) != 0 {
             return Err(HeaderProblem::Invalid("reserved field is not zero"));
@@ -130,6 +165,7 @@ impl SegmentHeader {
         Ok(SegmentHeader {
             segment_id,
             first_position: le_u64(&b[24..32]),
+            sealed,
         })
     }
 }
@@ -260,9 +296,14 @@ mod tests {
         let h = SegmentHeader {
             segment_id: 0x1234_5678_9abc_def0,
             first_position: 4096,
+            sealed: false,
         };
         let bytes = h.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
+        let sealed = SegmentHeader { sealed: true, ..h };
+        assert_eq!(SegmentHeader::decode(&sealed.encode()), Ok(sealed));
+        assert_eq!(sealed.records_offset(), 88);
+        assert_eq!(&sealed.encode()[8..16], &[2, 0, 0, 0, 88, 0, 0, 0]);
         for i in 0..bytes.len() * 8 {
             let mut b = bytes;
             b[i / 8] ^= 1 << (i % 8);

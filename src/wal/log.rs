@@ -60,6 +60,11 @@ pub(super) struct Active {
     /// The file's length as this writer left it: past `file_end` when a
     /// durable writer preallocated zeros ahead of its records (`pipe.rs`).
     pub allocated: u64,
+    /// Where its records start (its header's `records_offset`).
+    pub records_offset: u64,
+    /// What seals its records: only for a sealed segment this writer
+    /// created, and dropped at any cut, so no offset is sealed twice.
+    pub sealer: Option<super::seal::Sealer>,
 }
 
 #[derive(Debug)]
@@ -114,6 +119,8 @@ pub(super) struct Shared {
     pub dir: PathBuf,
     pub storage: Arc<dyn Storage>,
     pub segment_size: u64,
+    /// The keys new segments are sealed with (none: plaintext segments).
+    pub keys: super::seal::Keys,
     pub max_record_size: u32,
     pub write_buffer_size: usize,
     pub mode: WalRecoveryMode,
@@ -179,8 +186,10 @@ impl WriteAheadLog {
     /// durable, sharing the fsync with concurrent appenders.
     ///
     /// # Errors
-    /// [`Error::RecordTooLarge`], [`Error::Poisoned`], and I/O errors (which poison
-    /// the log).
+    /// [`Error::RecordTooLarge`] (with encryption, the entry's encoding plus
+    /// the 16-byte tag is what must fit), [`Error::Poisoned`], I/O errors
+    /// (which poison the log), and with encryption the key provider's errors
+    /// when a new segment is sealed.
     pub fn append(&self, entry: &WalEntry) -> Result<u64> {
         self.append_batch(std::slice::from_ref(entry))
             .map(|r| r.start)
@@ -197,7 +206,7 @@ impl WriteAheadLog {
         let shared = &self.shared;
         shared.check_poison()?;
         for e in entries {
-            let size = e.encoded_len();
+            let size = e.encoded_len() + u64::from(shared.keys.overhead());
             if size > shared.max_record_size as u64 {
                 return Err(Error::RecordTooLarge {
                     size,
@@ -376,12 +385,13 @@ impl WriteAheadLog {
             let mut w = lock(&shared.writer);
             shared.flush_locked(&mut w)?;
         }
-        WalReader::open_with(
+        Ok(WalReader::open_with(
             shared.storage.clone(),
             &shared.dir,
             position,
             shared.max_record_size,
-        )
+        )?
+        .with_keys(shared.keys.clone()))
     }
 
     /// Removes every segment whose records all lie below `position` (never the

@@ -27,10 +27,13 @@ mod options;
 mod pipe;
 pub(crate) mod poison_mark;
 mod position_file;
+mod read_result;
 mod reader;
 mod release;
 mod repair;
 pub(crate) mod scan;
+mod scan_recheck;
+pub(crate) mod seal;
 pub(crate) mod segment;
 mod sync;
 pub(crate) mod verify;
@@ -40,6 +43,8 @@ pub(crate) use format::MAX_POSITION;
 pub use log::{WalStats, WriteAheadLog};
 pub(crate) use open::planned_repair;
 pub(crate) use options::check_max_record_size;
+#[cfg(feature = "encryption")]
+pub use options::MAX_SEALED_SEGMENT_SIZE;
 pub use options::{
     SyncPolicy, WalOptions, WalRecoveryMode, DEFAULT_MAX_RECORD_SIZE, DEFAULT_SEGMENT_SIZE,
     DEFAULT_SYNC_INTERVAL, DEFAULT_WRITE_BUFFER_SIZE, MAX_RECORD_SIZE_LIMIT, MAX_WRITE_BUFFER_SIZE,

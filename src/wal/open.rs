@@ -30,7 +30,10 @@ impl WriteAheadLog {
     /// header and scans the newest segment (every segment in `PointInTime` mode) to
     /// find where the log ends, from the log's floor on (records below it were
     /// released by recovery and are never read; an empty log starts at it). Damage the recovery mode tolerates is remembered
-    /// and cut by [`repair`](Self::repair) or the first append.
+    /// and cut by [`repair`](Self::repair) or the first append. The first
+    /// append goes to the newest segment only when it is a plaintext
+    /// segment and `options` has no encryption; otherwise it starts a new
+    /// segment (docs/FORMAT.md §1, "Sealed segments").
     ///
     /// # Errors
     /// [`Error::Locked`] when another writer has the directory,
@@ -49,7 +52,10 @@ impl WriteAheadLog {
         let mut created = 0;
         if files.segments.is_empty() {
             let start = files.floor;
-            let (_, _, path) = create_segment(storage.as_ref(), &dir, start)?;
+            // Plaintext and empty: the first append moves on to a segment
+            // of this writer's own (sealed when encrypting).
+            let keys = super::seal::Keys::default();
+            let path = create_segment(storage.as_ref(), &dir, start, &keys)?.path;
             files.segments.push(SegmentMeta { start, path });
             created = 1;
         }
@@ -95,6 +101,7 @@ impl WriteAheadLog {
             dir,
             storage,
             segment_size: options.segment_size,
+            keys: options.keys(),
             max_record_size: options.max_record_size,
             write_buffer_size: options.write_buffer_size,
             mode: options.recovery_mode,
@@ -139,6 +146,7 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
             file_end,
             next_position,
             segment_id,
+            records_offset,
             tail,
             seen,
         } => {
@@ -149,11 +157,15 @@ fn open_writer(storage: &dyn Storage, files: LogFiles, options: &WalOptions) -> 
             // The scan found only zeros after `file_end` (a preallocated or
             // zero-filled tail): records are written over them.
             let allocated = file.len().ctx("stat", &path)?.max(file_end);
+            // Another process's segment: appended to only without keys and
+            // when it is plaintext (`Active::appendable`).
             let active = Active {
                 file,
                 path,
                 segment_id,
                 allocated,
+                records_offset,
+                sealer: None,
             };
             (file_end, next_position, Some(active), None, tail, seen)
         }

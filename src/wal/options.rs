@@ -100,7 +100,20 @@ pub struct WalOptions {
     pub write_buffer_size: usize,
     /// The storage all file I/O goes through. Default: the real file system.
     pub storage: Arc<dyn Storage>,
+    /// The keys every new segment is sealed with (docs/FORMAT.md §1,
+    /// "Sealed segments"), and sealed segments are read with. Default:
+    /// none (plaintext segments; sealed ones cannot be read). With keys,
+    /// `segment_size` is at most [`MAX_SEALED_SEGMENT_SIZE`] and
+    /// `max_record_size` at least 16 (a sealed record's tag).
+    #[cfg(feature = "encryption")]
+    pub encryption: Option<Arc<dyn crate::crypto::KeyProvider>>,
 }
+
+/// Largest [`WalOptions::segment_size`] of an encrypted log (4 GiB): a
+/// segment's records are sealed with their file offsets as nonce indices,
+/// which stay below 2^32 (docs/FORMAT.md §8).
+#[cfg(feature = "encryption")]
+pub const MAX_SEALED_SEGMENT_SIZE: u64 = 1 << 32;
 
 impl fmt::Debug for WalOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -111,6 +124,7 @@ impl fmt::Debug for WalOptions {
             .field("recovery_mode", &self.recovery_mode)
             .field("write_buffer_size", &self.write_buffer_size)
             .field("storage", &self.storage)
+            .field("keys", &self.keys())
             .finish()
     }
 }
@@ -124,6 +138,8 @@ impl Default for WalOptions {
             recovery_mode: WalRecoveryMode::default(),
             write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
             storage: default_storage(),
+            #[cfg(feature = "encryption")]
+            encryption: None,
         }
     }
 }
@@ -171,6 +187,25 @@ impl WalOptions {
         self
     }
 
+    /// Seals every new segment with `keys`' current key, and reads sealed
+    /// segments with the keys it holds (docs/FORMAT.md §1, "Sealed
+    /// segments"). Segments written without encryption stay readable; a log
+    /// opened with it never appends to a segment it did not create, so its
+    /// first append starts a new segment.
+    #[cfg(feature = "encryption")]
+    pub fn with_encryption(mut self, keys: Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        self.encryption = Some(keys);
+        self
+    }
+
+    /// The keys as the log uses them.
+    pub(crate) fn keys(&self) -> super::seal::Keys {
+        #[cfg(feature = "encryption")]
+        return super::seal::Keys::new(self.encryption.clone());
+        #[cfg(not(feature = "encryption"))]
+        super::seal::Keys::default()
+    }
+
     /// Checks every setting against its documented range.
     /// [`WriteAheadLog::open`](super::WriteAheadLog::open) calls it; call it
     /// yourself to check options early.
@@ -192,6 +227,26 @@ impl WalOptions {
                 "segment_size",
                 format!(
                     "{} bytes is below the minimum of {MIN_SEGMENT_SIZE}",
+                    self.segment_size
+                ),
+            ));
+        }
+        #[cfg(feature = "encryption")]
+        if self.encryption.is_some() && self.max_record_size < super::seal::TAG {
+            return Err(Error::invalid_config(
+                "max_record_size",
+                format!(
+                    "{} bytes cannot hold a sealed record's 16-byte tag (an encrypted log)",
+                    self.max_record_size
+                ),
+            ));
+        }
+        #[cfg(feature = "encryption")]
+        if self.encryption.is_some() && self.segment_size > MAX_SEALED_SEGMENT_SIZE {
+            return Err(Error::invalid_config(
+                "segment_size",
+                format!(
+                    "{} bytes is above the maximum of {MAX_SEALED_SEGMENT_SIZE} for an encrypted log",
                     self.segment_size
                 ),
             ));

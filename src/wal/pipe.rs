@@ -13,9 +13,7 @@
 //!   segment is sealed and at a clean close.
 
 use super::entry::WalEntry;
-use super::format::{
-    record_size, sync_distance, RecordHeader, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
-};
+use super::format::{record_size, sync_distance, RecordHeader, RECORD_HEADER_LEN};
 use super::log::{lock, Active, Shared, Writer};
 use super::segment::{create_segment, SegmentMeta};
 use crate::error::{Error, Result};
@@ -95,23 +93,47 @@ impl Shared {
         payload_len: u32,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> Result<()> {
-        let size = record_size(payload_len);
+        // What the record stores: the payload, sealed when encrypting.
+        let stored_len = payload_len + self.keys.overhead();
+        let size = record_size(stored_len);
+        let Some(active) = &w.active else {
+            unreachable!("a pending cut is repaired before appending")
+        };
         let used = w.file_end + w.buf.len() as u64;
-        if used > SEGMENT_HEADER_LEN && used + size > self.segment_size {
+        let full = used > active.records_offset && used + size > self.segment_size;
+        if full || !active.appendable(&self.keys) {
             self.rotate_locked(w)?;
         }
-        let Some(active) = &w.active else {
+        let Some(active) = &mut w.active else {
             unreachable!("a pending cut is repaired before appending")
         };
         let segment_id = active.segment_id;
         let start = w.buf.len();
         w.buf.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
         encode(&mut w.buf);
+        debug_assert_eq!(
+            w.buf.len() - start - RECORD_HEADER_LEN,
+            payload_len as usize
+        );
+        if let Some(sealer) = &mut active.sealer {
+            // The record's file offset is its nonce index (FORMAT.md §1).
+            let offset = w.file_end + start as u64;
+            match sealer.seal(offset, kind, &w.buf[start + RECORD_HEADER_LEN..]) {
+                Ok(sealed) => {
+                    w.buf.truncate(start + RECORD_HEADER_LEN);
+                    w.buf.extend_from_slice(&sealed);
+                }
+                Err(e) => {
+                    w.buf.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
         let payload = &w.buf[start + RECORD_HEADER_LEN..];
-        debug_assert_eq!(payload.len(), payload_len as usize);
+        debug_assert_eq!(payload.len(), stored_len as usize);
         let durable = self.durable_hint.load(Ordering::Acquire);
         let header = RecordHeader {
-            payload_len,
+            payload_len: stored_len,
             kind,
             sync_distance: sync_distance(w.next_position, durable),
             payload_crc: crc32c::crc32c(payload),
@@ -196,7 +218,8 @@ impl Shared {
     }
 
     /// Seals the active segment (write, fsync) and starts a new one at the current
-    /// position (header and directory entry fsynced).
+    /// position (header and directory entry fsynced). A segment holding no
+    /// record (its file would have the new one's name) is rewritten instead.
     /// A sealed segment ends with its last record: preallocated zeros are
     /// cut first (and the fsync then persists the length too).
     fn rotate_locked(&self, w: &mut Writer) -> Result<()> {
@@ -207,20 +230,27 @@ impl Shared {
         };
         self.fsync(active.file.as_ref(), &active.path, trimmed)?;
         let sealed_end = w.next_position;
-        let (file, header, path) = create_segment(self.storage.as_ref(), &self.dir, sealed_end)
+        let new = create_segment(self.storage.as_ref(), &self.dir, sealed_end, &self.keys)
             .map_err(|e| self.poison_with(e))?;
         self.segments_created.fetch_add(1, Ordering::Relaxed);
+        if w.segments.last().is_some_and(|s| s.start == sealed_end) {
+            // The active segment held no record: its file was rewritten.
+            w.segments.pop();
+        }
         w.segments.push(SegmentMeta {
             start: sealed_end,
-            path: path.clone(),
+            path: new.path.clone(),
         });
+        let records_offset = new.header.records_offset();
         w.active = Some(Active {
-            file,
-            path,
-            segment_id: header.segment_id,
-            allocated: SEGMENT_HEADER_LEN,
+            file: new.file,
+            path: new.path,
+            segment_id: new.header.segment_id,
+            allocated: records_offset,
+            records_offset,
+            sealer: new.sealer,
         });
-        w.file_end = SEGMENT_HEADER_LEN;
+        w.file_end = records_offset;
         self.mark_durable(sealed_end);
         Ok(())
     }

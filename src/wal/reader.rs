@@ -11,84 +11,15 @@
 
 use super::entry::{change_ranges, WalEntry, WalEntryRef, KIND_SYNC_MARKER};
 use super::floor::{live_segments, LogFiles};
+pub use super::read_result::WalReadResult;
 use super::scan::{Damage, DamageClass, Problem, SegmentScanner, Step};
+use super::seal::{Keys, Opener};
 use super::segment::SegmentMeta;
 use super::DEFAULT_MAX_RECORD_SIZE;
 use crate::error::{Error, Result};
 use crate::storage::{default_storage, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// What [`WalReader::read_next`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WalReadResult {
-    /// The next entry.
-    Entry(WalEntry),
-    /// The clean end of the log.
-    Eof,
-    /// The newest segment ends in an incomplete or garbled record with nothing
-    /// valid after it: the trace of a crash. `position` is the end of the valid
-    /// prefix; `reason` names the segment, the offset and what is wrong (the
-    /// typed [`Damage`], with its [`Problem`]: [`WalReader::damage`]).
-    TornWrite {
-        /// Log position of the torn record.
-        position: u64,
-        /// What is wrong, where.
-        reason: String,
-    },
-    /// A checksum did not match where a torn write is not possible (an older
-    /// segment, or valid records follow).
-    ChecksumMismatch {
-        /// Log position of the damaged record.
-        position: u64,
-        /// The segment file.
-        segment: PathBuf,
-        /// Byte offset in that file.
-        offset: u64,
-        /// The checksum stored in the file.
-        expected: u32,
-        /// The checksum computed over the bytes read.
-        actual: u32,
-    },
-    /// Damage that is neither a torn tail nor a checksum mismatch: a missing or
-    /// misplaced segment, an oversized or undecodable record. `reason` names the
-    /// segment file and the offset (the typed [`Damage`]:
-    /// [`WalReader::damage`]).
-    Corrupted {
-        /// Log position of the damaged record.
-        position: u64,
-        /// What is wrong, where.
-        reason: String,
-    },
-}
-
-impl WalReadResult {
-    fn from_damage(d: &Damage) -> Self {
-        match (d.class, &d.problem) {
-            (DamageClass::Torn, _) => WalReadResult::TornWrite {
-                position: d.position,
-                reason: d.to_string(),
-            },
-            (
-                DamageClass::Corrupt,
-                Problem::HeaderChecksum { expected, actual }
-                | Problem::PayloadChecksum { expected, actual }
-                | Problem::SegmentHeader(super::format::HeaderProblem::Checksum { expected, actual }),
-            ) => WalReadResult::ChecksumMismatch {
-                position: d.position,
-                segment: d.path.clone(),
-                offset: d.offset,
-                expected: *expected,
-                actual: *actual,
-            },
-            (DamageClass::Corrupt, _) => WalReadResult::Corrupted {
-                position: d.position,
-                reason: d.to_string(),
-            },
-        }
-    }
-}
 
 /// Reads entries from a log directory, starting at a record boundary.
 #[derive(Debug)]
@@ -108,6 +39,13 @@ pub struct WalReader {
     damage: Option<Damage>,
     /// Whether the iterator has already yielded the damage as an error.
     damage_yielded: bool,
+    /// The keys sealed segments are opened with.
+    keys: Keys,
+    /// What opens the current segment's records, once one was opened
+    /// (sealed segments only).
+    opener: Option<Opener>,
+    /// The plaintext of the last sealed record read.
+    plain: Vec<u8>,
 }
 
 impl WalReader {
@@ -186,6 +124,9 @@ impl WalReader {
             damage: None,
             damage_yielded: false,
             segments,
+            keys: Keys::default(),
+            opener: None,
+            plain: Vec::new(),
         };
         if reader.segments.is_empty() {
             if position == first_available {
@@ -216,6 +157,22 @@ impl WalReader {
         }
         reader.seek(position)?;
         Ok(reader)
+    }
+
+    /// Reads sealed segments with `keys` (docs/FORMAT.md §1, "Sealed
+    /// segments"); without it, reading a sealed segment's records fails
+    /// with [`Error::KeyUnavailable`]. Plaintext segments read the same
+    /// either way.
+    #[cfg(feature = "encryption")]
+    pub fn with_encryption(self, keys: Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        self.with_keys(Keys::new(Some(keys)))
+    }
+
+    /// Reads sealed segments with `keys`.
+    pub(crate) fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self.opener = None;
+        self
     }
 
     /// The log position of the next record to read (after damage: the end of the
@@ -264,6 +221,7 @@ impl WalReader {
             Ok(scanner) => {
                 self.position = scanner.position();
                 self.scanner = Some(scanner);
+                self.opener = None;
                 Ok(true)
             }
             Err(damage) => {
@@ -335,7 +293,11 @@ impl WalReader {
     /// the reader's buffer until the next call.
     ///
     /// # Errors
-    /// As [`read_next`](Self::read_next).
+    /// As [`read_next`](Self::read_next); for a sealed segment also
+    /// [`Error::KeyUnavailable`], [`Error::KeyMismatch`] and
+    /// [`Error::AuthenticationFailed`] (a record whose checksums verify but
+    /// that does not authenticate: tampering, never a torn tail). After one
+    /// of these the reader stays at the record: reading again fails again.
     pub fn read_next_ref(&mut self) -> Result<WalReadRef<'_>> {
         loop {
             if let Some(t) = &self.terminal {
@@ -347,14 +309,6 @@ impl WalReader {
             };
             let offset = scanner.offset();
             let (position, kind) = match scanner.next_record()? {
-                Step::Record {
-                    kind: KIND_SYNC_MARKER,
-                    payload: [],
-                    ..
-                } => {
-                    self.position = scanner.position();
-                    continue;
-                }
                 Step::Record { position, kind, .. } => (position, kind),
                 Step::End => {
                     if self.index + 1 < self.segments.len() {
@@ -371,14 +325,28 @@ impl WalReader {
                     continue;
                 }
             };
-            // Decide on the verified payload first, then lend it out: a borrow is
-            // only taken on the path that returns it.
+            let sealed = self.unseal(offset, kind)?;
             let scanner = self.scanner.as_ref().expect("segment is open");
             let next = scanner.position();
-            let problem = match change_ranges(kind, scanner.last_payload()) {
+            let payload = if sealed {
+                &self.plain[..]
+            } else {
+                scanner.last_payload()
+            };
+            if kind == KIND_SYNC_MARKER && payload.is_empty() {
+                self.position = next;
+                continue;
+            }
+            // Decide on the verified payload first, then lend it out: a borrow is
+            // only taken on the path that returns it.
+            let problem = match change_ranges(kind, payload) {
                 Ok(Some((key, value))) => {
                     self.position = next;
-                    let payload = self.scanner.as_ref().expect("open").last_payload();
+                    let payload = if sealed {
+                        &self.plain[..]
+                    } else {
+                        self.scanner.as_ref().expect("open").last_payload()
+                    };
                     let entry = match value {
                         Some(value) => WalEntryRef::Put {
                             key: &payload[key],
@@ -388,7 +356,7 @@ impl WalReader {
                     };
                     return Ok(WalReadRef::Entry { position, entry });
                 }
-                Ok(None) => match WalEntry::decode(kind, scanner.last_payload()) {
+                Ok(None) => match WalEntry::decode(kind, payload) {
                     Ok(entry) => {
                         self.position = next;
                         let entry = WalEntryRef::Owned(entry);
@@ -406,6 +374,35 @@ impl WalReader {
                 problem: Problem::Undecodable(problem),
             };
             self.stop_at(damage);
+        }
+    }
+
+    /// For a record of a sealed segment (just read, at file `offset`):
+    /// opens its payload into `plain` and returns true; false for a
+    /// plaintext segment. On a key or authentication error the scanner is
+    /// put back at the record, so the reader stays there.
+    fn unseal(&mut self, offset: u64, kind: u8) -> Result<bool> {
+        let scanner = self.scanner.as_mut().expect("segment is open");
+        let Some(seal) = scanner.seal_header() else {
+            return Ok(false);
+        };
+        let opened = match &self.opener {
+            Some(opener) => opener.open(offset, kind, scanner.last_payload()),
+            None => self.keys.opener(scanner.path(), seal).and_then(|opener| {
+                let plain = opener.open(offset, kind, scanner.last_payload());
+                self.opener = Some(opener);
+                plain
+            }),
+        };
+        match opened {
+            Ok(plain) => {
+                self.plain = plain;
+                Ok(true)
+            }
+            Err(e) => {
+                scanner.seek_offset(offset);
+                Err(e)
+            }
         }
     }
 }

@@ -146,7 +146,7 @@ pub(crate) fn probe(
             Err(d) => return Err(d.to_error()),
         };
     // File offset of `position` in this segment (both at most 2^62).
-    let until = position - segment.start + super::format::SEGMENT_HEADER_LEN;
+    let until = scanner.offset_of(position);
     let mut before = from;
     loop {
         let at = scanner.position();
@@ -299,7 +299,9 @@ pub(crate) fn release(storage: &dyn Storage, dir: &Path, release: &mut WalReleas
         write_floor(storage, dir, release.floor)?;
     }
     if release.segment_created.is_some() {
-        let (_, _, path) = create_segment(storage, dir, release.floor)?;
+        // Empty: a writer with keys rewrites it sealed before its first record.
+        let keys = super::seal::Keys::default();
+        let path = create_segment(storage, dir, release.floor, &keys)?.path;
         release.segment_created = Some(path);
     }
     for path in &release.segments_removed {

@@ -10,9 +10,10 @@
 
 pub use super::damage::{Damage, DamageClass, Problem};
 use super::format::{
-    record_size, RecordHeader, RecordHeaderProblem, SegmentHeader, RECORD_ALIGN, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN,
+    record_size, HeaderProblem, RecordHeader, RecordHeaderProblem, SegmentHeader, RECORD_ALIGN,
+    RECORD_HEADER_LEN, SEALED_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
+use super::seal::SEAL_LEN;
 use super::segment::{read_header, SegmentMeta};
 use crate::error::{IoContext, Result};
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -43,15 +44,17 @@ pub enum Step<'a> {
 /// Walks the records of one segment.
 #[derive(Debug)]
 pub struct SegmentScanner {
-    file: Arc<dyn StorageFile>,
-    path: PathBuf,
+    pub(super) file: Arc<dyn StorageFile>,
+    pub(super) path: PathBuf,
     header: SegmentHeader,
-    file_len: u64,
+    /// A sealed segment's seal header (checked without a key).
+    seal: Option<[u8; SEAL_LEN]>,
+    pub(super) file_len: u64,
     /// File offset of the next record.
     offset: u64,
-    /// Where the next segment starts, for a sealed segment; `None` for the newest.
-    next_start: Option<u64>,
-    max_record_size: u32,
+    /// Where the next segment starts, for an older segment; `None` for the newest.
+    pub(super) next_start: Option<u64>,
+    pub(super) max_record_size: u32,
     window: Vec<u8>,
     window_start: u64,
     /// Where the payload of the last record returned lies in `window`.
@@ -94,16 +97,23 @@ impl SegmentScanner {
             .open_file(&segment.path, OpenMode::Read)
             .ctx("open", &segment.path)?;
         match read_header(file.as_ref(), segment)? {
-            Ok(header) => {
+            Ok((header, seal)) => {
                 let mut scanner =
                     Self::new(file, &segment.path, header, next_start, max_record_size)?;
+                scanner.seal = seal;
                 // Cannot overflow: both are at most 2^62.
-                scanner.offset = SEGMENT_HEADER_LEN + skip;
+                scanner.offset = header.records_offset() + skip;
                 Ok(Ok(scanner))
             }
             Err(problem) => {
                 let file_len = file.len().ctx("stat", &segment.path)?;
-                let class = if next_start.is_none() && file_len <= SEGMENT_HEADER_LEN && skip == 0 {
+                // A seal header is written with the segment header: a
+                // sealed segment whose seal header is torn holds no record.
+                let header_len = match problem {
+                    HeaderProblem::Seal(_) => SEALED_HEADER_LEN,
+                    _ => SEGMENT_HEADER_LEN,
+                };
+                let class = if next_start.is_none() && file_len <= header_len && skip == 0 {
                     DamageClass::Torn
                 } else {
                     DamageClass::Corrupt
@@ -122,7 +132,7 @@ impl SegmentScanner {
     /// Moves the scanner to file `offset` (a record verified there by
     /// [`verified_record_at`](Self::verified_record_at)).
     pub fn seek_offset(&mut self, offset: u64) {
-        self.offset = offset.max(SEGMENT_HEADER_LEN);
+        self.offset = offset.max(self.header.records_offset());
     }
 
     /// The first 8-aligned file offset in `(after, until]` where a record
@@ -155,7 +165,7 @@ impl SegmentScanner {
         let Some(end) = at.checked_add(RECORD_HEADER_LEN as u64) else {
             return Ok(None);
         };
-        if at < SEGMENT_HEADER_LEN || end > self.file_len {
+        if at < self.header.records_offset() || end > self.file_len {
             return Ok(None);
         }
         let mut raw = [0u8; RECORD_HEADER_LEN];
@@ -189,8 +199,9 @@ impl SegmentScanner {
             file,
             path: path.to_path_buf(),
             header,
+            seal: None,
             file_len,
-            offset: SEGMENT_HEADER_LEN,
+            offset: header.records_offset(),
             next_start,
             max_record_size,
             window: Vec::new(),
@@ -202,6 +213,24 @@ impl SegmentScanner {
     /// The segment's header.
     pub fn header(&self) -> SegmentHeader {
         self.header
+    }
+
+    /// A sealed segment's seal header (`None` for a plaintext segment).
+    pub(crate) fn seal_header(&self) -> Option<&[u8; SEAL_LEN]> {
+        self.seal.as_ref()
+    }
+
+    /// Reads `buf.len()` bytes of the file at `offset`.
+    ///
+    /// # Errors
+    /// I/O errors (a short file: `UnexpectedEof`).
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    /// The file offset of log `position` (at or after the segment's start).
+    pub fn offset_of(&self, position: u64) -> u64 {
+        self.header.records_offset() + (position - self.header.first_position)
     }
 
     /// The segment's path.
@@ -225,8 +254,8 @@ impl SegmentScanner {
         self.position_of(self.offset)
     }
 
-    fn position_of(&self, offset: u64) -> u64 {
-        self.header.first_position + (offset - SEGMENT_HEADER_LEN)
+    pub(super) fn position_of(&self, offset: u64) -> u64 {
+        self.header.first_position + (offset - self.header.records_offset())
     }
 
     /// Bytes `[offset, offset + len)` of the file; the caller ensures they
@@ -399,59 +428,6 @@ impl SegmentScanner {
             return Ok(Step::End);
         }
         self.classify(offset, Problem::GarbageAfterZeros)
-    }
-
-    /// For the newest segment: whether the record at `offset`, read as `seen`
-    /// (a header that did not verify, or one whose payload did not), reads as
-    /// a verified record now. Then a writer was appending into the zeros it
-    /// preallocated while this scan read them, and the scan's view of the
-    /// log ends at `offset` (records appended after a reader reached the end
-    /// are not seen). A file nobody writes reads the same twice, so damage
-    /// left by a crash is still found.
-    ///
-    /// # Errors
-    /// I/O errors.
-    fn written_since(&mut self, offset: u64, seen: &[u8; RECORD_HEADER_LEN]) -> Result<bool> {
-        if self.next_start.is_some() || offset + RECORD_HEADER_LEN as u64 > self.file_len {
-            return Ok(false);
-        }
-        let mut now = [0u8; RECORD_HEADER_LEN];
-        match self.file.read_exact_at(&mut now, offset) {
-            Ok(()) => {}
-            // The file got shorter (its zeros or records cut): nothing there.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-            Err(e) => return Err(e).ctx("read", &self.path),
-        }
-        if now == *seen && seen.iter().all(|&b| b == 0) {
-            return Ok(false);
-        }
-        // Re-read fresh, outside the window, so a later damage check sees the
-        // same bytes as before (the window is left as it was).
-        self.fresh_record_verifies(offset, &now)
-    }
-
-    /// Whether `header`, read fresh at `offset`, and the payload after it in the
-    /// file now verify (bounded by the maximum record size and the file).
-    fn fresh_record_verifies(&self, offset: u64, header: &[u8; RECORD_HEADER_LEN]) -> Result<bool> {
-        let position = self.position_of(offset);
-        let Ok(h) = RecordHeader::decode(header, self.header.segment_id, position) else {
-            return Ok(false);
-        };
-        if h.payload_len > self.max_record_size
-            || offset.saturating_add(record_size(h.payload_len)) > self.file_len
-        {
-            return Ok(false);
-        }
-        let mut payload = vec![0u8; h.payload_len as usize];
-        match self
-            .file
-            .read_exact_at(&mut payload, offset + RECORD_HEADER_LEN as u64)
-        {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
-            Err(e) => return Err(e).ctx("read", &self.path),
-        }
-        Ok(crc32c::crc32c(&payload) == h.payload_crc)
     }
 
     /// Torn or corrupt: torn only in the newest segment, and only when no valid

@@ -4,7 +4,8 @@
 //! ([`segment_file_name`]), and its header repeats that position. A new segment's
 //! header and directory entry are durable before [`create_segment`] returns.
 
-use super::format::{HeaderProblem, SegmentHeader, SEGMENT_HEADER_LEN};
+use super::format::{HeaderProblem, SegmentHeader, SEALED_HEADER_LEN, SEGMENT_HEADER_LEN};
+use super::seal::{check_seal_header, Keys, Sealer, SEAL_LEN};
 use crate::error::{Error, IoContext, Result};
 use crate::storage::{OpenMode, Storage, StorageFile};
 use std::collections::hash_map::RandomState;
@@ -91,42 +92,73 @@ pub fn new_segment_id() -> u64 {
     }
 }
 
+/// A segment [`create_segment`] made.
+pub(crate) struct NewSegment {
+    /// The file, open for writing.
+    pub file: Arc<dyn StorageFile>,
+    /// Its header.
+    pub header: SegmentHeader,
+    /// Its path.
+    pub path: PathBuf,
+    /// For a sealed segment: what seals its records (only this process has
+    /// it, and only for this file).
+    pub sealer: Option<Sealer>,
+}
+
 /// Creates (or re-initialises) the segment starting at `start`: writes a fresh
-/// header, fsyncs the file and then the directory.
+/// header (and, with `keys`, a seal header with a new file id: a sealed
+/// segment), fsyncs the file and then the directory.
 ///
 /// # Errors
-/// Any I/O error, naming the file.
-pub fn create_segment(
+/// Any I/O error, naming the file; the key provider's errors.
+pub(crate) fn create_segment(
     storage: &dyn Storage,
     dir: &Path,
     start: u64,
-) -> Result<(Arc<dyn StorageFile>, SegmentHeader, PathBuf)> {
+    keys: &Keys,
+) -> Result<NewSegment> {
     let path = dir.join(segment_file_name(start));
+    let sealer = keys.sealer()?;
     let file = storage
         .open_file(&path, OpenMode::Create)
         .ctx("create", &path)?;
     let header = SegmentHeader {
         segment_id: new_segment_id(),
         first_position: start,
+        sealed: sealer.is_some(),
     };
+    let mut bytes = header.encode().to_vec();
+    if let Some(sealer) = &sealer {
+        bytes.extend_from_slice(&sealer.header());
+    }
     file.truncate(0).ctx("truncate", &path)?;
-    file.write_all_at(&header.encode(), 0).ctx("write", &path)?;
+    file.write_all_at(&bytes, 0).ctx("write", &path)?;
     file.sync_all().ctx("sync", &path)?;
     storage.sync_dir(dir).ctx("sync directory", dir)?;
-    tracing::debug!(path = %path.display(), start, "created segment");
-    Ok((file, header, path))
+    tracing::debug!(path = %path.display(), start, sealed = header.sealed, "created segment");
+    Ok(NewSegment {
+        file,
+        header,
+        path,
+        sealer,
+    })
 }
 
-/// Reads and checks the header of `segment`. `Ok(Err(problem))` is a header that
-/// did not verify; an unsupported version is an `Err`.
+/// A verified segment header and, for a sealed segment, its seal header
+/// (checked without a key).
+pub(crate) type Headers = (SegmentHeader, Option<[u8; SEAL_LEN]>);
+
+/// Reads and checks the header of `segment` (and a sealed segment's seal
+/// header). `Ok(Err(problem))` is a header that did not verify; an
+/// unsupported version is an `Err`.
 ///
 /// # Errors
 /// I/O errors and [`Error::UnsupportedVersion`].
-pub fn read_header(
+pub(crate) fn read_header(
     file: &dyn StorageFile,
     segment: &SegmentMeta,
-) -> Result<std::result::Result<SegmentHeader, HeaderProblem>> {
-    let mut buf = [0u8; SEGMENT_HEADER_LEN as usize];
+) -> Result<std::result::Result<Headers, HeaderProblem>> {
+    let mut buf = [0u8; SEALED_HEADER_LEN as usize];
     let mut got = 0;
     while got < buf.len() {
         let n = file
@@ -137,17 +169,27 @@ pub fn read_header(
         }
         got += n;
     }
-    match SegmentHeader::decode(&buf[..got]) {
-        Err(HeaderProblem::Version(found)) => Err(Error::UnsupportedVersion {
-            path: segment.path.clone(),
-            found,
-            supported: super::format::SEGMENT_VERSION,
-        }),
-        Ok(h) if h.first_position != segment.start => Ok(Err(HeaderProblem::Invalid(
-            "first_position does not match the file name",
-        ))),
-        other => Ok(other),
+    let header = match SegmentHeader::decode(&buf[..got]) {
+        Err(HeaderProblem::Version(found)) => {
+            return Err(Error::UnsupportedVersion {
+                path: segment.path.clone(),
+                found,
+                supported: super::format::SEALED_SEGMENT_VERSION,
+            })
+        }
+        Err(problem) => return Ok(Err(problem)),
+        Ok(h) if h.first_position != segment.start => {
+            return Ok(Err(HeaderProblem::Invalid(
+                "first_position does not match the file name",
+            )))
+        }
+        Ok(h) => h,
+    };
+    if !header.sealed {
+        return Ok(Ok((header, None)));
     }
+    let seal = &buf[SEGMENT_HEADER_LEN as usize..got];
+    Ok(check_seal_header(seal).map(|seal| (header, Some(seal))))
 }
 
 /// Bytes of the log in `dir`: every segment file, the newest one up to the end
@@ -178,32 +220,32 @@ fn records_end(storage: &dyn Storage, dir: &Path, s: &SegmentMeta, len: u64) -> 
     if len <= SEGMENT_HEADER_LEN {
         return Ok(len);
     }
-    let file = match storage.open_file(&s.path, OpenMode::Read) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io("open", &s.path, e)),
-    };
-    let mut last = [0u8; 8];
-    let tail = (len - SEGMENT_HEADER_LEN).min(8) as usize;
-    file.read_exact_at(&mut last[..tail], len - tail as u64)
-        .ctx("read", &s.path)?;
-    if last.iter().any(|&b| b != 0) {
-        return Ok(len);
-    }
     // A floor that does not read: the segment counts whole.
     let Ok(floor) = super::floor::read_floor(storage, dir) else {
         return Ok(len);
     };
     let from = s.start.max(floor);
-    if from - s.start >= len - SEGMENT_HEADER_LEN {
-        return Ok(len);
-    }
     let max = super::options::MAX_RECORD_SIZE_LIMIT;
     let mut scanner = match super::scan::SegmentScanner::open_from(storage, s, from, None, max) {
         Ok(Ok(scanner)) => scanner,
         Ok(Err(_)) | Err(Error::UnsupportedVersion { .. }) => return Ok(len),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(0)
+        }
         Err(e) => return Err(e),
     };
+    let records = scanner.header().records_offset();
+    if len <= records || scanner.offset() >= len {
+        return Ok(len);
+    }
+    let mut last = [0u8; 8];
+    let tail = (len - records).min(8) as usize;
+    scanner
+        .read_exact_at(&mut last[..tail], len - tail as u64)
+        .ctx("read", &s.path)?;
+    if last.iter().any(|&b| b != 0) {
+        return Ok(len);
+    }
     loop {
         match scanner.next_record()? {
             super::scan::Step::Record { .. } => {}

@@ -6,5 +6,6 @@
 
 mod arrow;
 mod checkpoint;
+mod recovery;
 mod remote;
 mod support;

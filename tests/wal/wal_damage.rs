@@ -329,9 +329,10 @@ fn a_segment_of_another_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     log_with(dir.path(), 3, 1 << 20);
     let seg = newest(dir.path());
-    // Version 2 with a valid header checksum: a newer writer's file.
+    // Version 3 with a valid header checksum: a newer writer's file (2 is
+    // a sealed segment, FORMAT.md §1).
     let mut header = std::fs::read(&seg).unwrap()[..40].to_vec();
-    header[8..12].copy_from_slice(&2u32.to_le_bytes());
+    header[8..12].copy_from_slice(&3u32.to_le_bytes());
     let crc = crc32c::crc32c(&header[..36]);
     header[36..40].copy_from_slice(&crc.to_le_bytes());
     patch(&seg, 0, &header);
@@ -339,14 +340,14 @@ fn a_segment_of_another_version_is_refused() {
     match open_mode(dir.path(), WalRecoveryMode::PointInTime) {
         Err(Error::UnsupportedVersion {
             path,
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }) => assert_eq!(path, seg),
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
     assert!(matches!(
         WalReader::open(dir.path(), 0),
-        Err(Error::UnsupportedVersion { found: 2, .. })
+        Err(Error::UnsupportedVersion { found: 3, .. })
     ));
     assert_eq!(std::fs::read(&seg).unwrap(), before, "never touched");
 }

@@ -22,7 +22,7 @@ fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal/v1")
 }
 
-fn fixture_entries() -> Vec<WalEntry> {
+pub(crate) fn fixture_entries() -> Vec<WalEntry> {
     vec![
         WalEntry::Put {
             key: b"user:42".to_vec(),
@@ -58,7 +58,7 @@ fn segment_header(segment_id: u64, first_position: u64, version: u32) -> Vec<u8>
 }
 
 /// Payload per FORMAT.md's table.
-fn payload(e: &WalEntry) -> (u8, Vec<u8>) {
+pub(crate) fn payload(e: &WalEntry) -> (u8, Vec<u8>) {
     let mut p = Vec::new();
     let bytes = |p: &mut Vec<u8>, b: &[u8]| {
         p.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -106,7 +106,13 @@ fn payload(e: &WalEntry) -> (u8, Vec<u8>) {
 }
 
 /// A record per FORMAT.md §1 (header, payload, zero padding to 8).
-fn record(segment_id: u64, position: u64, kind: u8, payload: &[u8], len_field: u32) -> Vec<u8> {
+pub(crate) fn record(
+    segment_id: u64,
+    position: u64,
+    kind: u8,
+    payload: &[u8],
+    len_field: u32,
+) -> Vec<u8> {
     let mut h = Vec::new();
     h.extend_from_slice(&len_field.to_le_bytes());
     h.push(kind);
@@ -315,5 +321,29 @@ fn the_documented_floor_encoding_reproduces_the_fixture_and_is_respected() {
         )
         .unwrap();
         assert!(v.is_clean(), "{v:?}");
+    }
+}
+
+/// In every build (with or without the `encryption` feature): the sealed
+/// fixture's headers and checksums verify, and its records are
+/// `KeyUnavailable` without a key, never damage.
+#[test]
+fn the_sealed_fixture_verifies_and_reads_as_key_unavailable_without_keys() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wal/sealed-v2");
+    let check = verify_log(
+        default_storage().as_ref(),
+        &dir,
+        DEFAULT_MAX_RECORD_SIZE,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(check.is_clean(), "{check:?}");
+    assert_eq!(check.records(), fixture_entries().len() as u64);
+    let mut r = WalReader::open(&dir, 0).unwrap();
+    match r.read_next() {
+        Err(highwater::Error::KeyUnavailable { path, key_id: 7 }) => {
+            assert_eq!(path, dir.join("00000000000000000000.wal"))
+        }
+        other => panic!("expected KeyUnavailable for key 7, got {other:?}"),
     }
 }
