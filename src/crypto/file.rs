@@ -387,16 +387,15 @@ impl SealedFileReader {
         self.shape
     }
 
-    /// Opens block `i`, whose sealed bytes are `sealed`, into `out` (its
-    /// plaintext length).
+    /// Opens block `i`, whose sealed bytes are in `sealed` (opened there,
+    /// in place), into `out` (its plaintext length).
     ///
     /// # Errors
     /// `AuthenticationFailed` naming the file and the block's offset.
-    pub(crate) fn open_block_into(&self, i: u64, sealed: &[u8], out: &mut [u8]) -> Result<()> {
-        let mut buf = sealed.to_vec();
-        let n = self.open_block_in_place(i, &mut buf)?;
+    pub(crate) fn open_block_into(&self, i: u64, sealed: &mut [u8], out: &mut [u8]) -> Result<()> {
+        let n = self.open_block_in_place(i, sealed)?;
         self.check_len(i, n, out.len())?;
-        out.copy_from_slice(&buf[..n]);
+        out.copy_from_slice(&sealed[..n]);
         Ok(())
     }
 
@@ -429,7 +428,8 @@ impl SealedFileReader {
 /// order is the error.
 ///
 /// # Errors
-/// [`SealedFileReader::open`]'s and [`SealedFileReader::open_block_into`]'s.
+/// [`SealedFileReader::open`]'s; `AuthenticationFailed` naming the file and
+/// the first block that does not open.
 pub(crate) fn open_sealed_file(
     keys: &dyn KeyProvider,
     path: &Path,

@@ -153,7 +153,7 @@ impl LazyOpened {
                 (p.end - p.start) as usize,
             )
         };
-        self.reader.open_block_into(i, &sealed, place)?;
+        self.reader.open_block_into(i, &mut sealed, place)?;
         self.ready[(i / 64) as usize].fetch_or(1 << (i % 64), Ordering::Release);
         Ok(())
     }
