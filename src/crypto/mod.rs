@@ -44,7 +44,7 @@ pub use seal::{
 };
 
 pub use file::SEALED_BLOCK;
-pub(crate) use file::{is_sealed, open_sealed_file, sealed_without_key, SealingFile};
+pub(crate) use file::{is_sealed, open_sealed_file, sealed_without_key, SealInto, SealingFile};
 pub(crate) use lazy::LazyOpened;
 
 #[cfg(test)]
