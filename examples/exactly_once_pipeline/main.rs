@@ -145,9 +145,11 @@ fn main() -> ExitCode {
             return supervisor::child(&paths, &JOB).map_err(|e| e.to_string());
         }
         if o.encrypt && !cfg!(feature = "encryption") {
-            return Err("--encrypt needs highwater's encryption at rest: enable its \
+            return Err(
+                "--encrypt needs highwater's encryption at rest: enable its \
                  `encryption` feature (cargo run --features encryption ...)"
-                .to_string());
+                    .to_string(),
+            );
         }
         match &o.dir {
             Some(dir) => kept_dir(dir).and_then(|d| parent(&d, &o, true)),
@@ -259,9 +261,11 @@ fn check_no_plaintext(dir: &Path, sealed: bool) -> Result<(), String> {
             hits.len()
         ),
         (false, None) => {
-            return Err("plaintext check FAILED: no word found in an unencrypted run: \
+            return Err(
+                "plaintext check FAILED: no word found in an unencrypted run: \
                  the search is blind"
-                .to_string())
+                    .to_string(),
+            )
         }
     }
     Ok(())

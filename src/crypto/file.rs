@@ -190,11 +190,7 @@ impl<F: SealInto> SealingFile<F> {
     ///
     /// # Errors
     /// The provider's errors; `Io` when the random generator fails.
-    pub(crate) fn new(
-        inner: F,
-        keys: &dyn KeyProvider,
-        kind: FileKind,
-    ) -> Result<Self> {
+    pub(crate) fn new(inner: F, keys: &dyn KeyProvider, kind: FileKind) -> Result<Self> {
         Ok(SealingFile {
             inner,
             state: Mutex::new(Sealing {

@@ -72,6 +72,9 @@ impl Handle {
 /// Bytes written during an epoch go to a hidden staged file
 /// (`.epoch-<E:020>.staged`), made durable at pre-commit and renamed into
 /// place at commit. Readers list `*.out` files and never see partial output.
+/// With [`with_encryption`](Self::with_encryption) (the `encryption`
+/// feature) every staged and published file is sealed (docs/FORMAT.md §4
+/// "Sealed output").
 ///
 /// ```
 /// use highwater::{CheckpointConfig, CheckpointRequest, FileSink, IncrementalCheckpointManager, SinkCoordinator};
@@ -164,7 +167,9 @@ impl FileSink {
     ///
     /// # Errors
     /// `InvalidArgument` before the sink was recovered (no epoch begun); `Io`
-    /// when the staged file cannot be created or written.
+    /// when the staged file cannot be created or written; with
+    /// [`with_encryption`](Self::with_encryption), the key provider's errors
+    /// when the staged file is created.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(epoch) = self.epoch else {
             return Err(Error::invalid_argument(

@@ -30,7 +30,7 @@ enum Writer {
         crc32c: u32,
     },
     #[cfg(feature = "encryption")]
-    Sealed(crate::crypto::SealingFile<Arc<dyn StorageFile>>),
+    Sealed(Box<crate::crypto::SealingFile<Arc<dyn StorageFile>>>),
 }
 
 impl Stage {
@@ -47,7 +47,7 @@ impl Stage {
             return Ok(Stage {
                 file,
                 path: path.to_path_buf(),
-                writer: Writer::Sealed(sealed),
+                writer: Writer::Sealed(Box::new(sealed)),
             });
         }
         let _ = sealing;
@@ -89,7 +89,7 @@ impl Stage {
             Writer::Plain { len, crc32c } => (len, crc32c),
             #[cfg(feature = "encryption")]
             Writer::Sealed(sealed) => {
-                let w = sealed.finish(&self.path)?;
+                let w = (*sealed).finish(&self.path)?;
                 (w.size, w.crc)
             }
         };

@@ -8,11 +8,11 @@
 
 #[path = "../../examples/exactly_once_pipeline/at_rest.rs"]
 mod at_rest;
-#[path = "../../examples/exactly_once_pipeline/pipeline.rs"]
-mod pipeline;
 #[path = "../../examples/exactly_once_pipeline/supervisor.rs"]
 mod supervisor;
 
+// The job's module, loaded once in this binary (sink_crash_protocol.rs).
+use crate::sink_crash_protocol::pipeline;
 use highwater::{Error, FileSink};
 use pipeline::{Job, Paths};
 use std::path::Path;
@@ -51,7 +51,9 @@ fn published(dir: &Path, key: Option<&Path>) -> Vec<u8> {
     let sink = FileSink::open(Paths::under(dir).output, pipeline::SINK).expect("open the sink");
     let output = match key {
         Some(key) => {
-            let err = sink.read_committed().expect_err("sealed output without keys");
+            let err = sink
+                .read_committed()
+                .expect_err("sealed output without keys");
             assert!(
                 matches!(&err, Error::KeyUnavailable { path, key_id: 1 } if path.starts_with(dir)),
                 "{err:?}"
