@@ -72,7 +72,7 @@ impl Handle {
 /// Bytes written during an epoch go to a hidden staged file
 /// (`.epoch-<E:020>.staged`), made durable at pre-commit and renamed into
 /// place at commit. Readers list `*.out` files and never see partial output.
-/// With [`with_encryption`](Self::with_encryption) (the `encryption`
+/// With `with_encryption` (the `encryption`
 /// feature) every staged and published file is sealed (docs/FORMAT.md §4
 /// "Sealed output").
 ///
@@ -168,7 +168,7 @@ impl FileSink {
     /// # Errors
     /// `InvalidArgument` before the sink was recovered (no epoch begun); `Io`
     /// when the staged file cannot be created or written; with
-    /// [`with_encryption`](Self::with_encryption), the key provider's errors
+    /// `with_encryption`, the key provider's errors
     /// when the staged file is created.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(epoch) = self.epoch else {
@@ -221,7 +221,7 @@ impl FileSink {
 
     /// Every published file's bytes, concatenated in epoch order; sealed
     /// files opened with the keys of
-    /// [`with_encryption`](Self::with_encryption).
+    /// `with_encryption`.
     ///
     /// # Errors
     /// `Io` when a file cannot be read. For a sealed file: `KeyUnavailable`
