@@ -16,7 +16,7 @@
 use crate::checkpoint::PartSeal;
 use crate::error::{Error, IoContext, Result};
 use crate::state::Written;
-use crate::storage::{load_file, LoadedFile, Storage, StorageFile};
+use crate::storage::{load_file, LoadedFile, MappedFile, Storage, StorageFile};
 use std::path::Path;
 
 /// What a sealed file holds (its key derivation's kind).
@@ -28,7 +28,6 @@ pub(crate) enum SealKind {
     #[allow(dead_code)]
     Arrow,
     /// A sink's staged output.
-    #[allow(dead_code)]
     Sink,
 }
 
@@ -200,6 +199,80 @@ impl Sealing {
         }
         #[cfg(not(feature = "encryption"))]
         Err(no_key(path, seal))
+    }
+}
+
+impl Sealing {
+    /// A file that seals what is written to it into `file` (empty, new),
+    /// across calls, when on; `None` when off.
+    ///
+    /// # Errors
+    /// The provider's errors; `Io` when the random generator fails.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn sealing_file<F: crate::crypto::SealInto>(
+        &self,
+        file: F,
+        kind: SealKind,
+    ) -> Result<Option<crate::crypto::SealingFile<F>>> {
+        match self.keys() {
+            Some(keys) => crate::crypto::SealingFile::new(file, keys, kind.file_kind()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens `loaded`, the bytes of file `path` that nothing records as
+    /// sealed or plaintext (a sink's published output): sealed exactly when
+    /// it starts with the sealed-file magic (docs/FORMAT.md §4), then opened
+    /// whole with the keys (any file id); plaintext returned as it is.
+    ///
+    /// # Errors
+    /// For a sealed file: `KeyUnavailable` naming the file and its key id
+    /// without keys (or without the `encryption` feature); `KeyMismatch`,
+    /// `AuthenticationFailed`, `StateCorrupted` from opening it.
+    pub(crate) fn open_by_magic(
+        &self,
+        path: &Path,
+        kind: SealKind,
+        loaded: LoadedFile,
+    ) -> Result<LoadedFile> {
+        let bytes = loaded.bytes();
+        if !bytes.starts_with(SEALED_MAGIC) {
+            return Ok(loaded);
+        }
+        #[cfg(feature = "encryption")]
+        {
+            let Some(keys) = self.keys() else {
+                return Err(crate::crypto::sealed_without_key(path, bytes));
+            };
+            crate::crypto::open_sealed_file(keys, path, bytes, kind.file_kind(), None)
+                .map(LoadedFile::from_aligned)
+        }
+        #[cfg(not(feature = "encryption"))]
+        {
+            let _ = kind;
+            Err(sealed_without_feature(path, bytes))
+        }
+    }
+}
+
+/// The first bytes of a sealed file (docs/FORMAT.md §8).
+const SEALED_MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
+
+/// `KeyUnavailable` for sealed file `path` in a build without the
+/// `encryption` feature: its header's key id (bytes 12..16), unchecked, or
+/// `StateCorrupted` for a header cut short.
+#[cfg(not(feature = "encryption"))]
+fn sealed_without_feature(path: &Path, bytes: &[u8]) -> Error {
+    match bytes.get(12..16) {
+        Some(id) => Error::KeyUnavailable {
+            path: path.to_path_buf(),
+            key_id: u32::from_le_bytes(id.try_into().unwrap_or_default()),
+        },
+        None => Error::StateCorrupted {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: format!("sealed-file header cut short at {} bytes", bytes.len()),
+        },
     }
 }
 

@@ -28,7 +28,21 @@
 //!   then be empty. Cloud URLs need `--features object-store` (without it,
 //!   `s3://…` fails with an error naming the feature); credentials and the
 //!   endpoint come from the environment (docs/OBJECT_STORAGE.md).
+//! - `--encrypt`: encryption at rest (docs/FORMAT.md §8). A new key is
+//!   generated (`DataKey::generate`) into `<job dir>/job.key` (64 hex
+//!   digits, mode 0600) and every child seals its checkpoints
+//!   (`CheckpointConfig::with_encryption`) and its output
+//!   (`FileSink::with_encryption`) with it; the parent reads the published
+//!   output back through it to verify. `--key-file PATH` uses the key in
+//!   `PATH` instead (and implies `--encrypt`). Needs `--features
+//!   encryption` (without it, `--encrypt` fails with an error naming the
+//!   feature).
+//! - `--check-no-plaintext`: at the end, search every byte of every file
+//!   under the job directory for the input's words (at_rest.rs): with
+//!   `--encrypt` any word found fails the run; without it, finding none
+//!   fails it (the search would be blind).
 
+mod at_rest;
 mod pipeline;
 mod supervisor;
 
@@ -45,7 +59,8 @@ const JOB: Job = Job {
     ms_per_record: 10,
 };
 const CRASHES: usize = 6;
-const USAGE: &str = "usage: exactly_once_pipeline [--dir DIR] [--store URL]
+const USAGE: &str = "usage: exactly_once_pipeline [--dir DIR] [--store URL] [--encrypt]
+         [--key-file PATH] [--check-no-plaintext]
 
   --dir DIR    run the job in DIR (empty or absent) and keep it; default: a
                temporary directory, removed at the end
@@ -58,6 +73,17 @@ const USAGE: &str = "usage: exactly_once_pipeline [--dir DIR] [--store URL]
                checkpoints; with --dir they go to URL itself, which must be
                empty. Cloud URLs need `--features object-store`; credentials
                and endpoint come from the AWS_*, GOOGLE_*, AZURE_* variables.
+  --encrypt    seal the checkpoints and the output (encryption at rest) with
+               a new key written to <job dir>/job.key (hex, mode 0600); the
+               final check reads the output through it. Needs
+               `--features encryption`
+  --key-file PATH
+               seal with the key in PATH (64 hex digits) instead; implies
+               --encrypt
+  --check-no-plaintext
+               at the end, search every file under the job directory for
+               the input's words: any found fails a run with --encrypt;
+               none found fails a run without it
   --help       this text
 
 HIGHWATER_EXAMPLE_SEED=n repeats a run's kill points.";
@@ -69,6 +95,9 @@ struct Options {
     child: Option<PathBuf>,
     dir: Option<PathBuf>,
     store: Option<String>,
+    encrypt: bool,
+    key_file: Option<PathBuf>,
+    check_no_plaintext: bool,
     help: bool,
 }
 
@@ -85,6 +114,12 @@ fn options(args: &[String]) -> Result<Options, String> {
             "--child" => options.child = Some(value()?.into()),
             "--dir" => options.dir = Some(value()?.into()),
             "--store" => options.store = Some(value()?),
+            "--encrypt" => options.encrypt = true,
+            "--key-file" => {
+                options.key_file = Some(value()?.into());
+                options.encrypt = true;
+            }
+            "--check-no-plaintext" => options.check_no_plaintext = true,
             "--help" | "-h" => options.help = true,
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -104,13 +139,23 @@ fn main() -> ExitCode {
             if let Some(location) = &o.store {
                 paths = paths.with_remote(location.clone());
             }
+            if let Some(key_file) = &o.key_file {
+                paths = paths.with_key_file(key_file);
+            }
             return supervisor::child(&paths, &JOB).map_err(|e| e.to_string());
         }
+        if o.encrypt && !cfg!(feature = "encryption") {
+            return Err(
+                "--encrypt needs highwater's encryption at rest: enable its \
+                 `encryption` feature (cargo run --features encryption ...)"
+                    .to_string(),
+            );
+        }
         match &o.dir {
-            Some(dir) => kept_dir(dir).and_then(|d| parent(&d, o.store.as_deref(), true)),
+            Some(dir) => kept_dir(dir).and_then(|d| parent(&d, &o, true)),
             None => tempfile::tempdir()
                 .map_err(|e| e.to_string())
-                .and_then(|d| parent(d.path(), o.store.as_deref(), false)),
+                .and_then(|d| parent(d.path(), &o, false)),
         }
     });
     match result {
@@ -167,8 +212,69 @@ fn kept_dir(dir: &Path) -> Result<std::path::PathBuf, String> {
     Ok(dir.to_path_buf())
 }
 
-fn parent(dir: &Path, store: Option<&str>, kept: bool) -> Result<(), String> {
+/// With `--encrypt`, the key file every child seals with: `--key-file`'s,
+/// or a new key in `<dir>/job.key`.
+fn key_file(dir: &Path, o: &Options) -> Result<Option<PathBuf>, String> {
+    if !o.encrypt {
+        return Ok(None);
+    }
+    if let Some(path) = &o.key_file {
+        return Ok(Some(path.clone()));
+    }
+    let path = dir.join("job.key");
+    #[cfg(feature = "encryption")]
+    at_rest::write_new_key(&path)?;
+    Ok(Some(path))
+}
+
+/// The sink's published output, read through the job's key when sealed.
+fn published_output(dir: &Path, key_file: Option<&Path>) -> Result<(Vec<u8>, usize), String> {
+    let sink =
+        FileSink::open(Paths::under(dir).output, pipeline::SINK).map_err(|e| e.to_string())?;
+    #[cfg(feature = "encryption")]
+    let sink = match key_file {
+        Some(path) => sink.with_encryption(pipeline::job_keys(path).map_err(|e| e.to_string())?),
+        None => sink,
+    };
+    #[cfg(not(feature = "encryption"))]
+    let _ = key_file;
+    let output = sink.read_committed().map_err(|e| e.to_string())?;
+    let files = sink.committed_epochs().map_err(|e| e.to_string())?.len();
+    Ok((output, files))
+}
+
+/// `--check-no-plaintext`: no word of the input in any file under `dir`
+/// when sealed; some when not (else the search is blind).
+fn check_no_plaintext(dir: &Path, sealed: bool) -> Result<(), String> {
+    let hits = at_rest::plaintext_hits(dir, &pipeline::WORDS)?;
+    match (sealed, hits.first()) {
+        (true, None) => println!("plaintext check:    no word of the input in any file"),
+        (true, Some((path, word))) => {
+            return Err(format!(
+                "plaintext check FAILED: {word:?} in {} ({} hits)",
+                path.display(),
+                hits.len()
+            ))
+        }
+        (false, Some(_)) => println!(
+            "plaintext check:    {} hits of the input's words (not encrypted, as expected)",
+            hits.len()
+        ),
+        (false, None) => {
+            return Err(
+                "plaintext check FAILED: no word found in an unencrypted run: \
+                 the search is blind"
+                    .to_string(),
+            )
+        }
+    }
+    Ok(())
+}
+
+fn parent(dir: &Path, o: &Options, kept: bool) -> Result<(), String> {
+    let store = o.store.as_deref();
     let remote = store.map(|url| remote_location(url, kept)).transpose()?;
+    let key_file = key_file(dir, o)?;
     let seed = std::env::var("HIGHWATER_EXAMPLE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -190,12 +296,21 @@ fn parent(dir: &Path, store: Option<&str>, kept: bool) -> Result<(), String> {
             Paths::under(dir).checkpoints.display()
         );
     }
+    if let Some(path) = &key_file {
+        println!(
+            "encryption at rest: checkpoints and output sealed with the key in {}",
+            path.display()
+        );
+    }
     let started = Instant::now();
     let command = || {
         let mut c = Command::new(&exe);
         c.arg("--child").arg(dir);
         if let Some(location) = &remote {
             c.arg("--store").arg(location);
+        }
+        if let Some(path) = &key_file {
+            c.arg("--key-file").arg(path);
         }
         c
     };
@@ -223,10 +338,7 @@ fn parent(dir: &Path, store: Option<&str>, kept: bool) -> Result<(), String> {
         }
     })?;
 
-    let sink =
-        FileSink::open(Paths::under(dir).output, pipeline::SINK).map_err(|e| e.to_string())?;
-    let output = sink.read_committed().map_err(|e| e.to_string())?;
-    let files = sink.committed_epochs().map_err(|e| e.to_string())?.len();
+    let (output, files) = published_output(dir, key_file.as_deref())?;
     let unique = u64::from(JOB.partitions) * JOB.records;
     let recoveries: Vec<String> = totals
         .recoveries
@@ -277,6 +389,9 @@ fn parent(dir: &Path, store: Option<&str>, kept: bool) -> Result<(), String> {
         "elapsed:            {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    if o.check_no_plaintext {
+        check_no_plaintext(dir, key_file.is_some())?;
+    }
     pipeline::verify(&JOB, &output).map_err(|e| format!("exactly-once check FAILED: {e}"))?;
     println!("exactly-once: verified");
     if kept {

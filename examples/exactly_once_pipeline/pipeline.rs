@@ -26,6 +26,11 @@
 //!   writer generation and restores the newest committed checkpoint through
 //!   the cache. A run that is fenced (a newer writer took the location over)
 //!   stops with `Error::Fenced`: it must not go on writing output.
+//! - **Encryption at rest** (optional, [`Paths::with_key_file`]; the
+//!   `encryption` feature). The key in the key file seals the checkpoints'
+//!   parts (`CheckpointConfig::with_encryption`) and the sink's output
+//!   (`FileSink::with_encryption`); nothing of the input (its [`WORDS`])
+//!   is then written in the clear.
 #![allow(dead_code)]
 
 use highwater::storage::Storage;
@@ -50,7 +55,8 @@ pub const JITTER_MS: i64 = 150;
 pub const PART: &str = "window-counts";
 /// The sink's name.
 pub const SINK: &str = "window-counts";
-const WORDS: [&str; 8] = [
+/// The words of the input (every record is one of them).
+pub const WORDS: [&str; 8] = [
     "apple", "kiwi", "plum", "fig", "lime", "pear", "date", "quince",
 ];
 
@@ -77,6 +83,8 @@ pub struct Paths {
     /// The blob store location the checkpoints are published to
     /// (`RemoteConfig::open`), if any.
     pub remote: Option<String>,
+    /// The key file the checkpoints and the output are sealed with, if any.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Paths {
@@ -86,7 +94,15 @@ impl Paths {
             checkpoints: dir.join("checkpoints"),
             output: dir.join("output"),
             remote: None,
+            key_file: None,
         }
+    }
+
+    /// The same, with the checkpoints and the output sealed with the key in
+    /// `path` (64 hex digits; key id 1).
+    pub fn with_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.key_file = Some(path.into());
+        self
     }
 
     /// The same, with the checkpoints published to `location`.
@@ -151,6 +167,47 @@ fn count(value: &[u8]) -> u64 {
     u64::from_le_bytes(value.try_into().expect("counts are 8 bytes"))
 }
 
+/// The job's keys: the key in `key_file`, as key id 1.
+///
+/// # Errors
+/// `DataKey::from_file`'s errors.
+#[cfg(feature = "encryption")]
+pub fn job_keys(key_file: &Path) -> highwater::Result<Arc<dyn highwater::crypto::KeyProvider>> {
+    use highwater::crypto::{DataKey, KeyId, StaticKeys};
+    let key = DataKey::from_file(key_file)?;
+    Ok(Arc::new(StaticKeys::new(KeyId::new(1)?, key)))
+}
+
+/// `sink` and `config` sealed with the key in `key_file`.
+#[cfg(feature = "encryption")]
+fn sealed(
+    sink: FileSink,
+    config: CheckpointConfig,
+    key_file: &Path,
+) -> highwater::Result<(FileSink, CheckpointConfig)> {
+    let keys = job_keys(key_file)?;
+    Ok((
+        sink.with_encryption(keys.clone()),
+        config.with_encryption(keys),
+    ))
+}
+
+/// Without the `encryption` feature a key file is refused.
+#[cfg(not(feature = "encryption"))]
+fn sealed(
+    _: FileSink,
+    _: CheckpointConfig,
+    key_file: &Path,
+) -> highwater::Result<(FileSink, CheckpointConfig)> {
+    Err(Error::InvalidConfig {
+        setting: "key_file",
+        reason: format!(
+            "{}: sealing needs highwater's `encryption` feature (--features encryption)",
+            key_file.display()
+        ),
+    })
+}
+
 /// Runs the job from its newest restorable checkpoint to the end of input.
 ///
 /// A failed checkpoint (or a deferred commit) does not stop the job: its
@@ -176,6 +233,9 @@ pub fn run(
         .with_max_delta_chain(8);
     if let Some(location) = &paths.remote {
         config = config.with_remote(RemoteConfig::open(location)?);
+    }
+    if let Some(key_file) = &paths.key_file {
+        (sink, config) = sealed(sink, config, key_file)?;
     }
     let manager = IncrementalCheckpointManager::new(config)?;
     let mut coordinator = SinkCoordinator::recover(manager, &mut [&mut sink])?;

@@ -137,11 +137,31 @@ pub(crate) struct SealedWritten {
     pub key_id: u32,
 }
 
+/// What a [`SealingFile`] writes into: a borrowed file (a checkpoint's
+/// part, written in one call) or a shared one (a sink's staged output,
+/// written across calls).
+pub(crate) trait SealInto: std::fmt::Debug + Send + Sync {
+    /// The file written.
+    fn file(&self) -> &dyn StorageFile;
+}
+
+impl SealInto for &dyn StorageFile {
+    fn file(&self) -> &dyn StorageFile {
+        *self
+    }
+}
+
+impl SealInto for std::sync::Arc<dyn StorageFile> {
+    fn file(&self) -> &dyn StorageFile {
+        self.as_ref()
+    }
+}
+
 /// A [`StorageFile`] that seals what is written to it into another: the
 /// writer of a plaintext format writes through it unchanged.
 #[derive(Debug)]
-pub(crate) struct SealingFile<'f> {
-    inner: &'f dyn StorageFile,
+pub(crate) struct SealingFile<F: SealInto> {
+    inner: F,
     state: Mutex<Sealing>,
 }
 
@@ -173,16 +193,12 @@ fn refused(reason: &str) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, format!("sealed file: {reason}"))
 }
 
-impl<'f> SealingFile<'f> {
+impl<F: SealInto> SealingFile<F> {
     /// Seals into the empty `inner` with `keys`' current key.
     ///
     /// # Errors
     /// The provider's errors; `Io` when the random generator fails.
-    pub(crate) fn new(
-        inner: &'f dyn StorageFile,
-        keys: &dyn KeyProvider,
-        kind: FileKind,
-    ) -> Result<Self> {
+    pub(crate) fn new(inner: F, keys: &dyn KeyProvider, kind: FileKind) -> Result<Self> {
         Ok(SealingFile {
             inner,
             state: Mutex::new(Sealing {
@@ -211,6 +227,7 @@ impl<'f> SealingFile<'f> {
     /// `Io` naming `path` for a write that fails or for a file whose
     /// writing failed before.
     pub(crate) fn finish(self, path: &Path) -> Result<SealedWritten> {
+        let inner = self.inner.file();
         let mut s = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
         let io_err = |e: io::Error| Error::io("write", path, e);
         if s.failed {
@@ -219,7 +236,7 @@ impl<'f> SealingFile<'f> {
         let shape = Shape::for_plain(s.end);
         if shape.blocks > 1 {
             s.seal_pending(true).map_err(io_err)?;
-            s.flush(self.inner).map_err(io_err)?;
+            s.flush(inner).map_err(io_err)?;
         }
         let mut first = std::mem::take(&mut s.first);
         let tag = s
@@ -230,7 +247,7 @@ impl<'f> SealingFile<'f> {
         front.extend_from_slice(s.sealer.header());
         front.extend_from_slice(&first);
         front.extend_from_slice(&tag);
-        self.inner.write_all_at(&front, 0).map_err(io_err)?;
+        inner.write_all_at(&front, 0).map_err(io_err)?;
         let crc = crc32c::crc32c_combine(crc32c::crc32c(&front), s.crc_rest, s.rest_len as usize);
         Ok(SealedWritten {
             size: shape.sealed_len(),
@@ -301,7 +318,7 @@ impl Sealing {
     }
 }
 
-impl StorageFile for SealingFile<'_> {
+impl<F: SealInto> StorageFile for SealingFile<F> {
     fn read_at(&self, _buf: &mut [u8], _offset: u64) -> io::Result<usize> {
         Err(refused("not readable while it is being written"))
     }
@@ -329,7 +346,7 @@ impl StorageFile for SealingFile<'_> {
             let at = offset as usize;
             s.first[at..at + patched].copy_from_slice(&buf[..patched]);
         }
-        let result = s.append(self.inner, &buf[patched..]);
+        let result = s.append(self.inner.file(), &buf[patched..]);
         if result.is_err() {
             s.failed = true;
         }

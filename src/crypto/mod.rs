@@ -4,9 +4,10 @@
 //! `encryption` feature.
 //!
 //! This module is the sealing layer and the keys. It is being wired into
-//! the file formats (log segments, state files, Arrow parts, records, sink
-//! staging: issue 24); today a caller seals its own bytes with it, for
-//! example a sink's staged output:
+//! the file formats (issue 24): checkpoints seal their parts
+//! (`CheckpointConfig::with_encryption`) and the file sink its output
+//! (`FileSink::with_encryption`); log segments and records are next. A
+//! caller can also seal its own bytes with it:
 //!
 //! ```
 //! use highwater::crypto::{open_all, seal_all, DataKey, FileKind, KeyId, StaticKeys};
@@ -44,7 +45,7 @@ pub use seal::{
 };
 
 pub use file::SEALED_BLOCK;
-pub(crate) use file::{is_sealed, open_sealed_file, sealed_without_key, SealingFile};
+pub(crate) use file::{is_sealed, open_sealed_file, sealed_without_key, SealInto, SealingFile};
 pub(crate) use lazy::LazyOpened;
 
 #[cfg(test)]

@@ -15,13 +15,15 @@
 
 use super::file_sink_dir::{committed_file_name, scan, staged_file_name, FileSinkContents, Scan};
 use super::republish::{republish, republish_file_name, Expected, Names};
+use super::stage::Stage;
 use super::transactional::{SinkOwner, TransactionalSink};
 use crate::error::IoContext;
 use crate::error::{Error, Result};
 use crate::recovery::SinkError;
+use crate::sealing::{SealKind, Sealing};
 use crate::storage::{
     create_dir_all_durable, default_storage, load_file, lock_exclusive, MappedFile, OpenMode,
-    Storage, StorageFile, StorageLock,
+    Storage, StorageLock,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,21 +66,15 @@ impl Handle {
     }
 }
 
-/// The staged output of the current epoch.
-#[derive(Debug)]
-struct Stage {
-    file: Arc<dyn StorageFile>,
-    path: PathBuf,
-    len: u64,
-    crc32c: u32,
-}
-
 /// An exactly-once file sink: a directory holding one published file per
 /// epoch with output, `epoch-<E:020>.out`, in epoch order.
 ///
 /// Bytes written during an epoch go to a hidden staged file
 /// (`.epoch-<E:020>.staged`), made durable at pre-commit and renamed into
 /// place at commit. Readers list `*.out` files and never see partial output.
+/// With `with_encryption` (the `encryption`
+/// feature) every staged and published file is sealed (docs/FORMAT.md §4
+/// "Sealed output").
 ///
 /// ```
 /// use highwater::{CheckpointConfig, CheckpointRequest, FileSink, IncrementalCheckpointManager, SinkCoordinator};
@@ -106,6 +102,8 @@ pub struct FileSink {
     failed: bool,
     /// The coordinator driving the sink.
     owner: Option<SinkOwner>,
+    /// Whether output files are sealed.
+    sealing: Sealing,
 }
 
 impl FileSink {
@@ -143,7 +141,20 @@ impl FileSink {
             stage: None,
             failed: false,
             owner: None,
+            sealing: Sealing::default(),
         })
+    }
+
+    /// Seals every output file staged from now on with `keys`' current key
+    /// (the `encryption` feature; docs/FORMAT.md §4 "Sealed output"), and
+    /// opens sealed published output with them in
+    /// [`read_committed`](Self::read_committed). The handles then record
+    /// the sealed files' lengths and CRC32Cs. Output published before stays
+    /// readable. Default: plaintext.
+    #[cfg(feature = "encryption")]
+    pub fn with_encryption(mut self, keys: Arc<dyn crate::crypto::KeyProvider>) -> Self {
+        self.sealing = Sealing::with_keys(keys);
+        self
     }
 
     /// The sink's directory.
@@ -156,7 +167,9 @@ impl FileSink {
     ///
     /// # Errors
     /// `InvalidArgument` before the sink was recovered (no epoch begun); `Io`
-    /// when the staged file cannot be created or written.
+    /// when the staged file cannot be created or written; with
+    /// `with_encryption`, the key provider's errors
+    /// when the staged file is created.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let Some(epoch) = self.epoch else {
             return Err(Error::invalid_argument(
@@ -181,25 +194,11 @@ impl FileSink {
     fn append(&mut self, epoch: u64, bytes: &[u8]) -> Result<()> {
         if self.stage.is_none() {
             let path = self.dir.join(staged_file_name(epoch));
-            let file = self
-                .storage
-                .open_file(&path, OpenMode::CreateNew)
-                .ctx("create", &path)?;
-            self.stage = Some(Stage {
-                file,
-                path,
-                len: 0,
-                crc32c: 0,
-            });
+            let stage = Stage::create(self.storage.as_ref(), &path, &self.sealing)?;
+            self.stage = Some(stage);
         }
         let stage = self.stage.as_mut().expect("stage was just opened");
-        stage
-            .file
-            .write_all_at(bytes, stage.len)
-            .ctx("write", &stage.path)?;
-        stage.len += bytes.len() as u64;
-        stage.crc32c = crc32c::crc32c_append(stage.crc32c, bytes);
-        Ok(())
+        stage.append(bytes)
     }
 
     /// What the sink directory `dir` holds — published and staged epochs with
@@ -220,15 +219,22 @@ impl FileSink {
         Ok(self.scan()?.committed)
     }
 
-    /// Every published file's bytes, concatenated in epoch order.
+    /// Every published file's bytes, concatenated in epoch order; sealed
+    /// files opened with the keys of
+    /// `with_encryption`.
     ///
     /// # Errors
-    /// `Io` when a file cannot be read.
+    /// `Io` when a file cannot be read. For a sealed file: `KeyUnavailable`
+    /// naming the file and its key id when the sink has no keys (or the
+    /// build has no `encryption` feature); `KeyMismatch` for a key of that
+    /// id that is not the one it was sealed with; `AuthenticationFailed` or
+    /// `StateCorrupted` for a damaged one.
     pub fn read_committed(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         for epoch in self.committed_epochs()? {
             let path = self.dir.join(committed_file_name(epoch));
             let file = load_file(self.storage.as_ref(), &path).ctx("read", &path)?;
+            let file = self.sealing.open_by_magic(&path, SealKind::Sink, file)?;
             out.extend_from_slice(file.bytes());
         }
         Ok(out)
@@ -357,13 +363,9 @@ impl FileSink {
                 crc32c: 0,
             },
             Some(stage) => {
-                stage.file.sync_all().ctx("sync", &stage.path)?;
+                let (len, crc32c) = stage.finish()?;
                 self.sync_dir()?;
-                Handle {
-                    epoch,
-                    len: stage.len,
-                    crc32c: stage.crc32c,
-                }
+                Handle { epoch, len, crc32c }
             }
         };
         self.epoch = None;

@@ -22,6 +22,7 @@ mod coordinator;
 mod file_sink;
 mod file_sink_dir;
 mod republish;
+mod stage;
 mod transactional;
 
 pub use crate::recovery::SinkError;

@@ -6,6 +6,8 @@
 mod common;
 
 mod async_checkpoint;
+#[cfg(feature = "encryption")]
+mod sealed_pipeline;
 mod sink_coordinator;
 mod sink_crash_protocol;
 mod source_positions;

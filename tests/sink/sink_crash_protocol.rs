@@ -20,7 +20,7 @@
 
 use crate::common;
 #[path = "../../examples/exactly_once_pipeline/pipeline.rs"]
-mod pipeline;
+pub(crate) mod pipeline;
 
 use common::sampling::{Rng, Settings};
 use highwater::storage::{CrashImage, CrashSimStorage, SimFault};
