@@ -29,7 +29,10 @@ use common::{bench_dir, key, median, ms};
 use criterion::{Criterion, Throughput};
 use highwater::checkpoint::{CheckpointRequest, PartInput};
 use highwater::crypto::{DataKey, KeyId, KeyProvider, StaticKeys};
-use highwater::{CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot};
+use highwater::{
+    CheckpointConfig, IncrementalCheckpointManager, StateDelta, StateSnapshot, WalEntry,
+    WalOptions, WriteAheadLog,
+};
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -189,6 +192,33 @@ fn delta_checkpoints(f: &Fixture, c: &Checkpointed, first: usize, rounds: usize)
         .collect()
 }
 
+/// Entries one log-append pass writes.
+const LOG_ENTRIES: usize = 100_000;
+
+/// `LOG_ENTRIES` puts (16-byte keys, `VALUE_LEN`-byte values) appended to a
+/// new log and synced once.
+fn log_append(f: &Fixture, side: Side) -> Duration {
+    let dir = tempfile::tempdir_in(f.dir.path()).expect("log dir");
+    let options = match side {
+        Side::Plain => WalOptions::new(),
+        Side::Sealed => WalOptions::new().with_encryption(f.keys.clone()),
+    };
+    let wal = WriteAheadLog::open(dir.path().join("wal"), options).expect("log");
+    let entries: Vec<WalEntry> = (0..LOG_ENTRIES)
+        .map(|i| WalEntry::Put {
+            key: key(i),
+            value: value(i, 0),
+        })
+        .collect();
+    timed(|| {
+        for e in &entries {
+            wal.append(e).expect("append");
+        }
+        wal.sync().expect("sync");
+    })
+    .0
+}
+
 fn restore(c: &Checkpointed) -> Duration {
     timed(|| black_box(c.m.load_snapshot(c.id, PART).expect("load").len())).0
 }
@@ -315,6 +345,12 @@ fn summary(f: &Fixture, runs: usize) {
         f.part_bytes,
         both(runs, |side| restore(&bases[side as usize])),
         "(target >= 0.7)",
+    );
+    line(
+        "log append",
+        (LOG_ENTRIES * (16 + VALUE_LEN)) as u64,
+        both(runs, |side| log_append(f, side)),
+        "",
     );
     line(
         "view + 1000 gets",

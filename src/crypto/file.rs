@@ -439,8 +439,9 @@ impl SealedFileReader {
     }
 }
 
-/// Opens the whole of sealed file `path` (its bytes `bytes`), into a
-/// 16-byte aligned buffer. A large file is opened on two threads, one half
+/// Opens the whole of sealed file `path` (its bytes `bytes`) into a new
+/// buffer (zeroed by the system as its pages are first written, so the two
+/// threads share that cost too). A large file is opened on two threads, one half
 /// each (the blocks are independent); the first failing block in file
 /// order is the error.
 ///
@@ -453,7 +454,7 @@ pub(crate) fn open_sealed_file(
     bytes: &[u8],
     kind: FileKind,
     expected_file_id: Option<[u8; 16]>,
-) -> Result<rkyv::util::AlignedVec<16>> {
+) -> Result<Vec<u8>> {
     let r = SealedFileReader::open(
         keys,
         path,
@@ -468,8 +469,7 @@ pub(crate) fn open_sealed_file(
         offset: 0,
         reason: "sealed file too large to open in memory".into(),
     })?;
-    let mut out = rkyv::util::AlignedVec::<16>::with_capacity(len);
-    out.resize(len, 0);
+    let mut out = vec![0u8; len];
     let half = if shape.blocks >= PARALLEL_BLOCKS {
         shape.blocks / 2
     } else {
@@ -480,13 +480,26 @@ pub(crate) fn open_sealed_file(
     let open = |blocks: std::ops::Range<u64>, dst: &mut [u8]| -> Result<()> {
         let base = shape.plain_range(blocks.start).start;
         let mut scratch = Vec::with_capacity(SEALED_BLOCK + TAG_LEN);
+        let last = blocks.end;
         for i in blocks {
             let (s, p) = (shape.sealed_range(i), shape.plain_range(i));
-            scratch.clear();
-            scratch.extend_from_slice(&bytes[s.start as usize..s.end as usize]);
-            let n = r.open_block_in_place(i, &mut scratch)?;
-            r.check_len(i, n, (p.end - p.start) as usize)?;
-            dst[(p.start - base) as usize..(p.end - base) as usize].copy_from_slice(&scratch[..n]);
+            let sealed = &bytes[s.start as usize..s.end as usize];
+            let at = (p.start - base) as usize;
+            let plain_len = (p.end - p.start) as usize;
+            if i + 1 < last && at + sealed.len() <= dst.len() {
+                // Opened where its plaintext goes; the tag spills into the
+                // next block's place, which is written next.
+                let place = &mut dst[at..at + sealed.len()];
+                place.copy_from_slice(sealed);
+                let n = r.open_block_in_place(i, place)?;
+                r.check_len(i, n, plain_len)?;
+            } else {
+                scratch.clear();
+                scratch.extend_from_slice(sealed);
+                let n = r.open_block_in_place(i, &mut scratch)?;
+                r.check_len(i, n, plain_len)?;
+                dst[at..at + n].copy_from_slice(&scratch[..n]);
+            }
         }
         Ok(())
     };

@@ -52,7 +52,19 @@ fn sealing_file_writes_the_block_format_and_every_reader_opens_it() {
     let dir = tempfile::tempdir().unwrap();
     let storage = default_storage();
     let k = keys();
-    for n in [0, 1, 64, B - 1, B, B + 1, 3 * B, 3 * B + 5] {
+    // (32 blocks and more are opened on two threads.)
+    for n in [
+        0,
+        1,
+        64,
+        B - 1,
+        B,
+        B + 1,
+        3 * B,
+        3 * B + 5,
+        40 * B + 7,
+        64 * B,
+    ] {
         let path = tmp(&dir, &format!("f{n}"));
         let plain = data(n);
         let written = write_sealed(storage.as_ref(), &k, &path, &plain);
@@ -200,4 +212,34 @@ fn a_damaged_block_fails_only_the_reads_that_touch_it() {
         matches!(err, Error::AuthenticationFailed { offset, .. } if offset == block2 as u64),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_damaged_block_in_either_half_fails_the_whole_open_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let written = write_sealed(storage.as_ref(), &k, &path, &data(40 * B + 3));
+    let clean = std::fs::read(&path).unwrap();
+    let block = |i: usize| SEAL_HEADER_LEN + i * (B + TAG_LEN);
+    for damaged in [vec![3], vec![30], vec![3, 30], vec![19], vec![20], vec![40]] {
+        let mut bytes = clean.clone();
+        for &i in &damaged {
+            bytes[block(i) + 7] ^= 2;
+        }
+        let err = open_sealed_file(
+            &k,
+            &path,
+            &bytes,
+            FileKind::StateFile,
+            Some(written.file_id),
+        )
+        .unwrap_err();
+        let first = block(damaged[0]) as u64;
+        assert!(
+            matches!(err, Error::AuthenticationFailed { offset, .. } if offset == first),
+            "{damaged:?}: {err:?}"
+        );
+    }
 }

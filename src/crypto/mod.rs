@@ -3,11 +3,14 @@
 //! position and whether it is the file's last (docs/FORMAT.md §8). The
 //! `encryption` feature.
 //!
-//! This module is the sealing layer and the keys. It is being wired into
-//! the file formats (issue 24): checkpoints seal their parts
-//! (`CheckpointConfig::with_encryption`) and the file sink its output
-//! (`FileSink::with_encryption`); log segments and records are next. A
-//! caller can also seal its own bytes with it:
+//! This module is the sealing layer and the keys. The file formats are
+//! sealed with it when given a [`KeyProvider`]: log segments
+//! (`WalOptions::with_encryption`), checkpoint parts
+//! (`CheckpointConfig::with_encryption`), recovery's reads of both
+//! (`RecoveryConfig::with_encryption`) and the file sink's output
+//! (`FileSink::with_encryption`). Metadata and commit records are not
+//! sealed: they hold no keys, values or state (docs/FORMAT.md §8). A caller
+//! can also seal its own bytes with it:
 //!
 //! ```
 //! use highwater::crypto::{open_all, seal_all, DataKey, FileKind, KeyId, StaticKeys};

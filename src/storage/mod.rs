@@ -171,26 +171,44 @@ pub trait MappedFile: Send + Sync + fmt::Debug {
 
 /// A file's bytes loaded into memory (the default [`Storage::map_file`]).
 #[derive(Debug)]
-pub struct LoadedFile(rkyv::util::AlignedVec<16>);
+pub struct LoadedFile(Loaded);
+
+/// The buffer of a [`LoadedFile`]: 16-byte aligned either way.
+#[derive(Debug)]
+enum Loaded {
+    Aligned(rkyv::util::AlignedVec<16>),
+    /// A plain vector whose address was found 16-byte aligned.
+    Vec(Vec<u8>),
+}
 
 impl MappedFile for LoadedFile {
     fn bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Loaded::Aligned(b) => b,
+            Loaded::Vec(b) => b,
+        }
     }
 }
 
 impl LoadedFile {
-    /// The bytes of an aligned buffer.
+    /// The bytes of `bytes`: kept as they are when their address is
+    /// 16-byte aligned (a large zeroed vector comes straight from the
+    /// system, page by page as it is written), else copied to an aligned
+    /// buffer.
     #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
-    pub(crate) fn from_aligned(bytes: rkyv::util::AlignedVec<16>) -> Self {
-        LoadedFile(bytes)
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> Self {
+        if (bytes.as_ptr() as usize).is_multiple_of(16) {
+            LoadedFile(Loaded::Vec(bytes))
+        } else {
+            Self::from_bytes(&bytes)
+        }
     }
 
     /// A copy of `bytes` (16-byte aligned).
     pub fn from_bytes(bytes: &[u8]) -> Self {
         let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
         buf.extend_from_slice(bytes);
-        LoadedFile(buf)
+        LoadedFile(Loaded::Aligned(buf))
     }
 }
 
@@ -206,7 +224,7 @@ pub fn load_file<S: Storage + ?Sized>(storage: &S, path: &Path) -> io::Result<Lo
     let mut buf = rkyv::util::AlignedVec::<16>::with_capacity(len);
     buf.resize(len, 0);
     file.read_exact_at(&mut buf, 0)?;
-    Ok(LoadedFile(buf))
+    Ok(LoadedFile(Loaded::Aligned(buf)))
 }
 
 /// A held exclusive lock; dropping it releases the lock.
