@@ -140,7 +140,6 @@ impl Sealing {
     ) -> Result<LoadedFile> {
         let keys = self.require_keys(path, seal)?;
         crate::crypto::open_sealed_file(keys, path, bytes, kind.file_kind(), Some(seal.file_id))
-            .map(LoadedFile::from_vec)
     }
 
     #[cfg(not(feature = "encryption"))]
@@ -245,7 +244,6 @@ impl Sealing {
                 return Err(crate::crypto::sealed_without_key(path, bytes));
             };
             crate::crypto::open_sealed_file(keys, path, bytes, kind.file_kind(), None)
-                .map(LoadedFile::from_vec)
         }
         #[cfg(not(feature = "encryption"))]
         {

@@ -421,13 +421,13 @@ impl SealedFileReader {
     ///
     /// # Errors
     /// `AuthenticationFailed` naming the file and the block's offset.
-    fn open_block_in_place(&self, i: u64, buf: &mut [u8]) -> Result<usize> {
+    pub(super) fn open_block_in_place(&self, i: u64, buf: &mut [u8]) -> Result<usize> {
         let at = self.shape.sealed_range(i).start;
         self.reader
             .open_block_in_place(i, i + 1 == self.shape.blocks, buf, at)
     }
 
-    fn check_len(&self, i: u64, got: usize, expected: usize) -> Result<()> {
+    pub(super) fn check_len(&self, i: u64, got: usize, expected: usize) -> Result<()> {
         if got == expected {
             return Ok(());
         }
@@ -438,97 +438,3 @@ impl SealedFileReader {
         })
     }
 }
-
-/// Opens the whole of sealed file `path` (its bytes `bytes`) into a new
-/// buffer (zeroed by the system as its pages are first written, so the two
-/// threads share that cost too). A large file is opened on two threads, one half
-/// each (the blocks are independent); the first failing block in file
-/// order is the error.
-///
-/// # Errors
-/// [`SealedFileReader::open`]'s; `AuthenticationFailed` naming the file and
-/// the first block that does not open.
-pub(crate) fn open_sealed_file(
-    keys: &dyn KeyProvider,
-    path: &Path,
-    bytes: &[u8],
-    kind: FileKind,
-    expected_file_id: Option<[u8; 16]>,
-) -> Result<Vec<u8>> {
-    let r = SealedFileReader::open(
-        keys,
-        path,
-        bytes,
-        bytes.len() as u64,
-        kind,
-        expected_file_id,
-    )?;
-    let shape = r.shape();
-    let len = usize::try_from(shape.plain_len).map_err(|_| Error::StateCorrupted {
-        path: path.to_path_buf(),
-        offset: 0,
-        reason: "sealed file too large to open in memory".into(),
-    })?;
-    let mut out = vec![0u8; len];
-    let half = if shape.blocks >= PARALLEL_BLOCKS {
-        shape.blocks / 2
-    } else {
-        shape.blocks
-    };
-    let split = (shape.plain_range(half).start as usize).min(len);
-    let (front, back) = out.split_at_mut(split);
-    let open = |blocks: std::ops::Range<u64>, dst: &mut [u8]| -> Result<()> {
-        let base = shape.plain_range(blocks.start).start;
-        let mut scratch = Vec::with_capacity(SEALED_BLOCK + TAG_LEN);
-        let last = blocks.end;
-        for i in blocks {
-            let (s, p) = (shape.sealed_range(i), shape.plain_range(i));
-            let sealed = &bytes[s.start as usize..s.end as usize];
-            let at = (p.start - base) as usize;
-            let plain_len = (p.end - p.start) as usize;
-            if i + 1 < last && at + sealed.len() <= dst.len() {
-                // Opened where its plaintext goes; the tag spills into the
-                // next block's place, which is written next.
-                let place = &mut dst[at..at + sealed.len()];
-                place.copy_from_slice(sealed);
-                let n = r.open_block_in_place(i, place)?;
-                r.check_len(i, n, plain_len)?;
-            } else {
-                scratch.clear();
-                scratch.extend_from_slice(sealed);
-                let n = r.open_block_in_place(i, &mut scratch)?;
-                r.check_len(i, n, plain_len)?;
-                dst[at..at + n].copy_from_slice(&scratch[..n]);
-            }
-        }
-        Ok(())
-    };
-    if half == shape.blocks {
-        open(0..half, front)?;
-        return Ok(out);
-    }
-    // The back half goes to whoever takes it: the second thread, or this
-    // one when no thread can be started.
-    let back = Mutex::new(Some(back));
-    let open_back = || match back.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        Some(dst) => open(half..shape.blocks, dst),
-        None => Ok(()),
-    };
-    std::thread::scope(|scope| {
-        let second = std::thread::Builder::new()
-            .name("highwater-open".into())
-            .spawn_scoped(scope, open_back);
-        let first = open(0..half, front);
-        let second = match second {
-            Ok(thread) => thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => open_back(),
-        };
-        first.and(second)
-    })?;
-    Ok(out)
-}
-
-/// Files of at least this many blocks are opened on two threads.
-const PARALLEL_BLOCKS: u64 = 32;

@@ -78,7 +78,7 @@ fn sealing_file_writes_the_block_format_and_every_reader_opens_it() {
             plain
         );
         let whole = open_sealed_file(&k, &path, &bytes, FileKind::StateFile, id).unwrap();
-        assert_eq!(&whole[..], &plain[..], "{n}");
+        assert_eq!(crate::storage::MappedFile::bytes(&whole), &plain[..], "{n}");
         let lazy = LazyOpened::open(storage.as_ref(), &k, &path, FileKind::StateFile, id).unwrap();
         assert_eq!(lazy.len(), n);
         for r in [0..n, n / 2..n, 0..n / 3, n.saturating_sub(1)..n] {

@@ -39,17 +39,21 @@ mod file;
 mod key;
 #[allow(unsafe_code)]
 mod lazy;
+mod open;
 mod seal;
+mod whole;
 
 pub use key::{DataKey, KeyId, KeyProvider, StaticKeys, KEY_LEN};
 pub use seal::{
-    key_check, open_all, seal_all, FileKind, SealHeader, SealedReader, SealedWriter, MAX_BLOCKS,
-    SEAL_HEADER_LEN, TAG_LEN,
+    key_check, FileKind, SealHeader, SealedReader, SealedWriter, MAX_BLOCKS, SEAL_HEADER_LEN,
+    TAG_LEN,
 };
+pub use whole::{open_all, seal_all};
 
 pub use file::SEALED_BLOCK;
-pub(crate) use file::{is_sealed, open_sealed_file, sealed_without_key, SealInto, SealingFile};
+pub(crate) use file::{is_sealed, sealed_without_key, SealInto, SealingFile};
 pub(crate) use lazy::LazyOpened;
+pub(crate) use open::open_sealed_file;
 
 #[cfg(test)]
 mod file_tests;

@@ -420,12 +420,23 @@ impl SealedReader {
         buf: &mut [u8],
         offset: u64,
     ) -> Result<usize> {
+        self.open_in_place(nonce(index, last), &self.header, buf, offset)
+    }
+
+    /// Opens the sealed block in `buf` in place under `nonce` with `ad` as
+    /// associated data; the plaintext's length.
+    ///
+    /// # Errors
+    /// `AuthenticationFailed` naming the file, `offset` and the key id.
+    fn open_in_place(
+        &self,
+        nonce: [u8; 12],
+        ad: &[u8],
+        buf: &mut [u8],
+        offset: u64,
+    ) -> Result<usize> {
         self.cipher
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce(index, last)),
-                Aad::from(&self.header[..]),
-                buf,
-            )
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(ad), buf)
             .map(|plain| plain.len())
             .map_err(|_| Error::AuthenticationFailed {
                 path: self.path.clone(),
@@ -449,83 +460,8 @@ impl SealedReader {
         offset: u64,
     ) -> Result<Vec<u8>> {
         let mut buf = sealed.to_vec();
-        let len = self
-            .cipher
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce(index, last)),
-                Aad::from(&self.header[..]),
-                &mut buf,
-            )
-            .map_err(|_| Error::AuthenticationFailed {
-                path: self.path.clone(),
-                offset,
-                key_id: self.info.key_id.get(),
-            })?
-            .len();
+        let len = self.open_block_in_place(index, last, &mut buf, offset)?;
         buf.truncate(len);
         Ok(buf)
     }
-}
-
-/// `data` as one sealed file of `kind`: the header, then `block`-byte
-/// blocks (the last one shorter, or empty for empty data), each sealed.
-/// Returns the bytes and the file id.
-///
-/// # Errors
-/// `InvalidArgument` for a `block` of 0; [`SealedWriter`]'s errors.
-pub fn seal_all(
-    provider: &dyn KeyProvider,
-    kind: FileKind,
-    data: &[u8],
-    block: usize,
-) -> Result<(Vec<u8>, [u8; 16])> {
-    if block == 0 {
-        return Err(Error::invalid_argument("seal a file", "a block of 0 bytes"));
-    }
-    let mut w = SealedWriter::new(provider, kind)?;
-    let blocks = data.len().div_ceil(block).max(1);
-    let mut out = Vec::with_capacity(SEAL_HEADER_LEN + data.len() + blocks * TAG_LEN);
-    out.extend_from_slice(w.header());
-    for i in 0..blocks {
-        let piece = &data[(i * block).min(data.len())..((i + 1) * block).min(data.len())];
-        out.extend_from_slice(&w.seal_next(piece, i + 1 == blocks)?);
-    }
-    Ok((out, w.file_id()))
-}
-
-/// Opens a file written by [`seal_all`] with the same `block`.
-///
-/// # Errors
-/// `InvalidArgument` for a `block` of 0 or one whose sealed size does not
-/// fit a `usize`; [`SealedReader::open`]'s and
-/// [`SealedReader::open_block`]'s errors; `AuthenticationFailed` for a
-/// file cut inside a block or at a block boundary, or with bytes after its
-/// last block.
-pub fn open_all(
-    provider: &dyn KeyProvider,
-    path: &Path,
-    bytes: &[u8],
-    kind: FileKind,
-    block: usize,
-    expected_file_id: Option<[u8; 16]>,
-) -> Result<Vec<u8>> {
-    let step = match block.checked_add(TAG_LEN) {
-        Some(step) if block > 0 => step,
-        _ => {
-            return Err(Error::invalid_argument(
-                "open a sealed file",
-                format!("a block of {block} bytes"),
-            ))
-        }
-    };
-    let reader = SealedReader::open(provider, path, bytes, kind, expected_file_id)?;
-    let body = &bytes[SEAL_HEADER_LEN..];
-    let blocks = body.len().div_ceil(step).max(1);
-    let mut out = Vec::with_capacity(body.len());
-    for i in 0..blocks {
-        let piece = &body[(i * step).min(body.len())..((i + 1) * step).min(body.len())];
-        let offset = (SEAL_HEADER_LEN + i * step) as u64;
-        out.extend_from_slice(&reader.open_block(i as u64, i + 1 == blocks, piece, offset)?);
-    }
-    Ok(out)
 }

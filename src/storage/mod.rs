@@ -179,6 +179,8 @@ enum Loaded {
     Aligned(rkyv::util::AlignedVec<16>),
     /// A plain vector whose address was found 16-byte aligned.
     Vec(Vec<u8>),
+    /// Anonymous memory (page-aligned), of which the first `len` bytes.
+    Anon(memmap2::MmapMut, usize),
 }
 
 impl MappedFile for LoadedFile {
@@ -186,6 +188,7 @@ impl MappedFile for LoadedFile {
         match &self.0 {
             Loaded::Aligned(b) => b,
             Loaded::Vec(b) => b,
+            Loaded::Anon(m, len) => &m[..*len],
         }
     }
 }
@@ -202,6 +205,32 @@ impl LoadedFile {
         } else {
             Self::from_bytes(&bytes)
         }
+    }
+
+    /// A new buffer of `len` zero bytes to fill through `fill`, for file
+    /// `path`: a large one is anonymous memory the system is asked to back
+    /// with huge pages (fewer page faults while it is filled), a small one
+    /// a vector.
+    ///
+    /// # Errors
+    /// `fill`'s; `Io` naming `path` when the memory cannot be mapped.
+    #[cfg_attr(not(feature = "encryption"), allow(dead_code))]
+    pub(crate) fn filled(
+        path: &Path,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> crate::Result<()>,
+    ) -> crate::Result<Self> {
+        const LARGE: usize = 4 << 20;
+        if len < LARGE {
+            let mut bytes = vec![0u8; len];
+            fill(&mut bytes)?;
+            return Ok(Self::from_vec(bytes));
+        }
+        let mut map = memmap2::MmapMut::map_anon(len).ctx("map memory for", path)?;
+        // Only advice: without huge pages the memory is the same, slower.
+        let _ = map.advise(memmap2::Advice::HugePage);
+        fill(&mut map[..len])?;
+        Ok(LoadedFile(Loaded::Anon(map, len)))
     }
 
     /// A copy of `bytes` (16-byte aligned).

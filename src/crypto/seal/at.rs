@@ -68,19 +68,7 @@ impl SealedReader {
         ad.extend_from_slice(&self.header);
         ad.extend_from_slice(extra);
         let mut buf = sealed.to_vec();
-        let len = self
-            .cipher
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce(index, false)),
-                Aad::from(&ad[..]),
-                &mut buf,
-            )
-            .map_err(|_| Error::AuthenticationFailed {
-                path: self.path.clone(),
-                offset,
-                key_id: self.info.key_id.get(),
-            })?
-            .len();
+        let len = self.open_in_place(nonce(index, false), &ad, &mut buf, offset)?;
         buf.truncate(len);
         Ok(buf)
     }
