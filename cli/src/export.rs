@@ -203,7 +203,12 @@ pub fn wal(a: &ExportWalArgs, max_record_size: u32) -> Result<Outcome, Failure> 
         Some(p) => p,
         None => oldest_position_with(storage.as_ref(), &a.wal)?,
     };
-    let mut reader = WalReader::open_with(storage, &a.wal, start, max_record_size)?;
+    let mut reader = crate::keys::reader(WalReader::open_with(
+        storage,
+        &a.wal,
+        start,
+        max_record_size,
+    )?);
     let mut export = IpcFileExport::create(&a.out, &wal_schema())?;
     let mut rows = WalBatchBuilder::new();
     let mut entries = 0u64;

@@ -30,6 +30,32 @@ pub fn provider() -> Option<Arc<dyn KeyProvider>> {
     KEYS.get().cloned()
 }
 
+/// `reader` opening sealed segments with the key, if one was given.
+pub fn reader(reader: highwater::WalReader) -> highwater::WalReader {
+    match provider() {
+        Some(keys) => reader.with_encryption(keys),
+        None => reader,
+    }
+}
+
+/// `config` reading sealed segments and checkpoints with the key, if one
+/// was given.
+pub fn recovery(config: highwater::RecoveryConfig) -> highwater::RecoveryConfig {
+    match provider() {
+        Some(keys) => config.with_encryption(keys),
+        None => config,
+    }
+}
+
+/// `options` sealing new segments (and reading sealed ones) with the key,
+/// if one was given.
+pub fn wal_options(options: highwater::WalOptions) -> highwater::WalOptions {
+    match provider() {
+        Some(keys) => options.with_encryption(keys),
+        None => options,
+    }
+}
+
 /// A store over `dir` that opens sealed files with the key, if one was given.
 pub fn store(dir: impl AsRef<Path>) -> CheckpointStore {
     let store = CheckpointStore::new(dir);

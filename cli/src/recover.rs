@@ -84,7 +84,7 @@ pub fn run(args: &RecoverArgs, max_record_size: u32) -> Result<Outcome, Failure>
     } else {
         TransactionMode::Commits
     };
-    let config = RecoveryConfig::new(&args.dir, &args.wal)
+    let config = crate::keys::recovery(RecoveryConfig::new(&args.dir, &args.wal))
         .with_dry_run(true)
         .with_load_checkpoint_state(false)
         .with_wal_recovery_mode(recovery_mode(args.mode))

@@ -43,7 +43,7 @@ struct RecoveryCheck {
 
 impl RecoveryCheck {
     fn run(dir: &Path, wal: &Path, max_record_size: u32) -> Self {
-        let config = RecoveryConfig::new(dir, wal)
+        let config = crate::keys::recovery(RecoveryConfig::new(dir, wal))
             .with_dry_run(true)
             .with_load_checkpoint_state(false)
             .with_max_record_size(max_record_size);

@@ -190,7 +190,8 @@ pub fn dump(
     let start = from.unwrap_or(oldest);
     // Positions count record bytes: from `start`, about the segment bytes left.
     let total = wal_size_with(storage.as_ref(), dir)?.saturating_sub(start.saturating_sub(oldest));
-    let mut reader = WalReader::open_with(storage, dir, start, max_record_size)?;
+    let mut reader =
+        crate::keys::reader(WalReader::open_with(storage, dir, start, max_record_size)?);
     // Lines printed to a terminal would tear a bar drawn on the same
     // terminal: draw it only when the dump goes to a file or a pipe.
     let bar = Progress::bytes(
@@ -399,7 +400,7 @@ impl Human for RepairOutcome {
 /// not a dry run, and the cut is not below the checkpoint recovery would use.
 pub fn repair(args: &RepairArgs, max_record_size: u32) -> Result<Outcome, Failure> {
     let dir = &args.wal;
-    let options = WalOptions::new()
+    let options = crate::keys::wal_options(WalOptions::new())
         .with_sync_policy(SyncPolicy::Manual)
         .with_recovery_mode(recovery_mode(args.mode))
         .with_max_record_size(max_record_size);

@@ -88,3 +88,57 @@ fn sealed_checkpoints_read_with_the_key_and_name_the_key_without_it() {
     assert_ne!(code, 0);
     assert!(err.contains("absent"), "{err}");
 }
+
+#[test]
+fn a_sealed_log_dumps_and_recovers_with_the_key_only() {
+    use highwater::{WalEntry, WalOptions, WriteAheadLog};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, key, wal) = (
+        tmp.path().join("ckpt"),
+        tmp.path().join("job.key"),
+        tmp.path().join("wal"),
+    );
+    sealed_job(&ckpt, &key);
+    let keys = Arc::new(StaticKeys::new(
+        KeyId::new(5).unwrap(),
+        DataKey::from_file(&key).unwrap(),
+    ));
+    let log = WriteAheadLog::open(&wal, WalOptions::new().with_encryption(keys)).unwrap();
+    log.append(&WalEntry::Put {
+        key: b"user:9".to_vec(),
+        value: b"zed-in-the-log".to_vec(),
+    })
+    .unwrap();
+    log.sync().unwrap();
+    drop(log);
+
+    let (out, err, code) = run(&[
+        &"--key-file",
+        &key,
+        &"--key-id",
+        &"5",
+        &"wal",
+        &"dump",
+        &wal,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("key user:9  value 14 bytes"), "{out}");
+    let (out, err, code) = run(&[&"wal", &"dump", &wal]);
+    assert_ne!(code, 0, "{out}{err}");
+    // The dump prints how the log ends: here, at the key it needs.
+    assert!(
+        format!("{out}{err}").contains("key 5 is not provided"),
+        "{out}{err}"
+    );
+    let (out, err, code) = run(&[
+        &"--key-file",
+        &key,
+        &"--key-id",
+        &"5",
+        &"recover",
+        &ckpt,
+        &wal,
+        &"--dry-run",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}
