@@ -32,11 +32,15 @@ pub struct CheckpointRow {
     problems: Vec<Problem>,
     /// Why it cannot be restored, when it cannot.
     unrestorable: Option<String>,
+    /// It is sealed and the key given is missing or wrong (not damage:
+    /// docs/CLI.md, "Encrypted jobs").
+    needs_key: bool,
 }
 
 impl CheckpointRow {
     fn status(&self) -> &'static str {
         match (self.verifies, self.restorable) {
+            _ if self.needs_key => "NEEDS KEY",
             (true, true) => "ok",
             (false, _) => "DAMAGED",
             (true, false) => "CHAIN BROKEN",
@@ -50,6 +54,9 @@ pub struct CheckpointTable {
     dir: String,
     checkpoints: Vec<CheckpointRow>,
     recovery_checkpoint: Option<u64>,
+    /// The checkpoint recovery stops at because it needs a key that was not
+    /// given (or is wrong), if any.
+    recovery_needs_key: Option<u64>,
     /// Directories of checkpoints that were never published.
     incomplete: Vec<String>,
     /// Remote locations only: commit records that do not decode (or could
@@ -69,11 +76,14 @@ impl CheckpointTable {
         let bar = Progress::bytes(progress, total, "verifying checkpoints");
         let verified = store.verify_all(&mut |done| bar.set(done))?;
         drop(bar);
-        let recovery_checkpoint = verified
+        // Recovery takes the newest restorable checkpoint, but stops at a
+        // newer one that needs a key it was not given (never falls back).
+        let stop = verified
             .iter()
             .rev()
-            .find(|v| v.is_restorable())
-            .map(|v| v.id);
+            .find(|v| v.is_restorable() || v.problems.iter().any(highwater::Error::is_key_problem));
+        let recovery_checkpoint = stop.filter(|v| v.is_restorable()).map(|v| v.id);
+        let recovery_needs_key = stop.filter(|v| !v.is_restorable()).map(|v| v.id);
         let checkpoints = verified
             .into_iter()
             .map(|v| row(v, recovery_checkpoint))
@@ -87,9 +97,15 @@ impl CheckpointTable {
             dir: dir.display().to_string(),
             checkpoints,
             recovery_checkpoint,
+            recovery_needs_key,
             incomplete,
             damaged_records: Vec::new(),
         })
+    }
+
+    /// True when a sealed checkpoint could not be read for want of its key.
+    pub fn needs_key(&self) -> bool {
+        self.checkpoints.iter().any(|c| c.needs_key)
     }
 
     /// True when every checkpoint (and, remotely, every record) verifies.
@@ -143,6 +159,7 @@ impl CheckpointTable {
             recovery_uses: false,
             problems,
             unrestorable,
+            needs_key: false,
         };
         self.checkpoints.retain(|c| c.id != m.id);
         let at = self.checkpoints.partition_point(|c| c.id < m.id);
@@ -165,6 +182,7 @@ fn row(v: CheckpointVerification, recovery: Option<u64>) -> CheckpointRow {
         verifies: v.problems.is_empty(),
         restorable: v.is_restorable(),
         recovery_uses: recovery == Some(v.id),
+        needs_key: v.problems.iter().any(highwater::Error::is_key_problem),
         problems: v.problems.iter().map(Problem::of).collect(),
         unrestorable: v.unrestorable,
     }
@@ -229,9 +247,13 @@ impl Human for CheckpointTable {
                 "incomplete checkpoint (never published; removed by the next checkpoint): {dir}"
             )?;
         }
-        match self.recovery_checkpoint {
-            Some(id) => writeln!(out, "recovery would use checkpoint {id}"),
-            None => writeln!(
+        match (self.recovery_checkpoint, self.recovery_needs_key) {
+            (_, Some(id)) => writeln!(
+                out,
+                "recovery stops at checkpoint {id}: it is sealed and the key given is missing or wrong"
+            ),
+            (Some(id), None) => writeln!(out, "recovery would use checkpoint {id}"),
+            (None, None) => writeln!(
                 out,
                 "recovery would use no checkpoint (replay the log from position 0)"
             ),

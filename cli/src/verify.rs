@@ -221,6 +221,8 @@ pub fn finish(
     let exit = match &recovery {
         Some(r) if !r.will_recover => r.exit,
         _ if ok => Exit::Ok,
+        // A missing or wrong key is not damage (docs/CLI.md: exit 4).
+        _ if checkpoints.needs_key() => Exit::Failed,
         _ => Exit::Damage,
     };
     Ok(Outcome::new(
@@ -303,6 +305,8 @@ impl Human for VerifyReport {
             } else {
                 "OK: everything verifies (give --wal to check that the job recovers)"
             }
+        } else if self.checkpoints.needs_key() {
+            "FAILED: a sealed checkpoint needs a key that is missing or wrong (--key-file, --key-id: docs/CLI.md, \"Encrypted jobs\")"
         } else if self.recovery.as_ref().is_some_and(|r| !r.will_recover) {
             "FAILED: this job will not recover (see docs/OPERATIONS.md)"
         } else if self.checkpoints.all_verify()

@@ -62,6 +62,18 @@ fn sealed_checkpoints_read_with_the_key_and_name_the_key_without_it() {
     assert!(err.contains("key 5 is not provided"), "{err}");
     assert!(err.contains("part-state.hwstate"), "{err}");
 
+    // Listed as needing its key, not as damaged; verify exits 4, not 1.
+    let (out, _, code) = run(&[&"checkpoints", &"ls", &dir]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("NEEDS KEY") && !out.contains("DAMAGED"),
+        "{out}"
+    );
+    assert!(out.contains("recovery stops at checkpoint 1"), "{out}");
+    let (out, _, code) = run(&[&"verify", &dir]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("needs a key"), "{out}");
+
     let other = tmp.path().join("other.key");
     std::fs::write(&other, DataKey::generate().unwrap().to_hex()).unwrap();
     let (_, err, code) = run(&[

@@ -395,8 +395,13 @@ fn parent(dir: &Path, o: &Options, kept: bool) -> Result<(), String> {
     pipeline::verify(&JOB, &output).map_err(|e| format!("exactly-once check FAILED: {e}"))?;
     println!("exactly-once: verified");
     if kept {
+        // A sealed job is read with its key (docs/CLI.md, "Encrypted jobs").
+        let key = key_file
+            .as_ref()
+            .map(|k| format!("--key-file {} ", k.display()))
+            .unwrap_or_default();
         println!(
-            "job directory kept: inspect it with `highwater checkpoints ls {}`",
+            "job directory kept: inspect it with `highwater {key}checkpoints ls {}`",
             Paths::under(dir).checkpoints.display()
         );
         if let Some(location) = &remote {
