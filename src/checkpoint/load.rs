@@ -11,6 +11,7 @@ use super::metadata::{PartKind, PartMetadata};
 use super::store::{CheckpointStore, DEFAULT_PART};
 use super::view::CheckpointStateView;
 use crate::error::{Error, IoContext, Result};
+use crate::sealing::{Expected, SealKind};
 use crate::state::{
     decode_blob, encoded_file_crc, expect_kind, verify_state_file, StateDelta, StateFileView,
     StateKind, StateSnapshot,
@@ -20,6 +21,27 @@ use std::path::Path;
 use std::sync::Arc;
 
 impl CheckpointStore {
+    /// Loads part file `path`: a plaintext file as it is (its format's own
+    /// checks are the caller's), a sealed one checked against its size and
+    /// opened, every block authenticated (docs/FORMAT.md §8).
+    pub(crate) fn load_part_file(
+        &self,
+        path: &Path,
+        part: &PartMetadata,
+    ) -> Result<crate::storage::LoadedFile> {
+        let kind = if part.kind.is_arrow() {
+            SealKind::Arrow
+        } else {
+            SealKind::State
+        };
+        let expected = Expected {
+            size: part.size,
+            crc: part.crc32c,
+            seal: part.sealed.as_ref(),
+        };
+        self.sealing().load(self.storage(), path, kind, expected)
+    }
+
     /// Loads a part file and checks that it is the file its metadata lists (size,
     /// and the whole-file CRC32C derived from its verified header and table).
     /// The caller's decode verifies every block.

@@ -21,7 +21,7 @@ use super::metadata::{
 };
 use super::publish::{LOCK_FILE, TMP_PREFIX};
 use crate::error::{Error, IoContext, Result};
-use crate::sealing::{Expected, SealKind, Sealing};
+use crate::sealing::Sealing;
 use crate::state::{expect_kind, verify_state_file};
 use crate::storage::{default_storage, MappedFile, OpenMode, Storage};
 use std::collections::BTreeMap;
@@ -236,28 +236,6 @@ impl CheckpointStore {
         expect_kind(&path, kind, expected)
     }
 
-    /// Loads part file `path`: a plaintext file as it is (its format's own
-    /// checks are the caller's), a sealed one checked against its size and
-    /// CRC32C and opened (docs/FORMAT.md §8).
-    pub(crate) fn load_part_file(
-        &self,
-        path: &Path,
-        part: &PartMetadata,
-    ) -> Result<crate::storage::LoadedFile> {
-        let kind = if part.kind.is_arrow() {
-            SealKind::Arrow
-        } else {
-            SealKind::State
-        };
-        let expected = Expected {
-            size: part.size,
-            crc: part.crc32c,
-            seal: part.sealed.as_ref(),
-        };
-        self.sealing
-            .load(self.storage.as_ref(), path, kind, expected)
-    }
-
     /// Checks checkpoint `id` alone at `level`.
     pub(crate) fn check_one(
         &self,
@@ -438,7 +416,7 @@ impl CheckpointStore {
                 }
                 // Without its key no sealed checkpoint reads, older ones
                 // included: skipping to one would be a guess, not a fallback.
-                Err(error) if error.is_key_problem() => return Err(key_problem(&error)),
+                Err(error) if error.is_key_problem() => return Err(error.key_problem_copy()),
                 Err(error) => {
                     let path = self.checkpoint_path(id);
                     tracing::warn!(checkpoint = id, path = %path.display(), %error, "skipping checkpoint that is not restorable");
@@ -556,31 +534,4 @@ pub(crate) fn read_metadata_at(
     let mut bytes = vec![0u8; len as usize];
     file.read_exact_at(&mut bytes, 0).ctx("read", &path)?;
     metadata::decode(&path, &bytes, id)
-}
-
-/// An owned copy of a key problem ([`Error::is_key_problem`]) shared by the
-/// chain checks.
-fn key_problem(e: &Error) -> Error {
-    match e {
-        Error::KeyUnavailable { path, key_id } => Error::KeyUnavailable {
-            path: path.clone(),
-            key_id: *key_id,
-        },
-        Error::KeyMismatch { path, key_id } => Error::KeyMismatch {
-            path: path.clone(),
-            key_id: *key_id,
-        },
-        Error::CheckpointParentUnrestorable {
-            path,
-            id,
-            parent,
-            source,
-        } => Error::CheckpointParentUnrestorable {
-            path: path.clone(),
-            id: *id,
-            parent: *parent,
-            source: source.clone(),
-        },
-        other => Error::invalid_argument("find_latest", other.to_string()),
-    }
 }

@@ -159,4 +159,31 @@ impl Error {
             _ => false,
         }
     }
+
+    /// An owned copy of a key problem ([`is_key_problem`](Self::is_key_problem))
+    /// shared by the chain checks (other errors are described, not copied).
+    pub(crate) fn key_problem_copy(&self) -> Error {
+        match self {
+            Error::KeyUnavailable { path, key_id } => Error::KeyUnavailable {
+                path: path.clone(),
+                key_id: *key_id,
+            },
+            Error::KeyMismatch { path, key_id } => Error::KeyMismatch {
+                path: path.clone(),
+                key_id: *key_id,
+            },
+            Error::CheckpointParentUnrestorable {
+                path,
+                id,
+                parent,
+                source,
+            } => Error::CheckpointParentUnrestorable {
+                path: path.clone(),
+                id: *id,
+                parent: *parent,
+                source: source.clone(),
+            },
+            other => Error::invalid_argument("find_latest", other.to_string()),
+        }
+    }
 }
