@@ -204,6 +204,9 @@ pub fn wal(a: &ExportWalArgs, max_record_size: u32) -> Result<Outcome, Failure> 
         None => oldest_position_with(storage.as_ref(), &a.wal)?,
     };
     let mut reader = WalReader::open_with(storage, &a.wal, start, max_record_size)?;
+    if let Some(keys) = crate::keys::provider() {
+        reader = reader.with_encryption(keys);
+    }
     let mut export = IpcFileExport::create(&a.out, &wal_schema())?;
     let mut rows = WalBatchBuilder::new();
     let mut entries = 0u64;

@@ -84,12 +84,15 @@ pub fn run(args: &RecoverArgs, max_record_size: u32) -> Result<Outcome, Failure>
     } else {
         TransactionMode::Commits
     };
-    let config = RecoveryConfig::new(&args.dir, &args.wal)
+    let mut config = RecoveryConfig::new(&args.dir, &args.wal)
         .with_dry_run(true)
         .with_load_checkpoint_state(false)
         .with_wal_recovery_mode(recovery_mode(args.mode))
         .with_transaction_mode(transactions)
         .with_max_record_size(max_record_size);
+    if let Some(keys) = crate::keys::provider() {
+        config = config.with_encryption(keys);
+    }
     let state = RecoveryManager::new(config).recover()?;
     let r = &state.report;
     let from = state.checkpoint.as_ref().map_or(0, |c| c.wal_position);

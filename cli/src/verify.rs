@@ -43,10 +43,13 @@ struct RecoveryCheck {
 
 impl RecoveryCheck {
     fn run(dir: &Path, wal: &Path, max_record_size: u32) -> Self {
-        let config = RecoveryConfig::new(dir, wal)
+        let mut config = RecoveryConfig::new(dir, wal)
             .with_dry_run(true)
             .with_load_checkpoint_state(false)
             .with_max_record_size(max_record_size);
+        if let Some(keys) = crate::keys::provider() {
+            config = config.with_encryption(keys);
+        }
         match RecoveryManager::new(config).recover() {
             Ok(state) => {
                 let r = &state.report;

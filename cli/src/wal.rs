@@ -191,6 +191,9 @@ pub fn dump(
     // Positions count record bytes: from `start`, about the segment bytes left.
     let total = wal_size_with(storage.as_ref(), dir)?.saturating_sub(start.saturating_sub(oldest));
     let mut reader = WalReader::open_with(storage, dir, start, max_record_size)?;
+    if let Some(keys) = crate::keys::provider() {
+        reader = reader.with_encryption(keys);
+    }
     // Lines printed to a terminal would tear a bar drawn on the same
     // terminal: draw it only when the dump goes to a file or a pipe.
     let bar = Progress::bytes(

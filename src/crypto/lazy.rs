@@ -95,8 +95,14 @@ impl LazyOpened {
             })?;
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        // A file larger than the memory the system will commit is an error
+        // naming it (not damage), never an abort in the allocator.
         let Some(buf) = NonNull::new(raw) else {
-            std::alloc::handle_alloc_error(layout);
+            return Err(Error::io(
+                "allocate memory to open",
+                path,
+                std::io::Error::from(std::io::ErrorKind::OutOfMemory),
+            ));
         };
         let opened = LazyOpened {
             path: path.to_path_buf(),
