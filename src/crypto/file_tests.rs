@@ -353,3 +353,86 @@ fn a_lazy_open_of_a_file_larger_than_memory_is_an_error_not_an_abort() {
     assert!(!err.is_corruption(), "{err:?}");
     assert_eq!(err.path(), Some(path.as_path()), "{err:?}");
 }
+
+/// A storage whose reads return at most 7 bytes (the `StorageFile::read_at`
+/// contract allows it; `read_exact_at` loops).
+#[derive(Debug)]
+struct ShortReads(std::sync::Arc<dyn Storage>);
+
+#[derive(Debug)]
+struct ShortFile(std::sync::Arc<dyn StorageFile>);
+
+impl StorageFile for ShortFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let n = buf.len().min(7);
+        self.0.read_at(&mut buf[..n], offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn truncate(&self, len: u64) -> std::io::Result<()> {
+        self.0.truncate(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn sync_all(&self) -> std::io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+impl Storage for ShortReads {
+    fn open_file(
+        &self,
+        path: &Path,
+        mode: OpenMode,
+    ) -> std::io::Result<std::sync::Arc<dyn StorageFile>> {
+        Ok(std::sync::Arc::new(ShortFile(
+            self.0.open_file(path, mode)?,
+        )))
+    }
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.0.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<crate::storage::DirEntry>> {
+        self.0.list_dir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        self.0.remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.0.remove_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.0.sync_dir(path)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.0.exists(path)
+    }
+    fn file_size(&self, path: &Path) -> std::io::Result<u64> {
+        self.0.file_size(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn crate::storage::StorageLock>> {
+        self.0.lock(path)
+    }
+}
+
+/// Short reads are not damage: a lazy open reads the header to its end.
+#[test]
+fn a_lazy_open_through_short_reads_opens_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let plain = data(2 * B + 3);
+    let w = write_sealed(storage.as_ref(), &k, &path, &plain);
+    let short = ShortReads(storage);
+    let lazy = LazyOpened::open(&short, &k, &path, FileKind::StateFile, Some(w.file_id)).unwrap();
+    assert_eq!(lazy.get(0..plain.len()).unwrap(), &plain[..]);
+}
