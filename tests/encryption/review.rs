@@ -212,7 +212,7 @@ fn concurrent_lookups_in_a_sealed_view_see_the_written_state() {
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
                     let i = ((x >> 20) % n as u64) as usize;
-                    let want = if i % 7 == 0 {
+                    let want = if i.is_multiple_of(7) {
                         format!("delta-{i}")
                     } else {
                         format!("base-value-{i:06}-plaintext")
