@@ -176,7 +176,18 @@ impl Sealing {
         size: u64,
     ) -> Result<crate::state::StateFileView> {
         let Some(seal) = seal else {
-            return crate::state::StateFileView::open_with(storage, path);
+            // The metadata records a plaintext file: a sealed one here is
+            // damage (another file in its place), not a missing key.
+            let map = storage.map_file(path).ctx("map", path)?;
+            if map.bytes().starts_with(SEALED_MAGIC) {
+                return Err(Error::StateCorrupted {
+                    path: path.to_path_buf(),
+                    offset: 0,
+                    reason: "a sealed file where the checkpoint's metadata records a plaintext one"
+                        .into(),
+                });
+            }
+            return crate::state::StateFileView::from_mapped(path, map);
         };
         let actual = storage.file_size(path).ctx("stat", path)?;
         if actual != size {

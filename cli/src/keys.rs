@@ -1,6 +1,6 @@
 //! The key an encrypted job's files are opened with (`--key-file`,
 //! `--key-id`): set once from the command line, used by every command that
-//! reads checkpoints (docs/CLI.md, "Encrypted jobs").
+//! reads checkpoints or log records (docs/CLI.md, "Encrypted jobs").
 //!
 //! Invariant: the key is read once, before any command runs; without
 //! `--key-file` every store is opened without keys, and a sealed file is

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::error::Error;
-use crate::storage::{default_storage, OpenMode, Storage, StorageFile};
+use crate::storage::{default_storage, MappedFile, OpenMode, Storage, StorageFile};
 use std::path::{Path, PathBuf};
 
 const B: usize = SEALED_BLOCK;
@@ -242,4 +242,197 @@ fn a_damaged_block_in_either_half_fails_the_whole_open_naming_the_first() {
             "{damaged:?}: {err:?}"
         );
     }
+}
+
+#[test]
+fn every_cut_near_the_header_and_block_boundaries_is_an_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let plain = data(2 * B + 5);
+    let written = write_sealed(storage.as_ref(), &k, &path, &plain);
+    let bytes = std::fs::read(&path).unwrap();
+    let step = B + TAG_LEN;
+    let mut lens: Vec<usize> = (0..SEAL_HEADER_LEN + TAG_LEN + 40).collect();
+    for blocks in 1..=2 {
+        let at = SEAL_HEADER_LEN + blocks * step;
+        lens.extend(at - 40..at + 40);
+    }
+    lens.extend(bytes.len() - 40..bytes.len());
+    let p = tmp(&dir, "cut");
+    for len in lens.into_iter().filter(|&l| l < bytes.len()) {
+        std::fs::write(&p, &bytes[..len]).unwrap();
+        for id in [Some(written.file_id), None] {
+            let lazy = LazyOpened::open(storage.as_ref(), &k, &p, FileKind::StateFile, id);
+            let err = lazy.map(|_| ()).unwrap_err();
+            assert!(
+                err.is_corruption() || matches!(err, Error::AuthenticationFailed { .. }),
+                "lazy {len}: {err:?}"
+            );
+            let err = open_sealed_file(&k, &p, &bytes[..len], FileKind::StateFile, id)
+                .map(|_| ())
+                .unwrap_err();
+            assert!(err.is_corruption(), "whole {len}: {err:?}");
+        }
+    }
+    // A garbage header over a valid body, and the header of another kind.
+    let mut garbage = bytes.clone();
+    garbage[8..SEAL_HEADER_LEN].fill(0xA5);
+    std::fs::write(&p, &garbage).unwrap();
+    let err = LazyOpened::open(storage.as_ref(), &k, &p, FileKind::StateFile, None).unwrap_err();
+    assert!(err.is_corruption(), "{err:?}");
+    let err = LazyOpened::open(storage.as_ref(), &k, &path, FileKind::ArrowPart, None).unwrap_err();
+    assert!(err.is_corruption(), "{err:?}");
+    // The smallest sealed file (an empty plaintext) opens lazily and whole.
+    let e = tmp(&dir, "empty");
+    let w = write_sealed(storage.as_ref(), &k, &e, &[]);
+    assert_eq!(w.size as usize, SEAL_HEADER_LEN + TAG_LEN);
+    let lazy = LazyOpened::open(
+        storage.as_ref(),
+        &k,
+        &e,
+        FileKind::StateFile,
+        Some(w.file_id),
+    )
+    .unwrap();
+    assert_eq!(lazy.get(0..100).unwrap(), &[] as &[u8]);
+    assert_eq!(lazy.get(50..10).unwrap(), &[] as &[u8]);
+    let eb = std::fs::read(&e).unwrap();
+    assert!(
+        open_sealed_file(&k, &e, &eb, FileKind::StateFile, Some(w.file_id))
+            .unwrap()
+            .bytes()
+            .is_empty()
+    ); // MappedFile
+}
+
+#[test]
+fn a_lazy_get_past_the_end_is_clamped_and_opens_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let plain = data(3 * B + 9);
+    let written = write_sealed(storage.as_ref(), &k, &path, &plain);
+    let lazy = LazyOpened::open(
+        storage.as_ref(),
+        &k,
+        &path,
+        FileKind::StateFile,
+        Some(written.file_id),
+    )
+    .unwrap();
+    // Hold a slice of the last block, then ask for ranges around it and past the end.
+    let tail = lazy.get(3 * B..usize::MAX).unwrap();
+    assert_eq!(tail, &plain[3 * B..]);
+    assert_eq!(lazy.get(usize::MAX - 1..usize::MAX).unwrap(), &[] as &[u8]);
+    assert_eq!(lazy.get(B - 3..3 * B + 100).unwrap(), &plain[B - 3..]);
+    assert_eq!(tail, &plain[3 * B..]);
+    assert_eq!(lazy.get(0..plain.len()).unwrap(), &plain[..]);
+}
+
+/// A sealed file far larger than memory (a sparse file: its header, then a
+/// hole) is an error from a lazy open, not an abort of the process in the
+/// allocator (`handle_alloc_error`). Not damage: the file may be whole.
+#[test]
+fn a_lazy_open_of_a_file_larger_than_memory_is_an_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    write_sealed(storage.as_ref(), &k, &path, &data(B + 1));
+    // 4 TiB of plaintext: more than RAM and swap, so the zeroed allocation
+    // fails under the kernel's default overcommit heuristic.
+    let step = (B + TAG_LEN) as u64;
+    let huge = SEAL_HEADER_LEN as u64 + (4u64 << 40) / B as u64 * step;
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(huge).unwrap();
+    drop(f);
+    let err = LazyOpened::open(storage.as_ref(), &k, &path, FileKind::StateFile, None).unwrap_err();
+    assert!(!err.is_corruption(), "{err:?}");
+    assert_eq!(err.path(), Some(path.as_path()), "{err:?}");
+}
+
+/// A storage whose reads return at most 7 bytes (the `StorageFile::read_at`
+/// contract allows it; `read_exact_at` loops).
+#[derive(Debug)]
+struct ShortReads(std::sync::Arc<dyn Storage>);
+
+#[derive(Debug)]
+struct ShortFile(std::sync::Arc<dyn StorageFile>);
+
+impl StorageFile for ShortFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let n = buf.len().min(7);
+        self.0.read_at(&mut buf[..n], offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.0.write_all_at(buf, offset)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+    fn truncate(&self, len: u64) -> std::io::Result<()> {
+        self.0.truncate(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+    fn sync_all(&self) -> std::io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+impl Storage for ShortReads {
+    fn open_file(
+        &self,
+        path: &Path,
+        mode: OpenMode,
+    ) -> std::io::Result<std::sync::Arc<dyn StorageFile>> {
+        Ok(std::sync::Arc::new(ShortFile(
+            self.0.open_file(path, mode)?,
+        )))
+    }
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.0.create_dir_all(path)
+    }
+    fn list_dir(&self, path: &Path) -> std::io::Result<Vec<crate::storage::DirEntry>> {
+        self.0.list_dir(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        self.0.remove_file(path)
+    }
+    fn remove_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        self.0.remove_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.0.sync_dir(path)
+    }
+    fn exists(&self, path: &Path) -> std::io::Result<bool> {
+        self.0.exists(path)
+    }
+    fn file_size(&self, path: &Path) -> std::io::Result<u64> {
+        self.0.file_size(path)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn crate::storage::StorageLock>> {
+        self.0.lock(path)
+    }
+}
+
+/// Short reads are not damage: a lazy open reads the header to its end.
+#[test]
+fn a_lazy_open_through_short_reads_opens_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = default_storage();
+    let k = keys();
+    let path = tmp(&dir, "f");
+    let plain = data(2 * B + 3);
+    let w = write_sealed(storage.as_ref(), &k, &path, &plain);
+    let short = ShortReads(storage);
+    let lazy = LazyOpened::open(&short, &k, &path, FileKind::StateFile, Some(w.file_id)).unwrap();
+    assert_eq!(lazy.get(0..plain.len()).unwrap(), &plain[..]);
 }

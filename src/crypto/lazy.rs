@@ -79,7 +79,10 @@ impl LazyOpened {
         let file = storage.open_file(path, OpenMode::Read).ctx("open", path)?;
         let len = file.len().ctx("stat", path)?;
         let mut header = [0u8; SEAL_HEADER_LEN];
-        let n = file.read_at(&mut header, 0).ctx("read", path)?;
+        // `read_at` may return fewer bytes than asked: a short read is not
+        // a cut header.
+        let n = len.min(SEAL_HEADER_LEN as u64) as usize;
+        file.read_exact_at(&mut header[..n], 0).ctx("read", path)?;
         let reader = SealedFileReader::open(keys, path, &header[..n], len, kind, expected_file_id)?;
         let shape = reader.shape();
         let plain = usize::try_from(shape.plain_len).map_err(|_| Error::StateCorrupted {
@@ -95,8 +98,14 @@ impl LazyOpened {
             })?;
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { std::alloc::alloc_zeroed(layout) };
+        // A file larger than the memory the system will commit is an error
+        // naming it (not damage), never an abort in the allocator.
         let Some(buf) = NonNull::new(raw) else {
-            std::alloc::handle_alloc_error(layout);
+            return Err(Error::io(
+                "allocate memory to open",
+                path,
+                std::io::Error::from(std::io::ErrorKind::OutOfMemory),
+            ));
         };
         let opened = LazyOpened {
             path: path.to_path_buf(),

@@ -8,4 +8,5 @@ mod arrow;
 mod checkpoint;
 mod recovery;
 mod remote;
+mod review;
 mod support;

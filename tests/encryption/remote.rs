@@ -62,3 +62,46 @@ fn sealed_checkpoints_travel_sealed_and_restore_only_with_the_key() {
         "{err:?}"
     );
 }
+
+/// A cache that holds a sealed checkpoint, reopened without its key or with
+/// another key under its id: a key problem, never "the cached copy is
+/// damaged" (which would delete it and download it again, or fall back to
+/// an older checkpoint).
+#[test]
+fn a_cached_sealed_checkpoint_opened_without_its_key_is_kept_and_not_fallen_back_past() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bucket = tmp.path().join("bucket");
+    std::fs::create_dir_all(&bucket).unwrap();
+    let cache = tmp.path().join("a");
+    let k = keys(4);
+    let (older, newest) = {
+        let m = manager(&cache, &bucket, Some(&k)).unwrap();
+        let mut ids = Vec::new();
+        for tag in ["one", "two"] {
+            let s = state(500, tag);
+            ids.push(
+                m.create_checkpoint(
+                    CheckpointRequest::new(0).with_part("ops", PartInput::Snapshot(&s)),
+                )
+                .unwrap()
+                .id,
+            );
+        }
+        (ids[0], ids[1])
+    };
+    let listing = |dir: &Path| super::support::files(dir);
+    let before = listing(&cache);
+    for provider in [None, Some(keys(4))] {
+        let result = manager(&cache, &bucket, provider.as_ref()).and_then(|m| {
+            if let Some(r) = m.remote_restore() {
+                assert_ne!(r.restored, Some(older), "fell back past a key problem");
+            }
+            m.load_snapshot(newest, "ops").map(|_| ())
+        });
+        let err = result.unwrap_err();
+        assert!(err.is_key_problem(), "{err:?}");
+        assert_eq!(listing(&cache), before, "the cache changed");
+    }
+    let m = manager(&cache, &bucket, Some(&k)).unwrap();
+    assert_eq!(m.load_snapshot(newest, "ops").unwrap(), state(500, "two"));
+}
