@@ -43,6 +43,16 @@ fn write_sealed(
     written
 }
 
+/// Sealed file `path` opened lazily (its id `id`, when checked).
+fn open_lazy(
+    storage: &dyn Storage,
+    k: &StaticKeys,
+    path: &Path,
+    id: Option<[u8; 16]>,
+) -> LazyOpened {
+    LazyOpened::open(storage, k, path, FileKind::StateFile, id).unwrap()
+}
+
 fn tmp(dir: &tempfile::TempDir, name: &str) -> PathBuf {
     dir.path().join(name)
 }
@@ -163,14 +173,7 @@ fn concurrent_readers_of_a_lazy_file_see_the_plaintext() {
     let path = tmp(&dir, "f");
     let plain = data(40 * B + 17);
     let written = write_sealed(storage.as_ref(), &k, &path, &plain);
-    let lazy = LazyOpened::open(
-        storage.as_ref(),
-        &k,
-        &path,
-        FileKind::StateFile,
-        Some(written.file_id),
-    )
-    .unwrap();
+    let lazy = open_lazy(storage.as_ref(), &k, &path, Some(written.file_id));
     std::thread::scope(|s| {
         for t in 0..4usize {
             let (lazy, plain) = (&lazy, &plain);
@@ -288,14 +291,7 @@ fn every_cut_near_the_header_and_block_boundaries_is_an_error_never_a_panic() {
     let e = tmp(&dir, "empty");
     let w = write_sealed(storage.as_ref(), &k, &e, &[]);
     assert_eq!(w.size as usize, SEAL_HEADER_LEN + TAG_LEN);
-    let lazy = LazyOpened::open(
-        storage.as_ref(),
-        &k,
-        &e,
-        FileKind::StateFile,
-        Some(w.file_id),
-    )
-    .unwrap();
+    let lazy = open_lazy(storage.as_ref(), &k, &e, Some(w.file_id));
     assert_eq!(lazy.get(0..100).unwrap(), &[] as &[u8]);
     // A reversed range reads nothing (and is not a panic).
     let reversed = std::ops::Range { start: 50, end: 10 };
@@ -317,14 +313,7 @@ fn a_lazy_get_past_the_end_is_clamped_and_opens_nothing_twice() {
     let path = tmp(&dir, "f");
     let plain = data(3 * B + 9);
     let written = write_sealed(storage.as_ref(), &k, &path, &plain);
-    let lazy = LazyOpened::open(
-        storage.as_ref(),
-        &k,
-        &path,
-        FileKind::StateFile,
-        Some(written.file_id),
-    )
-    .unwrap();
+    let lazy = open_lazy(storage.as_ref(), &k, &path, Some(written.file_id));
     // Hold a slice of the last block, then ask for ranges around it and past the end.
     let tail = lazy.get(3 * B..usize::MAX).unwrap();
     assert_eq!(tail, &plain[3 * B..]);

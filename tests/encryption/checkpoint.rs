@@ -1,6 +1,6 @@
 //! Sealed checkpoints: round trips, key errors, tampering, fallback.
 
-use super::support::{files_containing, keys, part_files, state};
+use super::support::{files_containing, forge_part_crc, keys, part_files, state};
 use highwater::crypto::KeyProvider;
 use highwater::{
     CheckpointConfig, CheckpointRequest, CheckpointStore, Error, IncrementalCheckpointManager,
@@ -280,22 +280,6 @@ fn a_cut_or_extended_sealed_file_is_refused() {
     }
 }
 
-/// Rewrites checkpoint `id`'s metadata so that its first part's CRC is
-/// `crc` (the envelope's body checksum recomputed): what a writer of the
-/// directory who changed the part's bytes would do.
-fn forge_part_crc(m: &IncrementalCheckpointManager, id: u64, crc: u32) {
-    let path = m.store().checkpoint_path(id).join("metadata.json");
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let mut body = doc["body"].clone();
-    body["parts"][0]["crc32c"] = crc.into();
-    let body = serde_json::to_string(&body).unwrap();
-    let sum = crc32c::crc32c(body.as_bytes());
-    let file = format!(
-        r#"{{"format":"highwater-checkpoint","version":1,"body_crc32c":{sum},"body":{body}}}"#
-    );
-    std::fs::write(&path, file).unwrap();
-}
-
 #[test]
 fn find_latest_falls_back_past_a_forged_block_but_never_past_a_missing_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,7 +293,7 @@ fn find_latest_falls_back_past_a_forged_block_but_never_past_a_missing_key() {
     let at = bytes.len() / 3;
     bytes[at] ^= 0x10;
     std::fs::write(&part, &bytes).unwrap();
-    forge_part_crc(&m, b, crc32c::crc32c(&bytes));
+    forge_part_crc(&m.store().checkpoint_path(b), crc32c::crc32c(&bytes));
     drop(m);
 
     // A fresh reader (a manager caches the metadata it wrote).

@@ -2,7 +2,7 @@
 //! exact state with the keys; a forged checkpoint block is fallen back past
 //! and reported; a missing key stops recovery instead of falling back.
 
-use super::support::{files_containing, keys};
+use super::support::{files_containing, forge_part_crc, keys};
 use highwater::crypto::KeyProvider;
 use highwater::{
     CheckpointConfig, CheckpointRequest, Error, IncrementalCheckpointManager, PartInput,
@@ -123,20 +123,7 @@ fn a_forged_block_in_the_newest_checkpoint_is_fallen_back_past_and_reported() {
     bytes[at] ^= 4;
     std::fs::write(&part, &bytes).unwrap();
     // The metadata's CRC of the part forged to match.
-    let meta_path = dir.join("metadata.json");
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
-    let mut body = doc["body"].clone();
-    body["parts"][0]["crc32c"] = crc32c::crc32c(&bytes).into();
-    let body = serde_json::to_string(&body).unwrap();
-    let sum = crc32c::crc32c(body.as_bytes());
-    std::fs::write(
-        &meta_path,
-        format!(
-            r#"{{"format":"highwater-checkpoint","version":1,"body_crc32c":{sum},"body":{body}}}"#
-        ),
-    )
-    .unwrap();
+    forge_part_crc(&dir, crc32c::crc32c(&bytes));
 
     let r = RecoveryManager::new(config(tmp.path()).with_encryption(k))
         .recover()

@@ -70,3 +70,19 @@ pub fn part_files(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// Rewrites the `metadata.json` of checkpoint directory `dir` so that its
+/// first part's CRC is `crc` (the envelope's body checksum recomputed):
+/// what a writer of the directory who changed the part's bytes would do.
+pub fn forge_part_crc(dir: &Path, crc: u32) {
+    let path = dir.join("metadata.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut body = doc["body"].clone();
+    body["parts"][0]["crc32c"] = crc.into();
+    let body = serde_json::to_string(&body).unwrap();
+    let sum = crc32c::crc32c(body.as_bytes());
+    let file = format!(
+        r#"{{"format":"highwater-checkpoint","version":1,"body_crc32c":{sum},"body":{body}}}"#
+    );
+    std::fs::write(&path, file).unwrap();
+}
