@@ -25,7 +25,6 @@ pub(crate) enum SealKind {
     /// A state file (snapshot, delta or blob).
     State,
     /// An Arrow part.
-    #[allow(dead_code)]
     Arrow,
     /// A sink's staged output.
     Sink,
