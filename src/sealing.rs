@@ -30,6 +30,17 @@ pub(crate) enum SealKind {
     Sink,
 }
 
+impl SealKind {
+    /// The kind a checkpoint part of `kind` is sealed as.
+    pub(crate) fn of_part(kind: crate::checkpoint::PartKind) -> Self {
+        if kind.is_arrow() {
+            SealKind::Arrow
+        } else {
+            SealKind::State
+        }
+    }
+}
+
 #[cfg(feature = "encryption")]
 impl SealKind {
     fn file_kind(self) -> crate::crypto::FileKind {
@@ -125,7 +136,7 @@ impl Sealing {
         // Mapped, not copied: the blocks are opened straight into the
         // plaintext buffer.
         let mapped = storage.map_file(path).ctx("map", path)?;
-        expected.check_sealed(path, mapped.bytes())?;
+        expected.check_size(path, mapped.bytes().len() as u64)?;
         self.open_loaded(path, kind, seal, mapped.bytes())
     }
 
@@ -171,14 +182,13 @@ impl Sealing {
         &self,
         storage: &dyn Storage,
         path: &Path,
-        seal: Option<&PartSeal>,
-        size: u64,
+        expected: Expected<'_>,
     ) -> Result<crate::state::StateFileView> {
-        let Some(seal) = seal else {
+        let Some(seal) = expected.seal else {
             // The metadata records a plaintext file: a sealed one here is
             // damage (another file in its place), not a missing key.
             let map = storage.map_file(path).ctx("map", path)?;
-            if map.bytes().starts_with(SEALED_MAGIC) {
+            if is_sealed(map.bytes()) {
                 return Err(Error::StateCorrupted {
                     path: path.to_path_buf(),
                     offset: 0,
@@ -188,16 +198,7 @@ impl Sealing {
             }
             return crate::state::StateFileView::from_mapped(path, map);
         };
-        let actual = storage.file_size(path).ctx("stat", path)?;
-        if actual != size {
-            return Err(Error::CheckpointFileMismatch {
-                path: path.to_path_buf(),
-                expected_size: size,
-                actual_size: actual,
-                expected_crc: 0,
-                actual_crc: 0,
-            });
-        }
+        expected.check_size(path, storage.file_size(path).ctx("stat", path)?)?;
         #[cfg(feature = "encryption")]
         {
             let keys = self.require_keys(path, seal)?;
@@ -245,7 +246,7 @@ impl Sealing {
         loaded: LoadedFile,
     ) -> Result<LoadedFile> {
         let bytes = loaded.bytes();
-        if !bytes.starts_with(SEALED_MAGIC) {
+        if !is_sealed(bytes) {
             return Ok(loaded);
         }
         #[cfg(feature = "encryption")]
@@ -263,18 +264,34 @@ impl Sealing {
     }
 }
 
-/// The first bytes of a sealed file (docs/FORMAT.md §8).
-const SEALED_MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
+/// The first bytes of every sealed file, log segments' seal headers
+/// included (docs/FORMAT.md §8): the one copy, for builds with and without
+/// the `encryption` feature.
+pub(crate) const SEALED_MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
+/// The length of a sealed file's header (docs/FORMAT.md §8).
+pub(crate) const SEALED_HEADER_LEN: usize = 48;
+
+/// True when `bytes` start like a sealed file (its magic number).
+pub(crate) fn is_sealed(bytes: &[u8]) -> bool {
+    bytes.starts_with(SEALED_MAGIC)
+}
+
+/// The key id a seal header names (its bytes 12..16, u32 LE), unchecked;
+/// `None` for a header cut short of it.
+pub(crate) fn header_key_id(header: &[u8]) -> Option<u32> {
+    let id = header.get(12..16)?;
+    Some(u32::from_le_bytes([id[0], id[1], id[2], id[3]]))
+}
 
 /// `KeyUnavailable` for sealed file `path` in a build without the
-/// `encryption` feature: its header's key id (bytes 12..16), unchecked, or
+/// `encryption` feature: its header's key id, unchecked, or
 /// `StateCorrupted` for a header cut short.
 #[cfg(not(feature = "encryption"))]
 fn sealed_without_feature(path: &Path, bytes: &[u8]) -> Error {
-    match bytes.get(12..16) {
-        Some(id) => Error::KeyUnavailable {
+    match header_key_id(bytes) {
+        Some(key_id) => Error::KeyUnavailable {
             path: path.to_path_buf(),
-            key_id: u32::from_le_bytes(id.try_into().unwrap_or_default()),
+            key_id,
         },
         None => Error::StateCorrupted {
             path: path.to_path_buf(),
@@ -295,20 +312,28 @@ pub(crate) struct Expected<'a> {
     pub seal: Option<&'a PartSeal>,
 }
 
-impl Expected<'_> {
-    /// Checks a sealed file's size. Its CRC32C is not computed: every block
-    /// it is opened from is authenticated, which the CRC could only repeat
-    /// (and a pass over the whole file costs what opening it does).
-    fn check_sealed(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let actual_size = bytes.len() as u64;
+impl<'a> Expected<'a> {
+    /// What a checkpoint's metadata says of part file `part`.
+    pub(crate) fn of_part(part: &'a crate::checkpoint::PartMetadata) -> Self {
+        Expected {
+            size: part.size,
+            crc: part.crc32c,
+            seal: part.sealed.as_ref(),
+        }
+    }
+
+    /// Checks a sealed file's size (`actual_size`). Its CRC32C is not
+    /// computed: every block it is opened from is authenticated, which the
+    /// CRC could only repeat (and a pass over the whole file costs what
+    /// opening it does).
+    fn check_size(&self, path: &Path, actual_size: u64) -> Result<()> {
         if actual_size != self.size {
-            let actual_crc = 0;
             return Err(Error::CheckpointFileMismatch {
                 path: path.to_path_buf(),
                 expected_size: self.size,
                 actual_size,
                 expected_crc: self.crc,
-                actual_crc,
+                actual_crc: 0,
             });
         }
         Ok(())

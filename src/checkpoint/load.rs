@@ -29,17 +29,9 @@ impl CheckpointStore {
         path: &Path,
         part: &PartMetadata,
     ) -> Result<crate::storage::LoadedFile> {
-        let kind = if part.kind.is_arrow() {
-            SealKind::Arrow
-        } else {
-            SealKind::State
-        };
-        let expected = Expected {
-            size: part.size,
-            crc: part.crc32c,
-            seal: part.sealed.as_ref(),
-        };
-        self.sealing().load(self.storage(), path, kind, expected)
+        let kind = SealKind::of_part(part.kind);
+        self.sealing()
+            .load(self.storage(), path, kind, Expected::of_part(part))
     }
 
     /// Loads a part file and checks that it is the file its metadata lists (size,
@@ -189,7 +181,7 @@ impl CheckpointStore {
         };
         let view = self
             .sealing()
-            .view(self.storage(), path, part.sealed.as_ref(), part.size)?;
+            .view(self.storage(), path, Expected::of_part(part))?;
         if let Some(mapped) = view.mapped_bytes() {
             check_identity(path, part, mapped)?;
         }

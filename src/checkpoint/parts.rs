@@ -205,11 +205,7 @@ impl<'a> PlannedPart<'a> {
             storage,
             sealing,
             path: &path,
-            kind: if self.kind().is_arrow() {
-                SealKind::Arrow
-            } else {
-                SealKind::State
-            },
+            kind: SealKind::of_part(self.kind()),
         };
         let ((written, entries, deleted), unsynced, sealed) = match &self.source {
             PartSource::File {

@@ -30,11 +30,6 @@ pub const SEALED_BLOCK: usize = 64 << 10;
 /// Bytes one full block takes in the file.
 const STEP: u64 = (SEALED_BLOCK + TAG_LEN) as u64;
 
-/// True when `bytes` start like a sealed file (its magic number).
-pub(crate) fn is_sealed(bytes: &[u8]) -> bool {
-    bytes.starts_with(super::seal::MAGIC)
-}
-
 /// The error for sealed file `path` (whose first bytes are `bytes`) read
 /// where no key was given: `KeyUnavailable` naming its key id, or the
 /// header's damage.

@@ -51,7 +51,7 @@ pub use seal::{
 pub use whole::{open_all, seal_all};
 
 pub use file::SEALED_BLOCK;
-pub(crate) use file::{is_sealed, sealed_without_key, SealInto, SealingFile};
+pub(crate) use file::{sealed_without_key, SealInto, SealingFile};
 pub(crate) use lazy::LazyOpened;
 pub(crate) use open::open_sealed_file;
 

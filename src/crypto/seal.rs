@@ -22,12 +22,12 @@ use std::path::{Path, PathBuf};
 mod at;
 
 /// The length of a sealed file's header.
-pub const SEAL_HEADER_LEN: usize = 48;
+pub const SEAL_HEADER_LEN: usize = crate::sealing::SEALED_HEADER_LEN;
 /// What sealing adds to each block: the GCM tag.
 pub const TAG_LEN: usize = 16;
 /// The most blocks one file seals.
 pub const MAX_BLOCKS: u64 = 1 << 32;
-pub(crate) const MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
+const MAGIC: &[u8; 8] = crate::sealing::SEALED_MAGIC;
 const VERSION: u16 = 1;
 const INFO: &[u8] = b"highwater-seal-v1";
 const KEY_CHECK_INFO: &[u8] = b"highwater-key-check-v1";

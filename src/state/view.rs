@@ -86,7 +86,7 @@ impl StateFileView {
     /// Views bytes already in memory (for example a loaded file).
     pub(crate) fn from_mapped(path: &Path, map: Arc<dyn MappedFile>) -> Result<Self> {
         #[cfg(feature = "encryption")]
-        if crate::crypto::is_sealed(map.bytes()) {
+        if crate::sealing::is_sealed(map.bytes()) {
             return Err(crate::crypto::sealed_without_key(path, map.bytes()));
         }
         let layout = FileLayout::parse(path, map.bytes())?;

@@ -20,10 +20,9 @@ use std::fmt;
 use std::path::Path;
 
 /// Length of the seal header.
-pub(crate) const SEAL_LEN: usize = 48;
+pub(crate) const SEAL_LEN: usize = crate::sealing::SEALED_HEADER_LEN;
 /// What sealing adds to a record's payload: the GCM tag.
 pub(crate) const TAG: u32 = 16;
-const SEAL_MAGIC: &[u8; 8] = b"HWSEAL\0\x01";
 /// The kind code of a log segment in a seal header (§8).
 const LOG_SEGMENT_KIND: u8 = 1;
 
@@ -37,7 +36,7 @@ pub(crate) fn check_seal_header(b: &[u8]) -> std::result::Result<[u8; SEAL_LEN],
     let Some(h) = b.get(..SEAL_LEN) else {
         return Err(HeaderProblem::Seal("shorter than 48 bytes"));
     };
-    if &h[..8] != SEAL_MAGIC {
+    if !crate::sealing::is_sealed(h) {
         return Err(HeaderProblem::Seal("bad magic"));
     }
     if super::format::le_u32(&h[44..48]) != crc32c::crc32c(&h[..44]) {
@@ -53,7 +52,7 @@ pub(crate) fn check_seal_header(b: &[u8]) -> std::result::Result<[u8; SEAL_LEN],
 
 /// The key id a checked seal header names.
 fn key_id(seal: &[u8; SEAL_LEN]) -> u32 {
-    super::format::le_u32(&seal[12..16])
+    crate::sealing::header_key_id(seal).unwrap_or_default()
 }
 
 /// The keys a log is sealed and opened with: none (plaintext segments are
