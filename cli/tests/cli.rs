@@ -1,7 +1,6 @@
 //! The `highwater` binary run against directories the library wrote, intact
 //! and damaged: output (human and JSON) and exit codes.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
@@ -11,8 +10,10 @@ use std::path::{Path, PathBuf};
 mod common;
 #[path = "../../examples/cli_demo/job.rs"]
 mod job;
+mod support;
 
 use common::segments;
+use support::{highwater, run};
 
 /// Where the first record of a segment starts.
 const HEADER: u64 = highwater::inspect::SEGMENT_HEADER_LEN;
@@ -36,23 +37,6 @@ fn fixture() -> Fixture {
         delta_position: job.delta_position,
         committed_end: job.committed_end,
     }
-}
-
-fn highwater() -> Command {
-    Command::cargo_bin("highwater").unwrap()
-}
-
-/// Runs the binary; returns stdout, stderr and the exit code.
-fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (String, String, i32) {
-    let out = highwater()
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().expect("exited"),
-    )
 }
 
 /// Runs with `--json`; the parsed document and the exit code.

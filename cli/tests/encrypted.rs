@@ -2,26 +2,15 @@
 //! reads sealed checkpoints; without it, or with a wrong key, it says which
 //! file needs which key (never "damage").
 
-use assert_cmd::Command;
+mod support;
+
 use highwater::crypto::{DataKey, KeyId, StaticKeys};
 use highwater::{
     CheckpointConfig, CheckpointRequest, IncrementalCheckpointManager, PartInput, StateSnapshot,
 };
 use std::path::Path;
 use std::sync::Arc;
-
-fn run(args: &[&dyn AsRef<std::ffi::OsStr>]) -> (String, String, i32) {
-    let out = Command::cargo_bin("highwater")
-        .unwrap()
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .unwrap();
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        out.status.code().expect("exited"),
-    )
-}
+use support::run;
 
 /// A sealed checkpoint of `user:1 = alice` in `dir`, under key id 5, whose
 /// key is written (as hex) to `key_file`.

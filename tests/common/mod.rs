@@ -229,3 +229,16 @@ pub fn sim_copy_of(root: &Path) -> highwater::storage::CrashSimStorage {
     }
     sim
 }
+
+/// Checks that the committed fixture at `path` holds exactly `encoded` (the
+/// format as the docs spell it, encoded by the test); with
+/// `HIGHWATER_REGENERATE_FIXTURES` set, writes it first. `what` names the
+/// fixture in the failure.
+pub fn assert_fixture(path: &Path, encoded: &[u8], what: &str) {
+    if std::env::var_os("HIGHWATER_REGENERATE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a fixture has a directory")).unwrap();
+        std::fs::write(path, encoded).unwrap();
+    }
+    let committed = std::fs::read(path).expect("fixture file is committed");
+    assert_eq!(committed, encoded, "docs/FORMAT.md and {what} disagree");
+}

@@ -4,6 +4,9 @@
 //! wrong state.
 #![cfg(feature = "encryption")]
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod arrow;
 mod checkpoint;
 mod recovery;

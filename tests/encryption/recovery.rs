@@ -2,29 +2,16 @@
 //! exact state with the keys; a forged checkpoint block is fallen back past
 //! and reported; a missing key stops recovery instead of falling back.
 
+use super::common::{commit, put};
 use super::support::{files_containing, forge_part_crc, keys};
 use highwater::crypto::KeyProvider;
 use highwater::{
     CheckpointConfig, CheckpointRequest, Error, IncrementalCheckpointManager, PartInput,
-    RecoveryConfig, RecoveryManager, StateSnapshot, WalEntry, WalOptions, WriteAheadLog,
+    RecoveryConfig, RecoveryManager, StateSnapshot, WalOptions, WriteAheadLog,
 };
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-
-fn put(k: &str, v: &str) -> WalEntry {
-    WalEntry::Put {
-        key: k.as_bytes().to_vec(),
-        value: v.as_bytes().to_vec(),
-    }
-}
-
-fn commit(offset: u64) -> WalEntry {
-    WalEntry::Commit {
-        offsets: HashMap::from([("orders-0".to_string(), offset)]),
-        watermark: None,
-    }
-}
 
 /// Two sealed checkpoints (`user:1` = `alice-v1`, then `alice-v2`) and a
 /// sealed log with one committed change after the second.
@@ -49,7 +36,7 @@ fn job(root: &Path, k: &Arc<dyn KeyProvider>) -> (u64, u64) {
         let id = m
             .create_checkpoint(
                 CheckpointRequest::new(wal.position())
-                    .with_offsets(HashMap::from([("orders-0".to_string(), i as u64 + 1)]))
+                    .with_offsets(HashMap::from([("src-0".to_string(), i as u64 + 1)]))
                     .with_part("state", PartInput::Snapshot(&s)),
             )
             .unwrap()
@@ -88,7 +75,7 @@ fn recovery_returns_the_sealed_state_and_log_exactly() {
         r.state_changes,
         vec![(b"user:2".to_vec(), Some(b"bob-in-the-log".to_vec()))]
     );
-    assert_eq!(r.source_offsets.get("orders-0"), Some(&3));
+    assert_eq!(r.source_offsets.get("src-0"), Some(&3));
 }
 
 #[test]

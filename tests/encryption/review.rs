@@ -1,6 +1,7 @@
 //! Hostile review of encryption at rest: downgrades and swaps, concurrent
 //! views over sealed files, mixed plaintext/sealed logs.
 
+use super::common::put;
 use super::support::{keys, state};
 use highwater::crypto::KeyProvider;
 use highwater::{
@@ -227,13 +228,6 @@ fn concurrent_lookups_in_a_sealed_view_see_the_written_state() {
         }
     });
     view.verify_all().unwrap();
-}
-
-fn put(k: &str, v: &str) -> WalEntry {
-    WalEntry::Put {
-        key: k.as_bytes().to_vec(),
-        value: v.as_bytes().to_vec(),
-    }
 }
 
 fn read_all(reader: &mut WalReader) -> Result<Vec<WalEntry>, Error> {

@@ -146,16 +146,7 @@ fn encode_segment(entries: &[WalEntry]) -> Vec<u8> {
 #[test]
 fn the_documented_encoding_reproduces_the_fixture() {
     let path = fixture_dir().join("00000000000000000000.wal");
-    let encoded = encode_segment(&fixture_entries());
-    if std::env::var_os("HIGHWATER_REGENERATE_FIXTURES").is_some() {
-        std::fs::create_dir_all(fixture_dir()).unwrap();
-        std::fs::write(&path, &encoded).unwrap();
-    }
-    let committed = std::fs::read(&path).expect("fixture file is committed");
-    assert_eq!(
-        committed, encoded,
-        "docs/FORMAT.md and the fixture disagree"
-    );
+    crate::common::assert_fixture(&path, &encode_segment(&fixture_entries()), "the fixture");
 }
 
 /// Kind 6 came after the v1 fixture was committed: its documented encoding
@@ -284,14 +275,9 @@ fn the_documented_floor_encoding_reproduces_the_fixture_and_is_respected() {
     let segment = encode_segment(&entries);
     if std::env::var_os("HIGHWATER_REGENERATE_FIXTURES").is_some() {
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("FLOOR"), &encoded).unwrap();
         std::fs::write(dir.join("00000000000000000000.wal"), &segment).unwrap();
     }
-    let committed = std::fs::read(dir.join("FLOOR")).expect("fixture file is committed");
-    assert_eq!(
-        committed, encoded,
-        "docs/FORMAT.md and the fixture disagree"
-    );
+    crate::common::assert_fixture(&dir.join("FLOOR"), &encoded, "the fixture");
     assert_eq!(highwater::inspect::encode_floor(floor).to_vec(), encoded);
     assert_eq!(
         highwater::inspect::read_floor(default_storage().as_ref(), &dir).unwrap(),
@@ -303,7 +289,7 @@ fn the_documented_floor_encoding_reproduces_the_fixture_and_is_respected() {
     let copy = tempfile::tempdir().unwrap();
     let mut damaged = segment.clone();
     damaged[SEGMENT_HEADER_LEN as usize + 3] ^= 0xFF;
-    std::fs::write(copy.path().join("FLOOR"), &committed).unwrap();
+    std::fs::write(copy.path().join("FLOOR"), &encoded).unwrap();
     std::fs::write(copy.path().join("00000000000000000000.wal"), &damaged).unwrap();
     for d in [dir.as_path(), copy.path()] {
         let (read, end) = read_all(&mut WalReader::open(d, floor).unwrap());

@@ -97,16 +97,7 @@ fn encode_segment() -> Vec<u8> {
 #[test]
 fn the_documented_sealed_encoding_reproduces_the_fixture() {
     let path = fixture_dir().join("00000000000000000000.wal");
-    let encoded = encode_segment();
-    if std::env::var_os("HIGHWATER_REGENERATE_FIXTURES").is_some() {
-        std::fs::create_dir_all(fixture_dir()).unwrap();
-        std::fs::write(&path, &encoded).unwrap();
-    }
-    let committed = std::fs::read(&path).expect("fixture file is committed");
-    assert_eq!(
-        committed, encoded,
-        "docs/FORMAT.md and the sealed fixture disagree"
-    );
+    crate::common::assert_fixture(&path, &encode_segment(), "the sealed fixture");
 }
 
 #[test]
